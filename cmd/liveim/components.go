@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/router"
+	"github.com/liveim/liveim/storage/pebble"
+)
+
+func runGateway(ctx context.Context, args []string, _ io.Writer) error {
+	var cfg gateway.Config
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	natsURL := fs.String("nats", nats.DefaultURL, "NATS URL(s), comma separated")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	cfg.RegisterFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(*natsURL, nats.Name("liveim-gateway"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", *natsURL, err)
+	}
+	defer nc.Close()
+	gw, err := gateway.New(cfg, nc, log)
+	if err != nil {
+		return err
+	}
+	return gw.Run(ctx)
+}
+
+func runRouter(ctx context.Context, args []string, _ io.Writer) error {
+	var cfg router.Config
+	fs := flag.NewFlagSet("router", flag.ContinueOnError)
+	natsURL := fs.String("nats", nats.DefaultURL, "NATS URL(s), comma separated")
+	data := fs.String("data", "./data", "data directory of the embedded store")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	cfg.RegisterFlags(fs, "")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	store, err := pebble.Open(filepath.Join(*data, "store"), pebble.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	nc, err := nats.Connect(*natsURL, nats.Name("liveim-router"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", *natsURL, err)
+	}
+	defer nc.Close()
+	rt, err := router.New(cfg, nc, store, log)
+	if err != nil {
+		return err
+	}
+	return rt.Run(ctx)
+}

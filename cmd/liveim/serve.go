@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/router"
+	"github.com/liveim/liveim/storage/pebble"
+)
+
+// serveConfig composes everything `liveim serve` runs.
+type serveConfig struct {
+	Data       string // default "./data"
+	NATSListen string // default "127.0.0.1:4222"
+	PublicURL  string // default ws://<addr>/ws
+	LogLevel   string // default "info"
+	Gateway    gateway.Config
+	Router     router.Config
+}
+
+func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Data, "data", "./data", "data directory: embedded store, JetStream, app.json")
+	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS listen address (extra gateways connect here)")
+	fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	c.Gateway.RegisterFlags(fs)
+	c.Router.RegisterFlags(fs, "router-")
+}
+
+func runServe(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg.registerFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return err
+	}
+	host, portStr, err := net.SplitHostPort(cfg.NATSListen)
+	if err != nil {
+		return fmt.Errorf("--nats-listen: %w", err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("--nats-listen: %w", err)
+	}
+
+	store, err := pebble.Open(filepath.Join(cfg.Data, "store"), pebble.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ns, err := natsserver.Start(natsserver.Config{Dir: filepath.Join(cfg.Data, "nats"), Host: host, Port: port})
+	if err != nil {
+		return err
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+
+	// Gateway and router talk only through NATS, each on its own connection,
+	// exactly as when they run as separate processes.
+	rnc, err := nats.Connect(ns.ClientURL(), nats.Name("liveim-router"), nats.MaxReconnects(-1))
+	if err != nil {
+		return err
+	}
+	defer rnc.Close()
+	gnc, err := nats.Connect(ns.ClientURL(), nats.Name("liveim-gateway"), nats.MaxReconnects(-1))
+	if err != nil {
+		return err
+	}
+	defer gnc.Close()
+
+	rt, err := router.New(cfg.Router, rnc, store, log)
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(cfg.Gateway, gnc, log)
+	if err != nil {
+		return err
+	}
+	addr, err := gw.Listen()
+	if err != nil {
+		return err
+	}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = "ws://" + addr.String() + "/ws"
+	}
+	app, created, err := demoapp.Ensure(ctx, store, cfg.Data, []string{publicURL})
+	if err != nil {
+		return err
+	}
+	printWelcome(stdout, cfg.Data, addr.String(), publicURL, ns.ClientURL(), app, created)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return rt.Run(ctx) })
+	g.Go(func() error { return gw.Run(ctx) })
+	return g.Wait()
+}
+
+func printWelcome(w io.Writer, data, addr, publicURL, natsURL string, app demoapp.Info, created bool) {
+	state := "existing"
+	if created {
+		state = "new"
+	}
+	fmt.Fprintf(w, `liveim is running.
+  WebSocket:  %s
+  health:     http://%s/healthz
+  NATS:       %s  (extra gateways: liveim gateway --nats %s)
+  demo app (%s): app_id=%s
+  appSign:    %s
+
+Get a login token for a user:
+  liveim token --data %s --user alice [--role admin]
+`, publicURL, addr, natsURL, natsURL, state, app.AppID, app.AppSign, data)
+}

@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/testcluster"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// closeStatus waits for cl's connection to end and returns the close
+// status the gateway sent.
+func closeStatus(t testing.TB, cl *client.Client) ws.StatusCode {
+	t.Helper()
+	select {
+	case <-cl.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection still open")
+	}
+	var ce wsutil.ClosedError
+	if !errors.As(cl.Err(), &ce) {
+		t.Fatalf("connection ended with %v, want a close frame", cl.Err())
+	}
+	return ce.Code
+}
+
+func TestLoginRefused(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	good := testcluster.Auth("alice", "")
+	tests := []struct {
+		name      string
+		appID     string
+		userID    string
+		ext       string
+		auth      func() *liveimpb.UserAuth
+		code      int32
+		field     string // the 400 message must name it
+		mustClose bool
+	}{
+		{name: "forged token", userID: "alice", auth: func() *liveimpb.UserAuth {
+			a := testcluster.Auth("alice", "")
+			a.Token = strings.Repeat("0", 64)
+			return a
+		}, code: 401, mustClose: true},
+		{name: "token of another user", userID: "mallory", auth: func() *liveimpb.UserAuth { return good }, code: 401, mustClose: true},
+		{name: "role raised", userID: "alice", auth: func() *liveimpb.UserAuth {
+			a := testcluster.Auth("alice", "")
+			a.Role = "admin"
+			return a
+		}, code: 401, mustClose: true},
+		{name: "expired token", userID: "alice", auth: func() *liveimpb.UserAuth {
+			a := testcluster.Auth("alice", "")
+			a.Timestamp = time.Now().Add(-time.Minute).Unix()
+			return a
+		}, code: 401, mustClose: true},
+		{name: "unknown app", appID: "no-such-app", userID: "alice", auth: func() *liveimpb.UserAuth { return good }, code: 401, mustClose: true},
+		{name: "user id with a dot", userID: "al.ice", auth: func() *liveimpb.UserAuth { return good }, code: 400, field: "userId"},
+		{name: "user id too long", userID: strings.Repeat("a", 65), auth: func() *liveimpb.UserAuth { return good }, code: 400, field: "userId"},
+		{name: "app id with space", appID: "my app", userID: "alice", auth: func() *liveimpb.UserAuth { return good }, code: 400, field: "appId"},
+		{name: "user extension too big", userID: "alice", ext: strings.Repeat("x", 513), auth: func() *liveimpb.UserAuth { return good }, code: 400, field: "userExtension"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cl, err := testcluster.Dial(t, c.Gateway(0).URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			appID := tt.appID
+			if appID == "" {
+				appID = testcluster.AppID
+			}
+			_, err = cl.Login(ctxT(t), client.Login{AppID: appID, UserID: tt.userID, UserExtension: tt.ext, Auth: tt.auth()})
+			if code := testcluster.ErrCode(err); code != tt.code {
+				t.Fatalf("login: %v (code %d), want %d", err, code, tt.code)
+			}
+			if tt.field != "" && !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("error %q does not name field %s", err, tt.field)
+			}
+			if tt.mustClose {
+				if st := closeStatus(t, cl); st != 4001 {
+					t.Fatalf("close status %d, want 4001", st)
+				}
+			}
+		})
+	}
+}
+
+func TestRequestsNeedLoginAndValidIDs(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	anon, err := testcluster.Dial(t, c.Gateway(0).URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.JoinGroup(ctxT(t), "room-1"); testcluster.ErrCode(err) != 404 {
+		t.Fatalf("join before login: %v, want 404", err)
+	}
+	alice := c.Login(t, 0, "alice", "admin")
+	if _, err := alice.Login(ctxT(t), client.Login{AppID: testcluster.AppID, UserID: "alice", Auth: testcluster.Auth("alice", "")}); testcluster.ErrCode(err) != 304 {
+		t.Fatalf("second login: %v, want 304", err)
+	}
+	tests := []struct {
+		name  string
+		do    func() error
+		code  int32
+		field string
+	}{
+		{"join bad group id", func() error { _, err := alice.JoinGroup(ctxT(t), "room/1"); return err }, 400, "groupId"},
+		{"join missing group", func() error { _, err := alice.JoinGroup(ctxT(t), "nope"); return err }, 440, ""},
+		{"create bad group id", func() error {
+			_, err := alice.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "a b", GroupName: "x"})
+			return err
+		}, 400, "groupId"},
+		{"create without name", func() error {
+			_, err := alice.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "room-x"})
+			return err
+		}, 400, "groupName"},
+		{"send without joining", func() error {
+			_, err := alice.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room-1", Type: chatType, Data: "x"})
+			return err
+		}, 425, ""},
+		{"c2c bad receiver", func() error {
+			_, err := alice.SendC2CMessage(ctxT(t), &liveimpb.SendC2CMessageRequest{ReceiverId: "b*b", Type: chatType, Data: "x"})
+			return err
+		}, 400, "receiverId"},
+		{"c2c system type", func() error {
+			_, err := alice.SendC2CMessage(ctxT(t), &liveimpb.SendC2CMessageRequest{ReceiverId: "bob", Type: 10000, Data: "x"})
+			return err
+		}, 400, "type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			if code := testcluster.ErrCode(err); code != tt.code {
+				t.Fatalf("got %v (code %d), want %d", err, code, tt.code)
+			}
+			if tt.field != "" && !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("error %q does not name %s", err, tt.field)
+			}
+		})
+	}
+	// Non-admins may not create groups.
+	bob := c.Login(t, 0, "bob", "")
+	if _, err := bob.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "room-b", GroupName: "b"}); testcluster.ErrCode(err) != 403 {
+		t.Fatalf("create as non-admin: %v, want 403", err)
+	}
+}
+
+func TestSecondLoginClosesOlderSession(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Gateways: 2})
+	old := c.Login(t, 0, "alice", "")
+	_ = c.Login(t, 1, "alice", "")
+	ev := testcluster.NextEvent(t, old, 10*time.Second, func(ev *liveimpb.Event) bool { return ev.GetDisconnect() != nil })
+	if code := ev.GetDisconnect().Code; code != 4 {
+		t.Fatalf("disconnect code %d, want 4", code)
+	}
+	if st := closeStatus(t, old); st != 4004 {
+		t.Fatalf("close status %d, want 4004", st)
+	}
+}
+
+func TestOversizedInput(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	alice := c.Login(t, 0, "alice", "admin")
+	bob := c.Login(t, 0, "bob", "")
+	mallory := c.Login(t, 0, "mallory", "")
+	createGroup(t, alice, "room-1")
+	for _, cl := range []*client.Client{alice, bob, mallory} {
+		join(t, cl, "room-1")
+	}
+
+	// Data over 15 KiB inside an acceptable frame: 413, connection kept.
+	_, err := mallory.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room-1", Type: chatType, Data: strings.Repeat("x", 15<<10+1)})
+	if code := testcluster.ErrCode(err); code != 413 {
+		t.Fatalf("big data: %v, want 413", err)
+	}
+	if _, err := mallory.Ping(ctxT(t)); err != nil {
+		t.Fatalf("connection lost after 413: %v", err)
+	}
+
+	// A frame over the gateway's limit: closed with 1009.
+	if err := mallory.WriteRaw(make([]byte, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if st := closeStatus(t, mallory); st != ws.StatusMessageTooBig {
+		t.Fatalf("close status %d, want 1009", st)
+	}
+
+	// Nobody else noticed.
+	if _, err := alice.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room-1", Type: chatType, Data: "still here"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*client.Client{alice, bob} {
+		m := testcluster.NextEvent(t, cl, 10*time.Second, isGroupMessage).GetGroupMessage()
+		if m.Data != "still here" {
+			t.Fatalf("got %q", m.Data)
+		}
+	}
+}
+
+func TestMalformedFrameGetsErrorAndKeepsConnection(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	alice := c.Login(t, 0, "alice", "")
+	if err := alice.WriteRaw([]byte{0xff, 0xff, 0xff}); err != nil {
+		t.Fatal(err)
+	}
+	ev := testcluster.NextEvent(t, alice, 10*time.Second, func(*liveimpb.Event) bool { return true })
+	if !strings.Contains(ev.GetDisconnect().GetReason(), "frame") {
+		t.Fatalf("got %v, want an error naming the frame", ev)
+	}
+	if _, err := alice.Ping(context.Background()); err != nil {
+		t.Fatalf("connection lost: %v", err)
+	}
+}

@@ -1,0 +1,96 @@
+package gateway
+
+import (
+	"errors"
+	"flag"
+	"runtime"
+	"time"
+)
+
+// Config configures a Gateway. The zero value means the defaults; they are
+// applied in one place, withDefaults.
+type Config struct {
+	// Addr is the HTTP listen address serving /ws and /healthz.
+	// Default "127.0.0.1:8080".
+	Addr string
+	// ID names this gateway in NATS subjects; it must be unique among
+	// running gateways. Default: random.
+	ID string
+	// Loops is the number of epoll event loops. Default GOMAXPROCS.
+	Loops int
+	// MaxFrameBytes is the largest client frame payload; a larger frame
+	// closes the connection with status 1009. Default 64 KiB.
+	MaxFrameBytes int
+	// LoginTimeout is how long a new connection may wait before logging
+	// in. Default 10s.
+	LoginTimeout time.Duration
+	// HeartbeatTimeout is how long a session may stay silent before the
+	// gateway closes it (disconnect 3), unless the client asks for another
+	// value in 15s..120s at login. Default 99s.
+	HeartbeatTimeout time.Duration
+	// RequestTimeout bounds a router request; after it the client gets 503.
+	// Default 5s.
+	RequestTimeout time.Duration
+	// OutboundQueueBytes bounds the bytes queued for one slow socket:
+	// NORMAL events beyond it are dropped, and a reply or HIGH event beyond
+	// it closes the connection. Default 1 MiB.
+	OutboundQueueBytes int
+	// AppCacheTTL is how long an app's key is cached. Default 30s.
+	AppCacheTTL time.Duration
+	// Dispatchers is the number of goroutines taking group and user
+	// messages off NATS; one subject always goes to the same one, so its
+	// messages keep their order. Default 2*GOMAXPROCS.
+	Dispatchers int
+}
+
+// RegisterFlags registers the gateway flags on fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", "", "gateway: HTTP/WebSocket listen address (default 127.0.0.1:8080)")
+	fs.StringVar(&c.ID, "gateway-id", "", "gateway: unique ID among gateways (default random)")
+	fs.IntVar(&c.Loops, "loops", 0, "gateway: epoll event loops (default GOMAXPROCS)")
+	fs.IntVar(&c.MaxFrameBytes, "max-frame-bytes", 0, "gateway: largest client frame (default 65536)")
+	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 0, "gateway: default idle timeout of a session (default 99s)")
+	fs.IntVar(&c.OutboundQueueBytes, "outbound-queue-bytes", 0, "gateway: bytes queued per slow socket (default 1 MiB)")
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.Loops < 0 || c.MaxFrameBytes < 0 || c.OutboundQueueBytes < 0 || c.Dispatchers < 0 {
+		return errors.New("gateway: negative size in config")
+	}
+	if c.LoginTimeout < 0 || c.HeartbeatTimeout < 0 || c.RequestTimeout < 0 || c.AppCacheTTL < 0 {
+		return errors.New("gateway: negative duration in config")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.Loops == 0 {
+		c.Loops = runtime.GOMAXPROCS(0)
+	}
+	if c.MaxFrameBytes == 0 {
+		c.MaxFrameBytes = 64 << 10
+	}
+	if c.LoginTimeout == 0 {
+		c.LoginTimeout = 10 * time.Second
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = 99 * time.Second
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.OutboundQueueBytes == 0 {
+		c.OutboundQueueBytes = 1 << 20
+	}
+	if c.AppCacheTTL == 0 {
+		c.AppCacheTTL = 30 * time.Second
+	}
+	if c.Dispatchers == 0 {
+		c.Dispatchers = 2 * runtime.GOMAXPROCS(0)
+	}
+	return c
+}

@@ -1,0 +1,256 @@
+package gateway
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
+
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// conn is one WebSocket connection, owned by one loop.
+//
+// Reads and frame handling run only on the loop's goroutine (and, before
+// the conn joins its loop, on the upgrading goroutine). Writes come from
+// any goroutine. Every use of the fd happens under mu with closed false,
+// so a closed fd number, perhaps reused by a new socket, is never touched.
+// mu is a leaf lock: nothing else is locked while it is held.
+type conn struct {
+	gw   *Gateway
+	loop *loop
+	fd   int
+
+	mu       sync.Mutex
+	closed   bool     // the fd is closed
+	closing  bool     // a close frame went out; waiting for the peer
+	outq     [][]byte // frames waiting for the socket; outq[0] may be partly written
+	outBytes int
+	groups   map[string]struct{} // groups joined through this connection
+
+	partial []byte // loop only: the bytes of an incomplete frame
+
+	created   time.Time
+	lastRead  atomic.Int64 // unix nanoseconds of the last frame
+	sess      atomic.Pointer[session]
+	loggingIn atomic.Bool
+	teardown  sync.Once
+}
+
+func newConn(gw *Gateway, fd int, lp *loop) *conn {
+	c := &conn{gw: gw, loop: lp, fd: fd, created: time.Now()}
+	c.touch()
+	return c
+}
+
+func (c *conn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
+
+// send queues a complete frame for the socket, writing at once when
+// nothing is queued. frame is shared and never modified. A droppable
+// (NORMAL) frame is dropped when the queue is full; any other frame on a
+// full queue closes the connection as a slow consumer.
+func (c *conn) send(frame []byte, droppable bool) bool {
+	c.mu.Lock()
+	if c.closed || c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	if c.outBytes+len(frame) > c.gw.cfg.OutboundQueueBytes {
+		c.mu.Unlock()
+		if droppable {
+			c.gw.stats.dropped.Add(1)
+			return false
+		}
+		c.gw.log.Warn("closing slow consumer", "fd", c.fd)
+		c.closeWith(ws.StatusPolicyViolation, "slow consumer", &liveimpb.DisconnectEvent{Reason: "slow consumer", Reconnect: true})
+		return false
+	}
+	ok := c.writeLocked(frame)
+	c.mu.Unlock()
+	if !ok {
+		c.closeNow()
+	}
+	return ok
+}
+
+// writeLocked writes or queues frame. It reports false when the socket
+// failed. c.mu must be held.
+func (c *conn) writeLocked(frame []byte) bool {
+	if c.outBytes == 0 {
+		n, err := unix.Write(c.fd, frame)
+		if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+			return false
+		}
+		if n == len(frame) {
+			return true
+		}
+		if n > 0 {
+			frame = frame[n:]
+		}
+		c.loop.watchWrites(c, true)
+	}
+	c.outq = append(c.outq, frame)
+	c.outBytes += len(frame)
+	return true
+}
+
+// flush writes queued frames when the socket can take them.
+func (c *conn) flush() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	for len(c.outq) > 0 {
+		iov := c.outq
+		if len(iov) > 1024 {
+			iov = iov[:1024]
+		}
+		n, err := unix.Writev(c.fd, iov)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			c.mu.Unlock()
+			return
+		}
+		if err != nil {
+			c.mu.Unlock()
+			c.closeNow()
+			return
+		}
+		c.outBytes -= n
+		for n > 0 {
+			if n >= len(c.outq[0]) {
+				n -= len(c.outq[0])
+				c.outq[0] = nil
+				c.outq = c.outq[1:]
+			} else {
+				c.outq[0] = c.outq[0][n:]
+				n = 0
+			}
+		}
+	}
+	c.outq = nil
+	c.loop.watchWrites(c, false)
+	if c.closing {
+		_ = unix.Shutdown(c.fd, unix.SHUT_WR)
+	}
+	c.mu.Unlock()
+}
+
+// closeWith ends the session politely: an optional DisconnectEvent, a
+// close frame with status, then a half close; the fd is closed when the
+// peer answers or after a grace period.
+func (c *conn) closeWith(status ws.StatusCode, reason string, ev *liveimpb.DisconnectEvent) {
+	var evFrame []byte
+	if ev != nil {
+		evFrame = encodeServerFrame(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{
+			Event: &liveimpb.Event{Body: &liveimpb.Event_Disconnect{Disconnect: ev}},
+		}})
+	}
+	c.mu.Lock()
+	if c.closed || c.closing {
+		c.mu.Unlock()
+		return
+	}
+	ok := true
+	if evFrame != nil {
+		ok = c.writeLocked(evFrame)
+	}
+	ok = ok && c.writeLocked(closeFrame(status, reason))
+	c.closing = true
+	if ok && c.outBytes == 0 {
+		_ = unix.Shutdown(c.fd, unix.SHUT_WR)
+	}
+	c.mu.Unlock()
+	if !ok {
+		c.closeNow()
+		return
+	}
+	c.release()
+	time.AfterFunc(2*time.Second, c.closeNow)
+}
+
+// closeNow closes the socket at once and releases the session.
+func (c *conn) closeNow() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.loop.remove(c)
+	_ = unix.Close(c.fd)
+	c.outq, c.outBytes = nil, 0
+	c.mu.Unlock()
+	c.release()
+}
+
+// release drops the session's subscriptions and group memberships, once.
+func (c *conn) release() {
+	c.teardown.Do(func() {
+		c.gw.stats.conns.Add(-1)
+		c.mu.Lock()
+		groups := c.groups
+		c.groups = nil
+		c.mu.Unlock()
+		s := c.sess.Load()
+		if s == nil {
+			return
+		}
+		for g := range groups {
+			c.gw.rooms.leave(roomKey(s.appID, g), c)
+		}
+		{
+			c.gw.sessions.remove(s.userKey, c)
+			if s.userSub != nil {
+				_ = s.userSub.Unsubscribe()
+			}
+		}
+	})
+}
+
+// expired reports whether c should be closed for silence at now.
+func (c *conn) expired(now time.Time) bool {
+	s := c.sess.Load()
+	if s == nil {
+		return !c.loggingIn.Load() && now.Sub(c.created) > c.gw.cfg.LoginTimeout
+	}
+	return now.UnixNano()-c.lastRead.Load() > int64(s.heartbeat)
+}
+
+func (c *conn) expire() {
+	if c.sess.Load() == nil {
+		c.closeWith(ws.StatusPolicyViolation, "login timeout", nil)
+		return
+	}
+	c.closeWith(ws.StatusGoingAway, "heartbeat timeout", &liveimpb.DisconnectEvent{Code: 3, Reason: "heartbeat timeout", Reconnect: true})
+}
+
+// joined reports whether the connection joined groupID.
+func (c *conn) joined(groupID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.groups[groupID]
+	return ok
+}
+
+// setJoined records or forgets a joined group; it reports false when the
+// connection is already gone.
+func (c *conn) setJoined(groupID string, on bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.closing {
+		return false
+	}
+	if on {
+		if c.groups == nil {
+			c.groups = make(map[string]struct{})
+		}
+		c.groups[groupID] = struct{}{}
+	} else {
+		delete(c.groups, groupID)
+	}
+	return true
+}

@@ -1,0 +1,336 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sys/unix"
+
+	"github.com/liveim/liveim/internal/ids"
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// Gateway terminates client WebSockets and bridges them to NATS.
+type Gateway struct {
+	cfg Config
+	nc  *nats.Conn
+	log *slog.Logger
+	now func() time.Time
+
+	mux   *http.ServeMux
+	ln    net.Listener
+	loops []*loop
+	next  atomic.Uint64 // round robin over loops
+
+	inbox       string
+	rpc         rpcTable
+	apps        *appCache
+	rooms       *rooms
+	sessions    *sessions
+	dispatchers []chan *nats.Msg
+	stats       stats
+}
+
+type stats struct {
+	conns   atomic.Int64
+	dropped atomic.Int64
+}
+
+// Stats is a snapshot of a gateway's counters.
+type Stats struct {
+	// Connections is the number of open WebSocket connections.
+	Connections int64
+	// Rooms is the number of groups with local members (one NATS
+	// subscription each).
+	Rooms int
+	// DroppedFrames counts NORMAL frames dropped for slow sockets.
+	DroppedFrames int64
+}
+
+// New returns a Gateway that uses nc. Call Listen (optional) and Run.
+func New(cfg Config, nc *nats.Conn, logger *slog.Logger) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if nc == nil {
+		return nil, errors.New("gateway: nil NATS connection")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	if cfg.ID == "" {
+		cfg.ID = ids.New()
+	} else if !ids.Valid(cfg.ID) {
+		return nil, fmt.Errorf("gateway: ID %q: at most 64 of A-Z a-z 0-9 -", cfg.ID)
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		nc:       nc,
+		log:      logger.With("component", "gateway", "gateway_id", cfg.ID),
+		now:      time.Now,
+		mux:      http.NewServeMux(),
+		inbox:    subject.Inbox(cfg.ID),
+		sessions: newSessions(),
+	}
+	g.rpc.m = make(map[uint64]*pendingRPC)
+	g.apps = &appCache{nc: nc, ttl: cfg.AppCacheTTL, timeout: cfg.RequestTimeout, now: time.Now, keys: make(map[string]cachedKey)}
+	g.dispatchers = make([]chan *nats.Msg, cfg.Dispatchers)
+	for i := range g.dispatchers {
+		g.dispatchers[i] = make(chan *nats.Msg, 8192)
+	}
+	g.rooms = newRooms(func(key string) (*nats.Subscription, error) {
+		appID, groupID := splitKey(key)
+		subj := subject.Group(appID, groupID)
+		return nc.ChanSubscribe(subj, g.dispatcherFor(subj))
+	})
+	g.mux.HandleFunc("/ws", g.serveWS)
+	g.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !nc.IsConnected() {
+			http.Error(w, "nats disconnected", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return g, nil
+}
+
+// Mux returns the HTTP mux the gateway serves, so a composed server can
+// add its own routes before Run.
+func (g *Gateway) Mux() *http.ServeMux { return g.mux }
+
+// ID returns the gateway's ID.
+func (g *Gateway) ID() string { return g.cfg.ID }
+
+// Listen opens the listening socket; Run calls it when it was not called.
+func (g *Gateway) Listen() (net.Addr, error) {
+	if g.ln != nil {
+		return g.ln.Addr(), nil
+	}
+	ln, err := net.Listen("tcp", g.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: listen: %w", err)
+	}
+	g.ln = ln
+	return ln.Addr(), nil
+}
+
+// Stats returns the gateway's counters.
+func (g *Gateway) Stats() Stats {
+	return Stats{Connections: g.stats.conns.Load(), Rooms: g.rooms.count(), DroppedFrames: g.stats.dropped.Load()}
+}
+
+// Run serves until ctx ends, then closes every connection with a
+// reconnect hint and releases its subscriptions.
+func (g *Gateway) Run(ctx context.Context) error {
+	if _, err := g.Listen(); err != nil {
+		return err
+	}
+	for range g.cfg.Loops {
+		l, err := newLoop(g)
+		if err != nil {
+			return fmt.Errorf("gateway: epoll: %w", err)
+		}
+		g.loops = append(g.loops, l)
+	}
+	var wg sync.WaitGroup
+	for _, l := range g.loops {
+		wg.Go(l.run)
+	}
+	for _, ch := range g.dispatchers {
+		wg.Go(func() {
+			for m := range ch {
+				g.onNATS(m)
+			}
+		})
+	}
+	inbox, err := g.nc.Subscribe(g.inbox+"*", g.onReply)
+	if err != nil {
+		return fmt.Errorf("gateway: subscribe inbox: %w", err)
+	}
+	srv := &http.Server{Handler: g.mux, ReadHeaderTimeout: g.cfg.LoginTimeout}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(g.ln) }()
+	g.log.Info("gateway listening", "addr", g.ln.Addr().String(), "loops", len(g.loops))
+
+	ticker := time.NewTicker(250 * time.Millisecond)
+	defer ticker.Stop()
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-srvErr:
+			runErr = fmt.Errorf("gateway: serve: %w", err)
+			break loop
+		case now := <-ticker.C:
+			g.expireRPCs(now)
+		}
+	}
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	for _, l := range g.loops {
+		for _, c := range l.snapshot() {
+			c.closeWith(ws.StatusGoingAway, "gateway shutting down", &liveimpb.DisconnectEvent{Reason: "gateway shutting down", Reconnect: true})
+			c.closeNow()
+		}
+		l.stop()
+	}
+	_ = inbox.Unsubscribe()
+	for _, ch := range g.dispatchers {
+		close(ch)
+	}
+	wg.Wait()
+	for _, l := range g.loops {
+		l.close()
+	}
+	g.log.Info("gateway stopped")
+	return runErr
+}
+
+// serveWS upgrades a request on /ws and hands the socket to an event loop;
+// the HTTP goroutine then ends.
+func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
+	netConn, rw, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		return // UpgradeHTTP already answered
+	}
+	var buffered []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		buffered, _ = rw.Reader.Peek(n)
+		buffered = append([]byte(nil), buffered...)
+	}
+	if err := g.adopt(netConn, rw, buffered); err != nil {
+		g.log.Warn("adopt connection", "err", err)
+	}
+}
+
+// adopt moves a socket from Go's netpoller to one of our loops: it
+// duplicates the fd, closes the net.Conn and registers the duplicate.
+func (g *Gateway) adopt(netConn net.Conn, _ *bufio.ReadWriter, buffered []byte) error {
+	defer netConn.Close()
+	sc, ok := netConn.(syscall.Conn)
+	if !ok {
+		return errors.New("connection has no file descriptor")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	fd := -1
+	var dupErr error
+	if err := raw.Control(func(f uintptr) { fd, dupErr = unix.Dup(int(f)) }); err != nil {
+		return err
+	}
+	if dupErr != nil {
+		return dupErr
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return err
+	}
+	l := g.loops[g.next.Add(1)%uint64(len(g.loops))]
+	c := newConn(g, fd, l)
+	g.stats.conns.Add(1)
+	if len(buffered) > 0 {
+		// Frames sent right behind the upgrade request: handle them before
+		// the loop can see the socket, so this goroutine is their only
+		// reader.
+		used := c.handleBytes(buffered)
+		if used < 0 {
+			return nil
+		}
+		c.partial = append(c.partial, buffered[used:]...)
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil
+	}
+	if err := l.add(c); err != nil {
+		c.closeNow()
+		return err
+	}
+	return nil
+}
+
+var dispatchSeed = maphash.MakeSeed()
+
+// dispatcherFor returns the channel of the dispatcher that takes every
+// message of subj, in order.
+func (g *Gateway) dispatcherFor(subj string) chan *nats.Msg {
+	return g.dispatchers[maphash.String(dispatchSeed, subj)%uint64(len(g.dispatchers))]
+}
+
+// onNATS handles a message from a group or user subscription.
+func (g *Gateway) onNATS(m *nats.Msg) {
+	if appID, groupID, ok := subject.ParseGroup(m.Subject); ok {
+		g.broadcast(roomKey(appID, groupID), m)
+		return
+	}
+	if appID, userID, ok := subject.ParseUser(m.Subject); ok {
+		g.deliverToUser(appID+"/"+userID, m)
+	}
+}
+
+// broadcast writes a group event to every local member. The WebSocket
+// frame is built once and shared by every socket's queue.
+func (g *Gateway) broadcast(key string, m *nats.Msg) {
+	frame := appendFrame(make([]byte, 0, headerLen(len(m.Data))+len(m.Data)), ws.OpBinary, m.Data)
+	droppable := m.Header.Get(subject.HeaderLevel) != "1"
+	for _, c := range g.rooms.members(key, nil) {
+		c.send(frame, droppable)
+	}
+}
+
+// deliverToUser handles a C2C message or a takeover notice for a user.
+func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
+	conns := g.sessions.conns(userKey, nil)
+	switch m.Header.Get(subject.HeaderKind) {
+	case subject.KindTakeover:
+		from := m.Header.Get(subject.HeaderSession)
+		for _, c := range conns {
+			if s := c.sess.Load(); s != nil && s.id != from {
+				c.closeWith(4004, "logged in elsewhere", &liveimpb.DisconnectEvent{Code: 4, Reason: "logged in elsewhere"})
+			}
+		}
+	case subject.KindC2C:
+		frame := appendFrame(nil, ws.OpBinary, m.Data)
+		delivered := false
+		for _, c := range conns {
+			if c.send(frame, false) {
+				delivered = true
+			}
+		}
+		if delivered && m.Reply != "" {
+			_ = m.Respond(nil)
+		}
+	}
+}
+
+func splitKey(key string) (appID, groupID string) {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '/' {
+			return key[:i], key[i+1:]
+		}
+	}
+	return key, ""
+}

@@ -1,0 +1,179 @@
+package gateway
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// loop is one epoll event loop. It owns the reads of its connections: only
+// its goroutine reads a socket and parses frames, into one read buffer the
+// loop shares among all its connections, so an idle connection holds
+// neither a goroutine nor a buffer.
+type loop struct {
+	gw   *Gateway
+	epfd int
+	buf  []byte // the shared read buffer; only the loop goroutine uses it
+
+	mu    sync.Mutex // leaf lock: guards conns
+	conns map[int]*conn
+
+	stopped atomic.Bool
+}
+
+const (
+	readEvents  = unix.EPOLLIN | unix.EPOLLRDHUP
+	writeEvents = readEvents | unix.EPOLLOUT
+	// readChunk is how much a loop reads from one socket at a time.
+	readChunk = 64 << 10
+)
+
+func newLoop(gw *Gateway) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	return &loop{
+		gw:    gw,
+		epfd:  epfd,
+		buf:   make([]byte, gw.cfg.MaxFrameBytes+maxHeaderLen+readChunk),
+		conns: make(map[int]*conn),
+	}, nil
+}
+
+// add registers c for reads. c must not be in any loop yet.
+func (l *loop) add(c *conn) error {
+	l.mu.Lock()
+	l.conns[c.fd] = c
+	l.mu.Unlock()
+	ev := unix.EpollEvent{Events: readEvents, Fd: int32(c.fd)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+		l.mu.Lock()
+		delete(l.conns, c.fd)
+		l.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// remove forgets c; its fd is about to be closed. Called with c.mu held.
+func (l *loop) remove(c *conn) {
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	l.mu.Lock()
+	if l.conns[c.fd] == c {
+		delete(l.conns, c.fd)
+	}
+	l.mu.Unlock()
+}
+
+// watchWrites turns EPOLLOUT on or off for c. Called with c.mu held.
+func (l *loop) watchWrites(c *conn, on bool) {
+	ev := unix.EpollEvent{Events: readEvents, Fd: int32(c.fd)}
+	if on {
+		ev.Events = writeEvents
+	}
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
+}
+
+// run waits for events until stop, sweeping idle connections once a
+// second.
+func (l *loop) run() {
+	events := make([]unix.EpollEvent, 256)
+	lastSweep := time.Now()
+	for !l.stopped.Load() {
+		n, err := unix.EpollWait(l.epfd, events, 250)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			l.gw.log.Error("epoll wait", "err", err)
+			return
+		}
+		for i := 0; i < n; i++ {
+			ev := events[i]
+			l.mu.Lock()
+			c := l.conns[int(ev.Fd)]
+			l.mu.Unlock()
+			if c == nil {
+				continue
+			}
+			if ev.Events&unix.EPOLLOUT != 0 {
+				c.flush()
+			}
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				l.readFrom(c)
+			}
+		}
+		if now := time.Now(); now.Sub(lastSweep) >= time.Second {
+			lastSweep = now
+			l.sweep(now)
+		}
+	}
+}
+
+// readFrom reads what c's socket holds, handles every complete frame and
+// keeps the bytes of an incomplete one. A client that sends half a frame
+// costs one read; nothing waits for the rest.
+func (l *loop) readFrom(c *conn) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	n0 := copy(l.buf, c.partial)
+	n, err := unix.Read(c.fd, l.buf[n0:])
+	c.mu.Unlock()
+	switch {
+	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+		return
+	case err != nil || n == 0:
+		c.closeNow()
+		return
+	}
+	c.touch()
+	data := l.buf[:n0+n]
+	used := c.handleBytes(data)
+	if used < 0 {
+		c.partial = nil
+		return
+	}
+	if rest := data[used:]; len(rest) > 0 {
+		c.partial = append(c.partial[:0], rest...)
+	} else {
+		c.partial = nil
+	}
+}
+
+// sweep closes connections that never logged in or went silent.
+func (l *loop) sweep(now time.Time) {
+	var expired []*conn
+	l.mu.Lock()
+	for _, c := range l.conns {
+		if c.expired(now) {
+			expired = append(expired, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range expired {
+		c.expire()
+	}
+}
+
+// snapshot returns the loop's connections.
+func (l *loop) snapshot() []*conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*conn, 0, len(l.conns))
+	for _, c := range l.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (l *loop) stop() {
+	l.stopped.Store(true)
+}
+
+func (l *loop) close() {
+	_ = unix.Close(l.epfd)
+}

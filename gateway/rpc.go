@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// pendingRPC is a request waiting for its router reply.
+type pendingRPC struct {
+	c        *conn
+	id       uint32
+	deadline time.Time
+	// done runs before the reply goes to the client, on the inbox
+	// goroutine; it may change the reply.
+	done func(rep *liveimpb.Reply)
+}
+
+// rpcTable tracks router requests in flight. Replies come to one inbox
+// subscription per gateway, so a request costs no goroutine while it waits.
+type rpcTable struct {
+	mu   sync.Mutex // leaf lock
+	next uint64
+	m    map[uint64]*pendingRPC
+}
+
+func (t *rpcTable) add(p *pendingRPC) uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.next++
+	t.m[t.next] = p
+	return t.next
+}
+
+func (t *rpcTable) take(token uint64) *pendingRPC {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.m[token]
+	delete(t.m, token)
+	return p
+}
+
+// expired removes and returns the requests past their deadline.
+func (t *rpcTable) expired(now time.Time) []*pendingRPC {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*pendingRPC
+	for k, p := range t.m {
+		if now.After(p.deadline) {
+			out = append(out, p)
+			delete(t.m, k)
+		}
+	}
+	return out
+}
+
+// forward sends the request to a router. The reply reaches the client
+// through onReply; done, if set, sees it first.
+func (g *Gateway) forward(c *conn, s *session, f *liveimpb.ClientFrame, groupID string, done func(*liveimpb.Reply)) {
+	scope := groupID
+	if scope == "" {
+		scope = subject.NoGroup
+	}
+	env, err := proto.Marshal(&liveimpb.RouterRequest{
+		Caller: &liveimpb.Caller{
+			AppId: s.appID, UserId: s.userID, UserExtension: s.userExt, Role: s.role,
+			SessionId: s.id, GatewayId: g.cfg.ID, DeviceId: s.deviceID,
+		},
+		Frame: f,
+	})
+	if err != nil {
+		c.replyErr(f.Id, err)
+		return
+	}
+	token := g.rpc.add(&pendingRPC{c: c, id: f.Id, deadline: g.now().Add(g.cfg.RequestTimeout), done: done})
+	msg := &nats.Msg{
+		Subject: subject.RPC(s.appID, scope),
+		Reply:   g.inbox + strconv.FormatUint(token, 10),
+		Data:    env,
+	}
+	if err := g.nc.PublishMsg(msg); err != nil {
+		if p := g.rpc.take(token); p != nil {
+			g.finish(p, liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("publish: %v", err)))
+		}
+	}
+}
+
+// onReply takes a router reply off the gateway's inbox.
+func (g *Gateway) onReply(m *nats.Msg) {
+	token, err := strconv.ParseUint(strings.TrimPrefix(m.Subject, g.inbox), 10, 64)
+	if err != nil {
+		return
+	}
+	p := g.rpc.take(token)
+	if p == nil {
+		return // timed out already
+	}
+	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+		g.finish(p, liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("no router is running")))
+		return
+	}
+	rep := &liveimpb.Reply{}
+	if err := proto.Unmarshal(m.Data, rep); err != nil {
+		rep = liveimpb.ErrorReply(liveimpb.ErrInternal.With("malformed router reply"))
+	}
+	g.finish(p, rep)
+}
+
+func (g *Gateway) finish(p *pendingRPC, rep *liveimpb.Reply) {
+	if p.done != nil {
+		p.done(rep)
+	}
+	p.c.reply(p.id, rep)
+}
+
+// expireRPCs answers requests whose router never replied.
+func (g *Gateway) expireRPCs(now time.Time) {
+	for _, p := range g.rpc.expired(now) {
+		g.finish(p, liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("router timeout")))
+	}
+}
+
+// join subscribes the group locally, then asks the router; on success the
+// connection becomes a member.
+func (g *Gateway) join(c *conn, s *session, f *liveimpb.ClientFrame) {
+	groupID := f.GetJoinGroup().GetGroupId()
+	key := roomKey(s.appID, groupID)
+	if err := g.rooms.beginJoin(key); err != nil {
+		c.replyErr(f.Id, liveimpb.ErrUnavailable.With("subscribe: %v", err))
+		return
+	}
+	g.forward(c, s, f, groupID, func(rep *liveimpb.Reply) {
+		ok := rep.Code == 0 && c.setJoined(groupID, true)
+		g.rooms.endJoin(key, c, ok)
+		if ok {
+			// The connection may have closed between setJoined and endJoin;
+			// its release then missed this room.
+			c.mu.Lock()
+			gone := c.closed || c.closing
+			c.mu.Unlock()
+			if gone {
+				g.rooms.leave(key, c)
+			}
+		}
+	})
+}

@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/internal/ids"
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// maxUserExtension is the largest userExtension, in bytes.
+const maxUserExtension = 512
+
+// session is a logged-in user on one connection. Its fields are set before
+// it is published in conn.sess and never change, except expiry.
+type session struct {
+	id        string
+	appID     string
+	appKey    string
+	userID    string
+	userExt   string
+	role      string
+	deviceID  string
+	userKey   string // appID/userID
+	heartbeat time.Duration
+	userSub   *nats.Subscription
+
+	mu     sync.Mutex
+	expiry int64 // token expiry, Unix seconds
+}
+
+// login runs on its own goroutine for the length of one login: it may
+// wait for an app lookup and for NATS to confirm the user subscription.
+func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
+	defer c.loggingIn.Store(false)
+	s, err := g.authenticate(req)
+	if err != nil {
+		c.replyErr(id, err)
+		if e := liveimpb.AsError(err); e.Code == liveimpb.ErrUnauthorized.Code {
+			c.closeWith(4001, "401 unauthorized", nil)
+		}
+		return
+	}
+	subj := subject.User(s.appID, s.userID)
+	s.userSub, err = g.nc.ChanSubscribe(subj, g.dispatcherFor(subj))
+	if err != nil {
+		c.replyErr(id, liveimpb.ErrUnavailable.With("subscribe: %v", err))
+		return
+	}
+	// Older sessions of this user, here or on other gateways, close with
+	// disconnect(4) when they see this notice.
+	notice := nats.NewMsg(subj)
+	notice.Header.Set(subject.HeaderKind, subject.KindTakeover)
+	notice.Header.Set(subject.HeaderSession, s.id)
+	if err := g.nc.PublishMsg(notice); err == nil {
+		err = g.nc.FlushTimeout(g.cfg.RequestTimeout)
+	}
+	if err != nil {
+		_ = s.userSub.Unsubscribe()
+		c.replyErr(id, liveimpb.ErrUnavailable.With("nats: %v", err))
+		return
+	}
+	g.sessions.add(s.userKey, c)
+	c.sess.Store(s)
+	c.mu.Lock()
+	gone := c.closed || c.closing
+	c.mu.Unlock()
+	if gone {
+		// The connection closed during login and its release may have run
+		// before the session was stored: undo what login set up. Undoing
+		// twice is harmless.
+		g.sessions.remove(s.userKey, c)
+		_ = s.userSub.Unsubscribe()
+		return
+	}
+	c.touch()
+	c.reply(id, &liveimpb.Reply{Body: &liveimpb.Reply_Login{Login: &liveimpb.LoginReply{
+		SessionId:        s.id,
+		ServerTime:       g.now().UnixMilli(),
+		HeartbeatTimeout: uint32(s.heartbeat / time.Second),
+	}}})
+}
+
+// authenticate checks a login request and returns the session it opens.
+func (g *Gateway) authenticate(req *liveimpb.LoginRequest) (*session, error) {
+	if err := ids.Check("appId", req.AppId); err != nil {
+		return nil, err
+	}
+	if err := ids.Check("userId", req.User.GetUserId()); err != nil {
+		return nil, err
+	}
+	if len(req.User.GetUserExtension()) > maxUserExtension {
+		return nil, liveimpb.InvalidParam("userExtension", "larger than %d bytes", maxUserExtension)
+	}
+	if req.Auth == nil {
+		return nil, liveimpb.InvalidParam("userAuth", "required")
+	}
+	hb := g.cfg.HeartbeatTimeout
+	if t := req.HeartbeatTimeout; t != 0 {
+		if t < 15 || t > 120 {
+			return nil, liveimpb.InvalidParam("heartbeatTimeout", "must be 15..120 seconds")
+		}
+		hb = time.Duration(t) * time.Second
+	}
+	key, err := g.apps.key(req.AppId)
+	if err != nil {
+		return nil, err
+	}
+	cred := auth.Credentials{
+		AppID: req.AppId, UserID: req.User.UserId, Nonce: req.Auth.Nonce,
+		Timestamp: req.Auth.Timestamp, Role: req.Auth.Role, Token: req.Auth.Token,
+	}
+	if err := auth.Verify(key, cred, g.now()); err != nil {
+		return nil, err
+	}
+	return &session{
+		id:        ids.New(),
+		appID:     req.AppId,
+		appKey:    key,
+		userID:    req.User.UserId,
+		userExt:   req.User.UserExtension,
+		role:      req.Auth.Role,
+		deviceID:  req.DeviceId,
+		userKey:   req.AppId + "/" + req.User.UserId,
+		heartbeat: hb,
+		expiry:    req.Auth.Timestamp,
+	}, nil
+}
+
+// refresh accepts a new token for the session's user and role.
+func (g *Gateway) refresh(s *session, req *liveimpb.RefreshTokenRequest) error {
+	if req.Auth == nil {
+		return liveimpb.InvalidParam("userAuth", "required")
+	}
+	cred := auth.Credentials{
+		AppID: s.appID, UserID: s.userID, Nonce: req.Auth.Nonce,
+		Timestamp: req.Auth.Timestamp, Role: req.Auth.Role, Token: req.Auth.Token,
+	}
+	if req.Auth.Role != s.role {
+		return liveimpb.InvalidParam("role", "cannot change within a session")
+	}
+	if err := auth.Verify(s.appKey, cred, g.now()); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.expiry = req.Auth.Timestamp
+	s.mu.Unlock()
+	return nil
+}
+
+// appCache caches app keys looked up from the routers.
+type appCache struct {
+	nc      *nats.Conn
+	ttl     time.Duration
+	timeout time.Duration
+	now     func() time.Time
+
+	mu   sync.Mutex // leaf lock
+	keys map[string]cachedKey
+}
+
+type cachedKey struct {
+	key     string
+	expires time.Time
+}
+
+// key returns the app's key, asking a router on a cache miss.
+func (a *appCache) key(appID string) (string, error) {
+	now := a.now()
+	a.mu.Lock()
+	k, ok := a.keys[appID]
+	a.mu.Unlock()
+	if ok && now.Before(k.expires) {
+		return k.key, nil
+	}
+	b, _ := proto.Marshal(&liveimpb.AppLookupRequest{AppId: appID})
+	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
+	defer cancel()
+	m, err := a.nc.RequestWithContext(ctx, subject.AppLookup, b)
+	if err != nil {
+		return "", liveimpb.ErrUnavailable.With("app lookup: %v", err)
+	}
+	var rep liveimpb.AppLookupReply
+	if err := proto.Unmarshal(m.Data, &rep); err != nil {
+		return "", liveimpb.ErrUnavailable.With("app lookup: %v", err)
+	}
+	if rep.Code != 0 {
+		return "", &liveimpb.Error{Code: liveimpb.ErrorCode(rep.Code), Message: rep.Msg}
+	}
+	a.mu.Lock()
+	a.keys[appID] = cachedKey{key: rep.AppKey, expires: now.Add(a.ttl)}
+	a.mu.Unlock()
+	return rep.AppKey, nil
+}

@@ -1,0 +1,118 @@
+// Package demoapp creates and reads the demo app that `liveim serve`
+// makes on first start. Its credentials live in the store and, so that
+// `liveim token` and `liveim app` can read them while the server runs, in
+// <data>/app.json (mode 0600).
+package demoapp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/storage"
+)
+
+// ID is the demo app's ID.
+const ID = "demo"
+
+// FileName is the credentials file under the data dir.
+const FileName = "app.json"
+
+// Info is what `liveim app` prints.
+type Info struct {
+	AppID   string `json:"app_id"`
+	AppKey  string `json:"app_key"`
+	AppSign string `json:"app_sign"`
+}
+
+// Ensure makes sure the demo app exists in st and in dir/app.json, and
+// that its appSign advertises urls. It returns the app and whether it was
+// created now.
+func Ensure(ctx context.Context, st storage.Store, dir string, urls []string) (Info, bool, error) {
+	info, err := Load(dir)
+	created := false
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		app, err := st.GetApp(ctx, ID)
+		if errors.Is(err, storage.ErrNotFound) {
+			var k [32]byte
+			_, _ = rand.Read(k[:])
+			app = storage.App{ID: ID, Key: hex.EncodeToString(k[:]), CreatedAtMs: time.Now().UnixMilli()}
+			if err := st.PutApp(ctx, app); err != nil {
+				return Info{}, false, fmt.Errorf("demoapp: %w", err)
+			}
+			created = true
+		} else if err != nil {
+			return Info{}, false, fmt.Errorf("demoapp: %w", err)
+		}
+		info = Info{AppID: app.ID, AppKey: app.Key}
+	case err != nil:
+		return Info{}, false, err
+	default:
+		if _, err := st.GetApp(ctx, info.AppID); errors.Is(err, storage.ErrNotFound) {
+			if err := st.PutApp(ctx, storage.App{ID: info.AppID, Key: info.AppKey, CreatedAtMs: time.Now().UnixMilli()}); err != nil {
+				return Info{}, false, fmt.Errorf("demoapp: %w", err)
+			}
+		} else if err != nil {
+			return Info{}, false, fmt.Errorf("demoapp: %w", err)
+		}
+	}
+	info.AppSign = auth.AppSign{AppID: info.AppID, URLs: urls}.Encode()
+	b, _ := json.MarshalIndent(info, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, FileName), append(b, '\n'), 0o600); err != nil {
+		return Info{}, false, fmt.Errorf("demoapp: %w", err)
+	}
+	return info, created, nil
+}
+
+// Load reads dir/app.json.
+func Load(dir string) (Info, error) {
+	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		return Info{}, err
+	}
+	var info Info
+	if err := json.Unmarshal(b, &info); err != nil {
+		return Info{}, fmt.Errorf("demoapp: %s: %w", FileName, err)
+	}
+	if info.AppID == "" || info.AppKey == "" {
+		return Info{}, fmt.Errorf("demoapp: %s: missing app_id or app_key", FileName)
+	}
+	return info, nil
+}
+
+// TokenReply is what an app server returns to its client for login, and
+// what `liveim token` prints.
+type TokenReply struct {
+	AppID    string    `json:"app_id"`
+	AppSign  string    `json:"app_sign"`
+	AppToken string    `json:"app_token"`
+	Auth     TokenAuth `json:"auth"`
+}
+
+// TokenAuth is the userAuth part of TokenReply.
+type TokenAuth struct {
+	UserID    string `json:"user_id"`
+	Nonce     string `json:"nonce"`
+	Timestamp int64  `json:"timestamp"`
+	Role      string `json:"role"`
+}
+
+// Issue makes a TokenReply for userID, valid for ttl from now.
+func Issue(info Info, userID, role string, ttl time.Duration, now time.Time) TokenReply {
+	var n [8]byte
+	_, _ = rand.Read(n[:])
+	c := auth.Issue(info.AppID, info.AppKey, userID, role, hex.EncodeToString(n[:]), ttl, now)
+	return TokenReply{
+		AppID: info.AppID, AppSign: info.AppSign, AppToken: c.Token,
+		Auth: TokenAuth{UserID: userID, Nonce: c.Nonce, Timestamp: c.Timestamp, Role: role},
+	}
+}

@@ -1,0 +1,50 @@
+// Package pebble implements storage.Store on the Pebble key-value engine
+// (github.com/cockroachdb/pebble/v2).
+//
+// It owns one Pebble database directory holding all of liveim's persistent
+// state: apps, groups and group message history. Nothing else may open the
+// directory while a Store has it open.
+//
+// # Usage
+//
+//	st, err := pebble.Open("/var/lib/liveim/db", pebble.Options{})
+//	if err != nil {
+//		return err
+//	}
+//	defer st.Close()
+//	err = st.PutApp(ctx, storage.App{ID: "app-1", Key: "secret"})
+//
+// # Key layout
+//
+// IDs contain only [A-Za-z0-9-], so '/' is a safe separator. Values are the
+// JSON encoding of the storage structs.
+//
+//	a/<appID>                          -> storage.App
+//	g/<appID>/<groupID>                -> storage.Group
+//	m/<appID>/<groupID>/<seq>          -> storage.Message + "deleted" flag
+//	i/<appID>/<groupID>/<messageID>    -> seq
+//
+// <seq> is the seqnum as 8-byte big-endian, so keys sort by seqnum and a
+// group's messages are one contiguous key range. Seqnums must be positive.
+//
+// A deleted message keeps its m/ record with "deleted": true set (a
+// tombstone). Queries skip it, DeleteMessage reports it as
+// storage.ErrNotFound, LastSeq still counts it, and appending the same seqnum
+// again leaves it deleted.
+//
+// # Paging
+//
+// A ListMessages page token is the decimal seqnum of the last message
+// returned. The next page continues strictly after (ascending) or before
+// (descending) that seqnum, so tokens stay valid while messages are appended.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. CreateGroup and PutGroup are serialized
+// by a store-wide mutex, so concurrent CreateGroup calls for one group create
+// it exactly once. AppendMessage and DeleteMessage are serialized per group
+// (by a striped lock) because both read a message record before writing it;
+// different groups write in parallel. Reads take no locks beyond a shared
+// close guard. Close waits for in-flight calls; calls after Close return
+// storage.ErrClosed.
+package pebble

@@ -1,0 +1,244 @@
+package pebble
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+
+	"github.com/liveim/liveim/storage"
+)
+
+// record is the stored form of a message: the message plus its deletion
+// mark. Embedding keeps the JSON flat.
+type record struct {
+	storage.Message
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// AppendMessage stores m under (app, group, seqnum). Appending a seqnum that
+// is already stored replaces it, unless that message was deleted: a deleted
+// message stays deleted. m.Seq must be positive.
+func (s *Store) AppendMessage(ctx context.Context, m storage.Message) error {
+	if m.Seq <= 0 {
+		return fmt.Errorf("storage/pebble: append message %s/%s: seqnum %d is not positive", m.AppID, m.GroupID, m.Seq)
+	}
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.end()
+	mu := s.groupLock(m.AppID, m.GroupID)
+	mu.Lock()
+	defer mu.Unlock()
+	if err := s.appendLocked(m); err != nil {
+		return fmt.Errorf("storage/pebble: append message %s/%s/%d: %w", m.AppID, m.GroupID, m.Seq, err)
+	}
+	return nil
+}
+
+func (s *Store) appendLocked(m storage.Message) error {
+	key := msgKey(m.AppID, m.GroupID, m.Seq)
+	var old record
+	found, err := s.getJSON(key, &old)
+	if err != nil {
+		return err
+	}
+	if found && old.Deleted {
+		return nil
+	}
+	val, err := json.Marshal(record{Message: m})
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if found && old.ID != m.ID {
+		if err := b.Delete(idxKey(m.AppID, m.GroupID, old.ID), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Set(key, val, nil); err != nil {
+		return err
+	}
+	seq := binary.BigEndian.AppendUint64(nil, uint64(m.Seq))
+	if err := b.Set(idxKey(m.AppID, m.GroupID, m.ID), seq, nil); err != nil {
+		return err
+	}
+	return b.Commit(s.write)
+}
+
+// LastSeq returns the highest seqnum stored for the group, deleted messages
+// included, or 0 if none.
+func (s *Store) LastSeq(ctx context.Context, appID, groupID string) (int64, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	prefix := messagesOf(appID, groupID)
+	it, err := s.db.NewIter(&pebbledb.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return 0, fmt.Errorf("storage/pebble: last seq %s/%s: %w", appID, groupID, err)
+	}
+	var seq int64
+	if it.Last() {
+		seq = seqOf(it.Key())
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return 0, fmt.Errorf("storage/pebble: last seq %s/%s: %w", appID, groupID, err)
+	}
+	return seq, nil
+}
+
+// ListMessages returns a page of the group's undeleted messages matching q.
+// The page token is the decimal seqnum of the last message returned.
+func (s *Store) ListMessages(ctx context.Context, q storage.MessageQuery) (storage.MessagePage, error) {
+	if q.Limit <= 0 {
+		return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages: limit %d is not positive", q.Limit)
+	}
+	if q.BeforeSeq < 0 {
+		return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages: before seq %d is negative", q.BeforeSeq)
+	}
+	// Scan the seqnum range [lo, hi); hi == 0 means unbounded.
+	lo, hi := int64(1), q.BeforeSeq
+	if q.PageToken != "" {
+		last, err := strconv.ParseInt(q.PageToken, 10, 64)
+		if err != nil || last < 1 {
+			return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages: bad page token %q", q.PageToken)
+		}
+		switch {
+		case q.Desc && (hi == 0 || last < hi):
+			hi = last
+		case !q.Desc && last == math.MaxInt64:
+			return storage.MessagePage{}, nil
+		case !q.Desc:
+			lo = last + 1
+		}
+	}
+	if hi != 0 && hi <= lo {
+		return storage.MessagePage{}, nil
+	}
+	if err := s.begin(ctx); err != nil {
+		return storage.MessagePage{}, err
+	}
+	defer s.end()
+	page, err := s.scan(ctx, q, lo, hi)
+	if err != nil {
+		return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages %s/%s: %w", q.AppID, q.GroupID, err)
+	}
+	return page, nil
+}
+
+// scan walks the seqnum range [lo, hi) (hi == 0: to the end) in q's order
+// and collects up to q.Limit matching messages, looking one match further
+// to decide whether there is a next page.
+func (s *Store) scan(ctx context.Context, q storage.MessageQuery, lo, hi int64) (page storage.MessagePage, err error) {
+	opts := &pebbledb.IterOptions{LowerBound: msgKey(q.AppID, q.GroupID, lo)}
+	if hi != 0 {
+		opts.UpperBound = msgKey(q.AppID, q.GroupID, hi)
+	} else {
+		opts.UpperBound = prefixEnd(messagesOf(q.AppID, q.GroupID))
+	}
+	it, err := s.db.NewIter(opts)
+	if err != nil {
+		return page, err
+	}
+	defer func() { err = errors.Join(err, it.Error(), it.Close()) }()
+	first, next := it.First, it.Next
+	if q.Desc {
+		first, next = it.Last, it.Prev
+	}
+	page.Messages = make([]storage.Message, 0, min(q.Limit, 64))
+	n := 0
+	for ok := first(); ok; ok = next() {
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return page, err
+			}
+		}
+		val, err := it.ValueAndErr()
+		if err != nil {
+			return page, err
+		}
+		var rec record
+		if err := json.Unmarshal(val, &rec); err != nil {
+			return page, fmt.Errorf("decode %q: %w", it.Key(), err)
+		}
+		if !matches(&rec, &q) {
+			continue
+		}
+		if len(page.Messages) == q.Limit {
+			page.NextPageToken = strconv.FormatInt(page.Messages[q.Limit-1].Seq, 10)
+			break
+		}
+		page.Messages = append(page.Messages, rec.Message)
+	}
+	return page, nil
+}
+
+// matches reports whether r is live and passes q's type and time filters.
+func matches(r *record, q *storage.MessageQuery) bool {
+	switch {
+	case r.Deleted:
+		return false
+	case q.Type != 0 && r.Type != q.Type:
+		return false
+	case q.FromMs != 0 && r.TimestampMs < q.FromMs:
+		return false
+	case q.ToMs != 0 && r.TimestampMs > q.ToMs:
+		return false
+	}
+	return true
+}
+
+// DeleteMessage marks the message deleted and returns it, or returns
+// storage.ErrNotFound if it does not exist or is already deleted.
+func (s *Store) DeleteMessage(ctx context.Context, appID, groupID, messageID string) (storage.Message, error) {
+	if err := s.begin(ctx); err != nil {
+		return storage.Message{}, err
+	}
+	defer s.end()
+	mu := s.groupLock(appID, groupID)
+	mu.Lock()
+	defer mu.Unlock()
+	msg, err := s.deleteLocked(appID, groupID, messageID)
+	if err != nil {
+		return storage.Message{}, fmt.Errorf("storage/pebble: delete message %s/%s/%s: %w", appID, groupID, messageID, err)
+	}
+	return msg, nil
+}
+
+func (s *Store) deleteLocked(appID, groupID, messageID string) (storage.Message, error) {
+	val, closer, err := s.db.Get(idxKey(appID, groupID, messageID))
+	if errors.Is(err, pebbledb.ErrNotFound) {
+		return storage.Message{}, storage.ErrNotFound
+	}
+	if err != nil {
+		return storage.Message{}, err
+	}
+	if len(val) != 8 {
+		closer.Close()
+		return storage.Message{}, fmt.Errorf("corrupt index value %x", val)
+	}
+	seq := int64(binary.BigEndian.Uint64(val))
+	closer.Close()
+
+	key := msgKey(appID, groupID, seq)
+	var rec record
+	found, err := s.getJSON(key, &rec)
+	if err != nil {
+		return storage.Message{}, err
+	}
+	if !found || rec.Deleted || rec.ID != messageID {
+		return storage.Message{}, storage.ErrNotFound
+	}
+	rec.Deleted = true
+	if err := s.setJSON(key, rec); err != nil {
+		return storage.Message{}, err
+	}
+	return rec.Message, nil
+}

@@ -1,0 +1,246 @@
+package pebble
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+
+	"github.com/liveim/liveim/storage"
+)
+
+// Options configures Open. The zero value gives the defaults.
+type Options struct {
+	// NoSync skips the fsync after each write. The default (false) syncs
+	// every write to disk before it returns, so an acknowledged write
+	// survives a machine crash. Set it for tests and benchmarks, or when
+	// losing the last writes on a crash is acceptable.
+	NoSync bool
+	// CacheSize is the block cache size in bytes; 0 uses Pebble's default
+	// (8 MiB).
+	CacheSize int64
+	// Logger receives Pebble's own log lines: errors at Error, the rest at
+	// Debug. Default: discarded.
+	Logger *slog.Logger
+}
+
+// lockStripes is how many per-group locks serialize message writes.
+const lockStripes = 64
+
+// Store is a storage.Store backed by a Pebble database. Create it with Open.
+type Store struct {
+	db    *pebbledb.DB
+	write *pebbledb.WriteOptions
+
+	mu     sync.RWMutex // guards closed; held shared by every call
+	closed bool
+
+	groupMu sync.Mutex              // serializes CreateGroup and PutGroup
+	msgMu   [lockStripes]sync.Mutex // per-group message read-modify-write
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the Pebble database in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	po := &pebbledb.Options{Logger: pebbleLogger{opts.Logger}}
+	if opts.CacheSize > 0 {
+		c := pebbledb.NewCache(opts.CacheSize)
+		defer c.Unref() // the DB keeps its own reference
+		po.Cache = c
+	}
+	db, err := pebbledb.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("storage/pebble: open %s: %w", dir, err)
+	}
+	s := &Store{db: db, write: pebbledb.Sync}
+	if opts.NoSync {
+		s.write = pebbledb.NoSync
+	}
+	return s, nil
+}
+
+// Close releases the database. It waits for in-flight calls; later calls
+// return storage.ErrClosed. Closing twice is a no-op.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("storage/pebble: close: %w", err)
+	}
+	return nil
+}
+
+// begin checks ctx and the closed flag and takes the shared close guard;
+// on success the caller must call s.end.
+func (s *Store) begin(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return storage.ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) end() { s.mu.RUnlock() }
+
+// groupLock returns the mutex serializing message writes of one group.
+func (s *Store) groupLock(appID, groupID string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(appID))
+	h.Write([]byte{'/'})
+	h.Write([]byte(groupID))
+	return &s.msgMu[h.Sum32()%lockStripes]
+}
+
+// getJSON decodes the value at key into v; found is false if key is absent.
+func (s *Store) getJSON(key []byte, v any) (found bool, err error) {
+	val, closer, err := s.db.Get(key)
+	if errors.Is(err, pebbledb.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer closer.Close()
+	if err := json.Unmarshal(val, v); err != nil {
+		return true, fmt.Errorf("decode %q: %w", key, err)
+	}
+	return true, nil
+}
+
+// setJSON stores the JSON encoding of v at key.
+func (s *Store) setJSON(key []byte, v any) error {
+	val, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.db.Set(key, val, s.write)
+}
+
+// PutApp creates or replaces an app.
+func (s *Store) PutApp(ctx context.Context, app storage.App) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.end()
+	if err := s.setJSON(appKey(app.ID), app); err != nil {
+		return fmt.Errorf("storage/pebble: put app %s: %w", app.ID, err)
+	}
+	return nil
+}
+
+// GetApp returns the app, or storage.ErrNotFound.
+func (s *Store) GetApp(ctx context.Context, appID string) (storage.App, error) {
+	if err := s.begin(ctx); err != nil {
+		return storage.App{}, err
+	}
+	defer s.end()
+	var app storage.App
+	found, err := s.getJSON(appKey(appID), &app)
+	if err != nil {
+		return storage.App{}, fmt.Errorf("storage/pebble: get app %s: %w", appID, err)
+	}
+	if !found {
+		return storage.App{}, fmt.Errorf("app %s: %w", appID, storage.ErrNotFound)
+	}
+	return app, nil
+}
+
+// CreateGroup stores g unless the group already exists, in which case it
+// returns the existing group and created=false.
+func (s *Store) CreateGroup(ctx context.Context, g storage.Group) (storage.Group, bool, error) {
+	if err := s.begin(ctx); err != nil {
+		return storage.Group{}, false, err
+	}
+	defer s.end()
+	s.groupMu.Lock()
+	defer s.groupMu.Unlock()
+	key := groupKey(g.AppID, g.ID)
+	var existing storage.Group
+	found, err := s.getJSON(key, &existing)
+	if err != nil {
+		return storage.Group{}, false, fmt.Errorf("storage/pebble: create group %s/%s: %w", g.AppID, g.ID, err)
+	}
+	if found {
+		return existing, false, nil
+	}
+	if err := s.setJSON(key, g); err != nil {
+		return storage.Group{}, false, fmt.Errorf("storage/pebble: create group %s/%s: %w", g.AppID, g.ID, err)
+	}
+	return g, true, nil
+}
+
+// GetGroup returns the group, or storage.ErrNotFound.
+func (s *Store) GetGroup(ctx context.Context, appID, groupID string) (storage.Group, error) {
+	if err := s.begin(ctx); err != nil {
+		return storage.Group{}, err
+	}
+	defer s.end()
+	var g storage.Group
+	found, err := s.getJSON(groupKey(appID, groupID), &g)
+	if err != nil {
+		return storage.Group{}, fmt.Errorf("storage/pebble: get group %s/%s: %w", appID, groupID, err)
+	}
+	if !found {
+		return storage.Group{}, fmt.Errorf("group %s/%s: %w", appID, groupID, storage.ErrNotFound)
+	}
+	return g, nil
+}
+
+// PutGroup replaces an existing group's state, or returns
+// storage.ErrNotFound if the group was never created.
+func (s *Store) PutGroup(ctx context.Context, g storage.Group) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.end()
+	s.groupMu.Lock()
+	defer s.groupMu.Unlock()
+	key := groupKey(g.AppID, g.ID)
+	_, closer, err := s.db.Get(key)
+	if errors.Is(err, pebbledb.ErrNotFound) {
+		return fmt.Errorf("group %s/%s: %w", g.AppID, g.ID, storage.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("storage/pebble: put group %s/%s: %w", g.AppID, g.ID, err)
+	}
+	closer.Close()
+	if err := s.setJSON(key, g); err != nil {
+		return fmt.Errorf("storage/pebble: put group %s/%s: %w", g.AppID, g.ID, err)
+	}
+	return nil
+}
+
+// CountGroups returns how many groups the app has.
+func (s *Store) CountGroups(ctx context.Context, appID string) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	prefix := groupsOf(appID)
+	it, err := s.db.NewIter(&pebbledb.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return 0, fmt.Errorf("storage/pebble: count groups %s: %w", appID, err)
+	}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return 0, fmt.Errorf("storage/pebble: count groups %s: %w", appID, err)
+	}
+	return n, nil
+}

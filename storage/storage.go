@@ -1,0 +1,123 @@
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+// Store is liveim's persistent state: apps, groups and group message
+// history. Implementations are safe for concurrent use.
+//
+// Sequencing is the caller's job: the router that owns a group assigns each
+// message its seqnum and the store keeps what it is given. Writes are
+// idempotent: putting the same app, group or message (same key) twice
+// leaves one copy.
+type Store interface {
+	// PutApp creates or replaces an app.
+	PutApp(ctx context.Context, app App) error
+	// GetApp returns ErrNotFound when the app does not exist.
+	GetApp(ctx context.Context, appID string) (App, error)
+
+	// CreateGroup stores g unless a group with its ID already exists in the
+	// app, in which case it returns the existing group and created=false.
+	CreateGroup(ctx context.Context, g Group) (existing Group, created bool, err error)
+	// GetGroup returns ErrNotFound when the group does not exist.
+	GetGroup(ctx context.Context, appID, groupID string) (Group, error)
+	// PutGroup replaces a group's state (name, meta, admins, closed flag,
+	// mutes, counters). It returns ErrNotFound if the group was never created.
+	PutGroup(ctx context.Context, g Group) error
+	// CountGroups returns how many groups the app has.
+	CountGroups(ctx context.Context, appID string) (int, error)
+
+	// AppendMessage stores a group message under (app, group, seqnum).
+	AppendMessage(ctx context.Context, m Message) error
+	// LastSeq returns the highest seqnum stored for the group, 0 if none.
+	LastSeq(ctx context.Context, appID, groupID string) (int64, error)
+	// ListMessages returns a page of a group's messages that match q.
+	ListMessages(ctx context.Context, q MessageQuery) (MessagePage, error)
+	// DeleteMessage marks a message deleted so no query returns it again.
+	// It returns the deleted message, or ErrNotFound.
+	DeleteMessage(ctx context.Context, appID, groupID, messageID string) (Message, error)
+
+	// Close releases the store.
+	Close() error
+}
+
+// ErrNotFound is returned when the asked-for app, group or message does not
+// exist.
+var ErrNotFound = errors.New("storage: not found")
+
+// ErrClosed is returned by a store used after Close.
+var ErrClosed = errors.New("storage: closed")
+
+// App is a tenant.
+type App struct {
+	ID            string `json:"app_id"`
+	Key           string `json:"app_key"`
+	CreatedAtMs   int64  `json:"created_at_ms"`
+	RetentionDays int    `json:"retention_days,omitempty"` // 0 = keep forever
+}
+
+// Group is a live room's persistent state.
+type Group struct {
+	AppID        string          `json:"app_id"`
+	ID           string          `json:"group_id"`
+	Name         string          `json:"group_name"`
+	Meta         string          `json:"group_meta"`
+	Creator      string          `json:"creator"`
+	Admins       []string        `json:"admins,omitempty"`
+	CreateTimeMs int64           `json:"create_time_ms"`
+	Closed       bool            `json:"closed,omitempty"`
+	MuteAll      bool            `json:"mute_all,omitempty"`
+	MutedUsers   []string        `json:"muted_users,omitempty"`
+	WhiteUsers   []string        `json:"white_users,omitempty"`
+	PV           int64           `json:"pv,omitempty"`
+	MsgAmount    map[int32]int64 `json:"msg_amount,omitempty"`
+	// SeqReserved is the highest seqnum the owning router may hand out
+	// before it writes the group again; a restarted router starts above
+	// it, so a seqnum is never reused.
+	SeqReserved int64 `json:"seq_reserved,omitempty"`
+}
+
+// Message is a stored group message.
+type Message struct {
+	AppID       string `json:"app_id"`
+	GroupID     string `json:"group_id"`
+	ID          string `json:"message_id"`
+	Seq         int64  `json:"seqnum"`
+	Type        int32  `json:"type"`
+	SenderID    string `json:"sender_id"`
+	SenderExt   string `json:"sender_ext,omitempty"`
+	Data        string `json:"data"`
+	TimestampMs int64  `json:"timestamp_ms"`
+	Level       int32  `json:"level,omitempty"`
+	RepeatCount int32  `json:"repeat_count,omitempty"`
+	TotalMsgs   int64  `json:"total_msgs,omitempty"`
+}
+
+// MessageQuery selects a page of a group's messages.
+type MessageQuery struct {
+	AppID   string
+	GroupID string
+	// Type keeps only messages of this type; 0 keeps all.
+	Type int32
+	// FromMs and ToMs bound the timestamp (inclusive, milliseconds); 0 means
+	// unbounded.
+	FromMs, ToMs int64
+	// BeforeSeq keeps only messages with a seqnum below it; 0 means no bound.
+	BeforeSeq int64
+	// Desc returns newest first; otherwise oldest first.
+	Desc bool
+	// Limit is the page size; it must be positive.
+	Limit int
+	// PageToken continues a previous query with the same parameters; empty
+	// starts at the beginning.
+	PageToken string
+}
+
+// MessagePage is one page of messages in the requested order.
+type MessagePage struct {
+	Messages []Message
+	// NextPageToken continues the query; empty when there is nothing more.
+	NextPageToken string
+}
