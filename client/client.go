@@ -36,6 +36,7 @@ var ErrClosed = errors.New("client: connection closed")
 type Client struct {
 	conn   net.Conn
 	events chan *liveimpb.Event
+	errs   chan *liveimpb.Reply
 	done   chan struct{}
 
 	writeMu sync.Mutex
@@ -55,6 +56,7 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 	c := &Client{
 		conn:    conn,
 		events:  make(chan *liveimpb.Event, 4096),
+		errs:    make(chan *liveimpb.Reply, 16),
 		done:    make(chan struct{}),
 		pending: make(map[uint32]chan *liveimpb.Reply),
 	}
@@ -65,6 +67,11 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 // Events returns the pushed events, in order. It is closed when the
 // connection ends.
 func (c *Client) Events() <-chan *liveimpb.Event { return c.events }
+
+// Errors returns error replies that answer no request: the gateway's
+// answer to a frame it could not read (id 0). Unread ones beyond 16 are
+// dropped.
+func (c *Client) Errors() <-chan *liveimpb.Reply { return c.errs }
 
 // Done is closed when the connection has ended.
 func (c *Client) Done() <-chan struct{} { return c.done }
@@ -155,8 +162,10 @@ func (c *Client) readLoop() {
 			if ch != nil {
 				ch <- b.Reply
 			} else if b.Reply.Code != 0 {
-				// An error about a frame the gateway could not read (id 0).
-				c.events <- &liveimpb.Event{Body: &liveimpb.Event_Disconnect{Disconnect: &liveimpb.DisconnectEvent{Reason: b.Reply.Msg}}}
+				select {
+				case c.errs <- b.Reply:
+				default:
+				}
 			}
 		case *liveimpb.ServerFrame_Event:
 			c.events <- b.Event

@@ -11,6 +11,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
@@ -210,11 +211,42 @@ func TestMalformedFrameGetsErrorAndKeepsConnection(t *testing.T) {
 	if err := alice.WriteRaw([]byte{0xff, 0xff, 0xff}); err != nil {
 		t.Fatal(err)
 	}
-	ev := testcluster.NextEvent(t, alice, 10*time.Second, func(*liveimpb.Event) bool { return true })
-	if !strings.Contains(ev.GetDisconnect().GetReason(), "frame") {
-		t.Fatalf("got %v, want an error naming the frame", ev)
+	select {
+	case rep := <-alice.Errors():
+		if rep.Code != 400 || !strings.Contains(rep.Msg, "frame") {
+			t.Fatalf("got %v, want 400 naming the frame", rep)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no error reply for a malformed frame")
 	}
 	if _, err := alice.Ping(context.Background()); err != nil {
 		t.Fatalf("connection lost: %v", err)
+	}
+}
+
+func TestHeartbeatTimeout(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{HeartbeatTimeout: 2 * time.Second}})
+	silent := c.Login(t, 0, "silent", "")
+	chatty := c.Login(t, 0, "chatty", "")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+				_, _ = chatty.Ping(context.Background())
+			}
+		}
+	}()
+	ev := testcluster.NextEvent(t, silent, 10*time.Second, func(ev *liveimpb.Event) bool { return ev.GetDisconnect() != nil })
+	if ev.GetDisconnect().Code != 3 {
+		t.Fatalf("disconnect %v, want code 3", ev.GetDisconnect())
+	}
+	closeStatus(t, silent)
+	// The client that pings is still served after the silent one was cut.
+	if _, err := chatty.Ping(ctxT(t)); err != nil {
+		t.Fatalf("pinging client was closed: %v", err)
 	}
 }

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+var liveimBin, quickstartBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "liveim-bin")
+	if err != nil {
+		panic(err)
+	}
+	liveimBin = filepath.Join(dir, "liveim")
+	if out, err := exec.Command("go", "build", "-o", liveimBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build liveim: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	quickstartBin = filepath.Join(dir, "quickstart")
+	if out, err := exec.Command("go", "build", "-o", quickstartBin, "../../examples/quickstart").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build quickstart: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServe runs `liveim serve` on dataDir and waits until /healthz answers.
+func startServe(t *testing.T, dataDir, addr, natsAddr string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(liveimBin, "serve", "--data", dataDir, "--addr", addr, "--nats-listen", natsAddr, "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	banner := make(chan string, 1)
+	go func() {
+		var sb strings.Builder
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			sb.WriteString(sc.Text() + "\n")
+			if strings.HasPrefix(sc.Text(), "  liveim token") {
+				banner <- sb.String()
+			}
+		}
+	}()
+	select {
+	case b := <-banner:
+		if !strings.Contains(b, "ws://"+addr+"/ws") {
+			t.Fatalf("banner does not say how to connect:\n%s", b)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("liveim serve printed no banner")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return cmd
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("liveim serve not healthy: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func stopServe(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("liveim serve exited with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("liveim serve did not stop on SIGTERM")
+	}
+}
+
+// tokenFor runs `liveim token` and turns its JSON into login credentials.
+func tokenFor(t *testing.T, dataDir, user, role string) (demoapp.TokenReply, *liveimpb.UserAuth) {
+	t.Helper()
+	args := []string{"token", "--data", dataDir, "--user", user}
+	if role != "" {
+		args = append(args, "--role", role)
+	}
+	out, err := exec.Command(liveimBin, args...).Output()
+	if err != nil {
+		t.Fatalf("liveim token: %v", err)
+	}
+	var tr demoapp.TokenReply
+	if err := json.Unmarshal(out, &tr); err != nil {
+		t.Fatalf("liveim token output %q: %v", out, err)
+	}
+	return tr, &liveimpb.UserAuth{Timestamp: tr.Auth.Timestamp, Nonce: tr.Auth.Nonce, Role: tr.Auth.Role, Token: tr.AppToken}
+}
+
+func loginVia(t *testing.T, dataDir, user, role string) *client.Client {
+	t.Helper()
+	tr, ua := tokenFor(t, dataDir, user, role)
+	sign, err := auth.ParseAppSign(tr.AppSign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, sign.URLs[0]) // the URL the appSign advertises
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	if _, err := cl.Login(ctx, client.Login{AppID: tr.AppID, UserID: user, Auth: ua}); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	return cl
+}
+
+func TestServeKeepsGroupsAndMessagesAcrossRestart(t *testing.T) {
+	dataDir := t.TempDir()
+	addr, natsAddr := freeAddr(t), freeAddr(t)
+	srv := startServe(t, dataDir, addr, natsAddr)
+
+	// `liveim app` prints the demo app; its appSign names this server.
+	out, err := exec.Command(liveimBin, "app", "--data", dataDir).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app demoapp.Info
+	if err := json.Unmarshal(out, &app); err != nil || app.AppID != demoapp.ID || app.AppKey == "" {
+		t.Fatalf("liveim app printed %q (%v)", out, err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice := loginVia(t, dataDir, "alice", "admin")
+	if _, err := alice.CreateGroup(ctx, &liveimpb.CreateGroupRequest{GroupId: "live-1", GroupName: "Launch", GroupMeta: `{"cover":"x"}`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.JoinGroup(ctx, "live-1"); err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	for i := range 5 {
+		rep, err := alice.SendGroupMessage(ctx, &liveimpb.SendGroupMessageRequest{GroupId: "live-1", Type: 10001, Data: fmt.Sprintf("msg %d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, rep.MessageId)
+	}
+	if _, err := alice.SendGroupMessage(ctx, &liveimpb.SendGroupMessageRequest{GroupId: "live-1", Type: 10001, Data: "live only", NoStorage: true}); err != nil {
+		t.Fatal(err)
+	}
+	_ = alice.Close()
+	stopServe(t, srv)
+
+	srv = startServe(t, dataDir, addr, natsAddr)
+	defer stopServe(t, srv)
+	bob := loginVia(t, dataDir, "bob", "")
+	info, err := bob.JoinGroup(ctx, "live-1")
+	if err != nil {
+		t.Fatalf("join after restart: %v", err)
+	}
+	if info.GroupName != "Launch" || info.GroupMeta != `{"cover":"x"}` || info.Creator != "alice" {
+		t.Fatalf("group after restart: %+v", info)
+	}
+	list, err := bob.ListRecentMessage(ctx, &liveimpb.ListRecentMessageRequest{GroupId: "live-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.MessageList) != len(sent) {
+		t.Fatalf("after restart %d recent messages, want %d", len(list.MessageList), len(sent))
+	}
+	for i, m := range list.MessageList {
+		if m.MessageId != sent[i] || m.Data != fmt.Sprintf("msg %d", i) {
+			t.Fatalf("recent[%d] = %s %q, want %s", i, m.MessageId, m.Data, sent[i])
+		}
+	}
+	// Sequencing continues above everything handed out before the restart.
+	rep, err := bob.SendGroupMessage(ctx, &liveimpb.SendGroupMessageRequest{GroupId: "live-1", Type: 10001, Data: "after"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := list.MessageList[len(list.MessageList)-1].Seqnum; rep.Seqnum <= last+1 {
+		t.Fatalf("seqnum after restart %d, want above %d (the noStorage message took %d)", rep.Seqnum, last+1, last+1)
+	}
+}
+
+// TestReadmeQuickStart runs the README's quick start against a real
+// `liveim serve`: token from the CLI, then the Go client example.
+func TestReadmeQuickStart(t *testing.T) {
+	dataDir := t.TempDir()
+	srv := startServe(t, dataDir, freeAddr(t), freeAddr(t))
+	defer stopServe(t, srv)
+	tok, err := exec.Command(liveimBin, "token", "--data", dataDir, "--user", "alice", "--role", "admin").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "alice.json")
+	if err := os.WriteFile(file, tok, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(quickstartBin, file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("quickstart: %v\n%s", err, out)
+	}
+	if want := "received in quickstart from alice (seqnum 1): hello, live room"; !strings.Contains(string(out), want) {
+		t.Fatalf("quickstart printed %q, want %q", out, want)
+	}
+}
