@@ -37,6 +37,15 @@ type Config struct {
 	OutboundQueueBytes int
 	// AppCacheTTL is how long an app's key is cached. Default 30s.
 	AppCacheTTL time.Duration
+	// SendRate is how many messages per second one session may send
+	// (group and C2C together); faster sends get 412. Default 20.
+	SendRate float64
+	// SendBurst is how many messages a session may send at once before
+	// SendRate applies. Default 40.
+	SendBurst int
+	// HeartbeatInterval is how often the gateway tells the routers it is
+	// alive. Default 2s.
+	HeartbeatInterval time.Duration
 	// Dispatchers is the number of goroutines taking group and user
 	// messages off NATS; one subject always goes to the same one, so its
 	// messages keep their order. Default 2*GOMAXPROCS.
@@ -51,14 +60,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxFrameBytes, "max-frame-bytes", 0, "gateway: largest client frame (default 65536)")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 0, "gateway: default idle timeout of a session (default 99s)")
 	fs.IntVar(&c.OutboundQueueBytes, "outbound-queue-bytes", 0, "gateway: bytes queued per slow socket (default 1 MiB)")
+	fs.Float64Var(&c.SendRate, "send-rate", 0, "gateway: messages per second per session before 412 (default 20)")
+	fs.IntVar(&c.SendBurst, "send-burst", 0, "gateway: messages a session may send at once (default 40)")
 }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	if c.Loops < 0 || c.MaxFrameBytes < 0 || c.OutboundQueueBytes < 0 || c.Dispatchers < 0 {
+	if c.Loops < 0 || c.MaxFrameBytes < 0 || c.OutboundQueueBytes < 0 || c.Dispatchers < 0 || c.SendRate < 0 || c.SendBurst < 0 {
 		return errors.New("gateway: negative size in config")
 	}
-	if c.LoginTimeout < 0 || c.HeartbeatTimeout < 0 || c.RequestTimeout < 0 || c.AppCacheTTL < 0 {
+	if c.LoginTimeout < 0 || c.HeartbeatTimeout < 0 || c.RequestTimeout < 0 || c.AppCacheTTL < 0 || c.HeartbeatInterval < 0 {
 		return errors.New("gateway: negative duration in config")
 	}
 	return nil
@@ -88,6 +99,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AppCacheTTL == 0 {
 		c.AppCacheTTL = 30 * time.Second
+	}
+	if c.SendRate == 0 {
+		c.SendRate = 20
+	}
+	if c.SendBurst == 0 {
+		c.SendBurst = 40
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 2 * time.Second
 	}
 	if c.Dispatchers == 0 {
 		c.Dispatchers = 2 * runtime.GOMAXPROCS(0)

@@ -201,6 +201,7 @@ func (c *conn) release() {
 		}
 		for g := range groups {
 			c.gw.rooms.leave(roomKey(s.appID, g), c)
+			c.gw.notifyLeave(s, g)
 		}
 		{
 			c.gw.sessions.remove(s.userKey, c)

@@ -114,7 +114,7 @@ func FuzzClientFrame(f *testing.F) {
 		if err := proto.Unmarshal(b, &cf); err != nil {
 			return
 		}
-		if g, ok := requestGroupID(&cf); ok && g != "" {
+		if g, ok := liveimpb.FrameGroupID(&cf); ok && g != "" {
 			_ = ids.Check("groupId", g)
 		}
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
@@ -94,8 +95,15 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger) (*Gateway, error) {
 	}
 	g.rooms = newRooms(func(key string) (*nats.Subscription, error) {
 		appID, groupID := splitKey(key)
-		subj := subject.Group(appID, groupID)
+		subj := subject.GroupAll(appID, groupID)
 		return nc.ChanSubscribe(subj, g.dispatcherFor(subj))
+	})
+	// A group subscription that overflows has lost events, perhaps HIGH
+	// ones: its local members reconnect and resume instead of missing them.
+	nc.SetErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrSlowConsumer) && sub != nil {
+			go g.onSlowSubscription(sub.Subject)
+		}
 	})
 	g.mux.HandleFunc("/ws", g.serveWS)
 	g.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -168,6 +176,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	ticker := time.NewTicker(250 * time.Millisecond)
 	defer ticker.Stop()
+	heartbeat := time.NewTicker(g.cfg.HeartbeatInterval)
+	defer heartbeat.Stop()
+	g.announce(false)
 	var runErr error
 loop:
 	for {
@@ -179,8 +190,11 @@ loop:
 			break loop
 		case now := <-ticker.C:
 			g.expireRPCs(now)
+		case <-heartbeat.C:
+			g.announce(false)
 		}
 	}
+	g.announce(true)
 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -272,6 +286,28 @@ func (g *Gateway) adopt(netConn net.Conn, _ *bufio.ReadWriter, buffered []byte) 
 	return nil
 }
 
+// announce publishes this gateway's heartbeat; routers drop the members
+// of gateways that stop announcing, or that announce they are stopping.
+func (g *Gateway) announce(stopping bool) {
+	b, _ := proto.Marshal(&liveimpb.GatewayHeartbeat{GatewayId: g.cfg.ID, Stopping: stopping})
+	if err := g.nc.Publish(subject.GatewayHeartbeat, b); err != nil {
+		g.log.Warn("heartbeat", "err", err)
+	}
+}
+
+// onSlowSubscription closes, with a reconnect hint, the local members of a
+// room whose subscription dropped messages.
+func (g *Gateway) onSlowSubscription(subj string) {
+	appID, groupID, ok := subject.ParseGroup(subj)
+	if !ok {
+		return
+	}
+	g.log.Warn("room subscription overflowed; members reconnect", "group", groupID)
+	for _, c := range g.rooms.members(roomKey(appID, groupID), nil) {
+		c.closeWith(closeTryAgainLater, "overloaded, reconnect", &liveimpb.DisconnectEvent{Reason: "gateway overloaded", Reconnect: true})
+	}
+}
+
 var dispatchSeed = maphash.MakeSeed()
 
 // dispatcherFor returns the channel of the dispatcher that takes every
@@ -296,8 +332,17 @@ func (g *Gateway) onNATS(m *nats.Msg) {
 func (g *Gateway) broadcast(key string, m *nats.Msg) {
 	frame := appendFrame(make([]byte, 0, headerLen(len(m.Data))+len(m.Data)), ws.OpBinary, m.Data)
 	droppable := m.Header.Get(subject.HeaderLevel) != "1"
-	for _, c := range g.rooms.members(key, nil) {
+	members := g.rooms.members(key, nil)
+	for _, c := range members {
 		c.send(frame, droppable)
+	}
+	if m.Header.Get(subject.HeaderExit) != "" {
+		// The group closed: its members are members no more.
+		_, groupID := splitKey(key)
+		for _, c := range members {
+			c.setJoined(groupID, false)
+			g.rooms.leave(key, c)
+		}
 	}
 }
 
@@ -309,8 +354,20 @@ func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 		from := m.Header.Get(subject.HeaderSession)
 		for _, c := range conns {
 			if s := c.sess.Load(); s != nil && s.id != from {
-				c.closeWith(4004, "logged in elsewhere", &liveimpb.DisconnectEvent{Code: 4, Reason: "logged in elsewhere"})
+				c.closeWith(closeLoggedInElsewhere, "logged in elsewhere", &liveimpb.DisconnectEvent{Code: 4, Reason: "logged in elsewhere"})
 			}
+		}
+	case subject.KindKick:
+		groupID := m.Header.Get(subject.HeaderGroup)
+		frame := appendFrame(nil, ws.OpBinary, m.Data)
+		for _, c := range conns {
+			s := c.sess.Load()
+			if s == nil || !c.joined(groupID) {
+				continue
+			}
+			c.setJoined(groupID, false)
+			g.rooms.leave(roomKey(s.appID, groupID), c)
+			c.send(frame, false)
 		}
 	case subject.KindC2C:
 		frame := appendFrame(nil, ws.OpBinary, m.Data)

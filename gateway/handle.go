@@ -5,7 +5,6 @@ import (
 
 	"github.com/gobwas/ws"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -108,7 +107,7 @@ func (c *conn) handleRequest(f *liveimpb.ClientFrame) {
 		c.replyErr(f.Id, liveimpb.ErrNoSession.With("login first"))
 		return
 	}
-	groupID, hasGroup := requestGroupID(f)
+	groupID, hasGroup := liveimpb.FrameGroupID(f)
 	if hasGroup {
 		if _, creating := f.Body.(*liveimpb.ClientFrame_CreateGroup); !(creating && groupID == "") {
 			if err := ids.Check("groupId", groupID); err != nil {
@@ -133,7 +132,23 @@ func (c *conn) handleRequest(f *liveimpb.ClientFrame) {
 		c.setJoined(groupID, false)
 		gw.rooms.leave(roomKey(s.appID, groupID), c)
 		gw.forward(c, s, f, groupID, nil)
-	case *liveimpb.ClientFrame_SendGroupMessage, *liveimpb.ClientFrame_ListRecentMessage:
+	case *liveimpb.ClientFrame_SendGroupMessage:
+		if !c.joined(groupID) {
+			c.replyErr(f.Id, liveimpb.ErrNotJoined)
+			return
+		}
+		if !s.allowSend(gw.now()) {
+			c.replyErr(f.Id, liveimpb.ErrTooFast.With("more than %.0f messages/s from this session", gw.cfg.SendRate))
+			return
+		}
+		gw.forward(c, s, f, groupID, nil)
+	case *liveimpb.ClientFrame_SendC2CMessage:
+		if !s.allowSend(gw.now()) {
+			c.replyErr(f.Id, liveimpb.ErrTooFast.With("more than %.0f messages/s from this session", gw.cfg.SendRate))
+			return
+		}
+		gw.forward(c, s, f, groupID, nil)
+	case *liveimpb.ClientFrame_ListRecentMessage, *liveimpb.ClientFrame_ResumeGroup:
 		if !c.joined(groupID) {
 			c.replyErr(f.Id, liveimpb.ErrNotJoined)
 			return
@@ -142,21 +157,6 @@ func (c *conn) handleRequest(f *liveimpb.ClientFrame) {
 	default:
 		gw.forward(c, s, f, groupID, nil)
 	}
-}
-
-// requestGroupID returns the groupId field of the request in f, if its
-// body has one.
-func requestGroupID(f *liveimpb.ClientFrame) (string, bool) {
-	m := f.ProtoReflect()
-	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("body"))
-	if fd == nil || fd.Kind() != protoreflect.MessageKind {
-		return "", false
-	}
-	g, ok := m.Get(fd).Message().Interface().(interface{ GetGroupId() string })
-	if !ok {
-		return "", false
-	}
-	return g.GetGroupId(), true
 }
 
 // encodeServerFrame returns sf as one complete WebSocket binary frame.

@@ -63,32 +63,56 @@ func (t *rpcTable) expired(now time.Time) []*pendingRPC {
 
 // forward sends the request to a router. The reply reaches the client
 // through onReply; done, if set, sees it first.
+//
+// A request naming a group goes into the RPC stream, where the router
+// owning the group's partition takes it; the reply subject travels in a
+// header because the stream uses the NATS reply subject for its own acks.
+// Other requests go to any router by core NATS request, so "no responders"
+// answers at once when no router runs.
 func (g *Gateway) forward(c *conn, s *session, f *liveimpb.ClientFrame, groupID string, done func(*liveimpb.Reply)) {
-	scope := groupID
-	if scope == "" {
-		scope = subject.NoGroup
-	}
-	env, err := proto.Marshal(&liveimpb.RouterRequest{
-		Caller: &liveimpb.Caller{
-			AppId: s.appID, UserId: s.userID, UserExtension: s.userExt, Role: s.role,
-			SessionId: s.id, GatewayId: g.cfg.ID, DeviceId: s.deviceID,
-		},
-		Frame: f,
-	})
+	env, err := proto.Marshal(&liveimpb.RouterRequest{Caller: g.caller(s), Frame: f})
 	if err != nil {
 		c.replyErr(f.Id, err)
 		return
 	}
-	token := g.rpc.add(&pendingRPC{c: c, id: f.Id, deadline: g.now().Add(g.cfg.RequestTimeout), done: done})
-	msg := &nats.Msg{
-		Subject: subject.RPC(s.appID, scope),
-		Reply:   g.inbox + strconv.FormatUint(token, 10),
-		Data:    env,
+	deadline := g.now().Add(g.cfg.RequestTimeout)
+	token := g.rpc.add(&pendingRPC{c: c, id: f.Id, deadline: deadline, done: done})
+	inbox := g.inbox + strconv.FormatUint(token, 10)
+	msg := nats.NewMsg(subject.Any(s.appID))
+	msg.Data = env
+	if groupID != "" {
+		msg.Subject = subject.RPC(s.appID, groupID)
+		msg.Header.Set(subject.HeaderReply, inbox)
+		msg.Header.Set(subject.HeaderDeadline, strconv.FormatInt(deadline.UnixMilli(), 10))
+	} else {
+		msg.Reply = inbox
 	}
 	if err := g.nc.PublishMsg(msg); err != nil {
 		if p := g.rpc.take(token); p != nil {
 			g.finish(p, liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("publish: %v", err)))
 		}
+	}
+}
+
+// notifyLeave tells a group's owner that a session left without
+// leaveGroup; no reply is expected.
+func (g *Gateway) notifyLeave(s *session, groupID string) {
+	env, err := proto.Marshal(&liveimpb.RouterRequest{Caller: g.caller(s), PresenceLeave: &liveimpb.PresenceLeave{GroupId: groupID}})
+	if err != nil {
+		return
+	}
+	msg := nats.NewMsg(subject.RPC(s.appID, groupID))
+	msg.Data = env
+	msg.Header.Set(subject.HeaderDeadline, strconv.FormatInt(g.now().Add(time.Minute).UnixMilli(), 10))
+	if err := g.nc.PublishMsg(msg); err != nil {
+		g.log.Warn("presence leave", "group", groupID, "err", err)
+	}
+}
+
+func (g *Gateway) caller(s *session) *liveimpb.Caller {
+	return &liveimpb.Caller{
+		AppId: s.appID, UserId: s.userID, UserExtension: s.userExt, Role: s.role,
+		SessionId: s.id, GatewayId: g.cfg.ID, DeviceId: s.deviceID,
 	}
 }
 

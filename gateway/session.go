@@ -33,6 +33,28 @@ type session struct {
 
 	mu     sync.Mutex
 	expiry int64 // token expiry, Unix seconds
+	sends  sendBucket
+}
+
+// sendBucket is a token bucket limiting a session's messages.
+type sendBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+// allowSend takes a send token, reporting false when the session sends
+// faster than Config.SendRate (412).
+func (s *session) allowSend(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := &s.sends
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // login runs on its own goroutine for the length of one login: it may
@@ -43,7 +65,7 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 	if err != nil {
 		c.replyErr(id, err)
 		if e := liveimpb.AsError(err); e.Code == liveimpb.ErrUnauthorized.Code {
-			c.closeWith(4001, "401 unauthorized", nil)
+			c.closeWith(closeUnauthorized, "401 unauthorized", nil)
 		}
 		return
 	}
@@ -130,6 +152,7 @@ func (g *Gateway) authenticate(req *liveimpb.LoginRequest) (*session, error) {
 		userKey:   req.AppId + "/" + req.User.UserId,
 		heartbeat: hb,
 		expiry:    req.Auth.Timestamp,
+		sends:     sendBucket{rate: g.cfg.SendRate, burst: float64(g.cfg.SendBurst), tokens: float64(g.cfg.SendBurst), last: g.now()},
 	}, nil
 }
 

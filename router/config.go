@@ -7,12 +7,29 @@ import (
 )
 
 // Config configures a Router. The zero value means the defaults; they are
-// applied in one place, withDefaults.
+// applied in one place, withDefaults. Every router of a cluster must use
+// the same Partitions.
 type Config struct {
+	// ID names this router among the live routers. Default: random.
+	ID string
+	// Partitions is how many partitions groups are hashed onto; each is
+	// owned by one router at a time. Default 32.
+	Partitions int
 	// Workers is how many requests are processed at once. Requests of one
 	// group always go to the same worker, so they keep their order.
 	// Default 32.
 	Workers int
+	// StreamReplicas is the replica count of liveim's JetStream streams and
+	// buckets: 1 on a single NATS server, 3 on a cluster. Default 1.
+	StreamReplicas int
+	// PinnedTTL is how long a partition stays pinned to a router that
+	// stopped pulling before another router gets it. Default 3s.
+	PinnedTTL time.Duration
+	// AliveTTL is how long a router stays in the live set after its last
+	// announcement; partitions move when it expires. Default 5s.
+	AliveTTL time.Duration
+	// HighMaxAge is how long HIGH messages stay replayable. Default 24h.
+	HighMaxAge time.Duration
 	// C2CTimeout bounds the wait for the receiver's gateway to take a C2C
 	// message. Default 3s.
 	C2CTimeout time.Duration
@@ -21,11 +38,46 @@ type Config struct {
 	MaxDataBytes int
 	// MaxGroupNameBytes is the longest groupName. Default 128.
 	MaxGroupNameBytes int
-	// MaxGroupMetaBytes is the largest groupMeta. Default 32 KiB.
+	// MaxGroupMetaBytes is the largest groupMeta (413 above it).
+	// Default 32 KiB.
 	MaxGroupMetaBytes int
+	// MaxAdmins is the most admins a group may have. Default 3.
+	MaxAdmins int
+	// MaxGroups is the most groups an app may have unless the app sets its
+	// own (443). Default 10000.
+	MaxGroups int
 	// RecentPageSize is listRecentMessage's default and largest page.
 	// Default 50.
 	RecentPageSize int
+	// RecentUsers is how many users listRecentGroupUser returns.
+	// Default 50.
+	RecentUsers int
+	// RoomRate is how many NORMAL messages per second a group accepts;
+	// more are shed with 412. HIGH messages are never shed. Default 500.
+	RoomRate float64
+	// MemberGrace is how long a member whose connection went away stays
+	// in the group, waiting for a reconnect. Default 10s.
+	MemberGrace time.Duration
+	// GatewayTimeout is how long a gateway may stay silent before its
+	// sessions count as disconnected. Default 10s.
+	GatewayTimeout time.Duration
+	// MemberChangeInterval is the least time between two memberchange
+	// events of a group. Default 1s.
+	MemberChangeInterval time.Duration
+	// MemberChangeUsers caps the join and leave lists of one memberchange
+	// event; the counts stay exact. Default 20.
+	MemberChangeUsers int
+	// RecallWindow is how long a sender may delete its own message.
+	// Default 2m.
+	RecallWindow time.Duration
+	// AuditTimeout bounds a call to an app's audit hook. Default 1s.
+	AuditTimeout time.Duration
+	// ResumeBatch is the most HIGH messages one resume reply carries.
+	// Default 1000.
+	ResumeBatch int
+	// FlushInterval is how often changed group statistics and member lists
+	// are written to storage. Default 1s.
+	FlushInterval time.Duration
 	// SeqBlock is how many seqnums a router reserves per group state write,
 	// so a restart never reuses one. Default 1000.
 	SeqBlock int64
@@ -33,40 +85,78 @@ type Config struct {
 
 // RegisterFlags registers the router flags on fs with the given prefix.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.StringVar(&c.ID, prefix+"id", "", "router: unique ID among routers (default random)")
+	fs.IntVar(&c.Partitions, prefix+"partitions", 0, "router: group partitions, the same on every router (default 32)")
 	fs.IntVar(&c.Workers, prefix+"workers", 0, "router: concurrent request workers (default 32)")
+	fs.IntVar(&c.StreamReplicas, prefix+"stream-replicas", 0, "router: JetStream replicas, 3 on a NATS cluster (default 1)")
+	fs.DurationVar(&c.HighMaxAge, prefix+"high-max-age", 0, "router: how long HIGH messages stay replayable (default 24h)")
 	fs.DurationVar(&c.C2CTimeout, prefix+"c2c-timeout", 0, "router: wait for a C2C receiver's gateway (default 3s)")
 	fs.IntVar(&c.MaxDataBytes, prefix+"max-data-bytes", 0, "router: largest message data in bytes (default 15360)")
+	fs.IntVar(&c.MaxGroups, prefix+"max-groups", 0, "router: groups per app (default 10000)")
+	fs.Float64Var(&c.RoomRate, prefix+"room-rate", 0, "router: NORMAL messages per second per group before shedding (default 500)")
+	fs.DurationVar(&c.MemberGrace, prefix+"member-grace", 0, "router: how long a disconnected member stays (default 10s)")
+	fs.DurationVar(&c.MemberChangeInterval, prefix+"memberchange-interval", 0, "router: least time between memberchange events of a group (default 1s)")
+	fs.DurationVar(&c.RecallWindow, prefix+"recall-window", 0, "router: how long a sender may delete its own message (default 2m)")
 }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	if c.Workers < 0 || c.MaxDataBytes < 0 || c.MaxGroupNameBytes < 0 || c.MaxGroupMetaBytes < 0 || c.RecentPageSize < 0 || c.SeqBlock < 0 {
-		return errors.New("router: negative size in config")
+	for _, n := range []int{c.Partitions, c.Workers, c.StreamReplicas, c.MaxDataBytes, c.MaxGroupNameBytes, c.MaxGroupMetaBytes,
+		c.MaxAdmins, c.MaxGroups, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.ResumeBatch} {
+		if n < 0 {
+			return errors.New("router: negative size in config")
+		}
 	}
-	if c.C2CTimeout < 0 {
-		return errors.New("router: negative c2c timeout")
+	for _, d := range []time.Duration{c.PinnedTTL, c.AliveTTL, c.HighMaxAge, c.C2CTimeout, c.MemberGrace, c.GatewayTimeout,
+		c.MemberChangeInterval, c.RecallWindow, c.AuditTimeout, c.FlushInterval} {
+		if d < 0 {
+			return errors.New("router: negative duration in config")
+		}
+	}
+	if c.RoomRate < 0 || c.SeqBlock < 0 {
+		return errors.New("router: negative rate or block")
+	}
+	if c.Partitions > 1024 {
+		return errors.New("router: at most 1024 partitions")
 	}
 	return nil
 }
 
 func (c Config) withDefaults() Config {
-	if c.Workers == 0 {
-		c.Workers = 32
+	setInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	if c.C2CTimeout == 0 {
-		c.C2CTimeout = 3 * time.Second
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	if c.MaxDataBytes == 0 {
-		c.MaxDataBytes = 15 << 10
-	}
-	if c.MaxGroupNameBytes == 0 {
-		c.MaxGroupNameBytes = 128
-	}
-	if c.MaxGroupMetaBytes == 0 {
-		c.MaxGroupMetaBytes = 32 << 10
-	}
-	if c.RecentPageSize == 0 {
-		c.RecentPageSize = 50
+	setInt(&c.Partitions, 32)
+	setInt(&c.Workers, 32)
+	setInt(&c.StreamReplicas, 1)
+	setInt(&c.MaxDataBytes, 15<<10)
+	setInt(&c.MaxGroupNameBytes, 128)
+	setInt(&c.MaxGroupMetaBytes, 32<<10)
+	setInt(&c.MaxAdmins, 3)
+	setInt(&c.MaxGroups, 10000)
+	setInt(&c.RecentPageSize, 50)
+	setInt(&c.RecentUsers, 50)
+	setInt(&c.MemberChangeUsers, 20)
+	setInt(&c.ResumeBatch, 1000)
+	setDur(&c.PinnedTTL, 3*time.Second)
+	setDur(&c.AliveTTL, 5*time.Second)
+	setDur(&c.HighMaxAge, 24*time.Hour)
+	setDur(&c.C2CTimeout, 3*time.Second)
+	setDur(&c.MemberGrace, 10*time.Second)
+	setDur(&c.GatewayTimeout, 10*time.Second)
+	setDur(&c.MemberChangeInterval, time.Second)
+	setDur(&c.RecallWindow, 2*time.Minute)
+	setDur(&c.AuditTimeout, time.Second)
+	setDur(&c.FlushInterval, time.Second)
+	if c.RoomRate == 0 {
+		c.RoomRate = 500
 	}
 	if c.SeqBlock == 0 {
 		c.SeqBlock = 1000

@@ -1,11 +1,18 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/internal/ids"
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 )
@@ -28,6 +35,24 @@ func (r *Router) createGroup(ctx context.Context, c *liveimpb.Caller, req *livei
 	case len(req.GroupMeta) > r.cfg.MaxGroupMetaBytes:
 		return nil, liveimpb.ErrTooLarge.With("groupMeta: larger than %d bytes", r.cfg.MaxGroupMetaBytes)
 	}
+	if _, err := r.store.GetGroup(ctx, c.AppId, groupID); err == nil {
+		return createReply(groupID, true), nil
+	}
+	app, err := r.apps.get(ctx, c.AppId)
+	if err != nil {
+		return nil, err
+	}
+	limit := r.cfg.MaxGroups
+	if app.MaxGroups > 0 {
+		limit = app.MaxGroups
+	}
+	n, err := r.store.CountGroups(ctx, c.AppId)
+	if err != nil {
+		return nil, fmt.Errorf("count groups: %w", err)
+	}
+	if n >= limit {
+		return nil, liveimpb.ErrLimitReached.With("the app has %d groups, its limit", limit)
+	}
 	_, created, err := r.store.CreateGroup(ctx, storage.Group{
 		AppID:        c.AppId,
 		ID:           groupID,
@@ -39,48 +64,287 @@ func (r *Router) createGroup(ctx context.Context, c *liveimpb.Caller, req *livei
 	if err != nil {
 		return nil, fmt.Errorf("create group: %w", err)
 	}
-	return &liveimpb.Reply{Body: &liveimpb.Reply_CreateGroup{CreateGroup: &liveimpb.CreateGroupReply{
-		GroupId: groupID, AlreadyExist: !created,
-	}}}, nil
+	return createReply(groupID, !created), nil
 }
 
-func (r *Router) joinGroup(ctx context.Context, c *liveimpb.Caller, req *liveimpb.JoinGroupRequest) (*liveimpb.Reply, error) {
-	if err := ids.Check("groupId", req.GroupId); err != nil {
-		return nil, err
-	}
-	gs, err := r.groups.get(ctx, c.AppId, req.GroupId)
+func createReply(groupID string, exists bool) *liveimpb.Reply {
+	return &liveimpb.Reply{Body: &liveimpb.Reply_CreateGroup{CreateGroup: &liveimpb.CreateGroupReply{GroupId: groupID, AlreadyExist: exists}}}
+}
+
+// manage locks a group for an owner/admin operation.
+func (r *Router) manage(ctx context.Context, j job, c *liveimpb.Caller) (*groupState, error) {
+	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	gs.mu.Lock()
+	if !isManager(&gs.g, c.UserId) {
+		gs.mu.Unlock()
+		return nil, liveimpb.ErrForbidden.With("only the group's owner and admins may do this")
+	}
+	return gs, nil
+}
+
+func (r *Router) closeGroup(ctx context.Context, j job, c *liveimpb.Caller) (*liveimpb.Reply, error) {
+	gs, err := r.manage(ctx, j, c)
+	if err != nil {
+		return nil, err
+	}
+	defer gs.mu.Unlock()
+	if gs.g.Closed {
+		return &liveimpb.Reply{}, nil
+	}
+	gs.g.Closed = true
+	if err := r.groups.save(ctx, gs); err != nil {
+		gs.g.Closed = false
+		return nil, err
+	}
+	for id := range gs.members {
+		delete(gs.members, id)
+		gs.removed[id] = true
+	}
+	clear(gs.savedMembers)
+	gs.change = memberChange{}
+	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: 1}}},
+		nats.Header{subject.HeaderExit: []string{"1"}})
+	return &liveimpb.Reply{}, nil
+}
+
+func (r *Router) joinGroup(ctx context.Context, j job, c *liveimpb.Caller) (*liveimpb.Reply, error) {
+	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	if err != nil {
+		return nil, err
+	}
 	defer gs.mu.Unlock()
 	if gs.g.Closed {
 		return nil, liveimpb.ErrGroupClosed
 	}
-	gs.g.PV++
-	gs.dirty = true
+	if r.addSession(gs, c) {
+		gs.g.PV++
+		gs.dirty = true
+	}
 	return &liveimpb.Reply{Body: &liveimpb.Reply_GroupInfo{GroupInfo: groupInfo(gs)}}, nil
 }
 
-func (r *Router) leaveGroup(ctx context.Context, c *liveimpb.Caller, req *liveimpb.LeaveGroupRequest) (*liveimpb.Reply, error) {
-	if err := ids.Check("groupId", req.GroupId); err != nil {
-		return nil, err
-	}
-	if _, err := r.groups.get(ctx, c.AppId, req.GroupId); err != nil {
-		return nil, err
-	}
-	return &liveimpb.Reply{}, nil
-}
-
-func (r *Router) queryGroup(ctx context.Context, c *liveimpb.Caller, req *liveimpb.QueryGroupRequest) (*liveimpb.Reply, error) {
-	if err := ids.Check("groupId", req.GroupId); err != nil {
-		return nil, err
-	}
-	gs, err := r.groups.get(ctx, c.AppId, req.GroupId)
+func (r *Router) leaveGroup(ctx context.Context, j job, c *liveimpb.Caller) (*liveimpb.Reply, error) {
+	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	r.dropSession(gs, c.UserId, storage.MemberSession{GatewayID: c.GatewayId, SessionID: c.SessionId}, false)
+	return &liveimpb.Reply{}, nil
+}
+
+func (r *Router) queryGroup(ctx context.Context, j job) (*liveimpb.Reply, error) {
+	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	if err != nil {
+		return nil, err
+	}
 	defer gs.mu.Unlock()
 	return &liveimpb.Reply{Body: &liveimpb.Reply_GroupInfo{GroupInfo: groupInfo(gs)}}, nil
+}
+
+func (r *Router) modifyGroup(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.ModifyGroupRequest) (*liveimpb.Reply, error) {
+	if req.ForceUpdateAdmins {
+		if len(req.Admins) > r.cfg.MaxAdmins {
+			return nil, liveimpb.InvalidParam("admins", "at most %d", r.cfg.MaxAdmins)
+		}
+		for _, a := range req.Admins {
+			if err := ids.Check("admins", a); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if req.ForceUpdateGroupMeta && len(req.GroupMeta) > r.cfg.MaxGroupMetaBytes {
+		return nil, liveimpb.ErrTooLarge.With("groupMeta: larger than %d bytes", r.cfg.MaxGroupMetaBytes)
+	}
+	gs, err := r.manage(ctx, j, c)
+	if err != nil {
+		return nil, err
+	}
+	defer gs.mu.Unlock()
+	if gs.g.Closed {
+		return nil, liveimpb.ErrGroupClosed
+	}
+	old := gs.g
+	if req.ForceUpdateAdmins {
+		gs.g.Admins = slices.Compact(slices.Sorted(slices.Values(req.Admins)))
+	}
+	if req.ForceUpdateGroupMeta {
+		gs.g.Meta = req.GroupMeta
+	}
+	if err := r.groups.save(ctx, gs); err != nil {
+		gs.g = old
+		return nil, err
+	}
+	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_InfoChange{InfoChange: &liveimpb.InfoChangeEvent{
+		GroupId: j.groupID, GroupMeta: gs.g.Meta, AdminList: slices.Clone(gs.g.Admins),
+	}}}, nil)
+	return &liveimpb.Reply{Body: &liveimpb.Reply_GroupInfo{GroupInfo: groupInfo(gs)}}, nil
+}
+
+// sortedMembers returns the members ordered by join time (then user ID).
+// gs.mu must be held.
+func sortedMembers(gs *groupState) []*member {
+	list := make([]*member, 0, len(gs.members))
+	for _, m := range gs.members {
+		list = append(list, m)
+	}
+	slices.SortFunc(list, func(a, b *member) int {
+		return cmp.Or(cmp.Compare(a.joinTime, b.joinTime), strings.Compare(a.user.UserId, b.user.UserId))
+	})
+	return list
+}
+
+func groupUser(m *member) *liveimpb.GroupUser {
+	return &liveimpb.GroupUser{UserId: m.user.UserId, UserExtension: m.user.UserExtension, JoinTime: m.joinTime}
+}
+
+func (r *Router) listRecentGroupUser(ctx context.Context, j job) (*liveimpb.Reply, error) {
+	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	if err != nil {
+		return nil, err
+	}
+	defer gs.mu.Unlock()
+	list := sortedMembers(gs)
+	slices.Reverse(list)
+	rep := &liveimpb.ListRecentGroupUserReply{GroupId: j.groupID, Total: int64(len(list))}
+	for _, m := range list[:min(len(list), r.cfg.RecentUsers)] {
+		rep.UserList = append(rep.UserList, groupUser(m))
+	}
+	return &liveimpb.Reply{Body: &liveimpb.Reply_ListRecentGroupUser{ListRecentGroupUser: rep}}, nil
+}
+
+// maxGroupUserPage is listGroupUser's largest page.
+const maxGroupUserPage = 50
+
+// listGroupUser pages through the members by join time. The page token is
+// "<joinTimeMs>_<userId>" of the last user returned; a token that is a
+// plain number (as in the seed's samples) starts at the first page.
+func (r *Router) listGroupUser(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.ListGroupUserRequest) (*liveimpb.Reply, error) {
+	size := int(req.PageSize)
+	switch {
+	case size < 0 || size > maxGroupUserPage:
+		return nil, liveimpb.InvalidParam("pageSize", "must be 1..%d", maxGroupUserPage)
+	case size == 0:
+		size = 20
+	}
+	var afterTime int64
+	var afterUser string
+	if tok := req.NextPageToken; tok != "" {
+		ts, user, ok := strings.Cut(tok, "_")
+		t, err := strconv.ParseInt(ts, 10, 64)
+		switch {
+		case !ok && err == nil:
+			// a bare number: first page
+		case !ok || err != nil || !ids.Valid(user):
+			return nil, liveimpb.InvalidParam("nextPageToken", "not a token this server returned")
+		default:
+			afterTime, afterUser = t, user
+		}
+	}
+	gs, err := r.manage(ctx, j, c)
+	if err != nil {
+		return nil, err
+	}
+	defer gs.mu.Unlock()
+	list := sortedMembers(gs)
+	desc := req.SortType == liveimpb.SortType_SORT_TYPE_DESC
+	if desc {
+		slices.Reverse(list)
+	}
+	start := 0
+	if afterUser != "" {
+		start = len(list)
+		for i, m := range list {
+			c := cmp.Or(cmp.Compare(m.joinTime, afterTime), strings.Compare(m.user.UserId, afterUser))
+			if (!desc && c > 0) || (desc && c < 0) {
+				start = i
+				break
+			}
+		}
+	}
+	end := min(len(list), start+size)
+	rep := &liveimpb.ListGroupUserReply{GroupId: j.groupID, HasMore: end < len(list)}
+	for _, m := range list[start:end] {
+		rep.UserList = append(rep.UserList, groupUser(m))
+	}
+	if rep.HasMore {
+		last := list[end-1]
+		rep.NextPageToken = strconv.FormatInt(last.joinTime, 10) + "_" + last.user.UserId
+	}
+	return &liveimpb.Reply{Body: &liveimpb.Reply_ListGroupUser{ListGroupUser: rep}}, nil
+}
+
+// changeMutes applies change (nil only reads) to the group's mute state as
+// an owner/admin, saves it and tells the members with mutechange.
+func (r *Router) changeMutes(ctx context.Context, j job, c *liveimpb.Caller, change func(*storage.Group) error) (*liveimpb.Reply, error) {
+	gs, err := r.manage(ctx, j, c)
+	if err != nil {
+		return nil, err
+	}
+	defer gs.mu.Unlock()
+	if change != nil {
+		if gs.g.Closed {
+			return nil, liveimpb.ErrGroupClosed
+		}
+		old := gs.g
+		old.MutedUsers, old.WhiteUsers = slices.Clone(gs.g.MutedUsers), slices.Clone(gs.g.WhiteUsers)
+		if err := change(&gs.g); err != nil {
+			gs.g = old
+			return nil, err
+		}
+		if err := r.groups.save(ctx, gs); err != nil {
+			gs.g = old
+			return nil, err
+		}
+		r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_MuteChange{MuteChange: &liveimpb.MuteChangeEvent{
+			GroupId: j.groupID, Status: muteStatus(&gs.g),
+		}}}, nil)
+	}
+	return &liveimpb.Reply{Body: &liveimpb.Reply_MuteStatus{MuteStatus: muteStatus(&gs.g)}}, nil
+}
+
+// maxMuteList caps the muted and whitelisted users of a group.
+const maxMuteList = 1000
+
+func muteAll(g *storage.Group, white []string, on bool) error {
+	if on && white != nil {
+		for _, u := range white {
+			if err := ids.Check("whiteUserList", u); err != nil {
+				return err
+			}
+		}
+		if len(white) > maxMuteList {
+			return liveimpb.ErrLimitReached.With("whiteUserList: at most %d users", maxMuteList)
+		}
+		g.WhiteUsers = slices.Compact(slices.Sorted(slices.Values(white)))
+	}
+	g.MuteAll = on
+	return nil
+}
+
+func muteUsers(g *storage.Group, users []string, on bool) error {
+	if len(users) == 0 {
+		return liveimpb.InvalidParam("userList", "required")
+	}
+	for _, u := range users {
+		if err := ids.Check("userList", u); err != nil {
+			return err
+		}
+	}
+	set := slices.Clone(g.MutedUsers)
+	for _, u := range users {
+		if on {
+			set = append(set, u)
+		} else {
+			set = slices.DeleteFunc(set, func(x string) bool { return x == u })
+		}
+	}
+	set = slices.Compact(slices.Sorted(slices.Values(set)))
+	if len(set) > maxMuteList {
+		return liveimpb.ErrLimitReached.With("userList: at most %d muted users", maxMuteList)
+	}
+	g.MutedUsers = set
+	return nil
 }

@@ -7,61 +7,131 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 )
 
-// groupState is a group's hot state. mu guards every field.
+// groupState is the hot state of a group this router owns. mu guards
+// every field.
 type groupState struct {
 	mu      sync.Mutex
+	part    int
 	g       storage.Group
 	lastSeq int64 // highest seqnum handed out
-	dirty   bool  // g differs from what the store holds
+	dirty   bool  // counters in g differ from the store
+	dropped bool  // removed from the cache: the partition moved
+
+	members      map[string]*member
+	savedMembers map[string]bool // user IDs whose record must be written
+	removed      map[string]bool // user IDs whose record must be deleted
+
+	change     memberChange
+	lastChange time.Time
+
+	rate tokenBucket // NORMAL messages
 }
 
-// groupCache holds the state of groups this router has touched. Lock
+// member is a user present in the group.
+type member struct {
+	user     *liveimpb.User
+	joinTime int64 // ms
+	sessions map[storage.MemberSession]struct{}
+	leaveAt  time.Time // set while no session is left: the grace period
+}
+
+// memberChange accumulates joins and leaves until the next memberchange.
+type memberChange struct {
+	joins, leaves         []*liveimpb.User
+	joinCount, leaveCount int64
+}
+
+func (m *memberChange) empty() bool { return m.joinCount == 0 && m.leaveCount == 0 }
+
+// groupCache holds the groups of the partitions this router owns. Lock
 // order: groupCache.mu, then groupState.mu; never the reverse.
 type groupCache struct {
-	store    storage.Store
-	seqBlock int64
+	r *Router
 
 	mu     sync.Mutex
 	groups map[string]*groupState
 }
 
-func newGroupCache(store storage.Store, seqBlock int64) *groupCache {
-	return &groupCache{store: store, seqBlock: seqBlock, groups: make(map[string]*groupState)}
+func newGroupCache(r *Router) *groupCache {
+	return &groupCache{r: r, groups: make(map[string]*groupState)}
 }
 
-// get returns the group's state, loading it on first use. A group that
-// does not exist is liveimpb.ErrGroupNotFound.
-func (c *groupCache) get(ctx context.Context, appID, groupID string) (*groupState, error) {
+// lock returns the group's state, loaded on first use, with its mutex
+// held. A group that does not exist is liveimpb.ErrGroupNotFound.
+func (c *groupCache) lock(ctx context.Context, appID, groupID string, part int) (*groupState, error) {
 	key := appID + "/" + groupID
-	c.mu.Lock()
-	gs, ok := c.groups[key]
-	c.mu.Unlock()
-	if ok {
-		return gs, nil
+	for {
+		c.mu.Lock()
+		gs, ok := c.groups[key]
+		c.mu.Unlock()
+		if !ok {
+			var err error
+			if gs, err = c.load(ctx, appID, groupID, part); err != nil {
+				return nil, err
+			}
+			c.mu.Lock()
+			if prev, ok := c.groups[key]; ok {
+				gs = prev // loaded concurrently
+			} else {
+				c.groups[key] = gs
+			}
+			c.mu.Unlock()
+		}
+		gs.mu.Lock()
+		if !gs.dropped {
+			return gs, nil
+		}
+		gs.mu.Unlock() // dropped meanwhile: load again
 	}
-	g, err := c.store.GetGroup(ctx, appID, groupID)
+}
+
+func (c *groupCache) load(ctx context.Context, appID, groupID string, part int) (*groupState, error) {
+	st := c.r.store
+	g, err := st.GetGroup(ctx, appID, groupID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, liveimpb.ErrGroupNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load group: %w", err)
 	}
-	last, err := c.store.LastSeq(ctx, appID, groupID)
+	last, err := st.LastSeq(ctx, appID, groupID)
 	if err != nil {
 		return nil, fmt.Errorf("load last seq: %w", err)
 	}
-	gs = &groupState{g: g, lastSeq: max(last, g.SeqReserved)}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if prev, ok := c.groups[key]; ok {
-		return prev, nil // loaded concurrently by another worker
+	list, err := st.ListMembers(ctx, appID, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("load members: %w", err)
 	}
-	c.groups[key] = gs
+	gs := &groupState{
+		part:         part,
+		g:            g,
+		lastSeq:      max(last, g.SeqReserved),
+		members:      make(map[string]*member, len(list)),
+		savedMembers: make(map[string]bool),
+		removed:      make(map[string]bool),
+		rate:         newTokenBucket(c.r.cfg.RoomRate, c.r.now()),
+	}
+	now := c.r.now()
+	for _, m := range list {
+		mb := &member{
+			user:     &liveimpb.User{UserId: m.UserID, UserExtension: m.UserExt},
+			joinTime: m.JoinTimeMs,
+			sessions: make(map[storage.MemberSession]struct{}, len(m.Sessions)),
+		}
+		for _, s := range m.Sessions {
+			mb.sessions[s] = struct{}{}
+		}
+		if len(mb.sessions) == 0 {
+			mb.leaveAt = now.Add(c.r.cfg.MemberGrace)
+		}
+		gs.members[m.UserID] = mb
+	}
 	return gs, nil
 }
 
@@ -71,8 +141,8 @@ func (c *groupCache) nextSeq(ctx context.Context, gs *groupState) (int64, error)
 	next := gs.lastSeq + 1
 	if next > gs.g.SeqReserved {
 		g := gs.g
-		g.SeqReserved = gs.lastSeq + c.seqBlock
-		if err := c.store.PutGroup(ctx, g); err != nil {
+		g.SeqReserved = gs.lastSeq + c.r.cfg.SeqBlock
+		if err := c.r.store.PutGroup(ctx, g); err != nil {
 			return 0, fmt.Errorf("reserve seqnums: %w", err)
 		}
 		gs.g = g
@@ -82,24 +152,101 @@ func (c *groupCache) nextSeq(ctx context.Context, gs *groupState) (int64, error)
 	return next, nil
 }
 
-// flush writes every changed group back to the store.
-func (c *groupCache) flush(ctx context.Context) error {
+// save writes the group record now (changes clients must not lose: mutes,
+// admins, meta, closing). gs.mu must be held.
+func (c *groupCache) save(ctx context.Context, gs *groupState) error {
+	if err := c.r.store.PutGroup(ctx, gs.g); err != nil {
+		return fmt.Errorf("save group: %w", err)
+	}
+	gs.dirty = false
+	return nil
+}
+
+func (c *groupCache) snapshot() []*groupState {
 	c.mu.Lock()
-	states := slices.Collect(maps.Values(c.groups))
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	return slices.Collect(maps.Values(c.groups))
+}
+
+// flush writes changed counters and member lists of every cached group.
+func (c *groupCache) flush(ctx context.Context) error {
 	var errs []error
-	for _, gs := range states {
+	for _, gs := range c.snapshot() {
 		gs.mu.Lock()
-		if gs.dirty {
-			if err := c.store.PutGroup(ctx, gs.g); err != nil {
-				errs = append(errs, err)
-			} else {
-				gs.dirty = false
+		errs = append(errs, c.flushLocked(ctx, gs))
+		gs.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+func (c *groupCache) flushLocked(ctx context.Context, gs *groupState) error {
+	if gs.dirty {
+		if err := c.r.store.PutGroup(ctx, gs.g); err != nil {
+			return err
+		}
+		gs.dirty = false
+	}
+	if len(gs.savedMembers) == 0 && len(gs.removed) == 0 {
+		return nil
+	}
+	var ups []storage.Member
+	for id := range gs.savedMembers {
+		if m := gs.members[id]; m != nil {
+			ups = append(ups, storedMember(m))
+		}
+	}
+	if err := c.r.store.SaveMembers(ctx, gs.g.AppID, gs.g.ID, ups, slices.Collect(maps.Keys(gs.removed))); err != nil {
+		return err
+	}
+	clear(gs.savedMembers)
+	clear(gs.removed)
+	return nil
+}
+
+// dropPartition saves and forgets the groups of partition p.
+func (c *groupCache) dropPartition(ctx context.Context, p int) {
+	c.mu.Lock()
+	var drop []*groupState
+	for k, gs := range c.groups {
+		if gs.part == p {
+			drop = append(drop, gs)
+			delete(c.groups, k)
+		}
+	}
+	c.mu.Unlock()
+	for _, gs := range drop {
+		gs.mu.Lock()
+		if err := c.flushLocked(ctx, gs); err != nil {
+			c.r.log.Error("save group state", "group", gs.g.ID, "err", err)
+		}
+		gs.dropped = true
+		gs.mu.Unlock()
+	}
+}
+
+// tick runs the timed work of every cached group: members whose grace
+// ran out leave, sessions of dead gateways end, and pending member
+// changes go out as one memberchange per interval.
+func (c *groupCache) tick(ctx context.Context, now time.Time) {
+	for _, gs := range c.snapshot() {
+		gs.mu.Lock()
+		if !gs.dropped && !gs.g.Closed {
+			c.r.expireMembers(gs, now)
+			if !gs.change.empty() && now.Sub(gs.lastChange) >= c.r.cfg.MemberChangeInterval {
+				c.r.publishMemberChange(gs)
+				gs.lastChange = now
 			}
 		}
 		gs.mu.Unlock()
 	}
-	return errors.Join(errs...)
+}
+
+func storedMember(m *member) storage.Member {
+	sm := storage.Member{UserID: m.user.UserId, UserExt: m.user.UserExtension, JoinTimeMs: m.joinTime}
+	for s := range m.sessions {
+		sm.Sessions = append(sm.Sessions, s)
+	}
+	return sm
 }
 
 // groupInfo renders the state for a client. gs.mu must be held.
@@ -113,17 +260,22 @@ func groupInfo(gs *groupState) *liveimpb.GroupInfo {
 		Creator:    g.Creator,
 		Admins:     slices.Clone(g.Admins),
 		Statistics: &liveimpb.Statistics{
-			Pv:        g.PV,
-			MsgAmount: maps.Clone(g.MsgAmount),
+			Pv:          g.PV,
+			OnlineCount: int64(len(gs.members)),
+			MsgAmount:   maps.Clone(g.MsgAmount),
 		},
-		MuteStatus: &liveimpb.MuteStatus{
-			GroupId:       g.ID,
-			MuteAll:       g.MuteAll,
-			MuteUserList:  slices.Clone(g.MutedUsers),
-			WhiteUserList: slices.Clone(g.WhiteUsers),
-		},
+		MuteStatus: muteStatus(&g),
 		Closed:     g.Closed,
 		LastSeqnum: gs.lastSeq,
+	}
+}
+
+func muteStatus(g *storage.Group) *liveimpb.MuteStatus {
+	return &liveimpb.MuteStatus{
+		GroupId:       g.ID,
+		MuteAll:       g.MuteAll,
+		MuteUserList:  slices.Clone(g.MutedUsers),
+		WhiteUserList: slices.Clone(g.WhiteUsers),
 	}
 }
 
@@ -138,8 +290,29 @@ func isMuted(g *storage.Group, userID string) bool {
 	if isManager(g, userID) {
 		return false
 	}
-	if g.MuteAll {
-		return !slices.Contains(g.WhiteUsers, userID)
+	if g.MuteAll && !slices.Contains(g.WhiteUsers, userID) {
+		return true
 	}
 	return slices.Contains(g.MutedUsers, userID)
+}
+
+// tokenBucket limits a rate; it is guarded by its owner's lock.
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func newTokenBucket(rate float64, now time.Time) tokenBucket {
+	return tokenBucket{rate: rate, burst: rate, tokens: rate, last: now}
+}
+
+// allow takes a token if one is there.
+func (b *tokenBucket) allow(now time.Time) bool {
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }

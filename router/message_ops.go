@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats.go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
@@ -30,10 +29,7 @@ func (r *Router) checkContent(msgType int32, data string) error {
 	return nil
 }
 
-func (r *Router) sendGroupMessage(ctx context.Context, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest) (*liveimpb.Reply, error) {
-	if err := ids.Check("groupId", req.GroupId); err != nil {
-		return nil, err
-	}
+func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest) (*liveimpb.Reply, error) {
 	if err := r.checkContent(req.Type, req.Data); err != nil {
 		return nil, err
 	}
@@ -44,17 +40,31 @@ func (r *Router) sendGroupMessage(ctx context.Context, c *liveimpb.Caller, req *
 	if repeat == 0 {
 		repeat = 1
 	}
-	gs, err := r.groups.get(ctx, c.AppId, req.GroupId)
+	high := req.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH
+	if !high && req.Level != liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL {
+		return nil, liveimpb.InvalidParam("level", "must be NORMAL (0) or HIGH (1)")
+	}
+	if !req.SkipAudit {
+		// Audit before taking the group lock: a slow hook delays only this
+		// sender's request, not the group's other work.
+		if err := r.moderate(ctx, c, j.groupID, req.Type, req.Data); err != nil {
+			return nil, err
+		}
+	}
+	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	if gs.g.Closed {
 		return nil, liveimpb.ErrGroupClosed
 	}
 	if isMuted(&gs.g, c.UserId) && !(req.SkipMuteCheck && isManager(&gs.g, c.UserId)) {
 		return nil, liveimpb.ErrMuted
+	}
+	now := r.now()
+	if !high && !gs.rate.allow(now) {
+		return nil, liveimpb.ErrTooFast.With("the group is over its rate of %.0f NORMAL messages/s; message shed", r.cfg.RoomRate)
 	}
 	seq, err := r.groups.nextSeq(ctx, gs)
 	if err != nil {
@@ -67,35 +77,38 @@ func (r *Router) sendGroupMessage(ctx context.Context, c *liveimpb.Caller, req *
 	gs.dirty = true
 	msg := &liveimpb.Message{
 		MessageId:   ids.New(),
-		GroupId:     req.GroupId,
+		GroupId:     j.groupID,
 		Type:        req.Type,
 		Sender:      &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension},
 		Data:        req.Data,
 		Seqnum:      seq,
-		Timestamp:   r.now().UnixMilli(),
+		Timestamp:   now.UnixMilli(),
 		Level:       req.Level,
 		RepeatCount: repeat,
 		TotalMsgs:   gs.g.MsgAmount[req.Type],
 	}
 	if !req.NoStorage {
-		if err := r.store.AppendMessage(ctx, storedMessage(c.AppId, msg)); err != nil {
+		if err := r.store.AppendMessage(ctx, storedMessage(j.appID, msg)); err != nil {
 			return nil, fmt.Errorf("store message: %w", err)
 		}
 	}
-	frame, err := proto.Marshal(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{Event: &liveimpb.Event{
-		Body: &liveimpb.Event_GroupMessage{GroupMessage: msg},
-	}}})
+	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
 	if err != nil {
 		return nil, fmt.Errorf("marshal event: %w", err)
 	}
-	out := nats.NewMsg(subject.Group(c.AppId, req.GroupId))
-	out.Data = frame
-	out.Header.Set(subject.HeaderSeq, strconv.FormatInt(seq, 10))
-	if req.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH {
-		out.Header.Set(subject.HeaderLevel, "1")
-	}
-	if err := r.nc.PublishMsg(out); err != nil {
-		return nil, liveimpb.ErrUnavailable.With("publish: %v", err)
+	if high {
+		// Durable in JetStream before the sender hears back; gateways see
+		// it live through their core subscription on the same subject.
+		if err := r.publishHigh(ctx, j.appID, j.groupID, msg, frame); err != nil {
+			return nil, err
+		}
+	} else {
+		out := nats.NewMsg(subject.GroupEvents(j.appID, j.groupID))
+		out.Data = frame
+		out.Header.Set(subject.HeaderSeq, strconv.FormatInt(seq, 10))
+		if err := r.nc.PublishMsg(out); err != nil {
+			return nil, liveimpb.ErrUnavailable.With("publish: %v", err)
+		}
 	}
 	return &liveimpb.Reply{Body: &liveimpb.Reply_SendMessage{SendMessage: &liveimpb.SendMessageReply{
 		MessageId: msg.MessageId, Seqnum: seq, Timestamp: msg.Timestamp,
@@ -112,6 +125,11 @@ func (r *Router) sendC2CMessage(ctx context.Context, c *liveimpb.Caller, req *li
 	if err := r.checkContent(req.Type, req.Data); err != nil {
 		return nil, err
 	}
+	if !req.SkipAudit {
+		if err := r.moderate(ctx, c, "", req.Type, req.Data); err != nil {
+			return nil, err
+		}
+	}
 	msg := &liveimpb.Message{
 		MessageId:  ids.New(),
 		Type:       req.Type,
@@ -121,9 +139,7 @@ func (r *Router) sendC2CMessage(ctx context.Context, c *liveimpb.Caller, req *li
 		Level:      req.Level,
 		ReceiverId: req.ReceiverId,
 	}
-	frame, err := proto.Marshal(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{Event: &liveimpb.Event{
-		Body: &liveimpb.Event_C2CMessage{C2CMessage: msg},
-	}}})
+	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_C2CMessage{C2CMessage: msg}})
 	if err != nil {
 		return nil, fmt.Errorf("marshal event: %w", err)
 	}
@@ -143,33 +159,137 @@ func (r *Router) sendC2CMessage(ctx context.Context, c *liveimpb.Caller, req *li
 	}}}, nil
 }
 
-// listRecentMessage returns the group's last stored messages below
-// req.Seqnum (newest when 0), oldest first.
-func (r *Router) listRecentMessage(ctx context.Context, c *liveimpb.Caller, req *liveimpb.ListRecentMessageRequest) (*liveimpb.Reply, error) {
-	if err := ids.Check("groupId", req.GroupId); err != nil {
+// deleteMessage lets owner and admins delete any message and a sender
+// recall its own within RecallWindow; members get deletegroupmessage.
+func (r *Router) deleteMessage(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.DeleteMessageRequest) (*liveimpb.Reply, error) {
+	if req.MessageId == "" {
+		return nil, liveimpb.InvalidParam("messageId", "required")
+	}
+	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	if err != nil {
 		return nil, err
 	}
+	defer gs.mu.Unlock()
+	m, err := r.store.GetMessage(ctx, j.appID, j.groupID, req.MessageId)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, liveimpb.InvalidParam("messageId", "no such message in the group")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get message: %w", err)
+	}
+	if !isManager(&gs.g, c.UserId) {
+		if m.SenderID != c.UserId {
+			return nil, liveimpb.ErrForbidden.With("only owner, admins and the sender may delete a message")
+		}
+		if r.now().UnixMilli()-m.TimestampMs > r.cfg.RecallWindow.Milliseconds() {
+			return nil, liveimpb.ErrForbidden.With("the recall window of %v has passed", r.cfg.RecallWindow)
+		}
+	}
+	if _, err := r.store.DeleteMessage(ctx, j.appID, j.groupID, req.MessageId); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("delete message: %w", err)
+	}
+	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_DeleteGroupMessage{DeleteGroupMessage: &liveimpb.DeleteGroupMessageEvent{
+		GroupId: j.groupID, MessageId: req.MessageId,
+	}}}, nil)
+	return &liveimpb.Reply{}, nil
+}
+
+// listRecentMessage returns the group's last stored messages below
+// req.Seqnum (newest when 0), oldest first.
+func (r *Router) listRecentMessage(ctx context.Context, j job, req *liveimpb.ListRecentMessageRequest) (*liveimpb.Reply, error) {
 	size := int(req.PageSize)
 	if size <= 0 || size > r.cfg.RecentPageSize {
 		size = r.cfg.RecentPageSize
 	}
-	if _, err := r.groups.get(ctx, c.AppId, req.GroupId); err != nil {
+	if req.Seqnum < 0 {
+		return nil, liveimpb.InvalidParam("seqnum", "must not be negative")
+	}
+	if err := r.groupExists(ctx, j); err != nil {
 		return nil, err
 	}
 	page, err := r.store.ListMessages(ctx, storage.MessageQuery{
-		AppID: c.AppId, GroupID: req.GroupId, BeforeSeq: req.Seqnum, Desc: true, Limit: size,
+		AppID: j.appID, GroupID: j.groupID, BeforeSeq: req.Seqnum, Desc: true, Limit: size,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
-	list := make([]*liveimpb.Message, 0, len(page.Messages))
-	for _, m := range page.Messages {
-		list = append(list, wireMessage(m))
+	rep := messagePage(j.groupID, page)
+	slices.Reverse(rep.MessageList)
+	rep.NextPageToken = ""
+	return &liveimpb.Reply{Body: &liveimpb.Reply_ListMessage{ListMessage: rep}}, nil
+}
+
+// maxListPage is listMessage's and listHistoryMessage's largest page.
+const maxListPage = 30
+
+func (r *Router) listMessage(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.ListMessageRequest) (*liveimpb.Reply, error) {
+	gs, err := r.manage(ctx, j, c)
+	if err != nil {
+		return nil, err
 	}
-	slices.Reverse(list)
-	return &liveimpb.Reply{Body: &liveimpb.Reply_ListMessage{ListMessage: &liveimpb.ListMessageReply{
-		GroupId: req.GroupId, HasMore: page.NextPageToken != "", MessageList: list,
-	}}}, nil
+	gs.mu.Unlock()
+	return r.queryMessages(ctx, j, req.Type, req.PageSize, req.SortType, req.NextPageToken, 0, 0)
+}
+
+// listHistoryMessage serves replay after the stream: any logged-in user,
+// no membership, a time range in seconds (0 = unbounded).
+func (r *Router) listHistoryMessage(ctx context.Context, j job, req *liveimpb.ListHistoryMessageRequest) (*liveimpb.Reply, error) {
+	if req.BeginTime < 0 || req.EndTime < 0 || (req.EndTime != 0 && req.EndTime < req.BeginTime) {
+		return nil, liveimpb.InvalidParam("beginTime", "must be a range of Unix seconds (0 = unbounded)")
+	}
+	if err := r.groupExists(ctx, j); err != nil {
+		return nil, err
+	}
+	var from, to int64
+	if req.BeginTime > 0 {
+		from = req.BeginTime * 1000
+	}
+	if req.EndTime > 0 {
+		to = req.EndTime*1000 + 999
+	}
+	return r.queryMessages(ctx, j, req.Type, req.PageSize, req.SortType, req.NextPageToken, from, to)
+}
+
+func (r *Router) queryMessages(ctx context.Context, j job, msgType, pageSize int32, sort liveimpb.SortType, token string, from, to int64) (*liveimpb.Reply, error) {
+	switch {
+	case pageSize < 0 || pageSize > maxListPage:
+		return nil, liveimpb.InvalidParam("pageSize", "must be 1..%d", maxListPage)
+	case pageSize == 0:
+		pageSize = 10
+	}
+	if msgType < 0 {
+		return nil, liveimpb.InvalidParam("type", "must not be negative")
+	}
+	if token != "" {
+		if n, err := strconv.ParseInt(token, 10, 64); err != nil || n < 1 {
+			return nil, liveimpb.InvalidParam("nextPageToken", "not a token this server returned")
+		}
+	}
+	page, err := r.store.ListMessages(ctx, storage.MessageQuery{
+		AppID: j.appID, GroupID: j.groupID, Type: msgType, FromMs: from, ToMs: to,
+		Desc: sort == liveimpb.SortType_SORT_TYPE_DESC, Limit: int(pageSize), PageToken: token,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return &liveimpb.Reply{Body: &liveimpb.Reply_ListMessage{ListMessage: messagePage(j.groupID, page)}}, nil
+}
+
+func (r *Router) groupExists(ctx context.Context, j job) error {
+	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	if err != nil {
+		return err
+	}
+	gs.mu.Unlock()
+	return nil
+}
+
+func messagePage(groupID string, page storage.MessagePage) *liveimpb.ListMessageReply {
+	rep := &liveimpb.ListMessageReply{GroupId: groupID, NextPageToken: page.NextPageToken, HasMore: page.NextPageToken != ""}
+	for _, m := range page.Messages {
+		rep.MessageList = append(rep.MessageList, wireMessage(m))
+	}
+	return rep
 }
 
 func storedMessage(appID string, m *liveimpb.Message) storage.Message {

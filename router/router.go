@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
@@ -19,15 +22,37 @@ import (
 
 // Router answers gateway requests. Build it with New and start it with Run.
 type Router struct {
-	cfg    Config
-	nc     *nats.Conn
-	store  storage.Store
-	log    *slog.Logger
-	now    func() time.Time
-	groups *groupCache
-	queues []chan *nats.Msg
-	c2c    chan struct{} // bounds C2C deliveries in flight
+	cfg   Config
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	store storage.Store
+	log   *slog.Logger
+	now   func() time.Time
+
+	groups   *groupCache
+	apps     *appCache
+	gateways *gatewayTracker
+	parts    *partitions
+	audit    *http.Client
+	high     jetstream.Stream
+
+	qmu     sync.RWMutex // guards closing the queues
+	queues  []chan job
+	qclosed bool
+	c2c     chan struct{} // bounds C2C deliveries in flight
+	ready   chan struct{}
 }
+
+// job is one request for a worker.
+type job struct {
+	appID   string
+	groupID string // empty for requests that name no group
+	part    int    // partition, -1 for requests that name no group
+	data    []byte
+	reply   func(*liveimpb.Reply)
+}
+
+var workerSeed = maphash.MakeSeed()
 
 // New returns a Router that serves requests arriving on nc from the
 // gateways, keeping state in store.
@@ -42,95 +67,205 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger) (*
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
+	if cfg.ID == "" {
+		cfg.ID = ids.New()
+	} else if !ids.Valid(cfg.ID) {
+		return nil, fmt.Errorf("router: ID %q: at most 64 of A-Z a-z 0-9 -", cfg.ID)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("router: jetstream: %w", err)
+	}
 	r := &Router{
 		cfg:   cfg,
 		nc:    nc,
+		js:    js,
 		store: store,
-		log:   logger.With("component", "router"),
+		log:   logger.With("component", "router", "router_id", cfg.ID),
 		now:   time.Now,
+		audit: &http.Client{Timeout: cfg.AuditTimeout},
 		c2c:   make(chan struct{}, 4096),
+		ready: make(chan struct{}),
 	}
-	r.groups = newGroupCache(store, cfg.SeqBlock)
-	r.queues = make([]chan *nats.Msg, cfg.Workers)
+	r.groups = newGroupCache(r)
+	r.apps = &appCache{store: store, ttl: 5 * time.Second, entries: make(map[string]appEntry)}
+	r.gateways = newGatewayTracker(cfg.GatewayTimeout, r.now)
+	r.parts = newPartitions(r)
+	r.queues = make([]chan job, cfg.Workers)
 	for i := range r.queues {
-		r.queues[i] = make(chan *nats.Msg, 256)
+		r.queues[i] = make(chan job, 1024)
 	}
 	return r, nil
 }
 
-// Run subscribes and serves until ctx ends, then drains its subscriptions,
-// finishes queued requests and saves group state.
+// Ready is closed once Run serves requests.
+func (r *Router) Ready() <-chan struct{} { return r.ready }
+
+// ID returns the router's ID.
+func (r *Router) ID() string { return r.cfg.ID }
+
+// Run sets up liveim's streams, takes its share of the partitions and
+// serves until ctx ends; then it hands its partitions over, finishes
+// queued requests and saves group state.
 func (r *Router) Run(ctx context.Context) error {
+	if err := r.setupStreams(ctx); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	for _, q := range r.queues {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range q {
-				r.handle(ctx, m)
+		wg.Go(func() {
+			for j := range q {
+				r.work(ctx, j)
 			}
-		}()
+		})
 	}
-	rpc, err := r.nc.QueueSubscribe(subject.RPCWildcard, subject.QueueGroup, r.enqueue)
+	var subs []*nats.Subscription
+	sub := func(subj, queue string, h nats.MsgHandler) error {
+		var s *nats.Subscription
+		var err error
+		if queue == "" {
+			s, err = r.nc.Subscribe(subj, h)
+		} else {
+			s, err = r.nc.QueueSubscribe(subj, queue, h)
+		}
+		if err != nil {
+			return fmt.Errorf("router: subscribe %s: %w", subj, err)
+		}
+		subs = append(subs, s)
+		return nil
+	}
+	err := errors.Join(
+		sub(subject.AnyWildcard, subject.QueueGroup, r.onAny),
+		sub(subject.AppLookup, subject.QueueGroup, func(m *nats.Msg) { r.lookupApp(ctx, m) }),
+		sub(subject.GatewayHeartbeat, "", r.gateways.onHeartbeat),
+	)
+	if err == nil {
+		err = r.nc.Flush()
+	}
 	if err != nil {
-		return fmt.Errorf("router: subscribe: %w", err)
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+		return err
 	}
-	apps, err := r.nc.QueueSubscribe(subject.AppLookup, subject.QueueGroup, func(m *nats.Msg) { r.lookupApp(ctx, m) })
-	if err != nil {
-		_ = rpc.Unsubscribe()
-		return fmt.Errorf("router: subscribe: %w", err)
-	}
-	if err := r.nc.Flush(); err != nil {
-		return fmt.Errorf("router: flush: %w", err)
-	}
-	r.log.Info("router started", "workers", r.cfg.Workers)
-	<-ctx.Done()
+	r.log.Info("router started", "partitions", r.cfg.Partitions, "workers", r.cfg.Workers)
+	close(r.ready)
 
-	// Stop taking requests, let the queued ones finish, save state.
-	_ = rpc.Drain()
-	_ = apps.Drain()
-	for rpc.IsValid() || apps.IsValid() {
-		time.Sleep(10 * time.Millisecond)
+	partsDone := make(chan error, 1)
+	go func() { partsDone <- r.parts.run(ctx) }()
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
+	lastFlush := r.now()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case now := <-ticker.C:
+			r.groups.tick(ctx, now)
+			if now.Sub(lastFlush) >= r.cfg.FlushInterval {
+				lastFlush = now
+				if err := r.groups.flush(ctx); err != nil {
+					r.log.Error("save group state", "err", err)
+				}
+			}
+		}
 	}
+
+	partsErr := <-partsDone // stops consuming partitions and leaves the live set
+	for _, s := range subs {
+		_ = s.Drain()
+	}
+	for _, s := range subs {
+		for s.IsValid() {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	r.qmu.Lock()
+	r.qclosed = true
 	for _, q := range r.queues {
 		close(q)
 	}
+	r.qmu.Unlock()
 	wg.Wait()
+	for range cap(r.c2c) { // wait for C2C deliveries in flight
+		r.c2c <- struct{}{}
+	}
 	if err := r.groups.flush(context.Background()); err != nil {
 		return fmt.Errorf("router: save group state: %w", err)
 	}
 	r.log.Info("router stopped")
-	return nil
+	return partsErr
 }
 
-// enqueue hands a request to the worker of its subject, so a group's
-// requests stay in order.
-func (r *Router) enqueue(m *nats.Msg) {
-	h := fnv.New32a()
-	h.Write([]byte(m.Subject))
-	r.queues[h.Sum32()%uint32(len(r.queues))] <- m
-}
-
-func (r *Router) handle(ctx context.Context, m *nats.Msg) {
-	var req liveimpb.RouterRequest
-	var rep *liveimpb.Reply
-	if err := proto.Unmarshal(m.Data, &req); err != nil || req.Caller == nil || req.Frame == nil {
-		rep = liveimpb.ErrorReply(liveimpb.InvalidParam("frame", "malformed router request"))
-	} else {
-		var err error
-		rep, err = r.dispatch(ctx, req.Caller, req.Frame)
-		if err != nil {
-			if e := liveimpb.AsError(err); e == liveimpb.ErrInternal {
-				r.log.Error("request failed", "subject", m.Subject, "err", err)
-			}
-			rep = liveimpb.ErrorReply(err)
+// setupStreams creates or checks the streams and the router bucket.
+func (r *Router) setupStreams(ctx context.Context) error {
+	rpc := jetstream.StreamConfig{
+		Name:      subject.RPCStream,
+		Subjects:  []string{subject.RPCCapture},
+		Retention: jetstream.WorkQueuePolicy,
+		Storage:   jetstream.MemoryStorage,
+		MaxAge:    time.Minute,
+		Replicas:  r.cfg.StreamReplicas,
+		SubjectTransform: &jetstream.SubjectTransformConfig{
+			Source: subject.RPCCapture, Destination: subject.RPCTransform(r.cfg.Partitions),
+		},
+	}
+	if s, err := r.js.Stream(ctx, subject.RPCStream); err == nil {
+		if tr := s.CachedInfo().Config.SubjectTransform; tr != nil && tr.Destination != rpc.SubjectTransform.Destination {
+			return fmt.Errorf("router: stream %s partitions groups as %q; this router uses %d partitions", subject.RPCStream, tr.Destination, r.cfg.Partitions)
 		}
 	}
-	r.respond(m, rep)
+	if _, err := r.js.CreateOrUpdateStream(ctx, rpc); err != nil {
+		return fmt.Errorf("router: stream %s: %w", subject.RPCStream, err)
+	}
+	high, err := r.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       subject.HighStream,
+		Subjects:   []string{subject.HighCapture},
+		Storage:    jetstream.FileStorage,
+		MaxAge:     r.cfg.HighMaxAge,
+		Duplicates: 2 * time.Minute,
+		Replicas:   r.cfg.StreamReplicas,
+	})
+	if err != nil {
+		return fmt.Errorf("router: stream %s: %w", subject.HighStream, err)
+	}
+	r.high = high
+	return r.parts.setup(ctx)
 }
 
-func (r *Router) respond(m *nats.Msg, rep *liveimpb.Reply) {
-	if m.Reply == "" {
+// onAny takes a request that names no group; any router may answer it.
+// It runs on its own goroutine (bounded), since a C2C delivery waits for
+// the receiver's gateway.
+func (r *Router) onAny(m *nats.Msg) {
+	j := job{appID: m.Subject[len("liveim.any."):], part: -1, data: m.Data, reply: func(rep *liveimpb.Reply) { r.respond(m.Reply, rep) }}
+	select {
+	case r.c2c <- struct{}{}:
+	default:
+		j.reply(liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("router busy")))
+		return
+	}
+	go func() {
+		defer func() { <-r.c2c }()
+		r.work(context.Background(), j)
+	}()
+}
+
+// enqueue hands a job to the worker of its group, so a group's requests
+// stay in order.
+func (r *Router) enqueue(j job) {
+	r.qmu.RLock()
+	defer r.qmu.RUnlock()
+	if r.qclosed {
+		j.reply(liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("router stopping")))
+		return
+	}
+	h := maphash.String(workerSeed, j.appID+"/"+j.groupID)
+	r.queues[h%uint64(len(r.queues))] <- j
+}
+
+func (r *Router) respond(to string, rep *liveimpb.Reply) {
+	if to == "" || rep == nil {
 		return
 	}
 	b, err := proto.Marshal(rep)
@@ -138,31 +273,95 @@ func (r *Router) respond(m *nats.Msg, rep *liveimpb.Reply) {
 		r.log.Error("marshal reply", "err", err)
 		return
 	}
-	if err := r.nc.Publish(m.Reply, b); err != nil {
+	if err := r.nc.Publish(to, b); err != nil {
 		r.log.Warn("publish reply", "err", err)
 	}
 }
 
+// work runs one job on a worker goroutine.
+func (r *Router) work(ctx context.Context, j job) {
+	var req liveimpb.RouterRequest
+	if err := proto.Unmarshal(j.data, &req); err != nil || req.Caller == nil || req.Caller.AppId != j.appID {
+		j.reply(liveimpb.ErrorReply(liveimpb.InvalidParam("frame", "malformed router request")))
+		return
+	}
+	var rep *liveimpb.Reply
+	var err error
+	switch {
+	case req.PresenceLeave != nil:
+		err = r.presenceLeave(ctx, j, req.Caller)
+		rep = &liveimpb.Reply{}
+	case req.Kick != nil:
+		rep, err = r.kickUser(ctx, j, req.Caller, req.Kick)
+	case req.Frame != nil:
+		rep, err = r.dispatch(ctx, j, req.Caller, req.Frame)
+	default:
+		err = liveimpb.InvalidParam("frame", "empty router request")
+	}
+	if err != nil {
+		if e := liveimpb.AsError(err); e == liveimpb.ErrInternal {
+			r.log.Error("request failed", "app", j.appID, "group", j.groupID, "err", err)
+		}
+		rep = liveimpb.ErrorReply(err)
+	}
+	j.reply(rep)
+}
+
 // dispatch runs one client operation for caller.
-func (r *Router) dispatch(ctx context.Context, c *liveimpb.Caller, f *liveimpb.ClientFrame) (*liveimpb.Reply, error) {
+func (r *Router) dispatch(ctx context.Context, j job, c *liveimpb.Caller, f *liveimpb.ClientFrame) (*liveimpb.Reply, error) {
+	if j.groupID == "" {
+		switch b := f.Body.(type) {
+		case *liveimpb.ClientFrame_CreateGroup:
+			return r.createGroup(ctx, c, b.CreateGroup)
+		case *liveimpb.ClientFrame_SendC2CMessage:
+			return r.sendC2CMessage(ctx, c, b.SendC2CMessage)
+		}
+		return nil, liveimpb.InvalidParam("groupId", "required")
+	}
+	if g, ok := liveimpb.FrameGroupID(f); !ok || g != j.groupID {
+		return nil, liveimpb.InvalidParam("groupId", "does not match the request subject")
+	}
 	switch b := f.Body.(type) {
 	case *liveimpb.ClientFrame_CreateGroup:
 		return r.createGroup(ctx, c, b.CreateGroup)
+	case *liveimpb.ClientFrame_CloseGroup:
+		return r.closeGroup(ctx, j, c)
 	case *liveimpb.ClientFrame_JoinGroup:
-		return r.joinGroup(ctx, c, b.JoinGroup)
+		return r.joinGroup(ctx, j, c)
 	case *liveimpb.ClientFrame_LeaveGroup:
-		return r.leaveGroup(ctx, c, b.LeaveGroup)
+		return r.leaveGroup(ctx, j, c)
 	case *liveimpb.ClientFrame_QueryGroup:
-		return r.queryGroup(ctx, c, b.QueryGroup)
+		return r.queryGroup(ctx, j)
+	case *liveimpb.ClientFrame_ModifyGroup:
+		return r.modifyGroup(ctx, j, c, b.ModifyGroup)
+	case *liveimpb.ClientFrame_ListRecentGroupUser:
+		return r.listRecentGroupUser(ctx, j)
+	case *liveimpb.ClientFrame_ListGroupUser:
+		return r.listGroupUser(ctx, j, c, b.ListGroupUser)
+	case *liveimpb.ClientFrame_MuteAll:
+		return r.changeMutes(ctx, j, c, func(g *storage.Group) error { return muteAll(g, b.MuteAll.WhiteUserList, true) })
+	case *liveimpb.ClientFrame_CancelMuteAll:
+		return r.changeMutes(ctx, j, c, func(g *storage.Group) error { return muteAll(g, nil, false) })
+	case *liveimpb.ClientFrame_MuteUser:
+		return r.changeMutes(ctx, j, c, func(g *storage.Group) error { return muteUsers(g, b.MuteUser.UserList, true) })
+	case *liveimpb.ClientFrame_CancelMuteUser:
+		return r.changeMutes(ctx, j, c, func(g *storage.Group) error { return muteUsers(g, b.CancelMuteUser.UserList, false) })
+	case *liveimpb.ClientFrame_ListMuteUsers:
+		return r.changeMutes(ctx, j, c, nil)
 	case *liveimpb.ClientFrame_SendGroupMessage:
-		return r.sendGroupMessage(ctx, c, b.SendGroupMessage)
-	case *liveimpb.ClientFrame_SendC2CMessage:
-		return r.sendC2CMessage(ctx, c, b.SendC2CMessage)
+		return r.sendGroupMessage(ctx, j, c, b.SendGroupMessage)
+	case *liveimpb.ClientFrame_DeleteMessage:
+		return r.deleteMessage(ctx, j, c, b.DeleteMessage)
 	case *liveimpb.ClientFrame_ListRecentMessage:
-		return r.listRecentMessage(ctx, c, b.ListRecentMessage)
-	default:
-		return nil, liveimpb.ErrInternal.With("operation %T is not served by this router version", f.Body)
+		return r.listRecentMessage(ctx, j, b.ListRecentMessage)
+	case *liveimpb.ClientFrame_ListMessage:
+		return r.listMessage(ctx, j, c, b.ListMessage)
+	case *liveimpb.ClientFrame_ListHistoryMessage:
+		return r.listHistoryMessage(ctx, j, b.ListHistoryMessage)
+	case *liveimpb.ClientFrame_ResumeGroup:
+		return r.resumeGroup(ctx, j, b.ResumeGroup)
 	}
+	return nil, liveimpb.InvalidParam("body", "%T is not a router operation", f.Body)
 }
 
 // lookupApp answers a gateway's AppLookupRequest.

@@ -35,9 +35,19 @@ type Store interface {
 	LastSeq(ctx context.Context, appID, groupID string) (int64, error)
 	// ListMessages returns a page of a group's messages that match q.
 	ListMessages(ctx context.Context, q MessageQuery) (MessagePage, error)
+	// GetMessage returns a stored, not deleted message by ID, or
+	// ErrNotFound.
+	GetMessage(ctx context.Context, appID, groupID, messageID string) (Message, error)
 	// DeleteMessage marks a message deleted so no query returns it again.
 	// It returns the deleted message, or ErrNotFound.
 	DeleteMessage(ctx context.Context, appID, groupID, messageID string) (Message, error)
+
+	// SaveMembers records who is in a group: upserts replace members by
+	// user ID, removes deletes them. Either may be empty.
+	SaveMembers(ctx context.Context, appID, groupID string, upserts []Member, removes []string) error
+	// ListMembers returns every recorded member of a group, in no
+	// particular order.
+	ListMembers(ctx context.Context, appID, groupID string) ([]Member, error)
 
 	// Close releases the store.
 	Close() error
@@ -56,6 +66,17 @@ type App struct {
 	Key           string `json:"app_key"`
 	CreatedAtMs   int64  `json:"created_at_ms"`
 	RetentionDays int    `json:"retention_days,omitempty"` // 0 = keep forever
+	// BlockedWords are refused (451) in messages sent without skipAudit;
+	// matching is case-insensitive on substrings.
+	BlockedWords []string `json:"blocked_words,omitempty"`
+	// AuditURL, when set, receives each message sent without skipAudit as
+	// an HTTP POST and decides whether it may pass.
+	AuditURL string `json:"audit_url,omitempty"`
+	// AuditFailOpen lets messages pass when the audit hook fails or times
+	// out; by default they are refused (451).
+	AuditFailOpen bool `json:"audit_fail_open,omitempty"`
+	// MaxGroups caps the app's groups (443); 0 means the router default.
+	MaxGroups int `json:"max_groups,omitempty"`
 }
 
 // Group is a live room's persistent state.
@@ -93,6 +114,20 @@ type Message struct {
 	Level       int32  `json:"level,omitempty"`
 	RepeatCount int32  `json:"repeat_count,omitempty"`
 	TotalMsgs   int64  `json:"total_msgs,omitempty"`
+}
+
+// Member is a user present in a group, with the sessions that joined it.
+type Member struct {
+	UserID     string          `json:"user_id"`
+	UserExt    string          `json:"user_ext,omitempty"`
+	JoinTimeMs int64           `json:"join_time_ms"`
+	Sessions   []MemberSession `json:"sessions,omitempty"`
+}
+
+// MemberSession is one session of a member: where it is connected.
+type MemberSession struct {
+	GatewayID string `json:"gateway_id"`
+	SessionID string `json:"session_id"`
 }
 
 // MessageQuery selects a page of a group's messages.

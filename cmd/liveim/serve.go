@@ -110,7 +110,14 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rt.Run(ctx) })
-	g.Go(func() error { return gw.Run(ctx) })
+	g.Go(func() error {
+		select { // serve clients once a router answers
+		case <-rt.Ready():
+		case <-ctx.Done():
+			return nil
+		}
+		return gw.Run(ctx)
+	})
 	return g.Wait()
 }
 

@@ -1,64 +1,150 @@
-// Package subject names every NATS subject and header liveim uses, in one
-// place. App, group and user IDs are [A-Za-z0-9-]+, so they are always
-// single, safe subject tokens.
+// Package subject names every NATS subject, stream, bucket and header
+// liveim uses, in one place. App, group and user IDs are [A-Za-z0-9-]+,
+// so they are always single, safe subject tokens.
 package subject
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 const (
-	// RPCWildcard is what routers subscribe to, in QueueGroup.
-	RPCWildcard = "liveim.rpc.>"
+	// RPCStream is the JetStream work-queue stream that holds group-scoped
+	// requests until the group's owning router takes them. It captures
+	// liveim.rpc.<app>.<group> and stores each request under
+	// liveim.rpcp.<partition>.<app>.<group>.
+	RPCStream = "LIVEIM_RPC"
+	// RPCCapture is the subject filter RPCStream captures.
+	RPCCapture = "liveim.rpc.*.*"
+	// HighStream is the JetStream stream holding HIGH group messages for
+	// replay: it captures liveim.grp.<app>.<group>.h.
+	HighStream = "LIVEIM_HIGH"
+	// HighCapture is the subject filter HighStream captures.
+	HighCapture = "liveim.grp.*.*.h"
+	// AnyWildcard is what routers subscribe to, in QueueGroup, for requests
+	// that name no group (C2C, createGroup without an ID).
+	AnyWildcard = "liveim.any.*"
 	// AppLookup answers AppLookupRequest (routers, in QueueGroup).
 	AppLookup = "liveim.sys.app"
+	// GatewayHeartbeat carries GatewayHeartbeat from every gateway.
+	GatewayHeartbeat = "liveim.sys.gw"
 	// QueueGroup is the queue group of router workers.
 	QueueGroup = "liveim-router"
-	// NoGroup is the scope token of requests that name no group. '_' never
-	// appears in an ID, so it cannot collide with a group.
-	NoGroup = "_"
+	// RouterBucket is the KV bucket where live routers announce themselves.
+	RouterBucket = "liveim_routers"
+	// PriorityGroup is the JetStream priority group routers pull with.
+	PriorityGroup = "routers"
 )
 
 // Header names carried on NATS messages.
 const (
-	// HeaderKind tells what a message on a user subject is: KindC2C or
-	// KindTakeover.
+	// HeaderKind tells what a message on a user subject is: KindC2C,
+	// KindTakeover or KindKick.
 	HeaderKind = "Liveim-Kind"
 	// HeaderSession is the session ID a takeover comes from.
 	HeaderSession = "Liveim-Session"
+	// HeaderGroup names the group of a kick.
+	HeaderGroup = "Liveim-Group"
 	// HeaderLevel is "1" on HIGH group messages.
 	HeaderLevel = "Liveim-Level"
 	// HeaderSeq is a group message's seqnum in decimal.
 	HeaderSeq = "Liveim-Seq"
+	// HeaderReply is where the router answers a request that went through
+	// RPCStream (a stream keeps the NATS reply subject for its own acks).
+	HeaderReply = "Liveim-Reply"
+	// HeaderDeadline is the Unix millisecond after which the gateway has
+	// given up on a request; routers drop requests found past it.
+	HeaderDeadline = "Liveim-Deadline"
+	// HeaderExit marks a group event after which gateways drop the room's
+	// local members (closeGroup).
+	HeaderExit = "Liveim-Exit"
 )
 
 // Values of HeaderKind.
 const (
 	KindC2C      = "c2c"
 	KindTakeover = "takeover"
+	KindKick     = "kick"
 )
 
-// RPC is the subject a gateway sends a client request to. scope is the
-// group ID, or NoGroup.
-func RPC(appID, scope string) string {
-	return "liveim.rpc." + appID + "." + scope
+// NoGroup is the scope of requests that name no group.
+const NoGroup = ""
+
+// RPC is the subject a gateway sends a group-scoped request to.
+func RPC(appID, groupID string) string {
+	return "liveim.rpc." + appID + "." + groupID
 }
 
-// Group is the subject carrying a group's pushed events, each an encoded
-// ServerFrame ready for the socket.
-func Group(appID, groupID string) string {
-	return "liveim.grp." + appID + "." + groupID
+// RPCTransform is the stream's subject transform destination: the
+// partition of (app, group), then app and group.
+func RPCTransform(partitions int) string {
+	return "liveim.rpcp.{{partition(" + strconv.Itoa(partitions) + ",1,2)}}.{{wildcard(1)}}.{{wildcard(2)}}"
 }
 
-// ParseGroup splits a Group subject into its app and group IDs.
+// RPCPartition is the filter of the requests of one partition.
+func RPCPartition(p int) string {
+	return "liveim.rpcp." + strconv.Itoa(p) + ".>"
+}
+
+// ParseRPCPartition splits a stored request subject into its partition,
+// app and group.
+func ParseRPCPartition(s string) (p int, appID, groupID string, ok bool) {
+	rest, ok := strings.CutPrefix(s, "liveim.rpcp.")
+	if !ok {
+		return 0, "", "", false
+	}
+	ps, rest, ok := strings.Cut(rest, ".")
+	if !ok {
+		return 0, "", "", false
+	}
+	p, err := strconv.Atoi(ps)
+	if err != nil {
+		return 0, "", "", false
+	}
+	appID, groupID, ok = strings.Cut(rest, ".")
+	return p, appID, groupID, ok
+}
+
+// Any is the subject of an app's requests that name no group.
+func Any(appID string) string {
+	return "liveim.any." + appID
+}
+
+// GroupEvents is the subject of a group's live events and NORMAL
+// messages.
+func GroupEvents(appID, groupID string) string {
+	return "liveim.grp." + appID + "." + groupID + ".e"
+}
+
+// GroupHigh is the subject of a group's HIGH messages (also stored in
+// HighStream).
+func GroupHigh(appID, groupID string) string {
+	return "liveim.grp." + appID + "." + groupID + ".h"
+}
+
+// GroupAll is what a gateway subscribes to for a room: both of the above
+// with one subscription.
+func GroupAll(appID, groupID string) string {
+	return "liveim.grp." + appID + "." + groupID + ".*"
+}
+
+// ParseGroup splits a group subject into its app and group IDs.
 func ParseGroup(s string) (appID, groupID string, ok bool) {
 	rest, ok := strings.CutPrefix(s, "liveim.grp.")
 	if !ok {
 		return "", "", false
 	}
-	return strings.Cut(rest, ".")
+	appID, rest, ok = strings.Cut(rest, ".")
+	if !ok {
+		return "", "", false
+	}
+	groupID, _, ok = strings.Cut(rest, ".")
+	return appID, groupID, ok
 }
 
 // User is the subject every session of a user subscribes to: C2C messages
-// (as requests, so "no responders" means offline) and takeover notices.
+// (as requests, so "no responders" means offline), takeover notices and
+// kicks.
 func User(appID, userID string) string {
 	return "liveim.usr." + appID + "." + userID
 }

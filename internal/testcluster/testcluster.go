@@ -32,7 +32,8 @@ const (
 )
 
 // Options says what to start. The zero value starts one router and one
-// gateway with default configs.
+// gateway with default configs, except that the per-session send rate is
+// unlimited unless Gateway.SendRate is set.
 type Options struct {
 	Routers  int // default 1
 	Gateways int // default 1
@@ -73,6 +74,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	if opts.Gateways == 0 {
 		opts.Gateways = 1
+	}
+	if opts.Gateway.SendRate == 0 { // tests send in bursts; those about 412 set their own
+		opts.Gateway.SendRate, opts.Gateway.SendBurst = 1e6, 1e6
 	}
 	dir := t.TempDir()
 	ns, err := natsserver.Start(natsserver.Config{Dir: dir + "/nats"})

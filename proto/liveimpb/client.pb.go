@@ -2596,8 +2596,11 @@ func (x *ListGroupUserReply) GetUserList() []*GroupUser {
 }
 
 type MuteAllRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	GroupId string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// white_user_list, when set, replaces the whitelist: users who may still
+	// send while the group is muted.
+	WhiteUserList []string `protobuf:"bytes,2,rep,name=white_user_list,json=whiteUserList,proto3" json:"white_user_list,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2637,6 +2640,13 @@ func (x *MuteAllRequest) GetGroupId() string {
 		return x.GroupId
 	}
 	return ""
+}
+
+func (x *MuteAllRequest) GetWhiteUserList() []string {
+	if x != nil {
+		return x.WhiteUserList
+	}
+	return nil
 }
 
 type CancelMuteAllRequest struct {
@@ -3472,8 +3482,9 @@ func (x *ResumeGroupRequest) GetAfterSeqnum() int64 {
 type ResumeGroupReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
-	Messages      []*Message             `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
-	LastSeqnum    int64                  `protobuf:"varint,3,opt,name=last_seqnum,json=lastSeqnum,proto3" json:"last_seqnum,omitempty"`
+	Messages      []*Message             `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`                        // HIGH messages after after_seqnum, in order
+	LastSeqnum    int64                  `protobuf:"varint,3,opt,name=last_seqnum,json=lastSeqnum,proto3" json:"last_seqnum,omitempty"` // the group's highest seqnum when the reply was made
+	HasMore       bool                   `protobuf:"varint,4,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`          // more remain: resume again after the last message
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3527,6 +3538,13 @@ func (x *ResumeGroupReply) GetLastSeqnum() int64 {
 		return x.LastSeqnum
 	}
 	return 0
+}
+
+func (x *ResumeGroupReply) GetHasMore() bool {
+	if x != nil {
+		return x.HasMore
+	}
+	return false
 }
 
 type DeleteGroupMessageEvent struct {
@@ -4138,9 +4156,10 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x19\n" +
 	"\bhas_more\x18\x03 \x01(\bR\ahasMore\x121\n" +
-	"\tuser_list\x18\x04 \x03(\v2\x14.liveim.v1.GroupUserR\buserList\"+\n" +
+	"\tuser_list\x18\x04 \x03(\v2\x14.liveim.v1.GroupUserR\buserList\"S\n" +
 	"\x0eMuteAllRequest\x12\x19\n" +
-	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"1\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12&\n" +
+	"\x0fwhite_user_list\x18\x02 \x03(\tR\rwhiteUserList\"1\n" +
 	"\x14CancelMuteAllRequest\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"I\n" +
 	"\x0fMuteUserRequest\x12\x19\n" +
@@ -4205,12 +4224,13 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\fmessage_list\x18\x04 \x03(\v2\x12.liveim.v1.MessageR\vmessageList\"R\n" +
 	"\x12ResumeGroupRequest\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12!\n" +
-	"\fafter_seqnum\x18\x02 \x01(\x03R\vafterSeqnum\"~\n" +
+	"\fafter_seqnum\x18\x02 \x01(\x03R\vafterSeqnum\"\x99\x01\n" +
 	"\x10ResumeGroupReply\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12.\n" +
 	"\bmessages\x18\x02 \x03(\v2\x12.liveim.v1.MessageR\bmessages\x12\x1f\n" +
 	"\vlast_seqnum\x18\x03 \x01(\x03R\n" +
-	"lastSeqnum\"S\n" +
+	"lastSeqnum\x12\x19\n" +
+	"\bhas_more\x18\x04 \x01(\bR\ahasMore\"S\n" +
 	"\x17DeleteGroupMessageEvent\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x1d\n" +
 	"\n" +

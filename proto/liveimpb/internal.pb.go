@@ -122,9 +122,14 @@ func (x *Caller) GetDeviceId() string {
 // router answers on the NATS reply subject with a Reply whose id is 0 (the
 // gateway puts the client's id back).
 type RouterRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Caller        *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
-	Frame         *ClientFrame           `protobuf:"bytes,2,opt,name=frame,proto3" json:"frame,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Caller *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	Frame  *ClientFrame           `protobuf:"bytes,2,opt,name=frame,proto3" json:"frame,omitempty"`
+	// presence, set instead of frame, reports that the caller's session left
+	// the group without leaveGroup (logout, lost connection).
+	PresenceLeave *PresenceLeave `protobuf:"bytes,3,opt,name=presence_leave,json=presenceLeave,proto3" json:"presence_leave,omitempty"`
+	// kick, set instead of frame, is a server-side kick of a user.
+	Kick          *KickUser `protobuf:"bytes,4,opt,name=kick,proto3" json:"kick,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -173,6 +178,174 @@ func (x *RouterRequest) GetFrame() *ClientFrame {
 	return nil
 }
 
+func (x *RouterRequest) GetPresenceLeave() *PresenceLeave {
+	if x != nil {
+		return x.PresenceLeave
+	}
+	return nil
+}
+
+func (x *RouterRequest) GetKick() *KickUser {
+	if x != nil {
+		return x.Kick
+	}
+	return nil
+}
+
+// PresenceLeave tells a group's owner that a session is gone; the user
+// leaves after the grace period unless it comes back.
+type PresenceLeave struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceLeave) Reset() {
+	*x = PresenceLeave{}
+	mi := &file_liveim_v1_internal_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceLeave) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceLeave) ProtoMessage() {}
+
+func (x *PresenceLeave) ProtoReflect() protoreflect.Message {
+	mi := &file_liveim_v1_internal_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceLeave.ProtoReflect.Descriptor instead.
+func (*PresenceLeave) Descriptor() ([]byte, []int) {
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PresenceLeave) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+// KickUser removes a user from a group: each of its sessions gets
+// exit(groupId, 2).
+type KickUser struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KickUser) Reset() {
+	*x = KickUser{}
+	mi := &file_liveim_v1_internal_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KickUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KickUser) ProtoMessage() {}
+
+func (x *KickUser) ProtoReflect() protoreflect.Message {
+	mi := &file_liveim_v1_internal_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KickUser.ProtoReflect.Descriptor instead.
+func (*KickUser) Descriptor() ([]byte, []int) {
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *KickUser) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *KickUser) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// GatewayHeartbeat is published by every gateway on liveim.sys.gw every
+// few seconds; routers drop the members of gateways they stop hearing.
+type GatewayHeartbeat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GatewayId     string                 `protobuf:"bytes,1,opt,name=gateway_id,json=gatewayId,proto3" json:"gateway_id,omitempty"`
+	Stopping      bool                   `protobuf:"varint,2,opt,name=stopping,proto3" json:"stopping,omitempty"` // the gateway is shutting down: its members leave after the grace period
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayHeartbeat) Reset() {
+	*x = GatewayHeartbeat{}
+	mi := &file_liveim_v1_internal_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayHeartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayHeartbeat) ProtoMessage() {}
+
+func (x *GatewayHeartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_liveim_v1_internal_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayHeartbeat.ProtoReflect.Descriptor instead.
+func (*GatewayHeartbeat) Descriptor() ([]byte, []int) {
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GatewayHeartbeat) GetGatewayId() string {
+	if x != nil {
+		return x.GatewayId
+	}
+	return ""
+}
+
+func (x *GatewayHeartbeat) GetStopping() bool {
+	if x != nil {
+		return x.Stopping
+	}
+	return false
+}
+
 // AppLookupRequest asks a router for an app's credentials (subject
 // liveim.sys.app); gateways cache the answer.
 type AppLookupRequest struct {
@@ -184,7 +357,7 @@ type AppLookupRequest struct {
 
 func (x *AppLookupRequest) Reset() {
 	*x = AppLookupRequest{}
-	mi := &file_liveim_v1_internal_proto_msgTypes[2]
+	mi := &file_liveim_v1_internal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -196,7 +369,7 @@ func (x *AppLookupRequest) String() string {
 func (*AppLookupRequest) ProtoMessage() {}
 
 func (x *AppLookupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveim_v1_internal_proto_msgTypes[2]
+	mi := &file_liveim_v1_internal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -209,7 +382,7 @@ func (x *AppLookupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppLookupRequest.ProtoReflect.Descriptor instead.
 func (*AppLookupRequest) Descriptor() ([]byte, []int) {
-	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{2}
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AppLookupRequest) GetAppId() string {
@@ -231,7 +404,7 @@ type AppLookupReply struct {
 
 func (x *AppLookupReply) Reset() {
 	*x = AppLookupReply{}
-	mi := &file_liveim_v1_internal_proto_msgTypes[3]
+	mi := &file_liveim_v1_internal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -243,7 +416,7 @@ func (x *AppLookupReply) String() string {
 func (*AppLookupReply) ProtoMessage() {}
 
 func (x *AppLookupReply) ProtoReflect() protoreflect.Message {
-	mi := &file_liveim_v1_internal_proto_msgTypes[3]
+	mi := &file_liveim_v1_internal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -256,7 +429,7 @@ func (x *AppLookupReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppLookupReply.ProtoReflect.Descriptor instead.
 func (*AppLookupReply) Descriptor() ([]byte, []int) {
-	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{3}
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AppLookupReply) GetCode() int32 {
@@ -301,10 +474,21 @@ const file_liveim_v1_internal_proto_rawDesc = "" +
 	"session_id\x18\x05 \x01(\tR\tsessionId\x12\x1d\n" +
 	"\n" +
 	"gateway_id\x18\x06 \x01(\tR\tgatewayId\x12\x1b\n" +
-	"\tdevice_id\x18\a \x01(\tR\bdeviceId\"h\n" +
+	"\tdevice_id\x18\a \x01(\tR\bdeviceId\"\xd2\x01\n" +
 	"\rRouterRequest\x12)\n" +
 	"\x06caller\x18\x01 \x01(\v2\x11.liveim.v1.CallerR\x06caller\x12,\n" +
-	"\x05frame\x18\x02 \x01(\v2\x16.liveim.v1.ClientFrameR\x05frame\")\n" +
+	"\x05frame\x18\x02 \x01(\v2\x16.liveim.v1.ClientFrameR\x05frame\x12?\n" +
+	"\x0epresence_leave\x18\x03 \x01(\v2\x18.liveim.v1.PresenceLeaveR\rpresenceLeave\x12'\n" +
+	"\x04kick\x18\x04 \x01(\v2\x13.liveim.v1.KickUserR\x04kick\"*\n" +
+	"\rPresenceLeave\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\">\n" +
+	"\bKickUser\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"M\n" +
+	"\x10GatewayHeartbeat\x12\x1d\n" +
+	"\n" +
+	"gateway_id\x18\x01 \x01(\tR\tgatewayId\x12\x1a\n" +
+	"\bstopping\x18\x02 \x01(\bR\bstopping\")\n" +
 	"\x10AppLookupRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\"f\n" +
 	"\x0eAppLookupReply\x12\x12\n" +
@@ -325,22 +509,27 @@ func file_liveim_v1_internal_proto_rawDescGZIP() []byte {
 	return file_liveim_v1_internal_proto_rawDescData
 }
 
-var file_liveim_v1_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_liveim_v1_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_liveim_v1_internal_proto_goTypes = []any{
 	(*Caller)(nil),           // 0: liveim.v1.Caller
 	(*RouterRequest)(nil),    // 1: liveim.v1.RouterRequest
-	(*AppLookupRequest)(nil), // 2: liveim.v1.AppLookupRequest
-	(*AppLookupReply)(nil),   // 3: liveim.v1.AppLookupReply
-	(*ClientFrame)(nil),      // 4: liveim.v1.ClientFrame
+	(*PresenceLeave)(nil),    // 2: liveim.v1.PresenceLeave
+	(*KickUser)(nil),         // 3: liveim.v1.KickUser
+	(*GatewayHeartbeat)(nil), // 4: liveim.v1.GatewayHeartbeat
+	(*AppLookupRequest)(nil), // 5: liveim.v1.AppLookupRequest
+	(*AppLookupReply)(nil),   // 6: liveim.v1.AppLookupReply
+	(*ClientFrame)(nil),      // 7: liveim.v1.ClientFrame
 }
 var file_liveim_v1_internal_proto_depIdxs = []int32{
 	0, // 0: liveim.v1.RouterRequest.caller:type_name -> liveim.v1.Caller
-	4, // 1: liveim.v1.RouterRequest.frame:type_name -> liveim.v1.ClientFrame
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	7, // 1: liveim.v1.RouterRequest.frame:type_name -> liveim.v1.ClientFrame
+	2, // 2: liveim.v1.RouterRequest.presence_leave:type_name -> liveim.v1.PresenceLeave
+	3, // 3: liveim.v1.RouterRequest.kick:type_name -> liveim.v1.KickUser
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_liveim_v1_internal_proto_init() }
@@ -355,7 +544,7 @@ func file_liveim_v1_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveim_v1_internal_proto_rawDesc), len(file_liveim_v1_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

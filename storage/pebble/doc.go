@@ -2,7 +2,7 @@
 // (github.com/cockroachdb/pebble/v2).
 //
 // It owns one Pebble database directory holding all of liveim's persistent
-// state: apps, groups and group message history. Nothing else may open the
+// state: apps, groups, group members and group message history. Nothing else may open the
 // directory while a Store has it open.
 //
 // # Usage
@@ -23,14 +23,22 @@
 //	g/<appID>/<groupID>                -> storage.Group
 //	m/<appID>/<groupID>/<seq>          -> storage.Message + "deleted" flag
 //	i/<appID>/<groupID>/<messageID>    -> seq
+//	u/<appID>/<groupID>/<userID>       -> storage.Member
 //
 // <seq> is the seqnum as 8-byte big-endian, so keys sort by seqnum and a
 // group's messages are one contiguous key range. Seqnums must be positive.
 //
 // A deleted message keeps its m/ record with "deleted": true set (a
-// tombstone). Queries skip it, DeleteMessage reports it as
+// tombstone). Queries skip it, GetMessage and DeleteMessage report it as
 // storage.ErrNotFound, LastSeq still counts it, and appending the same seqnum
-// again leaves it deleted.
+// again leaves it deleted. GetMessage and DeleteMessage find a message by ID
+// through its i/ entry and also check that the m/ record still carries that
+// ID.
+//
+// A group's members are one u/ record per user ID, so ListMembers is a
+// prefix scan and SaveMembers writes all of its upserts and removes in one
+// atomic batch. Member records are independent of the g/ record: creating or
+// replacing a group does not touch them.
 //
 // # Paging
 //
@@ -44,7 +52,9 @@
 // by a store-wide mutex, so concurrent CreateGroup calls for one group create
 // it exactly once. AppendMessage and DeleteMessage are serialized per group
 // (by a striped lock) because both read a message record before writing it;
-// different groups write in parallel. Reads take no locks beyond a shared
+// different groups write in parallel. SaveMembers takes no lock: it only
+// writes, and its batch is applied atomically; of concurrent calls touching
+// one user, the last to commit wins. Reads take no locks beyond a shared
 // close guard. Close waits for in-flight calls; calls after Close return
 // storage.ErrClosed.
 package pebble

@@ -4,10 +4,11 @@ import "encoding/binary"
 
 // Key prefixes; see the package doc for the layout.
 const (
-	appPrefix   = "a/"
-	groupPrefix = "g/"
-	msgPrefix   = "m/"
-	idxPrefix   = "i/"
+	appPrefix    = "a/"
+	groupPrefix  = "g/"
+	msgPrefix    = "m/"
+	idxPrefix    = "i/"
+	memberPrefix = "u/"
 )
 
 func appKey(appID string) []byte {
@@ -34,6 +35,15 @@ func msgKey(appID, groupID string, seq int64) []byte {
 
 func idxKey(appID, groupID, messageID string) []byte {
 	return []byte(idxPrefix + appID + "/" + groupID + "/" + messageID)
+}
+
+// membersOf is the prefix shared by all member keys of one group.
+func membersOf(appID, groupID string) []byte {
+	return []byte(memberPrefix + appID + "/" + groupID + "/")
+}
+
+func memberKey(appID, groupID, userID string) []byte {
+	return append(membersOf(appID, groupID), userID...)
 }
 
 // seqOf decodes the seqnum from the last 8 bytes of a message key.

@@ -213,16 +213,47 @@ func (s *Store) DeleteMessage(ctx context.Context, appID, groupID, messageID str
 }
 
 func (s *Store) deleteLocked(appID, groupID, messageID string) (storage.Message, error) {
-	val, closer, err := s.db.Get(idxKey(appID, groupID, messageID))
-	if errors.Is(err, pebbledb.ErrNotFound) {
-		return storage.Message{}, storage.ErrNotFound
-	}
+	key, rec, err := s.lookup(appID, groupID, messageID)
 	if err != nil {
 		return storage.Message{}, err
 	}
+	rec.Deleted = true
+	if err := s.setJSON(key, rec); err != nil {
+		return storage.Message{}, err
+	}
+	return rec.Message, nil
+}
+
+// GetMessage returns the message with the given ID, or storage.ErrNotFound
+// if it does not exist or was deleted.
+func (s *Store) GetMessage(ctx context.Context, appID, groupID, messageID string) (storage.Message, error) {
+	if err := s.begin(ctx); err != nil {
+		return storage.Message{}, err
+	}
+	defer s.end()
+	_, rec, err := s.lookup(appID, groupID, messageID)
+	if err != nil {
+		return storage.Message{}, fmt.Errorf("storage/pebble: get message %s/%s/%s: %w", appID, groupID, messageID, err)
+	}
+	return rec.Message, nil
+}
+
+// lookup finds a live message by ID through the i/ index and returns its m/
+// key and record, or storage.ErrNotFound. It needs no lock: if a concurrent
+// append replaces the record between the two reads, the ID check turns the
+// stale index entry into ErrNotFound, which is the state after that append.
+func (s *Store) lookup(appID, groupID, messageID string) ([]byte, record, error) {
+	val, closer, err := s.db.Get(idxKey(appID, groupID, messageID))
+	if errors.Is(err, pebbledb.ErrNotFound) {
+		return nil, record{}, storage.ErrNotFound
+	}
+	if err != nil {
+		return nil, record{}, err
+	}
 	if len(val) != 8 {
+		err := fmt.Errorf("corrupt index value %x", val)
 		closer.Close()
-		return storage.Message{}, fmt.Errorf("corrupt index value %x", val)
+		return nil, record{}, err
 	}
 	seq := int64(binary.BigEndian.Uint64(val))
 	closer.Close()
@@ -231,14 +262,10 @@ func (s *Store) deleteLocked(appID, groupID, messageID string) (storage.Message,
 	var rec record
 	found, err := s.getJSON(key, &rec)
 	if err != nil {
-		return storage.Message{}, err
+		return nil, record{}, err
 	}
 	if !found || rec.Deleted || rec.ID != messageID {
-		return storage.Message{}, storage.ErrNotFound
+		return nil, record{}, storage.ErrNotFound
 	}
-	rec.Deleted = true
-	if err := s.setJSON(key, rec); err != nil {
-		return storage.Message{}, err
-	}
-	return rec.Message, nil
+	return key, rec, nil
 }

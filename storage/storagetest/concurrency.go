@@ -110,7 +110,13 @@ func testClosed(t *testing.T, s storage.Store) {
 			_, err := s.ListMessages(ctx, storage.MessageQuery{AppID: "a", GroupID: "g", Limit: 1})
 			return err
 		}},
+		{"GetMessage", func() error { _, err := s.GetMessage(ctx, "a", "g", "msg-1"); return err }},
 		{"DeleteMessage", func() error { _, err := s.DeleteMessage(ctx, "a", "g", "msg-1"); return err }},
+		{"SaveMembers", func() error {
+			return s.SaveMembers(ctx, "a", "g", []storage.Member{{UserID: "u"}}, []string{"v"})
+		}},
+		{"SaveMembers empty", func() error { return s.SaveMembers(ctx, "a", "g", nil, nil) }},
+		{"ListMembers", func() error { _, err := s.ListMembers(ctx, "a", "g"); return err }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantErr(t, tc.name+" after Close", tc.call(), storage.ErrClosed)

@@ -136,3 +136,61 @@ func testMessagesIsolated(t *testing.T, s storage.Store) {
 		})
 	}
 }
+
+func testGetMessage(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	msgs := appendRange(t, s, "app", "g", 1, 5)
+	others := appendRange(t, s, "app", "other", 1, 2)
+	appendRange(t, s, "app-2", "g", 1, 1)
+	if _, err := s.DeleteMessage(ctx, "app", "g", "msg-3"); err != nil {
+		t.Fatalf("DeleteMessage(msg-3): %v", err)
+	}
+	// Re-appending seqnum 4 under a new ID replaces the old message.
+	replaced := msg("app", "g", 4)
+	replaced.ID, replaced.Data = "msg-4b", "replacement"
+	appendMsgs(t, s, replaced)
+
+	for _, tc := range []struct {
+		name, app, group, id string
+		want                 storage.Message
+	}{
+		{"first", "app", "g", "msg-1", msgs[0]},
+		{"last", "app", "g", "msg-5", msgs[4]},
+		{"replacement", "app", "g", "msg-4b", replaced},
+		{"same ID in other group", "app", "other", "msg-2", others[1]},
+		{"same ID in other app", "app-2", "g", "msg-1", msg("app-2", "g", 1)},
+	} {
+		t.Run("found "+tc.name, func(t *testing.T) {
+			got, err := s.GetMessage(ctx, tc.app, tc.group, tc.id)
+			if err != nil || got != tc.want {
+				t.Fatalf("GetMessage(%s/%s/%s) = %+v, %v; want %+v", tc.app, tc.group, tc.id, got, err, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, app, group, id string }{
+		{"unknown id", "app", "g", "msg-6"},
+		{"prefix of id", "app", "g", "msg-"},
+		{"deleted", "app", "g", "msg-3"},
+		{"replaced", "app", "g", "msg-4"},
+		{"other group", "app", "other", "msg-5"},
+		{"unknown group", "app", "nope", "msg-1"},
+		{"other app", "app-2", "g", "msg-2"},
+		{"group prefix", "app", "g-", "msg-1"},
+	} {
+		t.Run("not found "+tc.name, func(t *testing.T) {
+			_, err := s.GetMessage(ctx, tc.app, tc.group, tc.id)
+			wantErr(t, "GetMessage", err, storage.ErrNotFound)
+		})
+	}
+	t.Run("deleted after get", func(t *testing.T) {
+		if _, err := s.DeleteMessage(ctx, "app", "g", "msg-5"); err != nil {
+			t.Fatalf("DeleteMessage(msg-5): %v", err)
+		}
+		_, err := s.GetMessage(ctx, "app", "g", "msg-5")
+		wantErr(t, "GetMessage after delete", err, storage.ErrNotFound)
+		// Re-appending a deleted message must not bring it back.
+		appendMsgs(t, s, msgs[4])
+		_, err = s.GetMessage(ctx, "app", "g", "msg-5")
+		wantErr(t, "GetMessage after re-append", err, storage.ErrNotFound)
+	})
+}

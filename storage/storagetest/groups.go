@@ -13,6 +13,15 @@ func testApps(t *testing.T, s storage.Store) {
 	apps := []storage.App{
 		{ID: "app-1", Key: "key-1", CreatedAtMs: 1_700_000_000_000},
 		{ID: "app-10", Key: "key-10", CreatedAtMs: 1_700_000_000_001, RetentionDays: 7},
+		{
+			ID: "app-full", Key: "key-full", CreatedAtMs: 1_700_000_000_002, RetentionDays: 1,
+			BlockedWords: []string{"spam", "Bad Word", "ünïcode"}, AuditURL: "http://audit.example/hook?x=1&y=2",
+			AuditFailOpen: true, MaxGroups: 500,
+		},
+		{
+			ID: "app-audit", Key: "key-audit", BlockedWords: []string{"x"},
+			AuditURL: "https://audit.example/", MaxGroups: 1,
+		},
 	}
 	for _, a := range apps {
 		if err := s.PutApp(ctx, a); err != nil {
@@ -21,8 +30,13 @@ func testApps(t *testing.T, s storage.Store) {
 	}
 	replaced := apps[0]
 	replaced.Key, replaced.RetentionDays = "key-1b", 30
-	if err := s.PutApp(ctx, replaced); err != nil {
-		t.Fatalf("PutApp(replace): %v", err)
+	replaced.BlockedWords, replaced.AuditURL, replaced.MaxGroups = []string{"new"}, "http://a/", 3
+	// Replacing an app with zero values clears the new fields.
+	cleared := storage.App{ID: "app-audit", Key: "key-audit-2"}
+	for _, a := range []storage.App{replaced, cleared} {
+		if err := s.PutApp(ctx, a); err != nil {
+			t.Fatalf("PutApp(replace %s): %v", a.ID, err)
+		}
 	}
 	for _, tc := range []struct {
 		name string
@@ -32,13 +46,15 @@ func testApps(t *testing.T, s storage.Store) {
 	}{
 		{"replaced", "app-1", replaced, nil},
 		{"second", "app-10", apps[1], nil},
+		{"all fields", "app-full", apps[2], nil},
+		{"replaced with zero fields", "app-audit", cleared, nil},
 		{"missing", "app-2", storage.App{}, storage.ErrNotFound},
 		{"prefix of existing", "app", storage.App{}, storage.ErrNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := s.GetApp(ctx, tc.id)
 			wantErr(t, "GetApp", err, tc.err)
-			if tc.err == nil && got != tc.want {
+			if tc.err == nil && !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("GetApp(%s) = %+v, want %+v", tc.id, got, tc.want)
 			}
 		})

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -13,7 +14,11 @@ import (
 // so that cleanup must tolerate a second Close.
 func RunPersistence(t *testing.T, open func(t testing.TB, dir string) storage.Store) {
 	dir := t.TempDir()
-	app := storage.App{ID: "app", Key: "secret", CreatedAtMs: 123, RetentionDays: 3}
+	app := storage.App{
+		ID: "app", Key: "secret", CreatedAtMs: 123, RetentionDays: 3,
+		BlockedWords: []string{"spam", "scam"}, AuditURL: "http://audit.example/hook",
+		AuditFailOpen: true, MaxGroups: 10,
+	}
 	group := storage.Group{
 		AppID: "app", ID: "g", Name: "room", Creator: "u1", Admins: []string{"u1"},
 		MuteAll: true, MutedUsers: []string{"u2"}, PV: 7, MsgAmount: map[int32]int64{1: 9},
@@ -34,6 +39,10 @@ func RunPersistence(t *testing.T, open func(t testing.TB, dir string) storage.St
 	if _, err := s.DeleteMessage(ctx, "app", "g", "msg-9"); err != nil {
 		t.Fatalf("DeleteMessage: %v", err)
 	}
+	alice, bob, carol := member("alice", "a", 2), member("bob", "b", 0), member("carol", "c", 1)
+	mustSaveMembers(t, s, "app", "g", []storage.Member{alice, bob}, nil)
+	mustSaveMembers(t, s, "app", "g", []storage.Member{carol, member("alice", "a2", 1)}, []string{"bob"})
+	mustSaveMembers(t, s, "app", "g2", []storage.Member{bob}, nil)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -41,7 +50,7 @@ func RunPersistence(t *testing.T, open func(t testing.TB, dir string) storage.St
 	s = open(t, dir)
 	t.Run("app", func(t *testing.T) {
 		got, err := s.GetApp(ctx, "app")
-		if err != nil || got != app {
+		if err != nil || !reflect.DeepEqual(got, app) {
 			t.Fatalf("GetApp = %+v, %v; want %+v", got, err, app)
 		}
 	})
@@ -70,5 +79,21 @@ func RunPersistence(t *testing.T, open func(t testing.TB, dir string) storage.St
 		appendRange(t, s, "app", "g", 10, 10)
 		q.Desc = false
 		wantSeqs(t, "list after append", listAll(t, s, q), append(seqRange(1, 8), 10))
+	})
+	t.Run("get message", func(t *testing.T) {
+		for _, seq := range []int64{1, 8, 10} {
+			got, err := s.GetMessage(ctx, "app", "g", fmt.Sprintf("msg-%d", seq))
+			if want := msg("app", "g", seq); err != nil || got != want {
+				t.Fatalf("GetMessage(msg-%d) = %+v, %v; want %+v", seq, got, err, want)
+			}
+		}
+		_, err := s.GetMessage(ctx, "app", "g", "msg-9")
+		wantErr(t, "GetMessage(deleted before reopen)", err, storage.ErrNotFound)
+	})
+	t.Run("members", func(t *testing.T) {
+		wantMembers(t, s, "app", "g", member("alice", "a2", 1), carol)
+		wantMembers(t, s, "app", "g2", bob)
+		mustSaveMembers(t, s, "app", "g", []storage.Member{bob}, []string{"carol"})
+		wantMembers(t, s, "app", "g", member("alice", "a2", 1), bob)
 	})
 }

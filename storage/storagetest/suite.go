@@ -49,10 +49,15 @@ func Run(t *testing.T, newStore func(t testing.TB) storage.Store) {
 		{"Filters", testFilters},
 		{"InvalidQuery", testInvalidQuery},
 		{"Delete", testDelete},
+		{"GetMessage", testGetMessage},
 		{"IdempotentAppend", testIdempotentAppend},
 		{"LastSeq", testLastSeq},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"MessagesIsolated", testMessagesIsolated},
+		{"Members", testMembers},
+		{"MembersIsolated", testMembersIsolated},
+		{"MembersMany", testMembersMany},
+		{"MembersConcurrent", testMembersConcurrent},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,18 @@
+package liveimpb
+
+import "google.golang.org/protobuf/reflect/protoreflect"
+
+// FrameGroupID returns the group_id of the request in f and whether its
+// body has that field at all.
+func FrameGroupID(f *ClientFrame) (string, bool) {
+	m := f.ProtoReflect()
+	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("body"))
+	if fd == nil || fd.Kind() != protoreflect.MessageKind {
+		return "", false
+	}
+	g, ok := m.Get(fd).Message().Interface().(interface{ GetGroupId() string })
+	if !ok {
+		return "", false
+	}
+	return g.GetGroupId(), true
+}

@@ -1,0 +1,119 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// publishHigh stores a HIGH message in the HIGH stream, de-duplicated by
+// message ID, and returns once JetStream has acknowledged it. The stream
+// captures the group's HIGH subject, so gateways subscribed to the group
+// receive it live as well.
+func (r *Router) publishHigh(ctx context.Context, appID, groupID string, msg *liveimpb.Message, frame []byte) error {
+	out := nats.NewMsg(subject.GroupHigh(appID, groupID))
+	out.Data = frame
+	out.Header.Set(subject.HeaderSeq, strconv.FormatInt(msg.Seqnum, 10))
+	out.Header.Set(subject.HeaderLevel, "1")
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := r.js.PublishMsg(ctx, out, jetstream.WithMsgID(msg.MessageId)); err != nil {
+		return liveimpb.ErrUnavailable.With("store HIGH message: %v", err)
+	}
+	return nil
+}
+
+// resumeGroup returns the group's HIGH messages after req.AfterSeqnum, in
+// order, from the HIGH stream: what a client missed while it was away.
+func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGroupRequest) (*liveimpb.Reply, error) {
+	if req.AfterSeqnum < 0 {
+		return nil, liveimpb.InvalidParam("afterSeqnum", "must not be negative")
+	}
+	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	if err != nil {
+		return nil, err
+	}
+	last := gs.lastSeq
+	gs.mu.Unlock()
+	rep := &liveimpb.ResumeGroupReply{GroupId: j.groupID, LastSeqnum: last}
+	if req.AfterSeqnum < last {
+		rep.Messages, rep.HasMore, err = r.highAfter(ctx, subject.GroupHigh(j.appID, j.groupID), req.AfterSeqnum)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
+}
+
+// highAfter reads up to ResumeBatch messages of subj with a group seqnum
+// above after. It finds the first one by binary search over the stream
+// sequence (a group's seqnums grow with the stream sequence), then reads
+// forward with next-by-subject gets.
+func (r *Router) highAfter(ctx context.Context, subj string, after int64) ([]*liveimpb.Message, bool, error) {
+	info, err := r.high.Info(ctx)
+	if err != nil {
+		return nil, false, liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
+	}
+	first, lastSeq := info.State.FirstSeq, info.State.LastSeq
+	if lastSeq == 0 || first > lastSeq {
+		return nil, false, nil
+	}
+	// get returns the first message of subj at or after stream seq s.
+	get := func(s uint64) (*jetstream.RawStreamMsg, int64, error) {
+		m, err := r.high.GetMsg(ctx, s, jetstream.WithGetMsgSubject(subj))
+		if err != nil {
+			return nil, 0, err
+		}
+		seq, err := strconv.ParseInt(m.Header.Get(subject.HeaderSeq), 10, 64)
+		if err != nil {
+			return nil, 0, fmt.Errorf("HIGH message %d has no seqnum", m.Sequence)
+		}
+		return m, seq, nil
+	}
+	lo, hi := first, lastSeq+1 // find the least stream seq whose next message has seqnum > after
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		m, seq, err := get(mid)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			hi = mid
+		case err != nil:
+			return nil, false, liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
+		case seq > after:
+			hi = mid
+		default:
+			lo = m.Sequence + 1
+		}
+	}
+	var out []*liveimpb.Message
+	next := lo
+	for next <= lastSeq && len(out) < r.cfg.ResumeBatch {
+		m, _, err := get(next)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, false, nil
+		}
+		if err != nil {
+			return nil, false, liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
+		}
+		var sf liveimpb.ServerFrame
+		if err := proto.Unmarshal(m.Data, &sf); err != nil || sf.GetEvent().GetGroupMessage() == nil {
+			return nil, false, fmt.Errorf("HIGH message %d is not a group message", m.Sequence)
+		}
+		out = append(out, sf.GetEvent().GetGroupMessage())
+		next = m.Sequence + 1
+	}
+	if len(out) < r.cfg.ResumeBatch || next > lastSeq {
+		return out, false, nil
+	}
+	_, _, err = get(next) // anything left for this group?
+	return out, err == nil, nil
+}

@@ -1,0 +1,134 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/storage"
+)
+
+// appCache caches app records (moderation settings, limits).
+type appCache struct {
+	store storage.Store
+	ttl   time.Duration
+
+	mu      sync.Mutex // leaf lock
+	entries map[string]appEntry
+}
+
+type appEntry struct {
+	app     storage.App
+	expires time.Time
+}
+
+func (a *appCache) get(ctx context.Context, appID string) (storage.App, error) {
+	now := time.Now()
+	a.mu.Lock()
+	e, ok := a.entries[appID]
+	a.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.app, nil
+	}
+	app, err := a.store.GetApp(ctx, appID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.App{}, liveimpb.ErrUnauthorized.With("unknown app")
+	}
+	if err != nil {
+		return storage.App{}, fmt.Errorf("get app: %w", err)
+	}
+	lowered := make([]string, 0, len(app.BlockedWords))
+	for _, w := range app.BlockedWords {
+		if w = strings.ToLower(strings.TrimSpace(w)); w != "" {
+			lowered = append(lowered, w)
+		}
+	}
+	app.BlockedWords = lowered
+	a.mu.Lock()
+	a.entries[appID] = appEntry{app: app, expires: now.Add(a.ttl)}
+	a.mu.Unlock()
+	return app, nil
+}
+
+// AuditRequest is what an app's audit hook receives as JSON.
+type AuditRequest struct {
+	AppID    string `json:"app_id"`
+	GroupID  string `json:"group_id,omitempty"`
+	SenderID string `json:"sender_id"`
+	Type     int32  `json:"type"`
+	Data     string `json:"data"`
+}
+
+// AuditResponse is what an app's audit hook answers; Pass false refuses
+// the message (451) with Reason.
+type AuditResponse struct {
+	Pass   bool   `json:"pass"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// moderate runs the app's word list, then its audit hook; a refusal is
+// 451 and nothing is delivered or stored.
+func (r *Router) moderate(ctx context.Context, c *liveimpb.Caller, groupID string, msgType int32, data string) error {
+	app, err := r.apps.get(ctx, c.AppId)
+	if err != nil {
+		return err
+	}
+	if len(app.BlockedWords) > 0 {
+		lower := strings.ToLower(data)
+		for _, w := range app.BlockedWords {
+			if strings.Contains(lower, w) {
+				return liveimpb.ErrModerationRefused.With("refused by the app's word list")
+			}
+		}
+	}
+	if app.AuditURL == "" {
+		return nil
+	}
+	pass, reason, err := r.callAuditHook(ctx, app.AuditURL, AuditRequest{AppID: c.AppId, GroupID: groupID, SenderID: c.UserId, Type: msgType, Data: data})
+	if err != nil {
+		r.log.Warn("audit hook failed", "app", c.AppId, "err", err, "fail_open", app.AuditFailOpen)
+		if app.AuditFailOpen {
+			return nil
+		}
+		return liveimpb.ErrModerationRefused.With("the audit hook did not answer")
+	}
+	if !pass {
+		if reason == "" {
+			reason = "refused by the app's audit hook"
+		}
+		return liveimpb.ErrModerationRefused.With("%s", reason)
+	}
+	return nil
+}
+
+func (r *Router) callAuditHook(ctx context.Context, url string, req AuditRequest) (bool, string, error) {
+	body, _ := json.Marshal(req)
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.AuditTimeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return false, "", err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := r.audit.Do(hreq)
+	if err != nil {
+		return false, "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, "", fmt.Errorf("audit hook answered %s", resp.Status)
+	}
+	var ar AuditResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&ar); err != nil {
+		return false, "", fmt.Errorf("audit hook answer: %w", err)
+	}
+	return ar.Pass, ar.Reason, nil
+}

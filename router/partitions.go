@@ -1,0 +1,227 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// partitions decides which partitions this router consumes and consumes
+// them.
+//
+// Ownership: live routers announce themselves in the RouterBucket KV
+// bucket (entries expire after AliveTTL). Every router ranks the live set
+// for each partition by rendezvous hashing and consumes the partitions it
+// ranks first for, so partitions spread evenly and move only when the set
+// changes. While views of the set differ, two routers may pull the same
+// partition: its consumer's pinned-client priority policy then still
+// delivers to exactly one of them, so one group is never served by two
+// routers at once. A router that sees a new pin ID on a partition reloads
+// that partition's groups from storage before serving them.
+type partitions struct {
+	r      *Router
+	stream jetstream.Stream
+	kv     jetstream.KeyValue
+
+	mu        sync.Mutex // leaf lock
+	consuming map[int]jetstream.ConsumeContext
+	pins      map[int]string
+}
+
+func newPartitions(r *Router) *partitions {
+	return &partitions{r: r, consuming: make(map[int]jetstream.ConsumeContext), pins: make(map[int]string)}
+}
+
+func consumerName(p int) string { return "router-p" + strconv.Itoa(p) }
+
+// setup creates the per-partition consumers and the router bucket.
+func (ps *partitions) setup(ctx context.Context) error {
+	r := ps.r
+	st, err := r.js.Stream(ctx, subject.RPCStream)
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	ps.stream = st
+	for p := range r.cfg.Partitions {
+		_, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:        consumerName(p),
+			FilterSubject:  subject.RPCPartition(p),
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        30 * time.Second,
+			MaxAckPending:  10000,
+			PriorityPolicy: jetstream.PriorityPolicyPinned,
+			PriorityGroups: []string{subject.PriorityGroup},
+			PinnedTTL:      r.cfg.PinnedTTL,
+		})
+		if err != nil {
+			return fmt.Errorf("router: consumer %s: %w", consumerName(p), err)
+		}
+	}
+	ps.kv, err = r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   subject.RouterBucket,
+		TTL:      r.cfg.AliveTTL,
+		Storage:  jetstream.MemoryStorage,
+		Replicas: r.cfg.StreamReplicas,
+	})
+	if err != nil {
+		return fmt.Errorf("router: bucket %s: %w", subject.RouterBucket, err)
+	}
+	return nil
+}
+
+// run keeps this router announced and its share of partitions consumed
+// until ctx ends; then it leaves the live set and hands its partitions
+// over at once.
+func (ps *partitions) run(ctx context.Context) error {
+	r := ps.r
+	every := r.cfg.AliveTTL / 4
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		if err := ps.rebalance(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("rebalance partitions", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			bg, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = ps.kv.Delete(bg, r.cfg.ID)
+			ps.mu.Lock()
+			owned := make([]int, 0, len(ps.consuming))
+			for p := range ps.consuming {
+				owned = append(owned, p)
+			}
+			ps.mu.Unlock()
+			for _, p := range owned {
+				ps.stop(bg, p)
+			}
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// rebalance announces this router and starts or stops partitions to match
+// its rendezvous share of the live set.
+func (ps *partitions) rebalance(ctx context.Context) error {
+	r := ps.r
+	if _, err := ps.kv.Put(ctx, r.cfg.ID, []byte(r.now().UTC().Format(time.RFC3339Nano))); err != nil {
+		return err
+	}
+	live, err := ps.kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		live = []string{r.cfg.ID}
+	} else if err != nil {
+		return err
+	}
+	for p := range r.cfg.Partitions {
+		want := owner(live, p) == r.cfg.ID
+		ps.mu.Lock()
+		_, have := ps.consuming[p]
+		ps.mu.Unlock()
+		switch {
+		case want && !have:
+			if err := ps.start(ctx, p); err != nil {
+				return err
+			}
+		case !want && have:
+			ps.stop(ctx, p)
+		}
+	}
+	return nil
+}
+
+// owner returns the live router that ranks first for partition p.
+func owner(live []string, p int) string {
+	best, bestScore := "", uint64(0)
+	for _, id := range live {
+		h := fnv.New64a()
+		h.Write([]byte(id))
+		h.Write([]byte{'/', byte(p), byte(p >> 8)})
+		if s := h.Sum64(); best == "" || s > bestScore {
+			best, bestScore = id, s
+		}
+	}
+	return best
+}
+
+func (ps *partitions) start(ctx context.Context, p int) error {
+	r := ps.r
+	cons, err := ps.stream.Consumer(ctx, consumerName(p))
+	if err != nil {
+		return err
+	}
+	r.groups.dropPartition(ctx, p) // whatever was cached may be stale now
+	cc, err := cons.Consume(func(m jetstream.Msg) { ps.onMsg(ctx, p, m) },
+		jetstream.PullPriorityGroup(subject.PriorityGroup),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrPinIDMismatch) {
+				r.log.Debug("consume", "partition", p, "err", err)
+			}
+		}))
+	if err != nil {
+		return err
+	}
+	ps.mu.Lock()
+	ps.consuming[p] = cc
+	ps.mu.Unlock()
+	r.log.Debug("partition taken", "partition", p)
+	return nil
+}
+
+// stop stops consuming p, saves and forgets its groups, and unpins it so
+// the next owner need not wait for the pin to time out.
+func (ps *partitions) stop(ctx context.Context, p int) {
+	ps.mu.Lock()
+	cc := ps.consuming[p]
+	delete(ps.consuming, p)
+	delete(ps.pins, p)
+	ps.mu.Unlock()
+	if cc == nil {
+		return
+	}
+	cc.Stop()
+	<-cc.Closed()
+	ps.r.groups.dropPartition(ctx, p)
+	if err := ps.stream.UnpinConsumer(ctx, consumerName(p), subject.PriorityGroup); err != nil {
+		ps.r.log.Debug("unpin", "partition", p, "err", err)
+	}
+	ps.r.log.Debug("partition released", "partition", p)
+}
+
+// onMsg takes one stored request off partition p.
+func (ps *partitions) onMsg(ctx context.Context, p int, m jetstream.Msg) {
+	r := ps.r
+	// At most once: a request is answered by the router that took it, or
+	// the gateway times it out and the client retries.
+	_ = m.Ack()
+	h := m.Headers()
+	if pin := h.Get("Nats-Pin-Id"); pin != "" {
+		ps.mu.Lock()
+		prev := ps.pins[p]
+		ps.pins[p] = pin
+		ps.mu.Unlock()
+		if prev != "" && prev != pin {
+			// Another router may have served p in between.
+			r.groups.dropPartition(ctx, p)
+		}
+	}
+	mp, appID, groupID, ok := subject.ParseRPCPartition(m.Subject())
+	if !ok || mp != p {
+		return
+	}
+	if d, err := strconv.ParseInt(h.Get(subject.HeaderDeadline), 10, 64); err == nil && r.now().UnixMilli() > d {
+		return // the gateway has already answered 503
+	}
+	replyTo := h.Get(subject.HeaderReply)
+	r.enqueue(job{appID: appID, groupID: groupID, part: p, data: m.Data(), reply: func(rep *liveimpb.Reply) { r.respond(replyTo, rep) }})
+}

@@ -1,0 +1,207 @@
+package router
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/storage"
+)
+
+// gatewayTracker remembers when each gateway was last heard from.
+type gatewayTracker struct {
+	timeout time.Duration
+	now     func() time.Time
+	started time.Time
+
+	mu       sync.Mutex // leaf lock
+	lastSeen map[string]time.Time
+	stopped  map[string]bool
+}
+
+func newGatewayTracker(timeout time.Duration, now func() time.Time) *gatewayTracker {
+	return &gatewayTracker{timeout: timeout, now: now, started: now(), lastSeen: make(map[string]time.Time), stopped: make(map[string]bool)}
+}
+
+func (t *gatewayTracker) onHeartbeat(m *nats.Msg) {
+	var hb liveimpb.GatewayHeartbeat
+	if proto.Unmarshal(m.Data, &hb) != nil || hb.GatewayId == "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lastSeen[hb.GatewayId] = t.now()
+	if hb.Stopping {
+		t.stopped[hb.GatewayId] = true
+	} else {
+		delete(t.stopped, hb.GatewayId)
+	}
+}
+
+// alive reports whether the gateway may still hold sessions. A gateway
+// never heard from counts as alive until timeout after this router
+// started, so a new router does not drop the members it loads.
+func (t *gatewayTracker) alive(id string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped[id] {
+		return false
+	}
+	seen, ok := t.lastSeen[id]
+	if !ok {
+		return now.Sub(t.started) < t.timeout
+	}
+	return now.Sub(seen) < t.timeout
+}
+
+// addSession records that caller's session joined the group; it reports
+// whether the user is new to the group (a rejoin inside the grace period
+// is not). gs.mu must be held.
+func (r *Router) addSession(gs *groupState, c *liveimpb.Caller) bool {
+	s := storage.MemberSession{GatewayID: c.GatewayId, SessionID: c.SessionId}
+	m := gs.members[c.UserId]
+	isNew := m == nil
+	if isNew {
+		m = &member{joinTime: r.now().UnixMilli(), sessions: make(map[storage.MemberSession]struct{})}
+		gs.members[c.UserId] = m
+		gs.change.joinCount++
+		if len(gs.change.joins) < r.cfg.MemberChangeUsers {
+			gs.change.joins = append(gs.change.joins, &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension})
+		}
+	}
+	m.user = &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension}
+	m.sessions[s] = struct{}{}
+	m.leaveAt = time.Time{}
+	gs.savedMembers[c.UserId] = true
+	delete(gs.removed, c.UserId)
+	return isNew
+}
+
+// dropSession removes one session of a member. With graceful, a member
+// left without sessions stays for the grace period; otherwise it leaves
+// now. gs.mu must be held.
+func (r *Router) dropSession(gs *groupState, userID string, s storage.MemberSession, graceful bool) {
+	m := gs.members[userID]
+	if m == nil {
+		return
+	}
+	delete(m.sessions, s)
+	gs.savedMembers[userID] = true
+	if len(m.sessions) > 0 {
+		return
+	}
+	if graceful {
+		if m.leaveAt.IsZero() {
+			m.leaveAt = r.now().Add(r.cfg.MemberGrace)
+		}
+		return
+	}
+	r.removeMember(gs, userID)
+}
+
+// removeMember takes a user out of the group now. gs.mu must be held.
+func (r *Router) removeMember(gs *groupState, userID string) {
+	m := gs.members[userID]
+	if m == nil {
+		return
+	}
+	delete(gs.members, userID)
+	delete(gs.savedMembers, userID)
+	gs.removed[userID] = true
+	gs.change.leaveCount++
+	if len(gs.change.leaves) < r.cfg.MemberChangeUsers {
+		gs.change.leaves = append(gs.change.leaves, m.user)
+	}
+}
+
+// expireMembers ends sessions on gateways that went silent and removes
+// members whose grace period is over. gs.mu must be held.
+func (r *Router) expireMembers(gs *groupState, now time.Time) {
+	for id, m := range gs.members {
+		for s := range m.sessions {
+			if !r.gateways.alive(s.GatewayID, now) {
+				r.dropSession(gs, id, s, true)
+			}
+		}
+		if !m.leaveAt.IsZero() && now.After(m.leaveAt) {
+			r.removeMember(gs, id)
+		}
+	}
+}
+
+// publishMemberChange sends the pending joins and leaves as one
+// memberchange event. gs.mu must be held.
+func (r *Router) publishMemberChange(gs *groupState) {
+	ch := gs.change
+	gs.change = memberChange{}
+	r.publishEvent(gs.g.AppID, gs.g.ID, &liveimpb.Event{Body: &liveimpb.Event_MemberChange{MemberChange: &liveimpb.MemberChangeEvent{
+		GroupId:     gs.g.ID,
+		MemberCount: int64(len(gs.members)),
+		JoinUsers:   ch.joins,
+		LeaveUsers:  ch.leaves,
+		JoinCount:   ch.joinCount,
+		LeaveCount:  ch.leaveCount,
+	}}}, nil)
+}
+
+// presenceLeave handles a session that went away without leaveGroup.
+func (r *Router) presenceLeave(ctx context.Context, j job, c *liveimpb.Caller) error {
+	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	if err != nil {
+		return err
+	}
+	defer gs.mu.Unlock()
+	r.dropSession(gs, c.UserId, storage.MemberSession{GatewayID: c.GatewayId, SessionID: c.SessionId}, true)
+	return nil
+}
+
+// kickUser removes a user from a group at once; each of its sessions gets
+// exit(groupId, 2). It is a server-side operation (no client frame).
+func (r *Router) kickUser(ctx context.Context, j job, c *liveimpb.Caller, k *liveimpb.KickUser) (*liveimpb.Reply, error) {
+	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	if err != nil {
+		return nil, err
+	}
+	defer gs.mu.Unlock()
+	r.removeMember(gs, k.UserId)
+	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: 2}}})
+	if err != nil {
+		return nil, err
+	}
+	out := nats.NewMsg(subject.User(j.appID, k.UserId))
+	out.Data = frame
+	out.Header.Set(subject.HeaderKind, subject.KindKick)
+	out.Header.Set(subject.HeaderGroup, j.groupID)
+	if err := r.nc.PublishMsg(out); err != nil {
+		return nil, liveimpb.ErrUnavailable.With("publish: %v", err)
+	}
+	return &liveimpb.Reply{}, nil
+}
+
+// eventFrame encodes ev as the ServerFrame gateways write to sockets.
+func eventFrame(ev *liveimpb.Event) ([]byte, error) {
+	return proto.Marshal(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{Event: ev}})
+}
+
+// publishEvent sends an event to every member of the group (core NATS,
+// best effort like any live event). hdr may add headers.
+func (r *Router) publishEvent(appID, groupID string, ev *liveimpb.Event, hdr nats.Header) {
+	frame, err := eventFrame(ev)
+	if err != nil {
+		r.log.Error("marshal event", "err", err)
+		return
+	}
+	out := nats.NewMsg(subject.GroupEvents(appID, groupID))
+	out.Data = frame
+	for k, v := range hdr {
+		out.Header[k] = v
+	}
+	if err := r.nc.PublishMsg(out); err != nil {
+		r.log.Warn("publish event", "group", groupID, "err", err)
+	}
+}
