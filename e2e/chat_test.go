@@ -10,6 +10,7 @@ import (
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
 )
 
 const chatType = 10001
@@ -125,7 +126,7 @@ func TestTwoUsersInOneRoomSeeEachOtherInOrder(t *testing.T) {
 }
 
 func TestC2C(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Gateways: 2})
+	c := cluster2(t, router.Config{})
 	alice := c.Login(t, 0, "alice", "")
 	bob := c.Login(t, 1, "bob", "") // on the other gateway
 

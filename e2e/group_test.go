@@ -6,10 +6,11 @@ import (
 
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
 )
 
 func TestGroupLifecycle(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{})
+	c := cluster2(t, router.Config{})
 	alice := c.Login(t, 0, "alice", "admin")
 	bob := c.Login(t, 0, "bob", "")
 

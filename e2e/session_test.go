@@ -14,6 +14,7 @@ import (
 	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
 )
 
 // closeStatus waits for cl's connection to end and returns the close
@@ -94,7 +95,7 @@ func TestLoginRefused(t *testing.T) {
 }
 
 func TestRequestsNeedLoginAndValidIDs(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{})
+	c := cluster2(t, router.Config{})
 	anon, err := testcluster.Dial(t, c.Gateway(0).URL)
 	if err != nil {
 		t.Fatal(err)

@@ -147,6 +147,7 @@ func (g *Gateway) finish(p *pendingRPC, rep *liveimpb.Reply) {
 // expireRPCs answers requests whose router never replied.
 func (g *Gateway) expireRPCs(now time.Time) {
 	for _, p := range g.rpc.expired(now) {
+		g.log.Warn("router request timed out", "request_id", p.id)
 		g.finish(p, liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("router timeout")))
 	}
 }

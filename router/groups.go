@@ -50,7 +50,8 @@ type memberChange struct {
 func (m *memberChange) empty() bool { return m.joinCount == 0 && m.leaveCount == 0 }
 
 // groupCache holds the groups of the partitions this router owns. Lock
-// order: groupCache.mu, then groupState.mu; never the reverse.
+// order: groupState.mu, then groupCache.mu. groupCache.mu is a leaf: no
+// code waits for a group's mutex while holding it.
 type groupCache struct {
 	r *Router
 
@@ -63,7 +64,13 @@ func newGroupCache(r *Router) *groupCache {
 }
 
 // lock returns the group's state, loaded on first use, with its mutex
-// held. A group that does not exist is liveimpb.ErrGroupNotFound.
+// held. A group that does not exist is liveimpb.ErrGroupNotFound; a group
+// whose partition this router no longer owns is liveimpb.ErrUnavailable.
+//
+// Ownership is checked with the group's mutex held: partitions.stop
+// forgets the partition before dropPartition saves its groups, so a state
+// that passes the check is saved by that drop, and a request that fails it
+// changes nothing.
 func (c *groupCache) lock(ctx context.Context, appID, groupID string, part int) (*groupState, error) {
 	key := appID + "/" + groupID
 	for {
@@ -84,6 +91,14 @@ func (c *groupCache) lock(ctx context.Context, appID, groupID string, part int) 
 			c.mu.Unlock()
 		}
 		gs.mu.Lock()
+		if !c.r.parts.owns(part) {
+			// The partition moved to another router after this request was
+			// queued: serving it here could fork the group's state. The
+			// state stays cached: dropPartition (running or about to run)
+			// saves what it holds, and taking the partition again drops it.
+			gs.mu.Unlock()
+			return nil, liveimpb.ErrUnavailable.With("the group moved to another router; retry")
+		}
 		if !gs.dropped {
 			return gs, nil
 		}
@@ -140,26 +155,49 @@ func (c *groupCache) load(ctx context.Context, appID, groupID string, part int) 
 func (c *groupCache) nextSeq(ctx context.Context, gs *groupState) (int64, error) {
 	next := gs.lastSeq + 1
 	if next > gs.g.SeqReserved {
-		g := gs.g
-		g.SeqReserved = gs.lastSeq + c.r.cfg.SeqBlock
-		if err := c.r.store.PutGroup(ctx, g); err != nil {
+		reserved := gs.g.SeqReserved
+		gs.g.SeqReserved = gs.lastSeq + c.r.cfg.SeqBlock
+		if err := c.save(ctx, gs); err != nil {
+			gs.g.SeqReserved = reserved
 			return 0, fmt.Errorf("reserve seqnums: %w", err)
 		}
-		gs.g = g
-		gs.dirty = false
 	}
 	gs.lastSeq = next
 	return next, nil
 }
 
-// save writes the group record now (changes clients must not lose: mutes,
-// admins, meta, closing). gs.mu must be held.
+// save writes the group record now, compare-and-set on its version.
+// Changes clients must not lose (mutes, admins, meta, closing) are saved
+// before they are answered. A conflict means another router wrote the
+// group since this one loaded it: the state here is stale, so it is
+// dropped and the request fails with 503 (the client retries and reaches
+// the current owner). gs.mu must be held.
 func (c *groupCache) save(ctx context.Context, gs *groupState) error {
-	if err := c.r.store.PutGroup(ctx, gs.g); err != nil {
+	v, err := c.r.store.PutGroup(ctx, gs.g)
+	if errors.Is(err, storage.ErrConflict) {
+		c.r.log.Warn("group changed under this router; reloading", "group", gs.g.ID)
+		c.forget(gs)
+		return liveimpb.ErrUnavailable.With("group state moved; retry")
+	}
+	if err != nil {
 		return fmt.Errorf("save group: %w", err)
 	}
+	gs.g.Version = v
 	gs.dirty = false
 	return nil
+}
+
+// forget drops a stale state from the cache. gs.mu must be held; c.mu is
+// taken after it, which is safe because no code holds c.mu while waiting
+// for a group's mutex.
+func (c *groupCache) forget(gs *groupState) {
+	gs.dropped = true
+	key := gs.g.AppID + "/" + gs.g.ID
+	c.mu.Lock()
+	if c.groups[key] == gs {
+		delete(c.groups, key)
+	}
+	c.mu.Unlock()
 }
 
 func (c *groupCache) snapshot() []*groupState {
@@ -180,11 +218,13 @@ func (c *groupCache) flush(ctx context.Context) error {
 }
 
 func (c *groupCache) flushLocked(ctx context.Context, gs *groupState) error {
+	if gs.dropped {
+		return nil
+	}
 	if gs.dirty {
-		if err := c.r.store.PutGroup(ctx, gs.g); err != nil {
-			return err
+		if err := c.save(ctx, gs); err != nil {
+			return err // a stale state writes no members either
 		}
-		gs.dirty = false
 	}
 	if len(gs.savedMembers) == 0 && len(gs.removed) == 0 {
 		return nil

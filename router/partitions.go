@@ -33,12 +33,26 @@ type partitions struct {
 	kv     jetstream.KeyValue
 
 	mu        sync.Mutex // leaf lock
-	consuming map[int]jetstream.ConsumeContext
+	consuming map[int]*consumption
 	pins      map[int]string
 }
 
+// consumption is one partition being consumed; cc is nil until Consume
+// returned.
+type consumption struct {
+	cc jetstream.ConsumeContext
+}
+
 func newPartitions(r *Router) *partitions {
-	return &partitions{r: r, consuming: make(map[int]jetstream.ConsumeContext), pins: make(map[int]string)}
+	return &partitions{r: r, consuming: make(map[int]*consumption), pins: make(map[int]string)}
+}
+
+// owns reports whether this router consumes partition p now.
+func (ps *partitions) owns(p int) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	_, ok := ps.consuming[p]
+	return ok
 }
 
 func consumerName(p int) string { return "router-p" + strconv.Itoa(p) }
@@ -161,19 +175,38 @@ func (ps *partitions) start(ctx context.Context, p int) error {
 		return err
 	}
 	r.groups.dropPartition(ctx, p) // whatever was cached may be stale now
-	cc, err := cons.Consume(func(m jetstream.Msg) { ps.onMsg(ctx, p, m) },
+	// Owned from before the first message can arrive.
+	owned := &consumption{}
+	ps.mu.Lock()
+	ps.consuming[p] = owned
+	ps.mu.Unlock()
+	msgCtx := context.WithoutCancel(ctx)
+	// Pull requests must come more often than PinnedTTL, or the server
+	// unpins an idle owner and the partition's pin churns.
+	expiry := max(time.Second, r.cfg.PinnedTTL/3)
+	cc, err := cons.Consume(func(m jetstream.Msg) { ps.onMsg(msgCtx, p, m) },
 		jetstream.PullPriorityGroup(subject.PriorityGroup),
+		jetstream.PullExpiry(expiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrPinIDMismatch) {
-				r.log.Debug("consume", "partition", p, "err", err)
+			if errors.Is(err, jetstream.ErrPinIDMismatch) {
+				// Another router holds the pin now: save what is cached
+				// (compare-and-set) and forget it.
+				r.log.Info("partition pin lost", "partition", p)
+				r.groups.dropPartition(msgCtx, p)
+				return
 			}
+			r.log.Debug("consume", "partition", p, "err", err)
 		}))
+	ps.mu.Lock()
+	if err != nil {
+		delete(ps.consuming, p)
+	} else {
+		owned.cc = cc
+	}
+	ps.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	ps.mu.Lock()
-	ps.consuming[p] = cc
-	ps.mu.Unlock()
 	r.log.Debug("partition taken", "partition", p)
 	return nil
 }
@@ -182,15 +215,15 @@ func (ps *partitions) start(ctx context.Context, p int) error {
 // the next owner need not wait for the pin to time out.
 func (ps *partitions) stop(ctx context.Context, p int) {
 	ps.mu.Lock()
-	cc := ps.consuming[p]
+	cons := ps.consuming[p]
 	delete(ps.consuming, p)
 	delete(ps.pins, p)
 	ps.mu.Unlock()
-	if cc == nil {
+	if cons == nil || cons.cc == nil {
 		return
 	}
-	cc.Stop()
-	<-cc.Closed()
+	cons.cc.Stop()
+	<-cons.cc.Closed()
 	ps.r.groups.dropPartition(ctx, p)
 	if err := ps.stream.UnpinConsumer(ctx, consumerName(p), subject.PriorityGroup); err != nil {
 		ps.r.log.Debug("unpin", "partition", p, "err", err)
@@ -212,6 +245,7 @@ func (ps *partitions) onMsg(ctx context.Context, p int, m jetstream.Msg) {
 		ps.mu.Unlock()
 		if prev != "" && prev != pin {
 			// Another router may have served p in between.
+			r.log.Info("partition pin changed", "partition", p)
 			r.groups.dropPartition(ctx, p)
 		}
 	}

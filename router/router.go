@@ -111,11 +111,13 @@ func (r *Router) Run(ctx context.Context) error {
 	if err := r.setupStreams(ctx); err != nil {
 		return err
 	}
+	// Requests already taken finish even while the router stops.
+	workCtx := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
 	for _, q := range r.queues {
 		wg.Go(func() {
 			for j := range q {
-				r.work(ctx, j)
+				r.work(workCtx, j)
 			}
 		})
 	}

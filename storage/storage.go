@@ -18,14 +18,18 @@ type Store interface {
 	// GetApp returns ErrNotFound when the app does not exist.
 	GetApp(ctx context.Context, appID string) (App, error)
 
-	// CreateGroup stores g unless a group with its ID already exists in the
-	// app, in which case it returns the existing group and created=false.
+	// CreateGroup stores g, with Version 1, unless a group with its ID
+	// already exists in the app, in which case it returns the existing
+	// group and created=false.
 	CreateGroup(ctx context.Context, g Group) (existing Group, created bool, err error)
 	// GetGroup returns ErrNotFound when the group does not exist.
 	GetGroup(ctx context.Context, appID, groupID string) (Group, error)
 	// PutGroup replaces a group's state (name, meta, admins, closed flag,
-	// mutes, counters). It returns ErrNotFound if the group was never created.
-	PutGroup(ctx context.Context, g Group) error
+	// mutes, counters) if the stored Version equals g.Version, storing it
+	// with Version+1, which it returns. A stale g.Version is ErrConflict:
+	// someone else wrote the group since g was read. A group never created
+	// is ErrNotFound.
+	PutGroup(ctx context.Context, g Group) (version int64, err error)
 	// CountGroups returns how many groups the app has.
 	CountGroups(ctx context.Context, appID string) (int, error)
 
@@ -56,6 +60,10 @@ type Store interface {
 // ErrNotFound is returned when the asked-for app, group or message does not
 // exist.
 var ErrNotFound = errors.New("storage: not found")
+
+// ErrConflict is returned by PutGroup when the group changed since the
+// caller read it.
+var ErrConflict = errors.New("storage: version conflict")
 
 // ErrClosed is returned by a store used after Close.
 var ErrClosed = errors.New("storage: closed")
@@ -98,6 +106,10 @@ type Group struct {
 	// before it writes the group again; a restarted router starts above
 	// it, so a seqnum is never reused.
 	SeqReserved int64 `json:"seq_reserved,omitempty"`
+	// Version counts the writes of the group; PutGroup compares and sets
+	// it, so two routers that both think they own a group cannot silently
+	// overwrite each other.
+	Version int64 `json:"version"`
 }
 
 // Message is a stored group message.

@@ -38,6 +38,9 @@ func Start(cfg Config) (*server.Server, error) {
 		Port:       cfg.Port,
 		JetStream:  true,
 		StoreDir:   cfg.Dir,
+		// fsync every JetStream write: an acknowledged HIGH message must
+		// survive a crash (docs/architecture.md, "HIGH messages").
+		SyncAlways: true,
 		NoSigs:     true,
 		NoLog:      true,
 	})

@@ -6,6 +6,7 @@ package testcluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -50,20 +51,48 @@ type Cluster struct {
 	opts     Options
 	mu       sync.Mutex
 	gateways []*Gateway
+	routers  []*Router
+}
+
+// Router is one running router.
+type Router struct {
+	*router.Router
+	runner
+}
+
+// runner is a component running on its own goroutine.
+type runner struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run returned
+	err    error
+}
+
+func (r *runner) start(run func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	go func() {
+		r.err = run(ctx)
+		close(r.done)
+	}()
+}
+
+// Stop stops the component and waits for it; calling it again is
+// harmless.
+func (r *runner) Stop() error {
+	r.cancel()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(20 * time.Second):
+		return fmt.Errorf("did not stop within 20s")
+	}
 }
 
 // Gateway is one running gateway.
 type Gateway struct {
 	*gateway.Gateway
-	URL    string // ws://host:port/ws
-	cancel context.CancelFunc
-	done   chan error
-}
-
-// Stop stops the gateway and waits for it.
-func (g *Gateway) Stop() error {
-	g.cancel()
-	return <-g.done
+	runner
+	URL string // ws://host:port/ws
 }
 
 // Start starts a cluster; it stops when the test ends.
@@ -94,7 +123,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{NATS: ns, Store: st, t: t, opts: opts}
 	for i := 0; i < opts.Routers; i++ {
-		c.startRouter()
+		c.StartRouter()
 	}
 	for i := 0; i < opts.Gateways; i++ {
 		c.StartGateway()
@@ -120,33 +149,38 @@ func (c *Cluster) Connect() *nats.Conn {
 	return nc
 }
 
-func (c *Cluster) startRouter() {
-	r, err := router.New(c.opts.Router, c.Connect(), c.Store, logger())
+// StartRouter starts one more router and waits until it serves.
+func (c *Cluster) StartRouter() *Router {
+	c.t.Helper()
+	rt, err := router.New(c.opts.Router, c.Connect(), c.Store, logger())
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	r := &Router{Router: rt}
+	r.start(rt.Run)
 	c.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := r.Stop(); err != nil {
 			c.t.Errorf("router: %v", err)
 		}
 	})
-	// Wait until the router's subscriptions are in place.
-	nc := c.Connect()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := nc.Request("liveim.sys.app", nil, time.Second)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("router not ready: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-rt.Ready():
+	case <-r.done:
+		c.t.Fatalf("router: %v", r.err)
+	case <-time.After(20 * time.Second):
+		c.t.Fatal("router not ready")
 	}
+	c.mu.Lock()
+	c.routers = append(c.routers, r)
+	c.mu.Unlock()
+	return r
+}
+
+// Router returns the i-th router started.
+func (c *Cluster) Router(i int) *Router {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.routers[i]
 }
 
 // StartGateway starts one more gateway on a random loopback port.
@@ -162,15 +196,11 @@ func (c *Cluster) StartGateway() *Gateway {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g := &Gateway{Gateway: gw, URL: "ws://" + addr.String() + "/ws", cancel: cancel, done: make(chan error, 1)}
-	go func() { g.done <- gw.Run(ctx) }()
+	g := &Gateway{Gateway: gw, URL: "ws://" + addr.String() + "/ws"}
+	g.start(gw.Run)
 	c.t.Cleanup(func() {
-		cancel()
-		select {
-		case <-g.done:
-		case <-time.After(10 * time.Second):
-			c.t.Errorf("gateway did not stop")
+		if err := g.Stop(); err != nil {
+			c.t.Errorf("gateway: %v", err)
 		}
 	})
 	c.mu.Lock()

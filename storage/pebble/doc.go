@@ -40,6 +40,17 @@
 // atomic batch. Member records are independent of the g/ record: creating or
 // replacing a group does not touch them.
 //
+// # Group versions
+//
+// A g/ record carries the group's Version (JSON "version"). CreateGroup
+// stores a new group with Version 1, ignoring the Version it is given.
+// PutGroup is compare-and-set: it reads the g/ record, returns
+// storage.ErrNotFound if there is none, storage.ErrConflict (writing
+// nothing) if the stored Version differs from the one passed in, and
+// otherwise writes the group with Version+1 and returns that version.
+// A record written before versions existed has no "version" and reads as
+// Version 0, so the first PutGroup of it, passing 0, stores Version 1.
+//
 // # Paging
 //
 // A ListMessages page token is the decimal seqnum of the last message
@@ -49,10 +60,12 @@
 // # Concurrency
 //
 // A Store is safe for concurrent use. CreateGroup and PutGroup are serialized
-// by a store-wide mutex, so concurrent CreateGroup calls for one group create
-// it exactly once. AppendMessage and DeleteMessage are serialized per group
-// (by a striped lock) because both read a message record before writing it;
-// different groups write in parallel. SaveMembers takes no lock: it only
+// by a store-wide mutex held across their read and write, so concurrent
+// CreateGroup calls for one group create it exactly once, and of concurrent
+// PutGroup calls passing the same version exactly one succeeds; the others
+// get storage.ErrConflict. AppendMessage and DeleteMessage are serialized
+// per group (by a striped lock) because both read a message record before
+// writing it; different groups write in parallel. SaveMembers takes no lock: it only
 // writes, and its batch is applied atomically; of concurrent calls touching
 // one user, the last to commit wins. Reads take no locks beyond a shared
 // close guard. Close waits for in-flight calls; calls after Close return

@@ -40,7 +40,7 @@ type Store struct {
 	mu     sync.RWMutex // guards closed; held shared by every call
 	closed bool
 
-	groupMu sync.Mutex              // serializes CreateGroup and PutGroup
+	groupMu sync.Mutex              // serializes CreateGroup and PutGroup (read, compare, write)
 	msgMu   [lockStripes]sync.Mutex // per-group message read-modify-write
 }
 
@@ -159,8 +159,9 @@ func (s *Store) GetApp(ctx context.Context, appID string) (storage.App, error) {
 	return app, nil
 }
 
-// CreateGroup stores g unless the group already exists, in which case it
-// returns the existing group and created=false.
+// CreateGroup stores g with Version 1 (whatever g.Version says) unless the
+// group already exists, in which case it returns the existing group, with
+// its own version, and created=false.
 func (s *Store) CreateGroup(ctx context.Context, g storage.Group) (storage.Group, bool, error) {
 	if err := s.begin(ctx); err != nil {
 		return storage.Group{}, false, err
@@ -177,6 +178,7 @@ func (s *Store) CreateGroup(ctx context.Context, g storage.Group) (storage.Group
 	if found {
 		return existing, false, nil
 	}
+	g.Version = 1
 	if err := s.setJSON(key, g); err != nil {
 		return storage.Group{}, false, fmt.Errorf("storage/pebble: create group %s/%s: %w", g.AppID, g.ID, err)
 	}
@@ -200,28 +202,35 @@ func (s *Store) GetGroup(ctx context.Context, appID, groupID string) (storage.Gr
 	return g, nil
 }
 
-// PutGroup replaces an existing group's state, or returns
-// storage.ErrNotFound if the group was never created.
-func (s *Store) PutGroup(ctx context.Context, g storage.Group) error {
+// PutGroup replaces an existing group's state if its stored Version equals
+// g.Version, storing it with Version+1, which it returns. A stale g.Version
+// is storage.ErrConflict and leaves the group as it was; a group never
+// created is storage.ErrNotFound.
+func (s *Store) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
 	if err := s.begin(ctx); err != nil {
-		return err
+		return 0, err
 	}
 	defer s.end()
 	s.groupMu.Lock()
 	defer s.groupMu.Unlock()
 	key := groupKey(g.AppID, g.ID)
-	_, closer, err := s.db.Get(key)
-	if errors.Is(err, pebbledb.ErrNotFound) {
-		return fmt.Errorf("group %s/%s: %w", g.AppID, g.ID, storage.ErrNotFound)
-	}
+	var cur storage.Group
+	found, err := s.getJSON(key, &cur)
 	if err != nil {
-		return fmt.Errorf("storage/pebble: put group %s/%s: %w", g.AppID, g.ID, err)
+		return 0, fmt.Errorf("storage/pebble: put group %s/%s: %w", g.AppID, g.ID, err)
 	}
-	closer.Close()
+	if !found {
+		return 0, fmt.Errorf("group %s/%s: %w", g.AppID, g.ID, storage.ErrNotFound)
+	}
+	if cur.Version != g.Version {
+		return 0, fmt.Errorf("group %s/%s: version %d, stored %d: %w",
+			g.AppID, g.ID, g.Version, cur.Version, storage.ErrConflict)
+	}
+	g.Version = cur.Version + 1
 	if err := s.setJSON(key, g); err != nil {
-		return fmt.Errorf("storage/pebble: put group %s/%s: %w", g.AppID, g.ID, err)
+		return 0, fmt.Errorf("storage/pebble: put group %s/%s: %w", g.AppID, g.ID, err)
 	}
-	return nil
+	return g.Version, nil
 }
 
 // CountGroups returns how many groups the app has.

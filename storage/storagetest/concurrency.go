@@ -102,7 +102,7 @@ func testClosed(t *testing.T, s storage.Store) {
 		{"GetApp", func() error { _, err := s.GetApp(ctx, "a"); return err }},
 		{"CreateGroup", func() error { _, _, err := s.CreateGroup(ctx, storage.Group{AppID: "a", ID: "g"}); return err }},
 		{"GetGroup", func() error { _, err := s.GetGroup(ctx, "a", "g"); return err }},
-		{"PutGroup", func() error { return s.PutGroup(ctx, storage.Group{AppID: "a", ID: "g"}) }},
+		{"PutGroup", func() error { _, err := s.PutGroup(ctx, storage.Group{AppID: "a", ID: "g"}); return err }},
 		{"CountGroups", func() error { _, err := s.CountGroups(ctx, "a"); return err }},
 		{"AppendMessage", func() error { return s.AppendMessage(ctx, msg("a", "g", 1)) }},
 		{"LastSeq", func() error { _, err := s.LastSeq(ctx, "a", "g"); return err }},

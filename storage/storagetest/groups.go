@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -63,10 +65,11 @@ func testApps(t *testing.T, s storage.Store) {
 
 func testCreateGroup(t *testing.T, s storage.Store) {
 	ctx := t.Context()
-	first := storage.Group{AppID: "app", ID: "g", Name: "first", Creator: "u1", CreateTimeMs: 1}
-	mustCreateGroup(t, s, first)
+	// The Version passed in is ignored: a new group starts at 1.
+	first := mustCreateGroup(t, s, storage.Group{AppID: "app", ID: "g", Name: "first", Creator: "u1", CreateTimeMs: 1, Version: 7})
+	wantGroup(t, s, "after create", first)
 	second := first
-	second.Name, second.Creator = "second", "u2"
+	second.Name, second.Creator, second.Version = "second", "u2", 0
 	existing, created, err := s.CreateGroup(ctx, second)
 	if err != nil {
 		t.Fatalf("CreateGroup(again): %v", err)
@@ -77,13 +80,21 @@ func testCreateGroup(t *testing.T, s storage.Store) {
 	if !reflect.DeepEqual(existing, first) {
 		t.Fatalf("CreateGroup(again) existing = %+v, want %+v", existing, first)
 	}
-	got, err := s.GetGroup(ctx, "app", "g")
-	if err != nil {
-		t.Fatalf("GetGroup: %v", err)
+	wantGroup(t, s, "after second create", first)
+
+	// An existing group keeps its version: CreateGroup neither resets nor
+	// bumps it.
+	put := first
+	put.Name = "put"
+	put = mustPutGroup(t, s, put)
+	existing, created, err = s.CreateGroup(ctx, second)
+	if err != nil || created {
+		t.Fatalf("CreateGroup(after put): created=%v err=%v", created, err)
 	}
-	if !reflect.DeepEqual(got, first) {
-		t.Fatalf("GetGroup = %+v, want the first group %+v", got, first)
+	if !reflect.DeepEqual(existing, put) {
+		t.Fatalf("CreateGroup(after put) existing = %+v, want %+v (version %d)", existing, put, put.Version)
 	}
+	wantGroup(t, s, "after create of a put group", put)
 }
 
 func testCreateGroupConcurrent(t *testing.T, s storage.Store) {
@@ -107,6 +118,7 @@ func testCreateGroupConcurrent(t *testing.T, s storage.Store) {
 			mu.Lock()
 			defer mu.Unlock()
 			if created {
+				g.Version = 1
 				winners = append(winners, g)
 			} else {
 				seen = append(seen, existing)
@@ -122,14 +134,10 @@ func testCreateGroupConcurrent(t *testing.T, s storage.Store) {
 			t.Fatalf("losing CreateGroup got existing %+v, want the winner %+v", g, winners[0])
 		}
 	}
-	got, err := s.GetGroup(t.Context(), "app", "race")
-	if err != nil || !reflect.DeepEqual(got, winners[0]) {
-		t.Fatalf("GetGroup = %+v, %v; want the winner %+v", got, err, winners[0])
-	}
+	wantGroup(t, s, "after the race", winners[0])
 }
 
 func testGroupRoundTrip(t *testing.T, s storage.Store) {
-	ctx := t.Context()
 	for _, tc := range []struct {
 		name   string
 		create storage.Group
@@ -147,31 +155,24 @@ func testGroupRoundTrip(t *testing.T, s storage.Store) {
 				AppID: "app", ID: "full", Name: "n2", Meta: `{"k":"w"}`, Creator: "u1",
 				Admins: []string{"u1", "u2"}, CreateTimeMs: 42, Closed: true, MuteAll: true,
 				MutedUsers: []string{"u3"}, WhiteUsers: []string{"u4", "u5"}, PV: 99,
-				MsgAmount: map[int32]int64{1: 10, 2: 20, -1: 3},
+				MsgAmount: map[int32]int64{1: 10, 2: 20, -1: 3}, SeqReserved: 1_000,
 			},
 		},
 		{
 			name: "clear slices and maps",
 			create: storage.Group{
 				AppID: "app", ID: "clear", Admins: []string{"a"}, MutedUsers: []string{"m"},
-				MsgAmount: map[int32]int64{1: 1},
+				MsgAmount: map[int32]int64{1: 1}, SeqReserved: 5,
 			},
 			put: storage.Group{AppID: "app", ID: "clear", Name: "cleared"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mustCreateGroup(t, s, tc.create)
-			got, err := s.GetGroup(ctx, tc.create.AppID, tc.create.ID)
-			if err != nil || !reflect.DeepEqual(got, tc.create) {
-				t.Fatalf("GetGroup after create = %+v, %v; want %+v", got, err, tc.create)
-			}
-			if err := s.PutGroup(ctx, tc.put); err != nil {
-				t.Fatalf("PutGroup: %v", err)
-			}
-			got, err = s.GetGroup(ctx, tc.put.AppID, tc.put.ID)
-			if err != nil || !reflect.DeepEqual(got, tc.put) {
-				t.Fatalf("GetGroup after put = %+v, %v; want %+v", got, err, tc.put)
-			}
+			created := mustCreateGroup(t, s, tc.create)
+			wantGroup(t, s, "after create", created)
+			put := tc.put
+			put.Version = created.Version
+			wantGroup(t, s, "after put", mustPutGroup(t, s, put))
 		})
 	}
 }
@@ -187,11 +188,136 @@ func testGroupNotFound(t *testing.T, s storage.Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.GetGroup(ctx, tc.app, tc.group)
 			wantErr(t, "GetGroup", err, storage.ErrNotFound)
-			err = s.PutGroup(ctx, storage.Group{AppID: tc.app, ID: tc.group, Name: "x"})
-			wantErr(t, "PutGroup", err, storage.ErrNotFound)
+			// Not found wins over any version: there is nothing to conflict
+			// with.
+			for _, version := range []int64{0, 1, 2} {
+				v, err := s.PutGroup(ctx, storage.Group{AppID: tc.app, ID: tc.group, Name: "x", Version: version})
+				wantErr(t, fmt.Sprintf("PutGroup(version %d)", version), err, storage.ErrNotFound)
+				if v != 0 {
+					t.Fatalf("failed PutGroup returned version %d, want 0", v)
+				}
+			}
 			_, err = s.GetGroup(ctx, tc.app, tc.group)
 			wantErr(t, "GetGroup after failed PutGroup", err, storage.ErrNotFound)
 		})
+	}
+}
+
+func testGroupVersions(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	mustCreateGroup(t, s, storage.Group{AppID: "app", ID: "g", Name: "v1"})
+
+	// Writing with the current version succeeds and bumps it, each time.
+	read, err := s.GetGroup(ctx, "app", "g")
+	if err != nil {
+		t.Fatalf("GetGroup: %v", err)
+	}
+	old := read // a reader that falls behind
+	for i, name := range []string{"v2", "v3", "v4"} {
+		read.Name = name
+		read.PV = int64(i)
+		read = mustPutGroup(t, s, read)
+		if read.Version != int64(i+2) {
+			t.Fatalf("after put %d: version %d, want %d", i+1, read.Version, i+2)
+		}
+		wantGroup(t, s, "after put "+name, read)
+	}
+
+	// A write with a stale version (or any other version but the stored
+	// one) is refused and changes nothing.
+	for _, tc := range []struct {
+		name    string
+		version int64
+	}{
+		{"old read", old.Version},
+		{"one behind", read.Version - 1},
+		{"zero", 0},
+		{"ahead", read.Version + 1},
+		{"negative", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stale := old
+			stale.Name, stale.Closed, stale.Admins, stale.Version = "stale", true, []string{"x"}, tc.version
+			v, err := s.PutGroup(ctx, stale)
+			wantErr(t, "PutGroup(stale)", err, storage.ErrConflict)
+			if errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("PutGroup(stale) error %v is also ErrNotFound", err)
+			}
+			if v != 0 {
+				t.Fatalf("failed PutGroup returned version %d, want 0", v)
+			}
+			wantGroup(t, s, "after stale PutGroup", read)
+		})
+	}
+
+	// The refused writer re-reads and retries with the version it got.
+	fresh, err := s.GetGroup(ctx, "app", "g")
+	if err != nil {
+		t.Fatalf("GetGroup: %v", err)
+	}
+	fresh.Name = "retried"
+	fresh = mustPutGroup(t, s, fresh)
+	wantGroup(t, s, "after retry", fresh)
+
+	// Versions are per group: another group starts at 1 and moves alone.
+	other := mustCreateGroup(t, s, storage.Group{AppID: "app", ID: "g2"})
+	other = mustPutGroup(t, s, other)
+	wantGroup(t, s, "other group", other)
+	if other.Version != 2 {
+		t.Fatalf("other group version %d, want 2", other.Version)
+	}
+	wantGroup(t, s, "first group after other's put", fresh)
+}
+
+func testPutGroupConcurrent(t *testing.T, s storage.Store) {
+	const writers, rounds = 8, 10
+	ctx := t.Context()
+	cur := mustCreateGroup(t, s, storage.Group{AppID: "app", ID: "race", Name: "start"})
+	for round := range rounds {
+		// Every writer read the same version; exactly one may write.
+		var (
+			wg        sync.WaitGroup
+			mu        sync.Mutex
+			winners   []storage.Group
+			conflicts int
+		)
+		start := make(chan struct{})
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g := cur
+				g.Name = fmt.Sprintf("round %d writer %d", round, w)
+				g.PV = int64(w)
+				<-start
+				v, err := s.PutGroup(ctx, g)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					g.Version = v
+					winners = append(winners, g)
+				case errors.Is(err, storage.ErrConflict):
+					conflicts++
+				default:
+					t.Errorf("PutGroup: %v", err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if len(winners) != 1 || conflicts != writers-1 {
+			t.Fatalf("round %d: %d of %d writers of version %d succeeded and %d conflicted; want exactly 1 and %d",
+				round, len(winners), writers, cur.Version, conflicts, writers-1)
+		}
+		if want := cur.Version + 1; winners[0].Version != want {
+			t.Fatalf("round %d: winner got version %d, want %d", round, winners[0].Version, want)
+		}
+		wantGroup(t, s, fmt.Sprintf("round %d", round), winners[0])
+		cur = winners[0]
 	}
 }
 
@@ -226,18 +352,17 @@ func testCountGroups(t *testing.T, s storage.Store) {
 
 func testGroupsIsolatedAcrossApps(t *testing.T, s storage.Store) {
 	ctx := t.Context()
-	g1 := storage.Group{AppID: "app-1", ID: "room", Name: "one", Admins: []string{"x"}}
-	g2 := storage.Group{AppID: "app-2", ID: "room", Name: "two", PV: 5}
-	mustCreateGroup(t, s, g1)
-	mustCreateGroup(t, s, g2)
+	g1 := mustCreateGroup(t, s, storage.Group{AppID: "app-1", ID: "room", Name: "one", Admins: []string{"x"}})
+	g2 := mustCreateGroup(t, s, storage.Group{AppID: "app-2", ID: "room", Name: "two", PV: 5})
 	g1.Name = "one-b"
-	if err := s.PutGroup(ctx, g1); err != nil {
-		t.Fatalf("PutGroup: %v", err)
-	}
+	g1 = mustPutGroup(t, s, g1)
 	for _, want := range []storage.Group{g1, g2} {
-		got, err := s.GetGroup(ctx, want.AppID, want.ID)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Fatalf("GetGroup(%s/%s) = %+v, %v; want %+v", want.AppID, want.ID, got, err, want)
-		}
+		wantGroup(t, s, "isolated", want)
 	}
+	// g2 is still at version 1, whatever app-1's room went through.
+	stale := g2
+	stale.Version = g1.Version
+	_, err := s.PutGroup(ctx, stale)
+	wantErr(t, "PutGroup(app-2 room with app-1 room's version)", err, storage.ErrConflict)
+	mustPutGroup(t, s, g2)
 }

@@ -100,9 +100,7 @@ func testMembers(t *testing.T, s storage.Store) {
 		}
 		// Creating and replacing the group keeps its members.
 		mustCreateGroup(t, s, storage.Group{AppID: "app", ID: "g", Name: "n"})
-		if err := s.PutGroup(ctx, storage.Group{AppID: "app", ID: "g", Name: "n2", Closed: true}); err != nil {
-			t.Fatalf("PutGroup: %v", err)
-		}
+		mustPutGroup(t, s, storage.Group{AppID: "app", ID: "g", Name: "n2", Closed: true, Version: 1})
 		wantMembers(t, s, "app", "g", bob)
 	})
 	t.Run("results not aliased", func(t *testing.T) {

@@ -22,19 +22,20 @@ func RunPersistence(t *testing.T, open func(t testing.TB, dir string) storage.St
 	group := storage.Group{
 		AppID: "app", ID: "g", Name: "room", Creator: "u1", Admins: []string{"u1"},
 		MuteAll: true, MutedUsers: []string{"u2"}, PV: 7, MsgAmount: map[int32]int64{1: 9},
+		SeqReserved: 100,
 	}
-	other := storage.Group{AppID: "app", ID: "g2", Name: "other"}
 
 	s := open(t, dir)
 	ctx := t.Context()
 	if err := s.PutApp(ctx, app); err != nil {
 		t.Fatalf("PutApp: %v", err)
 	}
-	mustCreateGroup(t, s, storage.Group{AppID: "app", ID: "g", Name: "before put"})
-	if err := s.PutGroup(ctx, group); err != nil {
-		t.Fatalf("PutGroup: %v", err)
-	}
-	mustCreateGroup(t, s, other)
+	// g goes through two writes (version 3), g2 through none (version 1).
+	group.Version = mustCreateGroup(t, s, storage.Group{AppID: "app", ID: "g", Name: "before put"}).Version
+	group = mustPutGroup(t, s, group)
+	group.SeqReserved = 200
+	group = mustPutGroup(t, s, group)
+	other := mustCreateGroup(t, s, storage.Group{AppID: "app", ID: "g2", Name: "other"})
 	appendRange(t, s, "app", "g", 1, 9)
 	if _, err := s.DeleteMessage(ctx, "app", "g", "msg-9"); err != nil {
 		t.Fatalf("DeleteMessage: %v", err)
@@ -56,17 +57,30 @@ func RunPersistence(t *testing.T, open func(t testing.TB, dir string) storage.St
 	})
 	t.Run("groups", func(t *testing.T) {
 		for _, want := range []storage.Group{group, other} {
-			got, err := s.GetGroup(ctx, want.AppID, want.ID)
-			if err != nil || !reflect.DeepEqual(got, want) {
-				t.Fatalf("GetGroup(%s) = %+v, %v; want %+v", want.ID, got, err, want)
-			}
+			wantGroup(t, s, "after reopen", want)
 		}
 		if n, err := s.CountGroups(ctx, "app"); err != nil || n != 2 {
 			t.Fatalf("CountGroups = %d, %v; want 2", n, err)
 		}
-		if _, created, err := s.CreateGroup(ctx, other); err != nil || created {
-			t.Fatalf("CreateGroup(existing) after reopen: created=%v err=%v", created, err)
+		again := group
+		again.Name, again.Version = "again", 0
+		existing, created, err := s.CreateGroup(ctx, again)
+		if err != nil || created || !reflect.DeepEqual(existing, group) {
+			t.Fatalf("CreateGroup(existing) after reopen = %+v, created=%v, %v; want %+v", existing, created, err, group)
 		}
+	})
+	t.Run("group versions", func(t *testing.T) {
+		// The version carried on: a write with a version from before the
+		// last write is still stale, and the current one still works.
+		stale := group
+		stale.Name, stale.Version = "stale", group.Version-1
+		_, err := s.PutGroup(ctx, stale)
+		wantErr(t, "PutGroup(stale version) after reopen", err, storage.ErrConflict)
+		wantGroup(t, s, "after stale PutGroup", group)
+		next := group
+		next.Name = "after reopen"
+		wantGroup(t, s, "after PutGroup", mustPutGroup(t, s, next))
+		wantGroup(t, s, "untouched group", other)
 	})
 	t.Run("messages", func(t *testing.T) {
 		q := storage.MessageQuery{AppID: "app", GroupID: "g", Limit: 4, Desc: true}

@@ -23,6 +23,7 @@ package storagetest
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -41,6 +42,8 @@ func Run(t *testing.T, newStore func(t testing.TB) storage.Store) {
 		{"CreateGroupConcurrent", testCreateGroupConcurrent},
 		{"GroupRoundTrip", testGroupRoundTrip},
 		{"GroupNotFound", testGroupNotFound},
+		{"GroupVersions", testGroupVersions},
+		{"PutGroupConcurrent", testPutGroupConcurrent},
 		{"CountGroups", testCountGroups},
 		{"GroupsIsolatedAcrossApps", testGroupsIsolatedAcrossApps},
 		{"ListOrder", testListOrder},
@@ -178,15 +181,45 @@ func wantErr(t testing.TB, what string, err, target error) {
 	}
 }
 
-// mustCreateGroup creates g, failing t unless it was newly created.
-func mustCreateGroup(t testing.TB, s storage.Store, g storage.Group) {
+// mustCreateGroup creates g, failing t unless it was newly created, and
+// returns g as stored: with Version 1.
+func mustCreateGroup(t testing.TB, s storage.Store, g storage.Group) storage.Group {
 	t.Helper()
-	_, created, err := s.CreateGroup(t.Context(), g)
+	got, created, err := s.CreateGroup(t.Context(), g)
 	if err != nil {
 		t.Fatalf("CreateGroup(%s/%s): %v", g.AppID, g.ID, err)
 	}
 	if !created {
 		t.Fatalf("CreateGroup(%s/%s): created=false for a new group", g.AppID, g.ID)
+	}
+	g.Version = 1
+	if !reflect.DeepEqual(got, g) {
+		t.Fatalf("CreateGroup(%s/%s) = %+v, want %+v (Version 1)", g.AppID, g.ID, got, g)
+	}
+	return g
+}
+
+// mustPutGroup writes g with PutGroup, failing t unless it succeeds with
+// version g.Version+1, and returns g as stored.
+func mustPutGroup(t testing.TB, s storage.Store, g storage.Group) storage.Group {
+	t.Helper()
+	v, err := s.PutGroup(t.Context(), g)
+	if err != nil {
+		t.Fatalf("PutGroup(%s/%s version %d): %v", g.AppID, g.ID, g.Version, err)
+	}
+	if v != g.Version+1 {
+		t.Fatalf("PutGroup(%s/%s version %d) = version %d, want %d", g.AppID, g.ID, g.Version, v, g.Version+1)
+	}
+	g.Version = v
+	return g
+}
+
+// wantGroup fails t unless GetGroup returns exactly want.
+func wantGroup(t testing.TB, s storage.Store, what string, want storage.Group) {
+	t.Helper()
+	got, err := s.GetGroup(t.Context(), want.AppID, want.ID)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s: GetGroup(%s/%s) = %+v, %v; want %+v", what, want.AppID, want.ID, got, err, want)
 	}
 }
 

@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/testcluster"
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
+)
+
+// cluster2 starts the configuration issue 3 asks every operation to be
+// shown on: two routers and two gateways on one in-process NATS.
+func cluster2(t testing.TB, rc router.Config) *testcluster.Cluster {
+	t.Helper()
+	return testcluster.Start(t, testcluster.Options{Routers: 2, Gateways: 2, Router: rc})
+}
+
+// fastPresence is a router config with short presence timers.
+func fastPresence() router.Config {
+	return router.Config{MemberGrace: 700 * time.Millisecond, MemberChangeInterval: 100 * time.Millisecond, GatewayTimeout: 3 * time.Second}
+}
+
+// waitEvent returns the next event of cl for which pick returns non-nil,
+// skipping others.
+func waitEvent[T any](t testing.TB, cl *client.Client, pick func(*liveimpb.Event) *T) *T {
+	t.Helper()
+	var got *T
+	testcluster.NextEvent(t, cl, 10*time.Second, func(ev *liveimpb.Event) bool {
+		got = pick(ev)
+		return got != nil
+	})
+	return got
+}
+
+func memberChange(ev *liveimpb.Event) *liveimpb.MemberChangeEvent { return ev.GetMemberChange() }
+func muteChange(ev *liveimpb.Event) *liveimpb.MuteChangeEvent     { return ev.GetMuteChange() }
+func infoChange(ev *liveimpb.Event) *liveimpb.InfoChangeEvent     { return ev.GetInfoChange() }
+func exitEvent(ev *liveimpb.Event) *liveimpb.ExitEvent            { return ev.GetExit() }
+func groupMsg(ev *liveimpb.Event) *liveimpb.Message               { return ev.GetGroupMessage() }
+func deleted(ev *liveimpb.Event) *liveimpb.DeleteGroupMessageEvent {
+	return ev.GetDeleteGroupMessage()
+}
+
+// send sends a NORMAL message to a joined group and returns its reply.
+func send(t testing.TB, cl *client.Client, groupID, data string) *liveimpb.SendMessageReply {
+	t.Helper()
+	rep, err := cl.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: groupID, Type: chatType, Data: data})
+	if err != nil {
+		t.Fatalf("send %q: %v", data, err)
+	}
+	return rep
+}
+
+// wantCode fails unless err carries the catalogue code.
+func wantCode(t testing.TB, err error, code int32) {
+	t.Helper()
+	if got := testcluster.ErrCode(err); got != code {
+		t.Fatalf("got %v (code %d), want %d", err, got, code)
+	}
+}

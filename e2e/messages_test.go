@@ -1,0 +1,300 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/internal/testcluster"
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
+)
+
+func dataOf(list []*liveimpb.Message) []string {
+	out := make([]string, len(list))
+	for i, m := range list {
+		out[i] = m.Data
+	}
+	return out
+}
+
+// TestMessageOptionsAndHistory: every sendGroupMessage option, delete and
+// recall, and the three history queries.
+func TestMessageOptionsAndHistory(t *testing.T) {
+	c := cluster2(t, router.Config{RecallWindow: time.Hour})
+	owner := c.Login(t, 0, "owner", "admin")
+	member := c.Login(t, 1, "member", "")
+	outsider := c.Login(t, 1, "outsider", "")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	join(t, member, "room")
+
+	start := time.Now()
+	var sent []*liveimpb.SendMessageReply
+	for i := range 60 {
+		typ := int32(chatType)
+		if i%3 == 0 {
+			typ = 20002
+		}
+		rep, err := member.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: typ, Data: "m" + string(rune('A'+i%26)) + strings.Repeat("!", i/26)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, rep)
+	}
+	// noStorage: delivered live, absent from history.
+	if _, err := member.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "ephemeral", NoStorage: true}); err != nil {
+		t.Fatal(err)
+	}
+	var live []*liveimpb.Message
+	for len(live) < 61 {
+		live = append(live, waitEvent(t, owner, groupMsg))
+	}
+	if live[60].Data != "ephemeral" {
+		t.Fatalf("noStorage message not delivered live: %q", live[60].Data)
+	}
+
+	// repeatCount: delivered once, counted N times, totalMsgs runs on.
+	for i, n := range []int32{5, 7} {
+		if _, err := member.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: 30003, Data: "like", RepeatCount: n, NoStorage: true}); err != nil {
+			t.Fatal(err)
+		}
+		m := waitEvent(t, owner, groupMsg)
+		if want := []int64{5, 12}[i]; m.RepeatCount != n || m.TotalMsgs != want {
+			t.Fatalf("like %d: repeat %d total %d, want %d and %d", i, m.RepeatCount, m.TotalMsgs, n, want)
+		}
+	}
+	q, _ := owner.QueryGroup(ctxT(t), "room")
+	if a := q.Statistics.GetMsgAmount(); a[30003] != 12 || a[chatType] != 41 || a[20002] != 20 {
+		t.Fatalf("msgAmount %v", a)
+	}
+
+	// listRecentMessage: members only, the last 50 stored, oldest first.
+	recent, err := member.ListRecentMessage(ctxT(t), &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	if err != nil || len(recent.MessageList) != 50 || recent.MessageList[49].MessageId != sent[59].MessageId || recent.MessageList[0].MessageId != sent[10].MessageId {
+		t.Fatalf("listRecentMessage: %d messages, %v", len(recent.MessageList), err)
+	}
+	_, err = outsider.ListRecentMessage(ctxT(t), &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	wantCode(t, err, 425)
+
+	// Delete: the owner deletes any message, a sender recalls its own,
+	// others may not; members are told; the message leaves every query.
+	wantCode(t, outsider.DeleteMessage(ctxT(t), "room", sent[1].MessageId), 403)
+	if err := owner.DeleteMessage(ctxT(t), "room", sent[59].MessageId); err != nil {
+		t.Fatal(err)
+	}
+	if err := member.DeleteMessage(ctxT(t), "room", sent[58].MessageId); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{sent[59].MessageId, sent[58].MessageId} {
+		if d := waitEvent(t, member, deleted); d.MessageId != id || d.GroupId != "room" {
+			t.Fatalf("deletegroupmessage %+v, want %s", d, id)
+		}
+	}
+	wantCode(t, owner.DeleteMessage(ctxT(t), "room", sent[59].MessageId), 400)
+
+	// listMessage: admins only; type filter, pages both ways, ≤30.
+	_, err = member.ListMessage(ctxT(t), &liveimpb.ListMessageRequest{GroupId: "room"})
+	wantCode(t, err, 403)
+	_, err = owner.ListMessage(ctxT(t), &liveimpb.ListMessageRequest{GroupId: "room", PageSize: 31})
+	wantCode(t, err, 400)
+	for _, sort := range []liveimpb.SortType{liveimpb.SortType_SORT_TYPE_ASC, liveimpb.SortType_SORT_TYPE_DESC} {
+		var got []string
+		token := ""
+		for {
+			page, err := owner.ListMessage(ctxT(t), &liveimpb.ListMessageRequest{GroupId: "room", Type: 20002, PageSize: 6, SortType: sort, NextPageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.MessageList) > 6 {
+				t.Fatalf("page of %d", len(page.MessageList))
+			}
+			for _, m := range page.MessageList {
+				if m.Type != 20002 {
+					t.Fatalf("type filter let %d through", m.Type)
+				}
+				got = append(got, m.MessageId)
+			}
+			if !page.HasMore {
+				break
+			}
+			token = page.NextPageToken
+		}
+		var want []string
+		for i := 0; i < 60; i += 3 {
+			want = append(want, sent[i].MessageId)
+		}
+		if sort == liveimpb.SortType_SORT_TYPE_DESC {
+			slices.Reverse(want)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("listMessage %v: %d ids, want %d", sort, len(got), len(want))
+		}
+	}
+
+	// listHistoryMessage: no membership needed, seconds range, 0 = open.
+	all := func(req *liveimpb.ListHistoryMessageRequest) []*liveimpb.Message {
+		var out []*liveimpb.Message
+		for {
+			page, err := outsider.ListHistoryMessage(ctxT(t), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, page.MessageList...)
+			if !page.HasMore {
+				return out
+			}
+			req.NextPageToken = page.NextPageToken
+		}
+	}
+	hist := all(&liveimpb.ListHistoryMessageRequest{GroupId: "room", PageSize: 30})
+	if len(hist) != 58 || hist[0].MessageId != sent[0].MessageId {
+		t.Fatalf("history: %d messages, want 58 (60 stored, 2 deleted, noStorage absent)", len(hist))
+	}
+	for _, m := range hist {
+		if m.MessageId == sent[59].MessageId || m.MessageId == sent[58].MessageId || m.Data == "ephemeral" || m.Data == "like" {
+			t.Fatalf("history holds %q", m.Data)
+		}
+	}
+	if got := all(&liveimpb.ListHistoryMessageRequest{GroupId: "room", BeginTime: start.Add(-time.Hour).Unix(), EndTime: start.Add(-time.Minute).Unix()}); len(got) != 0 {
+		t.Fatalf("history before the messages: %d", len(got))
+	}
+	if got := all(&liveimpb.ListHistoryMessageRequest{GroupId: "room", BeginTime: start.Unix(), Type: 20002, SortType: liveimpb.SortType_SORT_TYPE_DESC}); len(got) != 20 || got[0].MessageId != sent[57].MessageId {
+		t.Fatalf("history of type 20002 since start: %d", len(got))
+	}
+	_, err = outsider.ListHistoryMessage(ctxT(t), &liveimpb.ListHistoryMessageRequest{GroupId: "nope"})
+	wantCode(t, err, 440)
+}
+
+// TestModeration: the app's word list and audit hook refuse with 451;
+// skipAudit bypasses them; a hook that does not answer refuses unless the
+// app chose fail-open.
+func TestModeration(t *testing.T) {
+	var hookCalls atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Data string `json:"data"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		hookCalls.Add(1)
+		if req.Data == "slow" {
+			time.Sleep(2 * time.Second)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"pass": !strings.Contains(req.Data, "spam"), "reason": "spam"})
+	}))
+	defer hook.Close()
+	c := cluster2(t, router.Config{AuditTimeout: 300 * time.Millisecond})
+	app, _ := c.Store.GetApp(context.Background(), testcluster.AppID)
+	app.BlockedWords = []string{"BadWord"}
+	app.AuditURL = hook.URL
+	if err := c.Store.PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+
+	cases := []struct {
+		name string
+		data string
+		skip bool
+		code int32
+	}{
+		{"clean", "hello", false, 0},
+		{"blocked word, any case", "a BADWORD here", false, 451},
+		{"hook refuses", "buy spam", false, 451},
+		{"hook times out: fail closed", "slow", false, 451},
+		{"skipAudit passes", "a badword and spam", true, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: tc.data, SkipAudit: tc.skip})
+			wantCode(t, err, tc.code)
+		})
+	}
+	_, err := owner.SendC2CMessage(ctxT(t), &liveimpb.SendC2CMessageRequest{ReceiverId: "owner", Type: chatType, Data: "badword"})
+	wantCode(t, err, 451)
+	// Nothing refused was delivered or stored.
+	page, _ := owner.ListRecentMessage(ctxT(t), &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	if got := dataOf(page.MessageList); !slices.Equal(got, []string{"hello", "a badword and spam"}) {
+		t.Fatalf("stored %q", got)
+	}
+	if hookCalls.Load() == 0 {
+		t.Fatal("the audit hook was never called")
+	}
+	app.AuditFailOpen = true
+	_ = c.Store.PutApp(context.Background(), app)
+	testcluster.WaitFor(t, 15*time.Second, func() error { // the router caches apps for a few seconds
+		_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "slow"})
+		return err
+	})
+}
+
+// TestLimits: every size and rate limit answers with its code and keeps
+// the connection.
+func TestLimits(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{
+		Routers: 2, Gateways: 2,
+		Router:  router.Config{RoomRate: 20, MaxGroups: 3},
+		Gateway: gateway.Config{SendRate: 5, SendBurst: 10},
+	})
+	owner := c.Login(t, 0, "owner", "admin")
+	for _, g := range []string{"g1", "g2", "g3"} {
+		createGroup(t, owner, g)
+	}
+	_, err := owner.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "g4", GroupName: "one too many"})
+	wantCode(t, err, 443)
+	if rep, err := owner.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "g1", GroupName: "again"}); err != nil || !rep.AlreadyExist {
+		t.Fatalf("existing group at the limit: %+v, %v", rep, err)
+	}
+	_, err = owner.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "g5", GroupName: "x", GroupMeta: strings.Repeat("m", 32<<10+1)})
+	wantCode(t, err, 413)
+	join(t, owner, "g1")
+
+	// Per session: a burst of 10, then 412.
+	var codes []int32
+	for range 15 {
+		_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "g1", Type: chatType, Data: "x"})
+		codes = append(codes, testcluster.ErrCode(err))
+	}
+	if slices.Index(codes, 412) != 10 {
+		t.Fatalf("codes %v: want 10 accepted, then 412", codes)
+	}
+
+	// Per room: NORMAL over 20/s is shed with 412, HIGH never.
+	var senders []*client.Client
+	for i := range 6 {
+		cl := c.Login(t, i%2, "s"+string(rune('a'+i)), "")
+		join(t, cl, "g2")
+		senders = append(senders, cl)
+	}
+	normalShed, highShed := 0, 0
+	for round := range 8 {
+		for _, cl := range senders {
+			level := liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL
+			if round%2 == 1 {
+				level = liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH
+			}
+			_, err := cl.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "g2", Type: chatType, Data: "x", Level: level})
+			switch code := testcluster.ErrCode(err); {
+			case code == 412 && level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH:
+				highShed++
+			case code == 412:
+				normalShed++
+			case err != nil && code != 412:
+				t.Fatalf("send: %v", err)
+			}
+		}
+	}
+	if normalShed == 0 || highShed != 0 {
+		t.Fatalf("room cap shed %d NORMAL and %d HIGH; want some NORMAL and no HIGH", normalShed, highShed)
+	}
+}

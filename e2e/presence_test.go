@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/testcluster"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+func userIDs[T interface{ GetUserId() string }](list []T) []string {
+	out := make([]string, len(list))
+	for i, u := range list {
+		out[i] = u.GetUserId()
+	}
+	return out
+}
+
+// TestMembershipIsPresence: joins and leaves reach members as aggregated
+// memberchange events; a lost connection leaves after the grace period,
+// a reconnect inside it keeps the membership; member lists page by join
+// time.
+func TestMembershipIsPresence(t *testing.T) {
+	c := cluster2(t, fastPresence())
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+
+	// A burst of joins arrives as few memberchange events whose counts add
+	// up, each with a capped list.
+	const viewers = 30
+	var cls []*client.Client
+	for i := range viewers {
+		cl := c.Login(t, i%2, fmt.Sprintf("v%02d", i), "")
+		join(t, cl, "room")
+		cls = append(cls, cl)
+		time.Sleep(2 * time.Millisecond) // distinct join times
+	}
+	joined, events := int64(0), 0 // the owner's own join is counted too
+	for joined < viewers+1 {
+		mc := waitEvent(t, owner, memberChange)
+		joined += mc.JoinCount
+		events++
+		if len(mc.JoinUsers) > 20 || int64(len(mc.JoinUsers)) > mc.JoinCount {
+			t.Fatalf("memberchange lists %d users for %d joins", len(mc.JoinUsers), mc.JoinCount)
+		}
+		if joined == viewers+1 && mc.MemberCount != viewers+1 {
+			t.Fatalf("memberCount %d, want %d", mc.MemberCount, viewers+1)
+		}
+	}
+	if joined != viewers+1 || events >= viewers {
+		t.Fatalf("%d joins in %d events: not aggregated", joined, events)
+	}
+
+	// listRecentGroupUser: newest first; listGroupUser pages by join time.
+	recent, err := cls[0].ListRecentGroupUser(ctxT(t), "room")
+	if err != nil || recent.Total != viewers+1 || recent.UserList[0].UserId != fmt.Sprintf("v%02d", viewers-1) {
+		t.Fatalf("listRecentGroupUser: %+v, %v", recent, err)
+	}
+	for _, sort := range []liveimpb.SortType{liveimpb.SortType_SORT_TYPE_ASC, liveimpb.SortType_SORT_TYPE_DESC} {
+		var all []string
+		token := ""
+		for page := 0; ; page++ {
+			rep, err := owner.ListGroupUser(ctxT(t), &liveimpb.ListGroupUserRequest{GroupId: "room", PageSize: 7, SortType: sort, NextPageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, userIDs(rep.UserList)...)
+			if !rep.HasMore {
+				break
+			}
+			token = rep.NextPageToken
+		}
+		want := []string{"owner"}
+		for i := range viewers {
+			want = append(want, fmt.Sprintf("v%02d", i))
+		}
+		if sort == liveimpb.SortType_SORT_TYPE_DESC {
+			slices.Reverse(want)
+		}
+		if !slices.Equal(all, want) {
+			t.Fatalf("listGroupUser %v: %v, want %v", sort, all, want)
+		}
+	}
+	_, err = owner.ListGroupUser(ctxT(t), &liveimpb.ListGroupUserRequest{GroupId: "room", PageSize: 51})
+	wantCode(t, err, 400)
+	_, err = cls[1].ListGroupUser(ctxT(t), &liveimpb.ListGroupUserRequest{GroupId: "room"})
+	wantCode(t, err, 403)
+	// The seed passes a number as the first page token.
+	if rep, err := owner.ListGroupUser(ctxT(t), &liveimpb.ListGroupUserRequest{GroupId: "room", NextPageToken: "12", PageSize: 10}); err != nil || rep.UserList[0].UserId != "owner" {
+		t.Fatalf("numeric token: %+v, %v", rep, err)
+	}
+
+	// v00 drops its connection and comes back inside the grace period: it
+	// stays a member. v01 drops and does not come back: it leaves.
+	_ = cls[0].Close()
+	_ = cls[1].Close()
+	back := c.Login(t, 1, "v00", "")
+	join(t, back, "room")
+	mc := waitEvent(t, owner, memberChange)
+	if mc.LeaveCount != 1 || len(mc.LeaveUsers) != 1 || mc.LeaveUsers[0].UserId != "v01" || mc.JoinCount != 0 || mc.MemberCount != viewers {
+		t.Fatalf("after drops: %+v, want only v01 leaving", mc)
+	}
+	q, _ := owner.QueryGroup(ctxT(t), "room")
+	if q.Statistics.GetOnlineCount() != viewers || q.Statistics.GetPv() != viewers+1 {
+		t.Fatalf("online %d pv %d, want %d and %d", q.Statistics.GetOnlineCount(), q.Statistics.GetPv(), viewers, viewers+1)
+	}
+
+	// An explicit leaveGroup leaves at once.
+	if err := cls[2].LeaveGroup(ctxT(t), "room"); err != nil {
+		t.Fatal(err)
+	}
+	if mc := waitEvent(t, owner, memberChange); mc.LeaveCount != 1 || mc.LeaveUsers[0].UserId != "v02" {
+		t.Fatalf("after leaveGroup: %+v", mc)
+	}
+}
+
+// TestKick: a server-side kick (the server API sends it to the group's
+// owner router) gives the user exit(groupId, 2) and takes its membership.
+func TestKick(t *testing.T) {
+	c := cluster2(t, fastPresence())
+	owner := c.Login(t, 0, "owner", "admin")
+	bad := c.Login(t, 1, "troll", "")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	join(t, bad, "room")
+
+	env, _ := proto.Marshal(&liveimpb.RouterRequest{
+		Caller: &liveimpb.Caller{AppId: testcluster.AppID, UserId: "server"},
+		Kick:   &liveimpb.KickUser{GroupId: "room", UserId: "troll"},
+	})
+	nc := c.Connect()
+	inbox := nats.NewInbox()
+	sub, _ := nc.SubscribeSync(inbox)
+	msg := nats.NewMsg(subject.RPC(testcluster.AppID, "room"))
+	msg.Data = env
+	msg.Header.Set(subject.HeaderReply, inbox)
+	if err := nc.PublishMsg(msg); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sub.NextMsg(10 * time.Second)
+	var rep liveimpb.Reply
+	if err != nil || proto.Unmarshal(r.Data, &rep) != nil || rep.Code != 0 {
+		t.Fatalf("kick reply: %v %v", &rep, err)
+	}
+	if ex := waitEvent(t, bad, exitEvent); ex.GroupId != "room" || ex.Reason != 2 {
+		t.Fatalf("exit: %+v", ex)
+	}
+	_, err = bad.SendGroupMessage(context.Background(), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "x"})
+	wantCode(t, err, 425)
+	if mc := waitEvent(t, owner, memberChange); !slices.Contains(userIDs(mc.LeaveUsers), "troll") {
+		t.Fatalf("memberchange after kick: %+v", mc)
+	}
+}
+
+// TestStoppedGatewayMembersLeave: when a gateway stops, its users leave
+// their groups after the grace period unless they reconnect elsewhere.
+func TestStoppedGatewayMembersLeave(t *testing.T) {
+	c := cluster2(t, fastPresence())
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	gone := c.Login(t, 1, "gone", "")
+	moved := c.Login(t, 1, "moved", "")
+	join(t, gone, "room")
+	join(t, moved, "room")
+	for got := int64(0); got < 2; {
+		got += waitEvent(t, owner, memberChange).JoinCount
+	}
+	if err := c.Gateway(1).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	again := c.Login(t, 0, "moved", "") // reconnects to the other gateway
+	join(t, again, "room")
+	mc := waitEvent(t, owner, memberChange)
+	if !slices.Equal(userIDs(mc.LeaveUsers), []string{"gone"}) || mc.MemberCount != 2 {
+		t.Fatalf("memberchange: %+v, want gone leaving and 2 members", mc)
+	}
+}
