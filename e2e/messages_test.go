@@ -100,6 +100,10 @@ func TestMessageOptionsAndHistory(t *testing.T) {
 		}
 	}
 	wantCode(t, owner.DeleteMessage(ctxT(t), "room", sent[59].MessageId), 400)
+	recent, _ = member.ListRecentMessage(ctxT(t), &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	if last := recent.MessageList[len(recent.MessageList)-1]; last.MessageId != sent[57].MessageId {
+		t.Fatalf("listRecentMessage after delete ends with %q, want the last undeleted message", last.Data)
+	}
 
 	// listMessage: admins only; type filter, pages both ways, ≤30.
 	_, err = member.ListMessage(ctxT(t), &liveimpb.ListMessageRequest{GroupId: "room"})

@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/internal/testcluster"
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
+)
+
+// TestSlowSocketDropsNormalNeverHigh: a member that stops reading loses
+// NORMAL messages once its queue is full; the first HIGH message that does
+// not fit closes its socket instead of being dropped, and after a
+// reconnect the member gets every HIGH message back.
+func TestSlowSocketDropsNormalNeverHigh(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{
+		Routers: 2, Gateways: 2,
+		Router:  router.Config{RoomRate: 1e6},
+		Gateway: gateway.Config{OutboundQueueBytes: 64 << 10},
+	})
+	sender := c.Login(t, 1, "sender", "admin")
+	createGroup(t, sender, "live")
+	join(t, sender, "live")
+
+	// The slow member: a tiny receive buffer, and it never reads.
+	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		}}
+		return nd.DialContext(ctx, network, addr)
+	}}
+	conn, _, _, err := d.Dial(ctxT(t), c.Gateway(0).URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	slow := &rawConn{Conn: conn, r: conn}
+	if err := slow.login("slow"); err != nil {
+		t.Fatal(err)
+	}
+	if err := slow.join("live"); err != nil {
+		t.Fatal(err)
+	}
+
+	var highSeqs []int64
+	sendLevel := func(level liveimpb.MessageLevel, data string) {
+		rep, err := sender.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "live", Type: chatType, Data: data, Level: level})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH {
+			highSeqs = append(highSeqs, rep.Seqnum)
+		}
+	}
+	sendLevel(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, "first high")
+	big := strings.Repeat("n", 12<<10)
+	gw := c.Gateway(0)
+	for i := 0; gw.Stats().DroppedFrames == 0; i++ {
+		if i == 3000 {
+			t.Fatal("36 MB of NORMAL messages and nothing dropped")
+		}
+		sendLevel(liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL, big)
+	}
+	if gw.Stats().Connections != 1 {
+		t.Fatalf("the slow socket was closed for NORMAL traffic")
+	}
+	// A HIGH message that does not fit closes the socket instead of being
+	// dropped (a small one would still be queued).
+	for i := range 5 {
+		sendLevel(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, fmt.Sprint("high ", i, big))
+	}
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		if n := gw.Stats().Connections; n != 0 {
+			return fmt.Errorf("%d connections on the slow member's gateway", n)
+		}
+		return nil
+	})
+
+	// It comes back and resumes: every HIGH message, in order, once.
+	back := c.Login(t, 1, "slow", "")
+	join(t, back, "live")
+	tracker := client.NewHighTracker()
+	got, err := tracker.Resume(ctxT(t), back, "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(highSeqs) {
+		t.Fatalf("resumed %d HIGH messages, want %d", len(got), len(highSeqs))
+	}
+	for i, m := range got {
+		if m.Seqnum != highSeqs[i] {
+			t.Fatalf("HIGH %d: seqnum %d, want %d", i, m.Seqnum, highSeqs[i])
+		}
+	}
+}
