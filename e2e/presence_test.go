@@ -156,8 +156,10 @@ func TestKick(t *testing.T) {
 	}
 	_, err = bad.SendGroupMessage(context.Background(), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "x"})
 	wantCode(t, err, 425)
-	if mc := waitEvent(t, owner, memberChange); !slices.Contains(userIDs(mc.LeaveUsers), "troll") {
-		t.Fatalf("memberchange after kick: %+v", mc)
+	for { // earlier joins may still be reported first
+		if mc := waitEvent(t, owner, memberChange); slices.Contains(userIDs(mc.LeaveUsers), "troll") {
+			break
+		}
 	}
 }
 

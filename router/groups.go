@@ -20,6 +20,7 @@ type groupState struct {
 	part    int
 	g       storage.Group
 	lastSeq int64 // highest seqnum handed out
+	lastTs  int64 // timestamp (ms) of the last message: timestamps never go back within a group
 	dirty   bool  // counters in g differ from the store
 	dropped bool  // removed from the cache: the partition moved
 
@@ -48,6 +49,11 @@ type memberChange struct {
 }
 
 func (m *memberChange) empty() bool { return m.joinCount == 0 && m.leaveCount == 0 }
+
+// errMoved reports that this router may not serve a group now: its
+// partition moved away, or its cached state was stale. Router.work sends
+// such a request back through the stream to the group's current owner.
+var errMoved = &liveimpb.Error{Code: liveimpb.ErrUnavailable.Code, Message: "the group moved to another router; retry"}
 
 // groupCache holds the groups of the partitions this router owns. Lock
 // order: groupState.mu, then groupCache.mu. groupCache.mu is a leaf: no
@@ -97,7 +103,7 @@ func (c *groupCache) lock(ctx context.Context, appID, groupID string, part int) 
 			// state stays cached: dropPartition (running or about to run)
 			// saves what it holds, and taking the partition again drops it.
 			gs.mu.Unlock()
-			return nil, liveimpb.ErrUnavailable.With("the group moved to another router; retry")
+			return nil, errMoved
 		}
 		if !gs.dropped {
 			return gs, nil
@@ -177,7 +183,7 @@ func (c *groupCache) save(ctx context.Context, gs *groupState) error {
 	if errors.Is(err, storage.ErrConflict) {
 		c.r.log.Warn("group changed under this router; reloading", "group", gs.g.ID)
 		c.forget(gs)
-		return liveimpb.ErrUnavailable.With("group state moved; retry")
+		return errMoved
 	}
 	if err != nil {
 		return fmt.Errorf("save group: %w", err)

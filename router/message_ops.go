@@ -75,6 +75,9 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 	}
 	gs.g.MsgAmount[req.Type] += int64(repeat)
 	gs.dirty = true
+	// Timestamps follow seqnum order even if the clock steps back, so
+	// stores that bucket history by time keep it in order.
+	gs.lastTs = max(now.UnixMilli(), gs.lastTs)
 	msg := &liveimpb.Message{
 		MessageId:   ids.New(),
 		GroupId:     j.groupID,
@@ -82,7 +85,7 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 		Sender:      &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension},
 		Data:        req.Data,
 		Seqnum:      seq,
-		Timestamp:   now.UnixMilli(),
+		Timestamp:   gs.lastTs,
 		Level:       req.Level,
 		RepeatCount: repeat,
 		TotalMsgs:   gs.g.MsgAmount[req.Type],
@@ -260,15 +263,13 @@ func (r *Router) queryMessages(ctx context.Context, j job, msgType, pageSize int
 	if msgType < 0 {
 		return nil, liveimpb.InvalidParam("type", "must not be negative")
 	}
-	if token != "" {
-		if n, err := strconv.ParseInt(token, 10, 64); err != nil || n < 1 {
-			return nil, liveimpb.InvalidParam("nextPageToken", "not a token this server returned")
-		}
-	}
 	page, err := r.store.ListMessages(ctx, storage.MessageQuery{
 		AppID: j.appID, GroupID: j.groupID, Type: msgType, FromMs: from, ToMs: to,
 		Desc: sort == liveimpb.SortType_SORT_TYPE_DESC, Limit: int(pageSize), PageToken: token,
 	})
+	if errors.Is(err, storage.ErrInvalidQuery) {
+		return nil, liveimpb.InvalidParam("nextPageToken", "not a token this server returned")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}

@@ -257,5 +257,5 @@ func (ps *partitions) onMsg(ctx context.Context, p int, m jetstream.Msg) {
 		return // the gateway has already answered 503
 	}
 	replyTo := h.Get(subject.HeaderReply)
-	r.enqueue(job{appID: appID, groupID: groupID, part: p, data: m.Data(), reply: func(rep *liveimpb.Reply) { r.respond(replyTo, rep) }})
+	r.enqueue(job{appID: appID, groupID: groupID, part: p, data: m.Data(), header: h, reply: func(rep *liveimpb.Reply) { r.respond(replyTo, rep) }})
 }

@@ -7,6 +7,8 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,8 +51,12 @@ type job struct {
 	groupID string // empty for requests that name no group
 	part    int    // partition, -1 for requests that name no group
 	data    []byte
+	header  nats.Header // of a stored group request, to send it on
 	reply   func(*liveimpb.Reply)
 }
+
+// maxHops bounds how often a group request is sent on to another owner.
+const maxHops = 3
 
 var workerSeed = maphash.MakeSeed()
 
@@ -300,6 +306,9 @@ func (r *Router) work(ctx context.Context, j job) {
 	default:
 		err = liveimpb.InvalidParam("frame", "empty router request")
 	}
+	if errors.Is(err, errMoved) && r.sendOn(j) {
+		return // the group's current owner answers
+	}
 	if err != nil {
 		if e := liveimpb.AsError(err); e == liveimpb.ErrInternal {
 			r.log.Error("request failed", "app", j.appID, "group", j.groupID, "err", err)
@@ -307,6 +316,32 @@ func (r *Router) work(ctx context.Context, j job) {
 		rep = liveimpb.ErrorReply(err)
 	}
 	j.reply(rep)
+}
+
+// sendOn publishes a group request this router may not serve back into
+// the RPC stream, where the group's current owner takes it. It reports
+// false when the request has travelled enough.
+func (r *Router) sendOn(j job) bool {
+	if j.part < 0 || j.header == nil {
+		return false
+	}
+	hops, _ := strconv.Atoi(j.header.Get(subject.HeaderHops))
+	if hops >= maxHops {
+		return false
+	}
+	out := nats.NewMsg(subject.RPC(j.appID, j.groupID))
+	out.Data = j.data
+	for k, v := range j.header {
+		if !strings.HasPrefix(k, "Nats-") {
+			out.Header[k] = v
+		}
+	}
+	out.Header.Set(subject.HeaderHops, strconv.Itoa(hops+1))
+	if err := r.nc.PublishMsg(out); err != nil {
+		r.log.Warn("send request on", "group", j.groupID, "err", err)
+		return false
+	}
+	return true
 }
 
 // dispatch runs one client operation for caller.

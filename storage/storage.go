@@ -65,6 +65,11 @@ var ErrNotFound = errors.New("storage: not found")
 // caller read it.
 var ErrConflict = errors.New("storage: version conflict")
 
+// ErrInvalidQuery is returned by ListMessages for a query it cannot run:
+// a limit below 1, a negative BeforeSeq, or a page token it did not make.
+// Page tokens are opaque and specific to a store.
+var ErrInvalidQuery = errors.New("storage: invalid query")
+
 // ErrClosed is returned by a store used after Close.
 var ErrClosed = errors.New("storage: closed")
 

@@ -5,13 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/router"
-	"github.com/liveim/liveim/storage/pebble"
+	"github.com/liveim/liveim/storage/backend"
 )
 
 func runGateway(ctx context.Context, args []string, _ io.Writer) error {
@@ -41,11 +40,13 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 
 func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	var cfg router.Config
+	var storeCfg backend.Config
 	fs := flag.NewFlagSet("router", flag.ContinueOnError)
 	natsURL := fs.String("nats", nats.DefaultURL, "NATS URL(s), comma separated")
 	data := fs.String("data", "./data", "data directory of the embedded store")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cfg.RegisterFlags(fs, "")
+	storeCfg.RegisterFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := pebble.Open(filepath.Join(*data, "store"), pebble.Options{Logger: log})
+	store, err := backend.Open(ctx, storeCfg, *data, log)
 	if err != nil {
 		return err
 	}

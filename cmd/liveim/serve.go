@@ -17,7 +17,7 @@ import (
 	"github.com/liveim/liveim/internal/demoapp"
 	"github.com/liveim/liveim/internal/natsserver"
 	"github.com/liveim/liveim/router"
-	"github.com/liveim/liveim/storage/pebble"
+	"github.com/liveim/liveim/storage/backend"
 )
 
 // serveConfig composes everything `liveim serve` runs.
@@ -26,6 +26,7 @@ type serveConfig struct {
 	NATSListen string // default "127.0.0.1:4222"
 	PublicURL  string // default ws://<addr>/ws
 	LogLevel   string // default "info"
+	Store      backend.Config
 	Gateway    gateway.Config
 	Router     router.Config
 }
@@ -35,6 +36,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS listen address (extra gateways connect here)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	c.Store.RegisterFlags(fs)
 	c.Gateway.RegisterFlags(fs)
 	c.Router.RegisterFlags(fs, "router-")
 }
@@ -62,7 +64,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("--nats-listen: %w", err)
 	}
 
-	store, err := pebble.Open(filepath.Join(cfg.Data, "store"), pebble.Options{Logger: log})
+	store, err := backend.Open(ctx, cfg.Store, cfg.Data, log)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,9 @@ const (
 	// HeaderDeadline is the Unix millisecond after which the gateway has
 	// given up on a request; routers drop requests found past it.
 	HeaderDeadline = "Liveim-Deadline"
+	// HeaderHops counts how often a router sent a group request on to the
+	// group's new owner.
+	HeaderHops = "Liveim-Hops"
 	// HeaderExit marks a group event after which gateways drop the room's
 	// local members (closeGroup).
 	HeaderExit = "Liveim-Exit"

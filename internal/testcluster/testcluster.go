@@ -5,10 +5,13 @@ package testcluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +27,7 @@ import (
 	"github.com/liveim/liveim/router"
 	"github.com/liveim/liveim/storage"
 	"github.com/liveim/liveim/storage/pebble"
+	"github.com/liveim/liveim/storage/scylla"
 )
 
 // AppID and AppKey are the test app's credentials.
@@ -113,7 +117,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	st, err := pebble.Open(dir+"/store", pebble.Options{NoSync: true})
+	st, err := openStore(t, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +133,32 @@ func Start(t testing.TB, opts Options) *Cluster {
 		c.StartGateway()
 	}
 	return c
+}
+
+// openStore opens the store the tests run on: the embedded pebble store,
+// or, with LIVEIM_E2E_STORE=scylla, a fresh keyspace on the CQL server in
+// LIVEIM_CQL_HOSTS (scripts/cql-test-server starts one).
+func openStore(t testing.TB, dir string) (storage.Store, error) {
+	if os.Getenv("LIVEIM_E2E_STORE") != "scylla" {
+		return pebble.Open(dir+"/store", pebble.Options{NoSync: true})
+	}
+	hosts := os.Getenv("LIVEIM_CQL_HOSTS")
+	if hosts == "" {
+		t.Fatal("LIVEIM_E2E_STORE=scylla needs LIVEIM_CQL_HOSTS: run `eval $(scripts/cql-test-server start)`")
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := scylla.Config{
+		Hosts: strings.Split(hosts, ","), Keyspace: "liveim_e2e_" + hex.EncodeToString(b[:]),
+		Consistency: "ONE", SerialConsistency: "SERIAL", Timeout: 20 * time.Second,
+	}
+	st, err := scylla.Open(ctx, cfg, logger())
+	if err == nil {
+		t.Cleanup(func() { _ = scylla.DropKeyspace(context.Background(), cfg) }) // after the store's Close
+	}
+	return st, err
 }
 
 func logger() *slog.Logger {

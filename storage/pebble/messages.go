@@ -98,17 +98,17 @@ func (s *Store) LastSeq(ctx context.Context, appID, groupID string) (int64, erro
 // The page token is the decimal seqnum of the last message returned.
 func (s *Store) ListMessages(ctx context.Context, q storage.MessageQuery) (storage.MessagePage, error) {
 	if q.Limit <= 0 {
-		return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages: limit %d is not positive", q.Limit)
+		return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages: limit %d is not positive: %w", q.Limit, storage.ErrInvalidQuery)
 	}
 	if q.BeforeSeq < 0 {
-		return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages: before seq %d is negative", q.BeforeSeq)
+		return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages: before seq %d is negative: %w", q.BeforeSeq, storage.ErrInvalidQuery)
 	}
 	// Scan the seqnum range [lo, hi); hi == 0 means unbounded.
 	lo, hi := int64(1), q.BeforeSeq
 	if q.PageToken != "" {
 		last, err := strconv.ParseInt(q.PageToken, 10, 64)
 		if err != nil || last < 1 {
-			return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages: bad page token %q", q.PageToken)
+			return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages: bad page token %q: %w", q.PageToken, storage.ErrInvalidQuery)
 		}
 		switch {
 		case q.Desc && (hi == 0 || last < hi):

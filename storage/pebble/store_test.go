@@ -3,7 +3,6 @@ package pebble_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"reflect"
 	"testing"
 
@@ -52,45 +51,16 @@ func BenchmarkAppendMessage(b *testing.B) {
 		name string
 		opts pebble.Options
 	}{{"sync", pebble.Options{}}, {"nosync", pebble.Options{NoSync: true}}} {
-		b.Run(bc.name, func(b *testing.B) {
-			s := open(b, b.TempDir(), bc.opts)
-			m := storage.Message{
-				AppID: "app", GroupID: "room", SenderID: "user-1", Type: 1,
-				Data: "hello, this is a typical short chat message", TimestampMs: 1_700_000_000_000,
-			}
-			b.ReportAllocs()
-			seq := int64(0)
-			for b.Loop() {
-				seq++
-				m.Seq, m.ID = seq, fmt.Sprintf("msg-%d", seq)
-				if err := s.AppendMessage(b.Context(), m); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run(bc.name, func(b *testing.B) { storagetest.BenchAppend(b, open(b, b.TempDir(), bc.opts)) })
 	}
 }
 
+func BenchmarkAppendMessageParallel(b *testing.B) {
+	storagetest.BenchAppendParallel(b, open(b, b.TempDir(), pebble.Options{}), 16)
+}
+
 func BenchmarkListMessagesDesc50(b *testing.B) {
-	s := open(b, b.TempDir(), pebble.Options{NoSync: true})
-	const n = 10_000
-	for seq := int64(1); seq <= n; seq++ {
-		m := storage.Message{
-			AppID: "app", GroupID: "room", ID: fmt.Sprintf("msg-%d", seq), Seq: seq, Type: 1,
-			SenderID: "user-1", Data: "hello", TimestampMs: 1_700_000_000_000 + seq,
-		}
-		if err := s.AppendMessage(b.Context(), m); err != nil {
-			b.Fatal(err)
-		}
-	}
-	q := storage.MessageQuery{AppID: "app", GroupID: "room", Desc: true, Limit: 50}
-	b.ReportAllocs()
-	for b.Loop() {
-		page, err := s.ListMessages(b.Context(), q)
-		if err != nil || len(page.Messages) != 50 {
-			b.Fatalf("ListMessages: %d messages, %v", len(page.Messages), err)
-		}
-	}
+	storagetest.BenchListDesc50(b, open(b, b.TempDir(), pebble.Options{NoSync: true}), 10_000)
 }
 
 func TestSaveMembersSemantics(t *testing.T) {

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -173,8 +174,8 @@ func testInvalidQuery(t *testing.T, s storage.Store) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := storage.MessageQuery{AppID: "app", GroupID: "g", Limit: tc.limit, PageToken: tc.token}
-			if page, err := s.ListMessages(t.Context(), q); err == nil {
-				t.Fatalf("ListMessages(%+v) = %+v, want an error", q, page)
+			if page, err := s.ListMessages(t.Context(), q); !errors.Is(err, storage.ErrInvalidQuery) {
+				t.Fatalf("ListMessages(%+v) = %+v, %v; want ErrInvalidQuery", q, page, err)
 			}
 		})
 	}

@@ -1,0 +1,138 @@
+package scylla
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gocql/gocql"
+)
+
+// schema is applied at Open, idempotently. Every table a group touches is
+// partitioned so no partition grows without bound:
+//
+//   - messages: one partition per (app, group, time bucket), rows ordered
+//     by seqnum, newest first; TimeWindowCompactionStrategy with daily
+//     windows, since history is written in time order and expires by TTL
+//     (the app's retention), so whole SSTables drop at once;
+//   - message_buckets: which buckets of a group hold messages, so long
+//     time ranges skip empty buckets;
+//   - message_ids: a partition per message ID, for delete and lookup;
+//   - groups: a partition per group, written with lightweight
+//     transactions (compare-and-set on version), so groups never contend
+//     with each other; app_groups lists an app's groups for counting;
+//   - members: one partition per group (a row per present user).
+//
+// Deleting a message sets a deleted mark on its row instead of deleting
+// it: no tombstone storms in hot partitions, and the row expires with its
+// TTL like the rest.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS apps (
+		app_id text PRIMARY KEY,
+		data text
+	)`,
+	`CREATE TABLE IF NOT EXISTS groups (
+		app_id text,
+		group_id text,
+		data text,
+		version bigint,
+		PRIMARY KEY ((app_id, group_id))
+	)`,
+	`CREATE TABLE IF NOT EXISTS app_groups (
+		app_id text,
+		group_id text,
+		PRIMARY KEY ((app_id), group_id)
+	)`,
+	`CREATE TABLE IF NOT EXISTS messages (
+		app_id text,
+		group_id text,
+		bucket bigint,
+		seq bigint,
+		message_id text,
+		type int,
+		sender_id text,
+		sender_ext text,
+		data text,
+		ts bigint,
+		level int,
+		repeat_count int,
+		total_msgs bigint,
+		deleted boolean,
+		PRIMARY KEY ((app_id, group_id, bucket), seq)
+	) WITH CLUSTERING ORDER BY (seq DESC)
+	  AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}`,
+	`CREATE TABLE IF NOT EXISTS message_buckets (
+		app_id text,
+		group_id text,
+		bucket bigint,
+		PRIMARY KEY ((app_id, group_id), bucket)
+	) WITH CLUSTERING ORDER BY (bucket DESC)`,
+	`CREATE TABLE IF NOT EXISTS message_ids (
+		app_id text,
+		group_id text,
+		message_id text,
+		seq bigint,
+		bucket bigint,
+		PRIMARY KEY ((app_id, group_id, message_id))
+	)`,
+	`CREATE TABLE IF NOT EXISTS members (
+		app_id text,
+		group_id text,
+		user_id text,
+		data text,
+		PRIMARY KEY ((app_id, group_id), user_id)
+	)`,
+}
+
+// applySchema creates the keyspace and tables unless they exist.
+func applySchema(ctx context.Context, cluster *gocql.ClusterConfig, cfg Config) error {
+	c := *cluster
+	c.Keyspace = "system"
+	s, err := c.CreateSession()
+	if err != nil {
+		return fmt.Errorf("scylla: connect: %w", err)
+	}
+	defer s.Close()
+	stmt := fmt.Sprintf("CREATE KEYSPACE IF NOT EXISTS %s WITH replication = %s", cfg.Keyspace, cfg.Replication)
+	if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("scylla: create keyspace: %w", err)
+	}
+	for _, t := range schema {
+		if err := s.Query(qualify(t, cfg.Keyspace)).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("scylla: %s: %w", firstLine(t), err)
+		}
+	}
+	return s.AwaitSchemaAgreement(ctx)
+}
+
+// qualify prefixes the table a CREATE TABLE statement names with ks.
+func qualify(stmt, ks string) string {
+	const p = "CREATE TABLE IF NOT EXISTS "
+	return p + ks + "." + stmt[len(p):]
+}
+
+func firstLine(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' || s[i] == '(' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// DropKeyspace drops cfg's keyspace and everything in it. Tests use it to
+// clean up the keyspaces they create.
+func DropKeyspace(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg = cfg.withDefaults()
+	c := gocql.NewCluster(cfg.Hosts...)
+	c.Keyspace = "system"
+	c.Timeout, c.ConnectTimeout = cfg.Timeout, cfg.Timeout
+	s, err := c.CreateSession()
+	if err != nil {
+		return fmt.Errorf("scylla: connect: %w", err)
+	}
+	defer s.Close()
+	return s.Query("DROP KEYSPACE IF EXISTS " + cfg.Keyspace).WithContext(ctx).Exec()
+}

@@ -1,0 +1,343 @@
+package scylla
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/liveim/liveim/storage"
+)
+
+// Store is a storage.Store on ScyllaDB (or Apache Cassandra) through
+// gocql. Create it with Open.
+type Store struct {
+	cfg     Config
+	session *gocql.Session
+	log     *slog.Logger
+	bucket  int64 // BucketWidth in ms
+
+	mu     sync.RWMutex // guards closed; held shared by every call
+	closed bool
+
+	cacheMu   sync.Mutex // leaf lock
+	buckets   map[string]int64 // app/group -> last bucket recorded in message_buckets
+	retention map[string]retentionEntry
+}
+
+type retentionEntry struct {
+	ttl     int // seconds, 0 = none
+	expires time.Time
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the cluster, applies the schema (idempotently) and
+// returns the store.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cons, _ := gocql.ParseConsistencyWrapper(cfg.Consistency)
+	serial, _ := gocql.ParseConsistencyWrapper(cfg.SerialConsistency)
+	cluster := gocql.NewCluster(cfg.Hosts...)
+	cluster.Consistency = cons
+	cluster.SerialConsistency = gocql.SerialConsistency(serial)
+	cluster.Timeout = cfg.Timeout
+	cluster.ConnectTimeout = cfg.Timeout
+	cluster.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
+	if cfg.Username != "" {
+		cluster.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
+	}
+	if err := applySchema(ctx, cluster, cfg); err != nil {
+		return nil, err
+	}
+	// A token-aware policy belongs to one session, so it is set only now,
+	// for the session the store keeps.
+	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	cluster.Keyspace = cfg.Keyspace
+	session, err := cluster.CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("scylla: connect: %w", err)
+	}
+	return &Store{
+		cfg:       cfg,
+		session:   session,
+		log:       logger.With("component", "scylla"),
+		bucket:    cfg.BucketWidth.Milliseconds(),
+		buckets:   make(map[string]int64),
+		retention: make(map[string]retentionEntry),
+	}, nil
+}
+
+// Close releases the session. It waits for calls in flight; later calls
+// return storage.ErrClosed. Closing twice is a no-op.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		s.session.Close()
+	}
+	return nil
+}
+
+// begin takes the shared close guard; the caller must call s.end.
+func (s *Store) begin(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return storage.ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) end() { s.mu.RUnlock() }
+
+// query returns an idempotent query bound to ctx. Every write liveim makes
+// is idempotent (keyed upserts and marks), so the driver may retry it.
+func (s *Store) query(ctx context.Context, stmt string, args ...any) *gocql.Query {
+	return s.session.Query(stmt, args...).WithContext(ctx).Idempotent(true)
+}
+
+// PutApp creates or replaces an app.
+func (s *Store) PutApp(ctx context.Context, app storage.App) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.end()
+	b, err := json.Marshal(app)
+	if err != nil {
+		return err
+	}
+	if err := s.query(ctx, `INSERT INTO apps (app_id, data) VALUES (?, ?)`, app.ID, string(b)).Exec(); err != nil {
+		return fmt.Errorf("scylla: put app %s: %w", app.ID, err)
+	}
+	s.cacheMu.Lock()
+	delete(s.retention, app.ID)
+	s.cacheMu.Unlock()
+	return nil
+}
+
+// GetApp returns the app, or storage.ErrNotFound.
+func (s *Store) GetApp(ctx context.Context, appID string) (storage.App, error) {
+	if err := s.begin(ctx); err != nil {
+		return storage.App{}, err
+	}
+	defer s.end()
+	return s.getApp(ctx, appID)
+}
+
+func (s *Store) getApp(ctx context.Context, appID string) (storage.App, error) {
+	var data string
+	err := s.query(ctx, `SELECT data FROM apps WHERE app_id = ?`, appID).Scan(&data)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return storage.App{}, fmt.Errorf("app %s: %w", appID, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.App{}, fmt.Errorf("scylla: get app %s: %w", appID, err)
+	}
+	var app storage.App
+	if err := json.Unmarshal([]byte(data), &app); err != nil {
+		return storage.App{}, fmt.Errorf("scylla: decode app %s: %w", appID, err)
+	}
+	return app, nil
+}
+
+// CreateGroup stores g with Version 1 unless the group exists
+// (lightweight transaction, so concurrent creates make exactly one).
+func (s *Store) CreateGroup(ctx context.Context, g storage.Group) (storage.Group, bool, error) {
+	if err := s.begin(ctx); err != nil {
+		return storage.Group{}, false, err
+	}
+	defer s.end()
+	g.Version = 1
+	data, err := groupData(g)
+	if err != nil {
+		return storage.Group{}, false, err
+	}
+	prev := map[string]any{}
+	applied, err := s.query(ctx, `INSERT INTO groups (app_id, group_id, data, version) VALUES (?, ?, ?, 1) IF NOT EXISTS`,
+		g.AppID, g.ID, data).MapScanCAS(prev)
+	if err != nil {
+		return storage.Group{}, false, fmt.Errorf("scylla: create group %s/%s: %w", g.AppID, g.ID, err)
+	}
+	// Listed for counting whether this call or an earlier one created it:
+	// an earlier create may have failed between the two writes.
+	if err := s.query(ctx, `INSERT INTO app_groups (app_id, group_id) VALUES (?, ?)`, g.AppID, g.ID).Exec(); err != nil {
+		return storage.Group{}, false, fmt.Errorf("scylla: create group %s/%s: %w", g.AppID, g.ID, err)
+	}
+	if applied {
+		return g, true, nil
+	}
+	existing, err := decodeGroup(g.AppID, g.ID, prev["data"], prev["version"])
+	return existing, false, err
+}
+
+// GetGroup returns the group, or storage.ErrNotFound.
+func (s *Store) GetGroup(ctx context.Context, appID, groupID string) (storage.Group, error) {
+	if err := s.begin(ctx); err != nil {
+		return storage.Group{}, err
+	}
+	defer s.end()
+	var data string
+	var version int64
+	err := s.query(ctx, `SELECT data, version FROM groups WHERE app_id = ? AND group_id = ?`, appID, groupID).
+		SerialConsistency(gocql.LocalSerial).Scan(&data, &version)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return storage.Group{}, fmt.Errorf("group %s/%s: %w", appID, groupID, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.Group{}, fmt.Errorf("scylla: get group %s/%s: %w", appID, groupID, err)
+	}
+	return decodeGroup(appID, groupID, data, version)
+}
+
+// PutGroup replaces the group if its stored version is g.Version
+// (lightweight transaction) and returns the new version.
+func (s *Store) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	data, err := groupData(g)
+	if err != nil {
+		return 0, err
+	}
+	prev := map[string]any{}
+	applied, err := s.query(ctx, `UPDATE groups SET data = ?, version = ? WHERE app_id = ? AND group_id = ? IF version = ?`,
+		data, g.Version+1, g.AppID, g.ID, g.Version).MapScanCAS(prev)
+	if err != nil {
+		return 0, fmt.Errorf("scylla: put group %s/%s: %w", g.AppID, g.ID, err)
+	}
+	if applied {
+		return g.Version + 1, nil
+	}
+	if v, ok := prev["version"].(int64); ok && v != 0 {
+		return 0, fmt.Errorf("group %s/%s at version %d, not %d: %w", g.AppID, g.ID, v, g.Version, storage.ErrConflict)
+	}
+	return 0, fmt.Errorf("group %s/%s: %w", g.AppID, g.ID, storage.ErrNotFound)
+}
+
+// CountGroups returns how many groups the app has.
+func (s *Store) CountGroups(ctx context.Context, appID string) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	var n int
+	if err := s.query(ctx, `SELECT COUNT(*) FROM app_groups WHERE app_id = ?`, appID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("scylla: count groups %s: %w", appID, err)
+	}
+	return n, nil
+}
+
+// groupData encodes a group without its version, which has a column.
+func groupData(g storage.Group) (string, error) {
+	g.Version = 0
+	b, err := json.Marshal(g)
+	return string(b), err
+}
+
+func decodeGroup(appID, groupID string, data, version any) (storage.Group, error) {
+	d, _ := data.(string)
+	v, _ := version.(int64)
+	var g storage.Group
+	if err := json.Unmarshal([]byte(d), &g); err != nil {
+		return storage.Group{}, fmt.Errorf("scylla: decode group %s/%s: %w", appID, groupID, err)
+	}
+	g.Version = v
+	return g, nil
+}
+
+// SaveMembers writes a group's member changes in one single-partition
+// batch, applied atomically.
+func (s *Store) SaveMembers(ctx context.Context, appID, groupID string, upserts []storage.Member, removes []string) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.end()
+	if len(upserts) == 0 && len(removes) == 0 {
+		return nil
+	}
+	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
+	for _, m := range upserts {
+		if m.UserID == "" {
+			return errors.New("scylla: save members: empty user ID")
+		}
+		data, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		b.Query(`INSERT INTO members (app_id, group_id, user_id, data) VALUES (?, ?, ?, ?)`, appID, groupID, m.UserID, string(data))
+	}
+	for _, u := range removes {
+		b.Query(`DELETE FROM members WHERE app_id = ? AND group_id = ? AND user_id = ?`, appID, groupID, u)
+	}
+	if err := b.Exec(); err != nil {
+		return fmt.Errorf("scylla: save members %s/%s: %w", appID, groupID, err)
+	}
+	return nil
+}
+
+// ListMembers returns a group's members.
+func (s *Store) ListMembers(ctx context.Context, appID, groupID string) ([]storage.Member, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	it := s.query(ctx, `SELECT data FROM members WHERE app_id = ? AND group_id = ?`, appID, groupID).PageSize(1000).Iter()
+	out := []storage.Member{}
+	var data string
+	for it.Scan(&data) {
+		var m storage.Member
+		if err := json.Unmarshal([]byte(data), &m); err != nil {
+			_ = it.Close()
+			return nil, fmt.Errorf("scylla: decode member: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("scylla: list members %s/%s: %w", appID, groupID, err)
+	}
+	return out, nil
+}
+
+// ttlOf returns the message TTL of an app in seconds (its retention), 0
+// when it keeps history forever; cached for a minute.
+func (s *Store) ttlOf(ctx context.Context, appID string) (int, error) {
+	now := time.Now()
+	s.cacheMu.Lock()
+	e, ok := s.retention[appID]
+	s.cacheMu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.ttl, nil
+	}
+	ttl := 0
+	app, err := s.getApp(ctx, appID)
+	switch {
+	case err == nil:
+		ttl = app.RetentionDays * 86400
+	case !errors.Is(err, storage.ErrNotFound):
+		return 0, err
+	}
+	s.cacheMu.Lock()
+	s.retention[appID] = retentionEntry{ttl: ttl, expires: now.Add(time.Minute)}
+	s.cacheMu.Unlock()
+	return ttl, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

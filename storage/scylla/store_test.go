@@ -1,0 +1,100 @@
+package scylla
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"hash/fnv"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liveim/liveim/storage"
+	"github.com/liveim/liveim/storage/storagetest"
+)
+
+// cqlHosts returns the CQL server the tests use, or skips: CI starts one
+// with scripts/cql-test-server, which prints LIVEIM_CQL_HOSTS.
+func cqlHosts(t testing.TB) []string {
+	t.Helper()
+	v := os.Getenv("LIVEIM_CQL_HOSTS")
+	if v == "" {
+		t.Skip("LIVEIM_CQL_HOSTS is not set: start a CQL server with `eval $(scripts/cql-test-server start)` to run the ScyllaDB backend tests")
+	}
+	return strings.Split(v, ",")
+}
+
+// testConfig uses small buckets, so the suite's messages (10 ms apart)
+// spread over many partitions and cross-bucket paging is exercised.
+func testConfig(hosts []string, keyspace string) Config {
+	return Config{Hosts: hosts, Keyspace: keyspace, BucketWidth: 50 * time.Millisecond, Consistency: "ONE", SerialConsistency: "SERIAL", Timeout: 20 * time.Second}
+}
+
+func randomKeyspace() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "liveim_test_" + hex.EncodeToString(b[:])
+}
+
+func openTest(t testing.TB, keyspace string) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := testConfig(cqlHosts(t), keyspace)
+	s, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = s.Close()
+		if !strings.HasPrefix(keyspace, "liveim_test_p") { // persistence reopens it
+			_ = DropKeyspace(context.Background(), cfg)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	hosts := cqlHosts(t)
+	storagetest.Run(t, func(t testing.TB) storage.Store {
+		_ = hosts
+		return openTest(t, randomKeyspace())
+	})
+}
+
+func TestPersistence(t *testing.T) {
+	cqlHosts(t)
+	storagetest.RunPersistence(t, func(t testing.TB, dir string) storage.Store {
+		h := fnv.New64a()
+		h.Write([]byte(dir))
+		return openTest(t, "liveim_test_p"+hex.EncodeToString(h.Sum(nil)))
+	})
+}
+
+func benchConfig(t testing.TB) Config {
+	return Config{Hosts: cqlHosts(t), Keyspace: randomKeyspace(), Consistency: "ONE", SerialConsistency: "SERIAL", Timeout: 20 * time.Second}
+}
+
+func openBench(b *testing.B) *Store {
+	cfg := benchConfig(b)
+	s, err := Open(b.Context(), cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = s.Close()
+		_ = DropKeyspace(context.Background(), cfg)
+	})
+	return s
+}
+
+func BenchmarkAppendMessage(b *testing.B) { storagetest.BenchAppend(b, openBench(b)) }
+
+func BenchmarkAppendMessageParallel(b *testing.B) {
+	storagetest.BenchAppendParallel(b, openBench(b), 16)
+}
+
+func BenchmarkListMessagesDesc50(b *testing.B) {
+	storagetest.BenchListDesc50(b, openBench(b), 10_000)
+}

@@ -1,0 +1,69 @@
+package storagetest
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/liveim/liveim/storage"
+)
+
+// Benchmarks shared by every backend, so docs/benchmarks.md compares
+// like with like. Each takes a fresh store.
+
+func benchMessage(groupID string, seq int64) storage.Message {
+	return storage.Message{
+		AppID: "bench", GroupID: groupID, ID: fmt.Sprintf("%s-%d", groupID, seq), Seq: seq, Type: 10001,
+		SenderID: "user-1", Data: "hello, this is a typical short chat message",
+		TimestampMs: 1_700_000_000_000 + seq,
+	}
+}
+
+// BenchAppend measures one writer appending to one group.
+func BenchAppend(b *testing.B, s storage.Store) {
+	b.ReportAllocs()
+	seq := int64(0)
+	for b.Loop() {
+		seq++
+		if err := s.AppendMessage(b.Context(), benchMessage("room", seq)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchAppendParallel measures write throughput with GOMAXPROCS×parallel
+// writers, each on its own group (as routers write many groups at once).
+func BenchAppendParallel(b *testing.B, s storage.Store, parallel int) {
+	b.ReportAllocs()
+	b.SetParallelism(parallel)
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		group := fmt.Sprintf("room-%d", next.Add(1))
+		seq := int64(0)
+		for pb.Next() {
+			seq++
+			if err := s.AppendMessage(b.Context(), benchMessage(group, seq)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchListDesc50 measures the newest-50 page of a group of n messages
+// (listRecentMessage).
+func BenchListDesc50(b *testing.B, s storage.Store, n int64) {
+	for seq := int64(1); seq <= n; seq++ {
+		if err := s.AppendMessage(b.Context(), benchMessage("room", seq)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q := storage.MessageQuery{AppID: "bench", GroupID: "room", Desc: true, Limit: 50}
+	b.ReportAllocs()
+	for b.Loop() {
+		page, err := s.ListMessages(b.Context(), q)
+		if err != nil || len(page.Messages) != 50 {
+			b.Fatalf("ListMessages: %d messages, %v", len(page.Messages), err)
+		}
+	}
+}
