@@ -26,7 +26,7 @@ type Store struct {
 	mu     sync.RWMutex // guards closed; held shared by every call
 	closed bool
 
-	cacheMu   sync.Mutex // leaf lock
+	cacheMu   sync.Mutex       // leaf lock
 	buckets   map[string]int64 // app/group -> last bucket recorded in message_buckets
 	retention map[string]retentionEntry
 }
