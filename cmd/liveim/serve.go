@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/internal/demo"
 	"github.com/liveim/liveim/internal/demoapp"
 	"github.com/liveim/liveim/internal/natsserver"
 	"github.com/liveim/liveim/router"
@@ -26,9 +28,13 @@ type serveConfig struct {
 	NATSListen string // default "127.0.0.1:4222"
 	PublicURL  string // default ws://<addr>/ws
 	LogLevel   string // default "info"
-	Store      backend.Config
-	Gateway    gateway.Config
-	Router     router.Config
+	// Dev serves /dev/token, which mints a token for any user of the demo
+	// app. Default: on when the gateway listens on loopback only.
+	Dev     bool
+	devSet  bool
+	Store   backend.Config
+	Gateway gateway.Config
+	Router  router.Config
 }
 
 func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
@@ -36,6 +42,11 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS listen address (extra gateways connect here)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolFunc("dev", "development mode: serve /dev/token for the demo page (default: on when --addr is loopback)", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		c.Dev, c.devSet = b, true
+		return err
+	})
 	c.Store.RegisterFlags(fs)
 	c.Gateway.RegisterFlags(fs)
 	c.Router.RegisterFlags(fs, "router-")
@@ -108,7 +119,15 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printWelcome(stdout, cfg.Data, addr.String(), publicURL, ns.ClientURL(), app, created)
+	dev := cfg.Dev
+	if !cfg.devSet {
+		dev = isLoopback(addr)
+	}
+	gw.Mux().Handle("/", demo.Pages())
+	if dev {
+		gw.Mux().Handle("/dev/token", demo.TokenHandler(app, 24*time.Hour))
+	}
+	printWelcome(stdout, cfg.Data, addr.String(), publicURL, ns.ClientURL(), app, created, dev)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rt.Run(ctx) })
@@ -123,12 +142,23 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	return g.Wait()
 }
 
-func printWelcome(w io.Writer, data, addr, publicURL, natsURL string, app demoapp.Info, created bool) {
+// isLoopback reports whether a listen address accepts only local clients.
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+func printWelcome(w io.Writer, data, addr, publicURL, natsURL string, app demoapp.Info, created, dev bool) {
 	state := "existing"
 	if created {
 		state = "new"
 	}
+	page := "http://" + addr + "/  (development mode: /dev/token mints demo tokens)"
+	if !dev {
+		page = "http://" + addr + "/  (needs --dev to log in)"
+	}
 	fmt.Fprintf(w, `liveim is running.
+  demo page:  %s
   WebSocket:  %s
   health:     http://%s/healthz
   NATS:       %s  (extra gateways: liveim gateway --nats %s)
@@ -137,5 +167,5 @@ func printWelcome(w io.Writer, data, addr, publicURL, natsURL string, app demoap
 
 Get a login token for a user:
   liveim token --data %s --user alice [--role admin]
-`, publicURL, addr, natsURL, natsURL, state, app.AppID, app.AppSign, data)
+`, page, publicURL, addr, natsURL, natsURL, state, app.AppID, app.AppSign, data)
 }

@@ -1,0 +1,1 @@
+// placeholder until scripts/build-sdk copies the SDK bundle here

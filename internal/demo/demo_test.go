@@ -1,0 +1,64 @@
+package demo
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/internal/demoapp"
+)
+
+func TestTokenHandler(t *testing.T) {
+	info := demoapp.Info{AppID: "demo", AppKey: "k", AppSign: "lim1.x"}
+	h := TokenHandler(info, time.Hour)
+	tests := []struct {
+		name, query string
+		status      int
+	}{
+		{"member", "user=alice", 200},
+		{"admin", "user=bob&role=admin", 200},
+		{"bad user", "user=a.b", 400},
+		{"no user", "", 400},
+		{"bad role", "user=a&role=root", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/dev/token?"+tt.query, nil))
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			if tt.status != 200 {
+				return
+			}
+			var tr demoapp.TokenReply
+			if err := json.Unmarshal(rec.Body.Bytes(), &tr); err != nil {
+				t.Fatal(err)
+			}
+			c := auth.Credentials{AppID: tr.AppID, UserID: tr.Auth.UserID, Nonce: tr.Auth.Nonce, Timestamp: tr.Auth.Timestamp, Role: tr.Auth.Role, Token: tr.AppToken}
+			if err := auth.Verify(info.AppKey, c, time.Now()); err != nil || tr.AppSign != info.AppSign {
+				t.Fatalf("token does not verify: %v (%+v)", err, tr)
+			}
+		})
+	}
+}
+
+func TestPagesServeTheDemo(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Pages().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != 200 || !contains(rec.Body.String(), "liveim-im.iife.js") {
+		t.Fatalf("GET / = %d, page does not load the SDK bundle", rec.Code)
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
