@@ -158,10 +158,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 	for _, l := range g.loops {
 		wg.Go(l.run)
 	}
+	// Dispatcher channels are never closed: a subscription still open at
+	// shutdown (a join in flight) could otherwise send on a closed channel.
+	stopDispatch := make(chan struct{})
 	for _, ch := range g.dispatchers {
 		wg.Go(func() {
-			for m := range ch {
-				g.onNATS(m)
+			for {
+				select {
+				case m := <-ch:
+					g.onNATS(m)
+				case <-stopDispatch:
+					return
+				}
 			}
 		})
 	}
@@ -207,9 +215,7 @@ loop:
 		l.stop()
 	}
 	_ = inbox.Unsubscribe()
-	for _, ch := range g.dispatchers {
-		close(ch)
-	}
+	close(stopDispatch)
 	wg.Wait()
 	for _, l := range g.loops {
 		l.close()
