@@ -251,3 +251,19 @@ func TestHeartbeatTimeout(t *testing.T) {
 		t.Fatalf("pinging client was closed: %v", err)
 	}
 }
+
+func TestRefreshToken(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	alice := c.Login(t, 0, "alice", "")
+	if err := alice.RefreshToken(ctxT(t), testcluster.Auth("alice", "")); err != nil {
+		t.Fatalf("refresh with a valid token: %v", err)
+	}
+	forged := testcluster.Auth("alice", "")
+	forged.Token = strings.Repeat("0", 64)
+	wantCode(t, alice.RefreshToken(ctxT(t), forged), 401)
+	wantCode(t, alice.RefreshToken(ctxT(t), testcluster.Auth("bob", "")), 401)        // another user's token
+	wantCode(t, alice.RefreshToken(ctxT(t), testcluster.Auth("alice", "admin")), 400) // no role change
+	if _, err := alice.Ping(ctxT(t)); err != nil {
+		t.Fatalf("session lost after refreshes: %v", err)
+	}
+}

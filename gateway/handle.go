@@ -121,7 +121,11 @@ func (c *conn) handleRequest(f *liveimpb.ClientFrame) {
 		c.reply(f.Id, &liveimpb.Reply{})
 		c.closeWith(ws.StatusNormalClosure, "logout", nil)
 	case *liveimpb.ClientFrame_RefreshToken:
-		c.replyErr(f.Id, gw.refresh(s, b.RefreshToken))
+		if err := gw.refresh(s, b.RefreshToken); err != nil {
+			c.replyErr(f.Id, err)
+			return
+		}
+		c.reply(f.Id, &liveimpb.Reply{})
 	case *liveimpb.ClientFrame_JoinGroup:
 		gw.join(c, s, f)
 	case *liveimpb.ClientFrame_LeaveGroup:

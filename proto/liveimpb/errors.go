@@ -77,8 +77,11 @@ func AsError(err error) *Error {
 	return ErrInternal
 }
 
-// ErrorReply builds the Reply for err.
+// ErrorReply builds the Reply for err; a nil err is a success reply.
 func ErrorReply(err error) *Reply {
+	if err == nil {
+		return &Reply{}
+	}
 	e := AsError(err)
 	return &Reply{Code: int32(e.Code), Msg: e.Message}
 }

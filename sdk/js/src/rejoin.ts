@@ -1,0 +1,112 @@
+/**
+ * After a reconnect: rejoin every group the session had joined and fetch,
+ * per group, the HIGH messages missed since the last one delivered
+ * (ResumeGroupRequest, looping while has_more). A group's live events are
+ * held from before its rejoin until its resume is done, then released
+ * through the normal path, which drops what resume already delivered.
+ */
+import { create, protoInt64 } from '@bufbuild/protobuf';
+import { toGroupInfo } from './convert.js';
+import { ImErrorCode, toImError } from './errors.js';
+import { type Event, EventSchema, type Message, MessageLevel } from './gen/liveim/v1/client_pb.js';
+import type { GroupTracker } from './groups.js';
+import type { Logger } from './logger.js';
+import type { Link } from './session.js';
+import type { ImGroupInfo } from './types.js';
+import { replyBody } from './wire.js';
+
+export interface RejoinHooks {
+  /** deliver passes an event through the session's normal event path (hold, dedupe). */
+  deliver(ev: Event): void;
+  /** emit hands an event to the app directly (resumed messages, already accepted). */
+  emit(ev: Event): void;
+  /** current reports whether the link is still the session's live one. */
+  current(): boolean;
+  /** giveUp drops the link so that the session reconnects again. */
+  giveUp(why: string): void;
+  log: Logger;
+}
+
+/** Codes that mean the group is gone for this user: stop tracking it. */
+const GONE: ReadonlySet<number> = new Set([
+  ImErrorCode.GROUP_NOT_FOUND,
+  ImErrorCode.GROUP_CLOSED,
+  ImErrorCode.FORBIDDEN,
+  ImErrorCode.INVALID_PARAMETER,
+]);
+
+/**
+ * rejoinGroups rejoins and resumes every tracked group on link; it returns
+ * the groups' infos, or undefined when the link was lost on the way (the
+ * session is then reconnecting again).
+ */
+export async function rejoinGroups(link: Link, groups: GroupTracker, h: RejoinHooks): Promise<ImGroupInfo[] | undefined> {
+  const conn = link.conn;
+  const ids = groups.ids();
+  for (const id of ids) groups.hold(id);
+  const infos: ImGroupInfo[] = [];
+  for (const [i, groupId] of ids.entries()) {
+    if (conn === undefined || !h.current()) {
+      abort(ids.slice(i), groups, h);
+      return undefined;
+    }
+    try {
+      const info = replyBody(await conn.request({ case: 'joinGroup', value: { groupId } }), 'groupInfo');
+      infos.push(toGroupInfo(info));
+      for (;;) {
+        const after = groups.resumeFrom(groupId);
+        const rep = replyBody(
+          await conn.request({ case: 'resumeGroup', value: { groupId, afterSeqnum: protoInt64.parse(after) } }),
+          'resumeGroup',
+        );
+        for (const m of rep.messages) {
+          if (m.groupId === '') m.groupId = groupId;
+          if (groups.accept(m)) h.emit(groupMessage(m));
+        }
+        h.log.debug(`resumed ${rep.messages.length} HIGH messages of ${groupId} after ${after}`);
+        if (!rep.hasMore || rep.messages.length === 0) break;
+      }
+      for (const ev of groups.release(groupId)) h.deliver(ev);
+    } catch (e) {
+      if (!h.current()) {
+        abort(ids.slice(i), groups, h);
+        return undefined;
+      }
+      const err = toImError(e);
+      if (GONE.has(err.code)) {
+        h.log.warn(`rejoin ${groupId}: ${err.code} ${err.msg}; the group is left`);
+        for (const ev of groups.release(groupId)) h.deliver(ev);
+        if (groups.get(groupId) !== undefined) {
+          groups.left(groupId);
+          const reason = err.code === ImErrorCode.FORBIDDEN ? 2 : 1;
+          h.deliver(create(EventSchema, { body: { case: 'exit', value: { groupId, reason } } }));
+        }
+        continue;
+      }
+      // Anything else (timeout, unavailable) could leave a gap: start over.
+      h.log.warn(`rejoin ${groupId}: ${err.code} ${err.msg}; reconnecting again`);
+      abort(ids.slice(i), groups, h);
+      h.giveUp(`rejoin failed: ${err.msg}`);
+      return undefined;
+    }
+  }
+  return infos;
+}
+
+/**
+ * abort stops holding the groups not yet resumed. Their held HIGH messages
+ * are dropped, not delivered: delivering them would move the resume point
+ * past the gap; the next resume brings them back in order.
+ */
+function abort(ids: string[], groups: GroupTracker, h: RejoinHooks): void {
+  for (const id of ids) {
+    for (const ev of groups.release(id)) {
+      if (ev.body.case === 'groupMessage' && ev.body.value.level === MessageLevel.HIGH) continue;
+      h.deliver(ev);
+    }
+  }
+}
+
+function groupMessage(m: Message): Event {
+  return create(EventSchema, { body: { case: 'groupMessage', value: m } });
+}

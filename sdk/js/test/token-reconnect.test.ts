@@ -1,0 +1,34 @@
+// A reconnect that finds the token expired (the app ignored the first
+// tokenexpired) is refused with 401; the SDK asks again, and once the app
+// answers it logs in and the session resumes.
+import { describe, expect, it } from 'vitest';
+import type { ImGroupInfo, ImTokenCallback } from '../src/index.js';
+import { Recorder, newEngine, sleep, token, uid } from './helpers.js';
+import { CuttableTransport } from './transport-ws.js';
+
+describe('tokenexpired on reconnect', () => {
+  it('asks again when a reconnect finds the token expired, then logs in', async () => {
+    const u = uid('expired');
+    const net = new CuttableTransport();
+    const e = await newEngine({ transport: net.factory, reconnect: { initialDelayMs: 100, maxDelayMs: 500 } });
+    const calls: ImTokenCallback[] = [];
+    e.on('tokenexpired', (cb: ImTokenCallback) => {
+      calls.push(cb);
+      // The first time the app does not answer; the second time it does.
+      if (calls.length >= 2) cb(null, token(u, { ttl: '1h' }).auth);
+    });
+    const failed = new Recorder<[{ code: number }]>();
+    e.on('connectfailed', failed.fn);
+    const reconnected = new Recorder<[ImGroupInfo[]]>();
+    e.on('reconnectsuccess', reconnected.fn);
+    const first = token(u, { ttl: '16s' });
+    await e.login({ user: { userId: u }, userAuth: first.auth });
+    await sleep(Math.max(0, first.auth.timestamp * 1000 - Date.now() + 1200));
+    expect(calls.length).toBe(1);
+    net.cut();
+    await reconnected.next(() => true, 30_000);
+    expect(failed.calls.some(([err]) => err.code === 401)).toBe(true);
+    expect(calls.length).toBe(2);
+    expect(e.isLoggedIn).toBe(true);
+  });
+});
