@@ -80,7 +80,7 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 	notice := nats.NewMsg(subj)
 	notice.Header.Set(subject.HeaderKind, subject.KindTakeover)
 	notice.Header.Set(subject.HeaderSession, s.id)
-	if err := g.nc.PublishMsg(notice); err == nil {
+	if err = g.nc.PublishMsg(notice); err == nil {
 		err = g.nc.FlushTimeout(g.cfg.RequestTimeout)
 	}
 	if err != nil {

@@ -70,9 +70,6 @@ const (
 	KindKick     = "kick"
 )
 
-// NoGroup is the scope of requests that name no group.
-const NoGroup = ""
-
 // RPC is the subject a gateway sends a group-scoped request to.
 func RPC(appID, groupID string) string {
 	return "liveim.rpc." + appID + "." + groupID
