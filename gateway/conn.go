@@ -237,6 +237,13 @@ func (c *conn) joined(groupID string) bool {
 	return ok
 }
 
+// leaveRoom forgets a joined group here and takes the connection out of
+// the room's members.
+func (c *conn) leaveRoom(appID, groupID string) {
+	c.setJoined(groupID, false)
+	c.gw.rooms.leave(roomKey(appID, groupID), c)
+}
+
 // setJoined records or forgets a joined group; it reports false when the
 // connection is already gone.
 func (c *conn) setJoined(groupID string, on bool) bool {

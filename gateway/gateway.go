@@ -344,10 +344,9 @@ func (g *Gateway) broadcast(key string, m *nats.Msg) {
 	}
 	if m.Header.Get(subject.HeaderExit) != "" {
 		// The group closed: its members are members no more.
-		_, groupID := splitKey(key)
+		appID, groupID := splitKey(key)
 		for _, c := range members {
-			c.setJoined(groupID, false)
-			g.rooms.leave(key, c)
+			c.leaveRoom(appID, groupID)
 		}
 	}
 }
@@ -371,8 +370,7 @@ func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 			if s == nil || !c.joined(groupID) {
 				continue
 			}
-			c.setJoined(groupID, false)
-			g.rooms.leave(roomKey(s.appID, groupID), c)
+			c.leaveRoom(s.appID, groupID)
 			c.send(frame, false)
 		}
 	case subject.KindC2C:

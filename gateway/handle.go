@@ -133,8 +133,7 @@ func (c *conn) handleRequest(f *liveimpb.ClientFrame) {
 			c.replyErr(f.Id, liveimpb.ErrNotJoined)
 			return
 		}
-		c.setJoined(groupID, false)
-		gw.rooms.leave(roomKey(s.appID, groupID), c)
+		c.leaveRoom(s.appID, groupID)
 		gw.forward(c, s, f, groupID, nil)
 	case *liveimpb.ClientFrame_SendGroupMessage:
 		if !c.joined(groupID) {
