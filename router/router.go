@@ -170,10 +170,10 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case now := <-ticker.C:
-			r.groups.tick(ctx, now)
+			r.groups.tick(workCtx, now)
 			if now.Sub(lastFlush) >= r.cfg.FlushInterval {
 				lastFlush = now
-				if err := r.groups.flush(ctx); err != nil {
+				if err := r.groups.flush(workCtx); err != nil {
 					r.log.Error("save group state", "err", err)
 				}
 			}

@@ -6,6 +6,7 @@
 //	liveim router   a router against a NATS URL
 //	liveim token    print a login token for a user of the demo app
 //	liveim app      print the demo app's credentials
+//	liveim bench    measure a server: idle connections, login storms
 //
 // Every flag can also be set by an environment variable: LIVEIM_ followed
 // by the flag name in upper case with '-' as '_' (e.g. LIVEIM_ADDR).
@@ -22,6 +23,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/liveim/liveim/bench"
 )
 
 var targets = map[string]func(ctx context.Context, args []string, stdout io.Writer) error{
@@ -30,11 +33,14 @@ var targets = map[string]func(ctx context.Context, args []string, stdout io.Writ
 	"router":  runRouter,
 	"token":   runToken,
 	"app":     runApp,
+	"bench":   runBench,
+	// bench-worker is started by `liveim bench` itself.
+	"bench-worker": func(_ context.Context, _ []string, stdout io.Writer) error { return bench.RunWorker(os.Stdin, stdout) },
 }
 
 func main() {
 	if len(os.Args) < 2 || targets[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: liveim serve|gateway|router|token|app [flags]   (liveim TARGET -h for flags)")
+		fmt.Fprintln(os.Stderr, "usage: liveim serve|gateway|router|token|app|bench [flags]   (liveim TARGET -h for flags)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -248,3 +248,30 @@ func TestReadmeQuickStart(t *testing.T) {
 		t.Fatalf("quickstart printed %q, want %q", out, want)
 	}
 }
+
+// TestBench runs `liveim bench` end to end on a small idle run: it starts
+// its own server and a second gateway, spreads clients over two worker
+// processes and reads the servers from /proc.
+func TestBench(t *testing.T) {
+	out, err := exec.Command(liveimBin, "bench", "--scenario", "idle", "--connections", "300", "--per-worker", "200",
+		"--gateways", "2", "--rooms", "5", "--settle", "500ms", "--json").Output()
+	if err != nil {
+		t.Fatalf("liveim bench: %v", err)
+	}
+	var r struct {
+		Scenario        string  `json:"scenario"`
+		Connections     int     `json:"connections"`
+		Gateways        int     `json:"gateways"`
+		Errors          int     `json:"errors"`
+		LoginsPerSec    float64 `json:"logins_per_sec"`
+		RSSBytesPerConn float64 `json:"rss_bytes_per_conn"`
+		CPUSeconds      float64 `json:"cpu_seconds"`
+		ServerRSSBytes  int64   `json:"server_rss_bytes"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("liveim bench printed %q: %v", out, err)
+	}
+	if r.Scenario != "idle" || r.Connections != 300 || r.Gateways != 2 || r.Errors != 0 || r.LoginsPerSec <= 0 || r.ServerRSSBytes <= 0 || r.CPUSeconds <= 0 {
+		t.Fatalf("bench result %+v", r)
+	}
+}

@@ -1,0 +1,89 @@
+package bench
+
+import (
+	"errors"
+	"flag"
+	"time"
+)
+
+// Config configures a run. The zero value means the defaults, applied in
+// withDefaults.
+type Config struct {
+	// Scenario is idle or connect. Default idle.
+	Scenario string
+	// Connections is how many clients log in. Default 1000.
+	Connections int
+	// Rooms is how many rooms the clients join, round robin. Default 100.
+	Rooms int
+	// Gateways is how many gateway processes to start (liveim serve counts
+	// as one). Default 1.
+	Gateways int
+	// Target is the WebSocket URL of a running server to measure instead of
+	// starting one; PID is its process and Data its data dir (for the
+	// demo app's credentials).
+	Target string
+	PID    int
+	Data   string
+	// PerWorker is the most clients one worker process holds. Default 19000.
+	PerWorker int
+	// Settle is how long connections stay idle before memory is read.
+	// Default 3s.
+	Settle time.Duration
+	// JSON prints one JSON object instead of a table.
+	JSON bool
+}
+
+// RegisterFlags registers the bench flags on fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Scenario, "scenario", "idle", "idle or connect")
+	fs.IntVar(&c.Connections, "connections", 0, "clients (default 1000)")
+	fs.IntVar(&c.Rooms, "rooms", 0, "rooms the clients join (default 100)")
+	fs.IntVar(&c.Gateways, "gateways", 0, "gateway processes to start (default 1)")
+	fs.StringVar(&c.Target, "target", "", "ws://host:port/ws of a running server (default: start one)")
+	fs.IntVar(&c.PID, "pid", 0, "process of the running server (with --target)")
+	fs.StringVar(&c.Data, "data", "", "data dir of the running server (with --target)")
+	fs.IntVar(&c.PerWorker, "per-worker", 0, "clients per worker process (default 19000)")
+	fs.DurationVar(&c.Settle, "settle", 0, "idle time before memory is read (default 3s)")
+	fs.BoolVar(&c.JSON, "json", false, "print one JSON object")
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch c.Scenario {
+	case "", "idle", "connect":
+	default:
+		return errors.New("bench: --scenario must be idle or connect (fanout, rooms and c2c are not built yet)")
+	}
+	if c.Connections < 0 || c.Rooms < 0 || c.Gateways < 0 || c.PerWorker < 0 || c.Settle < 0 {
+		return errors.New("bench: negative value")
+	}
+	if c.Target != "" && (c.PID == 0 || c.Data == "") {
+		return errors.New("bench: --target needs --pid and --data")
+	}
+	if c.PerWorker > 19500 {
+		return errors.New("bench: --per-worker above 19500 breaks the 20,000 open files of a process")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Scenario == "" {
+		c.Scenario = "idle"
+	}
+	if c.Connections == 0 {
+		c.Connections = 1000
+	}
+	if c.Rooms == 0 {
+		c.Rooms = 100
+	}
+	if c.Gateways == 0 {
+		c.Gateways = 1
+	}
+	if c.PerWorker == 0 {
+		c.PerWorker = 19000
+	}
+	if c.Settle == 0 {
+		c.Settle = 3 * time.Second
+	}
+	return c
+}

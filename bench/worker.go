@@ -1,0 +1,164 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// job is what a worker process is told on its stdin.
+type job struct {
+	URLs     []string `json:"urls"`
+	AppID    string   `json:"app_id"`
+	AppKey   string   `json:"app_key"`
+	First    int      `json:"first"` // index of the first user
+	Count    int      `json:"count"`
+	Rooms    int      `json:"rooms"`
+	SourceIP int      `json:"source_ip"` // first loopback source address, 127.0.0.N
+}
+
+// report is a worker's one line on stdout once its clients are in.
+type report struct {
+	Connected int     `json:"connected"`
+	Errors    int     `json:"errors"`
+	FirstErr  string  `json:"first_error,omitempty"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// dialers is how many clients a worker connects at once.
+const dialers = 32
+
+// RunWorker is `liveim bench-worker`: it reads a job from in, connects
+// and logs in its clients, joins each to a room, writes a report to out,
+// and holds the connections, idle and goroutine-free, until in closes.
+func RunWorker(in io.Reader, out io.Writer) error {
+	r := bufio.NewReader(in)
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("bench-worker: read job: %w", err)
+	}
+	var j job
+	if err := json.Unmarshal(line, &j); err != nil {
+		return fmt.Errorf("bench-worker: job: %w", err)
+	}
+	conns := make([]net.Conn, j.Count)
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	next := atomic.Int64{}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range dialers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= j.Count {
+					return
+				}
+				c, err := connect(j, j.First+i)
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				conns[i] = c
+			}
+		})
+	}
+	wg.Wait()
+	rep := report{Connected: j.Count - int(errs.Load()), Errors: int(errs.Load()), Seconds: time.Since(start).Seconds()}
+	if e, ok := firstErr.Load().(string); ok {
+		rep.FirstErr = e
+	}
+	b, _ := json.Marshal(rep)
+	if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, r) // hold until the parent closes stdin
+	for _, c := range conns {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+	return nil
+}
+
+// connect dials, logs user n in and joins its room; the connection is
+// then left idle with nothing reading it.
+func connect(j job, n int) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(j.SourceIP+n%200))}
+	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return (&net.Dialer{LocalAddr: src}).DialContext(ctx, network, addr)
+	}}
+	conn, br, _, err := d.Dial(ctx, j.URLs[n%len(j.URLs)])
+	if err != nil {
+		return nil, err
+	}
+	var rd io.Reader = conn
+	if br != nil {
+		rd = io.MultiReader(br, conn)
+	}
+	user := "bench-" + strconv.Itoa(n)
+	cred := auth.Issue(j.AppID, j.AppKey, user, "", "b", 24*time.Hour, time.Now())
+	frames := []*liveimpb.ClientFrame{
+		{Id: 1, Body: &liveimpb.ClientFrame_Login{Login: &liveimpb.LoginRequest{
+			AppId: j.AppID, User: &liveimpb.User{UserId: user},
+			Auth: &liveimpb.UserAuth{Timestamp: cred.Timestamp, Nonce: cred.Nonce, Token: cred.Token},
+		}}},
+		{Id: 2, Body: &liveimpb.ClientFrame_JoinGroup{JoinGroup: &liveimpb.JoinGroupRequest{GroupId: roomName(n % j.Rooms)}}},
+	}
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	for _, f := range frames {
+		if err := roundTrip(conn, rd, f); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// roundTrip writes f and reads frames until its reply.
+func roundTrip(conn net.Conn, rd io.Reader, f *liveimpb.ClientFrame) error {
+	b, err := proto.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if err := wsutil.WriteClientBinary(conn, b); err != nil {
+		return err
+	}
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{rd, conn}
+	for {
+		data, err := wsutil.ReadServerBinary(rw)
+		if err != nil {
+			return err
+		}
+		var sf liveimpb.ServerFrame
+		if err := proto.Unmarshal(data, &sf); err != nil {
+			return err
+		}
+		if rep := sf.GetReply(); rep != nil && rep.Id == f.Id {
+			return liveimpb.ReplyError(rep)
+		}
+	}
+}
+
+func roomName(i int) string { return "bench-room-" + strconv.Itoa(i) }
