@@ -19,7 +19,7 @@ func cluster2(t testing.TB, rc router.Config) *testcluster.Cluster {
 
 // fastPresence is a router config with short presence timers.
 func fastPresence() router.Config {
-	return router.Config{MemberGrace: 700 * time.Millisecond, MemberChangeInterval: 100 * time.Millisecond, GatewayTimeout: 3 * time.Second}
+	return router.Config{MemberGrace: 2 * time.Second, MemberChangeInterval: 100 * time.Millisecond, GatewayTimeout: 3 * time.Second}
 }
 
 // waitEvent returns the next event of cl for which pick returns non-nil,

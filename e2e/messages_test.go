@@ -265,13 +265,18 @@ func TestLimits(t *testing.T) {
 
 	// Per session: a burst of 10, then 412 (HIGH, which the room's own
 	// cap never sheds).
+	// The bucket refills at 5/s while the sends run, so a slow store may
+	// let one or two more through; the first 10 always pass.
 	var codes []int32
-	for range 15 {
+	start := time.Now()
+	for range 20 {
 		_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "g1", Type: chatType, Data: "x", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH})
 		codes = append(codes, testcluster.ErrCode(err))
 	}
-	if slices.Index(codes, 412) != 10 {
-		t.Fatalf("codes %v: want 10 accepted, then 412", codes)
+	accepted := len(codes) - len(slices.DeleteFunc(slices.Clone(codes), func(c int32) bool { return c == 0 }))
+	refill := int(time.Since(start).Seconds()*5) + 1
+	if first := slices.Index(codes, 412); first < 10 || first == -1 || accepted > 10+refill {
+		t.Fatalf("codes %v: want the first 10 accepted, then 412 (at most %d refilled)", codes, refill)
 	}
 
 	// Per room: NORMAL over 20/s is shed with 412, HIGH never.

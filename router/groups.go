@@ -266,7 +266,11 @@ func (c *groupCache) dropPartition(ctx context.Context, p int) {
 			c.r.log.Error("save group state", "group", gs.g.ID, "err", err)
 		}
 		gs.dropped = true
+		touch := len(gs.members) > 0 && !gs.g.Closed
 		gs.mu.Unlock()
+		if touch && !c.r.parts.owns(p) {
+			c.r.touch(gs.g.AppID, gs.g.ID)
+		}
 	}
 }
 

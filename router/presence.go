@@ -205,3 +205,20 @@ func (r *Router) publishEvent(appID, groupID string, ev *liveimpb.Event, hdr nat
 		r.log.Warn("publish event", "group", groupID, "err", err)
 	}
 }
+
+// touch asks the group's next owner to load it, so presence timers (grace
+// periods, dead gateways) keep running after a partition moves.
+func (r *Router) touch(appID, groupID string) {
+	env, err := proto.Marshal(&liveimpb.RouterRequest{
+		Caller: &liveimpb.Caller{AppId: appID},
+		Touch:  &liveimpb.TouchGroup{GroupId: groupID},
+	})
+	if err != nil {
+		return
+	}
+	out := nats.NewMsg(subject.RPC(appID, groupID))
+	out.Data = env
+	if err := r.nc.PublishMsg(out); err != nil {
+		r.log.Warn("touch group", "group", groupID, "err", err)
+	}
+}

@@ -301,6 +301,9 @@ func (r *Router) work(ctx context.Context, j job) {
 		rep = &liveimpb.Reply{}
 	case req.Kick != nil:
 		rep, err = r.kickUser(ctx, j, req.Caller, req.Kick)
+	case req.Touch != nil:
+		err = r.groupExists(ctx, j)
+		rep = &liveimpb.Reply{}
 	case req.Frame != nil:
 		rep, err = r.dispatch(ctx, j, req.Caller, req.Frame)
 	default:

@@ -129,7 +129,11 @@ type RouterRequest struct {
 	// the group without leaveGroup (logout, lost connection).
 	PresenceLeave *PresenceLeave `protobuf:"bytes,3,opt,name=presence_leave,json=presenceLeave,proto3" json:"presence_leave,omitempty"`
 	// kick, set instead of frame, is a server-side kick of a user.
-	Kick          *KickUser `protobuf:"bytes,4,opt,name=kick,proto3" json:"kick,omitempty"`
+	Kick *KickUser `protobuf:"bytes,4,opt,name=kick,proto3" json:"kick,omitempty"`
+	// touch, set instead of frame, makes the group's owner load the group:
+	// a router that hands a partition over touches the groups with members,
+	// so their presence timers keep running at the new owner.
+	Touch         *TouchGroup `protobuf:"bytes,5,opt,name=touch,proto3" json:"touch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -192,6 +196,58 @@ func (x *RouterRequest) GetKick() *KickUser {
 	return nil
 }
 
+func (x *RouterRequest) GetTouch() *TouchGroup {
+	if x != nil {
+		return x.Touch
+	}
+	return nil
+}
+
+// TouchGroup names the group to load.
+type TouchGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TouchGroup) Reset() {
+	*x = TouchGroup{}
+	mi := &file_liveim_v1_internal_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TouchGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TouchGroup) ProtoMessage() {}
+
+func (x *TouchGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_liveim_v1_internal_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TouchGroup.ProtoReflect.Descriptor instead.
+func (*TouchGroup) Descriptor() ([]byte, []int) {
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TouchGroup) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
 // PresenceLeave tells a group's owner that a session is gone; the user
 // leaves after the grace period unless it comes back.
 type PresenceLeave struct {
@@ -203,7 +259,7 @@ type PresenceLeave struct {
 
 func (x *PresenceLeave) Reset() {
 	*x = PresenceLeave{}
-	mi := &file_liveim_v1_internal_proto_msgTypes[2]
+	mi := &file_liveim_v1_internal_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -215,7 +271,7 @@ func (x *PresenceLeave) String() string {
 func (*PresenceLeave) ProtoMessage() {}
 
 func (x *PresenceLeave) ProtoReflect() protoreflect.Message {
-	mi := &file_liveim_v1_internal_proto_msgTypes[2]
+	mi := &file_liveim_v1_internal_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -228,7 +284,7 @@ func (x *PresenceLeave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceLeave.ProtoReflect.Descriptor instead.
 func (*PresenceLeave) Descriptor() ([]byte, []int) {
-	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{2}
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PresenceLeave) GetGroupId() string {
@@ -250,7 +306,7 @@ type KickUser struct {
 
 func (x *KickUser) Reset() {
 	*x = KickUser{}
-	mi := &file_liveim_v1_internal_proto_msgTypes[3]
+	mi := &file_liveim_v1_internal_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -262,7 +318,7 @@ func (x *KickUser) String() string {
 func (*KickUser) ProtoMessage() {}
 
 func (x *KickUser) ProtoReflect() protoreflect.Message {
-	mi := &file_liveim_v1_internal_proto_msgTypes[3]
+	mi := &file_liveim_v1_internal_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -275,7 +331,7 @@ func (x *KickUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KickUser.ProtoReflect.Descriptor instead.
 func (*KickUser) Descriptor() ([]byte, []int) {
-	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{3}
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *KickUser) GetGroupId() string {
@@ -304,7 +360,7 @@ type GatewayHeartbeat struct {
 
 func (x *GatewayHeartbeat) Reset() {
 	*x = GatewayHeartbeat{}
-	mi := &file_liveim_v1_internal_proto_msgTypes[4]
+	mi := &file_liveim_v1_internal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +372,7 @@ func (x *GatewayHeartbeat) String() string {
 func (*GatewayHeartbeat) ProtoMessage() {}
 
 func (x *GatewayHeartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_liveim_v1_internal_proto_msgTypes[4]
+	mi := &file_liveim_v1_internal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +385,7 @@ func (x *GatewayHeartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayHeartbeat.ProtoReflect.Descriptor instead.
 func (*GatewayHeartbeat) Descriptor() ([]byte, []int) {
-	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{4}
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GatewayHeartbeat) GetGatewayId() string {
@@ -357,7 +413,7 @@ type AppLookupRequest struct {
 
 func (x *AppLookupRequest) Reset() {
 	*x = AppLookupRequest{}
-	mi := &file_liveim_v1_internal_proto_msgTypes[5]
+	mi := &file_liveim_v1_internal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +425,7 @@ func (x *AppLookupRequest) String() string {
 func (*AppLookupRequest) ProtoMessage() {}
 
 func (x *AppLookupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveim_v1_internal_proto_msgTypes[5]
+	mi := &file_liveim_v1_internal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +438,7 @@ func (x *AppLookupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppLookupRequest.ProtoReflect.Descriptor instead.
 func (*AppLookupRequest) Descriptor() ([]byte, []int) {
-	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{5}
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AppLookupRequest) GetAppId() string {
@@ -404,7 +460,7 @@ type AppLookupReply struct {
 
 func (x *AppLookupReply) Reset() {
 	*x = AppLookupReply{}
-	mi := &file_liveim_v1_internal_proto_msgTypes[6]
+	mi := &file_liveim_v1_internal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +472,7 @@ func (x *AppLookupReply) String() string {
 func (*AppLookupReply) ProtoMessage() {}
 
 func (x *AppLookupReply) ProtoReflect() protoreflect.Message {
-	mi := &file_liveim_v1_internal_proto_msgTypes[6]
+	mi := &file_liveim_v1_internal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +485,7 @@ func (x *AppLookupReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppLookupReply.ProtoReflect.Descriptor instead.
 func (*AppLookupReply) Descriptor() ([]byte, []int) {
-	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{6}
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AppLookupReply) GetCode() int32 {
@@ -474,12 +530,16 @@ const file_liveim_v1_internal_proto_rawDesc = "" +
 	"session_id\x18\x05 \x01(\tR\tsessionId\x12\x1d\n" +
 	"\n" +
 	"gateway_id\x18\x06 \x01(\tR\tgatewayId\x12\x1b\n" +
-	"\tdevice_id\x18\a \x01(\tR\bdeviceId\"\xd2\x01\n" +
+	"\tdevice_id\x18\a \x01(\tR\bdeviceId\"\xff\x01\n" +
 	"\rRouterRequest\x12)\n" +
 	"\x06caller\x18\x01 \x01(\v2\x11.liveim.v1.CallerR\x06caller\x12,\n" +
 	"\x05frame\x18\x02 \x01(\v2\x16.liveim.v1.ClientFrameR\x05frame\x12?\n" +
 	"\x0epresence_leave\x18\x03 \x01(\v2\x18.liveim.v1.PresenceLeaveR\rpresenceLeave\x12'\n" +
-	"\x04kick\x18\x04 \x01(\v2\x13.liveim.v1.KickUserR\x04kick\"*\n" +
+	"\x04kick\x18\x04 \x01(\v2\x13.liveim.v1.KickUserR\x04kick\x12+\n" +
+	"\x05touch\x18\x05 \x01(\v2\x15.liveim.v1.TouchGroupR\x05touch\"'\n" +
+	"\n" +
+	"TouchGroup\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"*\n" +
 	"\rPresenceLeave\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\">\n" +
 	"\bKickUser\x12\x19\n" +
@@ -509,27 +569,29 @@ func file_liveim_v1_internal_proto_rawDescGZIP() []byte {
 	return file_liveim_v1_internal_proto_rawDescData
 }
 
-var file_liveim_v1_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_liveim_v1_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_liveim_v1_internal_proto_goTypes = []any{
 	(*Caller)(nil),           // 0: liveim.v1.Caller
 	(*RouterRequest)(nil),    // 1: liveim.v1.RouterRequest
-	(*PresenceLeave)(nil),    // 2: liveim.v1.PresenceLeave
-	(*KickUser)(nil),         // 3: liveim.v1.KickUser
-	(*GatewayHeartbeat)(nil), // 4: liveim.v1.GatewayHeartbeat
-	(*AppLookupRequest)(nil), // 5: liveim.v1.AppLookupRequest
-	(*AppLookupReply)(nil),   // 6: liveim.v1.AppLookupReply
-	(*ClientFrame)(nil),      // 7: liveim.v1.ClientFrame
+	(*TouchGroup)(nil),       // 2: liveim.v1.TouchGroup
+	(*PresenceLeave)(nil),    // 3: liveim.v1.PresenceLeave
+	(*KickUser)(nil),         // 4: liveim.v1.KickUser
+	(*GatewayHeartbeat)(nil), // 5: liveim.v1.GatewayHeartbeat
+	(*AppLookupRequest)(nil), // 6: liveim.v1.AppLookupRequest
+	(*AppLookupReply)(nil),   // 7: liveim.v1.AppLookupReply
+	(*ClientFrame)(nil),      // 8: liveim.v1.ClientFrame
 }
 var file_liveim_v1_internal_proto_depIdxs = []int32{
 	0, // 0: liveim.v1.RouterRequest.caller:type_name -> liveim.v1.Caller
-	7, // 1: liveim.v1.RouterRequest.frame:type_name -> liveim.v1.ClientFrame
-	2, // 2: liveim.v1.RouterRequest.presence_leave:type_name -> liveim.v1.PresenceLeave
-	3, // 3: liveim.v1.RouterRequest.kick:type_name -> liveim.v1.KickUser
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	8, // 1: liveim.v1.RouterRequest.frame:type_name -> liveim.v1.ClientFrame
+	3, // 2: liveim.v1.RouterRequest.presence_leave:type_name -> liveim.v1.PresenceLeave
+	4, // 3: liveim.v1.RouterRequest.kick:type_name -> liveim.v1.KickUser
+	2, // 4: liveim.v1.RouterRequest.touch:type_name -> liveim.v1.TouchGroup
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_liveim_v1_internal_proto_init() }
@@ -544,7 +606,7 @@ func file_liveim_v1_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveim_v1_internal_proto_rawDesc), len(file_liveim_v1_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
