@@ -267,3 +267,47 @@ func TestRefreshToken(t *testing.T) {
 		t.Fatalf("session lost after refreshes: %v", err)
 	}
 }
+
+// TestMultiDeviceLogin: with the app's multi-device login on, sessions of
+// one user on different devices coexist and a new login closes only the
+// older session of the same device.
+func TestMultiDeviceLogin(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Gateways: 2})
+	app, _ := c.Store.GetApp(context.Background(), testcluster.AppID)
+	app.MultiDevice = true
+	if err := c.Store.PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	login := func(gw int, device string) *client.Client {
+		cl, err := testcluster.Dial(t, c.Gateway(gw).URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.Login(ctxT(t), client.Login{AppID: testcluster.AppID, UserID: "alice", DeviceID: device, Auth: testcluster.Auth("alice", "")}); err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	phone := login(0, "phone")
+	laptop := login(1, "laptop")
+	phoneAgain := login(1, "phone")
+	ev := testcluster.NextEvent(t, phone, 10*time.Second, func(ev *liveimpb.Event) bool { return ev.GetDisconnect() != nil })
+	if ev.GetDisconnect().Code != 4 {
+		t.Fatalf("older phone session: %v, want disconnect(4)", ev)
+	}
+	for name, cl := range map[string]*client.Client{"laptop": laptop, "new phone": phoneAgain} {
+		if _, err := cl.Ping(ctxT(t)); err != nil {
+			t.Fatalf("%s session closed: %v", name, err)
+		}
+	}
+	// Both devices get C2C messages.
+	bob := c.Login(t, 0, "bob", "")
+	if _, err := bob.SendC2CMessage(ctxT(t), &liveimpb.SendC2CMessageRequest{ReceiverId: "alice", Type: chatType, Data: "to every device"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*client.Client{laptop, phoneAgain} {
+		if m := waitEvent(t, cl, func(ev *liveimpb.Event) *liveimpb.Message { return ev.GetC2CMessage() }); m.Data != "to every device" {
+			t.Fatalf("got %q", m.Data)
+		}
+	}
+}

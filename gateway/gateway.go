@@ -356,9 +356,9 @@ func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 	conns := g.sessions.conns(userKey, nil)
 	switch m.Header.Get(subject.HeaderKind) {
 	case subject.KindTakeover:
-		from := m.Header.Get(subject.HeaderSession)
+		from, device := m.Header.Get(subject.HeaderSession), m.Header.Get(subject.HeaderDevice)
 		for _, c := range conns {
-			if s := c.sess.Load(); s != nil && s.id != from {
+			if s := c.sess.Load(); s != nil && s.id != from && (!s.multiDevice || s.deviceID == device) {
 				c.closeWith(closeLoggedInElsewhere, "logged in elsewhere", &liveimpb.DisconnectEvent{Code: 4, Reason: "logged in elsewhere"})
 			}
 		}

@@ -20,16 +20,19 @@ const maxUserExtension = 512
 // session is a logged-in user on one connection. Its fields are set before
 // it is published in conn.sess and never change, except expiry.
 type session struct {
-	id        string
-	appID     string
-	appKey    string
-	userID    string
-	userExt   string
-	role      string
-	deviceID  string
-	userKey   string // appID/userID
-	heartbeat time.Duration
-	userSub   *nats.Subscription
+	id       string
+	appID    string
+	appKey   string
+	userID   string
+	userExt  string
+	role     string
+	deviceID string
+	// multiDevice: the app lets the user log in from several devices; a
+	// takeover then closes only a session with the same deviceID.
+	multiDevice bool
+	userKey     string // appID/userID
+	heartbeat   time.Duration
+	userSub     *nats.Subscription
 
 	mu     sync.Mutex
 	expiry int64 // token expiry, Unix seconds
@@ -80,6 +83,7 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 	notice := nats.NewMsg(subj)
 	notice.Header.Set(subject.HeaderKind, subject.KindTakeover)
 	notice.Header.Set(subject.HeaderSession, s.id)
+	notice.Header.Set(subject.HeaderDevice, s.deviceID)
 	if err = g.nc.PublishMsg(notice); err == nil {
 		err = g.nc.FlushTimeout(g.cfg.RequestTimeout)
 	}
@@ -130,10 +134,11 @@ func (g *Gateway) authenticate(req *liveimpb.LoginRequest) (*session, error) {
 		}
 		hb = time.Duration(t) * time.Second
 	}
-	key, err := g.apps.key(req.AppId)
+	app, err := g.apps.get(req.AppId)
 	if err != nil {
 		return nil, err
 	}
+	key := app.key
 	cred := auth.Credentials{
 		AppID: req.AppId, UserID: req.User.UserId, Nonce: req.Auth.Nonce,
 		Timestamp: req.Auth.Timestamp, Role: req.Auth.Role, Token: req.Auth.Token,
@@ -142,17 +147,18 @@ func (g *Gateway) authenticate(req *liveimpb.LoginRequest) (*session, error) {
 		return nil, err
 	}
 	return &session{
-		id:        ids.New(),
-		appID:     req.AppId,
-		appKey:    key,
-		userID:    req.User.UserId,
-		userExt:   req.User.UserExtension,
-		role:      req.Auth.Role,
-		deviceID:  req.DeviceId,
-		userKey:   req.AppId + "/" + req.User.UserId,
-		heartbeat: hb,
-		expiry:    req.Auth.Timestamp,
-		sends:     sendBucket{rate: g.cfg.SendRate, burst: float64(g.cfg.SendBurst), tokens: float64(g.cfg.SendBurst), last: g.now()},
+		id:          ids.New(),
+		appID:       req.AppId,
+		appKey:      key,
+		userID:      req.User.UserId,
+		userExt:     req.User.UserExtension,
+		role:        req.Auth.Role,
+		deviceID:    req.DeviceId,
+		multiDevice: app.multiDevice,
+		userKey:     req.AppId + "/" + req.User.UserId,
+		heartbeat:   hb,
+		expiry:      req.Auth.Timestamp,
+		sends:       sendBucket{rate: g.cfg.SendRate, burst: float64(g.cfg.SendBurst), tokens: float64(g.cfg.SendBurst), last: g.now()},
 	}, nil
 }
 
@@ -189,35 +195,38 @@ type appCache struct {
 }
 
 type cachedKey struct {
-	key     string
-	expires time.Time
+	key         string
+	multiDevice bool
+	expires     time.Time
 }
 
-// key returns the app's key, asking a router on a cache miss.
-func (a *appCache) key(appID string) (string, error) {
+// get returns the app's key and settings, asking a router on a cache
+// miss.
+func (a *appCache) get(appID string) (cachedKey, error) {
 	now := a.now()
 	a.mu.Lock()
 	k, ok := a.keys[appID]
 	a.mu.Unlock()
 	if ok && now.Before(k.expires) {
-		return k.key, nil
+		return k, nil
 	}
 	b, _ := proto.Marshal(&liveimpb.AppLookupRequest{AppId: appID})
 	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
 	defer cancel()
 	m, err := a.nc.RequestWithContext(ctx, subject.AppLookup, b)
 	if err != nil {
-		return "", liveimpb.ErrUnavailable.With("app lookup: %v", err)
+		return cachedKey{}, liveimpb.ErrUnavailable.With("app lookup: %v", err)
 	}
 	var rep liveimpb.AppLookupReply
 	if err := proto.Unmarshal(m.Data, &rep); err != nil {
-		return "", liveimpb.ErrUnavailable.With("app lookup: %v", err)
+		return cachedKey{}, liveimpb.ErrUnavailable.With("app lookup: %v", err)
 	}
 	if rep.Code != 0 {
-		return "", &liveimpb.Error{Code: liveimpb.ErrorCode(rep.Code), Message: rep.Msg}
+		return cachedKey{}, &liveimpb.Error{Code: liveimpb.ErrorCode(rep.Code), Message: rep.Msg}
 	}
+	k = cachedKey{key: rep.AppKey, multiDevice: rep.MultiDevice, expires: now.Add(a.ttl)}
 	a.mu.Lock()
-	a.keys[appID] = cachedKey{key: rep.AppKey, expires: now.Add(a.ttl)}
+	a.keys[appID] = k
 	a.mu.Unlock()
-	return rep.AppKey, nil
+	return k, nil
 }

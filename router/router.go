@@ -416,7 +416,7 @@ func (r *Router) lookupApp(ctx context.Context, m *nats.Msg) {
 		r.log.Error("app lookup", "app", req.AppId, "err", err)
 		rep.Code, rep.Msg = int32(liveimpb.ErrInternal.Code), liveimpb.ErrInternal.Message
 	} else {
-		rep.AppId, rep.AppKey = app.ID, app.Key
+		rep.AppId, rep.AppKey, rep.MultiDevice = app.ID, app.Key, app.MultiDevice
 	}
 	b, _ := proto.Marshal(rep)
 	_ = m.Respond(b)

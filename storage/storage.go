@@ -90,6 +90,9 @@ type App struct {
 	AuditFailOpen bool `json:"audit_fail_open,omitempty"`
 	// MaxGroups caps the app's groups (443); 0 means the router default.
 	MaxGroups int `json:"max_groups,omitempty"`
+	// MultiDevice lets a user be logged in from several devices at once:
+	// a new login then closes only the older session of the same deviceId.
+	MultiDevice bool `json:"multi_device,omitempty"`
 }
 
 // Group is a live room's persistent state.

@@ -43,6 +43,8 @@ const (
 	HeaderKind = "Liveim-Kind"
 	// HeaderSession is the session ID a takeover comes from.
 	HeaderSession = "Liveim-Session"
+	// HeaderDevice is the device ID a takeover comes from.
+	HeaderDevice = "Liveim-Device"
 	// HeaderGroup names the group of a kick.
 	HeaderGroup = "Liveim-Group"
 	// HeaderLevel is "1" on HIGH group messages.

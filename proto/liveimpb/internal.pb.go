@@ -454,6 +454,7 @@ type AppLookupReply struct {
 	Msg           string                 `protobuf:"bytes,2,opt,name=msg,proto3" json:"msg,omitempty"`
 	AppId         string                 `protobuf:"bytes,3,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
 	AppKey        string                 `protobuf:"bytes,4,opt,name=app_key,json=appKey,proto3" json:"app_key,omitempty"`
+	MultiDevice   bool                   `protobuf:"varint,5,opt,name=multi_device,json=multiDevice,proto3" json:"multi_device,omitempty"` // see storage.App.MultiDevice
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -516,6 +517,13 @@ func (x *AppLookupReply) GetAppKey() string {
 	return ""
 }
 
+func (x *AppLookupReply) GetMultiDevice() bool {
+	if x != nil {
+		return x.MultiDevice
+	}
+	return false
+}
+
 var File_liveim_v1_internal_proto protoreflect.FileDescriptor
 
 const file_liveim_v1_internal_proto_rawDesc = "" +
@@ -550,12 +558,13 @@ const file_liveim_v1_internal_proto_rawDesc = "" +
 	"gateway_id\x18\x01 \x01(\tR\tgatewayId\x12\x1a\n" +
 	"\bstopping\x18\x02 \x01(\bR\bstopping\")\n" +
 	"\x10AppLookupRequest\x12\x15\n" +
-	"\x06app_id\x18\x01 \x01(\tR\x05appId\"f\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\"\x89\x01\n" +
 	"\x0eAppLookupReply\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x15\n" +
 	"\x06app_id\x18\x03 \x01(\tR\x05appId\x12\x17\n" +
-	"\aapp_key\x18\x04 \x01(\tR\x06appKeyB2Z0github.com/liveim/liveim/proto/liveimpb;liveimpbb\x06proto3"
+	"\aapp_key\x18\x04 \x01(\tR\x06appKey\x12!\n" +
+	"\fmulti_device\x18\x05 \x01(\bR\vmultiDeviceB2Z0github.com/liveim/liveim/proto/liveimpb;liveimpbb\x06proto3"
 
 var (
 	file_liveim_v1_internal_proto_rawDescOnce sync.Once
