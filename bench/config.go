@@ -31,6 +31,12 @@ type Config struct {
 	Settle time.Duration
 	// JSON prints one JSON object instead of a table.
 	JSON bool
+	// Rate is the fanout scenario's messages per second. Default 100.
+	Rate float64
+	// Duration is how long the fanout scenario sends. Default 10s.
+	Duration time.Duration
+	// HighEvery makes one fanout message in HighEvery HIGH. Default 10.
+	HighEvery int
 }
 
 // RegisterFlags registers the bench flags on fs.
@@ -45,14 +51,21 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PerWorker, "per-worker", 0, "clients per worker process (default 19000)")
 	fs.DurationVar(&c.Settle, "settle", 0, "idle time before memory is read (default 3s)")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object")
+	fs.Float64Var(&c.Rate, "rate", 0, "fanout: messages per second (default 100)")
+	fs.DurationVar(&c.Duration, "duration", 0, "fanout: how long to send (default 10s)")
+	fs.IntVar(&c.HighEvery, "high-every", 0, "fanout: one message in N is HIGH (default 10)")
+	fs.IntVar(&c.Connections, "members", 0, "fanout: room members (same as --connections)")
 }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	switch c.Scenario {
-	case "", "idle", "connect":
+	case "", "idle", "connect", "fanout":
 	default:
-		return errors.New("bench: --scenario must be idle or connect (fanout, rooms and c2c are not built yet)")
+		return errors.New("bench: --scenario must be idle, connect or fanout (rooms and c2c are not built yet)")
+	}
+	if c.Rate < 0 || c.Duration < 0 || c.HighEvery < 0 {
+		return errors.New("bench: negative value")
 	}
 	if c.Connections < 0 || c.Rooms < 0 || c.Gateways < 0 || c.PerWorker < 0 || c.Settle < 0 {
 		return errors.New("bench: negative value")
@@ -84,6 +97,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Settle == 0 {
 		c.Settle = 3 * time.Second
+	}
+	if c.Rate == 0 {
+		c.Rate = 100
+	}
+	if c.Duration == 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.HighEvery == 0 {
+		c.HighEvery = 10
+	}
+	if c.Scenario == "fanout" {
+		c.Rooms = 1
 	}
 	return c
 }

@@ -76,7 +76,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 
 	res := Result{Scenario: cfg.Scenario, Connections: cfg.Connections, Gateways: len(srv.urls)}
-	workers, reports, err := startWorkers(self, cfg, srv.urls, app)
+	fanout := cfg.Scenario == "fanout"
+	workers, reports, err := startWorkers(self, cfg, srv.urls, app, fanout)
 	defer func() {
 		for _, w := range workers {
 			w.stop()
@@ -96,6 +97,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	connected := cfg.Connections - res.Errors
 	if slowest > 0 {
 		res.LoginsPerSec = float64(connected) / slowest
+	}
+	if fanout {
+		if err := runFanout(ctx, cfg, srv, app, workers, connected, &res); err != nil {
+			return err
+		}
+		return print(out, cfg.JSON, res)
 	}
 	time.Sleep(cfg.Settle)
 	rssAfter, cpuAfter, err := srv.usage()
@@ -122,6 +129,13 @@ func print(out io.Writer, asJSON bool, r Result) error {
 	fmt.Fprintf(tw, "server RSS\t%.1f MiB\n", float64(r.ServerRSSBytes)/(1<<20))
 	fmt.Fprintf(tw, "RSS per connection\t%.0f B\n", r.RSSBytesPerConn)
 	fmt.Fprintf(tw, "server CPU\t%.2f s\n", r.CPUSeconds)
+	if r.Scenario == "fanout" {
+		fmt.Fprintf(tw, "deliveries/s\t%.0f\n", r.DeliveriesPerSec)
+		fmt.Fprintf(tw, "deliveries per server CPU-second\t%.0f\n", r.DeliveriesPerGatewayCPUSec)
+		fmt.Fprintf(tw, "latency p50 / p99 / p99.9\t%.1f / %.1f / %.1f ms\n", r.P50Ms, r.P99Ms, r.P999Ms)
+		fmt.Fprintf(tw, "HIGH lost / duplicated\t%d / %d\n", r.HighLost, r.HighDuplicated)
+		fmt.Fprintf(tw, "NORMAL dropped\t%d\n", r.NormalDropped)
+	}
 	return tw.Flush()
 }
 
@@ -247,6 +261,13 @@ func waitHealthy(ctx context.Context, url string) error {
 type worker struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+// line reads the worker's next line.
+func (w *worker) line() (string, error) {
+	l, err := w.out.ReadString('\n')
+	return strings.TrimSpace(l), err
 }
 
 func (w *worker) stop() {
@@ -256,13 +277,11 @@ func (w *worker) stop() {
 
 // startWorkers spreads the clients over worker processes and waits until
 // each has connected its share.
-func startWorkers(self string, cfg Config, urls []string, app demoapp.Info) ([]*worker, []report, error) {
+func startWorkers(self string, cfg Config, urls []string, app demoapp.Info, read bool) ([]*worker, []report, error) {
 	var workers []*worker
-	var reports []report
-	lines := make(chan string, cfg.Connections/cfg.PerWorker+1)
 	for first := 0; first < cfg.Connections; first += cfg.PerWorker {
 		j := job{URLs: urls, AppID: app.AppID, AppKey: app.AppKey, First: first, Count: min(cfg.PerWorker, cfg.Connections-first),
-			Rooms: cfg.Rooms, SourceIP: 2 + (len(workers)*50)%200}
+			Rooms: cfg.Rooms, SourceIP: 2 + (len(workers)*50)%200, Read: read}
 		cmd := exec.Command(self, "bench-worker")
 		cmd.Stderr = os.Stderr
 		stdin, err := cmd.StdinPipe()
@@ -276,23 +295,19 @@ func startWorkers(self string, cfg Config, urls []string, app demoapp.Info) ([]*
 		if err := cmd.Start(); err != nil {
 			return workers, nil, err
 		}
-		w := &worker{cmd: cmd, stdin: stdin}
+		w := &worker{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
 		workers = append(workers, w)
 		b, _ := json.Marshal(j)
 		if _, err := fmt.Fprintf(stdin, "%s\n", b); err != nil {
 			return workers, nil, err
 		}
-		go func() { // collected below, in order
-			defer stdout.Close()
-			line, _ := bufio.NewReader(stdout).ReadString('\n')
-			lines <- strings.TrimSpace(line)
-		}()
 	}
-	for range workers {
-		line := <-lines
+	var reports []report
+	for _, w := range workers { // each writes its line once all its clients are in
+		line, err := w.line()
 		var r report
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			return workers, nil, fmt.Errorf("bench: worker said %q", line)
+		if err != nil || json.Unmarshal([]byte(line), &r) != nil {
+			return workers, nil, fmt.Errorf("bench: worker said %q (%v)", line, err)
 		}
 		reports = append(reports, r)
 	}

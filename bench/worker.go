@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,17 @@ type job struct {
 	Count    int      `json:"count"`
 	Rooms    int      `json:"rooms"`
 	SourceIP int      `json:"source_ip"` // first loopback source address, 127.0.0.N
+	// Read makes the worker read its sockets (fanout) instead of leaving
+	// them idle; it then answers "report" on stdin with a readStats line.
+	Read bool `json:"read"`
+}
+
+// readStats is a reading worker's answer to "report".
+type readStats struct {
+	Normal   int64   `json:"normal"`
+	High     int64   `json:"high"`
+	HighDups int64   `json:"high_dups"`
+	Hist     []int64 `json:"hist"`
 }
 
 // report is a worker's one line on stdout once its clients are in.
@@ -83,11 +96,42 @@ func RunWorker(in io.Reader, out io.Writer) error {
 	if e, ok := firstErr.Load().(string); ok {
 		rep.FirstErr = e
 	}
+	var reader *fanoutReader
+	stop := make(chan struct{})
+	defer close(stop)
+	if j.Read {
+		if reader, err = newFanoutReader(); err != nil {
+			return err
+		}
+		for i, c := range conns {
+			if c != nil {
+				if err := reader.add(c); err != nil {
+					return err
+				}
+				conns[i] = nil // the reader owns the socket now
+			}
+		}
+		go reader.run(stop)
+	}
 	b, _ := json.Marshal(rep)
 	if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, r) // hold until the parent closes stdin
+	for { // hold until the parent closes stdin; answer reports meanwhile
+		line, err := r.ReadString('\n')
+		if err != nil {
+			break
+		}
+		if strings.TrimSpace(line) == "report" && reader != nil {
+			reader.mu.Lock()
+			st := readStats{Normal: reader.normal, High: reader.high, HighDups: reader.highDups, Hist: slices.Clone(reader.hist)}
+			reader.mu.Unlock()
+			b, _ := json.Marshal(st)
+			if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
+				return err
+			}
+		}
+	}
 	for _, c := range conns {
 		if c != nil {
 			_ = c.Close()

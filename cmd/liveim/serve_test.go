@@ -275,3 +275,28 @@ func TestBench(t *testing.T) {
 		t.Fatalf("bench result %+v", r)
 	}
 }
+
+// TestBenchFanout runs a small fanout: every member receives every
+// message; none is lost or duplicated at this load.
+func TestBenchFanout(t *testing.T) {
+	out, err := exec.Command(liveimBin, "bench", "--scenario", "fanout", "--members", "200", "--per-worker", "120",
+		"--rate", "50", "--duration", "1s", "--json").Output()
+	if err != nil {
+		t.Fatalf("liveim bench: %v", err)
+	}
+	var r struct {
+		Errors           int     `json:"errors"`
+		DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+		P50Ms            float64 `json:"p50_ms"`
+		P99Ms            float64 `json:"p99_ms"`
+		HighLost         int     `json:"high_lost"`
+		HighDuplicated   int     `json:"high_duplicated"`
+		NormalDropped    int     `json:"normal_dropped"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("liveim bench printed %q: %v", out, err)
+	}
+	if r.Errors != 0 || r.DeliveriesPerSec <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.HighLost != 0 || r.HighDuplicated != 0 || r.NormalDropped != 0 {
+		t.Fatalf("fanout result %+v", r)
+	}
+}

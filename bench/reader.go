@@ -1,0 +1,215 @@
+package bench
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// fanoutReader reads every member socket of a worker on one epoll loop:
+// receivers cost no goroutine each. It records, per delivered group
+// message, the send-to-receipt latency (the sender puts its clock in the
+// data) and, per socket, HIGH seqnums, to count losses and duplicates.
+type fanoutReader struct {
+	epfd int
+
+	mu       sync.Mutex
+	conns    map[int32]*memberConn
+	hist     []int64 // latency histogram, see bucketOf
+	normal   int64
+	high     int64
+	highDups int64
+}
+
+// memberConn is one receiving socket.
+type memberConn struct {
+	fd       int
+	partial  []byte
+	lastHigh int64
+	highs    int64
+}
+
+func newFanoutReader() (*fanoutReader, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	return &fanoutReader{epfd: epfd, conns: make(map[int32]*memberConn), hist: make([]int64, histBuckets)}, nil
+}
+
+// add takes over conn's socket (a duplicate fd; conn is closed).
+func (r *fanoutReader) add(conn net.Conn) error {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return errors.New("no fd")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	fd := -1
+	var dupErr error
+	if err := raw.Control(func(f uintptr) { fd, dupErr = unix.Dup(int(f)) }); err != nil {
+		return err
+	}
+	if dupErr != nil {
+		return dupErr
+	}
+	_ = conn.Close()
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.conns[int32(fd)] = &memberConn{fd: fd}
+	r.mu.Unlock()
+	return unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+}
+
+// run reads until stop is closed.
+func (r *fanoutReader) run(stop <-chan struct{}) {
+	events := make([]unix.EpollEvent, 512)
+	buf := make([]byte, 256<<10)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		n, err := unix.EpollWait(r.epfd, events, 100)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return
+		}
+		for i := 0; i < n; i++ {
+			r.mu.Lock()
+			c := r.conns[events[i].Fd]
+			r.mu.Unlock()
+			if c != nil {
+				r.read(c, buf)
+			}
+		}
+	}
+}
+
+func (r *fanoutReader) read(c *memberConn, buf []byte) {
+	n0 := copy(buf, c.partial)
+	n, err := unix.Read(c.fd, buf[n0:])
+	if n <= 0 || err != nil {
+		return
+	}
+	data := buf[:n0+n]
+	now := time.Now().UnixNano()
+	for {
+		payload, used, ok := serverFrame(data)
+		if !ok {
+			break
+		}
+		r.frame(c, payload, now)
+		data = data[used:]
+	}
+	c.partial = append(c.partial[:0], data...)
+}
+
+// serverFrame splits one unmasked server frame off b.
+func serverFrame(b []byte) (payload []byte, used int, ok bool) {
+	if len(b) < 2 {
+		return nil, 0, false
+	}
+	hdr, length := 2, int(b[1]&0x7f)
+	switch length {
+	case 126:
+		if len(b) < 4 {
+			return nil, 0, false
+		}
+		hdr, length = 4, int(binary.BigEndian.Uint16(b[2:4]))
+	case 127:
+		if len(b) < 10 {
+			return nil, 0, false
+		}
+		hdr, length = 10, int(binary.BigEndian.Uint64(b[2:10]))
+	}
+	if len(b) < hdr+length {
+		return nil, 0, false
+	}
+	return b[hdr : hdr+length], hdr + length, true
+}
+
+func (r *fanoutReader) frame(c *memberConn, payload []byte, now int64) {
+	var sf liveimpb.ServerFrame
+	if proto.Unmarshal(payload, &sf) != nil {
+		return
+	}
+	var msgs []*liveimpb.Message
+	if m := sf.GetEvent().GetGroupMessage(); m != nil {
+		msgs = append(msgs, m)
+	}
+	for _, ev := range sf.GetBatch().GetEvents() {
+		if m := ev.GetGroupMessage(); m != nil {
+			msgs = append(msgs, m)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range msgs {
+		if sent, err := strconv.ParseInt(m.Data, 10, 64); err == nil && now > sent {
+			r.hist[bucketOf(now-sent)]++
+		}
+		if m.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH {
+			if m.Seqnum <= c.lastHigh {
+				r.highDups++
+				continue
+			}
+			c.lastHigh = m.Seqnum
+			c.highs++
+			r.high++
+		} else {
+			r.normal++
+		}
+	}
+}
+
+// Latency histogram: 200 log-spaced buckets from 10 µs to ~100 s.
+const histBuckets = 200
+
+func bucketOf(ns int64) int {
+	us := float64(ns) / 1e3
+	if us < 10 {
+		return 0
+	}
+	b := int(math.Log(us/10) / math.Log(1e7) * (histBuckets - 1))
+	return min(b, histBuckets-1)
+}
+
+// bucketMs is the upper bound of bucket b in milliseconds.
+func bucketMs(b int) float64 {
+	return 10 * math.Pow(1e7, float64(b+1)/(histBuckets-1)) / 1e3
+}
+
+// percentile returns the latency at quantile q of the histogram, in ms.
+func percentile(hist []int64, q float64) float64 {
+	var total int64
+	for _, n := range hist {
+		total += n
+	}
+	if total == 0 {
+		return 0
+	}
+	want := int64(math.Ceil(q * float64(total)))
+	var seen int64
+	for b, n := range hist {
+		seen += n
+		if seen >= want {
+			return bucketMs(b)
+		}
+	}
+	return bucketMs(len(hist) - 1)
+}
