@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		if err := runFanout(ctx, cfg, srv, app, workers, connected, &res); err != nil {
 			return err
 		}
-		return print(out, cfg.JSON, res)
+		return printResult(out, cfg.JSON, res)
 	}
 	time.Sleep(cfg.Settle)
 	rssAfter, cpuAfter, err := srv.usage()
@@ -114,10 +114,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if connected > 0 {
 		res.RSSBytesPerConn = float64(rssAfter-rssBefore) / float64(connected)
 	}
-	return print(out, cfg.JSON, res)
+	return printResult(out, cfg.JSON, res)
 }
 
-func print(out io.Writer, asJSON bool, r Result) error {
+func printResult(out io.Writer, asJSON bool, r Result) error {
 	if asJSON {
 		return json.NewEncoder(out).Encode(r)
 	}
