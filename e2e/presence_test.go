@@ -174,8 +174,10 @@ func TestStoppedGatewayMembersLeave(t *testing.T) {
 	moved := c.Login(t, 1, "moved", "")
 	join(t, gone, "room")
 	join(t, moved, "room")
-	for got := int64(0); got < 2; {
-		got += waitEvent(t, owner, memberChange).JoinCount
+	for { // until the joins of owner, gone and moved were all reported
+		if waitEvent(t, owner, memberChange).MemberCount == 3 {
+			break
+		}
 	}
 	if err := c.Gateway(1).Stop(); err != nil {
 		t.Fatal(err)
