@@ -38,6 +38,8 @@ type Store interface {
 	// LastSeq returns the highest seqnum stored for the group, 0 if none.
 	LastSeq(ctx context.Context, appID, groupID string) (int64, error)
 	// ListMessages returns a page of a group's messages that match q.
+	// Messages older than their app's RetentionDays (by timestamp) are
+	// never returned, by ListMessages or GetMessage.
 	ListMessages(ctx context.Context, q MessageQuery) (MessagePage, error)
 	// GetMessage returns a stored, not deleted message by ID, or
 	// ErrNotFound.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
@@ -126,6 +127,11 @@ func (s *Store) ListMessages(ctx context.Context, q storage.MessageQuery) (stora
 		return storage.MessagePage{}, err
 	}
 	defer s.end()
+	cutoff, err := s.retentionCutoff(q.AppID)
+	if err != nil {
+		return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages: %w", err)
+	}
+	q.FromMs = max(q.FromMs, cutoff)
 	page, err := s.scan(ctx, q, lo, hi)
 	if err != nil {
 		return storage.MessagePage{}, fmt.Errorf("storage/pebble: list messages %s/%s: %w", q.AppID, q.GroupID, err)
@@ -267,5 +273,23 @@ func (s *Store) lookup(appID, groupID, messageID string) ([]byte, record, error)
 	if !found || rec.Deleted || rec.ID != messageID {
 		return nil, record{}, storage.ErrNotFound
 	}
+	cutoff, err := s.retentionCutoff(appID)
+	if err != nil {
+		return nil, record{}, err
+	}
+	if rec.TimestampMs < cutoff {
+		return nil, record{}, storage.ErrNotFound // past the app's retention
+	}
 	return key, rec, nil
+}
+
+// retentionCutoff returns the oldest timestamp (ms) the app's retention
+// keeps, 0 when it keeps everything.
+func (s *Store) retentionCutoff(appID string) (int64, error) {
+	var app storage.App
+	found, err := s.getJSON(appKey(appID), &app)
+	if err != nil || !found || app.RetentionDays <= 0 {
+		return 0, err
+	}
+	return time.Now().Add(-time.Duration(app.RetentionDays) * 24 * time.Hour).UnixMilli(), nil
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gocql/gocql"
 
@@ -149,6 +150,15 @@ func (s *Store) ListMessages(ctx context.Context, q storage.MessageQuery) (stora
 	case !ok:
 		return storage.MessagePage{}, fmt.Errorf("scylla: page token %q: %w", q.PageToken, storage.ErrInvalidQuery)
 	}
+	// Messages past the app's retention are gone even before their TTL
+	// removes them (the TTL counts from the write, not the timestamp).
+	ttl, err := s.ttlOf(ctx, q.AppID)
+	if err != nil {
+		return storage.MessagePage{}, err
+	}
+	if ttl > 0 {
+		q.FromMs = max(q.FromMs, time.Now().Add(-time.Duration(ttl)*time.Second).UnixMilli())
+	}
 	// Seqnum bounds, both exclusive.
 	lo, hi := int64(0), int64(math.MaxInt64)
 	if q.BeforeSeq > 0 {
@@ -257,6 +267,9 @@ func (s *Store) locate(ctx context.Context, appID, groupID, messageID string) (s
 	}
 	m.AppID, m.GroupID = appID, groupID
 	ttl, err := s.ttlOf(ctx, appID)
+	if err == nil && ttl > 0 && m.TimestampMs < time.Now().Add(-time.Duration(ttl)*time.Second).UnixMilli() {
+		return storage.Message{}, 0, 0, fmt.Errorf("message %s past retention: %w", messageID, storage.ErrNotFound)
+	}
 	return m, bucket, ttl, err
 }
 

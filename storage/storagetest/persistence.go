@@ -15,7 +15,7 @@ import (
 func RunPersistence(t *testing.T, open func(t testing.TB, dir string) storage.Store) {
 	dir := t.TempDir()
 	app := storage.App{
-		ID: "app", Key: "secret", CreatedAtMs: 123, RetentionDays: 3,
+		ID: "app", Key: "secret", CreatedAtMs: 123, // no retention: the fixture messages are dated 1970
 		BlockedWords: []string{"spam", "scam"}, AuditURL: "http://audit.example/hook",
 		AuditFailOpen: true, MaxGroups: 10,
 	}

@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore func(t testing.TB) storage.Store) {
 		{"MembersIsolated", testMembersIsolated},
 		{"MembersMany", testMembersMany},
 		{"MembersConcurrent", testMembersConcurrent},
+		{"Retention", testRetention},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
