@@ -7,12 +7,12 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/internal/sockfd"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -49,24 +49,8 @@ func newFanoutReader() (*fanoutReader, error) {
 
 // add takes over conn's socket (a duplicate fd; conn is closed).
 func (r *fanoutReader) add(conn net.Conn) error {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return errors.New("no fd")
-	}
-	raw, err := sc.SyscallConn()
+	fd, err := sockfd.Detach(conn)
 	if err != nil {
-		return err
-	}
-	fd := -1
-	var dupErr error
-	if err := raw.Control(func(f uintptr) { fd, dupErr = unix.Dup(int(f)) }); err != nil {
-		return err
-	}
-	if dupErr != nil {
-		return dupErr
-	}
-	_ = conn.Close()
-	if err := unix.SetNonblock(fd, true); err != nil {
 		return err
 	}
 	r.mu.Lock()

@@ -11,15 +11,14 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
-	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/ids"
+	"github.com/liveim/liveim/internal/sockfd"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
@@ -244,26 +243,8 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 // adopt moves a socket from Go's netpoller to one of our loops: it
 // duplicates the fd, closes the net.Conn and registers the duplicate.
 func (g *Gateway) adopt(netConn net.Conn, _ *bufio.ReadWriter, buffered []byte) error {
-	defer netConn.Close()
-	sc, ok := netConn.(syscall.Conn)
-	if !ok {
-		return errors.New("connection has no file descriptor")
-	}
-	raw, err := sc.SyscallConn()
+	fd, err := sockfd.Detach(netConn)
 	if err != nil {
-		return err
-	}
-	fd := -1
-	var dupErr error
-	if err := raw.Control(func(f uintptr) { fd, dupErr = unix.Dup(int(f)) }); err != nil {
-		return err
-	}
-	if dupErr != nil {
-		return dupErr
-	}
-	unix.CloseOnExec(fd)
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
 		return err
 	}
 	l := g.loops[g.next.Add(1)%uint64(len(g.loops))]
