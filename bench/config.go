@@ -9,7 +9,11 @@ import (
 // Config configures a run. The zero value means the defaults, applied in
 // withDefaults.
 type Config struct {
-	// Scenario is idle or connect. Default idle.
+	// Scenario is idle (logged-in, joined, silent clients), connect (the
+	// login storm of the same), fanout (one room, a sender at Rate),
+	// rooms (Rooms rooms of Connections/Rooms members, the members
+	// sending Rate messages a second in all) or c2c (user n sends to user
+	// n+1, Rate in all). Default idle.
 	Scenario string
 	// Connections is how many clients log in. Default 1000.
 	Connections int
@@ -29,6 +33,12 @@ type Config struct {
 	// Settle is how long connections stay idle before memory is read.
 	// Default 3s.
 	Settle time.Duration
+	// GatewayFlags are extra flags for every gateway process started
+	// (liveim serve included), space separated, e.g. "--merge-window 80ms".
+	GatewayFlags string
+	// Concurrency is how many clients each worker process connects at
+	// once. Default 64.
+	Concurrency int
 	// JSON prints one JSON object instead of a table.
 	JSON bool
 	// Rate is the fanout scenario's messages per second. Default 100.
@@ -41,7 +51,7 @@ type Config struct {
 
 // RegisterFlags registers the bench flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Scenario, "scenario", "idle", "idle or connect")
+	fs.StringVar(&c.Scenario, "scenario", "idle", "idle, connect, fanout, rooms or c2c")
 	fs.IntVar(&c.Connections, "connections", 0, "clients (default 1000)")
 	fs.IntVar(&c.Rooms, "rooms", 0, "rooms the clients join (default 100)")
 	fs.IntVar(&c.Gateways, "gateways", 0, "gateway processes to start (default 1)")
@@ -50,6 +60,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", "", "data dir of the running server (with --target)")
 	fs.IntVar(&c.PerWorker, "per-worker", 0, "clients per worker process (default 19000)")
 	fs.DurationVar(&c.Settle, "settle", 0, "idle time before memory is read (default 3s)")
+	fs.StringVar(&c.GatewayFlags, "gateway-flags", "", "extra flags for the gateways started, e.g. \"--merge-window 80ms\"")
+	fs.IntVar(&c.Concurrency, "concurrency", 0, "clients each worker connects at once (default 64)")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object")
 	fs.Float64Var(&c.Rate, "rate", 0, "fanout: messages per second (default 100)")
 	fs.DurationVar(&c.Duration, "duration", 0, "fanout: how long to send (default 10s)")
@@ -60,14 +72,18 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	switch c.Scenario {
-	case "", "idle", "connect", "fanout":
+	case "", "idle", "connect", "fanout", "c2c":
+	case "rooms":
+		if c.Rooms > 0 && c.Connections%c.Rooms != 0 {
+			return errors.New("bench: rooms: --connections must be a multiple of --rooms (equal rooms)")
+		}
 	default:
-		return errors.New("bench: --scenario must be idle, connect or fanout (rooms and c2c are not built yet)")
+		return errors.New("bench: --scenario must be idle, connect, fanout, rooms or c2c")
 	}
 	if c.Rate < 0 || c.Duration < 0 || c.HighEvery < 0 {
 		return errors.New("bench: negative value")
 	}
-	if c.Connections < 0 || c.Rooms < 0 || c.Gateways < 0 || c.PerWorker < 0 || c.Settle < 0 {
+	if c.Connections < 0 || c.Rooms < 0 || c.Gateways < 0 || c.PerWorker < 0 || c.Settle < 0 || c.Concurrency < 0 {
 		return errors.New("bench: negative value")
 	}
 	if c.Target != "" && (c.PID == 0 || c.Data == "") {
@@ -94,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PerWorker == 0 {
 		c.PerWorker = 19000
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 64
 	}
 	if c.Settle == 0 {
 		c.Settle = 3 * time.Second

@@ -17,10 +17,10 @@ import (
 // every worker client joined (one in HighEvery is HIGH), then collects the
 // workers' receipts: latency percentiles, deliveries, HIGH lost and
 // duplicated, NORMAL dropped.
-func runFanout(ctx context.Context, cfg Config, srv *servers, app demoapp.Info, workers []*worker, members int, res *Result) error {
-	cl, err := client.Dial(ctx, srv.urls[0])
+func runFanout(ctx context.Context, cfg Config, srv *servers, app demoapp.Info, workers []*worker, members int, res *Result) (start, end []ProcessStat, err error) {
+	cl, err := client.Dial(ctx, srv.clientURLs()[0])
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer cl.Close()
 	go func() { // the sender is a member too; its own copies are not counted
@@ -30,20 +30,20 @@ func runFanout(ctx context.Context, cfg Config, srv *servers, app demoapp.Info, 
 	cr := auth.Issue(app.AppID, app.AppKey, "bench-sender", auth.RoleAdmin, "b", time.Hour, time.Now())
 	if _, err := cl.Login(ctx, client.Login{AppID: app.AppID, UserID: "bench-sender",
 		Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}}); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if _, err := cl.JoinGroup(ctx, roomName(0)); err != nil {
-		return err
+		return nil, nil, err
 	}
-	_, cpuBefore, err := srv.usage()
-	if err != nil {
-		return err
+	if start, err = srv.usage(); err != nil {
+		return nil, nil, err
 	}
+	loadCPU := workersCPU(workers)
 	var sentNormal, sentHigh int64
 	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
 	defer tick.Stop()
-	start := time.Now()
-	for i := 0; time.Since(start) < cfg.Duration; i++ {
+	begin := time.Now()
+	for i := 0; time.Since(begin) < cfg.Duration; i++ {
 		<-tick.C
 		level := liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL
 		if i%cfg.HighEvery == 0 {
@@ -54,45 +54,64 @@ func runFanout(ctx context.Context, cfg Config, srv *servers, app demoapp.Info, 
 		})
 		switch {
 		case err != nil:
-			res.Errors++
+			res.Rejected++
 		case level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH:
 			sentHigh++
 		default:
 			sentNormal++
 		}
 	}
-	elapsed := time.Since(start).Seconds()
+	elapsed := time.Since(begin).Seconds()
 	time.Sleep(2 * time.Second) // let the last deliveries land
-	rssAfter, cpuAfter, err := srv.usage()
-	if err != nil {
-		return err
+	if end, err = srv.usage(); err != nil {
+		return nil, nil, err
 	}
-	res.ServerRSSBytes = rssAfter
-	hist := make([]int64, histBuckets)
-	var normal, high, dups int64
+	res.LoadCPUSeconds = workersCPU(workers) - loadCPU
+	st, err := collect(workers)
+	if err != nil {
+		return nil, nil, err
+	}
+	res.Sent = sentNormal + sentHigh
+	st.account(res, elapsed, int64(members)*sentNormal, int64(members)*sentHigh)
+	return start, end, nil
+}
+
+// collect asks every worker for what its members received.
+func collect(workers []*worker) (readStats, error) {
+	total := readStats{Hist: make([]int64, histBuckets)}
 	for _, w := range workers {
 		if _, err := fmt.Fprintln(w.stdin, "report"); err != nil {
-			return err
+			return total, err
 		}
 		line, err := w.line()
 		var st readStats
 		if err != nil || json.Unmarshal([]byte(line), &st) != nil {
-			return fmt.Errorf("bench: worker report %q (%v)", line, err)
+			return total, fmt.Errorf("bench: worker report %q (%v)", line, err)
 		}
 		for b, n := range st.Hist {
-			hist[b] += n
+			total.Hist[b] += n
 		}
-		normal, high, dups = normal+st.Normal, high+st.High, dups+st.HighDups
+		total.Normal += st.Normal
+		total.High += st.High
+		total.HighDups += st.HighDups
+		total.C2C += st.C2C
+		total.Replies += st.Replies
+		total.Rejected += st.Rejected
+		if total.FirstRejected == "" {
+			total.FirstRejected = st.FirstRejected
+		}
 	}
-	res.CPUSeconds = cpuAfter - cpuBefore
-	deliveries := normal + high
+	return total, nil
+}
+
+// account fills res from what was received over elapsed seconds, against
+// the NORMAL and HIGH deliveries expected.
+func (st readStats) account(res *Result, elapsed float64, wantNormal, wantHigh int64) {
+	deliveries := st.Normal + st.High + st.C2C
 	res.DeliveriesPerSec = float64(deliveries) / elapsed
-	if res.CPUSeconds > 0 {
-		res.DeliveriesPerGatewayCPUSec = float64(deliveries) / res.CPUSeconds
-	}
-	res.P50Ms, res.P99Ms, res.P999Ms = percentile(hist, 0.5), percentile(hist, 0.99), percentile(hist, 0.999)
-	res.HighLost = int(int64(members)*sentHigh - high)
-	res.HighDuplicated = int(dups)
-	res.NormalDropped = int(int64(members)*sentNormal - normal)
-	return nil
+	res.P50Ms, res.P99Ms, res.P999Ms = percentile(st.Hist, 0.5), percentile(st.Hist, 0.99), percentile(st.Hist, 0.999)
+	res.HighLost = int(wantHigh - st.High)
+	res.HighDuplicated = int(st.HighDups)
+	res.NormalDropped = int(wantNormal - st.Normal - st.C2C)
+	res.Rejected += st.Rejected
 }

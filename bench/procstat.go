@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"bufio"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -43,4 +45,24 @@ func procCPU(pid int) (float64, error) {
 		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
 	}
 	return (ut + st) / clockTicks, nil
+}
+
+// heapInUse reads go_memstats_heap_inuse_bytes from the /metrics of the
+// server whose WebSocket URL is wsURL.
+func heapInUse(wsURL string) (int64, error) {
+	u := strings.Replace(strings.TrimSuffix(wsURL, "/ws"), "ws://", "http://", 1) + "/metrics"
+	resp, err := http.Get(u)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int64(f), err
+		}
+	}
+	return 0, fmt.Errorf("%s: no go_memstats_heap_inuse_bytes", u)
 }

@@ -39,9 +39,31 @@ type Result struct {
 	HighDuplicated             int     `json:"high_duplicated"`
 	NormalDropped              int     `json:"normal_dropped"`
 	LoginsPerSec               float64 `json:"logins_per_sec"`
-	CPUSeconds                 float64 `json:"cpu_seconds"`
-	ServerRSSBytes             int64   `json:"server_rss_bytes"`
-	Errors                     int     `json:"errors"`
+	// CPUSeconds is the CPU time of every server process during the
+	// measured phase; GatewayCPUSeconds that of the gateways holding the
+	// clients (with --gateways 1, liveim serve, NATS and router included).
+	CPUSeconds        float64 `json:"cpu_seconds"`
+	GatewayCPUSeconds float64 `json:"gateway_cpu_seconds"`
+	ServerRSSBytes    int64   `json:"server_rss_bytes"`
+	// LoadCPUSeconds is the CPU time of the load generator's worker
+	// processes in the measured phase of fanout, rooms and c2c.
+	LoadCPUSeconds float64 `json:"load_cpu_seconds"`
+	// Sent and Rejected count the messages the load generator sent and
+	// those the server answered with an error.
+	Sent      int64         `json:"sent"`
+	Rejected  int64         `json:"rejected"`
+	Errors    int           `json:"errors"`
+	Processes []ProcessStat `json:"processes"`
+}
+
+// ProcessStat is one server process at the end of a run.
+type ProcessStat struct {
+	Role       string  `json:"role"` // serve or gateway
+	PID        int     `json:"pid"`
+	Clients    bool    `json:"clients"` // it holds bench clients
+	RSSBytes   int64   `json:"rss_bytes"`
+	HeapBytes  int64   `json:"heap_bytes"` // Go heap in use, from its /metrics
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 // Run runs one benchmark and prints its result to out.
@@ -56,12 +78,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	var srv *servers
 	if cfg.Target == "" {
-		if srv, err = startServers(ctx, self, cfg.Gateways); err != nil {
+		if srv, err = startServers(ctx, self, cfg.Gateways, strings.Fields(cfg.GatewayFlags)); err != nil {
 			return err
 		}
 		defer srv.stop()
 	} else {
-		srv = &servers{urls: []string{cfg.Target}, pids: []int{cfg.PID}, data: cfg.Data}
+		srv = &servers{urls: []string{cfg.Target}, pids: []int{cfg.PID}, roles: []string{"target"}, data: cfg.Data}
 	}
 	app, err := demoapp.Load(srv.data)
 	if err != nil {
@@ -70,14 +92,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err := createRooms(ctx, srv.urls[0], app, cfg.Rooms); err != nil {
 		return err
 	}
-	rssBefore, cpuBefore, err := srv.usage()
+	before, err := srv.usage()
 	if err != nil {
 		return err
 	}
 
 	res := Result{Scenario: cfg.Scenario, Connections: cfg.Connections, Gateways: len(srv.urls)}
-	fanout := cfg.Scenario == "fanout"
-	workers, reports, err := startWorkers(self, cfg, srv.urls, app, fanout)
+	reading := cfg.Scenario != "idle" && cfg.Scenario != "connect"
+	workers, reports, err := startWorkers(self, cfg, srv.clientURLs(), app, reading)
 	defer func() {
 		for _, w := range workers {
 			w.stop()
@@ -98,21 +120,39 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if slowest > 0 {
 		res.LoginsPerSec = float64(connected) / slowest
 	}
-	if fanout {
-		if err := runFanout(ctx, cfg, srv, app, workers, connected, &res); err != nil {
-			return err
-		}
-		return printResult(out, cfg.JSON, res)
+	// CPU is counted from cpuStart: the start for idle and connect, the
+	// first message for the others. Memory is counted from before.
+	cpuStart, after := before, []ProcessStat(nil)
+	switch cfg.Scenario {
+	case "fanout":
+		cpuStart, after, err = runFanout(ctx, cfg, srv, app, workers, connected, &res)
+	case "rooms", "c2c":
+		cpuStart, after, err = runSends(cfg, srv, workers, connected, &res)
+	default:
+		time.Sleep(cfg.Settle)
+		after, err = srv.usage()
 	}
-	time.Sleep(cfg.Settle)
-	rssAfter, cpuAfter, err := srv.usage()
 	if err != nil {
 		return err
 	}
-	res.CPUSeconds = cpuAfter - cpuBefore
-	res.ServerRSSBytes = rssAfter
+	res.Processes = after
+	var gwRSS, gwHeap int64
+	for i, p := range after {
+		cpu := p.CPUSeconds - cpuStart[i].CPUSeconds
+		res.CPUSeconds += cpu
+		res.ServerRSSBytes += p.RSSBytes
+		if p.Clients {
+			res.GatewayCPUSeconds += cpu
+			gwRSS += p.RSSBytes - before[i].RSSBytes
+			gwHeap += p.HeapBytes - before[i].HeapBytes
+		}
+	}
 	if connected > 0 {
-		res.RSSBytesPerConn = float64(rssAfter-rssBefore) / float64(connected)
+		res.RSSBytesPerConn = float64(gwRSS) / float64(connected)
+		res.HeapBytesPerConn = float64(gwHeap) / float64(connected)
+	}
+	if res.GatewayCPUSeconds > 0 && res.DeliveriesPerSec > 0 {
+		res.DeliveriesPerGatewayCPUSec = res.DeliveriesPerSec * cfg.Duration.Seconds() / res.GatewayCPUSeconds
 	}
 	return printResult(out, cfg.JSON, res)
 }
@@ -126,12 +166,16 @@ func printResult(out io.Writer, asJSON bool, r Result) error {
 	fmt.Fprintf(tw, "connections\t%d (%d failed)\n", r.Connections, r.Errors)
 	fmt.Fprintf(tw, "gateways\t%d\n", r.Gateways)
 	fmt.Fprintf(tw, "logins/s\t%.0f\n", r.LoginsPerSec)
-	fmt.Fprintf(tw, "server RSS\t%.1f MiB\n", float64(r.ServerRSSBytes)/(1<<20))
-	fmt.Fprintf(tw, "RSS per connection\t%.0f B\n", r.RSSBytesPerConn)
-	fmt.Fprintf(tw, "server CPU\t%.2f s\n", r.CPUSeconds)
-	if r.Scenario == "fanout" {
+	fmt.Fprintf(tw, "RSS / Go heap per connection (gateways with clients)\t%.0f B / %.0f B\n", r.RSSBytesPerConn, r.HeapBytesPerConn)
+	fmt.Fprintf(tw, "CPU: all servers / gateways with clients / load workers\t%.2f s / %.2f s / %.2f s\n", r.CPUSeconds, r.GatewayCPUSeconds, r.LoadCPUSeconds)
+	for _, p := range r.Processes {
+		fmt.Fprintf(tw, "  %s pid %d%s\tRSS %.1f MiB, heap %.1f MiB, CPU %.2f s\n", p.Role, p.PID,
+			map[bool]string{true: " (clients)"}[p.Clients], float64(p.RSSBytes)/(1<<20), float64(p.HeapBytes)/(1<<20), p.CPUSeconds)
+	}
+	if r.Sent > 0 || r.Scenario == "fanout" {
+		fmt.Fprintf(tw, "sent / rejected\t%d / %d\n", r.Sent, r.Rejected)
 		fmt.Fprintf(tw, "deliveries/s\t%.0f\n", r.DeliveriesPerSec)
-		fmt.Fprintf(tw, "deliveries per server CPU-second\t%.0f\n", r.DeliveriesPerGatewayCPUSec)
+		fmt.Fprintf(tw, "deliveries per gateway CPU-second\t%.0f\n", r.DeliveriesPerGatewayCPUSec)
 		fmt.Fprintf(tw, "latency p50 / p99 / p99.9\t%.1f / %.1f / %.1f ms\n", r.P50Ms, r.P99Ms, r.P999Ms)
 		fmt.Fprintf(tw, "HIGH lost / duplicated\t%d / %d\n", r.HighLost, r.HighDuplicated)
 		fmt.Fprintf(tw, "NORMAL dropped\t%d\n", r.NormalDropped)
@@ -162,23 +206,38 @@ func createRooms(ctx context.Context, url string, app demoapp.Info, n int) error
 
 // servers are the processes a run measures.
 type servers struct {
-	urls []string
-	pids []int
-	data string
-	cmds []*exec.Cmd
-	dir  string
+	urls  []string
+	pids  []int
+	roles []string
+	data  string
+	cmds  []*exec.Cmd
+	dir   string
 }
 
-func (s *servers) usage() (rss int64, cpu float64, err error) {
-	for _, pid := range s.pids {
+// clientURLs are the gateways the bench clients use: with extra gateway
+// processes, only those, so their figures are a gateway's alone, as in a
+// gateway pod; liveim serve then holds NATS and the router.
+func (s *servers) clientURLs() []string {
+	if len(s.urls) > 1 {
+		return s.urls[1:]
+	}
+	return s.urls
+}
+
+// usage reads every server process from /proc and its Go heap from its
+// /metrics.
+func (s *servers) usage() ([]ProcessStat, error) {
+	out := make([]ProcessStat, len(s.pids))
+	for i, pid := range s.pids {
 		r, err1 := procRSS(pid)
 		c, err2 := procCPU(pid)
-		if err := errors.Join(err1, err2); err != nil {
-			return 0, 0, err
+		h, err3 := heapInUse(s.urls[i])
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, err
 		}
-		rss, cpu = rss+r, cpu+c
+		out[i] = ProcessStat{Role: s.roles[i], PID: pid, Clients: len(s.urls) == 1 || i > 0, RSSBytes: r, HeapBytes: h, CPUSeconds: c}
 	}
-	return rss, cpu, nil
+	return out, nil
 }
 
 func (s *servers) stop() {
@@ -202,7 +261,7 @@ func freeAddr() (string, error) {
 
 // startServers runs `liveim serve` and gateways-1 `liveim gateway`
 // processes on its embedded NATS, on a temp data dir.
-func startServers(ctx context.Context, self string, gateways int) (*servers, error) {
+func startServers(ctx context.Context, self string, gateways int, extra []string) (*servers, error) {
 	dir, err := os.MkdirTemp("", "liveim-bench-")
 	if err != nil {
 		return nil, err
@@ -222,7 +281,7 @@ func startServers(ctx context.Context, self string, gateways int) (*servers, err
 		if i > 0 {
 			args = []string{"gateway", "--nats", "nats://" + natsAddr, "--addr", addr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000"}
 		}
-		cmd := exec.Command(self, args...)
+		cmd := exec.Command(self, append(args, extra...)...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			s.stop()
@@ -231,6 +290,7 @@ func startServers(ctx context.Context, self string, gateways int) (*servers, err
 		s.cmds = append(s.cmds, cmd)
 		s.pids = append(s.pids, cmd.Process.Pid)
 		s.urls = append(s.urls, "ws://"+addr+"/ws")
+		s.roles = append(s.roles, args[0])
 		if err := waitHealthy(ctx, "http://"+addr+"/healthz"); err != nil {
 			s.stop()
 			return nil, err
@@ -270,6 +330,16 @@ func (w *worker) line() (string, error) {
 	return strings.TrimSpace(l), err
 }
 
+// workersCPU is the CPU time the workers used so far, in seconds.
+func workersCPU(workers []*worker) float64 {
+	var total float64
+	for _, w := range workers {
+		c, _ := procCPU(w.cmd.Process.Pid)
+		total += c
+	}
+	return total
+}
+
 func (w *worker) stop() {
 	_ = w.stdin.Close()
 	_ = w.cmd.Wait()
@@ -281,7 +351,8 @@ func startWorkers(self string, cfg Config, urls []string, app demoapp.Info, read
 	var workers []*worker
 	for first := 0; first < cfg.Connections; first += cfg.PerWorker {
 		j := job{URLs: urls, AppID: app.AppID, AppKey: app.AppKey, First: first, Count: min(cfg.PerWorker, cfg.Connections-first),
-			Rooms: cfg.Rooms, SourceIP: 2 + (len(workers)*50)%200, Read: read}
+			Rooms: cfg.Rooms, SourceIP: 2 + (len(workers)*50)%200, Read: read, NoJoin: cfg.Scenario == "connect",
+			Dialers: cfg.Concurrency}
 		cmd := exec.Command(self, "bench-worker")
 		cmd.Stderr = os.Stderr
 		stdin, err := cmd.StdinPipe()

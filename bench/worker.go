@@ -30,7 +30,10 @@ type job struct {
 	First    int      `json:"first"` // index of the first user
 	Count    int      `json:"count"`
 	Rooms    int      `json:"rooms"`
+	Dialers  int      `json:"dialers"`   // clients connecting at once
 	SourceIP int      `json:"source_ip"` // first loopback source address, 127.0.0.N
+	// NoJoin: clients only log in (the connect scenario's login storm).
+	NoJoin bool `json:"no_join"`
 	// Read makes the worker read its sockets (fanout) instead of leaving
 	// them idle; it then answers "report" on stdin with a readStats line.
 	Read bool `json:"read"`
@@ -38,10 +41,14 @@ type job struct {
 
 // readStats is a reading worker's answer to "report".
 type readStats struct {
-	Normal   int64   `json:"normal"`
-	High     int64   `json:"high"`
-	HighDups int64   `json:"high_dups"`
-	Hist     []int64 `json:"hist"`
+	Normal        int64   `json:"normal"`
+	High          int64   `json:"high"`
+	HighDups      int64   `json:"high_dups"`
+	C2C           int64   `json:"c2c"`
+	Replies       int64   `json:"replies"`
+	Rejected      int64   `json:"rejected"`
+	FirstRejected string  `json:"first_rejected,omitempty"`
+	Hist          []int64 `json:"hist"`
 }
 
 // report is a worker's one line on stdout once its clients are in.
@@ -51,9 +58,6 @@ type report struct {
 	FirstErr  string  `json:"first_error,omitempty"`
 	Seconds   float64 `json:"seconds"`
 }
-
-// dialers is how many clients a worker connects at once.
-const dialers = 32
 
 // RunWorker is `liveim bench-worker`: it reads a job from in, connects
 // and logs in its clients, joins each to a room, writes a report to out,
@@ -74,7 +78,7 @@ func RunWorker(in io.Reader, out io.Writer) error {
 	next := atomic.Int64{}
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range dialers {
+	for range max(j.Dialers, 1) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
@@ -105,7 +109,7 @@ func RunWorker(in io.Reader, out io.Writer) error {
 		}
 		for i, c := range conns {
 			if c != nil {
-				if err := reader.add(c); err != nil {
+				if err := reader.add(c, j.First+i); err != nil {
 					return err
 				}
 				conns[i] = nil // the reader owns the socket now
@@ -122,14 +126,28 @@ func RunWorker(in io.Reader, out io.Writer) error {
 		if err != nil {
 			break
 		}
-		if strings.TrimSpace(line) == "report" && reader != nil {
+		cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+		var answer any
+		switch {
+		case reader == nil:
+			continue
+		case cmd == "report":
 			reader.mu.Lock()
-			st := readStats{Normal: reader.normal, High: reader.high, HighDups: reader.highDups, Hist: slices.Clone(reader.hist)}
+			answer = readStats{Normal: reader.normal, High: reader.high, HighDups: reader.highDups, C2C: reader.c2c,
+				Replies: reader.replies, Rejected: reader.rejected, FirstRejected: reader.firstRej, Hist: slices.Clone(reader.hist)}
 			reader.mu.Unlock()
-			b, _ := json.Marshal(st)
-			if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
-				return err
+		case cmd == "send":
+			var sj sendJob
+			if err := json.Unmarshal([]byte(arg), &sj); err != nil {
+				return fmt.Errorf("bench-worker: send job: %w", err)
 			}
+			answer = reader.send(sj)
+		default:
+			continue
+		}
+		b, _ := json.Marshal(answer)
+		if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
+			return err
 		}
 	}
 	for _, c := range conns {
@@ -165,6 +183,9 @@ func connect(j job, n int) (net.Conn, error) {
 			Auth: &liveimpb.UserAuth{Timestamp: cred.Timestamp, Nonce: cred.Nonce, Token: cred.Token},
 		}}},
 		{Id: 2, Body: &liveimpb.ClientFrame_JoinGroup{JoinGroup: &liveimpb.JoinGroupRequest{GroupId: roomName(n % j.Rooms)}}},
+	}
+	if j.NoJoin {
+		frames = frames[:1]
 	}
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	for _, f := range frames {

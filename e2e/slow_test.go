@@ -18,6 +18,30 @@ import (
 	"github.com/liveim/liveim/router"
 )
 
+// joinSlowMember logs user "slow" in on a socket with a tiny receive
+// buffer, joins groupID, and never reads again.
+func joinSlowMember(t *testing.T, url, groupID string) {
+	t.Helper()
+	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		}}
+		return nd.DialContext(ctx, network, addr)
+	}}
+	conn, _, _, err := d.Dial(ctxT(t), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	slow := &rawConn{Conn: conn, r: conn}
+	if err := slow.login("slow"); err != nil {
+		t.Fatal(err)
+	}
+	if err := slow.join(groupID); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSlowSocketDropsNormalNeverHigh: a member that stops reading loses
 // NORMAL messages once its queue is full; the first HIGH message that does
 // not fit closes its socket instead of being dropped, and after a
@@ -33,24 +57,7 @@ func TestSlowSocketDropsNormalNeverHigh(t *testing.T) {
 	join(t, sender, "live")
 
 	// The slow member: a tiny receive buffer, and it never reads.
-	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-			return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		}}
-		return nd.DialContext(ctx, network, addr)
-	}}
-	conn, _, _, err := d.Dial(ctxT(t), c.Gateway(0).URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	slow := &rawConn{Conn: conn, r: conn}
-	if err := slow.login("slow"); err != nil {
-		t.Fatal(err)
-	}
-	if err := slow.join("live"); err != nil {
-		t.Fatal(err)
-	}
+	joinSlowMember(t, c.Gateway(0).URL, "live")
 
 	// noStorage: the test is about socket queues, and HIGH replay comes
 	// from JetStream, not the history store.
@@ -103,5 +110,41 @@ func TestSlowSocketDropsNormalNeverHigh(t *testing.T) {
 		if m.Seqnum != highSeqs[i] {
 			t.Fatalf("HIGH %d: seqnum %d, want %d", i, m.Seqnum, highSeqs[i])
 		}
+	}
+}
+
+// TestChronicSlowConsumerClosed: a member whose queue stays full, with
+// only NORMAL traffic, is closed once it has been dropping events for
+// SlowConsumerTimeout, so it reconnects instead of silently missing the
+// room for ever.
+func TestChronicSlowConsumerClosed(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{
+		Router:  router.Config{RoomRate: 1e6},
+		Gateway: gateway.Config{OutboundQueueBytes: 32 << 10, SlowConsumerTimeout: 300 * time.Millisecond, MergeWindow: -1},
+	})
+	sender := c.Login(t, 0, "sender", "admin")
+	createGroup(t, sender, "live")
+	join(t, sender, "live")
+	joinSlowMember(t, c.Gateway(0).URL, "live")
+	gw := c.Gateway(0)
+	big := strings.Repeat("n", 8<<10)
+	deadline := time.Now().Add(20 * time.Second)
+	var firstDrop time.Time
+	for gw.Stats().Connections == 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow member was never closed")
+		}
+		if _, err := sender.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "live", Type: chatType, Data: big, NoStorage: true}); err != nil {
+			t.Fatal(err)
+		}
+		if firstDrop.IsZero() && gw.Stats().DroppedFrames > 0 {
+			firstDrop = time.Now()
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Only NORMAL messages were sent: without the chronic rule this socket
+	// would stay open, dropping, for ever.
+	if firstDrop.IsZero() {
+		t.Fatal("closed before any NORMAL message was dropped")
 	}
 }

@@ -50,6 +50,24 @@ type Config struct {
 	// messages off NATS; one subject always goes to the same one, so its
 	// messages keep their order. Default 2*GOMAXPROCS.
 	Dispatchers int
+	// MergeWindow is how long a big room's events are gathered into one
+	// EventBatch frame; negative turns merging off. Default 50ms.
+	MergeWindow time.Duration
+	// MergeMinMembers is the least number of local members for which a
+	// room merges its events; smaller rooms get each event at once.
+	// Default 100.
+	MergeMinMembers int
+	// MergeMaxBytes ends a merge window early once its events reach this
+	// size. Default 32 KiB.
+	MergeMaxBytes int
+	// SlowConsumerTimeout is how long a socket may keep having NORMAL
+	// events dropped, its queue full, before the gateway closes it with a
+	// reconnect hint (disconnect 5, reconnect true). Default 5s.
+	SlowConsumerTimeout time.Duration
+	// DrainDelay is how long a stopping gateway keeps serving after
+	// /readyz starts failing, so load balancers stop sending it new
+	// clients before the old ones are told to reconnect. Default 0.
+	DrainDelay time.Duration
 }
 
 // RegisterFlags registers the gateway flags on fs.
@@ -62,14 +80,20 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.OutboundQueueBytes, "outbound-queue-bytes", 0, "gateway: bytes queued per slow socket (default 1 MiB)")
 	fs.Float64Var(&c.SendRate, "send-rate", 0, "gateway: messages per second per session before 412 (default 20)")
 	fs.IntVar(&c.SendBurst, "send-burst", 0, "gateway: messages a session may send at once (default 40)")
+	fs.DurationVar(&c.MergeWindow, "merge-window", 0, "gateway: how long a big room's events are merged into one frame; negative turns merging off (default 50ms)")
+	fs.IntVar(&c.MergeMinMembers, "merge-min-members", 0, "gateway: local members from which a room merges its events (default 100)")
+	fs.DurationVar(&c.SlowConsumerTimeout, "slow-consumer-timeout", 0, "gateway: how long a socket may drop events before it is closed (default 5s)")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "gateway: on shutdown, how long to keep serving after /readyz fails (default 0)")
 }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	if c.Loops < 0 || c.MaxFrameBytes < 0 || c.OutboundQueueBytes < 0 || c.Dispatchers < 0 || c.SendRate < 0 || c.SendBurst < 0 {
+	if c.Loops < 0 || c.MaxFrameBytes < 0 || c.OutboundQueueBytes < 0 || c.Dispatchers < 0 || c.SendRate < 0 || c.SendBurst < 0 ||
+		c.MergeMinMembers < 0 || c.MergeMaxBytes < 0 {
 		return errors.New("gateway: negative size in config")
 	}
-	if c.LoginTimeout < 0 || c.HeartbeatTimeout < 0 || c.RequestTimeout < 0 || c.AppCacheTTL < 0 || c.HeartbeatInterval < 0 {
+	if c.LoginTimeout < 0 || c.HeartbeatTimeout < 0 || c.RequestTimeout < 0 || c.AppCacheTTL < 0 || c.HeartbeatInterval < 0 ||
+		c.SlowConsumerTimeout < 0 || c.DrainDelay < 0 {
 		return errors.New("gateway: negative duration in config")
 	}
 	return nil
@@ -111,6 +135,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Dispatchers == 0 {
 		c.Dispatchers = 2 * runtime.GOMAXPROCS(0)
+	}
+	switch {
+	case c.MergeWindow == 0:
+		c.MergeWindow = 50 * time.Millisecond
+	case c.MergeWindow < 0:
+		c.MergeWindow = 0 // off
+	}
+	if c.MergeMinMembers == 0 {
+		c.MergeMinMembers = 100
+	}
+	if c.MergeMaxBytes == 0 {
+		c.MergeMaxBytes = 32 << 10
+	}
+	if c.SlowConsumerTimeout == 0 {
+		c.SlowConsumerTimeout = 5 * time.Second
 	}
 	return c
 }

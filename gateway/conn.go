@@ -29,7 +29,10 @@ type conn struct {
 	closing  bool     // a close frame went out; waiting for the peer
 	outq     [][]byte // frames waiting for the socket; outq[0] may be partly written
 	outBytes int
-	groups   map[string]struct{} // groups joined through this connection
+	// dropSince is when the queue last began dropping NORMAL events
+	// (Unix nanoseconds); 0 once it drains.
+	dropSince int64
+	groups    map[string]struct{} // groups joined through this connection
 
 	partial []byte // loop only: the bytes of an incomplete frame
 
@@ -51,7 +54,9 @@ func (c *conn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 // send queues a complete frame for the socket, writing at once when
 // nothing is queued. frame is shared and never modified. A droppable
 // (NORMAL) frame is dropped when the queue is full; any other frame on a
-// full queue closes the connection as a slow consumer.
+// full queue, or a queue that stays full past Config.SlowConsumerTimeout,
+// closes the connection as a slow consumer, with a reconnect hint: HIGH
+// events are then recovered by the client's resume.
 func (c *conn) send(frame []byte, droppable bool) bool {
 	c.mu.Lock()
 	if c.closed || c.closing {
@@ -59,12 +64,23 @@ func (c *conn) send(frame []byte, droppable bool) bool {
 		return false
 	}
 	if c.outBytes+len(frame) > c.gw.cfg.OutboundQueueBytes {
+		chronic := false
+		if droppable {
+			now := time.Now().UnixNano()
+			if c.dropSince == 0 {
+				c.dropSince = now
+			}
+			chronic = now-c.dropSince > int64(c.gw.cfg.SlowConsumerTimeout)
+		}
 		c.mu.Unlock()
 		if droppable {
-			c.gw.stats.dropped.Add(1)
-			return false
+			c.gw.metrics.dropped.Add(1)
+			if !chronic {
+				return false
+			}
 		}
-		c.gw.log.Warn("closing slow consumer", "fd", c.fd)
+		c.gw.metrics.slowClosed.Add(1)
+		c.gw.log.Warn("closing slow consumer", "fd", c.fd, "chronic", chronic)
 		c.closeWith(ws.StatusPolicyViolation, "slow consumer", &liveimpb.DisconnectEvent{Reason: "slow consumer", Reconnect: true})
 		return false
 	}
@@ -131,7 +147,7 @@ func (c *conn) flush() {
 			}
 		}
 	}
-	c.outq = nil
+	c.outq, c.dropSince = nil, 0
 	c.loop.watchWrites(c, false)
 	if c.closing {
 		_ = unix.Shutdown(c.fd, unix.SHUT_WR)
@@ -190,7 +206,7 @@ func (c *conn) closeNow() {
 // release drops the session's subscriptions and group memberships, once.
 func (c *conn) release() {
 	c.teardown.Do(func() {
-		c.gw.stats.conns.Add(-1)
+		c.gw.metrics.connections.Add(-1)
 		c.mu.Lock()
 		groups := c.groups
 		c.groups = nil

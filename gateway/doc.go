@@ -16,15 +16,21 @@
 // Each group with local members has ONE NATS subscription (rooms); each
 // logged-in user one on liveim.usr.<app>.<user> for C2C messages and
 // takeover notices. Both are channel subscriptions drained by
-// Config.Dispatchers goroutines, a subject always to the same one, so a
-// group's events keep their order. A broadcast builds the WebSocket frame
-// once and queues the same bytes on every member's socket.
+// Config.Dispatchers goroutines (dispatch.go), a subject always to the
+// same one, so a group's events keep their order. A broadcast builds the
+// WebSocket frame once and queues the same bytes on every member's socket.
+// A room with Config.MergeMinMembers local members or more merges its
+// events for Config.MergeWindow into one EventBatch frame: one socket
+// write per member per window instead of one per event.
 //
 //	gw, err := gateway.New(gateway.Config{Addr: ":8080"}, nc, logger)
 //	err = gw.Run(ctx) // until ctx ends
 //
 // Writes: conn.send writes at once when the socket's queue is empty and
-// otherwise queues, bounded by Config.OutboundQueueBytes; NORMAL events
-// beyond the bound are dropped, anything else closes the slow socket.
+// otherwise queues, bounded by Config.OutboundQueueBytes; a socket that
+// can take more gets its whole queue in one writev. NORMAL events beyond
+// the bound are dropped; anything else, or dropping for longer than
+// Config.SlowConsumerTimeout, closes the slow socket with a reconnect
+// hint (the client resumes its HIGH events).
 // The lock order is written in registry.go: every lock is a leaf.
 package gateway

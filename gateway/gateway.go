@@ -15,6 +15,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/ids"
@@ -40,13 +41,22 @@ type Gateway struct {
 	apps        *appCache
 	rooms       *rooms
 	sessions    *sessions
-	dispatchers []chan *nats.Msg
-	stats       stats
+	dispatchers []*dispatcher
+	metrics     *Metrics
+	draining    atomic.Bool // shutting down: /readyz fails
 }
 
-type stats struct {
-	conns   atomic.Int64
-	dropped atomic.Int64
+// Option adds an injected dependency to New.
+type Option func(*options)
+
+type options struct {
+	reg prometheus.Registerer
+}
+
+// WithRegisterer registers the gateway's Prometheus metrics on reg.
+// Default: a registry of its own, which nothing serves.
+func WithRegisterer(reg prometheus.Registerer) Option {
+	return func(o *options) { o.reg = reg }
 }
 
 // Stats is a snapshot of a gateway's counters.
@@ -61,7 +71,7 @@ type Stats struct {
 }
 
 // New returns a Gateway that uses nc. Call Listen (optional) and Run.
-func New(cfg Config, nc *nats.Conn, logger *slog.Logger) (*Gateway, error) {
+func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -70,6 +80,13 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger) (*Gateway, error) {
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.reg == nil {
+		o.reg = prometheus.NewRegistry()
 	}
 	cfg = cfg.withDefaults()
 	if cfg.ID == "" {
@@ -86,11 +103,12 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger) (*Gateway, error) {
 		inbox:    subject.Inbox(cfg.ID),
 		sessions: newSessions(),
 	}
+	g.metrics = newMetrics(g, o.reg)
 	g.rpc.m = make(map[uint64]*pendingRPC)
 	g.apps = &appCache{nc: nc, ttl: cfg.AppCacheTTL, timeout: cfg.RequestTimeout, now: time.Now, keys: make(map[string]cachedKey)}
-	g.dispatchers = make([]chan *nats.Msg, cfg.Dispatchers)
+	g.dispatchers = make([]*dispatcher, cfg.Dispatchers)
 	for i := range g.dispatchers {
-		g.dispatchers[i] = make(chan *nats.Msg, 8192)
+		g.dispatchers[i] = newDispatcher(g)
 	}
 	g.rooms = newRooms(func(key string) (*nats.Subscription, error) {
 		appID, groupID := splitKey(key)
@@ -100,6 +118,7 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger) (*Gateway, error) {
 	// A group subscription that overflows has lost events, perhaps HIGH
 	// ones: its local members reconnect and resume instead of missing them.
 	nc.SetErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		g.metrics.natsErrors.Add(1)
 		if errors.Is(err, nats.ErrSlowConsumer) && sub != nil {
 			go g.onSlowSubscription(sub.Subject)
 		}
@@ -111,6 +130,16 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger) (*Gateway, error) {
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
+	})
+	g.mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case g.draining.Load():
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+		case !nc.IsConnected():
+			http.Error(w, "nats disconnected", http.StatusServiceUnavailable)
+		default:
+			_, _ = w.Write([]byte("ok\n"))
+		}
 	})
 	return g, nil
 }
@@ -137,11 +166,14 @@ func (g *Gateway) Listen() (net.Addr, error) {
 
 // Stats returns the gateway's counters.
 func (g *Gateway) Stats() Stats {
-	return Stats{Connections: g.stats.conns.Load(), Rooms: g.rooms.count(), DroppedFrames: g.stats.dropped.Load()}
+	return Stats{Connections: g.metrics.connections.Load(), Rooms: g.rooms.count(), DroppedFrames: g.metrics.dropped.Load()}
 }
 
-// Run serves until ctx ends, then closes every connection with a
-// reconnect hint and releases its subscriptions.
+// Run serves until ctx ends, then shuts down gracefully: /readyz fails
+// at once, the gateway keeps serving for Config.DrainDelay so load
+// balancers stop sending it clients, then every connection gets a close
+// frame with a reconnect hint and its subscriptions are released. The
+// caller drains the NATS connection after Run returns.
 func (g *Gateway) Run(ctx context.Context) error {
 	if _, err := g.Listen(); err != nil {
 		return err
@@ -160,17 +192,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// Dispatcher channels are never closed: a subscription still open at
 	// shutdown (a join in flight) could otherwise send on a closed channel.
 	stopDispatch := make(chan struct{})
-	for _, ch := range g.dispatchers {
-		wg.Go(func() {
-			for {
-				select {
-				case m := <-ch:
-					g.onNATS(m)
-				case <-stopDispatch:
-					return
-				}
-			}
-		})
+	for _, d := range g.dispatchers {
+		wg.Go(func() { d.run(stopDispatch) })
 	}
 	inbox, err := g.nc.Subscribe(g.inbox+"*", g.onReply)
 	if err != nil {
@@ -200,6 +223,11 @@ loop:
 		case <-heartbeat.C:
 			g.announce(false)
 		}
+	}
+	g.draining.Store(true)
+	if runErr == nil && g.cfg.DrainDelay > 0 {
+		g.log.Info("gateway draining", "delay", g.cfg.DrainDelay.String())
+		time.Sleep(g.cfg.DrainDelay)
 	}
 	g.announce(true)
 
@@ -249,7 +277,7 @@ func (g *Gateway) adopt(netConn net.Conn, _ *bufio.ReadWriter, buffered []byte) 
 	}
 	l := g.loops[g.next.Add(1)%uint64(len(g.loops))]
 	c := newConn(g, fd, l)
-	g.stats.conns.Add(1)
+	g.metrics.connections.Add(1)
 	if len(buffered) > 0 {
 		// Frames sent right behind the upgrade request: handle them before
 		// the loop can see the socket, so this goroutine is their only
@@ -300,36 +328,7 @@ var dispatchSeed = maphash.MakeSeed()
 // dispatcherFor returns the channel of the dispatcher that takes every
 // message of subj, in order.
 func (g *Gateway) dispatcherFor(subj string) chan *nats.Msg {
-	return g.dispatchers[maphash.String(dispatchSeed, subj)%uint64(len(g.dispatchers))]
-}
-
-// onNATS handles a message from a group or user subscription.
-func (g *Gateway) onNATS(m *nats.Msg) {
-	if appID, groupID, ok := subject.ParseGroup(m.Subject); ok {
-		g.broadcast(roomKey(appID, groupID), m)
-		return
-	}
-	if appID, userID, ok := subject.ParseUser(m.Subject); ok {
-		g.deliverToUser(appID+"/"+userID, m)
-	}
-}
-
-// broadcast writes a group event to every local member. The WebSocket
-// frame is built once and shared by every socket's queue.
-func (g *Gateway) broadcast(key string, m *nats.Msg) {
-	frame := appendFrame(make([]byte, 0, headerLen(len(m.Data))+len(m.Data)), ws.OpBinary, m.Data)
-	droppable := m.Header.Get(subject.HeaderLevel) != "1"
-	members := g.rooms.members(key, nil)
-	for _, c := range members {
-		c.send(frame, droppable)
-	}
-	if m.Header.Get(subject.HeaderExit) != "" {
-		// The group closed: its members are members no more.
-		appID, groupID := splitKey(key)
-		for _, c := range members {
-			c.leaveRoom(appID, groupID)
-		}
-	}
+	return g.dispatchers[maphash.String(dispatchSeed, subj)%uint64(len(g.dispatchers))].ch
 }
 
 // deliverToUser handles a C2C message or a takeover notice for a user.

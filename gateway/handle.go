@@ -144,12 +144,14 @@ func (c *conn) handleRequest(f *liveimpb.ClientFrame) {
 			c.replyErr(f.Id, liveimpb.ErrTooFast.With("more than %.0f messages/s from this session", gw.cfg.SendRate))
 			return
 		}
+		gw.metrics.messageIn(f)
 		gw.forward(c, s, f, groupID, nil)
 	case *liveimpb.ClientFrame_SendC2CMessage:
 		if !s.allowSend(gw.now()) {
 			c.replyErr(f.Id, liveimpb.ErrTooFast.With("more than %.0f messages/s from this session", gw.cfg.SendRate))
 			return
 		}
+		gw.metrics.messageIn(f)
 		gw.forward(c, s, f, groupID, nil)
 	case *liveimpb.ClientFrame_ListRecentMessage, *liveimpb.ClientFrame_ResumeGroup:
 		if !c.joined(groupID) {

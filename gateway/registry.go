@@ -126,6 +126,17 @@ func (r *rooms) members(key string, buf []*conn) []*conn {
 	return buf
 }
 
+// size returns the number of local members of the room.
+func (r *rooms) size(key string) int {
+	sh := &r.shards[shardOf(key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if rm := sh.rooms[key]; rm != nil {
+		return len(rm.members)
+	}
+	return 0
+}
+
 // count returns the number of rooms with local members or joins.
 func (r *rooms) count() int {
 	n := 0

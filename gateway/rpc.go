@@ -17,6 +17,7 @@ import (
 type pendingRPC struct {
 	c        *conn
 	id       uint32
+	start    time.Time
 	deadline time.Time
 	// done runs before the reply goes to the client, on the inbox
 	// goroutine; it may change the reply.
@@ -75,8 +76,9 @@ func (g *Gateway) forward(c *conn, s *session, f *liveimpb.ClientFrame, groupID 
 		c.replyErr(f.Id, err)
 		return
 	}
-	deadline := g.now().Add(g.cfg.RequestTimeout)
-	token := g.rpc.add(&pendingRPC{c: c, id: f.Id, deadline: deadline, done: done})
+	start := g.now()
+	deadline := start.Add(g.cfg.RequestTimeout)
+	token := g.rpc.add(&pendingRPC{c: c, id: f.Id, start: start, deadline: deadline, done: done})
 	inbox := g.inbox + strconv.FormatUint(token, 10)
 	msg := nats.NewMsg(subject.Any(s.appID))
 	msg.Data = env
@@ -88,6 +90,7 @@ func (g *Gateway) forward(c *conn, s *session, f *liveimpb.ClientFrame, groupID 
 		msg.Reply = inbox
 	}
 	if err := g.nc.PublishMsg(msg); err != nil {
+		g.metrics.natsErrors.Add(1)
 		if p := g.rpc.take(token); p != nil {
 			g.finish(p, liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("publish: %v", err)))
 		}
@@ -138,6 +141,11 @@ func (g *Gateway) onReply(m *nats.Msg) {
 }
 
 func (g *Gateway) finish(p *pendingRPC, rep *liveimpb.Reply) {
+	result := "ok"
+	if rep.Code != 0 {
+		result = "error"
+	}
+	g.metrics.requestTimes.WithLabelValues(result).Observe(g.now().Sub(p.start).Seconds())
 	if p.done != nil {
 		p.done(rep)
 	}

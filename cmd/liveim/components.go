@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -18,6 +19,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	natsURL := fs.String("nats", nats.DefaultURL, "NATS URL(s), comma separated")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	withPprof := fs.Bool("pprof", false, "serve Go profiles on /debug/pprof/")
 	cfg.RegisterFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -31,11 +33,20 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		return fmt.Errorf("connect %s: %w", *natsURL, err)
 	}
 	defer nc.Close()
-	gw, err := gateway.New(cfg, nc, log)
+	reg := newRegistry()
+	gw, err := gateway.New(cfg, nc, log, gateway.WithRegisterer(reg))
 	if err != nil {
 		return err
 	}
-	return gw.Run(ctx)
+	gw.Mux().Handle("/metrics", metricsHandler(reg))
+	if *withPprof {
+		mountPprof(gw.Mux())
+	}
+	err = gw.Run(ctx)
+	if derr := drain(nc, 5*time.Second); derr != nil {
+		log.Warn("nats drain", "err", derr)
+	}
+	return err
 }
 
 func runRouter(ctx context.Context, args []string, _ io.Writer) error {

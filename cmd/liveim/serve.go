@@ -32,6 +32,7 @@ type serveConfig struct {
 	// app. Default: on when the gateway listens on loopback only.
 	Dev     bool
 	devSet  bool
+	Pprof   bool // serve Go profiles on /debug/pprof/
 	Store   backend.Config
 	Gateway gateway.Config
 	Router  router.Config
@@ -42,6 +43,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS listen address (extra gateways connect here)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles on /debug/pprof/")
 	fs.BoolFunc("dev", "development mode: serve /dev/token for the demo page (default: on when --addr is loopback)", func(v string) error {
 		b, err := strconv.ParseBool(v)
 		c.Dev, c.devSet = b, true
@@ -103,9 +105,14 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(cfg.Gateway, gnc, log)
+	reg := newRegistry()
+	gw, err := gateway.New(cfg.Gateway, gnc, log, gateway.WithRegisterer(reg))
 	if err != nil {
 		return err
+	}
+	gw.Mux().Handle("/metrics", metricsHandler(reg))
+	if cfg.Pprof {
+		mountPprof(gw.Mux())
 	}
 	addr, err := gw.Listen()
 	if err != nil {

@@ -267,12 +267,55 @@ func TestBench(t *testing.T) {
 		RSSBytesPerConn float64 `json:"rss_bytes_per_conn"`
 		CPUSeconds      float64 `json:"cpu_seconds"`
 		ServerRSSBytes  int64   `json:"server_rss_bytes"`
+		HeapPerConn     float64 `json:"heap_bytes_per_conn"`
+		Processes       []struct {
+			Role      string `json:"role"`
+			Clients   bool   `json:"clients"`
+			HeapBytes int64  `json:"heap_bytes"`
+		} `json:"processes"`
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("liveim bench printed %q: %v", out, err)
 	}
 	if r.Scenario != "idle" || r.Connections != 300 || r.Gateways != 2 || r.Errors != 0 || r.LoginsPerSec <= 0 || r.ServerRSSBytes <= 0 || r.CPUSeconds <= 0 {
 		t.Fatalf("bench result %+v", r)
+	}
+	// With an extra gateway the clients are all on it: its figures are a
+	// gateway's alone.
+	if len(r.Processes) != 2 || r.Processes[0].Role != "serve" || r.Processes[0].Clients ||
+		r.Processes[1].Role != "gateway" || !r.Processes[1].Clients || r.Processes[1].HeapBytes <= 0 || r.HeapPerConn <= 0 {
+		t.Fatalf("bench processes %+v, heap per connection %v", r.Processes, r.HeapPerConn)
+	}
+}
+
+// TestBenchSends runs the rooms and c2c scenarios small: the workers'
+// clients send, every message reaches every member once.
+func TestBenchSends(t *testing.T) {
+	for _, scenario := range []string{"rooms", "c2c"} {
+		t.Run(scenario, func(t *testing.T) {
+			out, err := exec.Command(liveimBin, "bench", "--scenario", scenario, "--connections", "200", "--rooms", "20",
+				"--per-worker", "120", "--rate", "200", "--duration", "1s", "--json").Output()
+			if err != nil {
+				t.Fatalf("liveim bench: %v", err)
+			}
+			var r struct {
+				Errors           int     `json:"errors"`
+				Sent             int64   `json:"sent"`
+				Rejected         int64   `json:"rejected"`
+				DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+				P99Ms            float64 `json:"p99_ms"`
+				HighLost         int     `json:"high_lost"`
+				HighDuplicated   int     `json:"high_duplicated"`
+				NormalDropped    int     `json:"normal_dropped"`
+			}
+			if err := json.Unmarshal(out, &r); err != nil {
+				t.Fatalf("liveim bench printed %q: %v", out, err)
+			}
+			if r.Errors != 0 || r.Sent < 100 || r.Rejected != 0 || r.DeliveriesPerSec <= 0 || r.P99Ms <= 0 ||
+				r.HighLost != 0 || r.HighDuplicated != 0 || r.NormalDropped != 0 {
+				t.Fatalf("%s result %+v", scenario, r)
+			}
+		})
 	}
 }
 

@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// groupEventFrame is a ServerFrame{event: group message} as routers
+// publish it, with data bytes of payload.
+func groupEventFrame(tb testing.TB, seq int64, data int) []byte {
+	tb.Helper()
+	b, err := proto.Marshal(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{Event: &liveimpb.Event{
+		Body: &liveimpb.Event_GroupMessage{GroupMessage: &liveimpb.Message{
+			MessageId: "m1234567890", GroupId: "live", Type: 10001, Seqnum: seq, Timestamp: 1764000000000,
+			Sender: &liveimpb.User{UserId: "alice"}, Data: string(make([]byte, data)),
+		}},
+	}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func BenchmarkParseFrame(b *testing.B) {
+	payload, _ := proto.Marshal(&liveimpb.ClientFrame{Id: 7, Body: &liveimpb.ClientFrame_SendGroupMessage{
+		SendGroupMessage: &liveimpb.SendGroupMessageRequest{GroupId: "live", Type: 10001, Data: string(make([]byte, 100))}}})
+	frame := clientFrame(b, ws.OpBinary, true, payload)
+	buf := make([]byte, len(frame))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(frame)))
+	for b.Loop() {
+		copy(buf, frame) // parseFrame unmasks in place
+		if _, _, n, err := parseFrame(buf, 64<<10); err != nil || n != len(frame) {
+			b.Fatal(n, err)
+		}
+	}
+}
+
+func BenchmarkDecodeClientFrame(b *testing.B) {
+	payload, _ := proto.Marshal(&liveimpb.ClientFrame{Id: 7, Body: &liveimpb.ClientFrame_SendGroupMessage{
+		SendGroupMessage: &liveimpb.SendGroupMessageRequest{GroupId: "live", Type: 10001, Data: string(make([]byte, 100))}}})
+	b.ReportAllocs()
+	for b.Loop() {
+		var f liveimpb.ClientFrame
+		if err := proto.Unmarshal(payload, &f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeReply(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		encodeServerFrame(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Reply{Reply: &liveimpb.Reply{Id: 7,
+			Body: &liveimpb.Reply_SendMessage{SendMessage: &liveimpb.SendMessageReply{MessageId: "m1234567890", Seqnum: 42}}}}})
+	}
+}
+
+// BenchmarkMergeBatch: ten group events merged into one EventBatch
+// frame, as a big room's window does; per event.
+func BenchmarkMergeBatch(b *testing.B) {
+	ev := groupEventFrame(b, 1, 100)
+	b.ReportAllocs()
+	var body []byte
+	for b.Loop() {
+		body = body[:0]
+		for range 10 {
+			inner, ok := eventOf(ev)
+			if !ok {
+				b.Fatal("not an event")
+			}
+			body = protowire.AppendBytes(protowire.AppendTag(body, 1, protowire.BytesType), inner)
+		}
+		batchFrame(body, 10)
+	}
+}
+
+// benchGateway is a gateway with no NATS: enough for its loops, rooms and
+// dispatchers.
+func benchGateway(tb testing.TB) *Gateway {
+	g := &Gateway{cfg: Config{}.withDefaults(), log: slog.New(slog.DiscardHandler)}
+	g.metrics = newMetrics(g, prometheus.NewRegistry())
+	g.rooms = newRooms(func(string) (*nats.Subscription, error) { return nil, nil })
+	g.sessions = newSessions()
+	return g
+}
+
+// BenchmarkBroadcast writes one event frame to every member of a room of
+// real sockets (Unix stream socket pairs, drained by readers); ns/op and
+// allocs are per broadcast, ns/member per socket write.
+func BenchmarkBroadcast(b *testing.B) {
+	for _, members := range []int{100, 1000} {
+		b.Run(fmt.Sprint(members), func(b *testing.B) {
+			g := benchGateway(b)
+			l, err := newLoop(g)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.close()
+			const key = "app/live"
+			if err := g.rooms.beginJoin(key); err != nil {
+				b.Fatal(err)
+			}
+			for range members {
+				fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c := newConn(g, fds[0], l)
+				g.rooms.endJoin(key, c, true)
+				g.rooms.beginJoin(key)
+				peer := os.NewFile(uintptr(fds[1]), "peer")
+				go func() { _, _ = io.Copy(io.Discard, peer) }()
+				b.Cleanup(func() { c.closeNow(); peer.Close() })
+			}
+			d := newDispatcher(g)
+			ev := groupEventFrame(b, 1, 100)
+			frame := appendFrame(nil, ws.OpBinary, ev)
+			b.ReportAllocs()
+			for b.Loop() {
+				d.release(d.broadcast(key, frame, true))
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/member")
+		})
+	}
+}

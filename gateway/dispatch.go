@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/liveim/liveim/internal/subject"
+)
+
+// dispatcher takes the group and user messages of the subjects hashed to
+// it off NATS, in order, and writes them to the local sockets. It alone
+// owns the merge buffers of its rooms and its member buffer, so neither
+// needs a lock.
+//
+// Merging: a room with at least Config.MergeMinMembers local members does
+// not get one WebSocket frame per event. Its events are gathered for
+// Config.MergeWindow and go out as one EventBatch frame, built once and
+// written once per member socket: a socket write costs the same for one
+// event or twenty, so in a busy room merging divides the gateway's work
+// by the number of events per window, for at most MergeWindow of latency.
+// Small rooms get each event at once.
+type dispatcher struct {
+	gw      *Gateway
+	ch      chan *nats.Msg
+	members []*conn // reused for every broadcast
+
+	pending map[string]*merge // rooms with events waiting for their window
+	queue   []*merge          // the same, oldest deadline first
+	timer   *time.Timer
+}
+
+// merge is one room's events waiting for the end of its window, as the
+// bytes of EventBatch.events (field 1, one entry per event).
+type merge struct {
+	key      string
+	body     []byte
+	events   int
+	high     bool // a HIGH event is inside: the frame must not be dropped
+	deadline time.Time
+}
+
+func newDispatcher(gw *Gateway) *dispatcher {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &dispatcher{gw: gw, ch: make(chan *nats.Msg, 8192), pending: make(map[string]*merge), timer: t}
+}
+
+// run dispatches until stop closes, then writes what is still merging.
+func (d *dispatcher) run(stop <-chan struct{}) {
+	for {
+		select {
+		case m := <-d.ch:
+			d.dispatch(m)
+		case now := <-d.timer.C:
+			d.flushDue(now)
+		case <-stop:
+			d.flushDue(time.Now().Add(time.Hour))
+			return
+		}
+	}
+}
+
+// dispatch handles a message from a group or user subscription.
+func (d *dispatcher) dispatch(m *nats.Msg) {
+	if appID, groupID, ok := subject.ParseGroup(m.Subject); ok {
+		d.groupEvent(roomKey(appID, groupID), m)
+		return
+	}
+	if appID, userID, ok := subject.ParseUser(m.Subject); ok {
+		d.gw.deliverToUser(appID+"/"+userID, m)
+	}
+}
+
+// groupEvent merges a group event into its room's window, or writes it
+// at once when the room is small, merging is off, or the group closed.
+func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
+	high := m.Header.Get(subject.HeaderLevel) == "1"
+	exit := m.Header.Get(subject.HeaderExit) != ""
+	cfg := &d.gw.cfg
+	if !exit && cfg.MergeWindow > 0 {
+		if ev, ok := eventOf(m.Data); ok {
+			mg := d.pending[key]
+			if mg == nil && d.gw.rooms.size(key) >= cfg.MergeMinMembers {
+				mg = &merge{key: key, deadline: time.Now().Add(cfg.MergeWindow)}
+				if len(d.queue) == 0 {
+					d.timer.Reset(cfg.MergeWindow)
+				}
+				d.pending[key] = mg
+				d.queue = append(d.queue, mg)
+			}
+			if mg != nil {
+				mg.body = protowire.AppendBytes(protowire.AppendTag(mg.body, 1, protowire.BytesType), ev)
+				mg.events++
+				mg.high = mg.high || high
+				if len(mg.body) >= cfg.MergeMaxBytes {
+					d.flushRoom(mg)
+				}
+				return
+			}
+		}
+	}
+	if mg := d.pending[key]; mg != nil {
+		d.flushRoom(mg) // what was merged goes first: order is kept
+	}
+	frame := appendFrame(make([]byte, 0, headerLen(len(m.Data))+len(m.Data)), ws.OpBinary, m.Data)
+	members := d.broadcast(key, frame, !high)
+	if exit {
+		// The group closed: its members are members no more.
+		appID, groupID := splitKey(key)
+		for _, c := range members {
+			c.leaveRoom(appID, groupID)
+		}
+	}
+	d.release(members)
+}
+
+// flushDue writes every room whose window ended by now and re-arms the
+// timer for the next one.
+func (d *dispatcher) flushDue(now time.Time) {
+	for len(d.queue) > 0 && !d.queue[0].deadline.After(now) {
+		mg := d.queue[0]
+		if d.pending[mg.key] == mg { // not flushed early
+			d.flushRoom(mg)
+		}
+		d.queue[0] = nil
+		d.queue = d.queue[1:]
+	}
+	if len(d.queue) == 0 {
+		d.queue = nil
+		return
+	}
+	d.timer.Reset(d.queue[0].deadline.Sub(now))
+}
+
+// flushRoom writes a room's merged events as one frame: a lone event as
+// the plain ServerFrame it came as, several as one EventBatch.
+func (d *dispatcher) flushRoom(mg *merge) {
+	delete(d.pending, mg.key)
+	if mg.events == 0 {
+		return
+	}
+	d.release(d.broadcast(mg.key, batchFrame(mg.body, mg.events), !mg.high))
+	mg.body, mg.events = nil, 0
+}
+
+// broadcast writes frame to every local member of the room and returns
+// the members it wrote to; hand them back with release.
+func (d *dispatcher) broadcast(key string, frame []byte, droppable bool) []*conn {
+	members := d.gw.rooms.members(key, d.members[:0])
+	for _, c := range members {
+		c.send(frame, droppable)
+	}
+	d.gw.metrics.delivered(len(members), droppable)
+	return members
+}
+
+// release keeps the member buffer for the next broadcast without keeping
+// its connections alive.
+func (d *dispatcher) release(members []*conn) {
+	clear(members)
+	d.members = members[:0]
+}
+
+// eventOf returns the Event inside a ServerFrame{event} encoding, without
+// decoding it: routers publish every group event that way.
+func eventOf(frame []byte) ([]byte, bool) {
+	num, typ, n := protowire.ConsumeTag(frame)
+	if n < 0 || num != 2 || typ != protowire.BytesType {
+		return nil, false
+	}
+	ev, m := protowire.ConsumeBytes(frame[n:])
+	if m < 0 || n+m != len(frame) {
+		return nil, false
+	}
+	return ev, true
+}
+
+// batchFrame returns the WebSocket frame of merged events: body holds
+// EventBatch.events entries. One event goes out as ServerFrame{event}
+// (field 2), several as ServerFrame{batch} (field 3).
+func batchFrame(body []byte, events int) []byte {
+	payload := body
+	field := protowire.Number(3)
+	if events == 1 {
+		_, _, n := protowire.ConsumeTag(body)
+		payload, _ = protowire.ConsumeBytes(body[n:])
+		field = 2
+	}
+	size := protowire.SizeTag(field) + protowire.SizeBytes(len(payload))
+	frame := appendHeader(make([]byte, 0, headerLen(size)+size), ws.OpBinary, size)
+	return protowire.AppendBytes(protowire.AppendTag(frame, field, protowire.BytesType), payload)
+}
