@@ -1,13 +1,17 @@
 package gateway
 
 import (
+	"context"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/telemetry"
 )
 
 // dispatcher takes the group and user messages of the subjects hashed to
@@ -40,6 +44,7 @@ type merge struct {
 	events   int
 	high     bool // a HIGH event is inside: the frame must not be dropped
 	deadline time.Time
+	spans    []trace.Span // delivery spans of traced events, ended at flush
 }
 
 func newDispatcher(gw *Gateway) *dispatcher {
@@ -80,6 +85,10 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 	high := m.Header.Get(subject.HeaderLevel) == "1"
 	exit := m.Header.Get(subject.HeaderExit) != ""
 	cfg := &d.gw.cfg
+	var span trace.Span
+	if d.gw.tracing && telemetry.Traced(m.Header) {
+		_, span = d.gw.startDeliver(m, key)
+	}
 	if !exit && cfg.MergeWindow > 0 {
 		if ev, ok := eventOf(m.Data); ok {
 			mg := d.pending[key]
@@ -95,6 +104,9 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 				mg.body = protowire.AppendBytes(protowire.AppendTag(mg.body, 1, protowire.BytesType), ev)
 				mg.events++
 				mg.high = mg.high || high
+				if span != nil {
+					mg.spans = append(mg.spans, span)
+				}
 				if len(mg.body) >= cfg.MergeMaxBytes {
 					d.flushRoom(mg)
 				}
@@ -107,6 +119,10 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 	}
 	frame := appendFrame(make([]byte, 0, headerLen(len(m.Data))+len(m.Data)), ws.OpBinary, m.Data)
 	members := d.broadcast(key, frame, !high)
+	if span != nil {
+		span.SetAttributes(attribute.Int("liveim.members", len(members)))
+		span.End()
+	}
 	if exit {
 		// The group closed: its members are members no more.
 		appID, groupID := splitKey(key)
@@ -142,8 +158,21 @@ func (d *dispatcher) flushRoom(mg *merge) {
 	if mg.events == 0 {
 		return
 	}
-	d.release(d.broadcast(mg.key, batchFrame(mg.body, mg.events), !mg.high))
-	mg.body, mg.events = nil, 0
+	members := d.broadcast(mg.key, batchFrame(mg.body, mg.events), !mg.high)
+	for _, span := range mg.spans {
+		span.SetAttributes(attribute.Int("liveim.members", len(members)), attribute.Int("liveim.merged_events", mg.events))
+		span.End()
+	}
+	d.release(members)
+	mg.body, mg.events, mg.spans = nil, 0, nil
+}
+
+// startDeliver starts the delivery span of a traced event, a child of the
+// router's publish span.
+func (g *Gateway) startDeliver(m *nats.Msg, key string) (context.Context, trace.Span) {
+	ctx := telemetry.Extract(context.Background(), m.Header)
+	return g.tracer.Start(ctx, "gateway.deliver", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("liveim.room", key), attribute.String("liveim.gateway_id", g.cfg.ID)))
 }
 
 // broadcast writes frame to every local member of the room and returns

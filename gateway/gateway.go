@@ -16,11 +16,14 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/sockfd"
 	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -43,6 +46,8 @@ type Gateway struct {
 	sessions    *sessions
 	dispatchers []*dispatcher
 	metrics     *Metrics
+	tracer      trace.Tracer
+	tracing     bool        // the tracer records: spend time on spans
 	draining    atomic.Bool // shutting down: /readyz fails
 }
 
@@ -51,6 +56,14 @@ type Option func(*options)
 
 type options struct {
 	reg prometheus.Registerer
+	tp  trace.TracerProvider
+}
+
+// WithTracerProvider traces requests and deliveries with tp: a span per
+// client request from receipt to the router's reply, and one per
+// delivery of a traced group or C2C event. Default: no tracing.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tp = tp }
 }
 
 // WithRegisterer registers the gateway's Prometheus metrics on reg.
@@ -104,6 +117,11 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 		sessions: newSessions(),
 	}
 	g.metrics = newMetrics(g, o.reg)
+	if o.tp != nil {
+		g.tracer, g.tracing = o.tp.Tracer("github.com/liveim/liveim/gateway"), telemetry.Recording(o.tp)
+	} else {
+		g.tracer = noop.NewTracerProvider().Tracer("")
+	}
 	g.rpc.m = make(map[uint64]*pendingRPC)
 	g.apps = &appCache{nc: nc, ttl: cfg.AppCacheTTL, timeout: cfg.RequestTimeout, now: time.Now, keys: make(map[string]cachedKey)}
 	g.dispatchers = make([]*dispatcher, cfg.Dispatchers)
@@ -354,6 +372,10 @@ func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 			c.send(frame, false)
 		}
 	case subject.KindC2C:
+		if g.tracing && telemetry.Traced(m.Header) {
+			_, span := g.startDeliver(m, "")
+			defer span.End()
+		}
 		frame := appendFrame(nil, ws.OpBinary, m.Data)
 		delivered := false
 		for _, c := range conns {

@@ -1,15 +1,20 @@
 package gateway
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -19,6 +24,7 @@ type pendingRPC struct {
 	id       uint32
 	start    time.Time
 	deadline time.Time
+	span     trace.Span // nil unless tracing
 	// done runs before the reply goes to the client, on the inbox
 	// goroutine; it may change the reply.
 	done func(rep *liveimpb.Reply)
@@ -78,10 +84,19 @@ func (g *Gateway) forward(c *conn, s *session, f *liveimpb.ClientFrame, groupID 
 	}
 	start := g.now()
 	deadline := start.Add(g.cfg.RequestTimeout)
-	token := g.rpc.add(&pendingRPC{c: c, id: f.Id, start: start, deadline: deadline, done: done})
-	inbox := g.inbox + strconv.FormatUint(token, 10)
+	p := &pendingRPC{c: c, id: f.Id, start: start, deadline: deadline, done: done}
 	msg := nats.NewMsg(subject.Any(s.appID))
 	msg.Data = env
+	if g.tracing {
+		var ctx context.Context
+		ctx, p.span = g.tracer.Start(context.Background(), "gateway.receive "+liveimpb.OpName(f),
+			trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+				attribute.String("liveim.app_id", s.appID), attribute.String("liveim.group_id", groupID),
+				attribute.String("liveim.user_id", s.userID), attribute.String("liveim.gateway_id", g.cfg.ID)))
+		telemetry.Inject(ctx, msg.Header)
+	}
+	token := g.rpc.add(p)
+	inbox := g.inbox + strconv.FormatUint(token, 10)
 	if groupID != "" {
 		msg.Subject = subject.RPC(s.appID, groupID)
 		msg.Header.Set(subject.HeaderReply, inbox)
@@ -146,6 +161,13 @@ func (g *Gateway) finish(p *pendingRPC, rep *liveimpb.Reply) {
 		result = "error"
 	}
 	g.metrics.requestTimes.WithLabelValues(result).Observe(g.now().Sub(p.start).Seconds())
+	if p.span != nil {
+		p.span.SetAttributes(attribute.Int("liveim.code", int(rep.Code)))
+		if rep.Code != 0 {
+			p.span.SetStatus(codes.Error, rep.Msg)
+		}
+		p.span.End()
+	}
 	if p.done != nil {
 		p.done(rep)
 	}

@@ -24,6 +24,7 @@ func (r *Router) publishHigh(ctx context.Context, appID, groupID string, msg *li
 	out.Data = frame
 	out.Header.Set(subject.HeaderSeq, strconv.FormatInt(msg.Seqnum, 10))
 	out.Header.Set(subject.HeaderLevel, "1")
+	r.injectTrace(ctx, out.Header)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := r.js.PublishMsg(ctx, out, jetstream.WithMsgID(msg.MessageId)); err != nil {

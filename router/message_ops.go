@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
@@ -91,7 +92,10 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 		TotalMsgs:   gs.g.MsgAmount[req.Type],
 	}
 	if !req.NoStorage {
-		if err := r.store.AppendMessage(ctx, storedMessage(j.appID, msg)); err != nil {
+		sctx, span := r.child(ctx, "storage.append_message", trace.SpanKindClient)
+		err := r.store.AppendMessage(sctx, storedMessage(j.appID, msg))
+		endChild(span, err)
+		if err != nil {
 			return nil, fmt.Errorf("store message: %w", err)
 		}
 	}
@@ -99,19 +103,25 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 	if err != nil {
 		return nil, fmt.Errorf("marshal event: %w", err)
 	}
+	pctx, span := r.child(ctx, "nats.publish group_message", trace.SpanKindProducer)
 	if high {
 		// Durable in JetStream before the sender hears back; gateways see
 		// it live through their core subscription on the same subject.
-		if err := r.publishHigh(ctx, j.appID, j.groupID, msg, frame); err != nil {
-			return nil, err
-		}
+		err = r.publishHigh(pctx, j.appID, j.groupID, msg, frame)
+		r.metrics.messages.WithLabelValues("high").Inc()
 	} else {
 		out := nats.NewMsg(subject.GroupEvents(j.appID, j.groupID))
 		out.Data = frame
 		out.Header.Set(subject.HeaderSeq, strconv.FormatInt(seq, 10))
-		if err := r.nc.PublishMsg(out); err != nil {
-			return nil, liveimpb.ErrUnavailable.With("publish: %v", err)
+		r.injectTrace(pctx, out.Header)
+		if err = r.nc.PublishMsg(out); err != nil {
+			err = liveimpb.ErrUnavailable.With("publish: %v", err)
 		}
+		r.metrics.messages.WithLabelValues("normal").Inc()
+	}
+	endChild(span, err)
+	if err != nil {
+		return nil, err
 	}
 	return &liveimpb.Reply{Body: &liveimpb.Reply_SendMessage{SendMessage: &liveimpb.SendMessageReply{
 		MessageId: msg.MessageId, Seqnum: seq, Timestamp: msg.Timestamp,
@@ -151,7 +161,12 @@ func (r *Router) sendC2CMessage(ctx context.Context, c *liveimpb.Caller, req *li
 	out.Header.Set(subject.HeaderKind, subject.KindC2C)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.C2CTimeout)
 	defer cancel()
-	if _, err := r.nc.RequestMsgWithContext(ctx, out); err != nil {
+	ctx, span := r.child(ctx, "nats.request c2c_message", trace.SpanKindProducer)
+	r.injectTrace(ctx, out.Header)
+	_, err = r.nc.RequestMsgWithContext(ctx, out)
+	endChild(span, err)
+	r.metrics.messages.WithLabelValues("c2c").Inc()
+	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return nil, liveimpb.ErrReceiverOffline
 		}

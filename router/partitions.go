@@ -207,6 +207,7 @@ func (ps *partitions) start(ctx context.Context, p int) error {
 	if err != nil {
 		return err
 	}
+	r.metrics.partitions.Inc()
 	r.log.Debug("partition taken", "partition", p)
 	return nil
 }
@@ -224,6 +225,7 @@ func (ps *partitions) stop(ctx context.Context, p int) {
 	}
 	cons.cc.Stop()
 	<-cons.cc.Closed()
+	ps.r.metrics.partitions.Dec()
 	ps.r.groups.dropPartition(ctx, p)
 	if err := ps.stream.UnpinConsumer(ctx, consumerName(p), subject.PriorityGroup); err != nil {
 		ps.r.log.Debug("unpin", "partition", p, "err", err)

@@ -14,6 +14,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/ids"
@@ -43,6 +46,10 @@ type Router struct {
 	qclosed bool
 	c2c     chan struct{} // bounds C2C deliveries in flight
 	ready   chan struct{}
+
+	metrics *metrics
+	tracer  trace.Tracer
+	tracing bool // the tracer records: spend time on spans
 }
 
 // job is one request for a worker.
@@ -62,7 +69,7 @@ var workerSeed = maphash.MakeSeed()
 
 // New returns a Router that serves requests arriving on nc from the
 // gateways, keeping state in store.
-func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger) (*Router, error) {
+func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, opts ...Option) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -71,6 +78,13 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger) (*
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.reg == nil {
+		o.reg = prometheus.NewRegistry()
 	}
 	cfg = cfg.withDefaults()
 	if cfg.ID == "" {
@@ -93,6 +107,8 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger) (*
 		c2c:   make(chan struct{}, 4096),
 		ready: make(chan struct{}),
 	}
+	r.metrics = newMetrics(o.reg)
+	r.tracer, r.tracing = newTracer(o.tp)
 	r.groups = newGroupCache(r)
 	r.apps = &appCache{store: store, ttl: 5 * time.Second, entries: make(map[string]appEntry)}
 	r.gateways = newGatewayTracker(cfg.GatewayTimeout, r.now)
@@ -246,7 +262,7 @@ func (r *Router) setupStreams(ctx context.Context) error {
 // It runs on its own goroutine (bounded), since a C2C delivery waits for
 // the receiver's gateway.
 func (r *Router) onAny(m *nats.Msg) {
-	j := job{appID: m.Subject[len("liveim.any."):], part: -1, data: m.Data, reply: func(rep *liveimpb.Reply) { r.respond(m.Reply, rep) }}
+	j := job{appID: m.Subject[len("liveim.any."):], part: -1, data: m.Data, header: m.Header, reply: func(rep *liveimpb.Reply) { r.respond(m.Reply, rep) }}
 	select {
 	case r.c2c <- struct{}{}:
 	default:
@@ -293,6 +309,8 @@ func (r *Router) work(ctx context.Context, j job) {
 		j.reply(liveimpb.ErrorReply(liveimpb.InvalidParam("frame", "malformed router request")))
 		return
 	}
+	op, start := requestOp(&req), time.Now()
+	ctx, span := r.startRequest(ctx, j, op)
 	var rep *liveimpb.Reply
 	var err error
 	switch {
@@ -310,6 +328,10 @@ func (r *Router) work(ctx context.Context, j job) {
 		err = liveimpb.InvalidParam("frame", "empty router request")
 	}
 	if errors.Is(err, errMoved) && r.sendOn(j) {
+		if span != nil {
+			span.SetAttributes(attribute.Bool("liveim.sent_on", true))
+			span.End()
+		}
 		return // the group's current owner answers
 	}
 	if err != nil {
@@ -318,6 +340,7 @@ func (r *Router) work(ctx context.Context, j job) {
 		}
 		rep = liveimpb.ErrorReply(err)
 	}
+	r.endRequest(span, op, start, rep)
 	j.reply(rep)
 }
 

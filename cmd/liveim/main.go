@@ -9,7 +9,8 @@
 //	liveim bench    measure a server: idle connections, login storms
 //
 // Every flag can also be set by an environment variable: LIVEIM_ followed
-// by the flag name in upper case with '-' as '_' (e.g. LIVEIM_ADDR).
+// by the flag name in upper case with '-' as '_' (e.g. LIVEIM_ADDR), or in
+// a file given by --config (LIVEIM_CONFIG): "name: value" lines.
 package main
 
 import (
@@ -55,16 +56,34 @@ func main() {
 }
 
 // parseFlags parses args, then fills every flag not given on the command
-// line from its LIVEIM_ environment variable.
+// line from its LIVEIM_ environment variable, and failing that from the
+// file named by --config (or LIVEIM_CONFIG). Precedence: command line,
+// environment, file, default.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	configFile := fs.String("config", "", "file of flag settings, one \"name: value\" per line (# comments)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["config"] {
+		*configFile = os.Getenv("LIVEIM_CONFIG")
+	}
+	fromFile := map[string]string{}
+	if *configFile != "" {
+		var err error
+		if fromFile, err = readConfigFile(*configFile); err != nil {
+			return err
+		}
+		for name := range fromFile {
+			if fs.Lookup(name) == nil {
+				return fmt.Errorf("%s: %q is not a flag of this target", *configFile, name)
+			}
+		}
+	}
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
+		if set[f.Name] || err != nil || f.Name == "config" {
 			return
 		}
 		env := "LIVEIM_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -72,9 +91,45 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			if e := f.Value.Set(v); e != nil {
 				err = fmt.Errorf("%s: %w", env, e)
 			}
+			return
+		}
+		if v, ok := fromFile[f.Name]; ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %s: %w", *configFile, f.Name, e)
+			}
 		}
 	})
 	return err
+}
+
+// readConfigFile reads "name: value" lines (YAML's flat subset; "name =
+// value" also works); # starts a comment, quotes around a value are
+// removed.
+func readConfigFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if eq := strings.IndexByte(line, '='); eq >= 0 && (!ok || eq < len(name)) {
+			name, value, ok = line[:eq], line[eq+1:], true
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: want \"name: value\"", path, i+1)
+		}
+		name, value = strings.TrimPrefix(strings.TrimSpace(name), "--"), strings.TrimSpace(value)
+		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
+			value = value[1 : len(value)-1]
+		}
+		out[name] = value
+	}
+	return out, nil
 }
 
 // newLogger returns the process logger: JSON lines on stderr.

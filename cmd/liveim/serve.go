@@ -18,6 +18,7 @@ import (
 	"github.com/liveim/liveim/internal/demo"
 	"github.com/liveim/liveim/internal/demoapp"
 	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/router"
 	"github.com/liveim/liveim/storage/backend"
 )
@@ -101,12 +102,24 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer gnc.Close()
 
-	rt, err := router.New(cfg.Router, rnc, store, log)
+	// Each component traces under its own service name, as when they run
+	// as separate processes.
+	gtp, err := telemetry.NewProvider(ctx, telemetry.GatewayService)
 	if err != nil {
 		return err
 	}
+	defer shutdownTracing(gtp, log)
+	rtp, err := telemetry.NewProvider(ctx, telemetry.RouterService)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(rtp, log)
 	reg := newRegistry()
-	gw, err := gateway.New(cfg.Gateway, gnc, log, gateway.WithRegisterer(reg))
+	rt, err := router.New(cfg.Router, rnc, store, log, router.WithRegisterer(reg), router.WithTracerProvider(rtp))
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(cfg.Gateway, gnc, log, gateway.WithRegisterer(reg), gateway.WithTracerProvider(gtp))
 	if err != nil {
 		return err
 	}

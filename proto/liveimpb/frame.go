@@ -16,3 +16,14 @@ func FrameGroupID(f *ClientFrame) (string, bool) {
 	}
 	return g.GetGroupId(), true
 }
+
+// OpName returns the operation f asks for, as the SDK names it
+// ("sendGroupMessage"), or "" for an empty frame.
+func OpName(f *ClientFrame) string {
+	m := f.ProtoReflect()
+	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("body"))
+	if fd == nil {
+		return ""
+	}
+	return fd.JSONName()
+}

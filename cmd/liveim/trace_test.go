@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// jaegerConfig is an all-in-one Jaeger v2: OTLP in, traces in memory,
+// the query API out, every port chosen by the test.
+const jaegerConfig = `service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+extensions:
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: %s
+    grpc:
+      endpoint: %s
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 10000
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: %s
+      grpc:
+        endpoint: %s
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+`
+
+// startJaeger runs the Jaeger binary named by LIVEIM_JAEGER (scripts/test
+// installs the pinned one) and returns its query URL and OTLP/HTTP
+// endpoint.
+func startJaeger(t *testing.T) (queryURL, otlpEndpoint string) {
+	t.Helper()
+	bin := os.Getenv("LIVEIM_JAEGER")
+	if bin == "" {
+		t.Skip("LIVEIM_JAEGER is unset: scripts/test installs Jaeger and sets it")
+	}
+	query, otlp := freeAddr(t), freeAddr(t)
+	cfg := filepath.Join(t.TempDir(), "jaeger.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, jaegerConfig, query, freeAddr(t), otlp, freeAddr(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", cfg)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitHTTP(t, "http://"+query+"/api/services", 60*time.Second)
+	return "http://" + query, "http://" + otlp
+}
+
+// waitHTTP waits until url answers 200.
+func waitHTTP(t *testing.T, url string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// jaegerTrace is the part of Jaeger's /api/traces answer the test reads.
+type jaegerTrace struct {
+	TraceID string `json:"traceID"`
+	Spans   []struct {
+		SpanID        string `json:"spanID"`
+		OperationName string `json:"operationName"`
+		ProcessID     string `json:"processID"`
+		Tags          []struct {
+			Key   string `json:"key"`
+			Value any    `json:"value"`
+		} `json:"tags"`
+	} `json:"spans"`
+	Processes map[string]struct {
+		ServiceName string `json:"serviceName"`
+	} `json:"processes"`
+}
+
+// TestTraceInJaeger: one group message sent through gateway A to a member
+// on gateway B is one trace in a real Jaeger, with the receive span of A
+// (liveim-gateway), the router's request, storage and publish spans
+// (liveim-router) and the delivery span of B (liveim-gateway).
+func TestTraceInJaeger(t *testing.T) {
+	queryURL, otlp := startJaeger(t)
+	env := append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT="+otlp, "OTEL_BSP_SCHEDULE_DELAY=100")
+	dir := t.TempDir()
+	addrA, addrB, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	serve := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addrA, "--nats-listen", natsAddr,
+		"--gateway-id", "gw-a", "--log-level", "warn")
+	gw := exec.Command(liveimBin, "gateway", "--nats", "nats://"+natsAddr, "--addr", addrB, "--gateway-id", "gw-b", "--log-level", "warn")
+	for _, cmd := range []*exec.Cmd{serve, gw} {
+		cmd.Env, cmd.Stderr = env, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		waitHTTP(t, "http://"+map[*exec.Cmd]string{serve: addrA, gw: addrB}[cmd]+"/readyz", 30*time.Second)
+	}
+
+	app, err := demoapp.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func(addr, user, role string) *client.Client {
+		cl, err := client.Dial(ctxT(t), "ws://"+addr+"/ws")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cl.Close() })
+		cr := auth.Issue(app.AppID, app.AppKey, user, role, "n", time.Hour, time.Now())
+		if _, err := cl.Login(ctxT(t), client.Login{AppID: app.AppID, UserID: user,
+			Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}}); err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	sender, member := login(addrA, "alice", auth.RoleAdmin), login(addrB, "bob", "")
+	if _, err := sender.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "traced", GroupName: "traced"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*client.Client{sender, member} {
+		if _, err := cl.JoinGroup(ctxT(t), "traced"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sender.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "traced", Type: 10001, Data: "follow me"}); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range member.Events() {
+		if ev.GetGroupMessage().GetData() == "follow me" {
+			break
+		}
+	}
+
+	// Find the send by the router's span, then read its whole trace.
+	want := map[string]bool{
+		"liveim-gateway gateway.receive sendGroupMessage gw-a": false,
+		"liveim-router router.sendGroupMessage":                false,
+		"liveim-router storage.append_message":                 false,
+		"liveim-router nats.publish group_message":             false,
+		"liveim-gateway gateway.deliver gw-b":                  false,
+	}
+	var last string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(300 * time.Millisecond)
+		traces := queryTraces(t, queryURL, "liveim-router", "router.sendGroupMessage")
+		if len(traces) == 0 {
+			last = "no trace of router.sendGroupMessage yet"
+			continue
+		}
+		if len(traces) > 1 {
+			t.Fatalf("%d traces for one send", len(traces))
+		}
+		tr := traces[0]
+		for k := range want {
+			want[k] = false
+		}
+		for _, sp := range tr.Spans {
+			key := tr.Processes[sp.ProcessID].ServiceName + " " + sp.OperationName
+			for _, tag := range sp.Tags {
+				if tag.Key == "liveim.gateway_id" {
+					key += fmt.Sprint(" ", tag.Value)
+				}
+			}
+			if _, ok := want[key]; ok {
+				want[key] = true
+			}
+		}
+		missing := 0
+		for _, seen := range want {
+			if !seen {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		last = fmt.Sprintf("trace %s has %d spans; found %v", tr.TraceID, len(tr.Spans), want)
+	}
+	t.Fatal(last)
+}
+
+// queryTraces asks Jaeger's query API for the traces holding an
+// operation of a service.
+func queryTraces(t *testing.T, queryURL, service, operation string) []jaegerTrace {
+	t.Helper()
+	q := url.Values{"service": {service}, "operation": {operation}, "limit": {"20"}, "lookback": {"1h"}}
+	resp, err := http.Get(queryURL + "/api/traces?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data []jaegerTrace `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Data
+}
+
+// ctxT is a context for one step of a test: it ends with the test, or
+// after 10 s.
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

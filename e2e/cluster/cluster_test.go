@@ -1,0 +1,529 @@
+// Package cluster runs liveim as it runs in production: three clustered
+// nats-server processes with JetStream (streams R3), routers and gateways
+// as separate `liveim` processes, the store on the CQL server. The test
+// keeps clients chatting while it kills and restarts processes, and checks
+// what users would: no HIGH message lost or duplicated, groups in order.
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/storage/scylla"
+)
+
+var liveimBin, natsBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "liveim-cluster-bin")
+	if err != nil {
+		panic(err)
+	}
+	liveimBin, natsBin = filepath.Join(dir, "liveim"), filepath.Join(dir, "nats-server")
+	for bin, pkg := range map[string]string{liveimBin: "../../cmd/liveim", natsBin: "github.com/nats-io/nats-server/v2"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// proc is one server process the test can kill and start again with the
+// same arguments.
+type proc struct {
+	t     *testing.T
+	name  string
+	args  []string
+	ready string // URL that answers 200 once it serves
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	exit  chan error
+}
+
+func (p *proc) start() {
+	p.t.Helper()
+	cmd := exec.Command(p.args[0], p.args[1:]...)
+	if os.Getenv("LIVEIM_TEST_LOG") != "" {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("start %s: %v", p.name, err)
+	}
+	exit := make(chan error, 1)
+	go func() { exit <- cmd.Wait() }()
+	p.mu.Lock()
+	p.cmd, p.exit = cmd, exit
+	p.mu.Unlock()
+	if p.ready != "" {
+		waitReady(p.t, p.name, p.ready)
+	}
+}
+
+// kill9 kills the process at once, as a crash or an OOM kill would.
+func (p *proc) kill9() {
+	p.mu.Lock()
+	cmd, exit := p.cmd, p.exit
+	p.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exit
+}
+
+// term stops the process with SIGTERM, as Kubernetes does, and waits for
+// a clean exit.
+func (p *proc) term() {
+	p.t.Helper()
+	p.mu.Lock()
+	cmd, exit := p.cmd, p.exit
+	p.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exit:
+		if err != nil {
+			p.t.Errorf("%s exited with %v after SIGTERM", p.name, err)
+		}
+	case <-time.After(30 * time.Second):
+		p.t.Fatalf("%s did not stop on SIGTERM", p.name)
+	}
+}
+
+func waitReady(t *testing.T, name, url string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready at %s: %v", name, url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// natsCluster starts three clustered nats-servers with JetStream and
+// waits for a JetStream leader.
+func natsCluster(t *testing.T) (nodes []*proc, urls []string) {
+	t.Helper()
+	var clusterURLs []string
+	var clientPorts, clusterPorts []int
+	for range 3 {
+		cp, cl := freePort(t), freePort(t)
+		clientPorts, clusterPorts = append(clientPorts, cp), append(clusterPorts, cl)
+		clusterURLs = append(clusterURLs, fmt.Sprintf("nats://127.0.0.1:%d", cl))
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", cp))
+	}
+	for i := range 3 {
+		monitor := freePort(t)
+		n := &proc{t: t, name: fmt.Sprintf("nats-%d", i+1), ready: fmt.Sprintf("http://127.0.0.1:%d/varz", monitor), args: []string{natsBin,
+			"-a", "127.0.0.1", "-p", fmt.Sprint(clientPorts[i]), "-m", fmt.Sprint(monitor), "-js", "-sd", filepath.Join(t.TempDir(), "js"),
+			"-n", fmt.Sprintf("nats-%d", i+1), "--cluster_name", "liveim",
+			"-cluster", fmt.Sprintf("nats://127.0.0.1:%d", clusterPorts[i]), "-routes", strings.Join(clusterURLs, ","),
+		}}
+		n.start()
+		t.Cleanup(n.kill9)
+		nodes = append(nodes, n)
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return nodes, urls
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("JetStream cluster not ready: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// member is a client that stays in the group through every fault: when
+// its connection ends it logs in again on the next gateway, rejoins,
+// resumes HIGH and goes on.
+type member struct {
+	user     string
+	gateways []string
+	app      demoapp.Info
+
+	mu          sync.Mutex
+	tracker     *client.HighTracker
+	highs       []int64 // HIGH seqnums delivered, in delivery order
+	normals     int
+	reconnects  int
+	orderErrors []string
+}
+
+func (m *member) run(ctx context.Context, start int) {
+	m.tracker = client.NewHighTracker()
+	for i := start; ctx.Err() == nil; i++ {
+		url := m.gateways[i%len(m.gateways)]
+		if err := m.session(ctx, url); err != nil && ctx.Err() == nil {
+			m.mu.Lock()
+			m.reconnects++
+			m.mu.Unlock()
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
+
+// session is one connection: login, join, resume, then live events until
+// the connection ends.
+func (m *member) session(ctx context.Context, url string) error {
+	cl, err := login(ctx, url, m.app, m.user, "")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if _, err := cl.JoinGroup(ctx, "live"); err != nil {
+		return err
+	}
+	missed, err := m.tracker.Resume(ctx, cl, "live")
+	m.record(missed)
+	if err != nil {
+		return err
+	}
+	var lastLive int64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-cl.Events():
+			if !ok {
+				return cl.Err()
+			}
+			msg := ev.GetGroupMessage()
+			if msg == nil {
+				continue
+			}
+			if msg.Seqnum <= lastLive {
+				m.mu.Lock()
+				m.orderErrors = append(m.orderErrors, fmt.Sprintf("seqnum %d after %d on one connection", msg.Seqnum, lastLive))
+				m.mu.Unlock()
+			}
+			lastLive = msg.Seqnum
+			if msg.Level != liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH {
+				m.mu.Lock()
+				m.normals++
+				m.mu.Unlock()
+				continue
+			}
+			if m.tracker.Accept(msg) {
+				m.record([]*liveimpb.Message{msg})
+			}
+		}
+	}
+}
+
+func (m *member) record(msgs []*liveimpb.Message) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, msg := range msgs {
+		m.highs = append(m.highs, msg.Seqnum)
+	}
+}
+
+func login(ctx context.Context, url string, app demoapp.Info, user, role string) (*client.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	cr := auth.Issue(app.AppID, app.AppKey, user, role, "n", time.Hour, time.Now())
+	if _, err := cl.Login(ctx, client.Login{AppID: app.AppID, UserID: user,
+		Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}}); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// sender sends a message every interval, one in three HIGH, through one
+// gateway after another as they fail. A send acknowledged with a seqnum is
+// accepted: every member must get it if HIGH. A send that failed may or
+// may not have been accepted.
+type sender struct {
+	gateways []string
+	app      demoapp.Info
+
+	mu        sync.Mutex
+	ackedHigh []int64
+	ackedN    int
+	failed    int
+	firstErr  error
+}
+
+func (s *sender) run(ctx context.Context, interval time.Duration) {
+	var cl *client.Client
+	defer func() {
+		if cl != nil {
+			cl.Close()
+		}
+	}()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for i, g := 0, 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if cl == nil {
+			var err error
+			if cl, err = login(ctx, s.gateways[g%len(s.gateways)], s.app, "sender", auth.RoleAdmin); err == nil {
+				go func(events <-chan *liveimpb.Event) { // its own messages
+					for range events {
+					}
+				}(cl.Events())
+				_, err = cl.JoinGroup(ctx, "live")
+			}
+			if err != nil {
+				if cl != nil {
+					cl.Close()
+					cl = nil
+				}
+				s.mu.Lock()
+				s.failed++
+				if s.firstErr == nil {
+					s.firstErr = fmt.Errorf("login or join: %w", err)
+				}
+				s.mu.Unlock()
+				g++
+				continue
+			}
+		}
+		level := liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL
+		if i%3 == 0 {
+			level = liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH
+		}
+		sctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+		rep, err := cl.SendGroupMessage(sctx, &liveimpb.SendGroupMessageRequest{GroupId: "live", Type: 10001, Data: fmt.Sprint(i), Level: level})
+		cancel()
+		s.mu.Lock()
+		switch {
+		case err == nil && level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH:
+			s.ackedHigh = append(s.ackedHigh, rep.Seqnum)
+		case err == nil:
+			s.ackedN++
+		default:
+			s.failed++
+			if s.firstErr == nil {
+				s.firstErr = err
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-cl.Done(): // the gateway went away: the next send uses another
+			cl.Close()
+			cl = nil
+			g++
+		default:
+		}
+	}
+}
+
+// TestClusterSurvivesFaults: chat goes on through kill -9 of a gateway, of
+// a router and of a NATS node, and a rolling restart of the gateways; no
+// acknowledged HIGH message is lost or duplicated at any member and each
+// member's HIGH messages come in seqnum order.
+func TestClusterSurvivesFaults(t *testing.T) {
+	hosts := os.Getenv("LIVEIM_CQL_HOSTS")
+	if hosts == "" {
+		t.Skip("LIVEIM_CQL_HOSTS is not set: routers of a cluster share the CQL store (scripts/test starts one)")
+	}
+	if testing.Short() {
+		t.Skip("the cluster test takes a minute")
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	keyspace := "liveim_cluster_" + hex.EncodeToString(b[:])
+	storeCfg := scylla.Config{Hosts: strings.Split(hosts, ","), Keyspace: keyspace, Consistency: "ONE", Timeout: 20 * time.Second}
+	ctx := context.Background()
+	store, err := scylla.Open(ctx, storeCfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = scylla.DropKeyspace(context.Background(), storeCfg) })
+
+	natsNodes, natsURLs := natsCluster(t)
+	natsURL := strings.Join(natsURLs, ",")
+
+	var routers, gateways []*proc
+	for i := range 2 {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		r := &proc{t: t, name: fmt.Sprintf("router-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "router",
+			"--nats", natsURL, "--stream-replicas", "3", "--http-addr", addr, "--id", fmt.Sprintf("router-%d", i+1),
+			"--store", "scylla", "--scylla-hosts", hosts, "--scylla-keyspace", keyspace, "--scylla-consistency", "ONE",
+			"--log-level", "warn"}}
+		routers = append(routers, r)
+	}
+	var wsURLs []string
+	for i := range 3 {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		g := &proc{t: t, name: fmt.Sprintf("gateway-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "gateway",
+			"--nats", natsURL, "--addr", addr, "--gateway-id", fmt.Sprintf("gateway-%d", i+1), "--drain-delay", "200ms",
+			"--log-level", "warn"}}
+		gateways = append(gateways, g)
+		wsURLs = append(wsURLs, "ws://"+addr+"/ws")
+	}
+	for _, p := range append(append([]*proc{}, routers...), gateways...) {
+		p.start()
+		t.Cleanup(p.kill9)
+	}
+
+	app, _, err := demoapp.Ensure(ctx, store, t.TempDir(), wsURLs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	admin, err := login(ctx, wsURLs[0], app, "admin", auth.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateGroup(ctx, &liveimpb.CreateGroupRequest{GroupId: "live", GroupName: "live"}); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+
+	runCtx, stopClients := context.WithCancel(ctx)
+	defer stopClients()
+	var wg sync.WaitGroup
+	var members []*member
+	for i := range 6 {
+		m := &member{user: fmt.Sprintf("member-%d", i), gateways: wsURLs, app: app}
+		members = append(members, m)
+		wg.Go(func() { m.run(runCtx, i) })
+	}
+	time.Sleep(time.Second) // members joined
+	snd := &sender{gateways: wsURLs, app: app}
+	sendCtx, stopSending := context.WithCancel(ctx)
+	var sendWG sync.WaitGroup
+	sendWG.Go(func() { snd.run(sendCtx, 50*time.Millisecond) })
+
+	step := func(what string, f func()) {
+		time.Sleep(3 * time.Second)
+		t.Log(what)
+		f()
+	}
+	step("kill -9 gateway-1", func() { gateways[0].kill9() })
+	step("gateway-1 back", func() { gateways[0].start() })
+	step("kill -9 router-1", func() { routers[0].kill9() })
+	step("router-1 back", func() { routers[0].start() })
+	step("kill -9 nats-3", func() { natsNodes[2].kill9() })
+	step("nats-3 back", func() { natsNodes[2].start() })
+	step("rolling restart of the gateways", func() {
+		for _, g := range gateways {
+			g.term()
+			g.start()
+			time.Sleep(time.Second)
+		}
+	})
+	time.Sleep(3 * time.Second)
+	stopSending()
+	sendWG.Wait()
+
+	snd.mu.Lock()
+	acked := append([]int64(nil), snd.ackedHigh...)
+	t.Logf("sender: %d HIGH and %d NORMAL acknowledged, %d sends failed during faults (first: %v)", len(acked), snd.ackedN, snd.failed, snd.firstErr)
+	snd.mu.Unlock()
+	if len(acked) < 50 {
+		t.Fatalf("only %d HIGH messages acknowledged: the cluster was down most of the time", len(acked))
+	}
+
+	// Every member gets every acknowledged HIGH message, once, in order.
+	deadline := time.Now().Add(60 * time.Second)
+	for _, m := range members {
+		for {
+			m.mu.Lock()
+			missing := missingFrom(m.highs, acked)
+			m.mu.Unlock()
+			if len(missing) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: %d acknowledged HIGH messages never arrived, first %v", m.user, len(missing), missing[0])
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	stopClients()
+	wg.Wait()
+	for _, m := range members {
+		m.mu.Lock()
+		for i := 1; i < len(m.highs); i++ {
+			if m.highs[i] <= m.highs[i-1] {
+				t.Errorf("%s: HIGH seqnum %d delivered after %d (duplicate or out of order)", m.user, m.highs[i], m.highs[i-1])
+			}
+		}
+		for _, e := range m.orderErrors {
+			t.Errorf("%s: %s", m.user, e)
+		}
+		normalLoss := 1 - float64(m.normals)/float64(max(snd.ackedN, 1))
+		t.Logf("%s: %d HIGH delivered, %d NORMAL (%.1f%% NORMAL lost), %d reconnects",
+			m.user, len(m.highs), m.normals, 100*normalLoss, m.reconnects)
+		m.mu.Unlock()
+	}
+}
+
+// missingFrom returns the seqnums of want absent from got.
+func missingFrom(got, want []int64) []int64 {
+	have := make(map[int64]bool, len(got))
+	for _, s := range got {
+		have[s] = true
+	}
+	var out []int64
+	for _, s := range want {
+		if !have[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}

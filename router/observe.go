@@ -1,0 +1,150 @@
+package router
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/liveim/liveim/internal/telemetry"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// Option adds an injected dependency to New.
+type Option func(*options)
+
+type options struct {
+	reg prometheus.Registerer
+	tp  trace.TracerProvider
+}
+
+// WithRegisterer registers the router's Prometheus metrics on reg.
+// Default: a registry of its own, which nothing serves.
+func WithRegisterer(reg prometheus.Registerer) Option {
+	return func(o *options) { o.reg = reg }
+}
+
+// WithTracerProvider traces requests with tp: a span per request,
+// continuing the gateway's trace, with children for the storage write and
+// the publish of the event. Default: no tracing.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tp = tp }
+}
+
+// metrics are a router's Prometheus metrics.
+type metrics struct {
+	requests     *prometheus.CounterVec
+	requestTimes *prometheus.HistogramVec
+	messages     *prometheus.CounterVec
+	partitions   prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liveim_router_requests_total",
+			Help: "Requests the router answered, by operation and reply code (0 is success).",
+		}, []string{"op", "code"}),
+		requestTimes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "liveim_router_request_seconds",
+			Help:    "Time a router spent on a request, by operation.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"op"}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liveim_router_messages_total",
+			Help: "Messages the router published, by level (normal, high, c2c).",
+		}, []string{"level"}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveim_router_partitions_owned",
+			Help: "Group partitions this router serves.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.partitions)
+	return m
+}
+
+// requestOp names a router request for metrics and spans.
+func requestOp(req *liveimpb.RouterRequest) string {
+	switch {
+	case req.PresenceLeave != nil:
+		return "presenceLeave"
+	case req.Kick != nil:
+		return "kick"
+	case req.Touch != nil:
+		return "touch"
+	case req.Frame != nil:
+		return liveimpb.OpName(req.Frame)
+	}
+	return "empty"
+}
+
+// startRequest starts the span of one request, continuing the trace in
+// the request's headers.
+func (r *Router) startRequest(ctx context.Context, j job, op string) (context.Context, trace.Span) {
+	if !r.tracing || !telemetry.Traced(j.header) {
+		return ctx, nil
+	}
+	ctx = telemetry.Extract(ctx, j.header)
+	return r.tracer.Start(ctx, "router."+op, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		attribute.String("liveim.app_id", j.appID), attribute.String("liveim.group_id", j.groupID),
+		attribute.Int("liveim.partition", j.part), attribute.String("liveim.router_id", r.cfg.ID)))
+}
+
+// endRequest records a request's outcome.
+func (r *Router) endRequest(span trace.Span, op string, start time.Time, rep *liveimpb.Reply) {
+	code := int32(0)
+	if rep != nil {
+		code = rep.Code
+	}
+	r.metrics.requests.WithLabelValues(op, strconv.Itoa(int(code))).Inc()
+	r.metrics.requestTimes.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if span == nil {
+		return
+	}
+	span.SetAttributes(attribute.Int("liveim.code", int(code)))
+	if code != 0 {
+		span.SetStatus(codes.Error, rep.Msg)
+	}
+	span.End()
+}
+
+// child starts a child span of ctx's span when the request is traced.
+func (r *Router) child(ctx context.Context, name string, kind trace.SpanKind) (context.Context, trace.Span) {
+	if !r.tracing || !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, nil
+	}
+	return r.tracer.Start(ctx, name, trace.WithSpanKind(kind))
+}
+
+// endChild ends a child span, recording err.
+func endChild(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// injectTrace puts ctx's trace context into an outgoing message's headers
+// so the gateways' delivery spans join the trace.
+func (r *Router) injectTrace(ctx context.Context, h nats.Header) {
+	if r.tracing && trace.SpanContextFromContext(ctx).IsValid() {
+		telemetry.Inject(ctx, h)
+	}
+}
+
+func newTracer(tp trace.TracerProvider) (trace.Tracer, bool) {
+	if tp == nil {
+		return noop.NewTracerProvider().Tracer(""), false
+	}
+	return tp.Tracer("github.com/liveim/liveim/router"), telemetry.Recording(tp)
+}
