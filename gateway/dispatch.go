@@ -34,6 +34,7 @@ type dispatcher struct {
 	pending map[string]*merge // rooms with events waiting for their window
 	queue   []*merge          // the same, oldest deadline first
 	timer   *time.Timer
+	spare   [][]byte // merge buffers to reuse: a pool only this goroutine uses
 }
 
 // merge is one room's events waiting for the end of its window, as the
@@ -94,6 +95,9 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 			mg := d.pending[key]
 			if mg == nil && d.gw.rooms.size(key) >= cfg.MergeMinMembers {
 				mg = &merge{key: key, deadline: time.Now().Add(cfg.MergeWindow)}
+				if n := len(d.spare); n > 0 {
+					mg.body, d.spare = d.spare[n-1], d.spare[:n-1]
+				}
 				if len(d.queue) == 0 {
 					d.timer.Reset(cfg.MergeWindow)
 				}
@@ -164,8 +168,15 @@ func (d *dispatcher) flushRoom(mg *merge) {
 		span.End()
 	}
 	d.release(members)
+	// The frame is a copy: the buffer goes back to the pool.
+	if len(d.spare) < maxSpare && cap(mg.body) <= 2*d.gw.cfg.MergeMaxBytes {
+		d.spare = append(d.spare, mg.body[:0])
+	}
 	mg.body, mg.events, mg.spans = nil, 0, nil
 }
+
+// maxSpare bounds a dispatcher's pool of merge buffers.
+const maxSpare = 64
 
 // startDeliver starts the delivery span of a traced event, a child of the
 // router's publish span.
