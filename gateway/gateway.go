@@ -142,11 +142,10 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 		}
 	})
 	g.mux.HandleFunc("/ws", g.serveWS)
+	// /healthz is liveness: the process serves. A NATS outage fails only
+	// /readyz, so it takes gateways out of the load balancer without
+	// restarting them all.
 	g.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !nc.IsConnected() {
-			http.Error(w, "nats disconnected", http.StatusServiceUnavailable)
-			return
-		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	g.mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -92,9 +92,15 @@ func applySchema(ctx context.Context, cluster *gocql.ClusterConfig, cfg Config) 
 		return fmt.Errorf("scylla: connect: %w", err)
 	}
 	defer s.Close()
+	// ScyllaDB 2025+ gives new keyspaces tablets, which do not support the
+	// lightweight transactions the groups table relies on: ask for vnodes.
+	// Cassandra knows no "tablets" option and refuses it: ask again
+	// without.
 	stmt := fmt.Sprintf("CREATE KEYSPACE IF NOT EXISTS %s WITH replication = %s", cfg.Keyspace, cfg.Replication)
-	if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("scylla: create keyspace: %w", err)
+	if err := s.Query(stmt + " AND tablets = {'enabled': false}").WithContext(ctx).Exec(); err != nil {
+		if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("scylla: create keyspace: %w", err)
+		}
 	}
 	for _, t := range schema {
 		if err := s.Query(qualify(t, cfg.Keyspace)).WithContext(ctx).Exec(); err != nil {

@@ -1,0 +1,425 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+	"gopkg.in/yaml.v3"
+)
+
+const (
+	composeFile    = "deploy/docker-compose.yml"
+	prometheusFile = "deploy/prometheus.yml"
+	dockerfile     = "deploy/Dockerfile"
+)
+
+// compose is the part of a Compose file the checks read. Anchors and
+// merge keys are resolved by yaml.v3.
+type compose struct {
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
+}
+
+type composeService struct {
+	Image       string         `yaml:"image"`
+	Build       composeBuild   `yaml:"build"`
+	Command     stringOrList   `yaml:"command"`
+	Environment composeEnv     `yaml:"environment"`
+	Volumes     []string       `yaml:"volumes"`
+	Ports       []string       `yaml:"ports"`
+	DependsOn   map[string]any `yaml:"depends_on"`
+	Healthcheck *struct {
+		Test stringOrList `yaml:"test"`
+	} `yaml:"healthcheck"`
+}
+
+type composeBuild struct {
+	Context    string `yaml:"context"`
+	Dockerfile string `yaml:"dockerfile"`
+}
+
+// UnmarshalYAML reads both forms of build: a context path, or a mapping.
+func (b *composeBuild) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		b.Context, b.Dockerfile = n.Value, "Dockerfile"
+		return nil
+	}
+	type plain composeBuild
+	return n.Decode((*plain)(b))
+}
+
+// stringOrList is a list of strings or one string (split on spaces, as
+// Compose does for a command without a shell).
+type stringOrList []string
+
+func (l *stringOrList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = strings.Fields(n.Value)
+		return nil
+	}
+	var s []string
+	err := n.Decode(&s)
+	*l = s
+	return err
+}
+
+// composeEnv is environment as a mapping or as a list of NAME=value.
+type composeEnv map[string]string
+
+func (e *composeEnv) UnmarshalYAML(n *yaml.Node) error {
+	*e = composeEnv{}
+	if n.Kind == yaml.SequenceNode {
+		var l []string
+		if err := n.Decode(&l); err != nil {
+			return err
+		}
+		for _, kv := range l {
+			k, v, _ := strings.Cut(kv, "=")
+			(*e)[k] = v
+		}
+		return nil
+	}
+	var m map[string]any
+	if err := n.Decode(&m); err != nil {
+		return err
+	}
+	for k, v := range m {
+		(*e)[k] = fmt.Sprint(v)
+	}
+	return nil
+}
+
+func (e composeEnv) vars() []envVar {
+	var env []envVar
+	for _, k := range slices.Sorted(maps.Keys(e)) {
+		env = append(env, envVar{Name: k, Value: e[k], Literal: true})
+	}
+	return env
+}
+
+func readCompose(t *testing.T) *compose {
+	t.Helper()
+	b, err := os.ReadFile(repoPath(t, composeFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c compose
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatalf("%s: %v", composeFile, err)
+	}
+	return &c
+}
+
+// TestComposeSchema loads the Compose file the way docker compose does,
+// validating it against the Compose specification's schema (a misspelled
+// key fails) and checking references between services and volumes.
+func TestComposeSchema(t *testing.T) {
+	t.Parallel()
+	path := repoPath(t, composeFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  filepath.Dir(path),
+		ConfigFiles: []types.ConfigFile{{Filename: path, Content: b}},
+		Environment: types.Mapping{},
+	}, func(o *loader.Options) { o.SetProjectName("liveim", true) })
+	if err != nil {
+		t.Fatalf("%s does not load as a Compose file: %v", composeFile, err)
+	}
+	for _, s := range p.Services {
+		if s.Build != nil {
+			ctx, err := filepath.Abs(s.Build.Context)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ctx != repoRoot(t) {
+				t.Errorf("service %s builds in %s, want the repository root (deploy/Dockerfile copies the whole module)", s.Name, ctx)
+			}
+			if _, err := os.Stat(filepath.Join(ctx, s.Build.Dockerfile)); err != nil {
+				t.Errorf("service %s: %v", s.Name, err)
+			}
+		}
+	}
+}
+
+func TestComposeCluster(t *testing.T) {
+	t.Parallel()
+	c := readCompose(t)
+	byImage := func(prefix string) []string {
+		var names []string
+		for name, s := range c.Services {
+			if strings.HasPrefix(s.Image, prefix) {
+				names = append(names, name)
+			}
+		}
+		sort.Strings(names)
+		return names
+	}
+
+	// Three NATS servers with JetStream, clustered, each routing to the
+	// other two, each storing on its own volume.
+	natsNames := byImage("nats:2.12")
+	if len(natsNames) != 3 {
+		t.Fatalf("NATS services %v, want 3 on the official nats:2.12 image", natsNames)
+	}
+	serverNames, storeVolumes := map[string]bool{}, map[string]bool{}
+	for _, name := range natsNames {
+		s := c.Services[name]
+		args := serverFlags(s.Command)
+		if _, ok := args["js"]; !ok {
+			if _, ok := args["jetstream"]; !ok {
+				t.Errorf("%s: JetStream is off (no -js)", name)
+			}
+		}
+		if args["cluster"] != "nats://0.0.0.0:6222" {
+			t.Errorf("%s: -cluster %q, want nats://0.0.0.0:6222", name, args["cluster"])
+		}
+		if args["cluster_name"] != "liveim" {
+			t.Errorf("%s: -cluster_name %q, want liveim", name, args["cluster_name"])
+		}
+		sn := args["server_name"] + args["n"] + args["name"]
+		if sn == "" || serverNames[sn] {
+			t.Errorf("%s: server name %q is empty or not unique", name, sn)
+		}
+		serverNames[sn] = true
+		routed := map[string]bool{}
+		for r := range strings.SplitSeq(args["routes"], ",") {
+			if u, err := url.Parse(strings.TrimSpace(r)); err == nil {
+				routed[u.Hostname()] = true
+			}
+		}
+		for _, other := range natsNames {
+			if other != name && !routed[other] {
+				t.Errorf("%s: -routes %q has no route to %s", name, args["routes"], other)
+			}
+		}
+		dir := args["sd"] + args["store_dir"]
+		vol := volumeAt(s.Volumes, dir)
+		if dir == "" || vol == "" {
+			t.Errorf("%s: store dir %q is not on a volume", name, dir)
+		} else if storeVolumes[vol] {
+			t.Errorf("%s: store volume %s shared with another server", name, vol)
+		}
+		storeVolumes[vol] = true
+		if _, ok := c.Volumes[vol]; !ok {
+			t.Errorf("%s: volume %s is not declared", name, vol)
+		}
+		if s.Healthcheck == nil {
+			t.Errorf("%s: no healthcheck", name)
+		}
+	}
+
+	// Scylla, developer-sized.
+	scylla := byImage("scylladb/scylla:")
+	if len(scylla) != 1 {
+		t.Fatalf("Scylla services %v, want 1", scylla)
+	}
+	sc := c.Services[scylla[0]]
+	for _, want := range [][2]string{{"--smp", "1"}, {"--memory", "750M"}, {"--overprovisioned", "1"}, {"--developer-mode", "1"}} {
+		if i := slices.Index(sc.Command, want[0]); i < 0 || i+1 >= len(sc.Command) || sc.Command[i+1] != want[1] {
+			t.Errorf("scylla command %v lacks %s %s", sc.Command, want[0], want[1])
+		}
+	}
+	if sc.Healthcheck == nil {
+		t.Error("scylla: no healthcheck")
+	}
+
+	// Jaeger with OTLP and its UI; Prometheus.
+	jaeger := byImage("jaegertracing/")
+	if len(jaeger) != 1 {
+		t.Fatalf("Jaeger services %v, want 1", jaeger)
+	}
+	if p := strings.Join(c.Services[jaeger[0]].Ports, " "); !strings.Contains(p, ":4317") || !strings.Contains(p, ":16686") {
+		t.Errorf("jaeger ports %q: want OTLP 4317 and UI 16686", p)
+	}
+	prom := byImage("prom/prometheus:")
+	if len(prom) != 1 {
+		t.Fatalf("Prometheus services %v, want 1", prom)
+	}
+	if !slices.ContainsFunc(c.Services[prom[0]].Volumes, func(v string) bool { return strings.HasPrefix(v, "./prometheus.yml:") }) {
+		t.Errorf("prometheus does not mount ./prometheus.yml: %v", c.Services[prom[0]].Volumes)
+	}
+
+	// Gateways and routers from deploy/Dockerfile.
+	gateways, routers := liveimServices(c, "gateway"), liveimServices(c, "router")
+	if len(gateways) < 2 || len(routers) < 2 {
+		t.Fatalf("gateways %v and routers %v: want at least 2 of each", gateways, routers)
+	}
+	for _, name := range append(slices.Clone(gateways), routers...) {
+		s := c.Services[name]
+		if s.Build.Dockerfile != dockerfile || filepath.Clean(filepath.Join("deploy", s.Build.Context)) != "." {
+			t.Errorf("%s: build %+v, want %s with the repository root as context", name, s.Build, dockerfile)
+		}
+		env := s.Environment
+		// Every NATS server, so a client survives any one of them.
+		hosts := map[string]bool{}
+		for u := range strings.SplitSeq(env["LIVEIM_NATS"], ",") {
+			if pu, err := url.Parse(strings.TrimSpace(u)); err == nil {
+				hosts[pu.Hostname()] = true
+			}
+		}
+		for _, n := range natsNames {
+			if !hosts[n] {
+				t.Errorf("%s: LIVEIM_NATS %q does not list %s", name, env["LIVEIM_NATS"], n)
+			}
+		}
+		for _, n := range natsNames {
+			if _, ok := s.DependsOn[n]; !ok {
+				t.Errorf("%s: does not depend on %s", name, n)
+			}
+		}
+		// Traces to Jaeger over OTLP.
+		u, err := url.Parse(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+		if err != nil || u.Hostname() != jaeger[0] || (u.Port() != "4317" && u.Port() != "4318") {
+			t.Errorf("%s: OTEL_EXPORTER_OTLP_ENDPOINT %q, want OTLP on %s", name, env["OTEL_EXPORTER_OTLP_ENDPOINT"], jaeger[0])
+		}
+	}
+	for _, name := range gateways {
+		if h, _, _ := net.SplitHostPort(c.Services[name].Environment["LIVEIM_ADDR"]); h != "0.0.0.0" {
+			t.Errorf("%s: LIVEIM_ADDR %q, want 0.0.0.0:PORT (reachable from the host and Prometheus)", name, c.Services[name].Environment["LIVEIM_ADDR"])
+		}
+	}
+	for _, name := range routers {
+		env := c.Services[name].Environment
+		for k, want := range map[string]string{"LIVEIM_STREAM_REPLICAS": "3", "LIVEIM_STORE": "scylla", "LIVEIM_SCYLLA_HOSTS": scylla[0]} {
+			if env[k] != want {
+				t.Errorf("%s: %s=%q, want %q", name, k, env[k], want)
+			}
+		}
+		if h, _, _ := net.SplitHostPort(env["LIVEIM_HTTP_ADDR"]); h != "0.0.0.0" {
+			t.Errorf("%s: LIVEIM_HTTP_ADDR %q, want 0.0.0.0:PORT (scraped by Prometheus)", name, env["LIVEIM_HTTP_ADDR"])
+		}
+		if _, ok := c.Services[name].DependsOn[scylla[0]]; !ok {
+			t.Errorf("%s: does not depend on %s", name, scylla[0])
+		}
+	}
+
+	// Prometheus scrapes every gateway and router on /metrics.
+	targets := prometheusTargets(t)
+	for _, name := range gateways {
+		_, port, _ := net.SplitHostPort(c.Services[name].Environment["LIVEIM_ADDR"])
+		if !targets[name+":"+port] {
+			t.Errorf("%s does not scrape %s:%s/metrics (targets %v)", prometheusFile, name, port, targets)
+		}
+	}
+	for _, name := range routers {
+		_, port, _ := net.SplitHostPort(c.Services[name].Environment["LIVEIM_HTTP_ADDR"])
+		if !targets[name+":"+port] {
+			t.Errorf("%s does not scrape %s:%s/metrics (targets %v)", prometheusFile, name, port, targets)
+		}
+	}
+}
+
+// TestComposeEnvNamesRealFlags checks the LIVEIM_ variables of every
+// gateway and router service against the target's flags.
+func TestComposeEnvNamesRealFlags(t *testing.T) {
+	t.Parallel()
+	c := readCompose(t)
+	for _, target := range []string{"gateway", "router"} {
+		for _, name := range liveimServices(c, target) {
+			checkEnv(t, composeFile+": "+name, target, c.Services[name].Environment.vars())
+		}
+	}
+	for name, s := range c.Services {
+		if len(s.Command) > 0 && s.Build.Dockerfile == dockerfile && !slices.Contains([]string{"gateway", "router"}, s.Command[0]) {
+			t.Errorf("%s runs liveim %s: deploy/check does not know that target's flags", name, s.Command[0])
+		}
+	}
+}
+
+// liveimServices returns the services running a liveim target.
+func liveimServices(c *compose, target string) []string {
+	var names []string
+	for name, s := range c.Services {
+		if s.Build.Dockerfile == dockerfile && len(s.Command) > 0 && s.Command[0] == target {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// serverFlags reads nats-server flags: -name value, --name value, -name=value.
+func serverFlags(args []string) map[string]string {
+	out := map[string]string{}
+	for i := 0; i < len(args); i++ {
+		a := strings.TrimLeft(args[i], "-")
+		if a == args[i] {
+			continue // not a flag
+		}
+		if k, v, ok := strings.Cut(a, "="); ok {
+			out[k] = v
+			continue
+		}
+		if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			out[a] = args[i+1]
+			i++
+		} else {
+			out[a] = ""
+		}
+	}
+	return out
+}
+
+// volumeAt returns the named volume mounted at dir.
+func volumeAt(volumes []string, dir string) string {
+	for _, v := range volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && parts[1] == dir && !strings.HasPrefix(parts[0], ".") && !strings.HasPrefix(parts[0], "/") {
+			return parts[0]
+		}
+	}
+	return ""
+}
+
+// prometheusTargets returns host:port of every target scraped on /metrics.
+func prometheusTargets(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(repoPath(t, prometheusFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			MetricsPath   string `yaml:"metrics_path"`
+			Scheme        string `yaml:"scheme"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatalf("%s: %v", prometheusFile, err)
+	}
+	targets := map[string]bool{}
+	jobs := map[string]bool{}
+	for _, sc := range cfg.ScrapeConfigs {
+		if sc.JobName == "" || jobs[sc.JobName] {
+			t.Errorf("%s: job name %q empty or repeated", prometheusFile, sc.JobName)
+		}
+		jobs[sc.JobName] = true
+		if sc.MetricsPath != "" && sc.MetricsPath != "/metrics" {
+			continue
+		}
+		for _, st := range sc.StaticConfigs {
+			for _, tg := range st.Targets {
+				targets[tg] = true
+			}
+		}
+	}
+	return targets
+}

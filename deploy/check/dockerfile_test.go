@@ -1,0 +1,137 @@
+package check
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// instruction is one Dockerfile instruction, continuation lines joined.
+type instruction struct {
+	Cmd  string // upper case
+	Args string
+}
+
+func readDockerfile(t *testing.T) []instruction {
+	t.Helper()
+	f, err := os.Open(repoPath(t, dockerfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []instruction
+	var cur strings.Builder
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if s, ok := strings.CutSuffix(line, `\`); ok {
+			cur.WriteString(s + " ")
+			continue
+		}
+		cur.WriteString(line)
+		cmd, args, _ := strings.Cut(cur.String(), " ")
+		out = append(out, instruction{strings.ToUpper(cmd), strings.TrimSpace(args)})
+		cur.Reset()
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestDockerfile checks deploy/Dockerfile's build and final stages (no
+// Docker here to build it: the build command itself runs in liveim()).
+func TestDockerfile(t *testing.T) {
+	t.Parallel()
+	ins := readDockerfile(t)
+	var stages [][]instruction
+	for _, in := range ins {
+		if in.Cmd == "FROM" {
+			stages = append(stages, nil)
+		}
+		if len(stages) == 0 {
+			if in.Cmd != "ARG" {
+				t.Fatalf("%s before the first FROM", in.Cmd)
+			}
+			continue
+		}
+		stages[len(stages)-1] = append(stages[len(stages)-1], in)
+	}
+	if len(stages) < 2 {
+		t.Fatalf("%d stages, want a build stage and a final stage", len(stages))
+	}
+
+	// Build stage: the Go of go.mod, a static binary.
+	build := stages[0]
+	goVersion := goDirective(t)
+	from := strings.Fields(build[0].Args)
+	if len(from) != 3 || from[0] != "golang:"+goVersion || !strings.EqualFold(from[1], "AS") {
+		t.Errorf("build stage FROM %q, want golang:%s AS <name> (the go directive of go.mod)", build[0].Args, goVersion)
+	}
+	buildName := from[len(from)-1]
+	buildCmd := regexp.MustCompile(`CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /liveim \./cmd/liveim$`)
+	if !slices.ContainsFunc(build, func(in instruction) bool { return in.Cmd == "RUN" && buildCmd.MatchString(in.Args) }) {
+		t.Errorf("build stage has no RUN ... %s", buildCmd)
+	}
+
+	// Final stage: distroless (or scratch), numeric non-root user.
+	final := stages[len(stages)-1]
+	if base := final[0].Args; base != "gcr.io/distroless/static-debian12:nonroot" && base != "scratch" {
+		t.Errorf("final stage FROM %q, want distroless static nonroot or scratch", base)
+	}
+	get := func(cmd string) []string {
+		var out []string
+		for _, in := range final {
+			if in.Cmd == cmd {
+				out = append(out, in.Args)
+			}
+		}
+		return out
+	}
+	if !slices.Contains(get("COPY"), "--from="+buildName+" /liveim /liveim") {
+		t.Errorf("final stage COPY %v, want --from=%s /liveim /liveim", get("COPY"), buildName)
+	}
+	users := get("USER")
+	if len(users) == 0 {
+		t.Error("no USER: the image would run as root")
+	} else {
+		u, _, _ := strings.Cut(users[len(users)-1], ":")
+		if uid, err := strconv.Atoi(u); err != nil || uid == 0 {
+			t.Errorf("USER %q: want a numeric non-root uid (Kubernetes' runAsNonRoot checks it)", users[len(users)-1])
+		} else if uid != 65532 {
+			t.Errorf("USER %d: the chart's securityContext runs as 65532", uid)
+		}
+	}
+	var entry []string
+	if e := get("ENTRYPOINT"); len(e) != 1 || json.Unmarshal([]byte(e[0]), &entry) != nil || !slices.Equal(entry, []string{"/liveim"}) {
+		t.Errorf("ENTRYPOINT %v, want [\"/liveim\"] (exec form: no shell in the image)", e)
+	}
+	exposed := strings.Fields(strings.Join(get("EXPOSE"), " "))
+	for _, p := range []string{"8080", "8081"} {
+		if !slices.Contains(exposed, p) {
+			t.Errorf("EXPOSE %v lacks %s", exposed, p)
+		}
+	}
+}
+
+// goDirective returns the major.minor of the root go.mod's go directive.
+func goDirective(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(repoPath(t, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("go.mod has no go directive")
+	}
+	return string(m[1])
+}

@@ -1,0 +1,229 @@
+{{/*
+Names. liveim.fullname is the release's base name (at most 63 characters, less
+room for a component suffix); every object is <fullname>-<component>.
+*/}}
+{{- define "liveim.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "liveim.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 54 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 54 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 54 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "liveim.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels of a component's objects. Call with (dict "ctx" $ "component" "gateway").
+*/}}
+{{- define "liveim.labels" -}}
+helm.sh/chart: {{ include "liveim.chart" .ctx }}
+{{ include "liveim.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Values.image.tag | default .ctx.Chart.AppVersion | toString | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: liveim
+{{- end }}
+
+{{/*
+Selector labels of a component's pods; they never change over upgrades.
+*/}}
+{{- define "liveim.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "liveim.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "liveim.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "liveim.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "liveim.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+
+{{/*
+The LIVEIM_ environment variable of a flag: --foo-bar is LIVEIM_FOO_BAR.
+*/}}
+{{- define "liveim.flagEnv" -}}
+{{- printf "LIVEIM_%s" (. | upper | replace "-" "_") }}
+{{- end }}
+
+{{/*
+A value as a flag reads it. Whole numbers parsed from YAML are float64 and
+would print as 1e+06: print them as integers.
+*/}}
+{{- define "liveim.flagValue" -}}
+{{- if and (kindIs "float64" .) (eq . (floor .)) }}
+{{- int64 . | toString }}
+{{- else }}
+{{- toString . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment of <component>.flags, refusing flags the chart sets itself.
+Call with (dict "flags" map "managed" list "component" name).
+*/}}
+{{- define "liveim.flagsEnv" -}}
+{{- range $flag, $value := .flags }}
+{{- if has $flag $.managed }}
+{{- fail (printf "%s.flags.%s: the chart sets --%s itself; use the chart's value for it" $.component $flag $flag) }}
+{{- end }}
+{{- if not (regexMatch "^[a-z0-9][a-z0-9-]*$" $flag) }}
+{{- fail (printf "%s.flags.%s: a flag name is lower case letters, digits and '-', without leading dashes" $.component $flag) }}
+{{- end }}
+- name: {{ include "liveim.flagEnv" $flag }}
+  value: {{ include "liveim.flagValue" $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment every liveim process gets: NATS, log level, pod identity and
+OpenTelemetry. Call with (dict "ctx" $ "component" "gateway").
+*/}}
+{{- define "liveim.commonEnv" -}}
+{{- $ctx := .ctx }}
+{{- if not $ctx.Values.nats.url }}
+{{- fail "nats.url is required: the URL(s) of a NATS cluster with JetStream (see values.yaml)" }}
+{{- end }}
+- name: LIVEIM_NATS
+  value: {{ $ctx.Values.nats.url | quote }}
+- name: LIVEIM_LOG_LEVEL
+  value: {{ $ctx.Values.logLevel | quote }}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- with $ctx.Values.otel.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ $ctx.Values.otel.protocol | quote }}
+{{- if not (hasKey $ctx.Values.otel.env "OTEL_RESOURCE_ATTRIBUTES") }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ printf "k8s.namespace.name=$(POD_NAMESPACE),k8s.pod.name=$(POD_NAME),k8s.deployment.name=%s-%s" (include "liveim.fullname" $ctx) $.component | quote }}
+{{- end }}
+{{- end }}
+{{- range $name, $value := $ctx.Values.otel.env }}
+{{- if not (hasPrefix "OTEL_" $name) }}
+{{- fail (printf "otel.env.%s: only OTEL_* variables belong here; use %s.extraEnv for others" $name $.component) }}
+{{- end }}
+{{- if and $ctx.Values.otel.endpoint (has $name (list "OTEL_EXPORTER_OTLP_ENDPOINT" "OTEL_EXPORTER_OTLP_PROTOCOL")) }}
+{{- fail (printf "otel.env.%s: set otel.endpoint / otel.protocol instead" $name) }}
+{{- end }}
+- name: {{ $name }}
+  value: {{ include "liveim.flagValue" $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Topology spread over zones and nodes. Call with (dict "ctx" $ "component"
+"gateway" "spread" .Values.gateway.topologySpread).
+*/}}
+{{- define "liveim.topologySpread" -}}
+{{- if .spread.enabled }}
+topologySpreadConstraints:
+  - maxSkew: {{ .spread.maxSkew }}
+    topologyKey: topology.kubernetes.io/zone
+    whenUnsatisfiable: {{ .spread.zone }}
+    labelSelector:
+      matchLabels:
+        {{- include "liveim.selectorLabels" . | nindent 8 }}
+    matchLabelKeys: [pod-template-hash]
+  - maxSkew: {{ .spread.maxSkew }}
+    topologyKey: kubernetes.io/hostname
+    whenUnsatisfiable: {{ .spread.node }}
+    labelSelector:
+      matchLabels:
+        {{- include "liveim.selectorLabels" . | nindent 8 }}
+    matchLabelKeys: [pod-template-hash]
+{{- end }}
+{{- end }}
+
+{{/*
+HorizontalPodAutoscaler of a component's Deployment. Call with (dict "ctx" $
+"component" "gateway" "hpa" .Values.gateway.autoscaling).
+*/}}
+{{- define "liveim.hpa" -}}
+{{- if .hpa.enabled }}
+{{- if not (or .hpa.targetCPUUtilizationPercentage .hpa.targetMemoryUtilizationPercentage) }}
+{{- fail (printf "%s.autoscaling: set targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" .component) }}
+{{- end }}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "liveim.fullname" .ctx }}-{{ .component }}
+  labels:
+    {{- include "liveim.labels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "liveim.fullname" .ctx }}-{{ .component }}
+  minReplicas: {{ .hpa.minReplicas }}
+  maxReplicas: {{ .hpa.maxReplicas }}
+  metrics:
+    {{- with .hpa.targetCPUUtilizationPercentage }}
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ . }}
+    {{- end }}
+    {{- with .hpa.targetMemoryUtilizationPercentage }}
+    - type: Resource
+      resource:
+        name: memory
+        target:
+          type: Utilization
+          averageUtilization: {{ . }}
+    {{- end }}
+  {{- with .hpa.behavior }}
+  behavior:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+PodDisruptionBudget of a component. Call with (dict "ctx" $ "component"
+"gateway" "pdb" .Values.gateway.pdb).
+*/}}
+{{- define "liveim.pdb" -}}
+{{- if .pdb.enabled }}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "liveim.fullname" .ctx }}-{{ .component }}
+  labels:
+    {{- include "liveim.labels" . | nindent 4 }}
+spec:
+  {{- if not (kindIs "invalid" .pdb.minAvailable) }}
+  minAvailable: {{ .pdb.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ .pdb.maxUnavailable | default 1 }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "liveim.selectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end }}
