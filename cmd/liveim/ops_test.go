@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,4 +246,120 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestGatewayGracefulShutdown: on SIGTERM a gateway fails /readyz first,
+// keeps its clients for --drain-delay, then sends each a DisconnectEvent
+// with a reconnect hint and a close frame, drains NATS and exits 0. Its
+// /metrics showed the connection and the message before.
+func TestGatewayGracefulShutdown(t *testing.T) {
+	dir := t.TempDir()
+	addrA, addrB, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	serve := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addrA, "--nats-listen", natsAddr, "--log-level", "warn")
+	gw := exec.Command(liveimBin, "gateway", "--nats", "nats://"+natsAddr, "--addr", addrB, "--drain-delay", "1500ms", "--log-level", "warn")
+	exited := make(chan error, 1)
+	for _, cmd := range []*exec.Cmd{serve, gw} {
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitHTTP(t, "http://"+map[*exec.Cmd]string{serve: addrA, gw: addrB}[cmd]+"/readyz", 30*time.Second)
+	}
+	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
+	go func() { exited <- gw.Wait() }()
+
+	app, err := demoapp.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.Dial(ctxT(t), "ws://"+addrB+"/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cr := auth.Issue(app.AppID, app.AppKey, "alice", auth.RoleAdmin, "n", time.Hour, time.Now())
+	if _, err := cl.Login(ctxT(t), client.Login{AppID: app.AppID, UserID: "alice",
+		Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "g", GroupName: "g"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.JoinGroup(ctxT(t), "g"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "g", Type: 10001, Data: "hi",
+		Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}); err != nil {
+		t.Fatal(err)
+	}
+	metrics := httpBody(t, "http://"+addrB+"/metrics")
+	for _, want := range []string{"liveim_gateway_connections 1", "liveim_gateway_rooms 1", `liveim_gateway_messages_in_total{level="high"} 1`,
+		`liveim_gateway_frames_out_total{level="high"}`, "liveim_gateway_dropped_frames_total", "liveim_gateway_request_seconds_bucket",
+		"liveim_gateway_nats_errors_total", "go_memstats_heap_inuse_bytes"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("gateway /metrics lacks %q", want)
+		}
+	}
+	routerMetrics := httpBody(t, "http://"+addrA+"/metrics")
+	for _, want := range []string{`liveim_router_requests_total{code="0",op="sendGroupMessage"} 1`, `liveim_router_messages_total{level="high"} 1`,
+		"liveim_router_request_seconds_bucket", "liveim_router_partitions_owned 32"} {
+		if !strings.Contains(routerMetrics, want) {
+			t.Errorf("serve /metrics lacks %q", want)
+		}
+	}
+
+	if err := gw.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Readiness fails while the client is still connected.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addrB + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still ready after SIGTERM (%v)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-cl.Done():
+		t.Fatal("the client was closed before readiness failed and the drain delay passed")
+	default:
+	}
+	var hint *liveimpb.DisconnectEvent
+	for ev := range cl.Events() {
+		if d := ev.GetDisconnect(); d != nil {
+			hint = d
+		}
+	}
+	if hint == nil || !hint.Reconnect {
+		t.Fatalf("closed without a reconnect hint: %v (%v)", hint, cl.Err())
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("gateway exited with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway did not exit after SIGTERM")
+	}
+}
+
+func httpBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
