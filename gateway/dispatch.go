@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -19,13 +20,15 @@ import (
 // owns the merge buffers of its rooms and its member buffer, so neither
 // needs a lock.
 //
-// Merging: a room with at least Config.MergeMinMembers local members does
-// not get one WebSocket frame per event. Its events are gathered for
-// Config.MergeWindow and go out as one EventBatch frame, built once and
-// written once per member socket: a socket write costs the same for one
-// event or twenty, so in a busy room merging divides the gateway's work
-// by the number of events per window, for at most MergeWindow of latency.
-// Small rooms get each event at once.
+// Merging: a room with at least Config.MergeMinMembers local members gets
+// at most one frame per Config.MergeWindow. An event that finds the room
+// quiet for a window goes out at once (leading edge); events that follow
+// within the window are gathered and go out as one EventBatch frame when
+// it ends, built once and written once per member socket. A socket write
+// costs the same for one event or twenty, so in a busy room merging
+// divides the gateway's work by the number of events per window, for at
+// most MergeWindow of latency, and a quiet room adds none. Small rooms get
+// each event at once.
 type dispatcher struct {
 	gw      *Gateway
 	ch      chan *nats.Msg
@@ -34,7 +37,8 @@ type dispatcher struct {
 	pending map[string]*merge // rooms with events waiting for their window
 	queue   []*merge          // the same, oldest deadline first
 	timer   *time.Timer
-	spare   [][]byte // merge buffers to reuse: a pool only this goroutine uses
+	spare   [][]byte             // merge buffers to reuse: a pool only this goroutine uses
+	flushed map[string]time.Time // when big rooms last got a frame
 }
 
 // merge is one room's events waiting for the end of its window, as the
@@ -51,7 +55,8 @@ type merge struct {
 func newDispatcher(gw *Gateway) *dispatcher {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &dispatcher{gw: gw, ch: make(chan *nats.Msg, 8192), pending: make(map[string]*merge), timer: t}
+	return &dispatcher{gw: gw, ch: make(chan *nats.Msg, 8192), pending: make(map[string]*merge), timer: t,
+		flushed: make(map[string]time.Time)}
 }
 
 // run dispatches until stop closes, then writes what is still merging.
@@ -94,15 +99,20 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 		if ev, ok := eventOf(m.Data); ok {
 			mg := d.pending[key]
 			if mg == nil && d.gw.rooms.size(key) >= cfg.MergeMinMembers {
-				mg = &merge{key: key, deadline: time.Now().Add(cfg.MergeWindow)}
+				now := time.Now()
+				last, ok := d.flushed[key]
+				if !ok || now.Sub(last) >= cfg.MergeWindow {
+					// Quiet room: this event goes at once, and opens a window.
+					d.flushed[key] = now
+					d.send(key, m, high, span)
+					return
+				}
+				mg = &merge{key: key, deadline: last.Add(cfg.MergeWindow)}
 				if n := len(d.spare); n > 0 {
 					mg.body, d.spare = d.spare[n-1], d.spare[:n-1]
 				}
-				if len(d.queue) == 0 {
-					d.timer.Reset(cfg.MergeWindow)
-				}
 				d.pending[key] = mg
-				d.queue = append(d.queue, mg)
+				d.schedule(mg, now)
 			}
 			if mg != nil {
 				mg.body = protowire.AppendBytes(protowire.AppendTag(mg.body, 1, protowire.BytesType), ev)
@@ -121,6 +131,13 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 	if mg := d.pending[key]; mg != nil {
 		d.flushRoom(mg) // what was merged goes first: order is kept
 	}
+	d.send(key, m, high, span)
+}
+
+// send writes one event to the room at once; an exit event also ends
+// every local membership.
+func (d *dispatcher) send(key string, m *nats.Msg, high bool, span trace.Span) {
+	exit := m.Header.Get(subject.HeaderExit) != ""
 	frame := appendFrame(make([]byte, 0, headerLen(len(m.Data))+len(m.Data)), ws.OpBinary, m.Data)
 	members := d.broadcast(key, frame, !high)
 	if span != nil {
@@ -137,6 +154,17 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 	d.release(members)
 }
 
+// schedule puts mg in the queue in deadline order (rooms' windows start
+// at their last frame, so deadlines do not come in arrival order) and
+// re-arms the timer when mg is now the first due.
+func (d *dispatcher) schedule(mg *merge, now time.Time) {
+	i, _ := slices.BinarySearchFunc(d.queue, mg.deadline, func(q *merge, t time.Time) int { return q.deadline.Compare(t) })
+	d.queue = slices.Insert(d.queue, i, mg)
+	if i == 0 {
+		d.timer.Reset(mg.deadline.Sub(now))
+	}
+}
+
 // flushDue writes every room whose window ended by now and re-arms the
 // timer for the next one.
 func (d *dispatcher) flushDue(now time.Time) {
@@ -147,6 +175,13 @@ func (d *dispatcher) flushDue(now time.Time) {
 		}
 		d.queue[0] = nil
 		d.queue = d.queue[1:]
+	}
+	if len(d.flushed) > 2*len(d.pending)+1024 {
+		for key, at := range d.flushed {
+			if now.Sub(at) >= d.gw.cfg.MergeWindow {
+				delete(d.flushed, key)
+			}
+		}
 	}
 	if len(d.queue) == 0 {
 		d.queue = nil
@@ -162,6 +197,7 @@ func (d *dispatcher) flushRoom(mg *merge) {
 	if mg.events == 0 {
 		return
 	}
+	d.flushed[mg.key] = time.Now()
 	members := d.broadcast(mg.key, batchFrame(mg.body, mg.events), !mg.high)
 	for _, span := range mg.spans {
 		span.SetAttributes(attribute.Int("liveim.members", len(members)), attribute.Int("liveim.merged_events", mg.events))
