@@ -226,10 +226,13 @@ func (g *Gateway) startDeliver(m *nats.Msg, key string) (context.Context, trace.
 // the members it wrote to; hand them back with release.
 func (d *dispatcher) broadcast(key string, frame []byte, droppable bool) []*conn {
 	members := d.gw.rooms.members(key, d.members[:0])
+	sent := 0
 	for _, c := range members {
-		c.send(frame, droppable)
+		if c.send(frame, droppable) {
+			sent++
+		}
 	}
-	d.gw.metrics.delivered(len(members), droppable)
+	d.gw.metrics.delivered(sent, droppable)
 	return members
 }
 

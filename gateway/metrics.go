@@ -41,7 +41,7 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return float64(v.Load()) })
 	}
-	const outHelp = "Event frames written to client sockets (one per member), by level; a merged frame counts once."
+	const outHelp = "Event frames written or queued to client sockets (one per member), by level (high: the frame holds a HIGH event); a merged frame counts once."
 	reg.MustRegister(
 		gauge("liveim_gateway_connections", "Open WebSocket connections.", func() float64 { return float64(m.connections.Load()) }),
 		gauge("liveim_gateway_rooms", "Groups with local members (one NATS subscription each).", func() float64 { return float64(g.rooms.count()) }),

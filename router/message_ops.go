@@ -104,11 +104,12 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 		return nil, fmt.Errorf("marshal event: %w", err)
 	}
 	pctx, span := r.child(ctx, "nats.publish group_message", trace.SpanKindProducer)
+	level := "normal"
 	if high {
 		// Durable in JetStream before the sender hears back; gateways see
 		// it live through their core subscription on the same subject.
+		level = "high"
 		err = r.publishHigh(pctx, j.appID, j.groupID, msg, frame)
-		r.metrics.messages.WithLabelValues("high").Inc()
 	} else {
 		out := nats.NewMsg(subject.GroupEvents(j.appID, j.groupID))
 		out.Data = frame
@@ -117,12 +118,12 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 		if err = r.nc.PublishMsg(out); err != nil {
 			err = liveimpb.ErrUnavailable.With("publish: %v", err)
 		}
-		r.metrics.messages.WithLabelValues("normal").Inc()
 	}
 	endChild(span, err)
 	if err != nil {
 		return nil, err
 	}
+	r.metrics.messages.WithLabelValues(level).Inc()
 	return &liveimpb.Reply{Body: &liveimpb.Reply_SendMessage{SendMessage: &liveimpb.SendMessageReply{
 		MessageId: msg.MessageId, Seqnum: seq, Timestamp: msg.Timestamp,
 	}}}, nil
@@ -165,13 +166,13 @@ func (r *Router) sendC2CMessage(ctx context.Context, c *liveimpb.Caller, req *li
 	r.injectTrace(ctx, out.Header)
 	_, err = r.nc.RequestMsgWithContext(ctx, out)
 	endChild(span, err)
-	r.metrics.messages.WithLabelValues("c2c").Inc()
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return nil, liveimpb.ErrReceiverOffline
 		}
 		return nil, liveimpb.ErrUnavailable.With("deliver: %v", err)
 	}
+	r.metrics.messages.WithLabelValues("c2c").Inc()
 	return &liveimpb.Reply{Body: &liveimpb.Reply_SendMessage{SendMessage: &liveimpb.SendMessageReply{
 		MessageId: msg.MessageId, Timestamp: msg.Timestamp,
 	}}}, nil
