@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/bench/latency"
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/demoapp"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -78,7 +79,7 @@ func runFanout(ctx context.Context, cfg Config, srv *servers, app demoapp.Info, 
 
 // collect asks every worker for what its members received.
 func collect(workers []*worker) (readStats, error) {
-	total := readStats{Hist: make([]int64, histBuckets)}
+	total := readStats{Hist: latency.New()}
 	for _, w := range workers {
 		if _, err := fmt.Fprintln(w.stdin, "report"); err != nil {
 			return total, err
@@ -88,9 +89,7 @@ func collect(workers []*worker) (readStats, error) {
 		if err != nil || json.Unmarshal([]byte(line), &st) != nil {
 			return total, fmt.Errorf("bench: worker report %q (%v)", line, err)
 		}
-		for b, n := range st.Hist {
-			total.Hist[b] += n
-		}
+		total.Hist.Merge(st.Hist)
 		total.Normal += st.Normal
 		total.High += st.High
 		total.HighDups += st.HighDups
@@ -109,7 +108,7 @@ func collect(workers []*worker) (readStats, error) {
 func (st readStats) account(res *Result, elapsed float64, wantNormal, wantHigh int64) {
 	deliveries := st.Normal + st.High + st.C2C
 	res.DeliveriesPerSec = float64(deliveries) / elapsed
-	res.P50Ms, res.P99Ms, res.P999Ms = percentile(st.Hist, 0.5), percentile(st.Hist, 0.99), percentile(st.Hist, 0.999)
+	res.P50Ms, res.P99Ms, res.P999Ms = st.Hist.Percentile(0.5), st.Hist.Percentile(0.99), st.Hist.Percentile(0.999)
 	res.HighLost = int(wantHigh - st.High)
 	res.HighDuplicated = int(st.HighDups)
 	res.NormalDropped = int(wantNormal - st.Normal - st.C2C)

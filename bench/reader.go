@@ -3,7 +3,6 @@ package bench
 import (
 	"encoding/binary"
 	"errors"
-	"math"
 	"net"
 	"strconv"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/liveim/liveim/bench/latency"
 	"github.com/liveim/liveim/internal/sockfd"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
@@ -25,7 +25,7 @@ type fanoutReader struct {
 
 	mu       sync.Mutex
 	conns    map[int32]*memberConn
-	hist     []int64 // latency histogram, see bucketOf
+	hist     latency.Hist
 	normal   int64
 	high     int64
 	highDups int64
@@ -49,7 +49,7 @@ func newFanoutReader() (*fanoutReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fanoutReader{epfd: epfd, conns: make(map[int32]*memberConn), hist: make([]int64, histBuckets)}, nil
+	return &fanoutReader{epfd: epfd, conns: make(map[int32]*memberConn), hist: latency.New()}, nil
 }
 
 // add takes over conn's socket (a duplicate fd; conn is closed), where
@@ -185,7 +185,7 @@ func (r *fanoutReader) event(c *memberConn, ev []byte, now int64) {
 			}
 		})
 		if sent > 0 && now > sent {
-			r.hist[bucketOf(now-sent)]++
+			r.hist.Add(now - sent)
 		}
 		if num == 2 {
 			r.c2c++
@@ -238,41 +238,4 @@ func forEachField(b []byte, f func(num protowire.Number, v []byte)) {
 			b = b[m:]
 		}
 	}
-}
-
-// Latency histogram: 200 log-spaced buckets from 10 µs to ~100 s.
-const histBuckets = 200
-
-func bucketOf(ns int64) int {
-	us := float64(ns) / 1e3
-	if us < 10 {
-		return 0
-	}
-	b := int(math.Log(us/10) / math.Log(1e7) * (histBuckets - 1))
-	return min(b, histBuckets-1)
-}
-
-// bucketMs is the upper bound of bucket b in milliseconds.
-func bucketMs(b int) float64 {
-	return 10 * math.Pow(1e7, float64(b+1)/(histBuckets-1)) / 1e3
-}
-
-// percentile returns the latency at quantile q of the histogram, in ms.
-func percentile(hist []int64, q float64) float64 {
-	var total int64
-	for _, n := range hist {
-		total += n
-	}
-	if total == 0 {
-		return 0
-	}
-	want := int64(math.Ceil(q * float64(total)))
-	var seen int64
-	for b, n := range hist {
-		seen += n
-		if seen >= want {
-			return bucketMs(b)
-		}
-	}
-	return bucketMs(len(hist) - 1)
 }

@@ -103,6 +103,11 @@ func sendFrame(sj sendJob, user int, id uint32, level liveimpb.MessageLevel) []b
 		}}
 	}
 	payload, _ := proto.Marshal(f)
+	return maskedFrame(payload)
+}
+
+// maskedFrame returns payload as one masked binary client frame.
+func maskedFrame(payload []byte) []byte {
 	var buf bytes.Buffer
 	if err := ws.WriteFrame(&buf, ws.MaskFrameInPlace(ws.NewBinaryFrame(payload))); err != nil {
 		panic(errors.New("bench: frame to a buffer cannot fail"))

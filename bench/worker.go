@@ -16,9 +16,11 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/bench/latency"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -41,14 +43,14 @@ type job struct {
 
 // readStats is a reading worker's answer to "report".
 type readStats struct {
-	Normal        int64   `json:"normal"`
-	High          int64   `json:"high"`
-	HighDups      int64   `json:"high_dups"`
-	C2C           int64   `json:"c2c"`
-	Replies       int64   `json:"replies"`
-	Rejected      int64   `json:"rejected"`
-	FirstRejected string  `json:"first_rejected,omitempty"`
-	Hist          []int64 `json:"hist"`
+	Normal        int64        `json:"normal"`
+	High          int64        `json:"high"`
+	HighDups      int64        `json:"high_dups"`
+	C2C           int64        `json:"c2c"`
+	Replies       int64        `json:"replies"`
+	Rejected      int64        `json:"rejected"`
+	FirstRejected string       `json:"first_rejected,omitempty"`
+	Hist          latency.Hist `json:"hist"`
 }
 
 // report is a worker's one line on stdout once its clients are in.
@@ -121,6 +123,7 @@ func RunWorker(in io.Reader, out io.Writer) error {
 	if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
 		return err
 	}
+	go keepAlive(conns, reader, stop)
 	for { // hold until the parent closes stdin; answer reports meanwhile
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -179,7 +182,7 @@ func connect(j job, n int) (net.Conn, error) {
 	cred := auth.Issue(j.AppID, j.AppKey, user, "", "b", 24*time.Hour, time.Now())
 	frames := []*liveimpb.ClientFrame{
 		{Id: 1, Body: &liveimpb.ClientFrame_Login{Login: &liveimpb.LoginRequest{
-			AppId: j.AppID, User: &liveimpb.User{UserId: user},
+			AppId: j.AppID, User: &liveimpb.User{UserId: user}, HeartbeatTimeout: 120,
 			Auth: &liveimpb.UserAuth{Timestamp: cred.Timestamp, Nonce: cred.Nonce, Token: cred.Token},
 		}}},
 		{Id: 2, Body: &liveimpb.ClientFrame_JoinGroup{JoinGroup: &liveimpb.JoinGroupRequest{GroupId: roomName(n % j.Rooms)}}},
@@ -227,3 +230,41 @@ func roundTrip(conn net.Conn, rd io.Reader, f *liveimpb.ClientFrame) error {
 }
 
 func roomName(i int) string { return "bench-room-" + strconv.Itoa(i) }
+
+// pingEvery is how often a worker pings each of its sessions: well inside
+// the 120 s heartbeat timeout its clients ask for at login.
+const pingEvery = 30 * time.Second
+
+// keepAlive pings every session of the worker until stop closes, so a
+// long run (hundreds of thousands of logins) does not see its first
+// sessions closed for silence. Idle workers never read the pongs: a few
+// bytes each per ping stay in the socket buffers.
+func keepAlive(conns []net.Conn, reader *fanoutReader, stop <-chan struct{}) {
+	ping, _ := proto.Marshal(&liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_Ping{Ping: &liveimpb.PingRequest{}}})
+	frame := maskedFrame(ping)
+	t := time.NewTicker(pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		for _, c := range conns {
+			if c != nil {
+				_, _ = c.Write(frame)
+			}
+		}
+		if reader != nil {
+			reader.mu.Lock()
+			fds := make([]int, 0, len(reader.conns))
+			for _, mc := range reader.conns {
+				fds = append(fds, mc.fd)
+			}
+			reader.mu.Unlock()
+			for _, fd := range fds {
+				_, _ = unix.Write(fd, frame)
+			}
+		}
+	}
+}

@@ -103,8 +103,8 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 				last, ok := d.flushed[key]
 				if !ok || now.Sub(last) >= cfg.MergeWindow {
 					// Quiet room: this event goes at once, and opens a window.
-					d.flushed[key] = now
 					d.send(key, m, high, span)
+					d.flushed[key] = time.Now()
 					return
 				}
 				mg = &merge{key: key, deadline: last.Add(cfg.MergeWindow)}
@@ -197,8 +197,12 @@ func (d *dispatcher) flushRoom(mg *merge) {
 	if mg.events == 0 {
 		return
 	}
-	d.flushed[mg.key] = time.Now()
 	members := d.broadcast(mg.key, batchFrame(mg.body, mg.events), !mg.high)
+	// A window opens when the last frame is written, not when its writing
+	// began: a broadcast that takes longer than a window (an overloaded
+	// gateway) must not be followed by extra frames, which would only
+	// overload it more.
+	d.flushed[mg.key] = time.Now()
 	for _, span := range mg.spans {
 		span.SetAttributes(attribute.Int("liveim.members", len(members)), attribute.Int("liveim.merged_events", mg.events))
 		span.End()

@@ -6,7 +6,8 @@
 //	liveim router   a router against a NATS URL
 //	liveim token    print a login token for a user of the demo app
 //	liveim app      print the demo app's credentials
-//	liveim bench    measure a server: idle connections, login storms
+//	liveim bench    measure a server: idle connections, login storms, fan-out, rooms, C2C
+//	liveim ceiling  measure this machine's limits: bare nats-server fan-out, bare gobwas/ws
 //
 // Every flag can also be set by an environment variable: LIVEIM_ followed
 // by the flag name in upper case with '-' as '_' (e.g. LIVEIM_ADDR), or in
@@ -35,13 +36,16 @@ var targets = map[string]func(ctx context.Context, args []string, stdout io.Writ
 	"token":   runToken,
 	"app":     runApp,
 	"bench":   runBench,
-	// bench-worker is started by `liveim bench` itself.
-	"bench-worker": func(_ context.Context, _ []string, stdout io.Writer) error { return bench.RunWorker(os.Stdin, stdout) },
+	"ceiling": runCeiling,
+	// bench-worker and ceiling-worker are started by `liveim bench` and
+	// `liveim ceiling` themselves.
+	"bench-worker":   func(_ context.Context, _ []string, stdout io.Writer) error { return bench.RunWorker(os.Stdin, stdout) },
+	"ceiling-worker": runCeilingWorker,
 }
 
 func main() {
 	if len(os.Args) < 2 || targets[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: liveim serve|gateway|router|token|app|bench [flags]   (liveim TARGET -h for flags)")
+		fmt.Fprintln(os.Stderr, "usage: liveim serve|gateway|router|token|app|bench|ceiling [flags]   (liveim TARGET -h for flags)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
