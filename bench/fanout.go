@@ -11,6 +11,7 @@ import (
 	"github.com/liveim/liveim/bench/latency"
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/internal/procstat"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -40,6 +41,7 @@ func runFanout(ctx context.Context, cfg Config, srv *servers, app demoapp.Info, 
 		return nil, nil, err
 	}
 	loadCPU := workersCPU(workers)
+	machineCPU, _ := procstat.MachineCPU()
 	var sentNormal, sentHigh int64
 	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
 	defer tick.Stop()
@@ -68,6 +70,9 @@ func runFanout(ctx context.Context, cfg Config, srv *servers, app demoapp.Info, 
 		return nil, nil, err
 	}
 	res.LoadCPUSeconds = workersCPU(workers) - loadCPU
+	if m, err := procstat.MachineCPU(); err == nil {
+		res.MachineCPUSeconds = m - machineCPU
+	}
 	st, err := collect(workers)
 	if err != nil {
 		return nil, nil, err

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/liveim/liveim/internal/procstat"
 )
 
 // runSends is the rooms and c2c scenarios: the workers' own clients send,
@@ -22,6 +24,7 @@ func runSends(cfg Config, srv *servers, workers []*worker, members int, res *Res
 		return nil, nil, err
 	}
 	loadCPU := workersCPU(workers)
+	machineCPU, _ := procstat.MachineCPU()
 	begin := time.Now()
 	for _, w := range workers {
 		if _, err := fmt.Fprintf(w.stdin, "send %s\n", b); err != nil {
@@ -43,6 +46,9 @@ func runSends(cfg Config, srv *servers, workers []*worker, members int, res *Res
 		return nil, nil, err
 	}
 	res.LoadCPUSeconds = workersCPU(workers) - loadCPU
+	if m, err := procstat.MachineCPU(); err == nil {
+		res.MachineCPUSeconds = m - machineCPU
+	}
 	st, err := collect(workers)
 	if err != nil {
 		return nil, nil, err

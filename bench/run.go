@@ -19,6 +19,7 @@ import (
 	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/internal/procstat"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -48,6 +49,10 @@ type Result struct {
 	// LoadCPUSeconds is the CPU time of the load generator's worker
 	// processes in the measured phase of fanout, rooms and c2c.
 	LoadCPUSeconds float64 `json:"load_cpu_seconds"`
+	// MachineCPUSeconds is all the CPU time the machine spent busy in the
+	// same phase (/proc/stat), kernel network work (softirq) included,
+	// which no process is charged for.
+	MachineCPUSeconds float64 `json:"machine_cpu_seconds"`
 	// Sent and Rejected count the messages the load generator sent and
 	// those the server answered with an error.
 	Sent      int64         `json:"sent"`
@@ -167,7 +172,7 @@ func printResult(out io.Writer, asJSON bool, r Result) error {
 	fmt.Fprintf(tw, "gateways\t%d\n", r.Gateways)
 	fmt.Fprintf(tw, "logins/s\t%.0f\n", r.LoginsPerSec)
 	fmt.Fprintf(tw, "RSS / Go heap per connection (gateways with clients)\t%.0f B / %.0f B\n", r.RSSBytesPerConn, r.HeapBytesPerConn)
-	fmt.Fprintf(tw, "CPU: all servers / gateways with clients / load workers\t%.2f s / %.2f s / %.2f s\n", r.CPUSeconds, r.GatewayCPUSeconds, r.LoadCPUSeconds)
+	fmt.Fprintf(tw, "CPU: all servers / gateways with clients / load workers / machine\t%.2f s / %.2f s / %.2f s / %.2f s\n", r.CPUSeconds, r.GatewayCPUSeconds, r.LoadCPUSeconds, r.MachineCPUSeconds)
 	for _, p := range r.Processes {
 		fmt.Fprintf(tw, "  %s pid %d%s\tRSS %.1f MiB, heap %.1f MiB, CPU %.2f s\n", p.Role, p.PID,
 			map[bool]string{true: " (clients)"}[p.Clients], float64(p.RSSBytes)/(1<<20), float64(p.HeapBytes)/(1<<20), p.CPUSeconds)
@@ -229,8 +234,8 @@ func (s *servers) clientURLs() []string {
 func (s *servers) usage() ([]ProcessStat, error) {
 	out := make([]ProcessStat, len(s.pids))
 	for i, pid := range s.pids {
-		r, err1 := procRSS(pid)
-		c, err2 := procCPU(pid)
+		r, err1 := procstat.RSS(pid)
+		c, err2 := procstat.CPU(pid)
 		h, err3 := heapInUse(s.urls[i])
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, err
@@ -334,7 +339,7 @@ func (w *worker) line() (string, error) {
 func workersCPU(workers []*worker) float64 {
 	var total float64
 	for _, w := range workers {
-		c, _ := procCPU(w.cmd.Process.Pid)
+		c, _ := procstat.CPU(w.cmd.Process.Pid)
 		total += c
 	}
 	return total

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/liveim/liveim/bench/latency"
+	"github.com/liveim/liveim/internal/procstat"
 )
 
 // fleet is the child processes of one run: servers and client workers.
@@ -208,7 +209,7 @@ func (f *fleet) cpu() (cpuUse, error) {
 	if err != nil {
 		return cpuUse{}, err
 	}
-	machine, err := machineCPU()
+	machine, err := procstat.MachineCPU()
 	return cpuUse{server: server, load: load, machine: machine}, err
 }
 

@@ -1,72 +1,16 @@
 package ceiling
 
-import (
-	"errors"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
-)
-
-// clockTicks is USER_HZ, 100 on Linux.
-const clockTicks = 100
-
-// procCPU returns a process's user+system CPU time in seconds, from
-// /proc/<pid>/stat (utime and stime).
-func procCPU(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("ceiling: cpu of %d: %w", pid, err)
-	}
-	// The command name may hold spaces; fields resume after its ')'.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("ceiling: short /proc/%d/stat", pid)
-	}
-	ut, err1 := strconv.ParseFloat(f[11], 64)
-	st, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("ceiling: bad /proc/%d/stat", pid)
-	}
-	return (ut + st) / clockTicks, nil
-}
+import "github.com/liveim/liveim/internal/procstat"
 
 // sumCPU returns the CPU seconds of all pids together.
 func sumCPU(pids []int) (float64, error) {
 	var total float64
 	for _, pid := range pids {
-		c, err := procCPU(pid)
+		c, err := procstat.CPU(pid)
 		if err != nil {
 			return 0, err
 		}
 		total += c
 	}
 	return total, nil
-}
-
-// machineCPU returns the CPU time all processors spent busy, in seconds:
-// the user, nice, system, irq, softirq and steal columns of /proc/stat.
-// Loopback TCP's receive path runs as softirq, charged to the process it
-// interrupted or to ksoftirqd; this shows what the per-process figures
-// miss, and what else ran on the machine.
-func machineCPU() (float64, error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, fmt.Errorf("ceiling: machine cpu: %w", err)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, errors.New("ceiling: bad /proc/stat")
-	}
-	var busy float64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system irq softirq steal
-		v, err := strconv.ParseFloat(f[i], 64)
-		if err != nil {
-			return 0, fmt.Errorf("ceiling: bad /proc/stat: %w", err)
-		}
-		busy += v
-	}
-	return busy / clockTicks, nil
 }
