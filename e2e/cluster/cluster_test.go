@@ -68,9 +68,10 @@ type proc struct {
 	name  string
 	args  []string
 	ready string // URL that answers 200 once it serves
-	mu    sync.Mutex
-	cmd   *exec.Cmd
-	exit  chan error
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited
+	exitErr error         // how it exited, once done is closed
 }
 
 func (p *proc) start() {
@@ -82,10 +83,16 @@ func (p *proc) start() {
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("start %s: %v", p.name, err)
 	}
-	exit := make(chan error, 1)
-	go func() { exit <- cmd.Wait() }()
+	done := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.exitErr = err
+		p.mu.Unlock()
+		close(done)
+	}()
 	p.mu.Lock()
-	p.cmd, p.exit = cmd, exit
+	p.cmd, p.done = cmd, done
 	p.mu.Unlock()
 	if p.ready != "" {
 		waitReady(p.t, p.name, p.ready)
@@ -95,10 +102,10 @@ func (p *proc) start() {
 // kill9 kills the process at once, as a crash or an OOM kill would.
 func (p *proc) kill9() {
 	p.mu.Lock()
-	cmd, exit := p.cmd, p.exit
+	cmd, done := p.cmd, p.done
 	p.mu.Unlock()
 	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-exit
+	<-done
 }
 
 // term stops the process with SIGTERM, as Kubernetes does, and waits for
@@ -106,11 +113,14 @@ func (p *proc) kill9() {
 func (p *proc) term() {
 	p.t.Helper()
 	p.mu.Lock()
-	cmd, exit := p.cmd, p.exit
+	cmd, done := p.cmd, p.done
 	p.mu.Unlock()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-exit:
+	case <-done:
+		p.mu.Lock()
+		err := p.exitErr
+		p.mu.Unlock()
 		if err != nil {
 			p.t.Errorf("%s exited with %v after SIGTERM", p.name, err)
 		}
