@@ -64,10 +64,10 @@ func freePort(t *testing.T) int {
 // proc is one server process the test can kill and start again with the
 // same arguments.
 type proc struct {
-	t     *testing.T
-	name  string
-	args  []string
-	ready string // URL that answers 200 once it serves
+	t       *testing.T
+	name    string
+	args    []string
+	ready   string // URL that answers 200 once it serves
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when the process has exited
