@@ -37,16 +37,14 @@ func runFanout(ctx context.Context, cfg Config, srv *servers, app demoapp.Info, 
 	if _, err := cl.JoinGroup(ctx, roomName(0)); err != nil {
 		return nil, nil, err
 	}
-	if start, err = srv.usage(); err != nil {
+	ph, err := beginPhase(srv, workers)
+	if err != nil {
 		return nil, nil, err
 	}
-	loadCPU := workersCPU(workers)
-	machineCPU, _ := procstat.MachineCPU()
 	var sentNormal, sentHigh int64
 	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
 	defer tick.Stop()
-	begin := time.Now()
-	for i := 0; time.Since(begin) < cfg.Duration; i++ {
+	for i := 0; time.Since(ph.begin) < cfg.Duration; i++ {
 		<-tick.C
 		level := liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL
 		if i%cfg.HighEvery == 0 {
@@ -64,22 +62,48 @@ func runFanout(ctx context.Context, cfg Config, srv *servers, app demoapp.Info, 
 			sentNormal++
 		}
 	}
-	elapsed := time.Since(begin).Seconds()
-	time.Sleep(2 * time.Second) // let the last deliveries land
-	if end, err = srv.usage(); err != nil {
-		return nil, nil, err
-	}
-	res.LoadCPUSeconds = workersCPU(workers) - loadCPU
-	if m, err := procstat.MachineCPU(); err == nil {
-		res.MachineCPUSeconds = m - machineCPU
-	}
-	st, err := collect(workers)
+	end, st, elapsed, err := ph.end(srv, workers, res)
 	if err != nil {
 		return nil, nil, err
 	}
 	res.Sent = sentNormal + sentHigh
 	st.account(res, elapsed, int64(members)*sentNormal, int64(members)*sentHigh)
-	return start, end, nil
+	return ph.start, end, nil
+}
+
+// phase is the measured part of a sending scenario: the servers', the
+// workers' and the machine's CPU are counted from its beginning.
+type phase struct {
+	begin      time.Time
+	start      []ProcessStat
+	loadCPU    float64
+	machineCPU float64
+}
+
+func beginPhase(srv *servers, workers []*worker) (phase, error) {
+	start, err := srv.usage()
+	if err != nil {
+		return phase{}, err
+	}
+	machine, _ := procstat.MachineCPU()
+	return phase{begin: time.Now(), start: start, loadCPU: workersCPU(workers), machineCPU: machine}, nil
+}
+
+// end closes the phase once sending is over: it waits for the last
+// deliveries, reads the processes and collects what the workers received.
+// elapsed is the sending time, in seconds.
+func (ph phase) end(srv *servers, workers []*worker, res *Result) (end []ProcessStat, st readStats, elapsed float64, err error) {
+	elapsed = time.Since(ph.begin).Seconds()
+	time.Sleep(2 * time.Second) // let the last deliveries land
+	if end, err = srv.usage(); err != nil {
+		return nil, st, 0, err
+	}
+	res.LoadCPUSeconds = workersCPU(workers) - ph.loadCPU
+	if m, err := procstat.MachineCPU(); err == nil {
+		res.MachineCPUSeconds = m - ph.machineCPU
+	}
+	st, err = collect(workers)
+	return end, st, elapsed, err
 }
 
 // collect asks every worker for what its members received.

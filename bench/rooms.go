@@ -3,9 +3,6 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
-	"time"
-
-	"github.com/liveim/liveim/internal/procstat"
 )
 
 // runSends is the rooms and c2c scenarios: the workers' own clients send,
@@ -20,12 +17,10 @@ func runSends(cfg Config, srv *servers, workers []*worker, members int, res *Res
 	sj := sendJob{Kind: kind, Rate: cfg.Rate / float64(len(workers)), Duration: cfg.Duration,
 		HighEvery: cfg.HighEvery, Rooms: cfg.Rooms, Users: cfg.Connections}
 	b, _ := json.Marshal(sj)
-	if start, err = srv.usage(); err != nil {
+	ph, err := beginPhase(srv, workers)
+	if err != nil {
 		return nil, nil, err
 	}
-	loadCPU := workersCPU(workers)
-	machineCPU, _ := procstat.MachineCPU()
-	begin := time.Now()
 	for _, w := range workers {
 		if _, err := fmt.Fprintf(w.stdin, "send %s\n", b); err != nil {
 			return nil, nil, err
@@ -40,16 +35,7 @@ func runSends(cfg Config, srv *servers, workers []*worker, members int, res *Res
 		}
 		sent.Normal, sent.High, sent.Failed = sent.Normal+r.Normal, sent.High+r.High, sent.Failed+r.Failed
 	}
-	elapsed := time.Since(begin).Seconds()
-	time.Sleep(2 * time.Second) // let the last deliveries land
-	if end, err = srv.usage(); err != nil {
-		return nil, nil, err
-	}
-	res.LoadCPUSeconds = workersCPU(workers) - loadCPU
-	if m, err := procstat.MachineCPU(); err == nil {
-		res.MachineCPUSeconds = m - machineCPU
-	}
-	st, err := collect(workers)
+	end, st, elapsed, err := ph.end(srv, workers, res)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -65,5 +51,5 @@ func runSends(cfg Config, srv *servers, workers []*worker, members int, res *Res
 		perMessage = int64(cfg.Connections / cfg.Rooms)
 	}
 	st.account(res, elapsed, okNormal*perMessage, sent.High*perMessage)
-	return start, end, nil
+	return ph.start, end, nil
 }

@@ -103,7 +103,7 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 				last, ok := d.flushed[key]
 				if !ok || now.Sub(last) >= cfg.MergeWindow {
 					// Quiet room: this event goes at once, and opens a window.
-					d.send(key, m, high, span)
+					d.send(key, m, high, false, span)
 					d.flushed[key] = time.Now()
 					return
 				}
@@ -131,13 +131,12 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 	if mg := d.pending[key]; mg != nil {
 		d.flushRoom(mg) // what was merged goes first: order is kept
 	}
-	d.send(key, m, high, span)
+	d.send(key, m, high, exit, span)
 }
 
 // send writes one event to the room at once; an exit event also ends
 // every local membership.
-func (d *dispatcher) send(key string, m *nats.Msg, high bool, span trace.Span) {
-	exit := m.Header.Get(subject.HeaderExit) != ""
+func (d *dispatcher) send(key string, m *nats.Msg, high, exit bool, span trace.Span) {
 	frame := appendFrame(make([]byte, 0, headerLen(len(m.Data))+len(m.Data)), ws.OpBinary, m.Data)
 	members := d.broadcast(key, frame, !high)
 	if span != nil {

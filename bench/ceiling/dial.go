@@ -35,15 +35,22 @@ func dialFrom(addr string, src net.IP) (net.Conn, error) {
 // for the PONG that confirms its subscription. It returns the socket,
 // taken out of Go's netpoller, and any bytes read past the PONG.
 func dialNATS(addr string, src net.IP) (int, []byte, error) {
+	return handshake(addr, src, natsHello, awaitPong)
+}
+
+// handshake dials addr from src, writes hello and waits with await for
+// the server's answer. It returns the socket, taken out of Go's
+// netpoller, and any bytes await read past the answer.
+func handshake(addr string, src net.IP, hello string, await func(io.Reader) ([]byte, error)) (int, []byte, error) {
 	conn, err := dialFrom(addr, src)
 	if err != nil {
 		return -1, nil, err
 	}
-	if _, err := io.WriteString(conn, natsHello); err != nil {
+	if _, err := io.WriteString(conn, hello); err != nil {
 		conn.Close()
-		return -1, nil, fmt.Errorf("ceiling: nats hello: %w", err)
+		return -1, nil, fmt.Errorf("ceiling: handshake with %s: %w", addr, err)
 	}
-	rest, err := awaitPong(conn)
+	rest, err := await(conn)
 	if err != nil {
 		conn.Close()
 		return -1, nil, err
@@ -88,26 +95,9 @@ func awaitPong(r io.Reader) ([]byte, error) {
 // upgrade request by hand. It returns the socket, taken out of Go's
 // netpoller, and any bytes read past the response.
 func dialWS(addr string, src net.IP) (int, []byte, error) {
-	conn, err := dialFrom(addr, src)
-	if err != nil {
-		return -1, nil, err
-	}
 	req := "GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := io.WriteString(conn, req); err != nil {
-		conn.Close()
-		return -1, nil, fmt.Errorf("ceiling: upgrade request: %w", err)
-	}
-	rest, err := awaitUpgrade(conn)
-	if err != nil {
-		conn.Close()
-		return -1, nil, err
-	}
-	fd, err := sockfd.Detach(conn)
-	if err != nil {
-		return -1, nil, fmt.Errorf("ceiling: detach: %w", err)
-	}
-	return fd, rest, nil
+	return handshake(addr, src, req, awaitUpgrade)
 }
 
 // awaitUpgrade reads the HTTP response to an upgrade request and checks
