@@ -64,7 +64,9 @@ func parseFrame(b []byte, max int) (h frameHeader, payload []byte, n int, err er
 	if h.op.IsControl() && (!h.fin || length > 125) {
 		return h, nil, 0, errProtocol
 	}
-	if !h.op.IsControl() && h.op != ws.OpContinuation && h.op != ws.OpText && h.op != ws.OpBinary {
+	switch h.op {
+	case ws.OpContinuation, ws.OpText, ws.OpBinary, ws.OpClose, ws.OpPing, ws.OpPong:
+	default: // reserved opcodes, data (0x3-0x7) and control (0xB-0xF) alike
 		return h, nil, 0, errProtocol
 	}
 	if length > uint64(max) {
@@ -116,6 +118,27 @@ func headerLen(length int) int {
 	default:
 		return 10
 	}
+}
+
+// closeReply returns the status the gateway answers a client's close
+// frame with (RFC 6455 section 7.4): the client's own close is echoed as
+// 1000; a one-byte body or a status that must not appear on the wire is a
+// protocol error (1002); a reason that is not UTF-8 is 1007.
+func closeReply(payload []byte) ws.StatusCode {
+	switch len(payload) {
+	case 0:
+		return ws.StatusNormalClosure
+	case 1:
+		return ws.StatusProtocolError
+	}
+	err := ws.CheckCloseFrameData(ws.ParseCloseFrameDataUnsafe(payload))
+	switch {
+	case err == nil:
+		return ws.StatusNormalClosure
+	case errors.Is(err, ws.ErrProtocolInvalidUTF8):
+		return ws.StatusInvalidFramePayloadData
+	}
+	return ws.StatusProtocolError
 }
 
 // closeFrame returns a complete close frame with status and reason.

@@ -42,6 +42,7 @@ func TestParseFrame(t *testing.T) {
 		{name: "rsv bit", frame: append([]byte{0xc2}, clientFrame(t, ws.OpBinary, true, []byte("x"))[1:]...), max: 10, err: errProtocol},
 		{name: "fragmented control", frame: clientFrame(t, ws.OpPing, false, nil), max: 10, err: errProtocol},
 		{name: "reserved opcode", frame: clientFrame(t, ws.OpCode(3), true, nil), max: 10, err: errProtocol},
+		{name: "reserved control opcode", frame: clientFrame(t, ws.OpCode(0xB), true, nil), max: 10, err: errProtocol},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,7 +52,7 @@ func (c *conn) handleFrame(h frameHeader, payload []byte) bool {
 		c.send(appendFrame(nil, ws.OpPong, payload), false)
 	case ws.OpPong:
 	case ws.OpClose:
-		c.closeWith(ws.StatusNormalClosure, "", nil)
+		c.closeWith(closeReply(payload), "", nil)
 		c.closeNow()
 		return false
 	case ws.OpBinary:
