@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"flag"
+	"strconv"
 	"time"
 )
 
@@ -67,6 +68,9 @@ type Config struct {
 	// MemberChangeUsers caps the join and leave lists of one memberchange
 	// event; the counts stay exact. Default 20.
 	MemberChangeUsers int
+	// MaxRepeatCount is the largest repeatCount of one send (400 above
+	// it). Default 1000.
+	MaxRepeatCount int32
 	// RecallWindow is how long a sender may delete its own message.
 	// Default 2m.
 	RecallWindow time.Duration
@@ -96,6 +100,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.Float64Var(&c.RoomRate, prefix+"room-rate", 0, "router: NORMAL messages per second per group before shedding (default 500)")
 	fs.DurationVar(&c.MemberGrace, prefix+"member-grace", 0, "router: how long a disconnected member stays (default 10s)")
 	fs.DurationVar(&c.MemberChangeInterval, prefix+"memberchange-interval", 0, "router: least time between memberchange events of a group (default 1s)")
+	fs.Func(prefix+"max-repeat-count", "router: largest repeatCount of one send (default 1000)", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 32)
+		c.MaxRepeatCount = int32(n)
+		return err
+	})
 	fs.DurationVar(&c.RecallWindow, prefix+"recall-window", 0, "router: how long a sender may delete its own message (default 2m)")
 }
 
@@ -113,7 +122,7 @@ func (c Config) Validate() error {
 			return errors.New("router: negative duration in config")
 		}
 	}
-	if c.RoomRate < 0 || c.SeqBlock < 0 {
+	if c.RoomRate < 0 || c.SeqBlock < 0 || c.MaxRepeatCount < 0 {
 		return errors.New("router: negative rate or block")
 	}
 	if c.Partitions > 1024 {
@@ -157,6 +166,9 @@ func (c Config) withDefaults() Config {
 	setDur(&c.FlushInterval, time.Second)
 	if c.RoomRate == 0 {
 		c.RoomRate = 500
+	}
+	if c.MaxRepeatCount == 0 {
+		c.MaxRepeatCount = 1000
 	}
 	if c.SeqBlock == 0 {
 		c.SeqBlock = 1000

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 
@@ -35,8 +36,8 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 		return nil, err
 	}
 	repeat := req.RepeatCount
-	if repeat < 0 {
-		return nil, liveimpb.InvalidParam("repeatCount", "must not be negative")
+	if repeat < 0 || repeat > r.cfg.MaxRepeatCount {
+		return nil, liveimpb.InvalidParam("repeatCount", "must be 0..%d", r.cfg.MaxRepeatCount)
 	}
 	if repeat == 0 {
 		repeat = 1
@@ -45,9 +46,20 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 	if !high && req.Level != liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL {
 		return nil, liveimpb.InvalidParam("level", "must be NORMAL (0) or HIGH (1)")
 	}
+	// Audit before taking the group lock for the send: a slow hook delays
+	// only this sender's request, not the group's other work.
+	if req.SkipAudit {
+		gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+		if err != nil {
+			return nil, err
+		}
+		privileged := mayBypass(&gs.g, c)
+		gs.mu.Unlock()
+		if !privileged {
+			req.SkipAudit = false // a member's skipAudit is ignored, not refused: the message is audited
+		}
+	}
 	if !req.SkipAudit {
-		// Audit before taking the group lock: a slow hook delays only this
-		// sender's request, not the group's other work.
 		if err := r.moderate(ctx, c, j.groupID, req.Type, req.Data); err != nil {
 			return nil, err
 		}
@@ -60,7 +72,7 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 	if gs.g.Closed {
 		return nil, liveimpb.ErrGroupClosed
 	}
-	if isMuted(&gs.g, c.UserId) && !(req.SkipMuteCheck && isManager(&gs.g, c.UserId)) {
+	if isMuted(&gs.g, c.UserId) && !(req.SkipMuteCheck && mayBypass(&gs.g, c)) {
 		return nil, liveimpb.ErrMuted
 	}
 	now := r.now()
@@ -139,10 +151,10 @@ func (r *Router) sendC2CMessage(ctx context.Context, c *liveimpb.Caller, req *li
 	if err := r.checkContent(req.Type, req.Data); err != nil {
 		return nil, err
 	}
-	if !req.SkipAudit {
-		if err := r.moderate(ctx, c, "", req.Type, req.Data); err != nil {
-			return nil, err
-		}
+	// A C2C message has no group, so no owner or admin: clients never
+	// skip its audit.
+	if err := r.moderate(ctx, c, "", req.Type, req.Data); err != nil {
+		return nil, err
 	}
 	msg := &liveimpb.Message{
 		MessageId:  ids.New(),
@@ -259,14 +271,20 @@ func (r *Router) listHistoryMessage(ctx context.Context, j job, req *liveimpb.Li
 	if err := r.groupExists(ctx, j); err != nil {
 		return nil, err
 	}
-	var from, to int64
-	if req.BeginTime > 0 {
-		from = req.BeginTime * 1000
-	}
-	if req.EndTime > 0 {
-		to = req.EndTime*1000 + 999
+	from, to := secondsToMs(req.BeginTime, 0), secondsToMs(req.EndTime, 999)
+	if req.BeginTime > 0 && from == 0 {
+		return &liveimpb.Reply{Body: &liveimpb.Reply_ListMessage{ListMessage: &liveimpb.ListMessageReply{GroupId: j.groupID}}}, nil // begins after the last representable instant
 	}
 	return r.queryMessages(ctx, j, req.Type, req.PageSize, req.SortType, req.NextPageToken, from, to)
+}
+
+// secondsToMs turns a bound in Unix seconds into milliseconds plus extra;
+// 0, and a bound too large for milliseconds, are 0: no bound.
+func secondsToMs(sec, extra int64) int64 {
+	if sec <= 0 || sec > (math.MaxInt64-extra)/1000 {
+		return 0
+	}
+	return sec*1000 + extra
 }
 
 func (r *Router) queryMessages(ctx context.Context, j job, msgType, pageSize int32, sort liveimpb.SortType, token string, from, to int64) (*liveimpb.Reply, error) {

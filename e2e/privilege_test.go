@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"context"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/testcluster"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// TestSkipAuditOnlyForManagers: a member's skipAudit is ignored, so
+// clients cannot switch moderation off; the group's owner and admins may
+// skip it. A client's C2C message is always moderated.
+func TestSkipAuditOnlyForManagers(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	app, _ := c.Store.GetApp(context.Background(), testcluster.AppID)
+	app.BlockedWords = []string{"badword"}
+	if err := c.Store.PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	if _, err := owner.ModifyGroup(ctxT(t), &liveimpb.ModifyGroupRequest{GroupId: "room", ForceUpdateAdmins: true, Admins: []string{"helper"}}); err != nil {
+		t.Fatal(err)
+	}
+	helper := c.Login(t, 0, "helper", "")
+	member := c.Login(t, 0, "member", "")
+	// A login role of admin alone does not make a group's manager.
+	other := c.Login(t, 0, "other-admin", "admin")
+	for _, cl := range []*client.Client{owner, helper, member, other} {
+		join(t, cl, "room")
+	}
+	cases := []struct {
+		name string
+		cl   *client.Client
+		code int32
+	}{
+		{"member", member, 451},
+		{"admin role without group rights", other, 451},
+		{"group admin", helper, 0},
+		{"owner", owner, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.cl.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "a badword from " + tc.name, SkipAudit: true})
+			wantCode(t, err, tc.code)
+		})
+	}
+	_, err := owner.SendC2CMessage(ctxT(t), &liveimpb.SendC2CMessageRequest{ReceiverId: "member", Type: chatType, Data: "badword", SkipAudit: true})
+	wantCode(t, err, 451)
+	page, err := owner.ListRecentMessage(ctxT(t), &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dataOf(page.MessageList), []string{"a badword from group admin", "a badword from owner"}; !slices.Equal(got, want) {
+		t.Fatalf("stored %q, want %q", got, want)
+	}
+}
+
+// TestRepeatCountBounded: one send stands for at most MaxRepeatCount
+// messages; more is 400 and counts nothing.
+func TestRepeatCountBounded(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	for _, n := range []int32{math.MaxInt32, 1001} {
+		_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "like", RepeatCount: n})
+		wantCode(t, err, 400)
+	}
+	if _, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "like", RepeatCount: 1000}); err != nil {
+		t.Fatalf("repeatCount 1000: %v", err)
+	}
+	info, err := owner.QueryGroup(ctxT(t), "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Statistics.MsgAmount[chatType]; got != 1000 {
+		t.Fatalf("msgAmount %d, want 1000", got)
+	}
+}
+
+// TestHistoryFarEndTime: an endTime too large to turn into milliseconds
+// is no bound at all, not an overflow that finds nothing.
+func TestHistoryFarEndTime(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	send(t, owner, "room", "one")
+	send(t, owner, "room", "two")
+	now := time.Now().Unix()
+	for _, end := range []int64{math.MaxInt64, math.MaxInt64 / 1000, 1 << 62} {
+		page, err := owner.ListHistoryMessage(ctxT(t), &liveimpb.ListHistoryMessageRequest{GroupId: "room", BeginTime: now - 60, EndTime: end})
+		if err != nil {
+			t.Fatalf("endTime %d: %v", end, err)
+		}
+		if got := dataOf(page.MessageList); !slices.Equal(got, []string{"one", "two"}) {
+			t.Fatalf("endTime %d: got %q", end, got)
+		}
+	}
+	page, err := owner.ListHistoryMessage(ctxT(t), &liveimpb.ListHistoryMessageRequest{GroupId: "room", BeginTime: math.MaxInt64})
+	if err != nil || len(page.MessageList) != 0 {
+		t.Fatalf("beginTime in the far future: %v, %v", page.GetMessageList(), err)
+	}
+}
