@@ -28,6 +28,11 @@ type Config struct {
 	// gateway closes it (disconnect 3), unless the client asks for another
 	// value in 15s..120s at login. Default 99s.
 	HeartbeatTimeout time.Duration
+	// TokenExpiryNotice is how long before a session's token expires the
+	// gateway sends TokenExpiringEvent (the SDK's tokenexpired); a session
+	// still on that token at its expiry is closed (disconnect 5, status
+	// 4001). Default 60s.
+	TokenExpiryNotice time.Duration
 	// RequestTimeout bounds a router request; after it the client gets 503.
 	// Default 5s.
 	RequestTimeout time.Duration
@@ -62,7 +67,7 @@ type Config struct {
 	MergeMaxBytes int
 	// SlowConsumerTimeout is how long a socket may keep having NORMAL
 	// events dropped, its queue full, before the gateway closes it with a
-	// reconnect hint (disconnect 5, reconnect true). Default 5s.
+	// reconnect hint (DisconnectEvent code 0, reconnect true). Default 5s.
 	SlowConsumerTimeout time.Duration
 	// DrainDelay is how long a stopping gateway keeps serving after
 	// /readyz starts failing, so load balancers stop sending it new
@@ -77,6 +82,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Loops, "loops", 0, "gateway: epoll event loops (default GOMAXPROCS)")
 	fs.IntVar(&c.MaxFrameBytes, "max-frame-bytes", 0, "gateway: largest client frame (default 65536)")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 0, "gateway: default idle timeout of a session (default 99s)")
+	fs.DurationVar(&c.TokenExpiryNotice, "token-expiry-notice", 0, "gateway: how long before a session's token expires it is told (default 60s)")
 	fs.IntVar(&c.OutboundQueueBytes, "outbound-queue-bytes", 0, "gateway: bytes queued per slow socket (default 1 MiB)")
 	fs.Float64Var(&c.SendRate, "send-rate", 0, "gateway: messages per second per session before 412 (default 20)")
 	fs.IntVar(&c.SendBurst, "send-burst", 0, "gateway: messages a session may send at once (default 40)")
@@ -93,7 +99,7 @@ func (c Config) Validate() error {
 		return errors.New("gateway: negative size in config")
 	}
 	if c.LoginTimeout < 0 || c.HeartbeatTimeout < 0 || c.RequestTimeout < 0 || c.AppCacheTTL < 0 || c.HeartbeatInterval < 0 ||
-		c.SlowConsumerTimeout < 0 || c.DrainDelay < 0 {
+		c.SlowConsumerTimeout < 0 || c.DrainDelay < 0 || c.TokenExpiryNotice < 0 {
 		return errors.New("gateway: negative duration in config")
 	}
 	return nil
@@ -114,6 +120,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HeartbeatTimeout == 0 {
 		c.HeartbeatTimeout = 99 * time.Second
+	}
+	if c.TokenExpiryNotice == 0 {
+		c.TokenExpiryNotice = 60 * time.Second
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 5 * time.Second

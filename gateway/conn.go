@@ -228,21 +228,34 @@ func (c *conn) release() {
 	})
 }
 
-// expired reports whether c should be closed for silence at now.
-func (c *conn) expired(now time.Time) bool {
+// sweep runs c's timers at now: a connection that never logged in or went
+// silent is closed; a session is told shortly before its token expires
+// (TokenExpiringEvent, the SDK's tokenexpired) and closed once it has
+// expired without a refresh.
+func (c *conn) sweep(now time.Time) {
 	s := c.sess.Load()
 	if s == nil {
-		return !c.loggingIn.Load() && now.Sub(c.created) > c.gw.cfg.LoginTimeout
-	}
-	return now.UnixNano()-c.lastRead.Load() > int64(s.heartbeat)
-}
-
-func (c *conn) expire() {
-	if c.sess.Load() == nil {
-		c.closeWith(ws.StatusPolicyViolation, "login timeout", nil)
+		if !c.loggingIn.Load() && now.Sub(c.created) > c.gw.cfg.LoginTimeout {
+			c.closeWith(ws.StatusPolicyViolation, "login timeout", nil)
+		}
 		return
 	}
-	c.closeWith(ws.StatusGoingAway, "heartbeat timeout", &liveimpb.DisconnectEvent{Code: 3, Reason: "heartbeat timeout", Reconnect: true})
+	if now.UnixNano()-c.lastRead.Load() > int64(s.heartbeat) {
+		c.closeWith(ws.StatusGoingAway, "heartbeat timeout", &liveimpb.DisconnectEvent{Code: liveimpb.DisconnectCode_DISCONNECT_CODE_TIMEOUT, Reason: "heartbeat timeout", Reconnect: true})
+		return
+	}
+	exp := s.expiry.Load()
+	switch {
+	case now.Unix() >= exp:
+		// Reconnect: a client whose app hands it a new token logs in again.
+		c.closeWith(closeUnauthorized, "token expired", &liveimpb.DisconnectEvent{
+			Code: liveimpb.DisconnectCode_DISCONNECT_CODE_TOKEN_EXPIRED, Reason: "token expired", Reconnect: true,
+		})
+	case now.Add(c.gw.cfg.TokenExpiryNotice).Unix() >= exp && s.warned.Swap(exp) != exp:
+		c.send(encodeServerFrame(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{Event: &liveimpb.Event{
+			Body: &liveimpb.Event_TokenExpiring{TokenExpiring: &liveimpb.TokenExpiringEvent{ExpireAt: exp}},
+		}}}), false)
+	}
 }
 
 // joined reports whether the connection joined groupID.

@@ -356,7 +356,7 @@ func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 		from, device := m.Header.Get(subject.HeaderSession), m.Header.Get(subject.HeaderDevice)
 		for _, c := range conns {
 			if s := c.sess.Load(); s != nil && s.id != from && (!s.multiDevice || s.deviceID == device) {
-				c.closeWith(closeLoggedInElsewhere, "logged in elsewhere", &liveimpb.DisconnectEvent{Code: 4, Reason: "logged in elsewhere"})
+				c.closeWith(closeLoggedInElsewhere, "logged in elsewhere", &liveimpb.DisconnectEvent{Code: liveimpb.DisconnectCode_DISCONNECT_CODE_LOGGED_IN_ELSEWHERE, Reason: "logged in elsewhere"})
 			}
 		}
 	case subject.KindKick:

@@ -144,18 +144,10 @@ func (l *loop) readFrom(c *conn) {
 	}
 }
 
-// sweep closes connections that never logged in or went silent.
+// sweep runs the timers of every connection (conn.sweep).
 func (l *loop) sweep(now time.Time) {
-	var expired []*conn
-	l.mu.Lock()
-	for _, c := range l.conns {
-		if c.expired(now) {
-			expired = append(expired, c)
-		}
-	}
-	l.mu.Unlock()
-	for _, c := range expired {
-		c.expire()
+	for _, c := range l.snapshot() {
+		c.sweep(now)
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,9 +35,12 @@ type session struct {
 	heartbeat   time.Duration
 	userSub     *nats.Subscription
 
-	mu     sync.Mutex
-	expiry int64 // token expiry, Unix seconds
-	sends  sendBucket
+	// expiry is the token's expiry in Unix seconds; a refresh moves it.
+	// warned is the expiry a TokenExpiringEvent went out for.
+	expiry, warned atomic.Int64
+
+	mu    sync.Mutex
+	sends sendBucket
 }
 
 // sendBucket is a token bucket limiting a session's messages.
@@ -146,7 +150,7 @@ func (g *Gateway) authenticate(req *liveimpb.LoginRequest) (*session, error) {
 	if err := auth.Verify(key, cred, g.now()); err != nil {
 		return nil, err
 	}
-	return &session{
+	s := &session{
 		id:          ids.New(),
 		appID:       req.AppId,
 		appKey:      key,
@@ -157,9 +161,10 @@ func (g *Gateway) authenticate(req *liveimpb.LoginRequest) (*session, error) {
 		multiDevice: app.multiDevice,
 		userKey:     req.AppId + "/" + req.User.UserId,
 		heartbeat:   hb,
-		expiry:      req.Auth.Timestamp,
 		sends:       sendBucket{rate: g.cfg.SendRate, burst: float64(g.cfg.SendBurst), tokens: float64(g.cfg.SendBurst), last: g.now()},
-	}, nil
+	}
+	s.expiry.Store(req.Auth.Timestamp)
+	return s, nil
 }
 
 // refresh accepts a new token for the session's user and role.
@@ -177,9 +182,7 @@ func (g *Gateway) refresh(s *session, req *liveimpb.RefreshTokenRequest) error {
 	if err := auth.Verify(s.appKey, cred, g.now()); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.expiry = req.Auth.Timestamp
-	s.mu.Unlock()
+	s.expiry.Store(req.Auth.Timestamp)
 	return nil
 }
 

@@ -104,7 +104,7 @@ func (r *Router) closeGroup(ctx context.Context, j job, c *liveimpb.Caller) (*li
 	}
 	clear(gs.savedMembers)
 	gs.change = memberChange{}
-	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: 1}}},
+	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: liveimpb.ExitReason_EXIT_REASON_GROUP_CLOSED}}},
 		nats.Header{subject.HeaderExit: []string{"1"}})
 	return &liveimpb.Reply{}, nil
 }

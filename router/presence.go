@@ -169,7 +169,7 @@ func (r *Router) kickUser(ctx context.Context, j job, c *liveimpb.Caller, k *liv
 	}
 	defer gs.mu.Unlock()
 	r.removeMember(gs, k.UserId)
-	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: 2}}})
+	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: liveimpb.ExitReason_EXIT_REASON_KICKED}}})
 	if err != nil {
 		return nil, err
 	}

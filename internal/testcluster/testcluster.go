@@ -248,7 +248,13 @@ func (c *Cluster) Gateway(i int) *Gateway {
 
 // Auth returns valid credentials for userID with role, expiring in an hour.
 func Auth(userID, role string) *liveimpb.UserAuth {
-	cr := auth.Issue(AppID, AppKey, userID, role, "n", time.Hour, time.Now())
+	return AuthTTL(userID, role, time.Hour)
+}
+
+// AuthTTL returns valid credentials for userID with role, expiring ttl
+// from now.
+func AuthTTL(userID, role string, ttl time.Duration) *liveimpb.UserAuth {
+	cr := auth.Issue(AppID, AppKey, userID, role, "n", ttl, time.Now())
 	return &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}
 }
 

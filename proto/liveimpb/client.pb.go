@@ -117,6 +117,120 @@ func (SortType) EnumDescriptor() ([]byte, []int) {
 	return file_liveim_v1_client_proto_rawDescGZIP(), []int{1}
 }
 
+// ExitReason says why a member is out of a group.
+type ExitReason int32
+
+const (
+	ExitReason_EXIT_REASON_UNSPECIFIED  ExitReason = 0
+	ExitReason_EXIT_REASON_GROUP_CLOSED ExitReason = 1
+	ExitReason_EXIT_REASON_KICKED       ExitReason = 2
+)
+
+// Enum value maps for ExitReason.
+var (
+	ExitReason_name = map[int32]string{
+		0: "EXIT_REASON_UNSPECIFIED",
+		1: "EXIT_REASON_GROUP_CLOSED",
+		2: "EXIT_REASON_KICKED",
+	}
+	ExitReason_value = map[string]int32{
+		"EXIT_REASON_UNSPECIFIED":  0,
+		"EXIT_REASON_GROUP_CLOSED": 1,
+		"EXIT_REASON_KICKED":       2,
+	}
+)
+
+func (x ExitReason) Enum() *ExitReason {
+	p := new(ExitReason)
+	*p = x
+	return p
+}
+
+func (x ExitReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExitReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_liveim_v1_client_proto_enumTypes[2].Descriptor()
+}
+
+func (ExitReason) Type() protoreflect.EnumType {
+	return &file_liveim_v1_client_proto_enumTypes[2]
+}
+
+func (x ExitReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExitReason.Descriptor instead.
+func (ExitReason) EnumDescriptor() ([]byte, []int) {
+	return file_liveim_v1_client_proto_rawDescGZIP(), []int{2}
+}
+
+// DisconnectCode says why a session ended: the hosted SDK's disconnect(code)
+// codes 1-4, and liveim's own above them.
+type DisconnectCode int32
+
+const (
+	// The connection ends without a session-level cause (a gateway draining
+	// or overloaded, a slow socket): reconnect as DisconnectEvent.reconnect says.
+	DisconnectCode_DISCONNECT_CODE_UNSPECIFIED DisconnectCode = 0
+	DisconnectCode_DISCONNECT_CODE_LOGOUT      DisconnectCode = 1
+	DisconnectCode_DISCONNECT_CODE_KICKED      DisconnectCode = 2
+	// The session was silent longer than its heartbeat timeout.
+	DisconnectCode_DISCONNECT_CODE_TIMEOUT             DisconnectCode = 3
+	DisconnectCode_DISCONNECT_CODE_LOGGED_IN_ELSEWHERE DisconnectCode = 4
+	// The session's token expired without a RefreshTokenRequest.
+	DisconnectCode_DISCONNECT_CODE_TOKEN_EXPIRED DisconnectCode = 5
+)
+
+// Enum value maps for DisconnectCode.
+var (
+	DisconnectCode_name = map[int32]string{
+		0: "DISCONNECT_CODE_UNSPECIFIED",
+		1: "DISCONNECT_CODE_LOGOUT",
+		2: "DISCONNECT_CODE_KICKED",
+		3: "DISCONNECT_CODE_TIMEOUT",
+		4: "DISCONNECT_CODE_LOGGED_IN_ELSEWHERE",
+		5: "DISCONNECT_CODE_TOKEN_EXPIRED",
+	}
+	DisconnectCode_value = map[string]int32{
+		"DISCONNECT_CODE_UNSPECIFIED":         0,
+		"DISCONNECT_CODE_LOGOUT":              1,
+		"DISCONNECT_CODE_KICKED":              2,
+		"DISCONNECT_CODE_TIMEOUT":             3,
+		"DISCONNECT_CODE_LOGGED_IN_ELSEWHERE": 4,
+		"DISCONNECT_CODE_TOKEN_EXPIRED":       5,
+	}
+)
+
+func (x DisconnectCode) Enum() *DisconnectCode {
+	p := new(DisconnectCode)
+	*p = x
+	return p
+}
+
+func (x DisconnectCode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DisconnectCode) Descriptor() protoreflect.EnumDescriptor {
+	return file_liveim_v1_client_proto_enumTypes[3].Descriptor()
+}
+
+func (DisconnectCode) Type() protoreflect.EnumType {
+	return &file_liveim_v1_client_proto_enumTypes[3]
+}
+
+func (x DisconnectCode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DisconnectCode.Descriptor instead.
+func (DisconnectCode) EnumDescriptor() ([]byte, []int) {
+	return file_liveim_v1_client_proto_rawDescGZIP(), []int{3}
+}
+
 // ClientFrame is one request. id is chosen by the client and echoed in the
 // Reply, so replies can be matched to requests; 0 is reserved.
 type ClientFrame struct {
@@ -3602,7 +3716,7 @@ func (x *DeleteGroupMessageEvent) GetMessageId() string {
 type ExitEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
-	Reason        int32                  `protobuf:"varint,2,opt,name=reason,proto3" json:"reason,omitempty"` // 1 group closed, 2 kicked
+	Reason        ExitReason             `protobuf:"varint,2,opt,name=reason,proto3,enum=liveim.v1.ExitReason" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3644,11 +3758,11 @@ func (x *ExitEvent) GetGroupId() string {
 	return ""
 }
 
-func (x *ExitEvent) GetReason() int32 {
+func (x *ExitEvent) GetReason() ExitReason {
 	if x != nil {
 		return x.Reason
 	}
-	return 0
+	return ExitReason_EXIT_REASON_UNSPECIFIED
 }
 
 type MemberChangeEvent struct {
@@ -3847,12 +3961,12 @@ func (x *InfoChangeEvent) GetAdminList() []string {
 	return nil
 }
 
-// DisconnectEvent is the last frame of a session: code 1 logout, 2 kicked,
-// 3 timeout, 4 logged in elsewhere. reconnect tells the client to reconnect
-// (for example to another gateway when this one drains).
+// DisconnectEvent is the last frame of a session. reconnect tells the
+// client to reconnect (for example to another gateway when this one
+// drains).
 type DisconnectEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Code          DisconnectCode         `protobuf:"varint,1,opt,name=code,proto3,enum=liveim.v1.DisconnectCode" json:"code,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	Reconnect     bool                   `protobuf:"varint,3,opt,name=reconnect,proto3" json:"reconnect,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3889,11 +4003,11 @@ func (*DisconnectEvent) Descriptor() ([]byte, []int) {
 	return file_liveim_v1_client_proto_rawDescGZIP(), []int{49}
 }
 
-func (x *DisconnectEvent) GetCode() int32 {
+func (x *DisconnectEvent) GetCode() DisconnectCode {
 	if x != nil {
 		return x.Code
 	}
-	return 0
+	return DisconnectCode_DISCONNECT_CODE_UNSPECIFIED
 }
 
 func (x *DisconnectEvent) GetReason() string {
@@ -4234,10 +4348,10 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\x17DeleteGroupMessageEvent\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x1d\n" +
 	"\n" +
-	"message_id\x18\x02 \x01(\tR\tmessageId\">\n" +
+	"message_id\x18\x02 \x01(\tR\tmessageId\"U\n" +
 	"\tExitEvent\x12\x19\n" +
-	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\x05R\x06reason\"\xf3\x01\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12-\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x15.liveim.v1.ExitReasonR\x06reason\"\xf3\x01\n" +
 	"\x11MemberChangeEvent\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12!\n" +
 	"\fmember_count\x18\x02 \x01(\x03R\vmemberCount\x12.\n" +
@@ -4257,9 +4371,9 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\n" +
 	"group_meta\x18\x02 \x01(\tR\tgroupMeta\x12\x1d\n" +
 	"\n" +
-	"admin_list\x18\x03 \x03(\tR\tadminList\"[\n" +
-	"\x0fDisconnectEvent\x12\x12\n" +
-	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
+	"admin_list\x18\x03 \x03(\tR\tadminList\"v\n" +
+	"\x0fDisconnectEvent\x12-\n" +
+	"\x04code\x18\x01 \x01(\x0e2\x19.liveim.v1.DisconnectCodeR\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1c\n" +
 	"\treconnect\x18\x03 \x01(\bR\treconnect\"1\n" +
 	"\x12TokenExpiringEvent\x12\x1b\n" +
@@ -4269,7 +4383,19 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\x12MESSAGE_LEVEL_HIGH\x10\x01*1\n" +
 	"\bSortType\x12\x11\n" +
 	"\rSORT_TYPE_ASC\x10\x00\x12\x12\n" +
-	"\x0eSORT_TYPE_DESC\x10\x01B2Z0github.com/liveim/liveim/proto/liveimpb;liveimpbb\x06proto3"
+	"\x0eSORT_TYPE_DESC\x10\x01*_\n" +
+	"\n" +
+	"ExitReason\x12\x1b\n" +
+	"\x17EXIT_REASON_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18EXIT_REASON_GROUP_CLOSED\x10\x01\x12\x16\n" +
+	"\x12EXIT_REASON_KICKED\x10\x02*\xd2\x01\n" +
+	"\x0eDisconnectCode\x12\x1f\n" +
+	"\x1bDISCONNECT_CODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16DISCONNECT_CODE_LOGOUT\x10\x01\x12\x1a\n" +
+	"\x16DISCONNECT_CODE_KICKED\x10\x02\x12\x1b\n" +
+	"\x17DISCONNECT_CODE_TIMEOUT\x10\x03\x12'\n" +
+	"#DISCONNECT_CODE_LOGGED_IN_ELSEWHERE\x10\x04\x12!\n" +
+	"\x1dDISCONNECT_CODE_TOKEN_EXPIRED\x10\x05B2Z0github.com/liveim/liveim/proto/liveimpb;liveimpbb\x06proto3"
 
 var (
 	file_liveim_v1_client_proto_rawDescOnce sync.Once
@@ -4283,137 +4409,141 @@ func file_liveim_v1_client_proto_rawDescGZIP() []byte {
 	return file_liveim_v1_client_proto_rawDescData
 }
 
-var file_liveim_v1_client_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_liveim_v1_client_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_liveim_v1_client_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_liveim_v1_client_proto_goTypes = []any{
 	(MessageLevel)(0),                  // 0: liveim.v1.MessageLevel
 	(SortType)(0),                      // 1: liveim.v1.SortType
-	(*ClientFrame)(nil),                // 2: liveim.v1.ClientFrame
-	(*ServerFrame)(nil),                // 3: liveim.v1.ServerFrame
-	(*Reply)(nil),                      // 4: liveim.v1.Reply
-	(*EventBatch)(nil),                 // 5: liveim.v1.EventBatch
-	(*Event)(nil),                      // 6: liveim.v1.Event
-	(*User)(nil),                       // 7: liveim.v1.User
-	(*UserAuth)(nil),                   // 8: liveim.v1.UserAuth
-	(*Message)(nil),                    // 9: liveim.v1.Message
-	(*Statistics)(nil),                 // 10: liveim.v1.Statistics
-	(*MuteStatus)(nil),                 // 11: liveim.v1.MuteStatus
-	(*GroupInfo)(nil),                  // 12: liveim.v1.GroupInfo
-	(*GroupUser)(nil),                  // 13: liveim.v1.GroupUser
-	(*PingRequest)(nil),                // 14: liveim.v1.PingRequest
-	(*PongReply)(nil),                  // 15: liveim.v1.PongReply
-	(*LoginRequest)(nil),               // 16: liveim.v1.LoginRequest
-	(*LoginReply)(nil),                 // 17: liveim.v1.LoginReply
-	(*LogoutRequest)(nil),              // 18: liveim.v1.LogoutRequest
-	(*RefreshTokenRequest)(nil),        // 19: liveim.v1.RefreshTokenRequest
-	(*CreateGroupRequest)(nil),         // 20: liveim.v1.CreateGroupRequest
-	(*CreateGroupReply)(nil),           // 21: liveim.v1.CreateGroupReply
-	(*CloseGroupRequest)(nil),          // 22: liveim.v1.CloseGroupRequest
-	(*JoinGroupRequest)(nil),           // 23: liveim.v1.JoinGroupRequest
-	(*LeaveGroupRequest)(nil),          // 24: liveim.v1.LeaveGroupRequest
-	(*QueryGroupRequest)(nil),          // 25: liveim.v1.QueryGroupRequest
-	(*ModifyGroupRequest)(nil),         // 26: liveim.v1.ModifyGroupRequest
-	(*ListRecentGroupUserRequest)(nil), // 27: liveim.v1.ListRecentGroupUserRequest
-	(*ListRecentGroupUserReply)(nil),   // 28: liveim.v1.ListRecentGroupUserReply
-	(*ListGroupUserRequest)(nil),       // 29: liveim.v1.ListGroupUserRequest
-	(*ListGroupUserReply)(nil),         // 30: liveim.v1.ListGroupUserReply
-	(*MuteAllRequest)(nil),             // 31: liveim.v1.MuteAllRequest
-	(*CancelMuteAllRequest)(nil),       // 32: liveim.v1.CancelMuteAllRequest
-	(*MuteUserRequest)(nil),            // 33: liveim.v1.MuteUserRequest
-	(*CancelMuteUserRequest)(nil),      // 34: liveim.v1.CancelMuteUserRequest
-	(*ListMuteUsersRequest)(nil),       // 35: liveim.v1.ListMuteUsersRequest
-	(*SendC2CMessageRequest)(nil),      // 36: liveim.v1.SendC2cMessageRequest
-	(*SendGroupMessageRequest)(nil),    // 37: liveim.v1.SendGroupMessageRequest
-	(*SendMessageReply)(nil),           // 38: liveim.v1.SendMessageReply
-	(*DeleteMessageRequest)(nil),       // 39: liveim.v1.DeleteMessageRequest
-	(*ListRecentMessageRequest)(nil),   // 40: liveim.v1.ListRecentMessageRequest
-	(*ListMessageRequest)(nil),         // 41: liveim.v1.ListMessageRequest
-	(*ListHistoryMessageRequest)(nil),  // 42: liveim.v1.ListHistoryMessageRequest
-	(*ListMessageReply)(nil),           // 43: liveim.v1.ListMessageReply
-	(*ResumeGroupRequest)(nil),         // 44: liveim.v1.ResumeGroupRequest
-	(*ResumeGroupReply)(nil),           // 45: liveim.v1.ResumeGroupReply
-	(*DeleteGroupMessageEvent)(nil),    // 46: liveim.v1.DeleteGroupMessageEvent
-	(*ExitEvent)(nil),                  // 47: liveim.v1.ExitEvent
-	(*MemberChangeEvent)(nil),          // 48: liveim.v1.MemberChangeEvent
-	(*MuteChangeEvent)(nil),            // 49: liveim.v1.MuteChangeEvent
-	(*InfoChangeEvent)(nil),            // 50: liveim.v1.InfoChangeEvent
-	(*DisconnectEvent)(nil),            // 51: liveim.v1.DisconnectEvent
-	(*TokenExpiringEvent)(nil),         // 52: liveim.v1.TokenExpiringEvent
-	nil,                                // 53: liveim.v1.Statistics.MsgAmountEntry
+	(ExitReason)(0),                    // 2: liveim.v1.ExitReason
+	(DisconnectCode)(0),                // 3: liveim.v1.DisconnectCode
+	(*ClientFrame)(nil),                // 4: liveim.v1.ClientFrame
+	(*ServerFrame)(nil),                // 5: liveim.v1.ServerFrame
+	(*Reply)(nil),                      // 6: liveim.v1.Reply
+	(*EventBatch)(nil),                 // 7: liveim.v1.EventBatch
+	(*Event)(nil),                      // 8: liveim.v1.Event
+	(*User)(nil),                       // 9: liveim.v1.User
+	(*UserAuth)(nil),                   // 10: liveim.v1.UserAuth
+	(*Message)(nil),                    // 11: liveim.v1.Message
+	(*Statistics)(nil),                 // 12: liveim.v1.Statistics
+	(*MuteStatus)(nil),                 // 13: liveim.v1.MuteStatus
+	(*GroupInfo)(nil),                  // 14: liveim.v1.GroupInfo
+	(*GroupUser)(nil),                  // 15: liveim.v1.GroupUser
+	(*PingRequest)(nil),                // 16: liveim.v1.PingRequest
+	(*PongReply)(nil),                  // 17: liveim.v1.PongReply
+	(*LoginRequest)(nil),               // 18: liveim.v1.LoginRequest
+	(*LoginReply)(nil),                 // 19: liveim.v1.LoginReply
+	(*LogoutRequest)(nil),              // 20: liveim.v1.LogoutRequest
+	(*RefreshTokenRequest)(nil),        // 21: liveim.v1.RefreshTokenRequest
+	(*CreateGroupRequest)(nil),         // 22: liveim.v1.CreateGroupRequest
+	(*CreateGroupReply)(nil),           // 23: liveim.v1.CreateGroupReply
+	(*CloseGroupRequest)(nil),          // 24: liveim.v1.CloseGroupRequest
+	(*JoinGroupRequest)(nil),           // 25: liveim.v1.JoinGroupRequest
+	(*LeaveGroupRequest)(nil),          // 26: liveim.v1.LeaveGroupRequest
+	(*QueryGroupRequest)(nil),          // 27: liveim.v1.QueryGroupRequest
+	(*ModifyGroupRequest)(nil),         // 28: liveim.v1.ModifyGroupRequest
+	(*ListRecentGroupUserRequest)(nil), // 29: liveim.v1.ListRecentGroupUserRequest
+	(*ListRecentGroupUserReply)(nil),   // 30: liveim.v1.ListRecentGroupUserReply
+	(*ListGroupUserRequest)(nil),       // 31: liveim.v1.ListGroupUserRequest
+	(*ListGroupUserReply)(nil),         // 32: liveim.v1.ListGroupUserReply
+	(*MuteAllRequest)(nil),             // 33: liveim.v1.MuteAllRequest
+	(*CancelMuteAllRequest)(nil),       // 34: liveim.v1.CancelMuteAllRequest
+	(*MuteUserRequest)(nil),            // 35: liveim.v1.MuteUserRequest
+	(*CancelMuteUserRequest)(nil),      // 36: liveim.v1.CancelMuteUserRequest
+	(*ListMuteUsersRequest)(nil),       // 37: liveim.v1.ListMuteUsersRequest
+	(*SendC2CMessageRequest)(nil),      // 38: liveim.v1.SendC2cMessageRequest
+	(*SendGroupMessageRequest)(nil),    // 39: liveim.v1.SendGroupMessageRequest
+	(*SendMessageReply)(nil),           // 40: liveim.v1.SendMessageReply
+	(*DeleteMessageRequest)(nil),       // 41: liveim.v1.DeleteMessageRequest
+	(*ListRecentMessageRequest)(nil),   // 42: liveim.v1.ListRecentMessageRequest
+	(*ListMessageRequest)(nil),         // 43: liveim.v1.ListMessageRequest
+	(*ListHistoryMessageRequest)(nil),  // 44: liveim.v1.ListHistoryMessageRequest
+	(*ListMessageReply)(nil),           // 45: liveim.v1.ListMessageReply
+	(*ResumeGroupRequest)(nil),         // 46: liveim.v1.ResumeGroupRequest
+	(*ResumeGroupReply)(nil),           // 47: liveim.v1.ResumeGroupReply
+	(*DeleteGroupMessageEvent)(nil),    // 48: liveim.v1.DeleteGroupMessageEvent
+	(*ExitEvent)(nil),                  // 49: liveim.v1.ExitEvent
+	(*MemberChangeEvent)(nil),          // 50: liveim.v1.MemberChangeEvent
+	(*MuteChangeEvent)(nil),            // 51: liveim.v1.MuteChangeEvent
+	(*InfoChangeEvent)(nil),            // 52: liveim.v1.InfoChangeEvent
+	(*DisconnectEvent)(nil),            // 53: liveim.v1.DisconnectEvent
+	(*TokenExpiringEvent)(nil),         // 54: liveim.v1.TokenExpiringEvent
+	nil,                                // 55: liveim.v1.Statistics.MsgAmountEntry
 }
 var file_liveim_v1_client_proto_depIdxs = []int32{
-	14, // 0: liveim.v1.ClientFrame.ping:type_name -> liveim.v1.PingRequest
-	16, // 1: liveim.v1.ClientFrame.login:type_name -> liveim.v1.LoginRequest
-	18, // 2: liveim.v1.ClientFrame.logout:type_name -> liveim.v1.LogoutRequest
-	19, // 3: liveim.v1.ClientFrame.refresh_token:type_name -> liveim.v1.RefreshTokenRequest
-	20, // 4: liveim.v1.ClientFrame.create_group:type_name -> liveim.v1.CreateGroupRequest
-	22, // 5: liveim.v1.ClientFrame.close_group:type_name -> liveim.v1.CloseGroupRequest
-	23, // 6: liveim.v1.ClientFrame.join_group:type_name -> liveim.v1.JoinGroupRequest
-	24, // 7: liveim.v1.ClientFrame.leave_group:type_name -> liveim.v1.LeaveGroupRequest
-	25, // 8: liveim.v1.ClientFrame.query_group:type_name -> liveim.v1.QueryGroupRequest
-	26, // 9: liveim.v1.ClientFrame.modify_group:type_name -> liveim.v1.ModifyGroupRequest
-	27, // 10: liveim.v1.ClientFrame.list_recent_group_user:type_name -> liveim.v1.ListRecentGroupUserRequest
-	29, // 11: liveim.v1.ClientFrame.list_group_user:type_name -> liveim.v1.ListGroupUserRequest
-	31, // 12: liveim.v1.ClientFrame.mute_all:type_name -> liveim.v1.MuteAllRequest
-	32, // 13: liveim.v1.ClientFrame.cancel_mute_all:type_name -> liveim.v1.CancelMuteAllRequest
-	33, // 14: liveim.v1.ClientFrame.mute_user:type_name -> liveim.v1.MuteUserRequest
-	34, // 15: liveim.v1.ClientFrame.cancel_mute_user:type_name -> liveim.v1.CancelMuteUserRequest
-	35, // 16: liveim.v1.ClientFrame.list_mute_users:type_name -> liveim.v1.ListMuteUsersRequest
-	36, // 17: liveim.v1.ClientFrame.send_c2c_message:type_name -> liveim.v1.SendC2cMessageRequest
-	37, // 18: liveim.v1.ClientFrame.send_group_message:type_name -> liveim.v1.SendGroupMessageRequest
-	39, // 19: liveim.v1.ClientFrame.delete_message:type_name -> liveim.v1.DeleteMessageRequest
-	40, // 20: liveim.v1.ClientFrame.list_recent_message:type_name -> liveim.v1.ListRecentMessageRequest
-	41, // 21: liveim.v1.ClientFrame.list_message:type_name -> liveim.v1.ListMessageRequest
-	42, // 22: liveim.v1.ClientFrame.list_history_message:type_name -> liveim.v1.ListHistoryMessageRequest
-	44, // 23: liveim.v1.ClientFrame.resume_group:type_name -> liveim.v1.ResumeGroupRequest
-	4,  // 24: liveim.v1.ServerFrame.reply:type_name -> liveim.v1.Reply
-	6,  // 25: liveim.v1.ServerFrame.event:type_name -> liveim.v1.Event
-	5,  // 26: liveim.v1.ServerFrame.batch:type_name -> liveim.v1.EventBatch
-	15, // 27: liveim.v1.Reply.pong:type_name -> liveim.v1.PongReply
-	17, // 28: liveim.v1.Reply.login:type_name -> liveim.v1.LoginReply
-	21, // 29: liveim.v1.Reply.create_group:type_name -> liveim.v1.CreateGroupReply
-	12, // 30: liveim.v1.Reply.group_info:type_name -> liveim.v1.GroupInfo
-	28, // 31: liveim.v1.Reply.list_recent_group_user:type_name -> liveim.v1.ListRecentGroupUserReply
-	30, // 32: liveim.v1.Reply.list_group_user:type_name -> liveim.v1.ListGroupUserReply
-	11, // 33: liveim.v1.Reply.mute_status:type_name -> liveim.v1.MuteStatus
-	38, // 34: liveim.v1.Reply.send_message:type_name -> liveim.v1.SendMessageReply
-	43, // 35: liveim.v1.Reply.list_message:type_name -> liveim.v1.ListMessageReply
-	45, // 36: liveim.v1.Reply.resume_group:type_name -> liveim.v1.ResumeGroupReply
-	6,  // 37: liveim.v1.EventBatch.events:type_name -> liveim.v1.Event
-	9,  // 38: liveim.v1.Event.group_message:type_name -> liveim.v1.Message
-	9,  // 39: liveim.v1.Event.c2c_message:type_name -> liveim.v1.Message
-	46, // 40: liveim.v1.Event.delete_group_message:type_name -> liveim.v1.DeleteGroupMessageEvent
-	47, // 41: liveim.v1.Event.exit:type_name -> liveim.v1.ExitEvent
-	48, // 42: liveim.v1.Event.member_change:type_name -> liveim.v1.MemberChangeEvent
-	49, // 43: liveim.v1.Event.mute_change:type_name -> liveim.v1.MuteChangeEvent
-	50, // 44: liveim.v1.Event.info_change:type_name -> liveim.v1.InfoChangeEvent
-	51, // 45: liveim.v1.Event.disconnect:type_name -> liveim.v1.DisconnectEvent
-	52, // 46: liveim.v1.Event.token_expiring:type_name -> liveim.v1.TokenExpiringEvent
-	7,  // 47: liveim.v1.Message.sender:type_name -> liveim.v1.User
+	16, // 0: liveim.v1.ClientFrame.ping:type_name -> liveim.v1.PingRequest
+	18, // 1: liveim.v1.ClientFrame.login:type_name -> liveim.v1.LoginRequest
+	20, // 2: liveim.v1.ClientFrame.logout:type_name -> liveim.v1.LogoutRequest
+	21, // 3: liveim.v1.ClientFrame.refresh_token:type_name -> liveim.v1.RefreshTokenRequest
+	22, // 4: liveim.v1.ClientFrame.create_group:type_name -> liveim.v1.CreateGroupRequest
+	24, // 5: liveim.v1.ClientFrame.close_group:type_name -> liveim.v1.CloseGroupRequest
+	25, // 6: liveim.v1.ClientFrame.join_group:type_name -> liveim.v1.JoinGroupRequest
+	26, // 7: liveim.v1.ClientFrame.leave_group:type_name -> liveim.v1.LeaveGroupRequest
+	27, // 8: liveim.v1.ClientFrame.query_group:type_name -> liveim.v1.QueryGroupRequest
+	28, // 9: liveim.v1.ClientFrame.modify_group:type_name -> liveim.v1.ModifyGroupRequest
+	29, // 10: liveim.v1.ClientFrame.list_recent_group_user:type_name -> liveim.v1.ListRecentGroupUserRequest
+	31, // 11: liveim.v1.ClientFrame.list_group_user:type_name -> liveim.v1.ListGroupUserRequest
+	33, // 12: liveim.v1.ClientFrame.mute_all:type_name -> liveim.v1.MuteAllRequest
+	34, // 13: liveim.v1.ClientFrame.cancel_mute_all:type_name -> liveim.v1.CancelMuteAllRequest
+	35, // 14: liveim.v1.ClientFrame.mute_user:type_name -> liveim.v1.MuteUserRequest
+	36, // 15: liveim.v1.ClientFrame.cancel_mute_user:type_name -> liveim.v1.CancelMuteUserRequest
+	37, // 16: liveim.v1.ClientFrame.list_mute_users:type_name -> liveim.v1.ListMuteUsersRequest
+	38, // 17: liveim.v1.ClientFrame.send_c2c_message:type_name -> liveim.v1.SendC2cMessageRequest
+	39, // 18: liveim.v1.ClientFrame.send_group_message:type_name -> liveim.v1.SendGroupMessageRequest
+	41, // 19: liveim.v1.ClientFrame.delete_message:type_name -> liveim.v1.DeleteMessageRequest
+	42, // 20: liveim.v1.ClientFrame.list_recent_message:type_name -> liveim.v1.ListRecentMessageRequest
+	43, // 21: liveim.v1.ClientFrame.list_message:type_name -> liveim.v1.ListMessageRequest
+	44, // 22: liveim.v1.ClientFrame.list_history_message:type_name -> liveim.v1.ListHistoryMessageRequest
+	46, // 23: liveim.v1.ClientFrame.resume_group:type_name -> liveim.v1.ResumeGroupRequest
+	6,  // 24: liveim.v1.ServerFrame.reply:type_name -> liveim.v1.Reply
+	8,  // 25: liveim.v1.ServerFrame.event:type_name -> liveim.v1.Event
+	7,  // 26: liveim.v1.ServerFrame.batch:type_name -> liveim.v1.EventBatch
+	17, // 27: liveim.v1.Reply.pong:type_name -> liveim.v1.PongReply
+	19, // 28: liveim.v1.Reply.login:type_name -> liveim.v1.LoginReply
+	23, // 29: liveim.v1.Reply.create_group:type_name -> liveim.v1.CreateGroupReply
+	14, // 30: liveim.v1.Reply.group_info:type_name -> liveim.v1.GroupInfo
+	30, // 31: liveim.v1.Reply.list_recent_group_user:type_name -> liveim.v1.ListRecentGroupUserReply
+	32, // 32: liveim.v1.Reply.list_group_user:type_name -> liveim.v1.ListGroupUserReply
+	13, // 33: liveim.v1.Reply.mute_status:type_name -> liveim.v1.MuteStatus
+	40, // 34: liveim.v1.Reply.send_message:type_name -> liveim.v1.SendMessageReply
+	45, // 35: liveim.v1.Reply.list_message:type_name -> liveim.v1.ListMessageReply
+	47, // 36: liveim.v1.Reply.resume_group:type_name -> liveim.v1.ResumeGroupReply
+	8,  // 37: liveim.v1.EventBatch.events:type_name -> liveim.v1.Event
+	11, // 38: liveim.v1.Event.group_message:type_name -> liveim.v1.Message
+	11, // 39: liveim.v1.Event.c2c_message:type_name -> liveim.v1.Message
+	48, // 40: liveim.v1.Event.delete_group_message:type_name -> liveim.v1.DeleteGroupMessageEvent
+	49, // 41: liveim.v1.Event.exit:type_name -> liveim.v1.ExitEvent
+	50, // 42: liveim.v1.Event.member_change:type_name -> liveim.v1.MemberChangeEvent
+	51, // 43: liveim.v1.Event.mute_change:type_name -> liveim.v1.MuteChangeEvent
+	52, // 44: liveim.v1.Event.info_change:type_name -> liveim.v1.InfoChangeEvent
+	53, // 45: liveim.v1.Event.disconnect:type_name -> liveim.v1.DisconnectEvent
+	54, // 46: liveim.v1.Event.token_expiring:type_name -> liveim.v1.TokenExpiringEvent
+	9,  // 47: liveim.v1.Message.sender:type_name -> liveim.v1.User
 	0,  // 48: liveim.v1.Message.level:type_name -> liveim.v1.MessageLevel
-	53, // 49: liveim.v1.Statistics.msg_amount:type_name -> liveim.v1.Statistics.MsgAmountEntry
-	10, // 50: liveim.v1.GroupInfo.statistics:type_name -> liveim.v1.Statistics
-	11, // 51: liveim.v1.GroupInfo.mute_status:type_name -> liveim.v1.MuteStatus
-	7,  // 52: liveim.v1.LoginRequest.user:type_name -> liveim.v1.User
-	8,  // 53: liveim.v1.LoginRequest.auth:type_name -> liveim.v1.UserAuth
-	8,  // 54: liveim.v1.RefreshTokenRequest.auth:type_name -> liveim.v1.UserAuth
-	13, // 55: liveim.v1.ListRecentGroupUserReply.user_list:type_name -> liveim.v1.GroupUser
+	55, // 49: liveim.v1.Statistics.msg_amount:type_name -> liveim.v1.Statistics.MsgAmountEntry
+	12, // 50: liveim.v1.GroupInfo.statistics:type_name -> liveim.v1.Statistics
+	13, // 51: liveim.v1.GroupInfo.mute_status:type_name -> liveim.v1.MuteStatus
+	9,  // 52: liveim.v1.LoginRequest.user:type_name -> liveim.v1.User
+	10, // 53: liveim.v1.LoginRequest.auth:type_name -> liveim.v1.UserAuth
+	10, // 54: liveim.v1.RefreshTokenRequest.auth:type_name -> liveim.v1.UserAuth
+	15, // 55: liveim.v1.ListRecentGroupUserReply.user_list:type_name -> liveim.v1.GroupUser
 	1,  // 56: liveim.v1.ListGroupUserRequest.sort_type:type_name -> liveim.v1.SortType
-	13, // 57: liveim.v1.ListGroupUserReply.user_list:type_name -> liveim.v1.GroupUser
+	15, // 57: liveim.v1.ListGroupUserReply.user_list:type_name -> liveim.v1.GroupUser
 	0,  // 58: liveim.v1.SendC2cMessageRequest.level:type_name -> liveim.v1.MessageLevel
 	0,  // 59: liveim.v1.SendGroupMessageRequest.level:type_name -> liveim.v1.MessageLevel
 	1,  // 60: liveim.v1.ListMessageRequest.sort_type:type_name -> liveim.v1.SortType
 	1,  // 61: liveim.v1.ListHistoryMessageRequest.sort_type:type_name -> liveim.v1.SortType
-	9,  // 62: liveim.v1.ListMessageReply.message_list:type_name -> liveim.v1.Message
-	9,  // 63: liveim.v1.ResumeGroupReply.messages:type_name -> liveim.v1.Message
-	7,  // 64: liveim.v1.MemberChangeEvent.join_users:type_name -> liveim.v1.User
-	7,  // 65: liveim.v1.MemberChangeEvent.leave_users:type_name -> liveim.v1.User
-	11, // 66: liveim.v1.MuteChangeEvent.status:type_name -> liveim.v1.MuteStatus
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	11, // 62: liveim.v1.ListMessageReply.message_list:type_name -> liveim.v1.Message
+	11, // 63: liveim.v1.ResumeGroupReply.messages:type_name -> liveim.v1.Message
+	2,  // 64: liveim.v1.ExitEvent.reason:type_name -> liveim.v1.ExitReason
+	9,  // 65: liveim.v1.MemberChangeEvent.join_users:type_name -> liveim.v1.User
+	9,  // 66: liveim.v1.MemberChangeEvent.leave_users:type_name -> liveim.v1.User
+	13, // 67: liveim.v1.MuteChangeEvent.status:type_name -> liveim.v1.MuteStatus
+	3,  // 68: liveim.v1.DisconnectEvent.code:type_name -> liveim.v1.DisconnectCode
+	69, // [69:69] is the sub-list for method output_type
+	69, // [69:69] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_liveim_v1_client_proto_init() }
@@ -4480,7 +4610,7 @@ func file_liveim_v1_client_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveim_v1_client_proto_rawDesc), len(file_liveim_v1_client_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      4,
 			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   0,
