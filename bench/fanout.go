@@ -29,7 +29,7 @@ func runFanout(ctx context.Context, cfg Config, srv *servers, app demoapp.Info, 
 		for range cl.Events() {
 		}
 	}()
-	cr := auth.Issue(app.AppID, app.AppKey, "bench-sender", auth.RoleAdmin, "b", time.Hour, time.Now())
+	cr := auth.Issue(app.AppID, app.AppKey, "bench-sender", auth.RoleAdmin, auth.NewNonce(auth.DefaultNonceLength), time.Hour, time.Now())
 	if _, err := cl.Login(ctx, client.Login{AppID: app.AppID, UserID: "bench-sender",
 		Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}}); err != nil {
 		return nil, nil, err

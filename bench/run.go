@@ -196,7 +196,7 @@ func createRooms(ctx context.Context, url string, app demoapp.Info, n int) error
 		return err
 	}
 	defer cl.Close()
-	cr := auth.Issue(app.AppID, app.AppKey, "bench-admin", auth.RoleAdmin, "b", time.Hour, time.Now())
+	cr := auth.Issue(app.AppID, app.AppKey, "bench-admin", auth.RoleAdmin, auth.NewNonce(auth.DefaultNonceLength), time.Hour, time.Now())
 	if _, err := cl.Login(ctx, client.Login{AppID: app.AppID, UserID: "bench-admin",
 		Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}}); err != nil {
 		return fmt.Errorf("bench: admin login: %w", err)

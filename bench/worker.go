@@ -179,7 +179,7 @@ func connect(j job, n int) (net.Conn, error) {
 		rd = io.MultiReader(br, conn)
 	}
 	user := "bench-" + strconv.Itoa(n)
-	cred := auth.Issue(j.AppID, j.AppKey, user, "", "b", 24*time.Hour, time.Now())
+	cred := auth.Issue(j.AppID, j.AppKey, user, "", auth.NewNonce(auth.DefaultNonceLength), 24*time.Hour, time.Now())
 	frames := []*liveimpb.ClientFrame{
 		{Id: 1, Body: &liveimpb.ClientFrame_Login{Login: &liveimpb.LoginRequest{
 			AppId: j.AppID, User: &liveimpb.User{UserId: user}, HeartbeatTimeout: 120,

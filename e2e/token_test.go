@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/testcluster"
@@ -63,5 +65,64 @@ func TestSessionEndsWithItsToken(t *testing.T) {
 	})
 	if _, err := renewed.Ping(ctxT(t)); err != nil {
 		t.Fatalf("refreshed session closed: %v", err)
+	}
+}
+
+// TestTokenNamesOneUserAndOneExpiry: the hosted formula hashes
+// appId+appKey+userId+nonce+timestamp+role with no separators, so
+// characters could move between fields. Each such move must be refused:
+// nonces have the app's fixed length, lifetimes are capped (7 days by
+// default) and a nonce belongs to one token.
+func TestTokenNamesOneUserAndOneExpiry(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	now := time.Now()
+	nonce := auth.NewNonce(auth.DefaultNonceLength)
+	nonce = nonce[:len(nonce)-1] + "7" // a nonce ending in a digit
+	bob := auth.Issue(testcluster.AppID, testcluster.AppKey, "bob", "", nonce, time.Hour, now)
+	exp := strconv.FormatInt(bob.Timestamp, 10)
+	moved := func(userID, nonce, ts string) auth.Credentials {
+		n, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return auth.Credentials{UserID: userID, Nonce: nonce, Timestamp: n, Token: bob.Token}
+	}
+	longLived := auth.Issue(testcluster.AppID, testcluster.AppKey, "carol", "", auth.NewNonce(auth.DefaultNonceLength), 8*24*time.Hour, now)
+	reused := auth.Issue(testcluster.AppID, testcluster.AppKey, "dave", "", nonce, time.Hour, now) // bob's nonce in another token
+	cases := []struct {
+		name string
+		cred auth.Credentials
+		code int32
+	}{
+		{"user's last letter into the nonce", moved("bo", "b"+nonce, exp), 400},
+		{"user's last letter into the nonce, nonce's last digit into the expiry", moved("bo", "b"+nonce[:len(nonce)-1], "7"+exp), 401},
+		{"nonce's last digit into the expiry", moved("bob", nonce[:len(nonce)-1], "7"+exp), 400},
+		{"nonce's first letter into the user", moved("bob"+nonce[:1], nonce[1:], exp), 400},
+		{"lifetime over the app's maximum", longLived, 401},
+		{"nonce of another token", reused, 401},
+		{"short nonce", auth.Issue(testcluster.AppID, testcluster.AppKey, "erin", "", "n", time.Hour, now), 400},
+	}
+	// bob's own token works, and binds its nonce.
+	login := func(cr auth.Credentials) error {
+		cl, err := testcluster.Dial(t, c.Gateway(0).URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cl.Login(ctxT(t), client.Login{AppID: testcluster.AppID, UserID: cr.UserID, Auth: &liveimpb.UserAuth{
+			Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token,
+		}})
+		return err
+	}
+	if err := login(bob); err != nil {
+		t.Fatalf("bob's own token: %v", err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantCode(t, login(tc.cred), tc.code)
+		})
+	}
+	// The same token again (a reconnect) is fine.
+	if err := login(bob); err != nil {
+		t.Fatalf("bob's token again: %v", err)
 	}
 }

@@ -40,8 +40,6 @@ type Config struct {
 	// NORMAL events beyond it are dropped, and a reply or HIGH event beyond
 	// it closes the connection. Default 1 MiB.
 	OutboundQueueBytes int
-	// AppCacheTTL is how long an app's key is cached. Default 30s.
-	AppCacheTTL time.Duration
 	// SendRate is how many messages per second one session may send
 	// (group and C2C together); faster sends get 412. Default 20.
 	SendRate float64
@@ -98,7 +96,7 @@ func (c Config) Validate() error {
 		c.MergeMinMembers < 0 || c.MergeMaxBytes < 0 {
 		return errors.New("gateway: negative size in config")
 	}
-	if c.LoginTimeout < 0 || c.HeartbeatTimeout < 0 || c.RequestTimeout < 0 || c.AppCacheTTL < 0 || c.HeartbeatInterval < 0 ||
+	if c.LoginTimeout < 0 || c.HeartbeatTimeout < 0 || c.RequestTimeout < 0 || c.HeartbeatInterval < 0 ||
 		c.SlowConsumerTimeout < 0 || c.DrainDelay < 0 || c.TokenExpiryNotice < 0 {
 		return errors.New("gateway: negative duration in config")
 	}
@@ -129,9 +127,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OutboundQueueBytes == 0 {
 		c.OutboundQueueBytes = 1 << 20
-	}
-	if c.AppCacheTTL == 0 {
-		c.AppCacheTTL = 30 * time.Second
 	}
 	if c.SendRate == 0 {
 		c.SendRate = 20

@@ -35,6 +35,7 @@ type conn struct {
 	groups    map[string]struct{} // groups joined through this connection
 
 	partial []byte // loop only: the bytes of an incomplete frame
+	origin  string // the upgrade request's Origin header; set before the loop sees the conn
 
 	created   time.Time
 	lastRead  atomic.Int64 // unix nanoseconds of the last frame

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +40,6 @@ type Gateway struct {
 
 	inbox       string
 	rpc         rpcTable
-	apps        *appCache
 	rooms       *rooms
 	sessions    *sessions
 	dispatchers []*dispatcher
@@ -123,7 +121,6 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 		g.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	g.rpc.m = make(map[uint64]*pendingRPC)
-	g.apps = &appCache{nc: nc, ttl: cfg.AppCacheTTL, timeout: cfg.RequestTimeout, now: time.Now, keys: make(map[string]cachedKey)}
 	g.dispatchers = make([]*dispatcher, cfg.Dispatchers)
 	for i := range g.dispatchers {
 		g.dispatchers[i] = newDispatcher(g)
@@ -280,20 +277,21 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		buffered, _ = rw.Reader.Peek(n)
 		buffered = append([]byte(nil), buffered...)
 	}
-	if err := g.adopt(netConn, rw, buffered); err != nil {
+	if err := g.adopt(netConn, r.Header.Get("Origin"), buffered); err != nil {
 		g.log.Warn("adopt connection", "err", err)
 	}
 }
 
 // adopt moves a socket from Go's netpoller to one of our loops: it
 // duplicates the fd, closes the net.Conn and registers the duplicate.
-func (g *Gateway) adopt(netConn net.Conn, _ *bufio.ReadWriter, buffered []byte) error {
+func (g *Gateway) adopt(netConn net.Conn, origin string, buffered []byte) error {
 	fd, err := sockfd.Detach(netConn)
 	if err != nil {
 		return err
 	}
 	l := g.loops[g.next.Add(1)%uint64(len(g.loops))]
 	c := newConn(g, fd, l)
+	c.origin = origin
 	g.metrics.connections.Add(1)
 	if len(buffered) > 0 {
 		// Frames sent right behind the upgrade request: handle them before

@@ -121,7 +121,7 @@ func (c *conn) handleRequest(f *liveimpb.ClientFrame) {
 		c.reply(f.Id, &liveimpb.Reply{})
 		c.closeWith(ws.StatusNormalClosure, "logout", nil)
 	case *liveimpb.ClientFrame_RefreshToken:
-		if err := gw.refresh(s, b.RefreshToken); err != nil {
+		if err := gw.refresh(c, s, b.RefreshToken); err != nil {
 			c.replyErr(f.Id, err)
 			return
 		}

@@ -16,7 +16,6 @@ import (
 //	loop.mu          a loop's fd table
 //	conn.mu          one socket
 //	rpcTable.mu      pending router requests
-//	appCache.mu      app keys
 const registryShards = 64
 
 var registrySeed = maphash.MakeSeed()

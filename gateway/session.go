@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -23,7 +22,6 @@ const maxUserExtension = 512
 type session struct {
 	id       string
 	appID    string
-	appKey   string
 	userID   string
 	userExt  string
 	role     string
@@ -68,7 +66,7 @@ func (s *session) allowSend(now time.Time) bool {
 // wait for an app lookup and for NATS to confirm the user subscription.
 func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 	defer c.loggingIn.Store(false)
-	s, err := g.authenticate(req)
+	s, err := g.authenticate(c, req)
 	if err != nil {
 		c.replyErr(id, err)
 		if e := liveimpb.AsError(err); e.Code == liveimpb.ErrUnauthorized.Code {
@@ -118,7 +116,8 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 }
 
 // authenticate checks a login request and returns the session it opens.
-func (g *Gateway) authenticate(req *liveimpb.LoginRequest) (*session, error) {
+// The credentials are checked by a router: gateways hold no app keys.
+func (g *Gateway) authenticate(c *conn, req *liveimpb.LoginRequest) (*session, error) {
 	if err := ids.Check("appId", req.AppId); err != nil {
 		return nil, err
 	}
@@ -138,27 +137,18 @@ func (g *Gateway) authenticate(req *liveimpb.LoginRequest) (*session, error) {
 		}
 		hb = time.Duration(t) * time.Second
 	}
-	app, err := g.apps.get(req.AppId)
+	rep, err := g.checkCredentials(&liveimpb.AuthRequest{AppId: req.AppId, UserId: req.User.UserId, Auth: req.Auth, Origin: c.origin})
 	if err != nil {
-		return nil, err
-	}
-	key := app.key
-	cred := auth.Credentials{
-		AppID: req.AppId, UserID: req.User.UserId, Nonce: req.Auth.Nonce,
-		Timestamp: req.Auth.Timestamp, Role: req.Auth.Role, Token: req.Auth.Token,
-	}
-	if err := auth.Verify(key, cred, g.now()); err != nil {
 		return nil, err
 	}
 	s := &session{
 		id:          ids.New(),
 		appID:       req.AppId,
-		appKey:      key,
 		userID:      req.User.UserId,
 		userExt:     req.User.UserExtension,
 		role:        req.Auth.Role,
 		deviceID:    req.DeviceId,
-		multiDevice: app.multiDevice,
+		multiDevice: rep.MultiDevice,
 		userKey:     req.AppId + "/" + req.User.UserId,
 		heartbeat:   hb,
 		sends:       sendBucket{rate: g.cfg.SendRate, burst: float64(g.cfg.SendBurst), tokens: float64(g.cfg.SendBurst), last: g.now()},
@@ -168,68 +158,39 @@ func (g *Gateway) authenticate(req *liveimpb.LoginRequest) (*session, error) {
 }
 
 // refresh accepts a new token for the session's user and role.
-func (g *Gateway) refresh(s *session, req *liveimpb.RefreshTokenRequest) error {
+func (g *Gateway) refresh(c *conn, s *session, req *liveimpb.RefreshTokenRequest) error {
 	if req.Auth == nil {
 		return liveimpb.InvalidParam("userAuth", "required")
-	}
-	cred := auth.Credentials{
-		AppID: s.appID, UserID: s.userID, Nonce: req.Auth.Nonce,
-		Timestamp: req.Auth.Timestamp, Role: req.Auth.Role, Token: req.Auth.Token,
 	}
 	if req.Auth.Role != s.role {
 		return liveimpb.InvalidParam("role", "cannot change within a session")
 	}
-	if err := auth.Verify(s.appKey, cred, g.now()); err != nil {
+	if _, err := g.checkCredentials(&liveimpb.AuthRequest{AppId: s.appID, UserId: s.userID, Auth: req.Auth, Origin: c.origin}); err != nil {
 		return err
 	}
 	s.expiry.Store(req.Auth.Timestamp)
 	return nil
 }
 
-// appCache caches app keys looked up from the routers.
-type appCache struct {
-	nc      *nats.Conn
-	ttl     time.Duration
-	timeout time.Duration
-	now     func() time.Time
-
-	mu   sync.Mutex // leaf lock
-	keys map[string]cachedKey
-}
-
-type cachedKey struct {
-	key         string
-	multiDevice bool
-	expires     time.Time
-}
-
-// get returns the app's key and settings, asking a router on a cache
-// miss.
-func (a *appCache) get(appID string) (cachedKey, error) {
-	now := a.now()
-	a.mu.Lock()
-	k, ok := a.keys[appID]
-	a.mu.Unlock()
-	if ok && now.Before(k.expires) {
-		return k, nil
-	}
-	b, _ := proto.Marshal(&liveimpb.AppLookupRequest{AppId: appID})
-	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
-	defer cancel()
-	m, err := a.nc.RequestWithContext(ctx, subject.AppLookup, b)
+// checkCredentials asks a router to check credentials; it waits for the
+// answer, so it runs off the event loops.
+func (g *Gateway) checkCredentials(req *liveimpb.AuthRequest) (*liveimpb.AuthReply, error) {
+	b, err := proto.Marshal(req)
 	if err != nil {
-		return cachedKey{}, liveimpb.ErrUnavailable.With("app lookup: %v", err)
+		return nil, liveimpb.InvalidParam("userAuth", "%v", err)
 	}
-	var rep liveimpb.AppLookupReply
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.RequestTimeout)
+	defer cancel()
+	m, err := g.nc.RequestWithContext(ctx, subject.Auth, b)
+	if err != nil {
+		return nil, liveimpb.ErrUnavailable.With("credential check: %v", err)
+	}
+	var rep liveimpb.AuthReply
 	if err := proto.Unmarshal(m.Data, &rep); err != nil {
-		return cachedKey{}, liveimpb.ErrUnavailable.With("app lookup: %v", err)
+		return nil, liveimpb.ErrUnavailable.With("credential check: %v", err)
 	}
 	if rep.Code != 0 {
-		return cachedKey{}, &liveimpb.Error{Code: liveimpb.ErrorCode(rep.Code), Message: rep.Msg}
+		return nil, &liveimpb.Error{Code: liveimpb.ErrorCode(rep.Code), Message: rep.Msg}
 	}
-	k = cachedKey{key: rep.AppKey, multiDevice: rep.MultiDevice, expires: now.Add(a.ttl)}
-	a.mu.Lock()
-	a.keys[appID] = k
-	a.mu.Unlock()
-	return k, nil
+	return &rep, nil
 }

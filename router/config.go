@@ -74,6 +74,9 @@ type Config struct {
 	// RecallWindow is how long a sender may delete its own message.
 	// Default 2m.
 	RecallWindow time.Duration
+	// AuthTimeout bounds the check of one login's credentials (the app
+	// lookup and the nonce binding). Default 5s.
+	AuthTimeout time.Duration
 	// AuditTimeout bounds a call to an app's audit hook. Default 1s.
 	AuditTimeout time.Duration
 	// ResumeBatch is the most HIGH messages one resume reply carries.
@@ -117,7 +120,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, d := range []time.Duration{c.PinnedTTL, c.AliveTTL, c.HighMaxAge, c.C2CTimeout, c.MemberGrace, c.GatewayTimeout,
-		c.MemberChangeInterval, c.RecallWindow, c.AuditTimeout, c.FlushInterval} {
+		c.MemberChangeInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.FlushInterval} {
 		if d < 0 {
 			return errors.New("router: negative duration in config")
 		}
@@ -163,6 +166,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.MemberChangeInterval, time.Second)
 	setDur(&c.RecallWindow, 2*time.Minute)
 	setDur(&c.AuditTimeout, time.Second)
+	setDur(&c.AuthTimeout, 5*time.Second)
 	setDur(&c.FlushInterval, time.Second)
 	if c.RoomRate == 0 {
 		c.RoomRate = 500

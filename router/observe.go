@@ -42,6 +42,7 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	requestTimes *prometheus.HistogramVec
 	messages     *prometheus.CounterVec
+	logins       *prometheus.CounterVec
 	partitions   prometheus.Gauge
 }
 
@@ -60,12 +61,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "liveim_router_messages_total",
 			Help: "Messages the router published, by level (normal, high, c2c).",
 		}, []string{"level"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liveim_router_logins_total",
+			Help: "Login and token refresh credentials the router checked, by result (ok or the error code).",
+		}, []string{"result"}),
 		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "liveim_router_partitions_owned",
 			Help: "Group partitions this router serves.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.partitions)
+	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.logins, m.partitions)
 	return m
 }
 

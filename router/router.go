@@ -44,8 +44,10 @@ type Router struct {
 	qmu     sync.RWMutex // guards closing the queues
 	queues  []chan job
 	qclosed bool
-	c2c     chan struct{} // bounds C2C deliveries in flight
-	ready   chan struct{}
+	c2c       chan struct{} // bounds C2C deliveries in flight
+	authSlots chan struct{} // bounds credential checks in flight
+	nonces    nonces
+	ready     chan struct{}
 
 	metrics *metrics
 	tracer  trace.Tracer
@@ -104,8 +106,9 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		log:   logger.With("component", "router", "router_id", cfg.ID),
 		now:   time.Now,
 		audit: &http.Client{Timeout: cfg.AuditTimeout},
-		c2c:   make(chan struct{}, 4096),
-		ready: make(chan struct{}),
+		c2c:       make(chan struct{}, 4096),
+		authSlots: make(chan struct{}, 4096),
+		ready:     make(chan struct{}),
 	}
 	r.metrics = newMetrics(o.reg)
 	r.tracer, r.tracing = newTracer(o.tp)
@@ -160,7 +163,7 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 	err := errors.Join(
 		sub(subject.AnyWildcard, subject.QueueGroup, r.onAny),
-		sub(subject.AppLookup, subject.QueueGroup, func(m *nats.Msg) { r.lookupApp(ctx, m) }),
+		sub(subject.Auth, subject.QueueGroup, r.onAuth),
 		sub(subject.GatewayHeartbeat, "", r.gateways.onHeartbeat),
 	)
 	if err == nil {
@@ -215,6 +218,9 @@ loop:
 	for range cap(r.c2c) { // wait for C2C deliveries in flight
 		r.c2c <- struct{}{}
 	}
+	for range cap(r.authSlots) { // and for credential checks
+		r.authSlots <- struct{}{}
+	}
 	if err := r.groups.flush(context.Background()); err != nil {
 		return fmt.Errorf("router: save group state: %w", err)
 	}
@@ -255,6 +261,9 @@ func (r *Router) setupStreams(ctx context.Context) error {
 		return fmt.Errorf("router: stream %s: %w", subject.HighStream, err)
 	}
 	r.high = high
+	if err := r.nonces.setup(ctx, r.js, r.cfg.StreamReplicas); err != nil {
+		return err
+	}
 	return r.parts.setup(ctx)
 }
 
@@ -425,22 +434,4 @@ func (r *Router) dispatch(ctx context.Context, j job, c *liveimpb.Caller, f *liv
 		return r.resumeGroup(ctx, j, b.ResumeGroup)
 	}
 	return nil, liveimpb.InvalidParam("body", "%T is not a router operation", f.Body)
-}
-
-// lookupApp answers a gateway's AppLookupRequest.
-func (r *Router) lookupApp(ctx context.Context, m *nats.Msg) {
-	var req liveimpb.AppLookupRequest
-	rep := &liveimpb.AppLookupReply{}
-	if err := proto.Unmarshal(m.Data, &req); err != nil {
-		rep.Code, rep.Msg = int32(liveimpb.ErrInvalidParameter.Code), "malformed app lookup"
-	} else if app, err := r.store.GetApp(ctx, req.AppId); errors.Is(err, storage.ErrNotFound) {
-		rep.Code, rep.Msg = int32(liveimpb.ErrUnauthorized.Code), "unknown app"
-	} else if err != nil {
-		r.log.Error("app lookup", "app", req.AppId, "err", err)
-		rep.Code, rep.Msg = int32(liveimpb.ErrInternal.Code), liveimpb.ErrInternal.Message
-	} else {
-		rep.AppId, rep.AppKey, rep.MultiDevice = app.ID, app.Key, app.MultiDevice
-	}
-	b, _ := proto.Marshal(rep)
-	_ = m.Respond(b)
 }

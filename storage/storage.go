@@ -3,6 +3,9 @@ package storage
 import (
 	"context"
 	"errors"
+	"time"
+
+	"github.com/liveim/liveim/auth"
 )
 
 // Store is liveim's persistent state: apps, groups and group message
@@ -95,6 +98,24 @@ type App struct {
 	// MultiDevice lets a user be logged in from several devices at once:
 	// a new login then closes only the older session of the same deviceId.
 	MultiDevice bool `json:"multi_device,omitempty"`
+	// Disabled refuses every login (401).
+	Disabled bool `json:"disabled,omitempty"`
+	// AllowedOrigins lists the web origins whose pages may log in
+	// ("https://live.example.com", "https://*.example.com"); a login from a
+	// page of another origin is 403. Empty allows every origin. Clients
+	// that send no Origin (native apps, mini-programs) are not affected.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// NonceLength is the exact length of a login token's nonce; 0 means
+	// auth.DefaultNonceLength (32). See package auth.
+	NonceLength int `json:"nonce_length,omitempty"`
+	// MaxTokenLifetimeSec caps how far ahead a login token may expire, in
+	// seconds; 0 means auth.DefaultMaxLifetime (7 days).
+	MaxTokenLifetimeSec int64 `json:"max_token_lifetime_sec,omitempty"`
+}
+
+// TokenPolicy returns the app's login token rules.
+func (a App) TokenPolicy() auth.Policy {
+	return auth.Policy{NonceLength: a.NonceLength, MaxLifetime: time.Duration(a.MaxTokenLifetimeSec) * time.Second}
 }
 
 // Group is a live room's persistent state.

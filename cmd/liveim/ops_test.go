@@ -147,7 +147,7 @@ func TestTraceInJaeger(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = cl.Close() })
-		cr := auth.Issue(app.AppID, app.AppKey, user, role, "n", time.Hour, time.Now())
+		cr := auth.Issue(app.AppID, app.AppKey, user, role, auth.NewNonce(auth.DefaultNonceLength), time.Hour, time.Now())
 		if _, err := cl.Login(ctxT(t), client.Login{AppID: app.AppID, UserID: user,
 			Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}}); err != nil {
 			t.Fatal(err)
@@ -277,7 +277,7 @@ func TestGatewayGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	cr := auth.Issue(app.AppID, app.AppKey, "alice", auth.RoleAdmin, "n", time.Hour, time.Now())
+	cr := auth.Issue(app.AppID, app.AppKey, "alice", auth.RoleAdmin, auth.NewNonce(auth.DefaultNonceLength), time.Hour, time.Now())
 	if _, err := cl.Login(ctxT(t), client.Login{AppID: app.AppID, UserID: "alice",
 		Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}}); err != nil {
 		t.Fatal(err)

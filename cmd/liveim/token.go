@@ -28,8 +28,8 @@ func runToken(_ context.Context, args []string, stdout io.Writer) error {
 	if *role != "" && *role != auth.RoleAdmin {
 		return fmt.Errorf("--role must be %q or empty", auth.RoleAdmin)
 	}
-	if *ttl <= 0 {
-		return fmt.Errorf("--ttl must be positive")
+	if *ttl <= 0 || *ttl > auth.DefaultMaxLifetime {
+		return fmt.Errorf("--ttl must be positive and at most the app's maximum token lifetime, %v", auth.DefaultMaxLifetime)
 	}
 	info, err := demoapp.Load(*data)
 	if err != nil {

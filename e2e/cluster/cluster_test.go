@@ -286,7 +286,7 @@ func login(ctx context.Context, url string, app demoapp.Info, user, role string)
 	if err != nil {
 		return nil, err
 	}
-	cr := auth.Issue(app.AppID, app.AppKey, user, role, "n", time.Hour, time.Now())
+	cr := auth.Issue(app.AppID, app.AppKey, user, role, auth.NewNonce(auth.DefaultNonceLength), time.Hour, time.Now())
 	if _, err := cl.Login(ctx, client.Login{AppID: app.AppID, UserID: user,
 		Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}}); err != nil {
 		cl.Close()

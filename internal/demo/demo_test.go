@@ -39,7 +39,7 @@ func TestTokenHandler(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := auth.Credentials{AppID: tr.AppID, UserID: tr.Auth.UserID, Nonce: tr.Auth.Nonce, Timestamp: tr.Auth.Timestamp, Role: tr.Auth.Role, Token: tr.AppToken}
-			if err := auth.Verify(info.AppKey, c, time.Now()); err != nil || tr.AppSign != info.AppSign {
+			if err := auth.Verify(info.AppKey, c, auth.Policy{}, time.Now()); err != nil || tr.AppSign != info.AppSign {
 				t.Fatalf("token does not verify: %v (%+v)", err, tr)
 			}
 		})

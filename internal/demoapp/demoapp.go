@@ -106,11 +106,10 @@ type TokenAuth struct {
 	Role      string `json:"role"`
 }
 
-// Issue makes a TokenReply for userID, valid for ttl from now.
+// Issue makes a TokenReply for userID, valid for ttl from now, with a
+// fresh nonce of the demo app's length (the default).
 func Issue(info Info, userID, role string, ttl time.Duration, now time.Time) TokenReply {
-	var n [8]byte
-	_, _ = rand.Read(n[:])
-	c := auth.Issue(info.AppID, info.AppKey, userID, role, hex.EncodeToString(n[:]), ttl, now)
+	c := auth.Issue(info.AppID, info.AppKey, userID, role, auth.NewNonce(auth.DefaultNonceLength), ttl, now)
 	return TokenReply{
 		AppID: info.AppID, AppSign: info.AppSign, AppToken: c.Token,
 		Auth: TokenAuth{UserID: userID, Nonce: c.Nonce, Timestamp: c.Timestamp, Role: role},

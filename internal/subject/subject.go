@@ -24,14 +24,17 @@ const (
 	// AnyWildcard is what routers subscribe to, in QueueGroup, for requests
 	// that name no group (C2C, createGroup without an ID).
 	AnyWildcard = "liveim.any.*"
-	// AppLookup answers AppLookupRequest (routers, in QueueGroup).
-	AppLookup = "liveim.sys.app"
+	// Auth answers AuthRequest (routers, in QueueGroup).
+	Auth = "liveim.sys.auth"
 	// GatewayHeartbeat carries GatewayHeartbeat from every gateway.
 	GatewayHeartbeat = "liveim.sys.gw"
 	// QueueGroup is the queue group of router workers.
 	QueueGroup = "liveim-router"
 	// RouterBucket is the KV bucket where live routers announce themselves.
 	RouterBucket = "liveim_routers"
+	// NonceBucket is the KV bucket binding each login nonce to the first
+	// token that used it, until that token expires.
+	NonceBucket = "liveim_nonces"
 	// PriorityGroup is the JetStream priority group routers pull with.
 	PriorityGroup = "routers"
 )

@@ -254,7 +254,7 @@ func Auth(userID, role string) *liveimpb.UserAuth {
 // AuthTTL returns valid credentials for userID with role, expiring ttl
 // from now.
 func AuthTTL(userID, role string, ttl time.Duration) *liveimpb.UserAuth {
-	cr := auth.Issue(AppID, AppKey, userID, role, "n", ttl, time.Now())
+	cr := auth.Issue(AppID, AppKey, userID, role, auth.NewNonce(auth.DefaultNonceLength), ttl, time.Now())
 	return &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}
 }
 

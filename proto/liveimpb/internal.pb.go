@@ -402,29 +402,35 @@ func (x *GatewayHeartbeat) GetStopping() bool {
 	return false
 }
 
-// AppLookupRequest asks a router for an app's credentials (subject
-// liveim.sys.app); gateways cache the answer.
-type AppLookupRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+// AuthRequest asks a router to check a client's login credentials
+// (subject liveim.sys.auth): routers hold the app keys, gateways never do.
+// A RefreshTokenRequest is checked the same way.
+type AuthRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	AppId  string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	UserId string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Auth   *UserAuth              `protobuf:"bytes,3,opt,name=auth,proto3" json:"auth,omitempty"`
+	// origin is the Origin header of the WebSocket upgrade, empty if none;
+	// the app's allow-list decides.
+	Origin        string `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AppLookupRequest) Reset() {
-	*x = AppLookupRequest{}
+func (x *AuthRequest) Reset() {
+	*x = AuthRequest{}
 	mi := &file_liveim_v1_internal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AppLookupRequest) String() string {
+func (x *AuthRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AppLookupRequest) ProtoMessage() {}
+func (*AuthRequest) ProtoMessage() {}
 
-func (x *AppLookupRequest) ProtoReflect() protoreflect.Message {
+func (x *AuthRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_liveim_v1_internal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -436,43 +442,63 @@ func (x *AppLookupRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AppLookupRequest.ProtoReflect.Descriptor instead.
-func (*AppLookupRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use AuthRequest.ProtoReflect.Descriptor instead.
+func (*AuthRequest) Descriptor() ([]byte, []int) {
 	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{6}
 }
 
-func (x *AppLookupRequest) GetAppId() string {
+func (x *AuthRequest) GetAppId() string {
 	if x != nil {
 		return x.AppId
 	}
 	return ""
 }
 
-type AppLookupReply struct {
+func (x *AuthRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AuthRequest) GetAuth() *UserAuth {
+	if x != nil {
+		return x.Auth
+	}
+	return nil
+}
+
+func (x *AuthRequest) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+// AuthReply answers AuthRequest: code 0 accepts the credentials.
+type AuthReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
 	Msg           string                 `protobuf:"bytes,2,opt,name=msg,proto3" json:"msg,omitempty"`
-	AppId         string                 `protobuf:"bytes,3,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	AppKey        string                 `protobuf:"bytes,4,opt,name=app_key,json=appKey,proto3" json:"app_key,omitempty"`
-	MultiDevice   bool                   `protobuf:"varint,5,opt,name=multi_device,json=multiDevice,proto3" json:"multi_device,omitempty"` // see storage.App.MultiDevice
+	MultiDevice   bool                   `protobuf:"varint,3,opt,name=multi_device,json=multiDevice,proto3" json:"multi_device,omitempty"` // see storage.App.MultiDevice
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AppLookupReply) Reset() {
-	*x = AppLookupReply{}
+func (x *AuthReply) Reset() {
+	*x = AuthReply{}
 	mi := &file_liveim_v1_internal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AppLookupReply) String() string {
+func (x *AuthReply) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AppLookupReply) ProtoMessage() {}
+func (*AuthReply) ProtoMessage() {}
 
-func (x *AppLookupReply) ProtoReflect() protoreflect.Message {
+func (x *AuthReply) ProtoReflect() protoreflect.Message {
 	mi := &file_liveim_v1_internal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -484,40 +510,26 @@ func (x *AppLookupReply) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AppLookupReply.ProtoReflect.Descriptor instead.
-func (*AppLookupReply) Descriptor() ([]byte, []int) {
+// Deprecated: Use AuthReply.ProtoReflect.Descriptor instead.
+func (*AuthReply) Descriptor() ([]byte, []int) {
 	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *AppLookupReply) GetCode() int32 {
+func (x *AuthReply) GetCode() int32 {
 	if x != nil {
 		return x.Code
 	}
 	return 0
 }
 
-func (x *AppLookupReply) GetMsg() string {
+func (x *AuthReply) GetMsg() string {
 	if x != nil {
 		return x.Msg
 	}
 	return ""
 }
 
-func (x *AppLookupReply) GetAppId() string {
-	if x != nil {
-		return x.AppId
-	}
-	return ""
-}
-
-func (x *AppLookupReply) GetAppKey() string {
-	if x != nil {
-		return x.AppKey
-	}
-	return ""
-}
-
-func (x *AppLookupReply) GetMultiDevice() bool {
+func (x *AuthReply) GetMultiDevice() bool {
 	if x != nil {
 		return x.MultiDevice
 	}
@@ -556,15 +568,16 @@ const file_liveim_v1_internal_proto_rawDesc = "" +
 	"\x10GatewayHeartbeat\x12\x1d\n" +
 	"\n" +
 	"gateway_id\x18\x01 \x01(\tR\tgatewayId\x12\x1a\n" +
-	"\bstopping\x18\x02 \x01(\bR\bstopping\")\n" +
-	"\x10AppLookupRequest\x12\x15\n" +
-	"\x06app_id\x18\x01 \x01(\tR\x05appId\"\x89\x01\n" +
-	"\x0eAppLookupReply\x12\x12\n" +
+	"\bstopping\x18\x02 \x01(\bR\bstopping\"~\n" +
+	"\vAuthRequest\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12'\n" +
+	"\x04auth\x18\x03 \x01(\v2\x13.liveim.v1.UserAuthR\x04auth\x12\x16\n" +
+	"\x06origin\x18\x04 \x01(\tR\x06origin\"T\n" +
+	"\tAuthReply\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x10\n" +
-	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x15\n" +
-	"\x06app_id\x18\x03 \x01(\tR\x05appId\x12\x17\n" +
-	"\aapp_key\x18\x04 \x01(\tR\x06appKey\x12!\n" +
-	"\fmulti_device\x18\x05 \x01(\bR\vmultiDeviceB2Z0github.com/liveim/liveim/proto/liveimpb;liveimpbb\x06proto3"
+	"\x03msg\x18\x02 \x01(\tR\x03msg\x12!\n" +
+	"\fmulti_device\x18\x03 \x01(\bR\vmultiDeviceB2Z0github.com/liveim/liveim/proto/liveimpb;liveimpbb\x06proto3"
 
 var (
 	file_liveim_v1_internal_proto_rawDescOnce sync.Once
@@ -586,9 +599,10 @@ var file_liveim_v1_internal_proto_goTypes = []any{
 	(*PresenceLeave)(nil),    // 3: liveim.v1.PresenceLeave
 	(*KickUser)(nil),         // 4: liveim.v1.KickUser
 	(*GatewayHeartbeat)(nil), // 5: liveim.v1.GatewayHeartbeat
-	(*AppLookupRequest)(nil), // 6: liveim.v1.AppLookupRequest
-	(*AppLookupReply)(nil),   // 7: liveim.v1.AppLookupReply
+	(*AuthRequest)(nil),      // 6: liveim.v1.AuthRequest
+	(*AuthReply)(nil),        // 7: liveim.v1.AuthReply
 	(*ClientFrame)(nil),      // 8: liveim.v1.ClientFrame
+	(*UserAuth)(nil),         // 9: liveim.v1.UserAuth
 }
 var file_liveim_v1_internal_proto_depIdxs = []int32{
 	0, // 0: liveim.v1.RouterRequest.caller:type_name -> liveim.v1.Caller
@@ -596,11 +610,12 @@ var file_liveim_v1_internal_proto_depIdxs = []int32{
 	3, // 2: liveim.v1.RouterRequest.presence_leave:type_name -> liveim.v1.PresenceLeave
 	4, // 3: liveim.v1.RouterRequest.kick:type_name -> liveim.v1.KickUser
 	2, // 4: liveim.v1.RouterRequest.touch:type_name -> liveim.v1.TouchGroup
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	9, // 5: liveim.v1.AuthRequest.auth:type_name -> liveim.v1.UserAuth
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_liveim_v1_internal_proto_init() }

@@ -1,0 +1,197 @@
+package router
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/internal/ids"
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/storage"
+)
+
+// Login credentials are checked here, not at the gateways: app keys stay
+// with the routers (which own the store), so a gateway, the process that
+// faces the internet, never holds a key that could sign tokens or server
+// API calls.
+
+// nonces binds each login nonce to the first token that used it, until
+// that token expires (the NonceBucket KV bucket, shared by every router).
+// A recently bound token is remembered locally, so a reconnect with the
+// same token costs no bucket operation.
+type nonces struct {
+	kv jetstream.KeyValue
+
+	mu   sync.Mutex // leaf lock
+	seen map[string]int64 // bound token → its expiry (Unix seconds)
+}
+
+// maxSeenTokens bounds nonces.seen; it is cleared when full.
+const maxSeenTokens = 1 << 16
+
+func (n *nonces) setup(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:         subject.NonceBucket,
+		Description:    "login nonces bound to their first token, until it expires",
+		Storage:        jetstream.MemoryStorage,
+		Replicas:       replicas,
+		LimitMarkerTTL: time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("router: bucket %s: %w", subject.NonceBucket, err)
+	}
+	n.kv, n.seen = kv, make(map[string]int64)
+	return nil
+}
+
+// bind binds the nonce of an already verified token to it. A nonce bound
+// to another token is 401.
+func (n *nonces) bind(ctx context.Context, appID, nonce, token string, expiry int64, now time.Time) error {
+	n.mu.Lock()
+	_, ok := n.seen[token]
+	n.mu.Unlock()
+	if ok {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(nonce))
+	key := appID + "." + hex.EncodeToString(sum[:16])
+	ttl := time.Unix(expiry, 0).Sub(now) + auth.ClockSkew // outlives the token
+	_, err := n.kv.Create(ctx, key, []byte(token), jetstream.KeyTTL(ttl))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		e, gerr := n.kv.Get(ctx, key)
+		switch {
+		case gerr != nil:
+			err = gerr
+		case string(e.Value()) != token:
+			return liveimpb.ErrUnauthorized.With("nonce already used by another token")
+		default:
+			err = nil
+		}
+	}
+	if err != nil {
+		return liveimpb.ErrUnavailable.With("nonce check: %v", err)
+	}
+	n.mu.Lock()
+	if len(n.seen) >= maxSeenTokens {
+		clear(n.seen)
+	}
+	n.seen[token] = expiry
+	n.mu.Unlock()
+	return nil
+}
+
+// onAuth answers a gateway's AuthRequest on its own goroutine (bounded):
+// the nonce check may wait for JetStream.
+func (r *Router) onAuth(m *nats.Msg) {
+	select {
+	case r.authSlots <- struct{}{}:
+	default:
+		r.respondAuth(m, liveimpb.ErrUnavailable.With("router busy"), nil)
+		return
+	}
+	go func() {
+		defer func() { <-r.authSlots }()
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AuthTimeout)
+		defer cancel()
+		var req liveimpb.AuthRequest
+		if err := proto.Unmarshal(m.Data, &req); err != nil {
+			r.respondAuth(m, liveimpb.InvalidParam("auth", "malformed auth request"), nil)
+			return
+		}
+		app, err := r.authenticate(ctx, &req)
+		r.respondAuth(m, err, app)
+	}()
+}
+
+func (r *Router) respondAuth(m *nats.Msg, err error, app *storage.App) {
+	rep := &liveimpb.AuthReply{}
+	if err != nil {
+		e := liveimpb.AsError(err)
+		if e == liveimpb.ErrInternal {
+			r.log.Error("auth", "err", err)
+		}
+		rep.Code, rep.Msg = int32(e.Code), e.Message
+	} else {
+		rep.MultiDevice = app.MultiDevice
+	}
+	r.metrics.logins.WithLabelValues(loginResult(rep.Code)).Inc()
+	b, _ := proto.Marshal(rep)
+	_ = m.Respond(b)
+}
+
+// authenticate checks a client's credentials against its app: the key,
+// the app's nonce and lifetime rules, the nonce binding and the Origin
+// allow-list.
+func (r *Router) authenticate(ctx context.Context, req *liveimpb.AuthRequest) (*storage.App, error) {
+	if err := ids.Check("appId", req.AppId); err != nil {
+		return nil, err
+	}
+	if err := ids.Check("userId", req.UserId); err != nil {
+		return nil, err
+	}
+	a := req.Auth
+	if a == nil {
+		return nil, liveimpb.InvalidParam("userAuth", "required")
+	}
+	app, err := r.apps.get(ctx, req.AppId)
+	if err != nil {
+		return nil, err
+	}
+	if app.Disabled {
+		return nil, liveimpb.ErrUnauthorized.With("app disabled")
+	}
+	if !originAllowed(app.AllowedOrigins, req.Origin) {
+		return nil, liveimpb.ErrForbidden.With("origin %q is not allowed for this app", req.Origin)
+	}
+	cred := auth.Credentials{AppID: req.AppId, UserID: req.UserId, Nonce: a.Nonce, Timestamp: a.Timestamp, Role: a.Role, Token: a.Token}
+	now := r.now()
+	if err := auth.Verify(app.Key, cred, app.TokenPolicy(), now); err != nil {
+		return nil, err
+	}
+	if err := r.nonces.bind(ctx, req.AppId, a.Nonce, a.Token, a.Timestamp, now); err != nil {
+		return nil, err
+	}
+	return &app, nil
+}
+
+// originAllowed reports whether a WebSocket upgrade with this Origin may
+// log in to an app with the given allow-list. An empty list allows every
+// origin; a request without Origin (a native or mini-program client, which
+// could send any Origin anyway) is allowed. Entries are exact origins
+// ("https://live.example.com") or a wildcard for subdomains
+// ("https://*.example.com").
+func originAllowed(allowed []string, origin string) bool {
+	if len(allowed) == 0 || origin == "" {
+		return true
+	}
+	origin = strings.ToLower(origin)
+	for _, a := range allowed {
+		a = strings.ToLower(strings.TrimSuffix(a, "/"))
+		if a == origin || a == "*" {
+			return true
+		}
+		scheme, host, ok := strings.Cut(a, "://*.")
+		if ok && strings.HasPrefix(origin, scheme+"://") && strings.HasSuffix(origin, "."+host) {
+			return true
+		}
+	}
+	return false
+}
+
+func loginResult(code int32) string {
+	if code == 0 {
+		return "ok"
+	}
+	return fmt.Sprint(code)
+}
