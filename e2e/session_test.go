@@ -305,9 +305,15 @@ func TestMultiDeviceLogin(t *testing.T) {
 	if _, err := bob.SendC2CMessage(ctxT(t), &liveimpb.SendC2CMessageRequest{ReceiverId: "alice", Type: chatType, Data: "to every device"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := bob.SendC2CMessage(ctxT(t), &liveimpb.SendC2CMessageRequest{ReceiverId: "alice", Type: chatType, Data: "second"}); err != nil {
+		t.Fatal(err)
+	}
+	// Both sessions are on one gateway: each gets each message once.
 	for _, cl := range []*client.Client{laptop, phoneAgain} {
-		if m := waitEvent(t, cl, func(ev *liveimpb.Event) *liveimpb.Message { return ev.GetC2CMessage() }); m.Data != "to every device" {
-			t.Fatalf("got %q", m.Data)
+		for _, want := range []string{"to every device", "second"} {
+			if m := waitEvent(t, cl, func(ev *liveimpb.Event) *liveimpb.Message { return ev.GetC2CMessage() }); m.Data != want {
+				t.Fatalf("got %q, want %q", m.Data, want)
+			}
 		}
 	}
 }

@@ -93,7 +93,7 @@ func benchGateway(tb testing.TB) *Gateway {
 	g := &Gateway{cfg: Config{}.withDefaults(), log: slog.New(slog.DiscardHandler)}
 	g.metrics = newMetrics(g, prometheus.NewRegistry())
 	g.rooms = newRooms(func(string) (*nats.Subscription, error) { return nil, nil })
-	g.sessions = newSessions()
+	g.sessions = newSessions(func(string) (*nats.Subscription, error) { return nil, nil })
 	return g
 }
 

@@ -220,12 +220,7 @@ func (c *conn) release() {
 			c.gw.rooms.leave(roomKey(s.appID, g), c)
 			c.gw.notifyLeave(s, g)
 		}
-		{
-			c.gw.sessions.remove(s.userKey, c)
-			if s.userSub != nil {
-				_ = s.userSub.Unsubscribe()
-			}
-		}
+		c.gw.sessions.remove(s.userKey, c)
 	})
 }
 

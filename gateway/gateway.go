@@ -106,13 +106,12 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 		return nil, fmt.Errorf("gateway: ID %q: at most 64 of A-Z a-z 0-9 -", cfg.ID)
 	}
 	g := &Gateway{
-		cfg:      cfg,
-		nc:       nc,
-		log:      logger.With("component", "gateway", "gateway_id", cfg.ID),
-		now:      time.Now,
-		mux:      http.NewServeMux(),
-		inbox:    subject.Inbox(cfg.ID),
-		sessions: newSessions(),
+		cfg:   cfg,
+		nc:    nc,
+		log:   logger.With("component", "gateway", "gateway_id", cfg.ID),
+		now:   time.Now,
+		mux:   http.NewServeMux(),
+		inbox: subject.Inbox(cfg.ID),
 	}
 	g.metrics = newMetrics(g, o.reg)
 	if o.tp != nil {
@@ -125,6 +124,11 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 	for i := range g.dispatchers {
 		g.dispatchers[i] = newDispatcher(g)
 	}
+	g.sessions = newSessions(func(userKey string) (*nats.Subscription, error) {
+		appID, userID := splitKey(userKey)
+		subj := subject.User(appID, userID)
+		return nc.ChanSubscribe(subj, g.dispatcherFor(subj))
+	})
 	g.rooms = newRooms(func(key string) (*nats.Subscription, error) {
 		appID, groupID := splitKey(key)
 		subj := subject.GroupAll(appID, groupID)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -150,44 +151,93 @@ func (r *rooms) count() int {
 
 type sessionShard struct {
 	mu    sync.Mutex
-	users map[string][]*conn
+	users map[string]*localUser
+}
+
+// localUser is a user with sessions on this gateway: ONE subscription to
+// the user's subject, however many sessions (devices), so each C2C
+// message or notice arrives once.
+type localUser struct {
+	sub     *nats.Subscription
+	conns   []*conn
+	pending int // logins that acquired the subscription and are not added yet
 }
 
 // sessions is the sharded registry of logged-in connections by app/user.
 type sessions struct {
-	shards [registryShards]sessionShard
+	shards    [registryShards]sessionShard
+	subscribe func(userKey string) (*nats.Subscription, error)
 }
 
-func newSessions() *sessions {
-	s := &sessions{}
+func newSessions(subscribe func(userKey string) (*nats.Subscription, error)) *sessions {
+	s := &sessions{subscribe: subscribe}
 	for i := range s.shards {
-		s.shards[i].users = make(map[string][]*conn)
+		s.shards[i].users = make(map[string]*localUser)
 	}
 	return s
 }
 
+// acquire makes sure the user's subject is subscribed before a login
+// completes; the login then calls add, or abandon if it fails.
+func (s *sessions) acquire(userKey string) error {
+	sh := &s.shards[shardOf(userKey)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	u := sh.users[userKey]
+	if u == nil {
+		sub, err := s.subscribe(userKey)
+		if err != nil {
+			return err
+		}
+		u = &localUser{sub: sub}
+		sh.users[userKey] = u
+	}
+	u.pending++
+	return nil
+}
+
+// add turns an acquired login into a session of the user.
 func (s *sessions) add(userKey string, c *conn) {
 	sh := &s.shards[shardOf(userKey)]
 	sh.mu.Lock()
-	sh.users[userKey] = append(sh.users[userKey], c)
-	sh.mu.Unlock()
+	defer sh.mu.Unlock()
+	if u := sh.users[userKey]; u != nil {
+		u.pending--
+		u.conns = append(u.conns, c)
+	}
 }
 
+// abandon gives up an acquired login that failed.
+func (s *sessions) abandon(userKey string) {
+	sh := &s.shards[shardOf(userKey)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if u := sh.users[userKey]; u != nil {
+		u.pending--
+		dropIfIdleLocked(sh, userKey, u)
+	}
+}
+
+// remove forgets c's session; the last session of a user unsubscribes
+// its subject. Removing a conn twice is harmless.
 func (s *sessions) remove(userKey string, c *conn) {
 	sh := &s.shards[shardOf(userKey)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	list := sh.users[userKey]
-	for i, x := range list {
-		if x == c {
-			list = append(list[:i], list[i+1:]...)
-			break
-		}
+	u := sh.users[userKey]
+	if u == nil {
+		return
 	}
-	if len(list) == 0 {
+	if i := slices.Index(u.conns, c); i >= 0 {
+		u.conns = slices.Delete(u.conns, i, i+1)
+	}
+	dropIfIdleLocked(sh, userKey, u)
+}
+
+func dropIfIdleLocked(sh *sessionShard, userKey string, u *localUser) {
+	if len(u.conns) == 0 && u.pending == 0 {
+		_ = u.sub.Unsubscribe()
 		delete(sh.users, userKey)
-	} else {
-		sh.users[userKey] = list
 	}
 }
 
@@ -196,5 +246,8 @@ func (s *sessions) conns(userKey string, buf []*conn) []*conn {
 	sh := &s.shards[shardOf(userKey)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return append(buf, sh.users[userKey]...)
+	if u := sh.users[userKey]; u != nil {
+		buf = append(buf, u.conns...)
+	}
+	return buf
 }

@@ -31,7 +31,6 @@ type session struct {
 	multiDevice bool
 	userKey     string // appID/userID
 	heartbeat   time.Duration
-	userSub     *nats.Subscription
 
 	// expiry is the token's expiry in Unix seconds; a refresh moves it.
 	// warned is the expiry a TokenExpiringEvent went out for.
@@ -74,15 +73,13 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 		}
 		return
 	}
-	subj := subject.User(s.appID, s.userID)
-	s.userSub, err = g.nc.ChanSubscribe(subj, g.dispatcherFor(subj))
-	if err != nil {
+	if err := g.sessions.acquire(s.userKey); err != nil {
 		c.replyErr(id, liveimpb.ErrUnavailable.With("subscribe: %v", err))
 		return
 	}
 	// Older sessions of this user, here or on other gateways, close with
 	// disconnect(4) when they see this notice.
-	notice := nats.NewMsg(subj)
+	notice := nats.NewMsg(subject.User(s.appID, s.userID))
 	notice.Header.Set(subject.HeaderKind, subject.KindTakeover)
 	notice.Header.Set(subject.HeaderSession, s.id)
 	notice.Header.Set(subject.HeaderDevice, s.deviceID)
@@ -90,7 +87,7 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 		err = g.nc.FlushTimeout(g.cfg.RequestTimeout)
 	}
 	if err != nil {
-		_ = s.userSub.Unsubscribe()
+		g.sessions.abandon(s.userKey)
 		c.replyErr(id, liveimpb.ErrUnavailable.With("nats: %v", err))
 		return
 	}
@@ -104,7 +101,6 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 		// before the session was stored: undo what login set up. Undoing
 		// twice is harmless.
 		g.sessions.remove(s.userKey, c)
-		_ = s.userSub.Unsubscribe()
 		return
 	}
 	c.touch()

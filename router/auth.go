@@ -33,7 +33,7 @@ import (
 type nonces struct {
 	kv jetstream.KeyValue
 
-	mu   sync.Mutex // leaf lock
+	mu   sync.Mutex       // leaf lock
 	seen map[string]int64 // bound token → its expiry (Unix seconds)
 }
 

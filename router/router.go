@@ -41,9 +41,9 @@ type Router struct {
 	audit    *http.Client
 	high     jetstream.Stream
 
-	qmu     sync.RWMutex // guards closing the queues
-	queues  []chan job
-	qclosed bool
+	qmu       sync.RWMutex // guards closing the queues
+	queues    []chan job
+	qclosed   bool
 	c2c       chan struct{} // bounds C2C deliveries in flight
 	authSlots chan struct{} // bounds credential checks in flight
 	nonces    nonces
@@ -99,13 +99,13 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		return nil, fmt.Errorf("router: jetstream: %w", err)
 	}
 	r := &Router{
-		cfg:   cfg,
-		nc:    nc,
-		js:    js,
-		store: store,
-		log:   logger.With("component", "router", "router_id", cfg.ID),
-		now:   time.Now,
-		audit: &http.Client{Timeout: cfg.AuditTimeout},
+		cfg:       cfg,
+		nc:        nc,
+		js:        js,
+		store:     store,
+		log:       logger.With("component", "router", "router_id", cfg.ID),
+		now:       time.Now,
+		audit:     &http.Client{Timeout: cfg.AuditTimeout},
 		c2c:       make(chan struct{}, 4096),
 		authSlots: make(chan struct{}, 4096),
 		ready:     make(chan struct{}),

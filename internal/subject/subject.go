@@ -167,3 +167,27 @@ func ParseUser(s string) (appID, userID string, ok bool) {
 func Inbox(gatewayID string) string {
 	return "_INBOX.liveim." + gatewayID + "."
 }
+
+// The NATS users of a liveim cluster and what each may do. Routers own
+// every subject; a gateway, the process that faces the internet, may
+// only send requests to routers, announce itself, notify users' sessions,
+// and listen to rooms, users and its replies. It can neither publish into
+// a room directly nor touch JetStream (streams, the router and nonce
+// buckets), and it may answer a request (a C2C delivery) only with the
+// one reply the request asked for.
+const (
+	// RouterUser is the NATS user name routers connect as.
+	RouterUser = "liveim-router"
+	// GatewayUser is the NATS user name gateways connect as.
+	GatewayUser = "liveim-gateway"
+)
+
+// GatewayPublish returns the subjects a gateway may publish to.
+func GatewayPublish() []string {
+	return []string{"liveim.rpc.*.*", "liveim.any.*", Auth, GatewayHeartbeat, "liveim.usr.*.*"}
+}
+
+// GatewaySubscribe returns the subjects a gateway may subscribe to.
+func GatewaySubscribe() []string {
+	return []string{"liveim.grp.*.*.*", "liveim.usr.*.*", "_INBOX.>"}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/router"
 	"github.com/liveim/liveim/storage"
@@ -51,11 +52,13 @@ type Cluster struct {
 	NATS  *server.Server
 	Store storage.Store
 
-	t        testing.TB
-	opts     Options
-	mu       sync.Mutex
-	gateways []*Gateway
-	routers  []*Router
+	t    testing.TB
+	opts Options
+	// routerPW and gatewayPW are the NATS passwords of the two users.
+	routerPW, gatewayPW string
+	mu                  sync.Mutex
+	gateways            []*Gateway
+	routers             []*Router
 }
 
 // Router is one running router.
@@ -112,7 +115,10 @@ func Start(t testing.TB, opts Options) *Cluster {
 		opts.Gateway.SendRate, opts.Gateway.SendBurst = 1e6, 1e6
 	}
 	dir := t.TempDir()
-	ns, err := natsserver.Start(natsserver.Config{Dir: dir + "/nats"})
+	// NATS needs credentials, and gateways connect with the narrow
+	// permissions of production (subject.GatewayPublish and friends).
+	routerPW, gatewayPW := auth.NewNonce(32), auth.NewNonce(32)
+	ns, err := natsserver.Start(natsserver.Config{Dir: dir + "/nats", Users: natsserver.LiveimUsers(routerPW, gatewayPW)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +131,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if err := st.PutApp(context.Background(), storage.App{ID: AppID, Key: AppKey}); err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{NATS: ns, Store: st, t: t, opts: opts}
+	c := &Cluster{NATS: ns, Store: st, t: t, opts: opts, routerPW: routerPW, gatewayPW: gatewayPW}
 	for i := 0; i < opts.Routers; i++ {
 		c.StartRouter()
 	}
@@ -168,10 +174,22 @@ func logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Connect returns a new NATS connection to the cluster's server.
+// Connect returns a new NATS connection to the cluster's server as a
+// router (every permission).
 func (c *Cluster) Connect() *nats.Conn {
 	c.t.Helper()
-	nc, err := nats.Connect(c.NATS.ClientURL())
+	return c.ConnectAs(subject.RouterUser)
+}
+
+// ConnectAs returns a new NATS connection as subject.RouterUser or
+// subject.GatewayUser.
+func (c *Cluster) ConnectAs(user string) *nats.Conn {
+	c.t.Helper()
+	pw := c.routerPW
+	if user == subject.GatewayUser {
+		pw = c.gatewayPW
+	}
+	nc, err := nats.Connect(c.NATS.ClientURL(), nats.UserInfo(user, pw))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -218,7 +236,7 @@ func (c *Cluster) StartGateway() *Gateway {
 	c.t.Helper()
 	cfg := c.opts.Gateway
 	cfg.Addr = "127.0.0.1:0"
-	gw, err := gateway.New(cfg, c.Connect(), logger())
+	gw, err := gateway.New(cfg, c.ConnectAs(subject.GatewayUser), logger())
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -1,0 +1,143 @@
+// Package natsconn connects liveim's components to NATS with the
+// credentials and TLS settings of their configuration: a user and a
+// password (from a file), an nkey seed, a JWT credentials file, and TLS
+// with a private CA and a client certificate.
+//
+//	var cfg natsconn.Config
+//	cfg.RegisterFlags(fs)
+//	nc, err := natsconn.Connect(cfg, "liveim-gateway")
+//
+// Secrets never reach an error or a log line: URLs are shown with their
+// passwords redacted, and passwords are read from files, never from the
+// command line.
+package natsconn
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Config says how to reach NATS. The zero value connects to
+// nats.DefaultURL without credentials.
+type Config struct {
+	// URL is one or more NATS URLs, comma separated. Default
+	// nats://127.0.0.1:4222.
+	URL string
+	// User is the user name; its password is read from PasswordFile.
+	User string
+	// PasswordFile holds User's password (surrounding space is ignored).
+	PasswordFile string
+	// NKeySeedFile holds an nkey seed ("SU..."), for servers that
+	// authenticate nkeys.
+	NKeySeedFile string
+	// CredsFile is a NATS credentials file (a user JWT and its nkey seed),
+	// for servers in operator mode.
+	CredsFile string
+	// TLSCA verifies the server against this CA bundle instead of the
+	// system roots; setting it, or TLSCert, turns TLS on.
+	TLSCA string
+	// TLSCert and TLSKey are a client certificate for servers that verify
+	// clients (mutual TLS).
+	TLSCert, TLSKey string
+}
+
+// RegisterFlags registers --nats and the --nats-* flags on fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.URL, "nats", nats.DefaultURL, "NATS URL(s), comma separated")
+	fs.StringVar(&c.User, "nats-user", "", "NATS user name (password from --nats-password-file)")
+	fs.StringVar(&c.PasswordFile, "nats-password-file", "", "file holding the NATS user's password")
+	fs.StringVar(&c.NKeySeedFile, "nats-nkey", "", "file holding an nkey seed to authenticate with")
+	fs.StringVar(&c.CredsFile, "nats-creds", "", "NATS credentials file (user JWT and seed)")
+	fs.StringVar(&c.TLSCA, "nats-tls-ca", "", "CA bundle that signs the NATS servers' certificates (turns TLS on)")
+	fs.StringVar(&c.TLSCert, "nats-tls-cert", "", "client certificate for NATS mutual TLS")
+	fs.StringVar(&c.TLSKey, "nats-tls-key", "", "key of --nats-tls-cert")
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if (c.User == "") != (c.PasswordFile == "") {
+		return errors.New("natsconn: --nats-user and --nats-password-file go together")
+	}
+	n := 0
+	for _, set := range []bool{c.User != "", c.NKeySeedFile != "", c.CredsFile != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return errors.New("natsconn: use one of --nats-user, --nats-nkey and --nats-creds")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("natsconn: --nats-tls-cert and --nats-tls-key go together")
+	}
+	return nil
+}
+
+// Connect connects as name (the connection name servers show), retrying
+// reconnects forever. Its errors name the servers with any password in
+// their URLs redacted.
+func Connect(c Config, name string, extra ...nats.Option) (*nats.Conn, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.URL == "" {
+		c.URL = nats.DefaultURL
+	}
+	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
+	if c.User != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("natsconn: --nats-password-file: %w", err)
+		}
+		opts = append(opts, nats.UserInfo(c.User, strings.TrimSpace(string(b))))
+	}
+	if c.NKeySeedFile != "" {
+		o, err := nats.NkeyOptionFromSeed(c.NKeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("natsconn: --nats-nkey: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if c.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.CredsFile))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	nc, err := nats.Connect(c.URL, append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", Redact(c.URL), err)
+	}
+	return nc, nil
+}
+
+// Redact returns NATS URLs (comma separated) with their passwords and
+// tokens replaced by "xxxxx".
+func Redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "(unparsable URL)"
+			continue
+		}
+		if u.User != nil {
+			if _, hasPassword := u.User.Password(); hasPassword {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			} else {
+				u.User = url.User("xxxxx") // a bare token
+			}
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
+}
