@@ -19,7 +19,9 @@ import (
 	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/internal/natsserver"
 	"github.com/liveim/liveim/internal/procstat"
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -276,6 +278,14 @@ func startServers(ctx context.Context, self string, gateways int, extra []string
 	if err != nil {
 		return nil, err
 	}
+	// The NATS passwords exist before serve starts, so the extra gateways
+	// started beside it can read theirs at once.
+	if err := os.MkdirAll(s.data, 0o700); err != nil {
+		return nil, err
+	}
+	if _, _, err := natsserver.EnsurePasswords(s.data); err != nil {
+		return nil, err
+	}
 	for i := range gateways {
 		addr, err := freeAddr()
 		if err != nil {
@@ -284,7 +294,8 @@ func startServers(ctx context.Context, self string, gateways int, extra []string
 		}
 		args := []string{"serve", "--data", s.data, "--addr", addr, "--nats-listen", natsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000"}
 		if i > 0 {
-			args = []string{"gateway", "--nats", "nats://" + natsAddr, "--addr", addr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000"}
+			args = []string{"gateway", "--nats", "nats://" + natsAddr, "--nats-user", subject.GatewayUser,
+				"--nats-password-file", filepath.Join(s.data, natsserver.GatewayPasswordFile), "--addr", addr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000"}
 		}
 		cmd := exec.Command(self, append(args, extra...)...)
 		cmd.Stderr = os.Stderr

@@ -11,9 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/internal/natsconn"
 	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/router"
 	"github.com/liveim/liveim/storage/backend"
@@ -21,8 +20,9 @@ import (
 
 func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	var cfg gateway.Config
+	var natsCfg natsconn.Config
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	natsURL := fs.String("nats", nats.DefaultURL, "NATS URL(s), comma separated")
+	natsCfg.RegisterFlags(fs)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	withPprof := fs.Bool("pprof", false, "serve Go profiles on /debug/pprof/")
 	cfg.RegisterFlags(fs)
@@ -38,9 +38,9 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer shutdownTracing(tp, log)
-	nc, err := nats.Connect(*natsURL, nats.Name("liveim-gateway"), nats.MaxReconnects(-1))
+	nc, err := natsconn.Connect(natsCfg, "liveim-gateway")
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", *natsURL, err)
+		return err
 	}
 	defer nc.Close()
 	reg := newRegistry()
@@ -62,8 +62,9 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	var cfg router.Config
 	var storeCfg backend.Config
+	var natsCfg natsconn.Config
 	fs := flag.NewFlagSet("router", flag.ContinueOnError)
-	natsURL := fs.String("nats", nats.DefaultURL, "NATS URL(s), comma separated")
+	natsCfg.RegisterFlags(fs)
 	data := fs.String("data", "./data", "data directory of the embedded store")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8081", "listen address of /healthz, /readyz and /metrics")
@@ -87,9 +88,9 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	nc, err := nats.Connect(*natsURL, nats.Name("liveim-router"), nats.MaxReconnects(-1))
+	nc, err := natsconn.Connect(natsCfg, "liveim-router")
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", *natsURL, err)
+		return err
 	}
 	defer nc.Close()
 	reg := newRegistry()

@@ -18,6 +18,8 @@ import (
 	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -127,7 +129,8 @@ func TestTraceInJaeger(t *testing.T) {
 	addrA, addrB, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	serve := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addrA, "--nats-listen", natsAddr,
 		"--gateway-id", "gw-a", "--log-level", "warn")
-	gw := exec.Command(liveimBin, "gateway", "--nats", "nats://"+natsAddr, "--addr", addrB, "--gateway-id", "gw-b", "--log-level", "warn")
+	gw := exec.Command(liveimBin, "gateway", "--nats", "nats://"+natsAddr, "--nats-user", subject.GatewayUser,
+		"--nats-password-file", filepath.Join(dir, natsserver.GatewayPasswordFile), "--addr", addrB, "--gateway-id", "gw-b", "--log-level", "warn")
 	for _, cmd := range []*exec.Cmd{serve, gw} {
 		cmd.Env, cmd.Stderr = env, os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -256,7 +259,8 @@ func TestGatewayGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
 	addrA, addrB, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	serve := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addrA, "--nats-listen", natsAddr, "--log-level", "warn")
-	gw := exec.Command(liveimBin, "gateway", "--nats", "nats://"+natsAddr, "--addr", addrB, "--drain-delay", "1500ms", "--log-level", "warn")
+	gw := exec.Command(liveimBin, "gateway", "--nats", "nats://"+natsAddr, "--nats-user", subject.GatewayUser,
+		"--nats-password-file", filepath.Join(dir, natsserver.GatewayPasswordFile), "--addr", addrB, "--drain-delay", "1500ms", "--log-level", "warn")
 	exited := make(chan error, 1)
 	for _, cmd := range []*exec.Cmd{serve, gw} {
 		cmd.Stderr = os.Stderr

@@ -11,13 +11,14 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/demo"
 	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/internal/natsconn"
 	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/router"
 	"github.com/liveim/liveim/storage/backend"
@@ -83,20 +84,29 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	ns, err := natsserver.Start(natsserver.Config{Dir: filepath.Join(cfg.Data, "nats"), Host: host, Port: port})
+	// The embedded NATS accepts only liveim's two users, whose passwords
+	// live in the data directory; extra gateways read the gateway's.
+	routerPW, gatewayPW, err := natsserver.EnsurePasswords(cfg.Data)
+	if err != nil {
+		return err
+	}
+	ns, err := natsserver.Start(natsserver.Config{Dir: filepath.Join(cfg.Data, "nats"), Host: host, Port: port,
+		Users: natsserver.LiveimUsers(routerPW, gatewayPW)})
 	if err != nil {
 		return err
 	}
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 
-	// Gateway and router talk only through NATS, each on its own connection,
-	// exactly as when they run as separate processes.
-	rnc, err := nats.Connect(ns.ClientURL(), nats.Name("liveim-router"), nats.MaxReconnects(-1))
+	// Gateway and router talk only through NATS, each on its own connection
+	// as its own user, exactly as when they run as separate processes.
+	rnc, err := natsconn.Connect(natsconn.Config{URL: ns.ClientURL(), User: subject.RouterUser,
+		PasswordFile: filepath.Join(cfg.Data, natsserver.RouterPasswordFile)}, "liveim-router")
 	if err != nil {
 		return err
 	}
 	defer rnc.Close()
-	gnc, err := nats.Connect(ns.ClientURL(), nats.Name("liveim-gateway"), nats.MaxReconnects(-1))
+	gnc, err := natsconn.Connect(natsconn.Config{URL: ns.ClientURL(), User: subject.GatewayUser,
+		PasswordFile: filepath.Join(cfg.Data, natsserver.GatewayPasswordFile)}, "liveim-gateway")
 	if err != nil {
 		return err
 	}
@@ -181,11 +191,12 @@ func printWelcome(w io.Writer, data, addr, publicURL, natsURL string, app demoap
   demo page:  %s
   WebSocket:  %s
   health:     http://%s/healthz
-  NATS:       %s  (extra gateways: liveim gateway --nats %s)
+  NATS:       %s  (extra gateways: liveim gateway --nats %s
+              --nats-user %s --nats-password-file %s)
   demo app (%s): app_id=%s
   appSign:    %s
 
 Get a login token for a user:
   liveim token --data %s --user alice [--role admin]
-`, page, publicURL, addr, natsURL, natsURL, state, app.AppID, app.AppSign, data)
+`, page, publicURL, addr, natsURL, natsURL, subject.GatewayUser, filepath.Join(data, natsserver.GatewayPasswordFile), state, app.AppID, app.AppSign, data)
 }

@@ -28,6 +28,8 @@ import (
 	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage/scylla"
 )
@@ -149,8 +151,21 @@ func waitReady(t *testing.T, name, url string) {
 
 // natsCluster starts three clustered nats-servers with JetStream and
 // waits for a JetStream leader.
-func natsCluster(t *testing.T) (nodes []*proc, urls []string) {
+//
+// The servers accept only liveim's two users, with the permissions of
+// natsserver.LiveimUsers, so routers and gateways run with the credentials
+// flags and the narrow gateway permissions of production.
+func natsCluster(t *testing.T) (nodes []*proc, urls []string, creds natsCreds) {
 	t.Helper()
+	dir := t.TempDir()
+	creds = natsCreds{router: filepath.Join(dir, "router.password"), gateway: filepath.Join(dir, "gateway.password")}
+	routerPW, gatewayPW := auth.NewNonce(32), auth.NewNonce(32)
+	conf := filepath.Join(dir, "nats.conf")
+	for path, content := range map[string]string{creds.router: routerPW, creds.gateway: gatewayPW, conf: natsserver.AuthorizationConf(routerPW, gatewayPW)} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var clusterURLs []string
 	var clientPorts, clusterPorts []int
 	for range 3 {
@@ -162,7 +177,7 @@ func natsCluster(t *testing.T) (nodes []*proc, urls []string) {
 	for i := range 3 {
 		monitor := freePort(t)
 		n := &proc{t: t, name: fmt.Sprintf("nats-%d", i+1), ready: fmt.Sprintf("http://127.0.0.1:%d/varz", monitor), args: []string{natsBin,
-			"-a", "127.0.0.1", "-p", fmt.Sprint(clientPorts[i]), "-m", fmt.Sprint(monitor), "-js", "-sd", filepath.Join(t.TempDir(), "js"),
+			"-c", conf, "-a", "127.0.0.1", "-p", fmt.Sprint(clientPorts[i]), "-m", fmt.Sprint(monitor), "-js", "-sd", filepath.Join(t.TempDir(), "js"),
 			"-n", fmt.Sprintf("nats-%d", i+1), "--cluster_name", "liveim",
 			"-cluster", fmt.Sprintf("nats://127.0.0.1:%d", clusterPorts[i]), "-routes", strings.Join(clusterURLs, ","),
 		}}
@@ -170,7 +185,7 @@ func natsCluster(t *testing.T) (nodes []*proc, urls []string) {
 		t.Cleanup(n.kill9)
 		nodes = append(nodes, n)
 	}
-	nc, err := nats.Connect(strings.Join(urls, ","))
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo(subject.RouterUser, routerPW))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +200,7 @@ func natsCluster(t *testing.T) (nodes []*proc, urls []string) {
 		_, err := js.AccountInfo(ctx)
 		cancel()
 		if err == nil {
-			return nodes, urls
+			return nodes, urls, creds
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("JetStream cluster not ready: %v", err)
@@ -193,6 +208,9 @@ func natsCluster(t *testing.T) (nodes []*proc, urls []string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// natsCreds are the password files of the two NATS users.
+type natsCreds struct{ router, gateway string }
 
 // member is a client that stays in the group through every fault: when
 // its connection ends it logs in again on the next gateway, rejoins,
@@ -402,14 +420,14 @@ func TestClusterSurvivesFaults(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = scylla.DropKeyspace(context.Background(), storeCfg) })
 
-	natsNodes, natsURLs := natsCluster(t)
+	natsNodes, natsURLs, creds := natsCluster(t)
 	natsURL := strings.Join(natsURLs, ",")
 
 	var routers, gateways []*proc
 	for i := range 2 {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		r := &proc{t: t, name: fmt.Sprintf("router-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "router",
-			"--nats", natsURL, "--stream-replicas", "3", "--http-addr", addr, "--id", fmt.Sprintf("router-%d", i+1),
+			"--nats", natsURL, "--nats-user", subject.RouterUser, "--nats-password-file", creds.router, "--stream-replicas", "3", "--http-addr", addr, "--id", fmt.Sprintf("router-%d", i+1),
 			"--store", "scylla", "--scylla-hosts", hosts, "--scylla-keyspace", keyspace, "--scylla-consistency", "ONE",
 			"--log-level", "warn"}}
 		routers = append(routers, r)
@@ -418,7 +436,7 @@ func TestClusterSurvivesFaults(t *testing.T) {
 	for i := range 3 {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		g := &proc{t: t, name: fmt.Sprintf("gateway-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "gateway",
-			"--nats", natsURL, "--addr", addr, "--gateway-id", fmt.Sprintf("gateway-%d", i+1), "--drain-delay", "200ms",
+			"--nats", natsURL, "--nats-user", subject.GatewayUser, "--nats-password-file", creds.gateway, "--addr", addr, "--gateway-id", fmt.Sprintf("gateway-%d", i+1), "--drain-delay", "200ms",
 			"--log-level", "warn"}}
 		gateways = append(gateways, g)
 		wsURLs = append(wsURLs, "ws://"+addr+"/ws")

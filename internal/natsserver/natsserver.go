@@ -3,8 +3,15 @@
 package natsserver
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -98,4 +105,68 @@ func LiveimUsers(routerPassword, gatewayPassword string) []User {
 		{Name: subject.RouterUser, Password: routerPassword},
 		{Name: subject.GatewayUser, Password: gatewayPassword, Publish: subject.GatewayPublish(), Subscribe: subject.GatewaySubscribe(), AllowResponses: true},
 	}
+}
+
+// Password files `liveim serve` keeps in its data directory (mode 0600),
+// one per user of LiveimUsers; extra gateways read the gateway's with
+// --nats-password-file.
+const (
+	RouterPasswordFile  = "nats-router.password"
+	GatewayPasswordFile = "nats-gateway.password"
+)
+
+// EnsurePasswords returns the passwords in dir's password files, creating
+// each file with a random password the first time.
+func EnsurePasswords(dir string) (router, gateway string, err error) {
+	get := func(name string) (string, error) {
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
+		if err == nil {
+			if pw := strings.TrimSpace(string(b)); pw != "" {
+				return pw, nil
+			}
+			return "", fmt.Errorf("natsserver: %s is empty", path)
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("natsserver: %w", err)
+		}
+		var k [24]byte
+		_, _ = rand.Read(k[:])
+		pw := hex.EncodeToString(k[:])
+		if err := os.WriteFile(path, []byte(pw+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("natsserver: %w", err)
+		}
+		return pw, nil
+	}
+	if router, err = get(RouterPasswordFile); err != nil {
+		return "", "", err
+	}
+	gateway, err = get(GatewayPasswordFile)
+	return router, gateway, err
+}
+
+// AuthorizationConf returns the authorization block of a nats-server
+// configuration file with liveim's two users (LiveimUsers): what an
+// external NATS cluster needs, and what docs/deploy.md shows.
+func AuthorizationConf(routerPassword, gatewayPassword string) string {
+	var b strings.Builder
+	b.WriteString("authorization {\n  users = [\n")
+	for _, u := range LiveimUsers(routerPassword, gatewayPassword) {
+		fmt.Fprintf(&b, "    {user: %q, password: %q", u.Name, u.Password)
+		if u.Publish != nil {
+			fmt.Fprintf(&b, ",\n     permissions: {\n       publish: {allow: %s}\n       subscribe: {allow: %s}\n       allow_responses: {max: 1, expires: \"1m\"}\n     }",
+				quoted(u.Publish), quoted(u.Subscribe))
+		}
+		b.WriteString("}\n")
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String()
+}
+
+func quoted(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }

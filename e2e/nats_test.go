@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/testcluster"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// TestNATSIsLockedDown: NATS takes no client without credentials, and a
+// gateway's credentials reach no further than a gateway needs: it cannot
+// publish into a room, read or write JetStream (streams, the nonce and
+// router buckets), or take requests meant for routers; and no reply it can
+// get carries an app key.
+func TestNATSIsLockedDown(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	for name, opts := range map[string][]nats.Option{
+		"anonymous":      nil,
+		"wrong password": {nats.UserInfo(subject.GatewayUser, "guess")},
+		"unknown user":   {nats.UserInfo("admin", "admin")},
+	} {
+		if nc, err := nats.Connect(c.NATS.ClientURL(), opts...); err == nil {
+			nc.Close()
+			t.Fatalf("%s: connected", name)
+		} else if !errors.Is(err, nats.ErrAuthorization) {
+			t.Fatalf("%s: %v, want an authorization error", name, err)
+		}
+	}
+
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+
+	violations := make(chan error, 16)
+	gw := c.ConnectAs(subject.GatewayUser)
+	gw.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err })
+	denied := func(what string, do func() error) {
+		t.Helper()
+		if err := do(); err != nil && !errors.Is(err, nats.ErrPermissionViolation) && !strings.Contains(err.Error(), "ermission") {
+			t.Fatalf("%s: %v", what, err)
+		}
+		_ = gw.Flush()
+		select {
+		case err := <-violations:
+			if !errors.Is(err, nats.ErrPermissionViolation) {
+				t.Fatalf("%s: %v, want a permissions violation", what, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: allowed", what)
+		}
+	}
+	forged, _ := proto.Marshal(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{Event: &liveimpb.Event{Body: &liveimpb.Event_GroupMessage{
+		GroupMessage: &liveimpb.Message{GroupId: "room", Type: chatType, Data: "forged", Sender: &liveimpb.User{UserId: "owner"}},
+	}}}})
+	denied("publish into a room", func() error { return gw.Publish(subject.GroupEvents(testcluster.AppID, "room"), forged) })
+	denied("publish a HIGH message into the stream", func() error { return gw.Publish(subject.GroupHigh(testcluster.AppID, "room"), forged) })
+	denied("read the nonce bucket", func() error {
+		_, err := gw.Subscribe("$KV."+subject.NonceBucket+".>", func(*nats.Msg) {})
+		return err
+	})
+	denied("call the JetStream API", func() error {
+		return gw.PublishRequest("$JS.API.STREAM.INFO."+subject.HighStream, nats.NewInbox(), nil)
+	})
+	denied("take partitioned router requests", func() error {
+		_, err := gw.Subscribe("liveim.rpcp.>", func(*nats.Msg) {})
+		return err
+	})
+	denied("answer credential checks", func() error {
+		_, err := gw.QueueSubscribe(subject.Auth, subject.QueueGroup, func(*nats.Msg) {})
+		return err
+	})
+	denied("listen to router replies on the RPC subjects", func() error {
+		_, err := gw.Subscribe("liveim.rpc.>", func(*nats.Msg) {})
+		return err
+	})
+
+	// The room never saw the forged event: the next message is the real one.
+	send(t, owner, "room", "real")
+	if m := waitEvent(t, owner, groupMsg); m.Data != "real" {
+		t.Fatalf("room got %q", m.Data)
+	}
+
+	// A credential check answers with no key, only a verdict.
+	rep, err := gw.Request(subject.Auth, mustMarshal(t, &liveimpb.AuthRequest{AppId: testcluster.AppID, UserId: "x", Auth: testcluster.Auth("x", "")}), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(rep.Data), testcluster.AppKey) {
+		t.Fatal("an AuthReply carries the app key")
+	}
+}
+
+func mustMarshal(t testing.TB, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
