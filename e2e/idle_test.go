@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -28,9 +29,19 @@ type rawConn struct {
 
 func dialRaw(t testing.TB, url string) *rawConn {
 	t.Helper()
+	return dialRawHeader(t, url, nil)
+}
+
+// dialRawHeader dials with extra headers on the upgrade request.
+func dialRawHeader(t testing.TB, url string, hdr http.Header) *rawConn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, br, _, err := ws.Dial(ctx, url)
+	d := ws.Dialer{}
+	if hdr != nil {
+		d.Header = ws.HandshakeHeaderHTTP(hdr)
+	}
+	conn, br, _, err := d.Dial(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -124,5 +125,41 @@ func TestTokenNamesOneUserAndOneExpiry(t *testing.T) {
 	// The same token again (a reconnect) is fine.
 	if err := login(bob); err != nil {
 		t.Fatalf("bob's token again: %v", err)
+	}
+}
+
+// TestOriginAllowList: an app that lists its web origins refuses logins
+// from pages of other origins (403, a cross-site WebSocket hijack);
+// clients that send no Origin (native apps, mini-programs) and listed
+// origins log in.
+func TestOriginAllowList(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	app, _ := c.Store.GetApp(context.Background(), testcluster.AppID)
+	app.AllowedOrigins = []string{"https://live.example.com", "https://*.example.org"}
+	if err := c.Store.PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		origin string
+		code   int32
+	}{
+		{"", 0},
+		{"https://live.example.com", 0},
+		{"https://shop.example.org", 0},
+		{"https://evil.example", 403},
+		{"http://live.example.com", 403},
+		{"https://live.example.com.evil.example", 403},
+		{"https://example.org", 403},
+		{"null", 403},
+	}
+	for _, tc := range cases {
+		t.Run("origin "+tc.origin, func(t *testing.T) {
+			hdr := http.Header{}
+			if tc.origin != "" {
+				hdr.Set("Origin", tc.origin)
+			}
+			rc := dialRawHeader(t, c.Gateway(0).URL, hdr)
+			wantCode(t, rc.login("origin-user"), tc.code)
+		})
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -155,7 +157,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	gw.Mux().Handle("/", demo.Pages())
 	if dev {
-		gw.Mux().Handle("/dev/token", demo.TokenHandler(app, 24*time.Hour))
+		gw.Mux().Handle("/dev/token", demo.TokenHandler(app, 24*time.Hour, devHosts(addr.String(), publicURL)))
 	}
 	printWelcome(stdout, cfg.Data, addr.String(), publicURL, ns.ClientURL(), app, created, dev)
 
@@ -170,6 +172,16 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		return gw.Run(ctx)
 	})
 	return g.Wait()
+}
+
+// devHosts returns the Host values /dev/token answers besides loopback:
+// the listen address and the public URL's host, as browsers send them.
+func devHosts(addr, publicURL string) []string {
+	hosts := []string{strings.ToLower(addr)}
+	if u, err := url.Parse(publicURL); err == nil && u.Host != "" {
+		hosts = append(hosts, strings.ToLower(u.Host))
+	}
+	return hosts
 }
 
 // isLoopback reports whether a listen address accepts only local clients.

@@ -13,21 +13,29 @@ import (
 
 func TestTokenHandler(t *testing.T) {
 	info := demoapp.Info{AppID: "demo", AppKey: "k", AppSign: "lim1.x"}
-	h := TokenHandler(info, time.Hour)
+	h := TokenHandler(info, time.Hour, []string{"live.example.test:8443"})
 	tests := []struct {
-		name, query string
-		status      int
+		name, host, query string
+		status            int
 	}{
-		{"member", "user=alice", 200},
-		{"admin", "user=bob&role=admin", 200},
-		{"bad user", "user=a.b", 400},
-		{"no user", "", 400},
-		{"bad role", "user=a&role=root", 400},
+		{"member", "127.0.0.1:8080", "user=alice", 200},
+		{"admin", "127.0.0.1:8080", "user=bob&role=admin", 200},
+		{"localhost", "localhost:8080", "user=alice", 200},
+		{"IPv6 loopback", "[::1]:8080", "user=alice", 200},
+		{"configured host", "live.example.test:8443", "user=alice", 200},
+		{"DNS rebinding: another name for this server", "attacker.example:8080", "user=mallory&role=admin", 403},
+		{"configured name on another port", "live.example.test:9999", "user=alice", 403},
+		{"no host", "", "user=alice", 403},
+		{"bad user", "127.0.0.1:8080", "user=a.b", 400},
+		{"no user", "127.0.0.1:8080", "", 400},
+		{"bad role", "127.0.0.1:8080", "user=a&role=root", 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/dev/token?"+tt.query, nil))
+			req := httptest.NewRequest(http.MethodGet, "/dev/token?"+tt.query, nil)
+			req.Host = tt.host
+			h.ServeHTTP(rec, req)
 			if rec.Code != tt.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
 			}
