@@ -292,10 +292,12 @@ func startServers(ctx context.Context, self string, gateways int, extra []string
 			s.stop()
 			return nil, err
 		}
-		args := []string{"serve", "--data", s.data, "--addr", addr, "--nats-listen", natsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000"}
+		args := []string{"serve", "--data", s.data, "--addr", addr, "--nats-listen", natsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
+			"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1"}
 		if i > 0 {
 			args = []string{"gateway", "--nats", "nats://" + natsAddr, "--nats-user", subject.GatewayUser,
-				"--nats-password-file", filepath.Join(s.data, natsserver.GatewayPasswordFile), "--addr", addr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000"}
+				"--nats-password-file", filepath.Join(s.data, natsserver.GatewayPasswordFile), "--addr", addr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
+				"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1"}
 		}
 		cmd := exec.Command(self, append(args, extra...)...)
 		cmd.Stderr = os.Stderr

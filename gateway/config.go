@@ -3,7 +3,10 @@ package gateway
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"net/netip"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -67,6 +70,27 @@ type Config struct {
 	// events dropped, its queue full, before the gateway closes it with a
 	// reconnect hint (DisconnectEvent code 0, reconnect true). Default 5s.
 	SlowConsumerTimeout time.Duration
+	// HTTPTimeout bounds reading a request's headers and body and writing
+	// a response (an upgrade's handshake included). Default 10s.
+	HTTPTimeout time.Duration
+	// HTTPIdleTimeout closes an idle keep-alive HTTP connection. Default
+	// 30s.
+	HTTPIdleTimeout time.Duration
+	// MaxConnsPerIP caps the WebSocket connections one client address may
+	// hold; more get HTTP 429. Negative: no cap. Default 10000 (mobile
+	// carriers put many users behind one address).
+	MaxConnsPerIP int
+	// UpgradeRatePerIP is how many WebSocket upgrades per second one
+	// client address may make after UpgradeBurstPerIP; more get HTTP 429.
+	// Negative: no cap. Default 100.
+	UpgradeRatePerIP float64
+	// UpgradeBurstPerIP is how many upgrades one address may make at once.
+	// Default 200.
+	UpgradeBurstPerIP int
+	// TrustedProxies lists the CIDRs of proxies in front of the gateway
+	// (load balancers, ingress); for a connection from one of them the
+	// client address is taken from X-Forwarded-For. Default: none.
+	TrustedProxies []string
 	// DrainDelay is how long a stopping gateway keeps serving after
 	// /readyz starts failing, so load balancers stop sending it new
 	// clients before the old ones are told to reconnect. Default 0.
@@ -87,6 +111,20 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.MergeWindow, "merge-window", 0, "gateway: how long a big room's events are merged into one frame; negative turns merging off (default 50ms)")
 	fs.IntVar(&c.MergeMinMembers, "merge-min-members", 0, "gateway: local members from which a room merges its events (default 100)")
 	fs.DurationVar(&c.SlowConsumerTimeout, "slow-consumer-timeout", 0, "gateway: how long a socket may drop events before it is closed (default 5s)")
+	fs.DurationVar(&c.HTTPTimeout, "http-timeout", 0, "gateway: read and write timeout of an HTTP request and upgrade (default 10s)")
+	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 0, "gateway: idle keep-alive HTTP connections close after (default 30s)")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "gateway: WebSockets one client address may hold, negative for no cap (default 10000)")
+	fs.Float64Var(&c.UpgradeRatePerIP, "upgrade-rate-per-ip", 0, "gateway: WebSocket upgrades per second per client address, negative for no cap (default 100)")
+	fs.IntVar(&c.UpgradeBurstPerIP, "upgrade-burst-per-ip", 0, "gateway: WebSocket upgrades one client address may make at once (default 200)")
+	fs.Func("trusted-proxies", "gateway: comma-separated CIDRs of proxies whose X-Forwarded-For names the client", func(v string) error {
+		c.TrustedProxies = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.TrustedProxies = append(c.TrustedProxies, p)
+			}
+		}
+		return nil
+	})
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "gateway: on shutdown, how long to keep serving after /readyz fails (default 0)")
 }
 
@@ -96,7 +134,14 @@ func (c Config) Validate() error {
 		c.MergeMinMembers < 0 || c.MergeMaxBytes < 0 {
 		return errors.New("gateway: negative size in config")
 	}
-	if c.LoginTimeout < 0 || c.HeartbeatTimeout < 0 || c.RequestTimeout < 0 || c.HeartbeatInterval < 0 ||
+	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
+	if c.UpgradeBurstPerIP < 0 {
+		return errors.New("gateway: negative size in config")
+	}
+	if c.HTTPTimeout < 0 || c.HTTPIdleTimeout < 0 ||
+		c.LoginTimeout < 0 || c.HeartbeatTimeout < 0 || c.RequestTimeout < 0 || c.HeartbeatInterval < 0 ||
 		c.SlowConsumerTimeout < 0 || c.DrainDelay < 0 || c.TokenExpiryNotice < 0 {
 		return errors.New("gateway: negative duration in config")
 	}
@@ -152,8 +197,36 @@ func (c Config) withDefaults() Config {
 	if c.MergeMaxBytes == 0 {
 		c.MergeMaxBytes = 32 << 10
 	}
+	if c.HTTPTimeout == 0 {
+		c.HTTPTimeout = 10 * time.Second
+	}
+	if c.HTTPIdleTimeout == 0 {
+		c.HTTPIdleTimeout = 30 * time.Second
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 10000
+	}
+	if c.UpgradeRatePerIP == 0 {
+		c.UpgradeRatePerIP = 100
+	}
+	if c.UpgradeBurstPerIP == 0 {
+		c.UpgradeBurstPerIP = 200
+	}
 	if c.SlowConsumerTimeout == 0 {
 		c.SlowConsumerTimeout = 5 * time.Second
 	}
 	return c
+}
+
+// trustedProxies parses TrustedProxies.
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range c.TrustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: trusted proxy %q: %w", p, err)
+		}
+		out = append(out, pfx)
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,8 +35,9 @@ type conn struct {
 	dropSince int64
 	groups    map[string]struct{} // groups joined through this connection
 
-	partial []byte // loop only: the bytes of an incomplete frame
-	origin  string // the upgrade request's Origin header; set before the loop sees the conn
+	partial []byte     // loop only: the bytes of an incomplete frame
+	origin  string     // the upgrade request's Origin header; set before the loop sees the conn
+	ip      netip.Addr // the client's address; its ipLimits slot is released with the conn
 
 	created   time.Time
 	lastRead  atomic.Int64 // unix nanoseconds of the last frame
@@ -208,6 +210,7 @@ func (c *conn) closeNow() {
 func (c *conn) release() {
 	c.teardown.Do(func() {
 		c.gw.metrics.connections.Add(-1)
+		c.gw.perIP.release(c.ip)
 		c.mu.Lock()
 		groups := c.groups
 		c.groups = nil

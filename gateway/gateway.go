@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,8 +46,10 @@ type Gateway struct {
 	dispatchers []*dispatcher
 	metrics     *Metrics
 	tracer      trace.Tracer
-	tracing     bool        // the tracer records: spend time on spans
-	draining    atomic.Bool // shutting down: /readyz fails
+	perIP       *ipLimits
+	trusted     []netip.Prefix // Config.TrustedProxies
+	tracing     bool           // the tracer records: spend time on spans
+	draining    atomic.Bool    // shutting down: /readyz fails
 }
 
 // Option adds an injected dependency to New.
@@ -114,6 +117,8 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 		inbox: subject.Inbox(cfg.ID),
 	}
 	g.metrics = newMetrics(g, o.reg)
+	g.perIP = newIPLimits(cfg.MaxConnsPerIP, cfg.UpgradeRatePerIP, cfg.UpgradeBurstPerIP)
+	g.trusted, _ = cfg.trustedProxies() // Validate checked them
 	if o.tp != nil {
 		g.tracer, g.tracing = o.tp.Tracer("github.com/liveim/liveim/gateway"), telemetry.Recording(o.tp)
 	} else {
@@ -217,7 +222,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: subscribe inbox: %w", err)
 	}
-	srv := &http.Server{Handler: g.mux, ReadHeaderTimeout: g.cfg.LoginTimeout}
+	srv := &http.Server{
+		Handler:           g.mux,
+		ReadHeaderTimeout: g.cfg.HTTPTimeout,
+		ReadTimeout:       g.cfg.HTTPTimeout,
+		WriteTimeout:      g.cfg.HTTPTimeout,
+		IdleTimeout:       g.cfg.HTTPIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(g.ln) }()
 	g.log.Info("gateway listening", "addr", g.ln.Addr().String(), "loops", len(g.loops))
@@ -227,6 +239,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	heartbeat := time.NewTicker(g.cfg.HeartbeatInterval)
 	defer heartbeat.Stop()
 	g.announce(false)
+	lastSweep := time.Now()
 	var runErr error
 loop:
 	for {
@@ -238,6 +251,10 @@ loop:
 			break loop
 		case now := <-ticker.C:
 			g.expireRPCs(now)
+			if now.Sub(lastSweep) >= 10*time.Second {
+				lastSweep = now
+				g.perIP.sweep(now)
+			}
 		case <-heartbeat.C:
 			g.announce(false)
 		}
@@ -270,32 +287,48 @@ loop:
 }
 
 // serveWS upgrades a request on /ws and hands the socket to an event loop;
-// the HTTP goroutine then ends.
+// the HTTP goroutine then ends. An address over its connection cap or
+// upgrade rate gets 429 before any upgrade.
 func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
+	ip := clientIP(r, g.trusted)
+	if !g.perIP.admit(ip, g.now()) {
+		g.metrics.refusedUpgrades.Add(1)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
+		return
+	}
 	netConn, rw, _, err := ws.UpgradeHTTP(r, w)
 	if err != nil {
-		return // UpgradeHTTP already answered
+		// UpgradeHTTP answered the client, on a socket it took over from
+		// net/http: nobody else closes it.
+		g.perIP.release(ip)
+		if netConn != nil {
+			_ = netConn.Close()
+		}
+		return
 	}
 	var buffered []byte
 	if n := rw.Reader.Buffered(); n > 0 {
 		buffered, _ = rw.Reader.Peek(n)
 		buffered = append([]byte(nil), buffered...)
 	}
-	if err := g.adopt(netConn, r.Header.Get("Origin"), buffered); err != nil {
+	if err := g.adopt(netConn, ip, r.Header.Get("Origin"), buffered); err != nil {
 		g.log.Warn("adopt connection", "err", err)
 	}
 }
 
 // adopt moves a socket from Go's netpoller to one of our loops: it
-// duplicates the fd, closes the net.Conn and registers the duplicate.
-func (g *Gateway) adopt(netConn net.Conn, origin string, buffered []byte) error {
+// duplicates the fd, closes the net.Conn and registers the duplicate. The
+// connection holds ip's slot (ipLimits) until it is released.
+func (g *Gateway) adopt(netConn net.Conn, ip netip.Addr, origin string, buffered []byte) error {
 	fd, err := sockfd.Detach(netConn)
 	if err != nil {
+		g.perIP.release(ip)
 		return err
 	}
 	l := g.loops[g.next.Add(1)%uint64(len(g.loops))]
 	c := newConn(g, fd, l)
-	c.origin = origin
+	c.ip, c.origin = ip, origin
 	g.metrics.connections.Add(1)
 	if len(buffered) > 0 {
 		// Frames sent right behind the upgrade request: handle them before

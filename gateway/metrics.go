@@ -11,14 +11,17 @@ import (
 // Metrics are a gateway's Prometheus metrics. The hot paths only add to
 // atomics; the collectors read them when scraped.
 type Metrics struct {
-	connections  atomic.Int64
-	deliveredN   atomic.Int64 // NORMAL event frames written, per member
-	deliveredH   atomic.Int64 // frames holding a HIGH event, per member
-	dropped      atomic.Int64 // NORMAL frames dropped for a full socket queue
-	slowClosed   atomic.Int64 // sockets closed as slow consumers
-	natsErrors   atomic.Int64
-	messagesIn   *prometheus.CounterVec
-	requestTimes *prometheus.HistogramVec
+	connections atomic.Int64
+	deliveredN  atomic.Int64 // NORMAL event frames written, per member
+	deliveredH  atomic.Int64 // frames holding a HIGH event, per member
+	dropped     atomic.Int64 // NORMAL frames dropped for a full socket queue
+	slowClosed  atomic.Int64 // sockets closed as slow consumers
+	natsErrors  atomic.Int64
+	// refusedUpgrades counts WebSocket upgrades refused for an address
+	// over its connection cap or upgrade rate (HTTP 429).
+	refusedUpgrades atomic.Int64
+	messagesIn      *prometheus.CounterVec
+	requestTimes    *prometheus.HistogramVec
 }
 
 // newMetrics registers g's metrics on reg.
@@ -50,6 +53,7 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 		counter("liveim_gateway_dropped_frames_total", "NORMAL frames dropped because a socket's queue was full.", &m.dropped, nil),
 		counter("liveim_gateway_slow_consumers_closed_total", "Sockets closed as slow consumers (told to reconnect).", &m.slowClosed, nil),
 		counter("liveim_gateway_nats_errors_total", "NATS publish, subscribe and slow-subscription errors.", &m.natsErrors, nil),
+		counter("liveim_gateway_upgrades_refused_total", "WebSocket upgrades refused with 429: the address was over its connection cap or upgrade rate.", &m.refusedUpgrades, nil),
 		m.messagesIn, m.requestTimes,
 	)
 	return m

@@ -38,8 +38,8 @@ const (
 )
 
 // Options says what to start. The zero value starts one router and one
-// gateway with default configs, except that the per-session send rate is
-// unlimited unless Gateway.SendRate is set.
+// gateway with default configs, except that the per-session send rate and
+// the per-address connection and upgrade caps are off unless set.
 type Options struct {
 	Routers  int // default 1
 	Gateways int // default 1
@@ -113,6 +113,14 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	if opts.Gateway.SendRate == 0 { // tests send in bursts; those about 412 set their own
 		opts.Gateway.SendRate, opts.Gateway.SendBurst = 1e6, 1e6
+	}
+	// Every test client comes from 127.0.0.1; tests of the per-address
+	// caps set their own.
+	if opts.Gateway.MaxConnsPerIP == 0 {
+		opts.Gateway.MaxConnsPerIP = -1
+	}
+	if opts.Gateway.UpgradeRatePerIP == 0 {
+		opts.Gateway.UpgradeRatePerIP = -1
 	}
 	dir := t.TempDir()
 	// NATS needs credentials, and gateways connect with the narrow

@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/internal/testcluster"
+)
+
+func hostOf(url string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws")
+}
+
+// closedWithin reports whether the server closes conn within d (the client
+// reads EOF or a reset).
+func closedWithin(conn net.Conn, d time.Duration) bool {
+	_ = conn.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, conn)
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestHTTPConnectionsDoNotLinger: an idle keep-alive connection is closed
+// after the idle timeout, a failed upgrade closes its socket, and a
+// client that never finishes its request headers is cut off.
+func TestHTTPConnectionsDoNotLinger(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{HTTPIdleTimeout: 500 * time.Millisecond, HTTPTimeout: time.Second}})
+	addr := hostOf(c.Gateway(0).URL)
+	dial := func() net.Conn {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+
+	t.Run("idle keep-alive", func(t *testing.T) {
+		conn := dial()
+		fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("healthz: %v %v", resp, err)
+		}
+		if !closedWithin(conn, 10*time.Second) {
+			t.Fatal("idle keep-alive connection still open")
+		}
+	})
+	t.Run("failed upgrade", func(t *testing.T) {
+		conn := dial()
+		fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", addr) // no key, no version
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("bad upgrade: %v %v, want 400", resp, err)
+		}
+		if !closedWithin(conn, 10*time.Second) {
+			t.Fatal("the socket of a failed upgrade is still open")
+		}
+	})
+	t.Run("slow headers", func(t *testing.T) {
+		conn := dial()
+		fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: %s\r\n", addr) // never ends
+		if !closedWithin(conn, 10*time.Second) {
+			t.Fatal("a request whose headers never end still holds its socket")
+		}
+	})
+}
+
+// TestPerIPLimits: one address may hold at most MaxConnsPerIP WebSockets
+// and open at most UpgradeBurstPerIP at once (then UpgradeRatePerIP a
+// second); beyond either it gets HTTP 429, and the others are served.
+func TestPerIPLimits(t *testing.T) {
+	t.Run("connections", func(t *testing.T) {
+		c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{MaxConnsPerIP: 3, UpgradeRatePerIP: 1000, UpgradeBurstPerIP: 1000}})
+		url := c.Gateway(0).URL
+		var held []net.Conn
+		for range 3 {
+			conn, _, _, err := ws.Dial(context.Background(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, conn)
+		}
+		_, _, _, err := ws.Dial(context.Background(), url)
+		var se ws.StatusError
+		if !errors.As(err, &se) || int(se) != http.StatusTooManyRequests {
+			t.Fatalf("4th connection: %v, want 429", err)
+		}
+		held[0].Close() // a slot frees once the gateway sees the close
+		testcluster.WaitFor(t, 10*time.Second, func() error {
+			conn, _, _, err := ws.Dial(context.Background(), url)
+			if err == nil {
+				conn.Close()
+			}
+			return err
+		})
+		for _, h := range held[1:] {
+			h.Close()
+		}
+	})
+	t.Run("upgrade rate", func(t *testing.T) {
+		c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{MaxConnsPerIP: 1000, UpgradeRatePerIP: 0.1, UpgradeBurstPerIP: 3}})
+		url := c.Gateway(0).URL
+		for i := range 4 {
+			conn, _, _, err := ws.Dial(context.Background(), url)
+			if i < 3 {
+				if err != nil {
+					t.Fatalf("upgrade %d: %v", i, err)
+				}
+				conn.Close()
+				continue
+			}
+			var se ws.StatusError
+			if !errors.As(err, &se) || int(se) != http.StatusTooManyRequests {
+				t.Fatalf("upgrade %d: %v, want 429", i, err)
+			}
+		}
+	})
+}
