@@ -9,6 +9,7 @@ import (
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/storage/pebble"
 )
 
 // TestHighSurvivesGatewayLoss closes the receiver's gateway in the middle
@@ -209,5 +210,56 @@ func TestSeveralRoutersKeepGroupsConsistent(t *testing.T) {
 	st, err := owner.ListMuteUsers(ctxT(t), "r1")
 	if err != nil || len(st.MuteUserList) != 1 || st.MuteUserList[0] != "muted-user" {
 		t.Fatalf("mutes after failover: %+v, %v", st, err)
+	}
+}
+
+// TestSeqnumsSurviveAStoreRestoredFromAnOldBackup: a router that loads a
+// group from a store older than the HIGH stream (a restore from backup, a
+// lost keyspace) continues its seqnums above the last HIGH message the
+// stream holds, never handing one out twice.
+func TestSeqnumsSurviveAStoreRestoredFromAnOldBackup(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	var last int64
+	for range 3 {
+		rep, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "x", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = rep.Seqnum
+	}
+	if err := c.Router(0).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The old backup: the app and the group as just created, no messages.
+	old, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = old.Close() })
+	ctx := context.Background()
+	app, _ := c.Store.GetApp(ctx, testcluster.AppID)
+	g, _ := c.Store.GetGroup(ctx, testcluster.AppID, "room")
+	g.SeqReserved, g.MsgAmount = 0, nil
+	if err := old.PutApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := old.CreateGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	c.Store = old
+	c.StartRouter()
+	var rep *liveimpb.SendMessageReply
+	testcluster.WaitFor(t, 30*time.Second, func() error { // the client rejoins once the new router serves
+		if _, err := owner.JoinGroup(ctxT(t), "room"); err != nil {
+			return err
+		}
+		rep, err = owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "after", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH})
+		return err
+	})
+	if rep.Seqnum <= last {
+		t.Fatalf("seqnum %d after the restore, want above %d (the stream's last HIGH message)", rep.Seqnum, last)
 	}
 }

@@ -125,6 +125,17 @@ func (c *groupCache) load(ctx context.Context, appID, groupID string, part int) 
 	if err != nil {
 		return nil, fmt.Errorf("load last seq: %w", err)
 	}
+	// A store older than the HIGH stream (restored from a backup, a lost
+	// keyspace) must not hand out seqnums the stream already holds.
+	streamLast, err := c.r.lastHighSeq(ctx, appID, groupID)
+	if err != nil {
+		return nil, err
+	}
+	if streamLast > max(last, g.SeqReserved) {
+		c.r.log.Warn("the store is behind the HIGH stream; seqnums continue after the stream's", "app_id", appID, "group_id", groupID,
+			"store_seq", max(last, g.SeqReserved), "stream_seq", streamLast)
+		last = streamLast
+	}
 	list, err := st.ListMembers(ctx, appID, groupID)
 	if err != nil {
 		return nil, fmt.Errorf("load members: %w", err)

@@ -118,3 +118,20 @@ func (r *Router) highAfter(ctx context.Context, subj string, after int64) ([]*li
 	_, _, err = get(next) // anything left for this group?
 	return out, err == nil, nil
 }
+
+// lastHighSeq returns the seqnum of the group's last HIGH message in the
+// HIGH stream, 0 if it holds none.
+func (r *Router) lastHighSeq(ctx context.Context, appID, groupID string) (int64, error) {
+	m, err := r.high.GetLastMsgForSubject(ctx, subject.GroupHigh(appID, groupID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
+	}
+	seq, err := strconv.ParseInt(m.Header.Get(subject.HeaderSeq), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("HIGH message %d has no seqnum", m.Sequence)
+	}
+	return seq, nil
+}

@@ -147,7 +147,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if publicURL == "" {
 		publicURL = "ws://" + addr.String() + "/ws"
 	}
-	app, created, err := demoapp.Ensure(ctx, store, cfg.Data, []string{publicURL})
+	app, created, err := demoapp.Ensure(ctx, store, cfg.Data, []string{publicURL}, log)
 	if err != nil {
 		return err
 	}

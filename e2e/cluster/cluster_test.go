@@ -446,7 +446,7 @@ func TestClusterSurvivesFaults(t *testing.T) {
 		t.Cleanup(p.kill9)
 	}
 
-	app, _, err := demoapp.Ensure(ctx, store, t.TempDir(), wsURLs)
+	app, _, err := demoapp.Ensure(ctx, store, t.TempDir(), wsURLs, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,8 +36,9 @@ type Info struct {
 
 // Ensure makes sure the demo app exists in st and in dir/app.json, and
 // that its appSign advertises urls. It returns the app and whether it was
-// created now.
-func Ensure(ctx context.Context, st storage.Store, dir string, urls []string) (Info, bool, error) {
+// created now. The store is the truth: app.json holding another key (an
+// old copy) is rewritten from the store, with a warning on log.
+func Ensure(ctx context.Context, st storage.Store, dir string, urls []string, log *slog.Logger) (Info, bool, error) {
 	info, err := Load(dir)
 	created := false
 	switch {
@@ -57,12 +59,20 @@ func Ensure(ctx context.Context, st storage.Store, dir string, urls []string) (I
 	case err != nil:
 		return Info{}, false, err
 	default:
-		if _, err := st.GetApp(ctx, info.AppID); errors.Is(err, storage.ErrNotFound) {
+		app, err := st.GetApp(ctx, info.AppID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			// A new store (a fresh ScyllaDB keyspace) beside an existing
+			// app.json: the app moves into the store with its key.
+			log.Warn("the demo app of app.json is not in the store; creating it there", "app_id", info.AppID)
 			if err := st.PutApp(ctx, storage.App{ID: info.AppID, Key: info.AppKey, CreatedAtMs: time.Now().UnixMilli()}); err != nil {
 				return Info{}, false, fmt.Errorf("demoapp: %w", err)
 			}
-		} else if err != nil {
+		case err != nil:
 			return Info{}, false, fmt.Errorf("demoapp: %w", err)
+		case app.Key != info.AppKey:
+			log.Warn("app.json and the store disagree on the demo app's key; the store wins and app.json is rewritten", "app_id", info.AppID)
+			info.AppKey = app.Key
 		}
 	}
 	info.AppSign = auth.AppSign{AppID: info.AppID, URLs: urls}.Encode()

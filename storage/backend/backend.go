@@ -8,10 +8,14 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/liveim/liveim/storage"
 	"github.com/liveim/liveim/storage/pebble"
@@ -50,7 +54,7 @@ func (c Config) Validate() error {
 }
 
 // Open opens the configured backend; the pebble store lives under
-// dataDir/store.
+// dataDir/store (see openPebble).
 func Open(ctx context.Context, c Config, dataDir string, logger *slog.Logger) (storage.Store, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -58,5 +62,59 @@ func Open(ctx context.Context, c Config, dataDir string, logger *slog.Logger) (s
 	if c.Kind == Scylla {
 		return scylla.Open(ctx, c.Scylla, logger)
 	}
-	return pebble.Open(filepath.Join(dataDir, "store"), pebble.Options{Logger: logger})
+	return openPebble(ctx, dataDir, logger)
+}
+
+// StoreDir and StoreIDFile are the pebble store's directory and the file
+// that records its identity, under the data directory.
+const (
+	StoreDir    = "store"
+	StoreIDFile = "store.id"
+)
+
+// ErrDamagedStore is returned by Open when the data directory's store is
+// missing, cannot be opened, or is not the one the directory was created
+// with.
+var ErrDamagedStore = errors.New("refusing to start: the store is damaged or missing")
+
+// openPebble opens dataDir/store and checks it is the store the data
+// directory was created with: dataDir/store.id records the identity of
+// the store made there. A store that went missing, lost its manifest or
+// was swapped is refused, never replaced by an empty one: seqnums would
+// be handed out again beside the HIGH messages JetStream still holds.
+func openPebble(ctx context.Context, dataDir string, logger *slog.Logger) (storage.Store, error) {
+	dir, marker := filepath.Join(dataDir, StoreDir), filepath.Join(dataDir, StoreIDFile)
+	want, err := os.ReadFile(marker)
+	created := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	refuse := func(why string, args ...any) error {
+		return fmt.Errorf("%w: %s; %s records a store created there. Restore %s from a backup, or move %s aside to start afresh",
+			ErrDamagedStore, fmt.Sprintf(why, args...), marker, dir, dataDir)
+	}
+	if created {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, refuse("%s is missing", dir)
+		}
+	}
+	st, err := pebble.Open(dir, pebble.Options{Logger: logger, MustExist: created})
+	if err != nil {
+		if created {
+			return nil, refuse("%v", err)
+		}
+		return nil, err
+	}
+	id, err := st.ID(ctx)
+	if err == nil && created && strings.TrimSpace(string(want)) != id {
+		err = refuse("%s is another store (identity %s, want %s)", dir, id, strings.TrimSpace(string(want)))
+	}
+	if err == nil && !created {
+		err = os.WriteFile(marker, []byte(id+"\n"), 0o600)
+	}
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return st, nil
 }

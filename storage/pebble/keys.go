@@ -9,6 +9,8 @@ const (
 	msgPrefix    = "m/"
 	idxPrefix    = "i/"
 	memberPrefix = "u/"
+	// idKey holds the database's identity (Store.ID).
+	idKey = "meta/id"
 )
 
 func appKey(appID string) []byte {

@@ -2,6 +2,8 @@ package pebble
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +29,9 @@ type Options struct {
 	// Logger receives Pebble's own log lines: errors at Error, the rest at
 	// Debug. Default: discarded.
 	Logger *slog.Logger
+	// MustExist refuses to create a database: Open fails unless dir holds
+	// one (its manifest included). Default: create one when dir has none.
+	MustExist bool
 }
 
 // lockStripes is how many per-group locks serialize message writes.
@@ -48,7 +53,7 @@ var _ storage.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the Pebble database in dir.
 func Open(dir string, opts Options) (*Store, error) {
-	po := &pebbledb.Options{Logger: pebbleLogger{opts.Logger}}
+	po := &pebbledb.Options{Logger: pebbleLogger{opts.Logger}, ErrorIfNotExists: opts.MustExist}
 	if opts.CacheSize > 0 {
 		c := pebbledb.NewCache(opts.CacheSize)
 		defer c.Unref() // the DB keeps its own reference
@@ -63,6 +68,33 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.write = pebbledb.NoSync
 	}
 	return s, nil
+}
+
+// ID returns the database's identity, a random string written the first
+// time a database is opened by this version or later: a data directory
+// records it to notice when its store is replaced.
+func (s *Store) ID(ctx context.Context) (string, error) {
+	if err := s.begin(ctx); err != nil {
+		return "", err
+	}
+	defer s.end()
+	s.groupMu.Lock()
+	defer s.groupMu.Unlock()
+	var id string
+	found, err := s.getJSON([]byte(idKey), &id)
+	if err != nil {
+		return "", fmt.Errorf("storage/pebble: read id: %w", err)
+	}
+	if found && id != "" {
+		return id, nil
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	id = hex.EncodeToString(b[:])
+	if err := s.db.Set([]byte(idKey), mustJSON(id), pebbledb.Sync); err != nil {
+		return "", fmt.Errorf("storage/pebble: write id: %w", err)
+	}
+	return id, nil
 }
 
 // Close releases the database. It waits for in-flight calls; later calls
@@ -252,4 +284,9 @@ func (s *Store) CountGroups(ctx context.Context, appID string) (int, error) {
 		return 0, fmt.Errorf("storage/pebble: count groups %s: %w", appID, err)
 	}
 	return n, nil
+}
+
+func mustJSON(v string) []byte {
+	b, _ := json.Marshal(v) // a string always marshals
+	return b
 }
