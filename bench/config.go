@@ -24,10 +24,12 @@ type Config struct {
 	Gateways int
 	// Target is the WebSocket URL of a running server to measure instead of
 	// starting one; PID is its process and Data its data dir (for the
-	// demo app's credentials).
-	Target string
-	PID    int
-	Data   string
+	// demo app's credentials); TargetHTTP is its internal listener
+	// (--http-addr), where its Go heap is read.
+	Target     string
+	PID        int
+	Data       string
+	TargetHTTP string
 	// PerWorker is the most clients one worker process holds. Default 19000.
 	PerWorker int
 	// Settle is how long connections stay idle before memory is read.
@@ -58,6 +60,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Target, "target", "", "ws://host:port/ws of a running server (default: start one)")
 	fs.IntVar(&c.PID, "pid", 0, "process of the running server (with --target)")
 	fs.StringVar(&c.Data, "data", "", "data dir of the running server (with --target)")
+	fs.StringVar(&c.TargetHTTP, "target-http", "127.0.0.1:8081", "internal listener (--http-addr) of the running server (with --target)")
 	fs.IntVar(&c.PerWorker, "per-worker", 0, "clients per worker process (default 19000)")
 	fs.DurationVar(&c.Settle, "settle", 0, "idle time before memory is read (default 3s)")
 	fs.StringVar(&c.GatewayFlags, "gateway-flags", "", "extra flags for the gateways started, e.g. \"--merge-window 80ms\"")

@@ -9,9 +9,9 @@ import (
 )
 
 // heapInUse reads go_memstats_heap_inuse_bytes from the /metrics of the
-// server whose WebSocket URL is wsURL.
-func heapInUse(wsURL string) (int64, error) {
-	u := strings.Replace(strings.TrimSuffix(wsURL, "/ws"), "ws://", "http://", 1) + "/metrics"
+// server whose internal listener is at addr (host:port).
+func heapInUse(addr string) (int64, error) {
+	u := "http://" + addr + "/metrics"
 	resp, err := http.Get(u)
 	if err != nil {
 		return 0, err

@@ -90,7 +90,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		}
 		defer srv.stop()
 	} else {
-		srv = &servers{urls: []string{cfg.Target}, pids: []int{cfg.PID}, roles: []string{"target"}, data: cfg.Data}
+		srv = &servers{urls: []string{cfg.Target}, ops: []string{cfg.TargetHTTP}, pids: []int{cfg.PID}, roles: []string{"target"}, data: cfg.Data}
 	}
 	app, err := demoapp.Load(srv.data)
 	if err != nil {
@@ -214,6 +214,7 @@ func createRooms(ctx context.Context, url string, app demoapp.Info, n int) error
 // servers are the processes a run measures.
 type servers struct {
 	urls  []string
+	ops   []string // internal listeners (host:port), for /metrics
 	pids  []int
 	roles []string
 	data  string
@@ -238,7 +239,7 @@ func (s *servers) usage() ([]ProcessStat, error) {
 	for i, pid := range s.pids {
 		r, err1 := procstat.RSS(pid)
 		c, err2 := procstat.CPU(pid)
-		h, err3 := heapInUse(s.urls[i])
+		h, err3 := heapInUse(s.ops[i])
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, err
 		}
@@ -292,11 +293,16 @@ func startServers(ctx context.Context, self string, gateways int, extra []string
 			s.stop()
 			return nil, err
 		}
-		args := []string{"serve", "--data", s.data, "--addr", addr, "--nats-listen", natsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
+		opsAddr, err := freeAddr()
+		if err != nil {
+			s.stop()
+			return nil, err
+		}
+		args := []string{"serve", "--data", s.data, "--addr", addr, "--http-addr", opsAddr, "--nats-listen", natsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
 			"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1"}
 		if i > 0 {
 			args = []string{"gateway", "--nats", "nats://" + natsAddr, "--nats-user", subject.GatewayUser,
-				"--nats-password-file", filepath.Join(s.data, natsserver.GatewayPasswordFile), "--addr", addr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
+				"--nats-password-file", filepath.Join(s.data, natsserver.GatewayPasswordFile), "--addr", addr, "--http-addr", opsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
 				"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1"}
 		}
 		cmd := exec.Command(self, append(args, extra...)...)
@@ -308,6 +314,7 @@ func startServers(ctx context.Context, self string, gateways int, extra []string
 		s.cmds = append(s.cmds, cmd)
 		s.pids = append(s.pids, cmd.Process.Pid)
 		s.urls = append(s.urls, "ws://"+addr+"/ws")
+		s.ops = append(s.ops, opsAddr)
 		s.roles = append(s.roles, args[0])
 		if err := waitHealthy(ctx, "http://"+addr+"/healthz"); err != nil {
 			s.stop()

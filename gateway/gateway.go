@@ -155,16 +155,25 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	g.mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		switch {
-		case g.draining.Load():
-			http.Error(w, "draining", http.StatusServiceUnavailable)
-		case !nc.IsConnected():
-			http.Error(w, "nats disconnected", http.StatusServiceUnavailable)
-		default:
-			_, _ = w.Write([]byte("ok\n"))
+		if err := g.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
 		}
+		_, _ = w.Write([]byte("ok\n"))
 	})
 	return g, nil
+}
+
+// Ready reports why the gateway should get no new clients: it is
+// draining, or NATS is disconnected. It serves /readyz.
+func (g *Gateway) Ready() error {
+	switch {
+	case g.draining.Load():
+		return errors.New("draining")
+	case !g.nc.IsConnected():
+		return errors.New("nats disconnected")
+	}
+	return nil
 }
 
 // Mux returns the HTTP mux the gateway serves, so a composed server can

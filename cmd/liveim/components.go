@@ -4,27 +4,33 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/natsconn"
+	"github.com/liveim/liveim/internal/opshttp"
 	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/router"
 	"github.com/liveim/liveim/storage/backend"
 )
 
+// registerOpsFlags registers the internal listener's flags.
+func registerOpsFlags(fs *flag.FlagSet, c *opshttp.Config) {
+	fs.StringVar(&c.Addr, "http-addr", "127.0.0.1:8081", "internal listener: /healthz, /readyz, /metrics (and /debug/pprof with --pprof); keep it off the internet")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles on the internal listener's /debug/pprof/")
+}
+
 func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	var cfg gateway.Config
 	var natsCfg natsconn.Config
+	var opsCfg opshttp.Config
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	natsCfg.RegisterFlags(fs)
+	registerOpsFlags(fs, &opsCfg)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	withPprof := fs.Bool("pprof", false, "serve Go profiles on /debug/pprof/")
 	cfg.RegisterFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -48,10 +54,12 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gw.Mux().Handle("/metrics", metricsHandler(reg))
-	if *withPprof {
-		mountPprof(gw.Mux())
+	ops := opshttp.New(opsCfg, reg, gw.Ready, log)
+	stopOps, err := startOps(ctx, ops, log)
+	if err != nil {
+		return err
 	}
+	defer stopOps()
 	err = gw.Run(ctx)
 	if derr := drain(nc, 5*time.Second); derr != nil {
 		log.Warn("nats drain", "err", derr)
@@ -59,16 +67,33 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	return err
 }
 
+// startOps starts the internal listener; it keeps serving after ctx ends
+// (probes see a draining process as not ready) until stop is called.
+func startOps(ctx context.Context, ops *opshttp.Server, log *slog.Logger) (stop func(), err error) {
+	if _, err := ops.Listen(); err != nil {
+		return nil, err
+	}
+	opsCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := ops.Run(opsCtx); err != nil {
+			log.Error("internal http", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
 func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	var cfg router.Config
 	var storeCfg backend.Config
 	var natsCfg natsconn.Config
+	var opsCfg opshttp.Config
 	fs := flag.NewFlagSet("router", flag.ContinueOnError)
 	natsCfg.RegisterFlags(fs)
+	registerOpsFlags(fs, &opsCfg)
 	data := fs.String("data", "./data", "data directory of the embedded store")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	httpAddr := fs.String("http-addr", "127.0.0.1:8081", "listen address of /healthz, /readyz and /metrics")
-	withPprof := fs.Bool("pprof", false, "serve Go profiles on /debug/pprof/")
 	cfg.RegisterFlags(fs, "")
 	storeCfg.RegisterFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -98,40 +123,25 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-
 	// /readyz: ready once the router serves, not ready from the first
 	// moment of a shutdown.
 	var stopping atomic.Bool
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", metricsHandler(reg))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+	ops := opshttp.New(opsCfg, reg, func() error {
 		select {
 		case <-rt.Ready():
 		default:
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
+			return errors.New("starting")
 		}
 		if stopping.Load() || !nc.IsConnected() {
-			http.Error(w, "stopping or NATS disconnected", http.StatusServiceUnavailable)
-			return
+			return errors.New("stopping or NATS disconnected")
 		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	if *withPprof {
-		mountPprof(mux)
-	}
-	ln, err := net.Listen("tcp", *httpAddr)
+		return nil
+	}, log)
+	stopOps, err := startOps(ctx, ops, log)
 	if err != nil {
-		return fmt.Errorf("--http-addr: %w", err)
+		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http", "err", err)
-		}
-	}()
-	log.Info("router http listening", "addr", ln.Addr().String())
+	defer stopOps()
 	go func() {
 		<-ctx.Done()
 		stopping.Store(true)
@@ -140,6 +150,5 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	if derr := drain(nc, 5*time.Second); derr != nil {
 		log.Warn("nats drain", "err", derr)
 	}
-	_ = srv.Close()
 	return err
 }

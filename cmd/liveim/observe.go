@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/liveim/liveim/internal/telemetry"
 )
@@ -23,11 +20,6 @@ func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
-}
-
-// metricsHandler serves reg in the Prometheus text format.
-func metricsHandler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 
 // drain drains nc (its subscriptions, then its pending publishes) and
@@ -45,14 +37,6 @@ func drain(nc *nats.Conn, timeout time.Duration) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return nil
-}
-
-// mountPprof serves Go's profiles under /debug/pprof/ on mux. Off by
-// default (--pprof): profiles are for the operator, not the internet.
-func mountPprof(mux *http.ServeMux) {
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 // shutdownTracing flushes the spans still buffered.

@@ -127,10 +127,11 @@ func TestTraceInJaeger(t *testing.T) {
 	env := append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT="+otlp, "OTEL_BSP_SCHEDULE_DELAY=100")
 	dir := t.TempDir()
 	addrA, addrB, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	serve := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addrA, "--nats-listen", natsAddr,
+	serve := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addrA, "--nats-listen", natsAddr, "--http-addr", freeAddr(t),
 		"--gateway-id", "gw-a", "--log-level", "warn")
 	gw := exec.Command(liveimBin, "gateway", "--nats", "nats://"+natsAddr, "--nats-user", subject.GatewayUser,
-		"--nats-password-file", filepath.Join(dir, natsserver.GatewayPasswordFile), "--addr", addrB, "--gateway-id", "gw-b", "--log-level", "warn")
+		"--nats-password-file", filepath.Join(dir, natsserver.GatewayPasswordFile), "--addr", addrB, "--http-addr", freeAddr(t),
+		"--gateway-id", "gw-b", "--log-level", "warn")
 	for _, cmd := range []*exec.Cmd{serve, gw} {
 		cmd.Env, cmd.Stderr = env, os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -258,9 +259,11 @@ func ctxT(t *testing.T) context.Context {
 func TestGatewayGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
 	addrA, addrB, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	serve := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addrA, "--nats-listen", natsAddr, "--log-level", "warn")
+	opsA, opsB := freeAddr(t), freeAddr(t)
+	serve := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addrA, "--nats-listen", natsAddr, "--http-addr", opsA, "--log-level", "warn")
 	gw := exec.Command(liveimBin, "gateway", "--nats", "nats://"+natsAddr, "--nats-user", subject.GatewayUser,
-		"--nats-password-file", filepath.Join(dir, natsserver.GatewayPasswordFile), "--addr", addrB, "--drain-delay", "1500ms", "--log-level", "warn")
+		"--nats-password-file", filepath.Join(dir, natsserver.GatewayPasswordFile), "--addr", addrB, "--http-addr", opsB,
+		"--drain-delay", "1500ms", "--log-level", "warn")
 	exited := make(chan error, 1)
 	for _, cmd := range []*exec.Cmd{serve, gw} {
 		cmd.Stderr = os.Stderr
@@ -296,7 +299,11 @@ func TestGatewayGracefulShutdown(t *testing.T) {
 		Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}); err != nil {
 		t.Fatal(err)
 	}
-	metrics := httpBody(t, "http://"+addrB+"/metrics")
+	// Metrics are on the internal listener only, never the public port.
+	if resp, err := http.Get("http://" + addrB + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("public /metrics: %v %v, want 404", resp, err)
+	}
+	metrics := httpBody(t, "http://"+opsB+"/metrics")
 	for _, want := range []string{"liveim_gateway_connections 1", "liveim_gateway_rooms 1", `liveim_gateway_messages_in_total{level="high"} 1`,
 		`liveim_gateway_frames_out_total{level="high"}`, "liveim_gateway_dropped_frames_total", "liveim_gateway_request_seconds_bucket",
 		"liveim_gateway_nats_errors_total", "go_memstats_heap_inuse_bytes"} {
@@ -304,7 +311,7 @@ func TestGatewayGracefulShutdown(t *testing.T) {
 			t.Errorf("gateway /metrics lacks %q", want)
 		}
 	}
-	routerMetrics := httpBody(t, "http://"+addrA+"/metrics")
+	routerMetrics := httpBody(t, "http://"+opsA+"/metrics")
 	for _, want := range []string{`liveim_router_requests_total{code="0",op="sendGroupMessage"} 1`, `liveim_router_messages_total{level="high"} 1`,
 		"liveim_router_request_seconds_bucket", "liveim_router_partitions_owned 32"} {
 		if !strings.Contains(routerMetrics, want) {

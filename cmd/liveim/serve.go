@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/liveim/liveim/internal/demoapp"
 	"github.com/liveim/liveim/internal/natsconn"
 	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/internal/opshttp"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/router"
@@ -36,7 +38,7 @@ type serveConfig struct {
 	// app. Default: on when the gateway listens on loopback only.
 	Dev     bool
 	devSet  bool
-	Pprof   bool // serve Go profiles on /debug/pprof/
+	Ops     opshttp.Config
 	Store   backend.Config
 	Gateway gateway.Config
 	Router  router.Config
@@ -47,7 +49,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS listen address (extra gateways connect here)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles on /debug/pprof/")
+	registerOpsFlags(fs, &c.Ops)
 	fs.BoolFunc("dev", "development mode: serve /dev/token for the demo page (default: on when --addr is loopback)", func(v string) error {
 		b, err := strconv.ParseBool(v)
 		c.Dev, c.devSet = b, true
@@ -135,10 +137,19 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gw.Mux().Handle("/metrics", metricsHandler(reg))
-	if cfg.Pprof {
-		mountPprof(gw.Mux())
+	ops := opshttp.New(cfg.Ops, reg, func() error {
+		select {
+		case <-rt.Ready():
+		default:
+			return errors.New("router starting")
+		}
+		return gw.Ready()
+	}, log)
+	stopOps, err := startOps(ctx, ops, log)
+	if err != nil {
+		return err
 	}
+	defer stopOps()
 	addr, err := gw.Listen()
 	if err != nil {
 		return err
@@ -159,7 +170,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if dev {
 		gw.Mux().Handle("/dev/token", demo.TokenHandler(app, 24*time.Hour, devHosts(addr.String(), publicURL)))
 	}
-	printWelcome(stdout, cfg.Data, addr.String(), publicURL, ns.ClientURL(), app, created, dev)
+	opsAddr, _ := ops.Listen()
+	printWelcome(stdout, cfg.Data, addr.String(), opsAddr.String(), publicURL, ns.ClientURL(), app, created, dev)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rt.Run(ctx) })
@@ -190,7 +202,7 @@ func isLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-func printWelcome(w io.Writer, data, addr, publicURL, natsURL string, app demoapp.Info, created, dev bool) {
+func printWelcome(w io.Writer, data, addr, opsAddr, publicURL, natsURL string, app demoapp.Info, created, dev bool) {
 	state := "existing"
 	if created {
 		state = "new"
@@ -202,7 +214,7 @@ func printWelcome(w io.Writer, data, addr, publicURL, natsURL string, app demoap
 	fmt.Fprintf(w, `liveim is running.
   demo page:  %s
   WebSocket:  %s
-  health:     http://%s/healthz
+  internal:   http://%s/metrics, /healthz, /readyz (keep off the internet)
   NATS:       %s  (extra gateways: liveim gateway --nats %s
               --nats-user %s --nats-password-file %s)
   demo app (%s): app_id=%s
@@ -210,5 +222,5 @@ func printWelcome(w io.Writer, data, addr, publicURL, natsURL string, app demoap
 
 Get a login token for a user:
   liveim token --data %s --user alice [--role admin]
-`, page, publicURL, addr, natsURL, natsURL, subject.GatewayUser, filepath.Join(data, natsserver.GatewayPasswordFile), state, app.AppID, app.AppSign, data)
+`, page, publicURL, opsAddr, natsURL, natsURL, subject.GatewayUser, filepath.Join(data, natsserver.GatewayPasswordFile), state, app.AppID, app.AppSign, data)
 }

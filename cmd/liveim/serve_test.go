@@ -56,7 +56,7 @@ func freeAddr(t *testing.T) string {
 // startServe runs `liveim serve` on dataDir and waits until /healthz answers.
 func startServe(t *testing.T, dataDir, addr, natsAddr string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(liveimBin, "serve", "--data", dataDir, "--addr", addr, "--nats-listen", natsAddr, "--log-level", "warn")
+	cmd := exec.Command(liveimBin, "serve", "--data", dataDir, "--addr", addr, "--nats-listen", natsAddr, "--http-addr", "127.0.0.1:0", "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // stderr; it fails the test if serve is still running after 30 s.
 func runServeToExit(t *testing.T, dataDir string) (error, string) {
 	t.Helper()
-	cmd := exec.Command(liveimBin, "serve", "--data", dataDir, "--addr", freeAddr(t), "--nats-listen", freeAddr(t), "--log-level", "warn")
+	cmd := exec.Command(liveimBin, "serve", "--data", dataDir, "--addr", freeAddr(t), "--nats-listen", freeAddr(t), "--http-addr", "127.0.0.1:0", "--log-level", "warn")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -106,7 +106,7 @@ func TestServeTrustsTheStoreOverAppJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	cmd := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addr, "--nats-listen", freeAddr(t), "--log-level", "warn")
+	cmd := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addr, "--nats-listen", freeAddr(t), "--http-addr", "127.0.0.1:0", "--log-level", "warn")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -436,7 +436,7 @@ func TestClusterSurvivesFaults(t *testing.T) {
 	for i := range 3 {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		g := &proc{t: t, name: fmt.Sprintf("gateway-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "gateway",
-			"--nats", natsURL, "--nats-user", subject.GatewayUser, "--nats-password-file", creds.gateway, "--addr", addr, "--gateway-id", fmt.Sprintf("gateway-%d", i+1), "--drain-delay", "200ms",
+			"--nats", natsURL, "--nats-user", subject.GatewayUser, "--nats-password-file", creds.gateway, "--addr", addr, "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--gateway-id", fmt.Sprintf("gateway-%d", i+1), "--drain-delay", "200ms",
 			"--log-level", "warn"}}
 		gateways = append(gateways, g)
 		wsURLs = append(wsURLs, "ws://"+addr+"/ws")

@@ -27,7 +27,7 @@ export async function startLiveim() {
   const port = await freePort();
   const natsPort = await freePort();
   const proc = spawn(bin, ['serve', '--data', join(dir, 'data'), '--addr', `127.0.0.1:${port}`,
-    '--nats-listen', `127.0.0.1:${natsPort}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    '--nats-listen', `127.0.0.1:${natsPort}`, '--http-addr', '127.0.0.1:0', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {

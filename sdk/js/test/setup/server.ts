@@ -95,6 +95,7 @@ export async function startLiveim(bin: string, dir: string): Promise<RunningLive
       '--data', data,
       '--addr', addr,
       '--nats-listen', `127.0.0.1:${natsPort}`,
+      '--http-addr', '127.0.0.1:0',
       '--log-level', 'warn',
       // The HIGH-recovery test sends ~100 messages quickly from one session.
       '--send-rate', '200',
