@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
@@ -106,5 +108,49 @@ func TestHistoryFarEndTime(t *testing.T) {
 	page, err := owner.ListHistoryMessage(ctxT(t), &liveimpb.ListHistoryMessageRequest{GroupId: "room", BeginTime: math.MaxInt64})
 	if err != nil || len(page.MessageList) != 0 {
 		t.Fatalf("beginTime in the far future: %v, %v", page.GetMessageList(), err)
+	}
+}
+
+// TestRequestRateAndJoinCap: every kind of request counts against a
+// session's request rate (412 beyond it), and a session may be in at most
+// MaxGroupsPerSession groups at once (443), joins in flight included.
+func TestRequestRateAndJoinCap(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{RequestRate: 2, RequestBurst: 10, MaxGroupsPerSession: 3}})
+	owner := c.Login(t, 0, "owner", "admin")
+	var codes []int32
+	for range 20 {
+		_, err := owner.QueryGroup(ctxT(t), "nowhere")
+		codes = append(codes, testcluster.ErrCode(err))
+	}
+	first := slices.Index(codes, 412)
+	if first < 10 || codes[0] != 440 {
+		t.Fatalf("codes %v: want 440 for the first 10 (no such group), then 412", codes)
+	}
+
+	joiner := c.Login(t, 0, "joiner", "admin")
+	for i := range 5 {
+		createGroup(t, joiner, fmt.Sprint("g", i))
+	}
+	// Five joins at once: three are let in, two hit the cap.
+	errs := make(chan error, 5)
+	for i := range 5 {
+		go func() {
+			_, err := joiner.JoinGroup(ctxT(t), fmt.Sprint("g", i))
+			errs <- err
+		}()
+	}
+	var joined, capped int
+	for range 5 {
+		switch err := <-errs; testcluster.ErrCode(err) {
+		case 0:
+			joined++
+		case 443:
+			capped++
+		default:
+			t.Fatalf("join: %v", err)
+		}
+	}
+	if joined != 3 || capped != 2 {
+		t.Fatalf("%d joined, %d capped; want 3 and 2", joined, capped)
 	}
 }

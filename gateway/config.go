@@ -49,6 +49,16 @@ type Config struct {
 	// SendBurst is how many messages a session may send at once before
 	// SendRate applies. Default 40.
 	SendBurst int
+	// RequestRate is how many requests per second one session may make,
+	// of every kind but messages (which SendRate limits); faster ones get
+	// 412. Default 50.
+	RequestRate float64
+	// RequestBurst is how many requests a session may make at once before
+	// RequestRate applies. Default 100.
+	RequestBurst int
+	// MaxGroupsPerSession caps the groups one session is in at once; a
+	// join beyond it is 443. Default 100.
+	MaxGroupsPerSession int
 	// HeartbeatInterval is how often the gateway tells the routers it is
 	// alive. Default 2s.
 	HeartbeatInterval time.Duration
@@ -108,6 +118,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.OutboundQueueBytes, "outbound-queue-bytes", 0, "gateway: bytes queued per slow socket (default 1 MiB)")
 	fs.Float64Var(&c.SendRate, "send-rate", 0, "gateway: messages per second per session before 412 (default 20)")
 	fs.IntVar(&c.SendBurst, "send-burst", 0, "gateway: messages a session may send at once (default 40)")
+	fs.Float64Var(&c.RequestRate, "request-rate", 0, "gateway: requests per second per session before 412 (default 50)")
+	fs.IntVar(&c.RequestBurst, "request-burst", 0, "gateway: requests a session may make at once (default 100)")
+	fs.IntVar(&c.MaxGroupsPerSession, "max-groups-per-session", 0, "gateway: groups one session may be in at once (default 100)")
 	fs.DurationVar(&c.MergeWindow, "merge-window", 0, "gateway: how long a big room's events are merged into one frame; negative turns merging off (default 50ms)")
 	fs.IntVar(&c.MergeMinMembers, "merge-min-members", 0, "gateway: local members from which a room merges its events (default 100)")
 	fs.DurationVar(&c.SlowConsumerTimeout, "slow-consumer-timeout", 0, "gateway: how long a socket may drop events before it is closed (default 5s)")
@@ -131,6 +144,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	if c.Loops < 0 || c.MaxFrameBytes < 0 || c.OutboundQueueBytes < 0 || c.Dispatchers < 0 || c.SendRate < 0 || c.SendBurst < 0 ||
+		c.RequestRate < 0 || c.RequestBurst < 0 || c.MaxGroupsPerSession < 0 ||
 		c.MergeMinMembers < 0 || c.MergeMaxBytes < 0 {
 		return errors.New("gateway: negative size in config")
 	}
@@ -178,6 +192,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SendBurst == 0 {
 		c.SendBurst = 40
+	}
+	if c.RequestRate == 0 {
+		c.RequestRate = 50
+	}
+	if c.RequestBurst == 0 {
+		c.RequestBurst = 100
+	}
+	if c.MaxGroupsPerSession == 0 {
+		c.MaxGroupsPerSession = 100
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = 2 * time.Second

@@ -34,6 +34,9 @@ type conn struct {
 	// (Unix nanoseconds); 0 once it drains.
 	dropSince int64
 	groups    map[string]struct{} // groups joined through this connection
+	// joinsInFlight counts joins sent to the router and not answered; with
+	// groups they are held to Config.MaxGroupsPerSession.
+	joinsInFlight int
 
 	partial []byte     // loop only: the bytes of an incomplete frame
 	origin  string     // the upgrade request's Origin header; set before the loop sees the conn
@@ -263,6 +266,26 @@ func (c *conn) joined(groupID string) bool {
 	defer c.mu.Unlock()
 	_, ok := c.groups[groupID]
 	return ok
+}
+
+// reserveJoin counts a join in flight against max, the most groups the
+// connection may be in; it reports false when the connection is at max.
+// Every reservation ends with endJoin.
+func (c *conn) reserveJoin(groupID string, max int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.groups[groupID]; !ok && len(c.groups)+c.joinsInFlight >= max {
+		return false
+	}
+	c.joinsInFlight++
+	return true
+}
+
+// endJoin ends a reservation of reserveJoin.
+func (c *conn) endJoin() {
+	c.mu.Lock()
+	c.joinsInFlight--
+	c.mu.Unlock()
 }
 
 // leaveRoom forgets a joined group here and takes the connection out of

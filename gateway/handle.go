@@ -107,6 +107,15 @@ func (c *conn) handleRequest(f *liveimpb.ClientFrame) {
 		c.replyErr(f.Id, liveimpb.ErrNoSession.With("login first"))
 		return
 	}
+	switch f.Body.(type) {
+	case *liveimpb.ClientFrame_SendGroupMessage, *liveimpb.ClientFrame_SendC2CMessage:
+		// Messages have their own, lower rate (SendRate) below.
+	default:
+		if !s.allowRequest(gw.now()) {
+			c.replyErr(f.Id, liveimpb.ErrTooFast.With("more than %.0f requests/s from this session", gw.cfg.RequestRate))
+			return
+		}
+	}
 	groupID, hasGroup := liveimpb.FrameGroupID(f)
 	if hasGroup {
 		if _, creating := f.Body.(*liveimpb.ClientFrame_CreateGroup); !(creating && groupID == "") {

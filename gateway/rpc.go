@@ -186,12 +186,18 @@ func (g *Gateway) expireRPCs(now time.Time) {
 // connection becomes a member.
 func (g *Gateway) join(c *conn, s *session, f *liveimpb.ClientFrame) {
 	groupID := f.GetJoinGroup().GetGroupId()
+	if !c.reserveJoin(groupID, g.cfg.MaxGroupsPerSession) {
+		c.replyErr(f.Id, liveimpb.ErrLimitReached.With("a session may be in at most %d groups", g.cfg.MaxGroupsPerSession))
+		return
+	}
 	key := roomKey(s.appID, groupID)
 	if err := g.rooms.beginJoin(key); err != nil {
+		c.endJoin()
 		c.replyErr(f.Id, liveimpb.ErrUnavailable.With("subscribe: %v", err))
 		return
 	}
 	g.forward(c, s, f, groupID, func(rep *liveimpb.Reply) {
+		c.endJoin()
 		ok := rep.Code == 0 && c.setJoined(groupID, true)
 		g.rooms.endJoin(key, c, ok)
 		if ok {

@@ -36,22 +36,23 @@ type session struct {
 	// warned is the expiry a TokenExpiringEvent went out for.
 	expiry, warned atomic.Int64
 
-	mu    sync.Mutex
-	sends sendBucket
+	mu       sync.Mutex // guards the buckets
+	sends    bucket     // messages (Config.SendRate)
+	requests bucket     // every other request (Config.RequestRate)
 }
 
-// sendBucket is a token bucket limiting a session's messages.
-type sendBucket struct {
+// bucket is a token bucket; its owner's lock guards it.
+type bucket struct {
 	rate, burst, tokens float64
 	last                time.Time
 }
 
-// allowSend takes a send token, reporting false when the session sends
-// faster than Config.SendRate (412).
-func (s *session) allowSend(now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := &s.sends
+func newBucket(rate float64, burst int, now time.Time) bucket {
+	return bucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: now}
+}
+
+// take takes a token if one is there.
+func (b *bucket) take(now time.Time) bool {
 	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	b.last = now
 	if b.tokens < 1 {
@@ -59,6 +60,22 @@ func (s *session) allowSend(now time.Time) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// allowSend takes a send token, reporting false when the session sends
+// faster than Config.SendRate (412).
+func (s *session) allowSend(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sends.take(now)
+}
+
+// allowRequest takes a request token, reporting false when the session
+// makes requests faster than Config.RequestRate (412).
+func (s *session) allowRequest(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests.take(now)
 }
 
 // login runs on its own goroutine for the length of one login: it may
@@ -147,7 +164,8 @@ func (g *Gateway) authenticate(c *conn, req *liveimpb.LoginRequest) (*session, e
 		multiDevice: rep.MultiDevice,
 		userKey:     req.AppId + "/" + req.User.UserId,
 		heartbeat:   hb,
-		sends:       sendBucket{rate: g.cfg.SendRate, burst: float64(g.cfg.SendBurst), tokens: float64(g.cfg.SendBurst), last: g.now()},
+		sends:       newBucket(g.cfg.SendRate, g.cfg.SendBurst, g.now()),
+		requests:    newBucket(g.cfg.RequestRate, g.cfg.RequestBurst, g.now()),
 	}
 	s.expiry.Store(req.Auth.Timestamp)
 	return s, nil

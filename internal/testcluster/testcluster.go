@@ -38,8 +38,9 @@ const (
 )
 
 // Options says what to start. The zero value starts one router and one
-// gateway with default configs, except that the per-session send rate and
-// the per-address connection and upgrade caps are off unless set.
+// gateway with default configs, except that the per-session send and
+// request rates and the per-address connection and upgrade caps are off
+// unless set.
 type Options struct {
 	Routers  int // default 1
 	Gateways int // default 1
@@ -113,6 +114,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	if opts.Gateway.SendRate == 0 { // tests send in bursts; those about 412 set their own
 		opts.Gateway.SendRate, opts.Gateway.SendBurst = 1e6, 1e6
+	}
+	if opts.Gateway.RequestRate == 0 {
+		opts.Gateway.RequestRate, opts.Gateway.RequestBurst = 1e6, 1e6
 	}
 	// Every test client comes from 127.0.0.1; tests of the per-address
 	// caps set their own.
