@@ -120,3 +120,24 @@ func FuzzClientFrame(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCloseReply: whatever a client's close frame holds, the gateway
+// answers 1000, 1002 or 1007, and 1000 only for a body RFC 6455 allows.
+func FuzzCloseReply(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye"))
+	f.Add([]byte{0x03, 0xed})
+	f.Add([]byte{0x03, 0xe8, 0xff})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		got := closeReply(payload)
+		switch got {
+		case ws.StatusNormalClosure:
+			if len(payload) == 1 || (len(payload) >= 2 && ws.CheckCloseFrameData(ws.ParseCloseFrameData(payload)) != nil) {
+				t.Fatalf("%x answered 1000", payload)
+			}
+		case ws.StatusProtocolError, ws.StatusInvalidFramePayloadData:
+		default:
+			t.Fatalf("%x answered %d", payload, got)
+		}
+	})
+}

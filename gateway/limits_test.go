@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net"
 	"net/http"
 	"net/netip"
 	"testing"
@@ -60,4 +61,36 @@ func TestIPLimits(t *testing.T) {
 			t.Fatal("refused with no caps")
 		}
 	}
+}
+
+// FuzzClientIP: whatever X-Forwarded-For says, a client that is not a
+// trusted proxy is its own address, and the address found is never a
+// trusted proxy unless the peer itself is the only one there is.
+func FuzzClientIP(f *testing.F) {
+	f.Add("203.0.113.7:5000", "198.51.100.1")
+	f.Add("10.1.2.3:5000", "1.1.1.1, 10.9.9.9")
+	f.Add("10.1.2.3:5000", ",,,")
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}}}
+		got := clientIP(r, trusted)
+		host, _, err := net.SplitHostPort(remote)
+		if err != nil {
+			host = remote
+		}
+		peer, err := netip.ParseAddr(host)
+		if err != nil {
+			if got.IsValid() {
+				t.Fatalf("unparsable peer %q gave %v", remote, got)
+			}
+			return
+		}
+		peer = peer.Unmap()
+		if !isTrusted(peer, trusted) && got != peer {
+			t.Fatalf("untrusted peer %v reported as %v", peer, got)
+		}
+		if isTrusted(got, trusted) && got != peer {
+			t.Fatalf("a trusted proxy %v reported as the client", got)
+		}
+	})
 }

@@ -229,19 +229,9 @@ func (r *Router) listGroupUser(ctx context.Context, j job, c *liveimpb.Caller, r
 	case size == 0:
 		size = 20
 	}
-	var afterTime int64
-	var afterUser string
-	if tok := req.NextPageToken; tok != "" {
-		ts, user, ok := strings.Cut(tok, "_")
-		t, err := strconv.ParseInt(ts, 10, 64)
-		switch {
-		case !ok && err == nil:
-			// a bare number: first page
-		case !ok || err != nil || !ids.Valid(user):
-			return nil, liveimpb.InvalidParam("nextPageToken", "not a token this server returned")
-		default:
-			afterTime, afterUser = t, user
-		}
+	afterTime, afterUser, err := parseMemberPageToken(req.NextPageToken)
+	if err != nil {
+		return nil, err
 	}
 	gs, err := r.manage(ctx, j, c)
 	if err != nil {
@@ -274,6 +264,25 @@ func (r *Router) listGroupUser(ctx context.Context, j job, c *liveimpb.Caller, r
 		rep.NextPageToken = strconv.FormatInt(last.joinTime, 10) + "_" + last.user.UserId
 	}
 	return &liveimpb.Reply{Body: &liveimpb.Reply_ListGroupUser{ListGroupUser: rep}}, nil
+}
+
+// parseMemberPageToken reads a listGroupUser page token:
+// "<joinTimeMs>_<userId>" of the last user of the previous page. Empty, or
+// a bare number (the seed's samples pass 12), is the first page (afterUser
+// empty); anything else is 400.
+func parseMemberPageToken(tok string) (afterTime int64, afterUser string, err error) {
+	if tok == "" {
+		return 0, "", nil
+	}
+	ts, user, ok := strings.Cut(tok, "_")
+	t, perr := strconv.ParseInt(ts, 10, 64)
+	switch {
+	case !ok && perr == nil:
+		return 0, "", nil
+	case !ok || perr != nil || !ids.Valid(user):
+		return 0, "", liveimpb.InvalidParam("nextPageToken", "not a token this server returned")
+	}
+	return t, user, nil
 }
 
 // changeMutes applies change (nil only reads) to the group's mute state as
