@@ -3,6 +3,8 @@ package scylla
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -35,8 +37,19 @@ type Config struct {
 	// Timeout bounds one query. Default 5s.
 	Timeout time.Duration
 	// Username and Password, when set, authenticate with
-	// PasswordAuthenticator.
-	Username, Password string
+	// PasswordAuthenticator. PasswordFile, when set, holds the password
+	// (so it stays off command lines); it wins over Password.
+	Username, Password, PasswordFile string
+	// TLS encrypts connections to the cluster, verifying each node's
+	// certificate against the system roots or TLSCA and its host name
+	// (or IP) against the contact point. Setting TLSCA or TLSCert turns it
+	// on. Default off.
+	TLS bool
+	// TLSCA is a PEM bundle of the CAs that sign the nodes' certificates.
+	TLSCA string
+	// TLSCert and TLSKey are a client certificate for clusters that
+	// require one.
+	TLSCert, TLSKey string
 }
 
 // RegisterFlags registers the Scylla flags on fs.
@@ -54,7 +67,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Replication, "scylla-replication", "", "replication map used when creating the keyspace (default SimpleStrategy, RF 1)")
 	fs.StringVar(&c.Consistency, "scylla-consistency", "", "read and write consistency (default LOCAL_QUORUM)")
 	fs.StringVar(&c.Username, "scylla-username", "", "ScyllaDB user name")
-	fs.StringVar(&c.Password, "scylla-password", "", "ScyllaDB password")
+	fs.StringVar(&c.Password, "scylla-password", "", "ScyllaDB password (prefer --scylla-password-file: command lines are visible to every local user)")
+	fs.StringVar(&c.PasswordFile, "scylla-password-file", "", "file holding the ScyllaDB password")
+	fs.BoolVar(&c.TLS, "scylla-tls", false, "connect to ScyllaDB over TLS (on by itself with --scylla-tls-ca or --scylla-tls-cert)")
+	fs.StringVar(&c.TLSCA, "scylla-tls-ca", "", "CA bundle (PEM) that signs the ScyllaDB nodes' certificates")
+	fs.StringVar(&c.TLSCert, "scylla-tls-cert", "", "client certificate (PEM) for ScyllaDB")
+	fs.StringVar(&c.TLSKey, "scylla-tls-key", "", "key (PEM) of --scylla-tls-cert")
 }
 
 // Validate reports a configuration that cannot work.
@@ -71,6 +89,12 @@ func (c Config) Validate() error {
 				return errors.New("scylla: unknown consistency " + s)
 			}
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("scylla: --scylla-tls-cert and --scylla-tls-key go together")
+	}
+	if c.PasswordFile != "" && c.Username == "" {
+		return errors.New("scylla: --scylla-password-file needs --scylla-username")
 	}
 	if c.BucketWidth < 0 || c.Timeout < 0 {
 		return errors.New("scylla: negative duration")
@@ -98,6 +122,28 @@ func (c Config) withDefaults() Config {
 		c.Timeout = 5 * time.Second
 	}
 	return c
+}
+
+// cluster returns the gocql cluster configuration for cfg (defaults
+// applied): contact points, timeouts, credentials and TLS.
+func (c Config) cluster() (*gocql.ClusterConfig, error) {
+	cl := gocql.NewCluster(c.Hosts...)
+	cl.Timeout, cl.ConnectTimeout = c.Timeout, c.Timeout
+	if c.Username != "" {
+		pw := c.Password
+		if c.PasswordFile != "" {
+			b, err := os.ReadFile(c.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("scylla: --scylla-password-file: %w", err)
+			}
+			pw = strings.TrimSpace(string(b))
+		}
+		cl.Authenticator = gocql.PasswordAuthenticator{Username: c.Username, Password: pw}
+	}
+	if c.TLS || c.TLSCA != "" || c.TLSCert != "" {
+		cl.SslOpts = &gocql.SslOptions{CaPath: c.TLSCA, CertPath: c.TLSCert, KeyPath: c.TLSKey, EnableHostVerification: true}
+	}
+	return cl, nil
 }
 
 func validName(s string) bool {

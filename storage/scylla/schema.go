@@ -132,9 +132,11 @@ func DropKeyspace(ctx context.Context, cfg Config) error {
 		return err
 	}
 	cfg = cfg.withDefaults()
-	c := gocql.NewCluster(cfg.Hosts...)
+	c, err := cfg.cluster()
+	if err != nil {
+		return err
+	}
 	c.Keyspace = "system"
-	c.Timeout, c.ConnectTimeout = cfg.Timeout, cfg.Timeout
 	s, err := c.CreateSession()
 	if err != nil {
 		return fmt.Errorf("scylla: connect: %w", err)

@@ -50,15 +50,13 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	}
 	cons, _ := gocql.ParseConsistencyWrapper(cfg.Consistency)
 	serial, _ := gocql.ParseConsistencyWrapper(cfg.SerialConsistency)
-	cluster := gocql.NewCluster(cfg.Hosts...)
+	cluster, err := cfg.cluster()
+	if err != nil {
+		return nil, err
+	}
 	cluster.Consistency = cons
 	cluster.SerialConsistency = gocql.SerialConsistency(serial)
-	cluster.Timeout = cfg.Timeout
-	cluster.ConnectTimeout = cfg.Timeout
 	cluster.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
-	if cfg.Username != "" {
-		cluster.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
-	}
 	if err := applySchema(ctx, cluster, cfg); err != nil {
 		return nil, err
 	}
