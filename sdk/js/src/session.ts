@@ -11,7 +11,7 @@ import { backoffDelay, type ReconnectPolicy } from './backoff.js';
 import { type CloseInfo, Connection } from './connection.js';
 import { num } from './convert.js';
 import { ImError, ImErrorCode, toImError } from './errors.js';
-import type { Event, GroupInfo, Reply } from './gen/liveim/v1/client_pb.js';
+import { DisconnectCode, type Event, type GroupInfo, type Reply } from './gen/liveim/v1/client_pb.js';
 import { GroupTracker } from './groups.js';
 import { Heartbeat } from './heartbeat.js';
 import type { Logger } from './logger.js';
@@ -252,9 +252,13 @@ export class Session {
     this.#heartbeat.stop();
     const d = info.disconnect;
     const code = d?.code ?? 0;
-    if (info.code === 4004 || code === 4) {
+    if (info.code === 4004 || code === DisconnectCode.LOGGED_IN_ELSEWHERE) {
       this.#end(new ImError(ImErrorCode.SDK_NOT_LOGGED_IN, 'logged in elsewhere'));
       this.#sink.disconnect(4);
+      return;
+    }
+    if (code === DisconnectCode.TOKEN_EXPIRED) {
+      void this.#renewAndReconnect(link);
       return;
     }
     if (code !== 0) this.#sink.disconnect(code);
@@ -263,6 +267,26 @@ export class Session {
       return;
     }
     this.#log.info(`connection lost (${info.code} ${info.reason}); reconnecting`);
+    this.#scheduleReconnect();
+  }
+
+  /**
+   * #renewAndReconnect handles a session the server ended because its
+   * token expired: the app is asked once more (tokenexpired); with new
+   * credentials the SDK reconnects as after any lost connection, without
+   * them the session ends with disconnect(5).
+   */
+  async #renewAndReconnect(link: Link): Promise<void> {
+    const epoch = this.#epoch;
+    this.#state = 'reconnecting';
+    this.#log.warn('the session ended: token expired; asking the app for a new one');
+    const ok = await this.#token.ask();
+    if (epoch !== this.#epoch || this.#link !== undefined || link.dead !== true) return;
+    if (!ok) {
+      this.#end(new ImError(ImErrorCode.UNAUTHORIZED, 'token expired'));
+      this.#sink.disconnect(DisconnectCode.TOKEN_EXPIRED);
+      return;
+    }
     this.#scheduleReconnect();
   }
 

@@ -1,9 +1,10 @@
 // A reconnect that finds the token expired (the app ignored the first
-// tokenexpired) is refused with 401; the SDK asks again, and once the app
-// answers it logs in and the session resumes.
+// tokenexpired, and the network was down until after the expiry) is
+// refused with 401; the SDK asks again, and once the app answers it logs in
+// and the session resumes.
 import { describe, expect, it } from 'vitest';
 import type { ImGroupInfo, ImTokenCallback } from '../src/index.js';
-import { Recorder, newEngine, sleep, token, uid } from './helpers.js';
+import { Recorder, newEngine, sleep, token, uid, waitFor } from './helpers.js';
 import { CuttableTransport } from './transport-ws.js';
 
 describe('tokenexpired on reconnect', () => {
@@ -23,9 +24,15 @@ describe('tokenexpired on reconnect', () => {
     e.on('reconnectsuccess', reconnected.fn);
     const first = token(u, { ttl: '16s' });
     await e.login({ user: { userId: u }, userAuth: first.auth });
-    await sleep(Math.max(0, first.auth.timestamp * 1000 - Date.now() + 1200));
-    expect(calls.length).toBe(1);
+    // The SDK asks halfway through the lifetime; the app does not answer.
+    await waitFor(() => expect(calls.length).toBe(1), 15_000, 100);
+    // The network goes down before the expiry and comes back after it.
+    const expiryMs = first.auth.timestamp * 1000;
+    expect(Date.now()).toBeLessThan(expiryMs);
+    net.block(expiryMs - Date.now() + 1500);
     net.cut();
+    await sleep(Math.max(0, expiryMs - Date.now() + 1500));
+    expect(calls.length).toBe(1);
     await reconnected.next(() => true, 30_000);
     expect(failed.calls.some(([err]) => err.code === 401)).toBe(true);
     expect(calls.length).toBe(2);

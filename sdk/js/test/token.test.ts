@@ -62,4 +62,46 @@ describe('tokenexpired', () => {
     expect(asked.length).toBe(1); // the refreshed token lasts an hour
     expect(e.isLoggedIn).toBe(true);
   });
+
+  it('without new credentials the session ends at expiry with disconnect(5)', async () => {
+    const u = uid('lapse');
+    const e = await newEngine({}, own);
+    let asked = 0;
+    e.on('tokenexpired', (cb: ImTokenCallback) => {
+      asked++;
+      cb(new Error('the app server is down'));
+    });
+    const disconnects = new Recorder<[number]>();
+    e.on('disconnect', disconnects.fn);
+    const creds = token(u, { ttl: '6s' }, own);
+    await e.login({ user: { userId: u, userExtension: '' }, userAuth: creds.auth });
+    const [code] = await disconnects.next(() => true, 20_000);
+    expect(code).toBe(5);
+    expect(Date.now() / 1000).toBeGreaterThanOrEqual(creds.auth.timestamp);
+    expect(asked).toBeGreaterThanOrEqual(2); // before expiry, and once more when the server ended the session
+    expect(e.isLoggedIn).toBe(false);
+  });
+
+  it('new credentials after the server ended the session log in again', async () => {
+    const u = uid('late');
+    const net = new CuttableTransport();
+    const e = await newEngine({ transport: net.factory, reconnect: { initialDelayMs: 100, maxDelayMs: 500 } }, own);
+    const first = token(u, { ttl: '6s' }, own);
+    let asked = 0;
+    e.on('tokenexpired', (cb: ImTokenCallback) => {
+      asked++;
+      // Refuse until the first token has expired, then answer.
+      if (Date.now() / 1000 < first.auth.timestamp) cb(new Error('not yet'));
+      else cb(null, token(u, { ttl: '1h' }, own).auth);
+    });
+    const reconnected = new Recorder<[ImGroupInfo[]]>();
+    e.on('reconnectsuccess', reconnected.fn);
+    const disconnects = new Recorder<[number]>();
+    e.on('disconnect', disconnects.fn);
+    await e.login({ user: { userId: u, userExtension: '' }, userAuth: first.auth });
+    await reconnected.next(() => true, 30_000);
+    expect(asked).toBeGreaterThanOrEqual(2);
+    expect(disconnects.calls).toEqual([]);
+    expect(e.isLoggedIn).toBe(true);
+  });
 });
