@@ -1,6 +1,8 @@
 package router
 
 import (
+	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,4 +93,11 @@ func FuzzMemberPageToken(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRedactURLError(t *testing.T) {
+	err := redactURLError(&url.Error{Op: "Post", URL: "https://user:pw@hook.example/audit?token=s3cret", Err: errors.New("dial tcp: refused")})
+	if msg := err.Error(); strings.Contains(msg, "s3cret") || strings.Contains(msg, "pw@") || !strings.Contains(msg, "hook.example/audit") {
+		t.Fatalf("redacted error %q", msg)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -120,7 +121,7 @@ func (r *Router) callAuditHook(ctx context.Context, url string, req AuditRequest
 	hreq.Header.Set("Content-Type", "application/json")
 	resp, err := r.audit.Do(hreq)
 	if err != nil {
-		return false, "", err
+		return false, "", redactURLError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -131,4 +132,19 @@ func (r *Router) callAuditHook(ctx context.Context, url string, req AuditRequest
 		return false, "", fmt.Errorf("audit hook answer: %w", err)
 	}
 	return ar.Pass, ar.Reason, nil
+}
+
+// redactURLError keeps an HTTP client error from carrying the hook URL's
+// credentials or query (apps put tokens there) into logs: the URL is cut
+// to scheme, host and path.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil {
+		return fmt.Errorf("%s (unparsable URL): %w", ue.Op, ue.Err)
+	}
+	return fmt.Errorf("%s %s://%s%s: %w", ue.Op, u.Scheme, u.Host, u.Path, ue.Err)
 }
