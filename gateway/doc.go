@@ -10,12 +10,14 @@
 // Requests that need a router go out as NATS requests on
 // liveim.rpc.<app>.<group|_> with a reply subject on this gateway's inbox;
 // the reply is matched in rpcTable, so waiting costs no goroutine. Login
-// runs on a short-lived goroutine of its own (it may wait for an app
-// lookup and a NATS flush).
+// runs on a short-lived goroutine of its own: a router checks the
+// credentials (liveim.sys.auth; gateways hold no app keys), then a NATS
+// flush. Every session is held to its token's expiry, and every client
+// address and session to the rate limits of Config.
 //
 // Each group with local members has ONE NATS subscription (rooms); each
-// logged-in user one on liveim.usr.<app>.<user> for C2C messages and
-// takeover notices. Both are channel subscriptions drained by
+// user with sessions here one on liveim.usr.<app>.<user>, however many
+// sessions (devices), for C2C messages and takeover notices. Both are channel subscriptions drained by
 // Config.Dispatchers goroutines (dispatch.go), a subject always to the
 // same one, so a group's events keep their order. A broadcast builds the
 // WebSocket frame once and queues the same bytes on every member's socket.
