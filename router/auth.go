@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -26,12 +27,20 @@ import (
 // faces the internet, never holds a key that could sign tokens or server
 // API calls.
 
-// nonces binds each login nonce to the first token that used it, until
-// that token expires (the NonceBucket KV bucket, shared by every router).
-// A recently bound token is remembered locally, so a reconnect with the
+// nonces binds each login nonce to the first token that used it, for the
+// replay window (Config.NonceWindow, or until the token expires if that
+// is sooner), in the NonceBucket KV bucket shared by every router. A
+// recently bound token is remembered locally, so a reconnect with the
 // same token costs no bucket operation.
+//
+// The binding is a second line of defence (the nonce's fixed length and
+// the lifetime cap already make a token name one user and one expiry), so
+// a bucket that cannot be reached or is full lets the login through with a
+// warning rather than locking every user out.
 type nonces struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	window time.Duration
+	log    *slog.Logger
 
 	mu   sync.Mutex       // leaf lock
 	seen map[string]int64 // bound token → its expiry (Unix seconds)
@@ -40,7 +49,7 @@ type nonces struct {
 // maxSeenTokens bounds nonces.seen; it is cleared when full.
 const maxSeenTokens = 1 << 16
 
-func (n *nonces) setup(ctx context.Context, js jetstream.JetStream, replicas int) error {
+func (n *nonces) setup(ctx context.Context, js jetstream.JetStream, replicas int, window time.Duration, log *slog.Logger) error {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:         subject.NonceBucket,
 		Description:    "login nonces bound to their first token, until it expires",
@@ -51,7 +60,7 @@ func (n *nonces) setup(ctx context.Context, js jetstream.JetStream, replicas int
 	if err != nil {
 		return fmt.Errorf("router: bucket %s: %w", subject.NonceBucket, err)
 	}
-	n.kv, n.seen = kv, make(map[string]int64)
+	n.kv, n.window, n.log, n.seen = kv, window, log, make(map[string]int64)
 	return nil
 }
 
@@ -66,8 +75,8 @@ func (n *nonces) bind(ctx context.Context, appID, nonce, token string, expiry in
 	}
 	sum := sha256.Sum256([]byte(nonce))
 	key := appID + "." + hex.EncodeToString(sum[:16])
-	ttl := time.Unix(expiry, 0).Sub(now) + auth.ClockSkew // outlives the token
-	_, err := n.kv.Create(ctx, key, []byte(token), jetstream.KeyTTL(ttl))
+	ttl := min(time.Unix(expiry, 0).Sub(now)+auth.ClockSkew, n.window)
+	_, err := n.kv.Create(ctx, key, []byte(token), jetstream.KeyTTL(max(ttl, time.Second)))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		e, gerr := n.kv.Get(ctx, key)
 		switch {
@@ -80,7 +89,8 @@ func (n *nonces) bind(ctx context.Context, appID, nonce, token string, expiry in
 		}
 	}
 	if err != nil {
-		return liveimpb.ErrUnavailable.With("nonce check: %v", err)
+		n.log.Warn("nonce binding unavailable; login let through on the token's other checks", "app_id", appID, "err", err)
+		return nil
 	}
 	n.mu.Lock()
 	if len(n.seen) >= maxSeenTokens {

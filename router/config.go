@@ -74,6 +74,10 @@ type Config struct {
 	// RecallWindow is how long a sender may delete its own message.
 	// Default 2m.
 	RecallWindow time.Duration
+	// NonceWindow is how long a login nonce stays bound to the first token
+	// that used it (at most until that token expires): within it no other
+	// token may use the nonce. Default 1h.
+	NonceWindow time.Duration
 	// AuthTimeout bounds the check of one login's credentials (the app
 	// lookup and the nonce binding). Default 5s.
 	AuthTimeout time.Duration
@@ -108,6 +112,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 		c.MaxRepeatCount = int32(n)
 		return err
 	})
+	fs.DurationVar(&c.NonceWindow, prefix+"nonce-window", 0, "router: how long a login nonce stays bound to its first token (default 1h)")
 	fs.DurationVar(&c.RecallWindow, prefix+"recall-window", 0, "router: how long a sender may delete its own message (default 2m)")
 }
 
@@ -120,7 +125,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, d := range []time.Duration{c.PinnedTTL, c.AliveTTL, c.HighMaxAge, c.C2CTimeout, c.MemberGrace, c.GatewayTimeout,
-		c.MemberChangeInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.FlushInterval} {
+		c.MemberChangeInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.FlushInterval} {
 		if d < 0 {
 			return errors.New("router: negative duration in config")
 		}
@@ -167,6 +172,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.RecallWindow, 2*time.Minute)
 	setDur(&c.AuditTimeout, time.Second)
 	setDur(&c.AuthTimeout, 5*time.Second)
+	setDur(&c.NonceWindow, time.Hour)
 	setDur(&c.FlushInterval, time.Second)
 	if c.RoomRate == 0 {
 		c.RoomRate = 500

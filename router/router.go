@@ -261,7 +261,7 @@ func (r *Router) setupStreams(ctx context.Context) error {
 		return fmt.Errorf("router: stream %s: %w", subject.HighStream, err)
 	}
 	r.high = high
-	if err := r.nonces.setup(ctx, r.js, r.cfg.StreamReplicas); err != nil {
+	if err := r.nonces.setup(ctx, r.js, r.cfg.StreamReplicas, r.cfg.NonceWindow, r.log); err != nil {
 		return err
 	}
 	return r.parts.setup(ctx)
