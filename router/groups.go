@@ -51,9 +51,13 @@ type memberChange struct {
 func (m *memberChange) empty() bool { return m.joinCount == 0 && m.leaveCount == 0 }
 
 // errMoved reports that this router may not serve a group now: its
-// partition moved away, or its cached state was stale. Router.work sends
-// such a request back through the stream to the group's current owner.
-var errMoved = &liveimpb.Error{Code: liveimpb.ErrUnavailable.Code, Message: "the group moved to another router; retry"}
+// partition moved away, or its cached state was stale. It is returned
+// only before a request changed anything, so Router.work may send the
+// request back through the stream to the group's current owner; it is an
+// internal sentinel, not a catalogue error, so no other 503 (a failed
+// publish after the message was stored) is ever mistaken for it. The
+// client sees 503 only if the request cannot be sent on.
+var errMoved = errors.New("router: the group moved to another router")
 
 // groupCache holds the groups of the partitions this router owns. Lock
 // order: groupState.mu, then groupCache.mu. groupCache.mu is a leaf: no

@@ -336,12 +336,15 @@ func (r *Router) work(ctx context.Context, j job) {
 	default:
 		err = liveimpb.InvalidParam("frame", "empty router request")
 	}
-	if errors.Is(err, errMoved) && r.sendOn(j) {
-		if span != nil {
-			span.SetAttributes(attribute.Bool("liveim.sent_on", true))
-			span.End()
+	if errors.Is(err, errMoved) {
+		if r.sendOn(j) {
+			if span != nil {
+				span.SetAttributes(attribute.Bool("liveim.sent_on", true))
+				span.End()
+			}
+			return // the group's current owner answers
 		}
-		return // the group's current owner answers
+		err = liveimpb.ErrUnavailable.With("the group moved to another router; retry")
 	}
 	if err != nil {
 		if e := liveimpb.AsError(err); e == liveimpb.ErrInternal {
