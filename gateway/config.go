@@ -32,7 +32,8 @@ type Config struct {
 	// value in 15s..120s at login. Default 99s.
 	HeartbeatTimeout time.Duration
 	// TokenExpiryNotice is how long before a session's token expires the
-	// gateway sends TokenExpiringEvent (the SDK's tokenexpired); a session
+	// gateway sends TokenExpiringEvent (the SDK's tokenexpired), or halfway
+	// through the token's lifetime left at login when that is shorter; a session
 	// still on that token at its expiry is closed (disconnect 5, status
 	// 4001). Default 60s.
 	TokenExpiryNotice time.Duration

@@ -253,7 +253,7 @@ func (c *conn) sweep(now time.Time) {
 		c.closeWith(closeUnauthorized, "token expired", &liveimpb.DisconnectEvent{
 			Code: liveimpb.DisconnectCode_DISCONNECT_CODE_TOKEN_EXPIRED, Reason: "token expired", Reconnect: true,
 		})
-	case now.Add(c.gw.cfg.TokenExpiryNotice).Unix() >= exp && s.warned.Swap(exp) != exp:
+	case now.Unix() >= s.noticeAt.Load() && s.warned.Swap(exp) != exp:
 		c.send(encodeServerFrame(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{Event: &liveimpb.Event{
 			Body: &liveimpb.Event_TokenExpiring{TokenExpiring: &liveimpb.TokenExpiringEvent{ExpireAt: exp}},
 		}}}), false)

@@ -18,7 +18,8 @@ import (
 const maxUserExtension = 512
 
 // session is a logged-in user on one connection. Its fields are set before
-// it is published in conn.sess and never change, except expiry.
+// it is published in conn.sess and never change, except the token's
+// times (setToken).
 type session struct {
 	id       string
 	appID    string
@@ -33,12 +34,22 @@ type session struct {
 	heartbeat   time.Duration
 
 	// expiry is the token's expiry in Unix seconds; a refresh moves it.
-	// warned is the expiry a TokenExpiringEvent went out for.
-	expiry, warned atomic.Int64
+	// noticeAt is when the session is told (Unix seconds) and warned the
+	// expiry a TokenExpiringEvent went out for.
+	expiry, noticeAt, warned atomic.Int64
 
 	mu       sync.Mutex // guards the buckets
 	sends    bucket     // messages (Config.SendRate)
 	requests bucket     // every other request (Config.RequestRate)
+}
+
+// setToken records the session's token expiry and when to tell the
+// session about it: notice ahead, or halfway through the lifetime left now
+// when that is shorter (the SDK asks its app at the same moment).
+func (s *session) setToken(expiry int64, now time.Time, notice time.Duration) {
+	lead := min(int64(notice/time.Second), (expiry-now.Unix())/2)
+	s.noticeAt.Store(expiry - lead)
+	s.expiry.Store(expiry)
 }
 
 // bucket is a token bucket; its owner's lock guards it.
@@ -167,7 +178,7 @@ func (g *Gateway) authenticate(c *conn, req *liveimpb.LoginRequest) (*session, e
 		sends:       newBucket(g.cfg.SendRate, g.cfg.SendBurst, g.now()),
 		requests:    newBucket(g.cfg.RequestRate, g.cfg.RequestBurst, g.now()),
 	}
-	s.expiry.Store(req.Auth.Timestamp)
+	s.setToken(req.Auth.Timestamp, g.now(), g.cfg.TokenExpiryNotice)
 	return s, nil
 }
 
@@ -182,7 +193,7 @@ func (g *Gateway) refresh(c *conn, s *session, req *liveimpb.RefreshTokenRequest
 	if _, err := g.checkCredentials(&liveimpb.AuthRequest{AppId: s.appID, UserId: s.userID, Auth: req.Auth, Origin: c.origin}); err != nil {
 		return err
 	}
-	s.expiry.Store(req.Auth.Timestamp)
+	s.setToken(req.Auth.Timestamp, g.now(), g.cfg.TokenExpiryNotice)
 	return nil
 }
 
