@@ -29,19 +29,57 @@ const (
 type compose struct {
 	Services map[string]composeService `yaml:"services"`
 	Volumes  map[string]any            `yaml:"volumes"`
+	Secrets  map[string]struct {
+		File string `yaml:"file"`
+	} `yaml:"secrets"`
 }
 
 type composeService struct {
-	Image       string         `yaml:"image"`
-	Build       composeBuild   `yaml:"build"`
-	Command     stringOrList   `yaml:"command"`
-	Environment composeEnv     `yaml:"environment"`
-	Volumes     []string       `yaml:"volumes"`
-	Ports       []string       `yaml:"ports"`
-	DependsOn   map[string]any `yaml:"depends_on"`
+	Image       string            `yaml:"image"`
+	Build       composeBuild      `yaml:"build"`
+	Entrypoint  stringOrList      `yaml:"entrypoint"`
+	Command     stringOrList      `yaml:"command"`
+	Environment composeEnv        `yaml:"environment"`
+	Volumes     []string          `yaml:"volumes"`
+	Ports       []string          `yaml:"ports"`
+	Secrets     composeSecretRefs `yaml:"secrets"`
+	DependsOn   map[string]any    `yaml:"depends_on"`
 	Healthcheck *struct {
 		Test stringOrList `yaml:"test"`
 	} `yaml:"healthcheck"`
+}
+
+// composeSecretRefs are the secrets a service mounts, by their path in
+// the container: the short syntax (a name, at /run/secrets/<name>) or the
+// long one (source and target).
+type composeSecretRefs map[string]string // path -> secret name
+
+func (r *composeSecretRefs) UnmarshalYAML(n *yaml.Node) error {
+	var refs []yaml.Node
+	if err := n.Decode(&refs); err != nil {
+		return err
+	}
+	*r = composeSecretRefs{}
+	for _, ref := range refs {
+		var long struct {
+			Source string `yaml:"source"`
+			Target string `yaml:"target"`
+		}
+		if ref.Kind == yaml.ScalarNode {
+			long.Source = ref.Value
+		} else if err := ref.Decode(&long); err != nil {
+			return err
+		}
+		target := long.Target
+		if target == "" {
+			target = long.Source
+		}
+		if !strings.HasPrefix(target, "/") {
+			target = "/run/secrets/" + target
+		}
+		(*r)[target] = long.Source
+	}
+	return nil
 }
 
 type composeBuild struct {
@@ -288,8 +326,12 @@ func TestComposeCluster(t *testing.T) {
 		}
 	}
 	for _, name := range gateways {
-		if h, _, _ := net.SplitHostPort(c.Services[name].Environment["LIVEIM_ADDR"]); h != "0.0.0.0" {
-			t.Errorf("%s: LIVEIM_ADDR %q, want 0.0.0.0:PORT (reachable from the host and Prometheus)", name, c.Services[name].Environment["LIVEIM_ADDR"])
+		env := c.Services[name].Environment
+		if h, _, _ := net.SplitHostPort(env["LIVEIM_ADDR"]); h != "0.0.0.0" {
+			t.Errorf("%s: LIVEIM_ADDR %q, want 0.0.0.0:PORT (reachable from the host)", name, env["LIVEIM_ADDR"])
+		}
+		if listenPort(env["LIVEIM_ADDR"]) == listenPort(env["LIVEIM_HTTP_ADDR"]) {
+			t.Errorf("%s: LIVEIM_ADDR %q and LIVEIM_HTTP_ADDR %q share a port: /metrics belongs on the internal listener only", name, env["LIVEIM_ADDR"], env["LIVEIM_HTTP_ADDR"])
 		}
 	}
 	for _, name := range routers {
@@ -299,26 +341,44 @@ func TestComposeCluster(t *testing.T) {
 				t.Errorf("%s: %s=%q, want %q", name, k, env[k], want)
 			}
 		}
-		if h, _, _ := net.SplitHostPort(env["LIVEIM_HTTP_ADDR"]); h != "0.0.0.0" {
-			t.Errorf("%s: LIVEIM_HTTP_ADDR %q, want 0.0.0.0:PORT (scraped by Prometheus)", name, env["LIVEIM_HTTP_ADDR"])
-		}
 		if _, ok := c.Services[name].DependsOn[scylla[0]]; !ok {
 			t.Errorf("%s: does not depend on %s", name, scylla[0])
 		}
 	}
 
-	// Prometheus scrapes every gateway and router on /metrics.
+	// Prometheus scrapes every gateway and router on /metrics of its
+	// internal listener (--http-addr), the only one serving it, and no
+	// gateway's public port.
 	targets := prometheusTargets(t)
-	for _, name := range gateways {
-		_, port, _ := net.SplitHostPort(c.Services[name].Environment["LIVEIM_ADDR"])
+	for _, name := range append(slices.Clone(gateways), routers...) {
+		env := c.Services[name].Environment
+		if h, _, _ := net.SplitHostPort(env["LIVEIM_HTTP_ADDR"]); h != "0.0.0.0" {
+			t.Errorf("%s: LIVEIM_HTTP_ADDR %q, want 0.0.0.0:PORT (scraped by Prometheus)", name, env["LIVEIM_HTTP_ADDR"])
+		}
+		_, port, _ := net.SplitHostPort(env["LIVEIM_HTTP_ADDR"])
 		if !targets[name+":"+port] {
-			t.Errorf("%s does not scrape %s:%s/metrics (targets %v)", prometheusFile, name, port, targets)
+			t.Errorf("%s does not scrape %s:%s/metrics, its internal listener (targets %v)", prometheusFile, name, port, targets)
 		}
 	}
-	for _, name := range routers {
-		_, port, _ := net.SplitHostPort(c.Services[name].Environment["LIVEIM_HTTP_ADDR"])
-		if !targets[name+":"+port] {
-			t.Errorf("%s does not scrape %s:%s/metrics (targets %v)", prometheusFile, name, port, targets)
+	for _, name := range gateways {
+		if _, port, _ := net.SplitHostPort(c.Services[name].Environment["LIVEIM_ADDR"]); targets[name+":"+port] {
+			t.Errorf("%s scrapes %s:%s, the public port, which serves no /metrics", prometheusFile, name, port)
+		}
+	}
+}
+
+// TestComposePortsOnLoopback checks that the local cluster publishes its
+// ports on the host's loopback only: NATS, Scylla and the internal
+// listeners are not for the network.
+func TestComposePortsOnLoopback(t *testing.T) {
+	t.Parallel()
+	c := readCompose(t)
+	for _, name := range slices.Sorted(maps.Keys(c.Services)) {
+		for _, p := range c.Services[name].Ports {
+			parts := strings.Split(p, ":")
+			if len(parts) < 3 || (parts[0] != "127.0.0.1" && parts[0] != "[::1]") {
+				t.Errorf("%s: port %q is published on every host address, want 127.0.0.1:HOST:CONTAINER", name, p)
+			}
 		}
 	}
 }

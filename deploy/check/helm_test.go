@@ -75,6 +75,17 @@ func TestHelmTemplateDefaults(t *testing.T) {
 	if len(m.HPAs) != 2 || len(m.PDBs) != 2 {
 		t.Errorf("defaults render %d HPAs and %d PDBs, want one of each per component", len(m.HPAs), len(m.PDBs))
 	}
+
+	// NATS credentials on by default, from the Secret <fullname>-nats-auth,
+	// which the chart does not make without passwords in values.
+	checkNATSCredentials(t, gw, "gateway", "rel-liveim-nats-auth")
+	checkNATSCredentials(t, rt, "router", "rel-liveim-nats-auth")
+	if len(m.Secrets) != 0 {
+		t.Errorf("defaults render %d Secrets, want none (no passwords in values)", len(m.Secrets))
+	}
+	if v, ok := envValue(gw.Spec.Template.Spec.Containers[0], "LIVEIM_TRUSTED_PROXIES"); ok {
+		t.Errorf("gateway LIVEIM_TRUSTED_PROXIES=%q by default, want unset (no proxy is trusted)", v)
+	}
 }
 
 func TestHelmTemplateAllFeatures(t *testing.T) {
@@ -100,8 +111,24 @@ func TestHelmTemplateAllFeatures(t *testing.T) {
 		}
 	}
 	// Whole numbers from values.yaml reach the flags as integers.
-	if v, _ := envValue(gw.Spec.Template.Spec.Containers[0], "LIVEIM_MAX_FRAME_BYTES"); v != "1000000" {
+	gc := gw.Spec.Template.Spec.Containers[0]
+	if v, _ := envValue(gc, "LIVEIM_MAX_FRAME_BYTES"); v != "1000000" {
 		t.Errorf("gateway LIVEIM_MAX_FRAME_BYTES=%q, want 1000000", v)
+	}
+	// The proxies whose X-Forwarded-For names the client.
+	if v, _ := envValue(gc, "LIVEIM_TRUSTED_PROXIES"); v != "10.244.0.0/16,fd00:10:244::/56" {
+		t.Errorf("gateway LIVEIM_TRUSTED_PROXIES=%q, want the two CIDRs of gateway.trustedProxies", v)
+	}
+
+	// NATS: each role's password from the existing Secret, TLS with a
+	// client certificate.
+	checkNATSCredentials(t, gw, "gateway", "liveim-nats-auth")
+	checkNATSCredentials(t, rt, "router", "liveim-nats-auth")
+	for _, d := range []*appsv1.Deployment{gw, rt} {
+		checkNATSTLS(t, d, "nats-client-tls", true)
+	}
+	if len(m.Secrets) != 0 {
+		t.Errorf("%d Secrets rendered, want none (nats.auth.existingSecret is set)", len(m.Secrets))
 	}
 
 	// Scylla, with the password from a Secret.
@@ -118,14 +145,9 @@ func TestHelmTemplateAllFeatures(t *testing.T) {
 			t.Errorf("router %s=%q, want %q", name, v, want)
 		}
 	}
-	var pw *corev1.EnvVar
-	for i := range rc.Env {
-		if rc.Env[i].Name == "LIVEIM_SCYLLA_PASSWORD" {
-			pw = &rc.Env[i]
-		}
-	}
-	if pw == nil || pw.ValueFrom == nil || pw.ValueFrom.SecretKeyRef == nil || pw.ValueFrom.SecretKeyRef.Name != "scylla-auth" {
-		t.Errorf("router LIVEIM_SCYLLA_PASSWORD: %+v, want it from Secret scylla-auth", pw)
+	pwFile, _ := envValue(rc, "LIVEIM_SCYLLA_PASSWORD_FILE")
+	if src, key, _ := secretFile(rt.Spec.Template.Spec, rc, pwFile); src == nil || src.SecretName != "scylla-auth" || key != "password" {
+		t.Errorf("router LIVEIM_SCYLLA_PASSWORD_FILE=%q, want key password of Secret scylla-auth mounted", pwFile)
 	}
 
 	// Memory as a second HPA metric.
@@ -141,14 +163,29 @@ func TestHelmTemplateAllFeatures(t *testing.T) {
 		}
 	}
 
-	// Ingress: /ws to the gateways' Service, by port name.
+	// Ingress: /ws to the gateways' public Service, by port name, with
+	// TLS for every host (wss://).
 	if len(m.Ingresses) != 1 {
 		t.Fatalf("%d Ingresses, want 1", len(m.Ingresses))
 	}
 	ing := m.Ingresses[0]
-	gwSvc := serviceOf(t, m, gw)
+	gwSvc, gwInternal := gatewayServices(t, m, gw)
 	if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" || len(ing.Spec.TLS) != 1 {
 		t.Errorf("Ingress %s: class %v, tls %v", ing.Name, ing.Spec.IngressClassName, ing.Spec.TLS)
+	}
+	tlsHosts := map[string]bool{}
+	for _, tls := range ing.Spec.TLS {
+		if tls.SecretName == "" {
+			t.Errorf("Ingress %s: tls for %v names no Secret", ing.Name, tls.Hosts)
+		}
+		for _, h := range tls.Hosts {
+			tlsHosts[h] = true
+		}
+	}
+	for _, r := range ing.Spec.Rules {
+		if !tlsHosts[r.Host] {
+			t.Errorf("Ingress %s: host %q has no tls (clients need wss://)", ing.Name, r.Host)
+		}
 	}
 	paths := 0
 	for _, r := range ing.Spec.Rules {
@@ -177,6 +214,8 @@ func TestHelmTemplateAllFeatures(t *testing.T) {
 	for _, sm := range m.ServiceMonitors {
 		checkServiceMonitor(t, m, sm)
 	}
+	// Gateways are scraped through their internal Service, never the
+	// public one; routers through theirs.
 	monitored := map[string]bool{}
 	for _, sm := range m.ServiceMonitors {
 		for _, s := range m.Services {
@@ -185,10 +224,13 @@ func TestHelmTemplateAllFeatures(t *testing.T) {
 			}
 		}
 	}
-	for _, d := range []*appsv1.Deployment{gw, rt} {
-		if s := serviceOf(t, m, d); !monitored[s.Name] {
-			t.Errorf("no ServiceMonitor selects Service %s (of %s)", s.Name, d.Name)
+	for _, s := range []*corev1.Service{gwInternal, serviceOf(t, m, rt)} {
+		if !monitored[s.Name] {
+			t.Errorf("no ServiceMonitor selects Service %s", s.Name)
 		}
+	}
+	if monitored[gwSvc.Name] {
+		t.Errorf("a ServiceMonitor selects the public gateway Service %s", gwSvc.Name)
 	}
 }
 
@@ -222,6 +264,24 @@ func TestHelmTemplatePebble(t *testing.T) {
 	if len(gw.Spec.Template.Spec.TopologySpreadConstraints) != 0 {
 		t.Error("gateway topology spread rendered though disabled")
 	}
+
+	// The NATS passwords from values, in the Secret the chart makes, each
+	// role mounting its own.
+	const secret = "rel-liveim-nats-auth"
+	if len(m.Secrets) != 1 || m.Secrets[0].Name != secret {
+		t.Fatalf("%d Secrets rendered, want %s", len(m.Secrets), secret)
+	}
+	for key, want := range map[string]string{"router-password": "test-router-password-0b1c", "gateway-password": "test-gateway-password-9e8f"} {
+		if got := string(m.Secrets[0].Data[key]); got != want {
+			t.Errorf("Secret %s: %s=%q, want %q", secret, key, got, want)
+		}
+	}
+	checkNATSCredentials(t, gw, "gateway", secret)
+	checkNATSCredentials(t, rt, "router", secret)
+	// The embedded store's volume and the password's, side by side.
+	if len(rt.Spec.Template.Spec.Volumes) != 2 {
+		t.Errorf("router volumes %v, want data and nats-auth", rt.Spec.Template.Spec.Volumes)
+	}
 }
 
 // TestHelmTemplateRefuses checks that values that cannot work fail to
@@ -237,11 +297,23 @@ func TestHelmTemplateRefuses(t *testing.T) {
 		{"no NATS", []string{"--set", "nats.url="}, "nats.url is required"},
 		{"unknown store", []string{"--set", "store.type=redis"}, "want scylla or pebble"},
 		{"no Scylla hosts", []string{"--set", "store.scylla.hosts=null"}, "store.scylla.hosts"},
+		{"a Scylla password without a user", []string{"--set", "store.scylla.existingSecret=scylla-auth"}, "store.scylla.username"},
+		{"a Scylla password flag", []string{"--set", "router.flags.scylla-password-file=/tmp/pw"}, "router.flags.scylla-password-file"},
 		{"drain longer than the grace period", []string{"--set", "gateway.preStopSleepSeconds=90"}, "terminationGracePeriodSeconds"},
 		{"a flag the chart sets", []string{"--set", "gateway.flags.nats=nats://x:4222"}, "gateway.flags.nats"},
 		{"a flag with dashes", []string{"--set", "router.flags.--room-rate=5"}, "router.flags"},
 		{"not an OTEL_ variable", []string{"--set", "otel.env.FOO=1"}, "otel.env.FOO"},
 		{"HPA without a target", []string{"--set", "gateway.autoscaling.targetCPUUtilizationPercentage=null"}, "gateway.autoscaling"},
+		{"NATS passwords and an existing Secret", []string{"--set", "nats.auth.existingSecret=s,nats.auth.routerPassword=r1,nats.auth.gatewayPassword=g1"}, "not both"},
+		{"one NATS password", []string{"--set", "nats.auth.routerPassword=r1"}, "set both routerPassword and gatewayPassword"},
+		{"one NATS password for both users", []string{"--set", "nats.auth.routerPassword=same1,nats.auth.gatewayPassword=same1"}, "must differ"},
+		{"a NATS credential flag", []string{"--set", "gateway.flags.nats-password-file=/tmp/pw"}, "gateway.flags.nats-password-file"},
+		{"a router NATS user flag", []string{"--set", "router.flags.nats-user=admin"}, "router.flags.nats-user"},
+		{"the internal listener as a flag", []string{"--set", "gateway.flags.http-addr=0.0.0.0:9"}, "gateway.flags.http-addr"},
+		{"trusted proxies as a flag", []string{"--set", "gateway.flags.trusted-proxies=0.0.0.0/0"}, "gateway.flags.trusted-proxies"},
+		{"a client certificate without its Secret", []string{"--set", "nats.tls.clientCert=true"}, "nats.tls.clientCert"},
+		{"a trusted proxy that is no CIDR", []string{"--set", "gateway.trustedProxies={10.0.0.1}"}, "gateway.trustedProxies"},
+		{"metrics on the public port", []string{"--set", "gateway.internalPort=8080"}, "gateway.internalPort"},
 	} {
 		_, err := runHelm(t, append([]string{"template", "rel", chartDir, "--kube-version", kubeVersion}, c.args...)...)
 		if err == nil {
@@ -256,7 +328,7 @@ func TestHelmTemplateRefuses(t *testing.T) {
 // in every rendering, against the flags of the target it is given to.
 func TestHelmEnvNamesRealFlags(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{nil, {"-f", valuesAll}, {"-f", valuesPebble}} {
+	for _, args := range [][]string{nil, {"-f", valuesAll}, {"-f", valuesPebble}, {"--set", "nats.auth.enabled=false"}} {
 		m := render(t, args...)
 		for _, d := range m.Deployments {
 			for _, c := range d.Spec.Template.Spec.Containers {
@@ -280,20 +352,27 @@ func checkChart(t *testing.T, m *manifests) (gw, rt *appsv1.Deployment) {
 	}
 	gwLabels, rtLabels := gw.Spec.Template.Labels, rt.Spec.Template.Labels
 
-	// Gateway Service: port http, selecting gateway pods only.
-	svc := serviceOf(t, m, gw)
-	if selectsSet(svc.Spec.Selector, rtLabels) {
-		t.Errorf("Service %s selects router pods too", svc.Name)
+	// Gateway Services: the public one (port http) and the internal one
+	// (port internal), selecting gateway pods only.
+	public, internal := gatewayServices(t, m, gw)
+	for _, svc := range []*corev1.Service{public, internal} {
+		if selectsSet(svc.Spec.Selector, rtLabels) {
+			t.Errorf("Service %s selects router pods too", svc.Name)
+		}
 	}
-	if !servicePortExists(svc, "http", 0) {
-		t.Errorf("Service %s has no port named http", svc.Name)
+	if !servicePortExists(public, "http", 0) {
+		t.Errorf("Service %s has no port named http", public.Name)
 	}
 	serviceOf(t, m, rt) // routers' metrics
 
-	// The WebSocket listener is the http port.
+	// The WebSocket listener is the http port, the internal listener
+	// (/metrics) the internal port.
 	gc := gw.Spec.Template.Spec.Containers[0]
 	addr, _ := envValue(gc, "LIVEIM_ADDR")
-	checkListenAddr(t, gw.Name+" LIVEIM_ADDR", addr, containerPort(gc, "http"))
+	checkListenAddr(t, gw.Name+" LIVEIM_ADDR", addr, gc, "http")
+	iaddr, _ := envValue(gc, "LIVEIM_HTTP_ADDR")
+	checkListenAddr(t, gw.Name+" LIVEIM_HTTP_ADDR", iaddr, gc, "internal")
+	checkNoPlainSecrets(t, m)
 
 	// Drain: the native preStop sleep (the image has no shell), inside a
 	// longer grace period.
@@ -307,7 +386,7 @@ func checkChart(t *testing.T, m *manifests) (gw, rt *appsv1.Deployment) {
 	// Router listener.
 	rc := rt.Spec.Template.Spec.Containers[0]
 	haddr, _ := envValue(rc, "LIVEIM_HTTP_ADDR")
-	checkListenAddr(t, rt.Name+" LIVEIM_HTTP_ADDR", haddr, containerPort(rc, "http"))
+	checkListenAddr(t, rt.Name+" LIVEIM_HTTP_ADDR", haddr, rc, "http")
 
 	// HPAs target the Deployments; a Deployment under an HPA leaves
 	// replicas to it.
@@ -480,9 +559,9 @@ func isPort(p intstr.IntOrString, c corev1.Container, name string) bool {
 
 // checkListenAddr checks that a listen address takes connections from
 // other pods on the named container port.
-func checkListenAddr(t *testing.T, what, addr string, port int32) {
+func checkListenAddr(t *testing.T, what, addr string, c corev1.Container, portName string) {
 	t.Helper()
-	host, p, err := net.SplitHostPort(addr)
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Errorf("%s=%q: %v", what, addr, err)
 		return
@@ -490,36 +569,19 @@ func checkListenAddr(t *testing.T, what, addr string, port int32) {
 	if host != "0.0.0.0" && host != "" && host != "::" {
 		t.Errorf("%s=%q: listens on %s only, unreachable from other pods", what, addr, host)
 	}
-	if n, _ := strconv.Atoi(p); port == 0 || int32(n) != port {
-		t.Errorf("%s=%q: port is not the container's http port %d", what, addr, port)
+	if port := containerPort(c, portName); port == 0 || listenPort(addr) != port {
+		t.Errorf("%s=%q: port is not the container's %s port %d", what, addr, portName, port)
 	}
 }
 
-// serviceOf returns the Service selecting a Deployment's pods.
-func serviceOf(t *testing.T, m *manifests, d *appsv1.Deployment) *corev1.Service {
-	t.Helper()
-	var found *corev1.Service
-	for _, s := range m.Services {
-		if selectsSet(s.Spec.Selector, d.Spec.Template.Labels) {
-			if found != nil {
-				t.Fatalf("Services %s and %s both select %s's pods", found.Name, s.Name, d.Name)
-			}
-			found = s
-		}
+// listenPort returns the port of a listen address, 0 if it has none.
+func listenPort(addr string) int32 {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
 	}
-	if found == nil {
-		t.Fatalf("no Service selects %s's pods", d.Name)
-	}
-	return found
-}
-
-func servicePortExists(s *corev1.Service, name string, number int32) bool {
-	for _, p := range s.Spec.Ports {
-		if (name != "" && p.Name == name) || (number != 0 && p.Port == number) {
-			return true
-		}
-	}
-	return false
+	n, _ := strconv.ParseInt(p, 10, 32)
+	return int32(n)
 }
 
 func hpaFor(m *manifests, d *appsv1.Deployment) string {
@@ -529,61 +591,6 @@ func hpaFor(m *manifests, d *appsv1.Deployment) string {
 		}
 	}
 	return ""
-}
-
-// checkServiceMonitor checks a ServiceMonitor's shape: what the Prometheus
-// Operator needs to find the Service and scrape /metrics on a named port
-// of it.
-func checkServiceMonitor(t *testing.T, m *manifests, sm map[string]any) {
-	t.Helper()
-	name, _ := dig(sm, "metadata", "name").(string)
-	if sm["apiVersion"] != "monitoring.coreos.com/v1" || sm["kind"] != "ServiceMonitor" || name == "" {
-		t.Errorf("ServiceMonitor %q: apiVersion %v, kind %v", name, sm["apiVersion"], sm["kind"])
-	}
-	for k := range sm {
-		if !slices.Contains([]string{"apiVersion", "kind", "metadata", "spec"}, k) {
-			t.Errorf("ServiceMonitor %s: unknown top-level field %q", name, k)
-		}
-	}
-	spec, _ := sm["spec"].(map[string]any)
-	for k := range spec {
-		if !slices.Contains([]string{"selector", "namespaceSelector", "endpoints", "jobLabel", "targetLabels", "podTargetLabels", "sampleLimit"}, k) {
-			t.Errorf("ServiceMonitor %s: unexpected spec field %q", name, k)
-		}
-	}
-	sel := stringMap(dig(sm, "spec", "selector", "matchLabels"))
-	var svc *corev1.Service
-	for _, s := range m.Services {
-		if selectsSet(sel, s.Labels) {
-			if svc != nil {
-				t.Errorf("ServiceMonitor %s selects Services %s and %s", name, svc.Name, s.Name)
-			}
-			svc = s
-		}
-	}
-	if svc == nil {
-		t.Errorf("ServiceMonitor %s: selector %v selects no rendered Service", name, sel)
-		return
-	}
-	if ns := stringList(dig(sm, "spec", "namespaceSelector", "matchNames")); !slices.Contains(ns, "im") {
-		t.Errorf("ServiceMonitor %s: namespaceSelector %v misses the release namespace", name, ns)
-	}
-	eps, _ := dig(sm, "spec", "endpoints").([]any)
-	if len(eps) == 0 {
-		t.Errorf("ServiceMonitor %s: no endpoints", name)
-	}
-	for _, e := range eps {
-		ep, _ := e.(map[string]any)
-		for k := range ep {
-			if !slices.Contains([]string{"port", "path", "interval", "scrapeTimeout", "scheme", "honorLabels", "relabelings", "metricRelabelings"}, k) {
-				t.Errorf("ServiceMonitor %s: unexpected endpoint field %q", name, k)
-			}
-		}
-		port, _ := ep["port"].(string)
-		if ep["path"] != "/metrics" || !servicePortExists(svc, port, 0) {
-			t.Errorf("ServiceMonitor %s: endpoint %v, want path /metrics on a named port of Service %s", name, ep, svc.Name)
-		}
-	}
 }
 
 // dig walks nested maps.

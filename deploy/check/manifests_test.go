@@ -37,6 +37,7 @@ type manifests struct {
 	Deployments     []*appsv1.Deployment
 	Services        []*corev1.Service
 	ServiceAccounts []*corev1.ServiceAccount
+	Secrets         []*corev1.Secret
 	HPAs            []*autoscalingv2.HorizontalPodAutoscaler
 	PDBs            []*policyv1.PodDisruptionBudget
 	Ingresses       []*networkingv1.Ingress
@@ -120,6 +121,8 @@ func (m *manifests) add(doc string) error {
 		m.Services = append(m.Services, o)
 	case *corev1.ServiceAccount:
 		m.ServiceAccounts = append(m.ServiceAccounts, o)
+	case *corev1.Secret:
+		m.Secrets = append(m.Secrets, o)
 	case *autoscalingv2.HorizontalPodAutoscaler:
 		m.HPAs = append(m.HPAs, o)
 	case *policyv1.PodDisruptionBudget:

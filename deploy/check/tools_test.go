@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,6 +60,10 @@ var (
 	liveimOnce sync.Once
 	liveimBin  string
 	liveimErr  error
+
+	authConfOnce sync.Once
+	authConfBin  string
+	authConfErr  error
 
 	flagsMu sync.Mutex
 	flagSet = map[string]map[string]flagInfo{} // target -> flag name -> info
@@ -239,6 +244,54 @@ func liveim(t testing.TB) string {
 		t.Fatal(liveimErr)
 	}
 	return liveimBin
+}
+
+// authConfProgram prints natsserver.AuthorizationConf(os.Args[1],
+// os.Args[2]). It is built inside liveim's module (it imports an internal
+// package) through -overlay: nothing is written into the tree.
+const authConfProgram = `package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/liveim/liveim/internal/natsserver"
+)
+
+func main() { fmt.Print(natsserver.AuthorizationConf(os.Args[1], os.Args[2])) }
+`
+
+// authorizationConf returns the authorization block liveim's
+// natsserver.AuthorizationConf prints for the two passwords: the NATS
+// users and permissions liveim's code relies on.
+func authorizationConf(t testing.TB, routerPassword, gatewayPassword string) string {
+	t.Helper()
+	dir := repoRoot(t)
+	authConfOnce.Do(func() {
+		src := filepath.Join(tmpDir, "authconf.go")
+		overlay := filepath.Join(tmpDir, "authconf-overlay.json")
+		pkg := filepath.Join("internal", "natsserver", "deploycheck_authconf")
+		ov, _ := json.Marshal(map[string]map[string]string{"Replace": {filepath.Join(dir, pkg, "main.go"): src}})
+		if err := errors.Join(os.WriteFile(src, []byte(authConfProgram), 0o600), os.WriteFile(overlay, ov, 0o600)); err != nil {
+			authConfErr = err
+			return
+		}
+		out := filepath.Join(tmpDir, "authconf")
+		cmd, cancel := goCmd(dir, "build", "-overlay="+overlay, "-o", out, "./"+filepath.ToSlash(pkg))
+		if b, err := runGo(cmd, cancel); err != nil {
+			authConfErr = fmt.Errorf("go build natsserver.AuthorizationConf printer: %v\n%s", err, b)
+			return
+		}
+		authConfBin = out
+	})
+	if authConfErr != nil {
+		t.Fatal(authConfErr)
+	}
+	out, err := exec.Command(authConfBin, routerPassword, gatewayPassword).Output()
+	if err != nil {
+		t.Fatalf("natsserver.AuthorizationConf printer: %v", err)
+	}
+	return string(out)
 }
 
 // flagInfo is one flag of a liveim target, as `liveim TARGET -h` prints it.

@@ -43,6 +43,14 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/*
+The label of the Services of internal listeners (/metrics), which the
+ServiceMonitors select; the public gateway Service has none.
+*/}}
+{{- define "liveim.internalLabel" -}}
+liveim/listener: internal
+{{- end }}
+
 {{- define "liveim.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "liveim.fullname" .) .Values.serviceAccount.name }}
@@ -92,6 +100,111 @@ Call with (dict "flags" map "managed" list "component" name).
 {{- end }}
 
 {{/*
+The Secret holding the NATS users' passwords (nats.auth), refusing values
+that cannot work.
+*/}}
+{{- define "liveim.natsAuthSecret" -}}
+{{- $auth := .Values.nats.auth }}
+{{- $fromValues := or $auth.routerPassword $auth.gatewayPassword }}
+{{- if and $auth.existingSecret $fromValues }}
+{{- fail "nats.auth: set existingSecret or routerPassword and gatewayPassword, not both" }}
+{{- end }}
+{{- if and $fromValues (not (and $auth.routerPassword $auth.gatewayPassword)) }}
+{{- fail "nats.auth: set both routerPassword and gatewayPassword" }}
+{{- end }}
+{{- if and $fromValues (eq (toString $auth.routerPassword) (toString $auth.gatewayPassword)) }}
+{{- fail "nats.auth: routerPassword and gatewayPassword must differ, or a gateway could log in as a router" }}
+{{- end }}
+{{- $auth.existingSecret | default (printf "%s-nats-auth" (include "liveim.fullname" .)) }}
+{{- end }}
+
+{{/*
+Where a pod finds its NATS credentials and CA.
+*/}}
+{{- define "liveim.natsAuthDir" -}}/etc/liveim/nats-auth{{- end }}
+{{- define "liveim.natsTLSDir" -}}/etc/liveim/nats-tls{{- end }}
+
+{{/*
+NATS credentials of a component: its user and the file of its password,
+and the TLS files. Call with (dict "ctx" $ "component" "gateway").
+*/}}
+{{- define "liveim.natsEnv" -}}
+{{- $nats := .ctx.Values.nats }}
+{{- if $nats.auth.enabled }}
+- name: LIVEIM_NATS_USER
+  value: {{ printf "liveim-%s" .component | quote }}
+- name: LIVEIM_NATS_PASSWORD_FILE
+  value: {{ printf "%s/%s-password" (include "liveim.natsAuthDir" .) .component | quote }}
+{{- end }}
+{{- if $nats.tls.existingSecret }}
+- name: LIVEIM_NATS_TLS_CA
+  value: {{ printf "%s/ca.crt" (include "liveim.natsTLSDir" .) | quote }}
+{{- if $nats.tls.clientCert }}
+- name: LIVEIM_NATS_TLS_CERT
+  value: {{ printf "%s/tls.crt" (include "liveim.natsTLSDir" .) | quote }}
+- name: LIVEIM_NATS_TLS_KEY
+  value: {{ printf "%s/tls.key" (include "liveim.natsTLSDir" .) | quote }}
+{{- end }}
+{{- else if $nats.tls.clientCert }}
+{{- fail "nats.tls.clientCert needs nats.tls.existingSecret: the Secret with ca.crt, tls.crt and tls.key" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Volume mounts and volumes of the NATS credentials. A component's volume
+holds its own role's password only. Call with (dict "ctx" $ "component"
+"gateway").
+*/}}
+{{- define "liveim.natsVolumeMounts" -}}
+{{- if .ctx.Values.nats.auth.enabled }}
+- name: nats-auth
+  mountPath: {{ include "liveim.natsAuthDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .ctx.Values.nats.tls.existingSecret }}
+- name: nats-tls
+  mountPath: {{ include "liveim.natsTLSDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "liveim.natsVolumes" -}}
+{{- $nats := .ctx.Values.nats }}
+{{- if $nats.auth.enabled }}
+- name: nats-auth
+  secret:
+    secretName: {{ include "liveim.natsAuthSecret" .ctx }}
+    defaultMode: 0440
+    items:
+      - key: {{ .component }}-password
+        path: {{ .component }}-password
+{{- end }}
+{{- with $nats.tls.existingSecret }}
+- name: nats-tls
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: ca.crt
+        path: ca.crt
+      {{- if $nats.tls.clientCert }}
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+      {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Flags the chart sets on every component, refused in <component>.flags: a
+space-separated list (splitList " ").
+*/}}
+{{- define "liveim.managedFlags" -}}
+nats nats-user nats-password-file nats-tls-ca nats-tls-cert nats-tls-key log-level http-addr
+{{- end }}
+
+{{/*
 Environment every liveim process gets: NATS, log level, pod identity and
 OpenTelemetry. Call with (dict "ctx" $ "component" "gateway").
 */}}
@@ -102,6 +215,7 @@ OpenTelemetry. Call with (dict "ctx" $ "component" "gateway").
 {{- end }}
 - name: LIVEIM_NATS
   value: {{ $ctx.Values.nats.url | quote }}
+{{- include "liveim.natsEnv" . }}
 - name: LIVEIM_LOG_LEVEL
   value: {{ $ctx.Values.logLevel | quote }}
 - name: POD_NAME
