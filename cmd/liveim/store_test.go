@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,7 +108,7 @@ func TestServeTrustsTheStoreOverAppJSON(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	cmd := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addr, "--nats-listen", freeAddr(t), "--http-addr", "127.0.0.1:0", "--log-level", "warn")
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -121,4 +122,22 @@ func TestServeTrustsTheStoreOverAppJSON(t *testing.T) {
 	if !strings.Contains(stderr.String(), "app.json") {
 		t.Fatalf("no warning about app.json:\n%s", stderr.String())
 	}
+}
+
+// lockedBuffer is a bytes.Buffer a process may write while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
