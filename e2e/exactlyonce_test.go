@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -45,4 +47,60 @@ func seqs(ms []storage.Message) []int64 {
 		out[i] = m.Seq
 	}
 	return out
+}
+
+// TestRetriedSendIsStoredOnce: a send retried with its client message ID
+// (after a 503 or a timeout the client cannot tell from a lost reply) gets
+// the first reply and stores and delivers nothing new, on the same router
+// and on the router that took the group over.
+func TestRetriedSendIsStoredOnce(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	for _, level := range []liveimpb.MessageLevel{liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL, liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH} {
+		req := &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "once " + level.String(), Level: level, ClientMsgId: fmt.Sprint("cmid-", int(level))}
+		first, err := owner.SendGroupMessage(ctxT(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := owner.SendGroupMessage(ctxT(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.MessageId != first.MessageId || again.Seqnum != first.Seqnum {
+			t.Fatalf("%v retry: %+v, first %+v", level, again, first)
+		}
+	}
+	// The router that owned the group stops; its successor knows the sends.
+	if err := c.Router(0).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c.StartRouter()
+	req := &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "once MESSAGE_LEVEL_HIGH", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, ClientMsgId: "cmid-1"}
+	var after *liveimpb.SendMessageReply
+	testcluster.WaitFor(t, 30*time.Second, func() error {
+		var err error
+		after, err = owner.SendGroupMessage(ctxT(t), req)
+		return err
+	})
+	page, err := c.Store.ListMessages(context.Background(), storage.MessageQuery{AppID: testcluster.AppID, GroupID: "room", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Messages) != 2 {
+		t.Fatalf("%d stored messages (seqnums %v), want 2", len(page.Messages), seqs(page.Messages))
+	}
+	if after.MessageId != page.Messages[1].ID || after.Seqnum != page.Messages[1].Seq {
+		t.Fatalf("retry after failover: %+v, stored %+v", after, page.Messages[1])
+	}
+	// Members saw each message once.
+	var got []string
+	for _, m := range collect(t, owner, 2) {
+		got = append(got, m.Data)
+	}
+	send(t, owner, "room", "sentinel")
+	if m := waitEvent(t, owner, groupMsg); m.Data != "sentinel" {
+		t.Fatalf("after %q the next event is %q, want the sentinel", got, m.Data)
+	}
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -89,6 +90,14 @@ func (d *dispatcher) dispatch(m *nats.Msg) {
 // at once when the room is small, merging is off, or the group closed.
 func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 	high := m.Header.Get(subject.HeaderLevel) == "1"
+	if high {
+		// A router that took a group over delivers a stored HIGH message
+		// again when its sender retries; members got it once already.
+		seq, err := strconv.ParseInt(m.Header.Get(subject.HeaderSeq), 10, 64)
+		if err == nil && !d.gw.rooms.acceptHigh(key, seq) {
+			return
+		}
+	}
 	exit := m.Header.Get(subject.HeaderExit) != ""
 	cfg := &d.gw.cfg
 	var span trace.Span

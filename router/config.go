@@ -78,6 +78,10 @@ type Config struct {
 	// that used it (at most until that token expires): within it no other
 	// token may use the nonce. Default 1h.
 	NonceWindow time.Duration
+	// DedupeWindow is how long after a router loads a group it looks up,
+	// in the store, sends with a client message ID it does not remember
+	// (a retry after a failover). Default 2m.
+	DedupeWindow time.Duration
 	// AuthTimeout bounds the check of one login's credentials (the app
 	// lookup and the nonce binding). Default 5s.
 	AuthTimeout time.Duration
@@ -125,7 +129,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, d := range []time.Duration{c.PinnedTTL, c.AliveTTL, c.HighMaxAge, c.C2CTimeout, c.MemberGrace, c.GatewayTimeout,
-		c.MemberChangeInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.FlushInterval} {
+		c.MemberChangeInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.DedupeWindow, c.FlushInterval} {
 		if d < 0 {
 			return errors.New("router: negative duration in config")
 		}
@@ -173,6 +177,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.AuditTimeout, time.Second)
 	setDur(&c.AuthTimeout, 5*time.Second)
 	setDur(&c.NonceWindow, time.Hour)
+	setDur(&c.DedupeWindow, 2*time.Minute)
 	setDur(&c.FlushInterval, time.Second)
 	if c.RoomRate == 0 {
 		c.RoomRate = 500

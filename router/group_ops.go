@@ -73,12 +73,11 @@ func createReply(groupID string, exists bool) *liveimpb.Reply {
 
 // manage locks a group for an owner/admin operation.
 func (r *Router) manage(ctx context.Context, j job, c *liveimpb.Caller) (*groupState, error) {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
 	if !isManager(&gs.g, c.UserId) {
-		gs.mu.Unlock()
 		return nil, liveimpb.ErrForbidden.With("only the group's owner and admins may do this")
 	}
 	return gs, nil
@@ -89,12 +88,11 @@ func (r *Router) closeGroup(ctx context.Context, j job, c *liveimpb.Caller) (*li
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	if gs.g.Closed {
 		return &liveimpb.Reply{}, nil
 	}
 	gs.g.Closed = true
-	if err := r.groups.save(ctx, gs); err != nil {
+	if err := j.w.save(ctx, gs); err != nil {
 		gs.g.Closed = false
 		return nil, err
 	}
@@ -110,11 +108,10 @@ func (r *Router) closeGroup(ctx context.Context, j job, c *liveimpb.Caller) (*li
 }
 
 func (r *Router) joinGroup(ctx context.Context, j job, c *liveimpb.Caller) (*liveimpb.Reply, error) {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	if gs.g.Closed {
 		return nil, liveimpb.ErrGroupClosed
 	}
@@ -126,21 +123,19 @@ func (r *Router) joinGroup(ctx context.Context, j job, c *liveimpb.Caller) (*liv
 }
 
 func (r *Router) leaveGroup(ctx context.Context, j job, c *liveimpb.Caller) (*liveimpb.Reply, error) {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	r.dropSession(gs, c.UserId, storage.MemberSession{GatewayID: c.GatewayId, SessionID: c.SessionId}, false)
 	return &liveimpb.Reply{}, nil
 }
 
 func (r *Router) queryGroup(ctx context.Context, j job) (*liveimpb.Reply, error) {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	return &liveimpb.Reply{Body: &liveimpb.Reply_GroupInfo{GroupInfo: groupInfo(gs)}}, nil
 }
 
@@ -162,7 +157,6 @@ func (r *Router) modifyGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	if gs.g.Closed {
 		return nil, liveimpb.ErrGroupClosed
 	}
@@ -173,7 +167,7 @@ func (r *Router) modifyGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	if req.ForceUpdateGroupMeta {
 		gs.g.Meta = req.GroupMeta
 	}
-	if err := r.groups.save(ctx, gs); err != nil {
+	if err := j.w.save(ctx, gs); err != nil {
 		gs.g = old
 		return nil, err
 	}
@@ -184,7 +178,6 @@ func (r *Router) modifyGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 }
 
 // sortedMembers returns the members ordered by join time (then user ID).
-// gs.mu must be held.
 func sortedMembers(gs *groupState) []*member {
 	list := make([]*member, 0, len(gs.members))
 	for _, m := range gs.members {
@@ -201,11 +194,10 @@ func groupUser(m *member) *liveimpb.GroupUser {
 }
 
 func (r *Router) listRecentGroupUser(ctx context.Context, j job) (*liveimpb.Reply, error) {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	list := sortedMembers(gs)
 	slices.Reverse(list)
 	rep := &liveimpb.ListRecentGroupUserReply{GroupId: j.groupID, Total: int64(len(list))}
@@ -237,7 +229,6 @@ func (r *Router) listGroupUser(ctx context.Context, j job, c *liveimpb.Caller, r
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	list := sortedMembers(gs)
 	desc := req.SortType == liveimpb.SortType_SORT_TYPE_DESC
 	if desc {
@@ -292,7 +283,6 @@ func (r *Router) changeMutes(ctx context.Context, j job, c *liveimpb.Caller, cha
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	if change != nil {
 		if gs.g.Closed {
 			return nil, liveimpb.ErrGroupClosed
@@ -303,7 +293,7 @@ func (r *Router) changeMutes(ctx context.Context, j job, c *liveimpb.Caller, cha
 			gs.g = old
 			return nil, err
 		}
-		if err := r.groups.save(ctx, gs); err != nil {
+		if err := j.w.save(ctx, gs); err != nil {
 			gs.g = old
 			return nil, err
 		}

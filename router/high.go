@@ -39,20 +39,25 @@ func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGro
 	if req.AfterSeqnum < 0 {
 		return nil, liveimpb.InvalidParam("afterSeqnum", "must not be negative")
 	}
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
+	// Every HIGH message up to lastSeq is in the stream: the worker
+	// publishes each before it takes the next request.
 	last := gs.lastSeq
-	gs.mu.Unlock()
 	rep := &liveimpb.ResumeGroupReply{GroupId: j.groupID, LastSeqnum: last}
-	if req.AfterSeqnum < last {
+	if req.AfterSeqnum >= last {
+		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
+	}
+	return r.answerLater(j, func() (*liveimpb.Reply, error) {
+		var err error
 		rep.Messages, rep.HasMore, err = r.highAfter(ctx, subject.GroupHigh(j.appID, j.groupID), req.AfterSeqnum)
 		if err != nil {
 			return nil, err
 		}
-	}
-	return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
+		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
+	})
 }
 
 // highAfter reads up to ResumeBatch messages of subj with a group seqnum

@@ -174,7 +174,7 @@ func (ps *partitions) start(ctx context.Context, p int) error {
 	if err != nil {
 		return err
 	}
-	r.groups.dropPartition(ctx, p) // whatever was cached may be stale now
+	r.workers.dropPartition(ctx, r, p) // whatever was cached may be stale now
 	// Owned from before the first message can arrive.
 	owned := &consumption{}
 	ps.mu.Lock()
@@ -192,7 +192,7 @@ func (ps *partitions) start(ctx context.Context, p int) error {
 				// Another router holds the pin now: save what is cached
 				// (compare-and-set) and forget it.
 				r.log.Info("partition pin lost", "partition", p)
-				r.groups.dropPartition(msgCtx, p)
+				r.workers.dropPartition(msgCtx, r, p)
 				return
 			}
 			r.log.Debug("consume", "partition", p, "err", err)
@@ -226,7 +226,7 @@ func (ps *partitions) stop(ctx context.Context, p int) {
 	cons.cc.Stop()
 	<-cons.cc.Closed()
 	ps.r.metrics.partitions.Dec()
-	ps.r.groups.dropPartition(ctx, p)
+	ps.r.workers.dropPartition(ctx, ps.r, p)
 	if err := ps.stream.UnpinConsumer(ctx, consumerName(p), subject.PriorityGroup); err != nil {
 		ps.r.log.Debug("unpin", "partition", p, "err", err)
 	}
@@ -248,7 +248,7 @@ func (ps *partitions) onMsg(ctx context.Context, p int, m jetstream.Msg) {
 		if prev != "" && prev != pin {
 			// Another router may have served p in between.
 			r.log.Info("partition pin changed", "partition", p)
-			r.groups.dropPartition(ctx, p)
+			r.workers.dropPartition(ctx, r, p)
 		}
 	}
 	mp, appID, groupID, ok := subject.ParseRPCPartition(m.Subject())

@@ -2956,12 +2956,16 @@ func (x *ListMuteUsersRequest) GetGroupId() string {
 }
 
 type SendC2CMessageRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ReceiverId    string                 `protobuf:"bytes,1,opt,name=receiver_id,json=receiverId,proto3" json:"receiver_id,omitempty"`
-	Data          string                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	Type          int32                  `protobuf:"varint,3,opt,name=type,proto3" json:"type,omitempty"`
-	SkipAudit     bool                   `protobuf:"varint,4,opt,name=skip_audit,json=skipAudit,proto3" json:"skip_audit,omitempty"`
-	Level         MessageLevel           `protobuf:"varint,5,opt,name=level,proto3,enum=liveim.v1.MessageLevel" json:"level,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ReceiverId string                 `protobuf:"bytes,1,opt,name=receiver_id,json=receiverId,proto3" json:"receiver_id,omitempty"`
+	Data       string                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Type       int32                  `protobuf:"varint,3,opt,name=type,proto3" json:"type,omitempty"`
+	SkipAudit  bool                   `protobuf:"varint,4,opt,name=skip_audit,json=skipAudit,proto3" json:"skip_audit,omitempty"`
+	Level      MessageLevel           `protobuf:"varint,5,opt,name=level,proto3,enum=liveim.v1.MessageLevel" json:"level,omitempty"`
+	// client_msg_id (optional, ≤64 of A-Za-z0-9-) names this send: the
+	// message ID is derived from it, so a retry carries the same ID and the
+	// receiver's SDK drops the repeat.
+	ClientMsgId   string `protobuf:"bytes,6,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3031,6 +3035,13 @@ func (x *SendC2CMessageRequest) GetLevel() MessageLevel {
 	return MessageLevel_MESSAGE_LEVEL_NORMAL
 }
 
+func (x *SendC2CMessageRequest) GetClientMsgId() string {
+	if x != nil {
+		return x.ClientMsgId
+	}
+	return ""
+}
+
 type SendGroupMessageRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
@@ -3041,6 +3052,11 @@ type SendGroupMessageRequest struct {
 	Level         MessageLevel           `protobuf:"varint,6,opt,name=level,proto3,enum=liveim.v1.MessageLevel" json:"level,omitempty"`
 	NoStorage     bool                   `protobuf:"varint,7,opt,name=no_storage,json=noStorage,proto3" json:"no_storage,omitempty"`
 	RepeatCount   int32                  `protobuf:"varint,8,opt,name=repeat_count,json=repeatCount,proto3" json:"repeat_count,omitempty"` // 0 means 1
+	// client_msg_id (optional, ≤64 of A-Za-z0-9-) names this send: a retry
+	// with the same ID (after a 503 or a timeout) gets the first send's
+	// reply and stores and delivers nothing new, also across a router
+	// failover within the dedupe window. SDKs set one per send.
+	ClientMsgId   string `protobuf:"bytes,9,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3129,6 +3145,13 @@ func (x *SendGroupMessageRequest) GetRepeatCount() int32 {
 		return x.RepeatCount
 	}
 	return 0
+}
+
+func (x *SendGroupMessageRequest) GetClientMsgId() string {
+	if x != nil {
+		return x.ClientMsgId
+	}
+	return ""
 }
 
 type SendMessageReply struct {
@@ -4283,7 +4306,7 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x1b\n" +
 	"\tuser_list\x18\x02 \x03(\tR\buserList\"1\n" +
 	"\x14ListMuteUsersRequest\x12\x19\n" +
-	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"\xae\x01\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"\xd2\x01\n" +
 	"\x15SendC2cMessageRequest\x12\x1f\n" +
 	"\vreceiver_id\x18\x01 \x01(\tR\n" +
 	"receiverId\x12\x12\n" +
@@ -4291,7 +4314,8 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\x04type\x18\x03 \x01(\x05R\x04type\x12\x1d\n" +
 	"\n" +
 	"skip_audit\x18\x04 \x01(\bR\tskipAudit\x12-\n" +
-	"\x05level\x18\x05 \x01(\x0e2\x17.liveim.v1.MessageLevelR\x05level\"\x94\x02\n" +
+	"\x05level\x18\x05 \x01(\x0e2\x17.liveim.v1.MessageLevelR\x05level\x12\"\n" +
+	"\rclient_msg_id\x18\x06 \x01(\tR\vclientMsgId\"\xb8\x02\n" +
 	"\x17SendGroupMessageRequest\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\tR\x04data\x12\x12\n" +
@@ -4302,7 +4326,8 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\x05level\x18\x06 \x01(\x0e2\x17.liveim.v1.MessageLevelR\x05level\x12\x1d\n" +
 	"\n" +
 	"no_storage\x18\a \x01(\bR\tnoStorage\x12!\n" +
-	"\frepeat_count\x18\b \x01(\x05R\vrepeatCount\"g\n" +
+	"\frepeat_count\x18\b \x01(\x05R\vrepeatCount\x12\"\n" +
+	"\rclient_msg_id\x18\t \x01(\tR\vclientMsgId\"g\n" +
 	"\x10SendMessageReply\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x16\n" +
