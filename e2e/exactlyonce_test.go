@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -102,5 +104,57 @@ func TestRetriedSendIsStoredOnce(t *testing.T) {
 	send(t, owner, "room", "sentinel")
 	if m := waitEvent(t, owner, groupMsg); m.Data != "sentinel" {
 		t.Fatalf("after %q the next event is %q, want the sentinel", got, m.Data)
+	}
+}
+
+// TestDeletesStickAcrossResume: a client that was away does not get back
+// a deleted HIGH message when it resumes, and learns the IDs of every
+// message deleted while it was away (HIGH or NORMAL, old or new).
+func TestDeletesStickAcrossResume(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	high := func(data string) *liveimpb.SendMessageReply {
+		rep, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: data, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	old := send(t, owner, "room", "seen before leaving") // NORMAL
+	// An earlier deletion the member never needs to hear of.
+	gone := send(t, owner, "room", "deleted before the member came")
+	if err := owner.DeleteMessage(ctxT(t), "room", gone.MessageId); err != nil {
+		t.Fatal(err)
+	}
+
+	member := c.Login(t, 0, "member", "")
+	tracker := client.NewHighTracker()
+	tracker.Joined(join(t, member, "room"))
+	first := high("h1")
+	for _, m := range collect(t, member, 1) {
+		tracker.Accept(m)
+	}
+	_ = member.Close() // away
+
+	h2, h3 := high("h2"), high("h3")
+	for _, id := range []string{h2.MessageId, old.MessageId} {
+		if err := owner.DeleteMessage(ctxT(t), "room", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	back := c.Login(t, 0, "member", "")
+	tracker.Joined(join(t, back, "room"))
+	msgs, deleted, err := tracker.Resume(ctxT(t), back, "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].MessageId != h3.MessageId {
+		t.Fatalf("resumed %v, want only h3 (h1 %s was seen, h2 deleted)", dataOf(msgs), first.MessageId)
+	}
+	if !slices.Equal(deleted, []string{h2.MessageId, old.MessageId}) {
+		t.Fatalf("deleted %v, want h2 %s and the old NORMAL message %s", deleted, h2.MessageId, old.MessageId)
 	}
 }

@@ -99,7 +99,7 @@ func TestSlowSocketDropsNormalNeverHigh(t *testing.T) {
 	back := c.Login(t, 1, "slow", "")
 	join(t, back, "live")
 	tracker := client.NewHighTracker()
-	got, err := tracker.Resume(ctxT(t), back, "live")
+	got, _, err := tracker.Resume(ctxT(t), back, "live")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,9 +142,10 @@ func groupInfo(gs *groupState) *liveimpb.GroupInfo {
 			OnlineCount: int64(len(gs.members)),
 			MsgAmount:   maps.Clone(g.MsgAmount),
 		},
-		MuteStatus: muteStatus(&g),
-		Closed:     g.Closed,
-		LastSeqnum: gs.lastSeq,
+		MuteStatus:    muteStatus(&g),
+		Closed:        g.Closed,
+		LastSeqnum:    gs.lastSeq,
+		LastDeleteSeq: g.DeleteSeq,
 	}
 }
 

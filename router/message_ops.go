@@ -112,11 +112,19 @@ func (r *Router) deleteMessage(ctx context.Context, j job, c *liveimpb.Caller, r
 			return nil, liveimpb.ErrForbidden.With("the recall window of %v has passed", r.cfg.RecallWindow)
 		}
 	}
-	if _, err := r.store.DeleteMessage(ctx, j.appID, j.groupID, req.MessageId); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	// The deletion gets the group's next number, saved before it is used,
+	// so a client that was away asks for the deletions after the last it
+	// knew (resumeGroup). A number saved but not used leaves a gap only.
+	gs.g.DeleteSeq++
+	if err := j.w.save(ctx, gs); err != nil {
+		gs.g.DeleteSeq--
+		return nil, err
+	}
+	if _, err := r.store.DeleteMessage(ctx, j.appID, j.groupID, req.MessageId, gs.g.DeleteSeq); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("delete message: %w", err)
 	}
 	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_DeleteGroupMessage{DeleteGroupMessage: &liveimpb.DeleteGroupMessageEvent{
-		GroupId: j.groupID, MessageId: req.MessageId,
+		GroupId: j.groupID, MessageId: req.MessageId, DeleteSeq: gs.g.DeleteSeq,
 	}}}, nil)
 	return &liveimpb.Reply{}, nil
 }

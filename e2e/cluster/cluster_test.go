@@ -252,7 +252,7 @@ func (m *member) session(ctx context.Context, url string) error {
 	if _, err := cl.JoinGroup(ctx, "live"); err != nil {
 		return err
 	}
-	missed, err := m.tracker.Resume(ctx, cl, "live")
+	missed, _, err := m.tracker.Resume(ctx, cl, "live")
 	m.record(missed)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ const (
 	msgPrefix    = "m/"
 	idxPrefix    = "i/"
 	memberPrefix = "u/"
+	delPrefix    = "d/"
 	// idKey holds the database's identity (Store.ID).
 	idKey = "meta/id"
 )
@@ -37,6 +38,15 @@ func msgKey(appID, groupID string, seq int64) []byte {
 
 func idxKey(appID, groupID, messageID string) []byte {
 	return []byte(idxPrefix + appID + "/" + groupID + "/" + messageID)
+}
+
+// deletionsOf is the prefix shared by all deletion keys of one group.
+func deletionsOf(appID, groupID string) []byte {
+	return []byte(delPrefix + appID + "/" + groupID + "/")
+}
+
+func delKey(appID, groupID string, deleteSeq int64) []byte {
+	return binary.BigEndian.AppendUint64(deletionsOf(appID, groupID), uint64(deleteSeq))
 }
 
 // membersOf is the prefix shared by all member keys of one group.

@@ -74,6 +74,14 @@ var schema = []string{
 		bucket bigint,
 		PRIMARY KEY ((app_id, group_id, message_id))
 	)`,
+	`CREATE TABLE IF NOT EXISTS message_deletions (
+		app_id text,
+		group_id text,
+		delete_seq bigint,
+		seq bigint,
+		message_id text,
+		PRIMARY KEY ((app_id, group_id), delete_seq)
+	) WITH CLUSTERING ORDER BY (delete_seq ASC)`,
 	`CREATE TABLE IF NOT EXISTS members (
 		app_id text,
 		group_id text,
