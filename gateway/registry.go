@@ -15,8 +15,11 @@ import (
 //	roomShard.mu     rooms and their members
 //	sessionShard.mu  sessions by user
 //	loop.mu          a loop's fd table
-//	conn.mu          one socket
+//	conn.mu          one socket (closeNow drops it before loop.mu)
 //	rpcTable.mu      pending router requests
+//	dispatcher.mu    a dispatcher's room backlogs
+//	ipLimits.mu      connections and upgrades per client address
+//	session.mu       a session's rate buckets
 const registryShards = 64
 
 var registrySeed = maphash.MakeSeed()
