@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
 	"github.com/liveim/liveim/storage"
 )
 
@@ -156,5 +160,65 @@ func TestDeletesStickAcrossResume(t *testing.T) {
 	}
 	if !slices.Equal(deleted, []string{h2.MessageId, old.MessageId}) {
 		t.Fatalf("deleted %v, want h2 %s and the old NORMAL message %s", deleted, h2.MessageId, old.MessageId)
+	}
+}
+
+// TestBusyRouterKeepsItsPartitions: one router with one worker gets a
+// burst of 9,000 HIGH sends straight into its partition (as from
+// thousands of clients at once), which keeps the worker busy for longer
+// than the pin TTL. Its partition consumer never waits for the worker, so
+// it keeps pulling and the router keeps every partition: no pin is lost,
+// every send is answered, each stored once.
+func TestBusyRouterKeepsItsPartitions(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Router: router.Config{Workers: 1, PinnedTTL: 2 * time.Second}})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room") // not joined: nobody reads 9,000 events
+	const burst = 9000
+	nc := c.Connect()
+	inbox := nats.NewInbox()
+	replies := make(chan *nats.Msg, burst)
+	sub, err := nc.ChanSubscribe(inbox, replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	deadline := strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10)
+	start := time.Now()
+	for i := range burst {
+		env, _ := proto.Marshal(&liveimpb.RouterRequest{
+			Caller: &liveimpb.Caller{AppId: testcluster.AppID, UserId: "owner", SessionId: "s", GatewayId: "g"},
+			Frame: &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_SendGroupMessage{SendGroupMessage: &liveimpb.SendGroupMessageRequest{
+				GroupId: "room", Type: chatType, Data: fmt.Sprint(i), Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, SkipAudit: true,
+			}}},
+		})
+		m := nats.NewMsg(subject.RPC(testcluster.AppID, "room"))
+		m.Data = env
+		m.Header.Set(subject.HeaderReply, inbox)
+		m.Header.Set(subject.HeaderDeadline, deadline)
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range burst {
+		select {
+		case m := <-replies:
+			var rep liveimpb.Reply
+			if err := proto.Unmarshal(m.Data, &rep); err != nil || rep.Code != 0 {
+				t.Fatalf("reply %d: %v %v", i, &rep, err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%d of %d replies", i, burst)
+		}
+	}
+	t.Logf("%d HIGH sends through one worker in %v", burst, time.Since(start))
+	if st := c.Router(0).Stats(); st.PinsLost != 0 || st.PartitionsOwned != 32 {
+		t.Fatalf("router stats %+v: want no pin lost and all 32 partitions", st)
+	}
+	info, err := owner.QueryGroup(ctxT(t), "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Statistics.MsgAmount[chatType]; got != burst {
+		t.Fatalf("msgAmount %d, want %d", got, burst)
 	}
 }

@@ -29,7 +29,7 @@ func TestHighSurvivesGatewayLoss(t *testing.T) {
 	go func() {
 		defer close(sent)
 		for i := range total {
-			rep, err := sender.SendGroupMessage(context.Background(), &liveimpb.SendGroupMessageRequest{
+			rep, err := sendRetrying(context.Background(), sender, &liveimpb.SendGroupMessageRequest{
 				GroupId: "live", Type: chatType, Data: fmt.Sprint(i), Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH,
 			})
 			if err != nil {

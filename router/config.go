@@ -20,6 +20,11 @@ type Config struct {
 	// group always go to the same worker, so they keep their order.
 	// Default 32.
 	Workers int
+	// MaxBacklog bounds the group requests waiting for one worker; past it
+	// new ones are shed with 503 (the client retries). The consumers never
+	// wait for a worker, so a busy router keeps its partitions. Default
+	// 10000.
+	MaxBacklog int
 	// StreamReplicas is the replica count of liveim's JetStream streams and
 	// buckets: 1 on a single NATS server, 3 on a cluster. Default 1.
 	StreamReplicas int
@@ -122,7 +127,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	for _, n := range []int{c.Partitions, c.Workers, c.StreamReplicas, c.MaxDataBytes, c.MaxGroupNameBytes, c.MaxGroupMetaBytes,
+	for _, n := range []int{c.Partitions, c.Workers, c.MaxBacklog, c.StreamReplicas, c.MaxDataBytes, c.MaxGroupNameBytes, c.MaxGroupMetaBytes,
 		c.MaxAdmins, c.MaxGroups, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.ResumeBatch} {
 		if n < 0 {
 			return errors.New("router: negative size in config")
@@ -156,6 +161,7 @@ func (c Config) withDefaults() Config {
 	}
 	setInt(&c.Partitions, 32)
 	setInt(&c.Workers, 32)
+	setInt(&c.MaxBacklog, 10000)
 	setInt(&c.StreamReplicas, 1)
 	setInt(&c.MaxDataBytes, 15<<10)
 	setInt(&c.MaxGroupNameBytes, 128)

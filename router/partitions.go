@@ -191,7 +191,9 @@ func (ps *partitions) start(ctx context.Context, p int) error {
 			if errors.Is(err, jetstream.ErrPinIDMismatch) {
 				// Another router holds the pin now: save what is cached
 				// (compare-and-set) and forget it.
-				r.log.Info("partition pin lost", "partition", p)
+				r.log.Warn("partition pin lost", "partition", p)
+				r.metrics.pinsLost.Inc()
+				r.pinsLost.Add(1)
 				r.workers.dropPartition(msgCtx, r, p)
 				return
 			}

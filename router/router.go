@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -50,9 +51,10 @@ type Router struct {
 	nonces    nonces
 	ready     chan struct{}
 
-	metrics *metrics
-	tracer  trace.Tracer
-	tracing bool // the tracer records: spend time on spans
+	metrics  *metrics
+	pinsLost atomic.Int64 // as metrics.pinsLost, for Stats
+	tracer   trace.Tracer
+	tracing  bool // the tracer records: spend time on spans
 }
 
 // maxHops bounds how often a group request is sent on to another owner.
@@ -112,6 +114,23 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		r.workers[i] = newWorker(r)
 	}
 	return r, nil
+}
+
+// Stats is a snapshot of a router's counters.
+type Stats struct {
+	// PartitionsOwned is how many partitions the router serves now.
+	PartitionsOwned int
+	// PinsLost counts partitions NATS gave to another router while this
+	// one still consumed them.
+	PinsLost int64
+}
+
+// Stats returns the router's counters.
+func (r *Router) Stats() Stats {
+	r.parts.mu.Lock()
+	n := len(r.parts.consuming)
+	r.parts.mu.Unlock()
+	return Stats{PartitionsOwned: n, PinsLost: r.pinsLost.Load()}
 }
 
 // Ready is closed once Run serves requests.
@@ -294,14 +313,15 @@ func (r *Router) onAny(m *nats.Msg) {
 
 // enqueue hands a job to the worker of its group, so a group's requests
 // stay in order.
+//
+// It never blocks: it runs on the JetStream consumer's goroutine, which
+// must keep pulling (a consumer that stops pulling for PinnedTTL loses its
+// partition to another router, however busy this one merely is). A
+// worker with Config.MaxBacklog requests waiting sheds new ones with 503.
 func (r *Router) enqueue(j job) {
-	r.qmu.RLock()
-	defer r.qmu.RUnlock()
-	if r.qclosed {
-		j.reply(liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("router stopping")))
-		return
+	if !r.workerOf(j.appID, j.groupID).push(j) {
+		j.reply(liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("router overloaded or stopping")))
 	}
-	r.workerOf(j.appID, j.groupID).jobs <- j
 }
 
 // workerOf returns the worker that owns a group.
@@ -330,6 +350,9 @@ var errLater = errors.New("router: answered later")
 // work runs one request, on its group's worker (or, for requests that
 // name no group, a goroutine of its own).
 func (r *Router) work(ctx context.Context, j job) {
+	if d, err := strconv.ParseInt(j.header.Get(subject.HeaderDeadline), 10, 64); err == nil && r.now().UnixMilli() > d {
+		return // it waited too long: the gateway has already answered 503
+	}
 	var req liveimpb.RouterRequest
 	if err := proto.Unmarshal(j.data, &req); err != nil || req.Caller == nil || req.Caller.AppId != j.appID {
 		j.reply(liveimpb.ErrorReply(liveimpb.InvalidParam("frame", "malformed router request")))

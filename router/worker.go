@@ -22,7 +22,12 @@ import (
 // resume read) hands that part to a goroutine and comes back as a job.
 type worker struct {
 	r    *Router
-	jobs chan job
+	jobs chan job // internal jobs (ticks, flushes, continuations)
+
+	inMu   sync.Mutex // leaf lock: guards inbox and inDone
+	inbox  []job      // requests from the partitions' consumers
+	inDone bool       // the router stops: no more requests
+	wake   chan struct{}
 	// groups are the cached groups; only run touches the map and the states.
 	groups map[string]*groupState
 
@@ -47,20 +52,64 @@ type job struct {
 }
 
 func newWorker(r *Router) *worker {
-	return &worker{r: r, jobs: make(chan job, 1024), groups: make(map[string]*groupState)}
+	return &worker{r: r, jobs: make(chan job, 1024), groups: make(map[string]*groupState), wake: make(chan struct{}, 1)}
 }
 
-// run handles jobs until the queue closes, then saves what it holds.
+// push queues a request without waiting; it reports false when the
+// worker is at Config.MaxBacklog or stopping.
+func (w *worker) push(j job) bool {
+	w.inMu.Lock()
+	if w.inDone || len(w.inbox) >= w.r.cfg.MaxBacklog {
+		w.inMu.Unlock()
+		return false
+	}
+	w.inbox = append(w.inbox, j)
+	w.inMu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// takeInbox returns the requests waiting and empties the inbox; with done
+// it also refuses later ones.
+func (w *worker) takeInbox(done bool) []job {
+	w.inMu.Lock()
+	defer w.inMu.Unlock()
+	in := w.inbox
+	w.inbox = nil
+	w.inDone = w.inDone || done
+	return in
+}
+
+// run handles requests and internal jobs until the job queue closes,
+// then the requests still waiting, then saves what it holds.
 func (w *worker) run(ctx context.Context) error {
-	for j := range w.jobs {
+	handle := func(j job) {
 		j.w = w
 		if j.fn != nil {
 			j.fn(w)
-			continue
+			return
 		}
 		w.r.work(ctx, j)
 	}
-	return w.flush(ctx, 0)
+	for {
+		select {
+		case j, ok := <-w.jobs:
+			if !ok {
+				for _, j := range w.takeInbox(true) {
+					handle(j)
+				}
+				return w.flush(ctx, 0)
+			}
+			handle(j)
+		case <-w.wake:
+			for _, j := range w.takeInbox(false) {
+				handle(j)
+			}
+		}
+	}
 }
 
 // resume queues fn to run on the worker once work handed off it is done;
