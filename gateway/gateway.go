@@ -214,9 +214,22 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if _, err := g.Listen(); err != nil {
 		return err
 	}
+	// Setup that can fail comes first, and undoes itself when it does: no
+	// goroutine starts before it is done.
+	inbox, err := g.nc.Subscribe(g.inbox+"*", g.onReply)
+	if err != nil {
+		_ = g.ln.Close()
+		return fmt.Errorf("gateway: subscribe inbox: %w", err)
+	}
 	for range g.cfg.Loops {
 		l, err := newLoop(g)
 		if err != nil {
+			for _, l := range g.loops {
+				l.close()
+			}
+			g.loops = nil
+			_ = inbox.Unsubscribe()
+			_ = g.ln.Close()
 			return fmt.Errorf("gateway: epoll: %w", err)
 		}
 		g.loops = append(g.loops, l)
@@ -232,10 +245,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 		wg.Go(func() { d.run(stopDispatch) })
 	}
 	wg.Go(func() { g.runUsers(stopDispatch) })
-	inbox, err := g.nc.Subscribe(g.inbox+"*", g.onReply)
-	if err != nil {
-		return fmt.Errorf("gateway: subscribe inbox: %w", err)
-	}
 	srv := &http.Server{
 		Handler:           g.mux,
 		ReadHeaderTimeout: g.cfg.HTTPTimeout,
