@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"fmt"
 	"io"
+	"slices"
 	"os"
 	"testing"
 	"time"
@@ -115,5 +117,32 @@ func TestRoomBacklogIsBounded(t *testing.T) {
 	b := d.backlog["app/room"]
 	if len(b.msgs) != 15 || b.high != 5 {
 		t.Fatalf("backlog holds %d events, %d HIGH; want 10 NORMAL and 5 HIGH", len(b.msgs), b.high)
+	}
+}
+
+// TestMergeScheduling: merge windows are queued by deadline whatever order
+// they open in, and flushDue writes exactly the rooms whose window ended.
+func TestMergeScheduling(t *testing.T) {
+	g := benchGateway(t)
+	d := newDispatcher(g)
+	now := time.Unix(1000, 0)
+	for i, at := range []time.Duration{30, 10, 20, 40} {
+		mg := &merge{key: fmt.Sprint("app/r", i), deadline: now.Add(at * time.Millisecond)}
+		d.pending[mg.key] = mg
+		d.schedule(mg, now)
+	}
+	var order []string
+	for _, mg := range d.queue {
+		order = append(order, mg.key)
+	}
+	if want := []string{"app/r1", "app/r2", "app/r0", "app/r3"}; !slices.Equal(order, want) {
+		t.Fatalf("queue %v, want %v", order, want)
+	}
+	d.flushDue(now.Add(25 * time.Millisecond))
+	if len(d.queue) != 2 || d.queue[0].key != "app/r0" {
+		t.Fatalf("after flushing to 25 ms the queue holds %d, first %v", len(d.queue), d.queue[0].key)
+	}
+	if _, ok := d.pending["app/r1"]; ok {
+		t.Fatal("a room whose window ended is still pending")
 	}
 }

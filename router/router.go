@@ -454,7 +454,7 @@ func (r *Router) dispatch(ctx context.Context, j job, c *liveimpb.Caller, f *liv
 	if j.groupID == "" {
 		switch b := f.Body.(type) {
 		case *liveimpb.ClientFrame_CreateGroup:
-			return r.createGroup(ctx, c, b.CreateGroup)
+			return r.createGroup(ctx, j, c, b.CreateGroup)
 		case *liveimpb.ClientFrame_SendC2CMessage:
 			return r.sendC2CMessage(ctx, c, b.SendC2CMessage)
 		}
@@ -465,7 +465,7 @@ func (r *Router) dispatch(ctx context.Context, j job, c *liveimpb.Caller, f *liv
 	}
 	switch b := f.Body.(type) {
 	case *liveimpb.ClientFrame_CreateGroup:
-		return r.createGroup(ctx, c, b.CreateGroup)
+		return r.createGroup(ctx, j, c, b.CreateGroup)
 	case *liveimpb.ClientFrame_CloseGroup:
 		return r.closeGroup(ctx, j, c)
 	case *liveimpb.ClientFrame_JoinGroup:

@@ -33,7 +33,8 @@ type Store interface {
 	// someone else wrote the group since g was read. A group never created
 	// is ErrNotFound.
 	PutGroup(ctx context.Context, g Group) (version int64, err error)
-	// CountGroups returns how many groups the app has.
+	// CountGroups returns how many open (not closed) groups the app has:
+	// what counts toward its group limit.
 	CountGroups(ctx context.Context, appID string) (int, error)
 
 	// AppendMessage stores a group message under (app, group, seqnum).

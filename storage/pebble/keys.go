@@ -10,6 +10,7 @@ const (
 	idxPrefix    = "i/"
 	memberPrefix = "u/"
 	delPrefix    = "d/"
+	openPrefix   = "o/"
 	// idKey holds the database's identity (Store.ID).
 	idKey = "meta/id"
 )
@@ -20,6 +21,16 @@ func appKey(appID string) []byte {
 
 func groupKey(appID, groupID string) []byte {
 	return []byte(groupPrefix + appID + "/" + groupID)
+}
+
+// openKey marks an open group of an app, for CountGroups.
+func openKey(appID, groupID string) []byte {
+	return []byte(openPrefix + appID + "/" + groupID)
+}
+
+// openGroupsOf is the prefix shared by the open-group marks of one app.
+func openGroupsOf(appID string) []byte {
+	return []byte(openPrefix + appID + "/")
 }
 
 // groupsOf is the prefix shared by all group keys of one app.

@@ -19,7 +19,7 @@ import (
 //   - message_ids: a partition per message ID, for delete and lookup;
 //   - groups: a partition per group, written with lightweight
 //     transactions (compare-and-set on version), so groups never contend
-//     with each other; app_groups lists an app's groups for counting;
+//     with each other; app_groups lists an app's open groups for counting;
 //   - members: one partition per group (a row per present user).
 //
 // Deleting a message sets a deleted mark on its row instead of deleting
