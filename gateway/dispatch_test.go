@@ -3,8 +3,8 @@ package gateway
 import (
 	"fmt"
 	"io"
-	"slices"
 	"os"
+	"slices"
 	"testing"
 	"time"
 

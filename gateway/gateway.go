@@ -47,13 +47,13 @@ type Gateway struct {
 	// userCh takes the messages of every user subject (C2C, kicks,
 	// takeovers) for one goroutine of their own, apart from the rooms, so
 	// a flood in a room never delays or drops them.
-	userCh chan *nats.Msg
-	metrics     *Metrics
-	tracer      trace.Tracer
-	perIP       *ipLimits
-	trusted     []netip.Prefix // Config.TrustedProxies
-	tracing     bool           // the tracer records: spend time on spans
-	draining    atomic.Bool    // shutting down: /readyz fails
+	userCh   chan *nats.Msg
+	metrics  *Metrics
+	tracer   trace.Tracer
+	perIP    *ipLimits
+	trusted  []netip.Prefix // Config.TrustedProxies
+	tracing  bool           // the tracer records: spend time on spans
+	draining atomic.Bool    // shutting down: /readyz fails
 }
 
 // Option adds an injected dependency to New.
