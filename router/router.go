@@ -144,7 +144,7 @@ func (r *Router) ID() string { return r.cfg.ID }
 // queued requests and saves group state. When setup fails midway it
 // stops what it started before it returns.
 func (r *Router) Run(ctx context.Context) error {
-	if err := r.setupStreams(ctx); err != nil {
+	if err := r.setup(ctx); err != nil {
 		return err
 	}
 	// Requests already taken finish even while the router stops.
@@ -255,6 +255,31 @@ func (r *Router) subscribe() ([]*nats.Subscription, error) {
 	return subs, nil
 }
 
+// setup sets the streams up, retrying while JetStream cannot answer (a
+// NATS node restarting, its streams electing leaders): a router started
+// then waits, not ready, instead of exiting. A configuration JetStream
+// refuses (partitions that differ from the stream's) ends it at once.
+func (r *Router) setup(ctx context.Context) error {
+	wait := 500 * time.Millisecond
+	for {
+		err := r.setupStreams(ctx)
+		if err == nil || errors.Is(err, errPartitionsDiffer) || errors.Is(err, nats.ErrConnectionClosed) || ctx.Err() != nil {
+			return err
+		}
+		r.log.Warn("JetStream setup failed; retrying", "err", err, "in", wait.String())
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// errPartitionsDiffer: the RPC stream partitions groups another way than
+// this router's configuration.
+var errPartitionsDiffer = errors.New("router: the RPC stream's partitions differ from this router's")
+
 // setupStreams creates or checks the streams and the router bucket.
 func (r *Router) setupStreams(ctx context.Context) error {
 	rpc := jetstream.StreamConfig{
@@ -270,7 +295,7 @@ func (r *Router) setupStreams(ctx context.Context) error {
 	}
 	if s, err := r.js.Stream(ctx, subject.RPCStream); err == nil {
 		if tr := s.CachedInfo().Config.SubjectTransform; tr != nil && tr.Destination != rpc.SubjectTransform.Destination {
-			return fmt.Errorf("router: stream %s partitions groups as %q; this router uses %d partitions", subject.RPCStream, tr.Destination, r.cfg.Partitions)
+			return fmt.Errorf("%w: stream %s partitions groups as %q; this router uses %d partitions", errPartitionsDiffer, subject.RPCStream, tr.Destination, r.cfg.Partitions)
 		}
 	}
 	if _, err := r.js.CreateOrUpdateStream(ctx, rpc); err != nil {
