@@ -108,6 +108,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.ID, prefix+"id", "", "router: unique ID among routers (default random)")
 	fs.IntVar(&c.Partitions, prefix+"partitions", 0, "router: group partitions, the same on every router (default 32)")
 	fs.IntVar(&c.Workers, prefix+"workers", 0, "router: concurrent request workers (default 32)")
+	fs.IntVar(&c.MaxBacklog, prefix+"max-backlog", 0, "router: group requests waiting per worker before 503 (default 10000)")
 	fs.IntVar(&c.StreamReplicas, prefix+"stream-replicas", 0, "router: JetStream replicas, 3 on a NATS cluster (default 1)")
 	fs.DurationVar(&c.HighMaxAge, prefix+"high-max-age", 0, "router: how long HIGH messages stay replayable (default 24h)")
 	fs.DurationVar(&c.C2CTimeout, prefix+"c2c-timeout", 0, "router: wait for a C2C receiver's gateway (default 3s)")
