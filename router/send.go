@@ -51,6 +51,9 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 			return rep, err
 		}
 	}
+	if err := sendable(gs, c, req); err != nil {
+		return nil, err // before the audit hook is bothered; checked again after it
+	}
 	// Only the group's owner and admins may skip moderation; a member's
 	// skipAudit is ignored, not refused: the message is audited.
 	if !(req.SkipAudit && mayBypass(&gs.g, c)) {
@@ -102,11 +105,8 @@ func (r *Router) sequenceSend(ctx context.Context, j job, c *liveimpb.Caller, re
 
 func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest, msgID string) (*liveimpb.Reply, error) {
 	high := req.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH
-	if gs.g.Closed {
-		return nil, liveimpb.ErrGroupClosed
-	}
-	if isMuted(&gs.g, c.UserId) && !(req.SkipMuteCheck && mayBypass(&gs.g, c)) {
-		return nil, liveimpb.ErrMuted
+	if err := sendable(gs, c, req); err != nil {
+		return nil, err
 	}
 	now := r.now()
 	if !high && !gs.rate.allow(now) {
@@ -153,6 +153,18 @@ func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimp
 	}
 	gs.sent.delivered(msgID)
 	return sendReply(msg), nil
+}
+
+// sendable refuses a send to a closed group (441) or from a muted sender
+// (442).
+func sendable(gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest) error {
+	if gs.g.Closed {
+		return liveimpb.ErrGroupClosed
+	}
+	if isMuted(&gs.g, c.UserId) && !(req.SkipMuteCheck && mayBypass(&gs.g, c)) {
+		return liveimpb.ErrMuted
+	}
+	return nil
 }
 
 // deliver publishes a sequenced message to the group: HIGH through
