@@ -299,11 +299,11 @@ func startServers(ctx context.Context, self string, gateways int, extra []string
 			return nil, err
 		}
 		args := []string{"serve", "--data", s.data, "--addr", addr, "--http-addr", opsAddr, "--nats-listen", natsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
-			"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1"}
+			"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1", "--request-rate", "1000000", "--request-burst", "1000000"}
 		if i > 0 {
 			args = []string{"gateway", "--nats", "nats://" + natsAddr, "--nats-user", subject.GatewayUser,
 				"--nats-password-file", filepath.Join(s.data, natsserver.GatewayPasswordFile), "--addr", addr, "--http-addr", opsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
-				"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1"}
+				"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1", "--request-rate", "1000000", "--request-burst", "1000000"}
 		}
 		cmd := exec.Command(self, append(args, extra...)...)
 		cmd.Stderr = os.Stderr

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 
+	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -42,14 +43,25 @@ func (c *Client) QueryGroup(ctx context.Context, groupID string) (*liveimpb.Grou
 	return rep.GetGroupInfo(), err
 }
 
-// SendGroupMessage sends a message to a joined group.
+// SendGroupMessage sends a message to a joined group. A request without
+// a ClientMsgId gets a random one, written into req: sending the same req
+// again after a 503 or a timeout is a retry, which the server answers with
+// the first send's reply, storing and delivering nothing new.
 func (c *Client) SendGroupMessage(ctx context.Context, req *liveimpb.SendGroupMessageRequest) (*liveimpb.SendMessageReply, error) {
+	if req.ClientMsgId == "" {
+		req.ClientMsgId = ids.New()
+	}
 	rep, err := c.Do(ctx, &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_SendGroupMessage{SendGroupMessage: req}})
 	return rep.GetSendMessage(), err
 }
 
 // SendC2CMessage sends a message to one user; 424 when they are offline.
+// Like SendGroupMessage it gives req a ClientMsgId, so a retry of req has
+// the same message ID and the receiver can drop the repeat.
 func (c *Client) SendC2CMessage(ctx context.Context, req *liveimpb.SendC2CMessageRequest) (*liveimpb.SendMessageReply, error) {
+	if req.ClientMsgId == "" {
+		req.ClientMsgId = ids.New()
+	}
 	rep, err := c.Do(ctx, &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_SendC2CMessage{SendC2CMessage: req}})
 	return rep.GetSendMessage(), err
 }
@@ -140,8 +152,12 @@ func (c *Client) ListHistoryMessage(ctx context.Context, req *liveimpb.ListHisto
 	return rep.GetListMessage(), err
 }
 
-// ResumeGroup returns the HIGH messages of a joined group after seqnum.
-func (c *Client) ResumeGroup(ctx context.Context, groupID string, afterSeqnum int64) (*liveimpb.ResumeGroupReply, error) {
-	rep, err := c.Do(ctx, &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_ResumeGroup{ResumeGroup: &liveimpb.ResumeGroupRequest{GroupId: groupID, AfterSeqnum: afterSeqnum}}})
+// ResumeGroup returns the HIGH messages of a joined group after seqnum,
+// and the IDs of its messages deleted after the afterDeleteSeq-th
+// deletion.
+func (c *Client) ResumeGroup(ctx context.Context, groupID string, afterSeqnum, afterDeleteSeq int64) (*liveimpb.ResumeGroupReply, error) {
+	rep, err := c.Do(ctx, &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_ResumeGroup{ResumeGroup: &liveimpb.ResumeGroupRequest{
+		GroupId: groupID, AfterSeqnum: afterSeqnum, AfterDeleteSeq: afterDeleteSeq,
+	}}})
 	return rep.GetResumeGroup(), err
 }

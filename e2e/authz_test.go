@@ -95,7 +95,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			_, err := cl.ListHistoryMessage(ctx(), &liveimpb.ListHistoryMessageRequest{GroupId: g})
 			return err
 		}, anyLogin},
-		{"resumeGroup", func(cl *client.Client, g, _ string) error { _, err := cl.ResumeGroup(ctx(), g, 0); return err }, joined},
+		{"resumeGroup", func(cl *client.Client, g, _ string) error { _, err := cl.ResumeGroup(ctx(), g, 0, 0); return err }, joined},
 		{"sendC2CMessage to a member", func(cl *client.Client, _, _ string) error {
 			_, err := cl.SendC2CMessage(ctx(), &liveimpb.SendC2CMessageRequest{ReceiverId: "member", Type: chatType, Data: "psst"})
 			return err

@@ -2,13 +2,21 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strconv"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
 	"github.com/liveim/liveim/storage"
 )
 
@@ -45,4 +53,172 @@ func seqs(ms []storage.Message) []int64 {
 		out[i] = m.Seq
 	}
 	return out
+}
+
+// TestRetriedSendIsStoredOnce: a send retried with its client message ID
+// (after a 503 or a timeout the client cannot tell from a lost reply) gets
+// the first reply and stores and delivers nothing new, on the same router
+// and on the router that took the group over.
+func TestRetriedSendIsStoredOnce(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	for _, level := range []liveimpb.MessageLevel{liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL, liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH} {
+		req := &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "once " + level.String(), Level: level, ClientMsgId: fmt.Sprint("cmid-", int(level))}
+		first, err := owner.SendGroupMessage(ctxT(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := owner.SendGroupMessage(ctxT(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.MessageId != first.MessageId || again.Seqnum != first.Seqnum {
+			t.Fatalf("%v retry: %+v, first %+v", level, again, first)
+		}
+	}
+	// The router that owned the group stops; its successor knows the sends.
+	if err := c.Router(0).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c.StartRouter()
+	req := &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "once MESSAGE_LEVEL_HIGH", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, ClientMsgId: "cmid-1"}
+	var after *liveimpb.SendMessageReply
+	testcluster.WaitFor(t, 30*time.Second, func() error {
+		var err error
+		after, err = owner.SendGroupMessage(ctxT(t), req)
+		return err
+	})
+	page, err := c.Store.ListMessages(context.Background(), storage.MessageQuery{AppID: testcluster.AppID, GroupID: "room", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Messages) != 2 {
+		t.Fatalf("%d stored messages (seqnums %v), want 2", len(page.Messages), seqs(page.Messages))
+	}
+	if after.MessageId != page.Messages[1].ID || after.Seqnum != page.Messages[1].Seq {
+		t.Fatalf("retry after failover: %+v, stored %+v", after, page.Messages[1])
+	}
+	// Members saw each message once.
+	var got []string
+	for _, m := range collect(t, owner, 2) {
+		got = append(got, m.Data)
+	}
+	send(t, owner, "room", "sentinel")
+	if m := waitEvent(t, owner, groupMsg); m.Data != "sentinel" {
+		t.Fatalf("after %q the next event is %q, want the sentinel", got, m.Data)
+	}
+}
+
+// TestDeletesStickAcrossResume: a client that was away does not get back
+// a deleted HIGH message when it resumes, and learns the IDs of every
+// message deleted while it was away (HIGH or NORMAL, old or new).
+func TestDeletesStickAcrossResume(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	high := func(data string) *liveimpb.SendMessageReply {
+		rep, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: data, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	old := send(t, owner, "room", "seen before leaving") // NORMAL
+	// An earlier deletion the member never needs to hear of.
+	gone := send(t, owner, "room", "deleted before the member came")
+	if err := owner.DeleteMessage(ctxT(t), "room", gone.MessageId); err != nil {
+		t.Fatal(err)
+	}
+
+	member := c.Login(t, 0, "member", "")
+	tracker := client.NewHighTracker()
+	tracker.Joined(join(t, member, "room"))
+	first := high("h1")
+	for _, m := range collect(t, member, 1) {
+		tracker.Accept(m)
+	}
+	_ = member.Close() // away
+
+	h2, h3 := high("h2"), high("h3")
+	for _, id := range []string{h2.MessageId, old.MessageId} {
+		if err := owner.DeleteMessage(ctxT(t), "room", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	back := c.Login(t, 0, "member", "")
+	tracker.Joined(join(t, back, "room"))
+	msgs, deleted, err := tracker.Resume(ctxT(t), back, "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].MessageId != h3.MessageId {
+		t.Fatalf("resumed %v, want only h3 (h1 %s was seen, h2 deleted)", dataOf(msgs), first.MessageId)
+	}
+	if !slices.Equal(deleted, []string{h2.MessageId, old.MessageId}) {
+		t.Fatalf("deleted %v, want h2 %s and the old NORMAL message %s", deleted, h2.MessageId, old.MessageId)
+	}
+}
+
+// TestBusyRouterKeepsItsPartitions: one router with one worker gets a
+// burst of 9,000 HIGH sends straight into its partition (as from
+// thousands of clients at once), which keeps the worker busy for longer
+// than the pin TTL. Its partition consumer never waits for the worker, so
+// it keeps pulling and the router keeps every partition: no pin is lost,
+// every send is answered, each stored once.
+func TestBusyRouterKeepsItsPartitions(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Router: router.Config{Workers: 1, PinnedTTL: 2 * time.Second}})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room") // not joined: nobody reads 9,000 events
+	const burst = 9000
+	nc := c.Connect()
+	inbox := nats.NewInbox()
+	replies := make(chan *nats.Msg, burst)
+	sub, err := nc.ChanSubscribe(inbox, replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	deadline := strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10)
+	start := time.Now()
+	for i := range burst {
+		env, _ := proto.Marshal(&liveimpb.RouterRequest{
+			Caller: &liveimpb.Caller{AppId: testcluster.AppID, UserId: "owner", SessionId: "s", GatewayId: "g"},
+			Frame: &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_SendGroupMessage{SendGroupMessage: &liveimpb.SendGroupMessageRequest{
+				GroupId: "room", Type: chatType, Data: fmt.Sprint(i), Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, SkipAudit: true,
+			}}},
+		})
+		m := nats.NewMsg(subject.RPC(testcluster.AppID, "room"))
+		m.Data = env
+		m.Header.Set(subject.HeaderReply, inbox)
+		m.Header.Set(subject.HeaderDeadline, deadline)
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range burst {
+		select {
+		case m := <-replies:
+			var rep liveimpb.Reply
+			if err := proto.Unmarshal(m.Data, &rep); err != nil || rep.Code != 0 {
+				t.Fatalf("reply %d: %v %v", i, &rep, err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%d of %d replies", i, burst)
+		}
+	}
+	t.Logf("%d HIGH sends through one worker in %v", burst, time.Since(start))
+	if st := c.Router(0).Stats(); st.PinsLost != 0 || st.PartitionsOwned != 32 {
+		t.Fatalf("router stats %+v: want no pin lost and all 32 partitions", st)
+	}
+	info, err := owner.QueryGroup(ctxT(t), "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Statistics.MsgAmount[chatType]; got != burst {
+		t.Fatalf("msgAmount %d, want %d", got, burst)
+	}
 }

@@ -81,3 +81,58 @@ func TestGroupLifecycle(t *testing.T) {
 		t.Fatalf("gateway holds %d room subscriptions, want 2 (room-1 for alice, the generated room for bob)", got)
 	}
 }
+
+// TestGroupLifecycleLasts: closed groups leave the app's group quota, and
+// creating a group whose ID is closed opens it again for a new live
+// session (a streamer's fixed room ID): empty of members, mutes and
+// statistics, with the new name and meta and the new creator, its
+// history kept and its seqnums going on.
+func TestGroupLifecycleLasts(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Router: router.Config{MaxGroups: 2}})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "stream-a")
+	createGroup(t, owner, "stream-b")
+	_, err := owner.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "stream-c", GroupName: "c"})
+	wantCode(t, err, 443)
+	join(t, owner, "stream-a")
+	first := send(t, owner, "stream-a", "first show")
+	if _, err := owner.MuteUser(ctxT(t), "stream-a", "troll"); err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.CloseGroup(ctxT(t), "stream-a"); err != nil {
+		t.Fatal(err)
+	}
+	// The closed group no longer counts: a third one fits.
+	createGroup(t, owner, "stream-c")
+	if err := owner.CloseGroup(ctxT(t), "stream-c"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The next show reopens stream-a, by another admin of the app.
+	host := c.Login(t, 0, "host", "admin")
+	rep, err := host.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "stream-a", GroupName: "Second show", GroupMeta: "m2"})
+	if err != nil || rep.AlreadyExist {
+		t.Fatalf("reopen: %+v, %v; want a new session (alreadyExist false)", rep, err)
+	}
+	info := join(t, host, "stream-a")
+	if info.GroupName != "Second show" || info.GroupMeta != "m2" || info.Creator != "host" || info.Closed ||
+		len(info.MuteStatus.GetMuteUserList()) != 0 || info.Statistics.Pv != 1 || info.Statistics.OnlineCount != 1 {
+		t.Fatalf("reopened group: %+v", info)
+	}
+	second := send(t, host, "stream-a", "second show")
+	if second.Seqnum <= first.Seqnum {
+		t.Fatalf("seqnum %d after reopening, want above %d", second.Seqnum, first.Seqnum)
+	}
+	page, err := host.ListHistoryMessage(ctxT(t), &liveimpb.ListHistoryMessageRequest{GroupId: "stream-a"})
+	if err != nil || len(page.MessageList) != 2 {
+		t.Fatalf("history after reopening: %v, %v; want both shows", page.GetMessageList(), err)
+	}
+	// An open group is not reopened: createGroup says it exists.
+	if rep, err := owner.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "stream-a", GroupName: "x"}); err != nil || !rep.AlreadyExist {
+		t.Fatalf("create an open group: %+v, %v", rep, err)
+	}
+	// Reopening counts against the quota again: stream-a and stream-b are
+	// open, so stream-c cannot reopen.
+	_, err = owner.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "stream-c", GroupName: "c"})
+	wantCode(t, err, 443)
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -59,4 +60,23 @@ func wantCode(t testing.TB, err error, code int32) {
 	if got := testcluster.ErrCode(err); got != code {
 		t.Fatalf("got %v (code %d), want %d", err, got, code)
 	}
+}
+
+// sendRetrying sends req, retrying a 503 (a router busy or taking the
+// group over) the way the SDK does: req keeps the client message ID the
+// first try gave it, so a retry never stores or delivers the message twice.
+func sendRetrying(ctx context.Context, cl *client.Client, req *liveimpb.SendGroupMessageRequest) (*liveimpb.SendMessageReply, error) {
+	var err error
+	for attempt := range 8 {
+		var rep *liveimpb.SendMessageReply
+		if rep, err = cl.SendGroupMessage(ctx, req); testcluster.ErrCode(err) != 503 {
+			return rep, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
+		}
+	}
+	return nil, err
 }

@@ -29,7 +29,7 @@ func TestHighSurvivesGatewayLoss(t *testing.T) {
 	go func() {
 		defer close(sent)
 		for i := range total {
-			rep, err := sender.SendGroupMessage(context.Background(), &liveimpb.SendGroupMessageRequest{
+			rep, err := sendRetrying(context.Background(), sender, &liveimpb.SendGroupMessageRequest{
 				GroupId: "live", Type: chatType, Data: fmt.Sprint(i), Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH,
 			})
 			if err != nil {
@@ -62,7 +62,7 @@ func TestHighSurvivesGatewayLoss(t *testing.T) {
 	// Reconnect elsewhere, rejoin, resume, then go on live.
 	receiver = c.Login(t, 1, "receiver", "")
 	join(t, receiver, "live")
-	missed, err := tracker.Resume(ctxT(t), receiver, "live")
+	missed, _, err := tracker.Resume(ctxT(t), receiver, "live")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestHighSurvivesGatewayLoss(t *testing.T) {
 		}
 	}
 	// Nothing more: a resume now returns nothing.
-	if more, err := tracker.Resume(ctxT(t), receiver, "live"); err != nil || len(more) != 0 {
+	if more, _, err := tracker.Resume(ctxT(t), receiver, "live"); err != nil || len(more) != 0 {
 		t.Fatalf("second resume: %d messages, %v", len(more), err)
 	}
 }

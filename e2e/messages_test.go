@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -318,5 +319,58 @@ func TestLimits(t *testing.T) {
 	}
 	if normalShed.Load() == 0 || highShed.Load() != 0 {
 		t.Fatalf("room cap shed %d NORMAL and %d HIGH; want some NORMAL and no HIGH", normalShed.Load(), highShed.Load())
+	}
+}
+
+// TestSlowAuditHookBlocksNoOtherGroup: a send waiting for the app's audit
+// hook does not hold up the groups that share its router worker (one
+// worker here, so every group shares it).
+func TestSlowAuditHookBlocksNoOtherGroup(t *testing.T) {
+	release := make(chan struct{})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Data string `json:"data"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		if req.Data == "slow" {
+			<-release
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"pass": true})
+	}))
+	defer hook.Close()
+	defer close(release)
+	c := testcluster.Start(t, testcluster.Options{Router: router.Config{Workers: 1, AuditTimeout: time.Minute}})
+	app, _ := c.Store.GetApp(context.Background(), testcluster.AppID)
+	app.AuditURL = hook.URL
+	if err := c.Store.PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	owner := c.Login(t, 0, "owner", "admin")
+	for _, g := range []string{"slow-room", "busy-room"} {
+		createGroup(t, owner, g)
+		join(t, owner, g)
+	}
+	slowDone := make(chan error, 1)
+	go func() {
+		_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "slow-room", Type: chatType, Data: "slow"})
+		slowDone <- err
+	}()
+	// The other group is served while the hook still thinks.
+	for i := range 5 {
+		if _, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "busy-room", Type: chatType, Data: fmt.Sprint("fast ", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := owner.QueryGroup(ctxT(t), "slow-room"); err != nil {
+		t.Fatalf("the audited group's own queries wait for the hook: %v", err)
+	}
+	select {
+	case err := <-slowDone:
+		t.Fatalf("the slow send finished (%v) before the hook answered", err)
+	default:
+	}
+	release <- struct{}{}
+	if err := <-slowDone; err != nil {
+		t.Fatalf("the audited send: %v", err)
 	}
 }

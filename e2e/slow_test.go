@@ -63,7 +63,7 @@ func TestSlowSocketDropsNormalNeverHigh(t *testing.T) {
 	// from JetStream, not the history store.
 	var highSeqs []int64
 	sendLevel := func(level liveimpb.MessageLevel, data string) {
-		rep, err := sender.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "live", Type: chatType, Data: data, Level: level, NoStorage: true})
+		rep, err := sendRetrying(ctxT(t), sender, &liveimpb.SendGroupMessageRequest{GroupId: "live", Type: chatType, Data: data, Level: level, NoStorage: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func TestSlowSocketDropsNormalNeverHigh(t *testing.T) {
 	back := c.Login(t, 1, "slow", "")
 	join(t, back, "live")
 	tracker := client.NewHighTracker()
-	got, err := tracker.Resume(ctxT(t), back, "live")
+	got, _, err := tracker.Resume(ctxT(t), back, "live")
 	if err != nil {
 		t.Fatal(err)
 	}

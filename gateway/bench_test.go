@@ -94,6 +94,7 @@ func benchGateway(tb testing.TB) *Gateway {
 	g.metrics = newMetrics(g, prometheus.NewRegistry())
 	g.rooms = newRooms(func(string) (*nats.Subscription, error) { return nil, nil })
 	g.sessions = newSessions(func(string) (*nats.Subscription, error) { return nil, nil })
+	g.perIP = newIPLimits(-1, -1, 0)
 	return g
 }
 

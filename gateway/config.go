@@ -67,6 +67,15 @@ type Config struct {
 	// messages off NATS; one subject always goes to the same one, so its
 	// messages keep their order. Default 2*GOMAXPROCS.
 	Dispatchers int
+	// DispatchBuffer is how many messages NATS may hand a dispatcher (and
+	// the user dispatcher) ahead of it; dispatchers move them to their
+	// rooms' backlogs at once, so it fills only if that cannot keep up.
+	// Default 8192.
+	DispatchBuffer int
+	// MaxRoomBacklog bounds the events of one room waiting for its
+	// dispatcher: past it the room's NORMAL events are shed, past twice
+	// that in HIGH events its members reconnect and resume. Default 4096.
+	MaxRoomBacklog int
 	// MergeWindow is how long a big room's events are gathered into one
 	// EventBatch frame; negative turns merging off. Default 50ms.
 	MergeWindow time.Duration
@@ -146,7 +155,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 func (c Config) Validate() error {
 	if c.Loops < 0 || c.MaxFrameBytes < 0 || c.OutboundQueueBytes < 0 || c.Dispatchers < 0 || c.SendRate < 0 || c.SendBurst < 0 ||
 		c.RequestRate < 0 || c.RequestBurst < 0 || c.MaxGroupsPerSession < 0 ||
-		c.MergeMinMembers < 0 || c.MergeMaxBytes < 0 {
+		c.MergeMinMembers < 0 || c.MergeMaxBytes < 0 || c.DispatchBuffer < 0 || c.MaxRoomBacklog < 0 {
 		return errors.New("gateway: negative size in config")
 	}
 	if _, err := c.trustedProxies(); err != nil {
@@ -208,6 +217,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Dispatchers == 0 {
 		c.Dispatchers = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.DispatchBuffer == 0 {
+		c.DispatchBuffer = 8192
+	}
+	if c.MaxRoomBacklog == 0 {
+		c.MaxRoomBacklog = 4096
 	}
 	switch {
 	case c.MergeWindow == 0:

@@ -202,10 +202,11 @@ func (c *conn) closeNow() {
 		return
 	}
 	c.closed = true
-	c.loop.remove(c)
+	c.loop.unwatch(c)
 	_ = unix.Close(c.fd)
 	c.outq, c.outBytes = nil, 0
 	c.mu.Unlock()
+	c.loop.forget(c) // after c.mu: every lock stays a leaf
 	c.release()
 }
 

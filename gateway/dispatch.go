@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"slices"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -15,10 +17,20 @@ import (
 	"github.com/liveim/liveim/internal/telemetry"
 )
 
-// dispatcher takes the group and user messages of the subjects hashed to
-// it off NATS, in order, and writes them to the local sockets. It alone
-// owns the merge buffers of its rooms and its member buffer, so neither
-// needs a lock.
+// dispatcher takes the group messages of the rooms hashed to it off NATS,
+// in order per room, and writes them to the local sockets.
+//
+// Two goroutines: intake moves each message from the NATS channel into
+// its room's backlog at once, so the channel never fills behind a busy
+// room; the writer serves the rooms with a backlog in turn, all of one
+// room's waiting events in one turn (merged into one frame in big rooms).
+// A hot room therefore cannot starve the others, nor make NATS drop their
+// messages: it only grows its own backlog, which is bounded
+// (Config.MaxRoomBacklog): past it the room's NORMAL events are shed, and
+// HIGH ones, past twice that, make its members reconnect and resume.
+//
+// The writer alone owns the merge buffers of its rooms and its member
+// buffer, so neither needs a lock; backlogs are guarded by mu.
 //
 // Merging: a room with at least Config.MergeMinMembers local members gets
 // at most one frame per Config.MergeWindow. An event that finds the room
@@ -31,14 +43,26 @@ import (
 // each event at once.
 type dispatcher struct {
 	gw      *Gateway
-	ch      chan *nats.Msg
-	members []*conn // reused for every broadcast
+	ch      chan *nats.Msg // NATS delivers here (ChanSubscribe)
+	members []*conn        // reused for every broadcast
+
+	mu      sync.Mutex // leaf lock: guards backlog and ready
+	backlog map[string]*backlog
+	ready   []*backlog    // rooms with waiting events, in turn order
+	wake    chan struct{} // signals the writer that ready is not empty
 
 	pending map[string]*merge // rooms with events waiting for their window
 	queue   []*merge          // the same, oldest deadline first
 	timer   *time.Timer
 	spare   [][]byte             // merge buffers to reuse: a pool only this goroutine uses
 	flushed map[string]time.Time // when big rooms last got a frame
+}
+
+// backlog is one room's events waiting for the writer.
+type backlog struct {
+	key  string
+	msgs []*nats.Msg
+	high int // HIGH events among msgs
 }
 
 // merge is one room's events waiting for the end of its window, as the
@@ -55,33 +79,126 @@ type merge struct {
 func newDispatcher(gw *Gateway) *dispatcher {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &dispatcher{gw: gw, ch: make(chan *nats.Msg, 8192), pending: make(map[string]*merge), timer: t,
-		flushed: make(map[string]time.Time)}
+	return &dispatcher{gw: gw, ch: make(chan *nats.Msg, gw.cfg.DispatchBuffer), pending: make(map[string]*merge), timer: t,
+		flushed: make(map[string]time.Time), backlog: make(map[string]*backlog), wake: make(chan struct{}, 1)}
 }
 
-// run dispatches until stop closes, then writes what is still merging.
+// run runs intake and the writer until stop closes, then writes what is
+// still waiting.
 func (d *dispatcher) run(stop <-chan struct{}) {
+	var wg sync.WaitGroup
+	wg.Go(func() { d.intake(stop) })
 	for {
 		select {
-		case m := <-d.ch:
-			d.dispatch(m)
+		case <-d.wake:
+			d.serve()
 		case now := <-d.timer.C:
 			d.flushDue(now)
 		case <-stop:
+			wg.Wait()
+			d.serve()
 			d.flushDue(time.Now().Add(time.Hour))
 			return
 		}
 	}
 }
 
-// dispatch handles a message from a group or user subscription.
-func (d *dispatcher) dispatch(m *nats.Msg) {
-	if appID, groupID, ok := subject.ParseGroup(m.Subject); ok {
-		d.groupEvent(roomKey(appID, groupID), m)
+// intake moves messages from the NATS channel to their rooms' backlogs.
+func (d *dispatcher) intake(stop <-chan struct{}) {
+	for {
+		select {
+		case m := <-d.ch:
+			d.enqueue(m)
+		case <-stop:
+			return
+		}
+	}
+}
+
+// enqueue adds a message to its room's backlog, shedding NORMAL events of
+// a room over Config.MaxRoomBacklog and making the members of a room over
+// twice that in HIGH events reconnect (they resume what they miss).
+func (d *dispatcher) enqueue(m *nats.Msg) {
+	appID, groupID, ok := subject.ParseGroup(m.Subject)
+	if !ok {
 		return
 	}
-	if appID, userID, ok := subject.ParseUser(m.Subject); ok {
-		d.gw.deliverToUser(appID+"/"+userID, m)
+	key := roomKey(appID, groupID)
+	high := m.Header.Get(subject.HeaderLevel) == "1"
+	limit := d.gw.cfg.MaxRoomBacklog
+	d.mu.Lock()
+	b := d.backlog[key]
+	if b == nil {
+		b = &backlog{key: key}
+		d.backlog[key] = b
+		d.ready = append(d.ready, b)
+	}
+	switch {
+	case high && b.high >= 2*limit:
+		delete(d.backlog, key) // the writer finds it gone and skips it
+		d.mu.Unlock()
+		d.gw.metrics.natsErrors.Add(1)
+		go d.gw.onSlowSubscription(m.Subject)
+		return
+	case !high && len(b.msgs) >= limit:
+		d.mu.Unlock()
+		d.gw.metrics.dropped.Add(int64(d.gw.rooms.size(key))) // a NORMAL event none of the room's members get
+		return
+	}
+	b.msgs = append(b.msgs, m)
+	if high {
+		b.high++
+	}
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// maxTurn is how many events of one room the writer handles in a turn
+// before the next room with a backlog gets its own.
+const maxTurn = 64
+
+// serve gives every room with a backlog its turn, until none is left:
+// rooms in the order they got events, at most maxTurn events per turn (a
+// big room merges them into one frame), a room with more going to the
+// back of the line.
+func (d *dispatcher) serve() {
+	var turn []*nats.Msg
+	for {
+		d.mu.Lock()
+		if len(d.ready) == 0 {
+			d.ready = nil
+			d.mu.Unlock()
+			return
+		}
+		b := d.ready[0]
+		d.ready[0] = nil
+		d.ready = d.ready[1:]
+		if d.backlog[b.key] != b {
+			d.mu.Unlock() // dropped for overflow
+			continue
+		}
+		n := min(len(b.msgs), maxTurn)
+		turn = append(turn[:0], b.msgs[:n]...)
+		clear(b.msgs[:n])
+		b.msgs = b.msgs[n:]
+		for _, m := range turn {
+			if m.Header.Get(subject.HeaderLevel) == "1" {
+				b.high--
+			}
+		}
+		if len(b.msgs) > 0 {
+			d.ready = append(d.ready, b)
+		} else {
+			delete(d.backlog, b.key)
+		}
+		d.mu.Unlock()
+		for i, m := range turn {
+			d.groupEvent(b.key, m)
+			turn[i] = nil
+		}
 	}
 }
 
@@ -89,6 +206,14 @@ func (d *dispatcher) dispatch(m *nats.Msg) {
 // at once when the room is small, merging is off, or the group closed.
 func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 	high := m.Header.Get(subject.HeaderLevel) == "1"
+	if high {
+		// A router that took a group over delivers a stored HIGH message
+		// again when its sender retries; members got it once already.
+		seq, err := strconv.ParseInt(m.Header.Get(subject.HeaderSeq), 10, 64)
+		if err == nil && !d.gw.rooms.acceptHigh(key, seq) {
+			return
+		}
+	}
 	exit := m.Header.Get(subject.HeaderExit) != ""
 	cfg := &d.gw.cfg
 	var span trace.Span

@@ -44,12 +44,16 @@ type Gateway struct {
 	rooms       *rooms
 	sessions    *sessions
 	dispatchers []*dispatcher
-	metrics     *Metrics
-	tracer      trace.Tracer
-	perIP       *ipLimits
-	trusted     []netip.Prefix // Config.TrustedProxies
-	tracing     bool           // the tracer records: spend time on spans
-	draining    atomic.Bool    // shutting down: /readyz fails
+	// userCh takes the messages of every user subject (C2C, kicks,
+	// takeovers) for one goroutine of their own, apart from the rooms, so
+	// a flood in a room never delays or drops them.
+	userCh   chan *nats.Msg
+	metrics  *Metrics
+	tracer   trace.Tracer
+	perIP    *ipLimits
+	trusted  []netip.Prefix // Config.TrustedProxies
+	tracing  bool           // the tracer records: spend time on spans
+	draining atomic.Bool    // shutting down: /readyz fails
 }
 
 // Option adds an injected dependency to New.
@@ -129,10 +133,10 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 	for i := range g.dispatchers {
 		g.dispatchers[i] = newDispatcher(g)
 	}
+	g.userCh = make(chan *nats.Msg, cfg.DispatchBuffer)
 	g.sessions = newSessions(func(userKey string) (*nats.Subscription, error) {
 		appID, userID := splitKey(userKey)
-		subj := subject.User(appID, userID)
-		return nc.ChanSubscribe(subj, g.dispatcherFor(subj))
+		return nc.ChanSubscribe(subject.User(appID, userID), g.userCh)
 	})
 	g.rooms = newRooms(func(key string) (*nats.Subscription, error) {
 		appID, groupID := splitKey(key)
@@ -210,9 +214,22 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if _, err := g.Listen(); err != nil {
 		return err
 	}
+	// Setup that can fail comes first, and undoes itself when it does: no
+	// goroutine starts before it is done.
+	inbox, err := g.nc.Subscribe(g.inbox+"*", g.onReply)
+	if err != nil {
+		_ = g.ln.Close()
+		return fmt.Errorf("gateway: subscribe inbox: %w", err)
+	}
 	for range g.cfg.Loops {
 		l, err := newLoop(g)
 		if err != nil {
+			for _, l := range g.loops {
+				l.close()
+			}
+			g.loops = nil
+			_ = inbox.Unsubscribe()
+			_ = g.ln.Close()
 			return fmt.Errorf("gateway: epoll: %w", err)
 		}
 		g.loops = append(g.loops, l)
@@ -227,10 +244,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	for _, d := range g.dispatchers {
 		wg.Go(func() { d.run(stopDispatch) })
 	}
-	inbox, err := g.nc.Subscribe(g.inbox+"*", g.onReply)
-	if err != nil {
-		return fmt.Errorf("gateway: subscribe inbox: %w", err)
-	}
+	wg.Go(func() { g.runUsers(stopDispatch) })
 	srv := &http.Server{
 		Handler:           g.mux,
 		ReadHeaderTimeout: g.cfg.HTTPTimeout,
@@ -371,16 +385,35 @@ func (g *Gateway) announce(stopping bool) {
 	}
 }
 
-// onSlowSubscription closes, with a reconnect hint, the local members of a
-// room whose subscription dropped messages.
+// onSlowSubscription closes, with a reconnect hint, the sockets that may
+// have missed a message: the local members of a room whose messages were
+// dropped, or the sessions of a user whose notice was (a kick or takeover
+// notice must never be lost silently). They reconnect and resume.
 func (g *Gateway) onSlowSubscription(subj string) {
-	appID, groupID, ok := subject.ParseGroup(subj)
-	if !ok {
-		return
+	var conns []*conn
+	if appID, groupID, ok := subject.ParseGroup(subj); ok {
+		g.log.Warn("room messages dropped; members reconnect", "group_id", groupID)
+		conns = g.rooms.members(roomKey(appID, groupID), nil)
+	} else if appID, userID, ok := subject.ParseUser(subj); ok {
+		g.log.Warn("user messages dropped; sessions reconnect", "user_id", userID)
+		conns = g.sessions.conns(appID+"/"+userID, nil)
 	}
-	g.log.Warn("room subscription overflowed; members reconnect", "group", groupID)
-	for _, c := range g.rooms.members(roomKey(appID, groupID), nil) {
+	for _, c := range conns {
 		c.closeWith(closeTryAgainLater, "overloaded, reconnect", &liveimpb.DisconnectEvent{Reason: "gateway overloaded", Reconnect: true})
+	}
+}
+
+// runUsers delivers the messages of user subjects until stop closes.
+func (g *Gateway) runUsers(stop <-chan struct{}) {
+	for {
+		select {
+		case m := <-g.userCh:
+			if appID, userID, ok := subject.ParseUser(m.Subject); ok {
+				g.deliverToUser(appID+"/"+userID, m)
+			}
+		case <-stop:
+			return
+		}
 	}
 }
 

@@ -59,9 +59,15 @@ func (l *loop) add(c *conn) error {
 	return nil
 }
 
-// remove forgets c; its fd is about to be closed. Called with c.mu held.
-func (l *loop) remove(c *conn) {
+// unwatch stops epoll events for c, whose fd is about to be closed.
+// Called with c.mu held; it takes no lock.
+func (l *loop) unwatch(c *conn) {
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+}
+
+// forget drops a closed c from the fd table. Its fd number may already
+// belong to a new socket: that entry stays.
+func (l *loop) forget(c *conn) {
 	l.mu.Lock()
 	if l.conns[c.fd] == c {
 		delete(l.conns, c.fd)

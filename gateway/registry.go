@@ -15,8 +15,11 @@ import (
 //	roomShard.mu     rooms and their members
 //	sessionShard.mu  sessions by user
 //	loop.mu          a loop's fd table
-//	conn.mu          one socket
+//	conn.mu          one socket (closeNow drops it before loop.mu)
 //	rpcTable.mu      pending router requests
+//	dispatcher.mu    a dispatcher's room backlogs
+//	ipLimits.mu      connections and upgrades per client address
+//	session.mu       a session's rate buckets
 const registryShards = 64
 
 var registrySeed = maphash.MakeSeed()
@@ -33,7 +36,8 @@ func roomKey(appID, groupID string) string { return appID + "/" + groupID }
 type room struct {
 	sub     *nats.Subscription
 	members map[*conn]struct{}
-	joining int // joins sent to the router and not answered yet
+	joining int   // joins sent to the router and not answered yet
+	high    int64 // seqnum of the last HIGH message delivered to the room
 }
 
 type roomShard struct {
@@ -111,6 +115,24 @@ func (r *rooms) dropIfEmptyLocked(sh *roomShard, key string, rm *room) {
 		_ = rm.sub.Unsubscribe()
 		delete(sh.rooms, key)
 	}
+}
+
+// acceptHigh reports whether a HIGH message with seqnum seq is new to the
+// room (above every HIGH seqnum delivered to it) and records it. A group's
+// HIGH messages arrive in seqnum order, so a repeat is never new.
+func (r *rooms) acceptHigh(key string, seq int64) bool {
+	sh := &r.shards[shardOf(key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	rm := sh.rooms[key]
+	if rm == nil {
+		return true
+	}
+	if seq <= rm.high {
+		return false
+	}
+	rm.high = seq
+	return true
 }
 
 // members appends the room's members to buf and returns it.

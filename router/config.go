@@ -20,6 +20,11 @@ type Config struct {
 	// group always go to the same worker, so they keep their order.
 	// Default 32.
 	Workers int
+	// MaxBacklog bounds the group requests waiting for one worker; past it
+	// new ones are shed with 503 (the client retries). The consumers never
+	// wait for a worker, so a busy router keeps its partitions. Default
+	// 10000.
+	MaxBacklog int
 	// StreamReplicas is the replica count of liveim's JetStream streams and
 	// buckets: 1 on a single NATS server, 3 on a cluster. Default 1.
 	StreamReplicas int
@@ -78,6 +83,10 @@ type Config struct {
 	// that used it (at most until that token expires): within it no other
 	// token may use the nonce. Default 1h.
 	NonceWindow time.Duration
+	// DedupeWindow is how long after a router loads a group it looks up,
+	// in the store, sends with a client message ID it does not remember
+	// (a retry after a failover). Default 2m.
+	DedupeWindow time.Duration
 	// AuthTimeout bounds the check of one login's credentials (the app
 	// lookup and the nonce binding). Default 5s.
 	AuthTimeout time.Duration
@@ -99,6 +108,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.ID, prefix+"id", "", "router: unique ID among routers (default random)")
 	fs.IntVar(&c.Partitions, prefix+"partitions", 0, "router: group partitions, the same on every router (default 32)")
 	fs.IntVar(&c.Workers, prefix+"workers", 0, "router: concurrent request workers (default 32)")
+	fs.IntVar(&c.MaxBacklog, prefix+"max-backlog", 0, "router: group requests waiting per worker before 503 (default 10000)")
 	fs.IntVar(&c.StreamReplicas, prefix+"stream-replicas", 0, "router: JetStream replicas, 3 on a NATS cluster (default 1)")
 	fs.DurationVar(&c.HighMaxAge, prefix+"high-max-age", 0, "router: how long HIGH messages stay replayable (default 24h)")
 	fs.DurationVar(&c.C2CTimeout, prefix+"c2c-timeout", 0, "router: wait for a C2C receiver's gateway (default 3s)")
@@ -118,14 +128,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	for _, n := range []int{c.Partitions, c.Workers, c.StreamReplicas, c.MaxDataBytes, c.MaxGroupNameBytes, c.MaxGroupMetaBytes,
+	for _, n := range []int{c.Partitions, c.Workers, c.MaxBacklog, c.StreamReplicas, c.MaxDataBytes, c.MaxGroupNameBytes, c.MaxGroupMetaBytes,
 		c.MaxAdmins, c.MaxGroups, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.ResumeBatch} {
 		if n < 0 {
 			return errors.New("router: negative size in config")
 		}
 	}
 	for _, d := range []time.Duration{c.PinnedTTL, c.AliveTTL, c.HighMaxAge, c.C2CTimeout, c.MemberGrace, c.GatewayTimeout,
-		c.MemberChangeInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.FlushInterval} {
+		c.MemberChangeInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.DedupeWindow, c.FlushInterval} {
 		if d < 0 {
 			return errors.New("router: negative duration in config")
 		}
@@ -152,6 +162,7 @@ func (c Config) withDefaults() Config {
 	}
 	setInt(&c.Partitions, 32)
 	setInt(&c.Workers, 32)
+	setInt(&c.MaxBacklog, 10000)
 	setInt(&c.StreamReplicas, 1)
 	setInt(&c.MaxDataBytes, 15<<10)
 	setInt(&c.MaxGroupNameBytes, 128)
@@ -173,6 +184,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.AuditTimeout, time.Second)
 	setDur(&c.AuthTimeout, 5*time.Second)
 	setDur(&c.NonceWindow, time.Hour)
+	setDur(&c.DedupeWindow, 2*time.Minute)
 	setDur(&c.FlushInterval, time.Second)
 	if c.RoomRate == 0 {
 		c.RoomRate = 500

@@ -13,10 +13,25 @@
 //	r, err := router.New(router.Config{}, nc, store, logger)
 //	err = r.Run(ctx) // until ctx ends; <-r.Ready() once serving
 //
-// Concurrency: group requests are spread over Config.Workers goroutines by
-// a hash of (app, group), so a group's requests are handled one at a time
-// in arrival order; that order is the group's seqnum order. Group state is
-// cached per group behind its own mutex (groups.go) and written with
-// compare-and-set, so a router holding a stale copy cannot overwrite a
-// newer one. docs/architecture.md describes the ownership design.
+// Concurrency: group requests are spread over Config.Workers workers by a
+// hash of (app, group), and a group's worker is the only owner of its
+// state (worker.go): its requests, timers (presence, memberchange),
+// flushes and partition hand-overs all run as jobs on that one goroutine,
+// in arrival order, which is the group's seqnum order, so group state has
+// no lock and none is held across I/O. Work that would make the worker
+// wait without needing the state runs off it and comes back as a job: an
+// app's audit hook, history queries, resume reads. Partition consumers
+// never wait for a worker (a per-worker inbox), so a busy router keeps
+// its partitions. Group writes are compare-and-set, so a router holding a
+// stale copy cannot overwrite a newer one. docs/architecture.md describes
+// the ownership design.
+//
+// Locks (every one a leaf: no code holds two at once):
+//
+//	Router.qmu        closing the workers' job queues (read-held to queue)
+//	worker.inMu       a worker's inbox of requests
+//	partitions.mu     the partitions consumed and their pins
+//	gatewayTracker.mu gateways' last heartbeats
+//	appCache.mu       cached app records
+//	nonces.mu         tokens bound recently
 package router

@@ -3,6 +3,7 @@ package router
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -17,7 +18,12 @@ import (
 	"github.com/liveim/liveim/storage"
 )
 
-func (r *Router) createGroup(ctx context.Context, c *liveimpb.Caller, req *liveimpb.CreateGroupRequest) (*liveimpb.Reply, error) {
+// createGroup creates a group, or opens a closed one again for a new live
+// session (docs/protocol.md): members, admins, mutes and statistics start
+// afresh, name, meta and creator come from this request, history and
+// seqnums go on. An open group is left as it is (alreadyExist). With an ID
+// it runs on the group's worker (j.w); without one, on any router.
+func (r *Router) createGroup(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.CreateGroupRequest) (*liveimpb.Reply, error) {
 	if c.Role != auth.RoleAdmin {
 		return nil, liveimpb.ErrForbidden.With("createGroup needs login role admin")
 	}
@@ -35,23 +41,18 @@ func (r *Router) createGroup(ctx context.Context, c *liveimpb.Caller, req *livei
 	case len(req.GroupMeta) > r.cfg.MaxGroupMetaBytes:
 		return nil, liveimpb.ErrTooLarge.With("groupMeta: larger than %d bytes", r.cfg.MaxGroupMetaBytes)
 	}
-	if _, err := r.store.GetGroup(ctx, c.AppId, groupID); err == nil {
+	existing, err := r.store.GetGroup(ctx, c.AppId, groupID)
+	switch {
+	case err == nil && !existing.Closed:
 		return createReply(groupID, true), nil
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		return nil, fmt.Errorf("get group: %w", err)
 	}
-	app, err := r.apps.get(ctx, c.AppId)
-	if err != nil {
+	if err := r.checkGroupQuota(ctx, c.AppId); err != nil {
 		return nil, err
 	}
-	limit := r.cfg.MaxGroups
-	if app.MaxGroups > 0 {
-		limit = app.MaxGroups
-	}
-	n, err := r.store.CountGroups(ctx, c.AppId)
-	if err != nil {
-		return nil, fmt.Errorf("count groups: %w", err)
-	}
-	if n >= limit {
-		return nil, liveimpb.ErrLimitReached.With("the app has %d groups, its limit", limit)
+	if err == nil { // closed: a new session in the same room
+		return r.reopenGroup(ctx, j, c, req)
 	}
 	_, created, err := r.store.CreateGroup(ctx, storage.Group{
 		AppID:        c.AppId,
@@ -67,18 +68,63 @@ func (r *Router) createGroup(ctx context.Context, c *liveimpb.Caller, req *livei
 	return createReply(groupID, !created), nil
 }
 
+// checkGroupQuota refuses (443) a group the app has no room for: its open
+// groups are at its limit.
+func (r *Router) checkGroupQuota(ctx context.Context, appID string) error {
+	app, err := r.apps.get(ctx, appID)
+	if err != nil {
+		return err
+	}
+	limit := r.cfg.MaxGroups
+	if app.MaxGroups > 0 {
+		limit = app.MaxGroups
+	}
+	n, err := r.store.CountGroups(ctx, appID)
+	if err != nil {
+		return fmt.Errorf("count groups: %w", err)
+	}
+	if n >= limit {
+		return liveimpb.ErrLimitReached.With("the app has %d open groups, its limit", limit)
+	}
+	return nil
+}
+
+// reopenGroup opens a closed group again for a new session, on the
+// group's worker.
+func (r *Router) reopenGroup(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.CreateGroupRequest) (*liveimpb.Reply, error) {
+	gs, err := j.w.group(ctx, c.AppId, req.GroupId, j.part)
+	if err != nil {
+		return nil, err
+	}
+	if !gs.g.Closed { // reopened meanwhile
+		return createReply(req.GroupId, true), nil
+	}
+	old := gs.g
+	g := &gs.g
+	g.Closed, g.Name, g.Meta, g.Creator, g.CreateTimeMs = false, req.GroupName, req.GroupMeta, c.UserId, r.now().UnixMilli()
+	g.Admins, g.MuteAll, g.MutedUsers, g.WhiteUsers, g.PV, g.MsgAmount = nil, false, nil, nil, 0, nil
+	if err := j.w.save(ctx, gs); err != nil {
+		gs.g = old
+		return nil, err
+	}
+	for id := range gs.members { // closing emptied them; whatever came back is stale
+		r.removeMember(gs, id)
+	}
+	gs.change = memberChange{}
+	return createReply(req.GroupId, false), nil
+}
+
 func createReply(groupID string, exists bool) *liveimpb.Reply {
 	return &liveimpb.Reply{Body: &liveimpb.Reply_CreateGroup{CreateGroup: &liveimpb.CreateGroupReply{GroupId: groupID, AlreadyExist: exists}}}
 }
 
 // manage locks a group for an owner/admin operation.
 func (r *Router) manage(ctx context.Context, j job, c *liveimpb.Caller) (*groupState, error) {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
 	if !isManager(&gs.g, c.UserId) {
-		gs.mu.Unlock()
 		return nil, liveimpb.ErrForbidden.With("only the group's owner and admins may do this")
 	}
 	return gs, nil
@@ -89,12 +135,11 @@ func (r *Router) closeGroup(ctx context.Context, j job, c *liveimpb.Caller) (*li
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	if gs.g.Closed {
 		return &liveimpb.Reply{}, nil
 	}
 	gs.g.Closed = true
-	if err := r.groups.save(ctx, gs); err != nil {
+	if err := j.w.save(ctx, gs); err != nil {
 		gs.g.Closed = false
 		return nil, err
 	}
@@ -110,11 +155,10 @@ func (r *Router) closeGroup(ctx context.Context, j job, c *liveimpb.Caller) (*li
 }
 
 func (r *Router) joinGroup(ctx context.Context, j job, c *liveimpb.Caller) (*liveimpb.Reply, error) {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	if gs.g.Closed {
 		return nil, liveimpb.ErrGroupClosed
 	}
@@ -126,21 +170,19 @@ func (r *Router) joinGroup(ctx context.Context, j job, c *liveimpb.Caller) (*liv
 }
 
 func (r *Router) leaveGroup(ctx context.Context, j job, c *liveimpb.Caller) (*liveimpb.Reply, error) {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	r.dropSession(gs, c.UserId, storage.MemberSession{GatewayID: c.GatewayId, SessionID: c.SessionId}, false)
 	return &liveimpb.Reply{}, nil
 }
 
 func (r *Router) queryGroup(ctx context.Context, j job) (*liveimpb.Reply, error) {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	return &liveimpb.Reply{Body: &liveimpb.Reply_GroupInfo{GroupInfo: groupInfo(gs)}}, nil
 }
 
@@ -162,7 +204,6 @@ func (r *Router) modifyGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	if gs.g.Closed {
 		return nil, liveimpb.ErrGroupClosed
 	}
@@ -173,7 +214,7 @@ func (r *Router) modifyGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	if req.ForceUpdateGroupMeta {
 		gs.g.Meta = req.GroupMeta
 	}
-	if err := r.groups.save(ctx, gs); err != nil {
+	if err := j.w.save(ctx, gs); err != nil {
 		gs.g = old
 		return nil, err
 	}
@@ -184,7 +225,6 @@ func (r *Router) modifyGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 }
 
 // sortedMembers returns the members ordered by join time (then user ID).
-// gs.mu must be held.
 func sortedMembers(gs *groupState) []*member {
 	list := make([]*member, 0, len(gs.members))
 	for _, m := range gs.members {
@@ -201,11 +241,10 @@ func groupUser(m *member) *liveimpb.GroupUser {
 }
 
 func (r *Router) listRecentGroupUser(ctx context.Context, j job) (*liveimpb.Reply, error) {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	list := sortedMembers(gs)
 	slices.Reverse(list)
 	rep := &liveimpb.ListRecentGroupUserReply{GroupId: j.groupID, Total: int64(len(list))}
@@ -237,7 +276,6 @@ func (r *Router) listGroupUser(ctx context.Context, j job, c *liveimpb.Caller, r
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	list := sortedMembers(gs)
 	desc := req.SortType == liveimpb.SortType_SORT_TYPE_DESC
 	if desc {
@@ -292,7 +330,6 @@ func (r *Router) changeMutes(ctx context.Context, j job, c *liveimpb.Caller, cha
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	if change != nil {
 		if gs.g.Closed {
 			return nil, liveimpb.ErrGroupClosed
@@ -303,7 +340,7 @@ func (r *Router) changeMutes(ctx context.Context, j job, c *liveimpb.Caller, cha
 			gs.g = old
 			return nil, err
 		}
-		if err := r.groups.save(ctx, gs); err != nil {
+		if err := j.w.save(ctx, gs); err != nil {
 			gs.g = old
 			return nil, err
 		}

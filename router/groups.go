@@ -6,23 +6,25 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 )
 
-// groupState is the hot state of a group this router owns. mu guards
-// every field.
+// groupState is the hot state of a group this router owns. Only its
+// worker touches it (worker.go).
 type groupState struct {
-	mu      sync.Mutex
 	part    int
 	g       storage.Group
 	lastSeq int64 // highest seqnum handed out
 	lastTs  int64 // timestamp (ms) of the last message: timestamps never go back within a group
 	dirty   bool  // counters in g differ from the store
-	dropped bool  // removed from the cache: the partition moved
+	// loadedAt is when this router loaded the group: for DedupeWindow
+	// after it, sends the group does not remember are looked up in the
+	// store (the previous owner may have stored them).
+	loadedAt time.Time
+	sent     sentCache // recent sends with a client message ID
 
 	members      map[string]*member
 	savedMembers map[string]bool // user IDs whose record must be written
@@ -59,65 +61,10 @@ func (m *memberChange) empty() bool { return m.joinCount == 0 && m.leaveCount ==
 // client sees 503 only if the request cannot be sent on.
 var errMoved = errors.New("router: the group moved to another router")
 
-// groupCache holds the groups of the partitions this router owns. Lock
-// order: groupState.mu, then groupCache.mu. groupCache.mu is a leaf: no
-// code waits for a group's mutex while holding it.
-type groupCache struct {
-	r *Router
-
-	mu     sync.Mutex
-	groups map[string]*groupState
-}
-
-func newGroupCache(r *Router) *groupCache {
-	return &groupCache{r: r, groups: make(map[string]*groupState)}
-}
-
-// lock returns the group's state, loaded on first use, with its mutex
-// held. A group that does not exist is liveimpb.ErrGroupNotFound; a group
-// whose partition this router no longer owns is liveimpb.ErrUnavailable.
-//
-// Ownership is checked with the group's mutex held: partitions.stop
-// forgets the partition before dropPartition saves its groups, so a state
-// that passes the check is saved by that drop, and a request that fails it
-// changes nothing.
-func (c *groupCache) lock(ctx context.Context, appID, groupID string, part int) (*groupState, error) {
-	key := appID + "/" + groupID
-	for {
-		c.mu.Lock()
-		gs, ok := c.groups[key]
-		c.mu.Unlock()
-		if !ok {
-			var err error
-			if gs, err = c.load(ctx, appID, groupID, part); err != nil {
-				return nil, err
-			}
-			c.mu.Lock()
-			if prev, ok := c.groups[key]; ok {
-				gs = prev // loaded concurrently
-			} else {
-				c.groups[key] = gs
-			}
-			c.mu.Unlock()
-		}
-		gs.mu.Lock()
-		if !c.r.parts.owns(part) {
-			// The partition moved to another router after this request was
-			// queued: serving it here could fork the group's state. The
-			// state stays cached: dropPartition (running or about to run)
-			// saves what it holds, and taking the partition again drops it.
-			gs.mu.Unlock()
-			return nil, errMoved
-		}
-		if !gs.dropped {
-			return gs, nil
-		}
-		gs.mu.Unlock() // dropped meanwhile: load again
-	}
-}
-
-func (c *groupCache) load(ctx context.Context, appID, groupID string, part int) (*groupState, error) {
-	st := c.r.store
+// loadGroup reads a group's state, members and last seqnum from the store
+// (and the HIGH stream, which may be ahead of a restored store).
+func (r *Router) loadGroup(ctx context.Context, appID, groupID string, part int) (*groupState, error) {
+	st := r.store
 	g, err := st.GetGroup(ctx, appID, groupID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, liveimpb.ErrGroupNotFound
@@ -131,12 +78,12 @@ func (c *groupCache) load(ctx context.Context, appID, groupID string, part int) 
 	}
 	// A store older than the HIGH stream (restored from a backup, a lost
 	// keyspace) must not hand out seqnums the stream already holds.
-	streamLast, err := c.r.lastHighSeq(ctx, appID, groupID)
+	streamLast, err := r.lastHighSeq(ctx, appID, groupID)
 	if err != nil {
 		return nil, err
 	}
 	if streamLast > max(last, g.SeqReserved) {
-		c.r.log.Warn("the store is behind the HIGH stream; seqnums continue after the stream's", "app_id", appID, "group_id", groupID,
+		r.log.Warn("the store is behind the HIGH stream; seqnums continue after the stream's", "app_id", appID, "group_id", groupID,
 			"store_seq", max(last, g.SeqReserved), "stream_seq", streamLast)
 		last = streamLast
 	}
@@ -151,9 +98,10 @@ func (c *groupCache) load(ctx context.Context, appID, groupID string, part int) 
 		members:      make(map[string]*member, len(list)),
 		savedMembers: make(map[string]bool),
 		removed:      make(map[string]bool),
-		rate:         newTokenBucket(c.r.cfg.RoomRate, c.r.now()),
+		rate:         newTokenBucket(r.cfg.RoomRate, r.now()),
+		loadedAt:     r.now(),
 	}
-	now := c.r.now()
+	now := r.now()
 	for _, m := range list {
 		mb := &member{
 			user:     &liveimpb.User{UserId: m.UserID, UserExtension: m.UserExt},
@@ -164,146 +112,11 @@ func (c *groupCache) load(ctx context.Context, appID, groupID string, part int) 
 			mb.sessions[s] = struct{}{}
 		}
 		if len(mb.sessions) == 0 {
-			mb.leaveAt = now.Add(c.r.cfg.MemberGrace)
+			mb.leaveAt = now.Add(r.cfg.MemberGrace)
 		}
 		gs.members[m.UserID] = mb
 	}
 	return gs, nil
-}
-
-// nextSeq hands out the group's next seqnum, first reserving a new block
-// in the store when the current one is used up. gs.mu must be held.
-func (c *groupCache) nextSeq(ctx context.Context, gs *groupState) (int64, error) {
-	next := gs.lastSeq + 1
-	if next > gs.g.SeqReserved {
-		reserved := gs.g.SeqReserved
-		gs.g.SeqReserved = gs.lastSeq + c.r.cfg.SeqBlock
-		if err := c.save(ctx, gs); err != nil {
-			gs.g.SeqReserved = reserved
-			return 0, fmt.Errorf("reserve seqnums: %w", err)
-		}
-	}
-	gs.lastSeq = next
-	return next, nil
-}
-
-// save writes the group record now, compare-and-set on its version.
-// Changes clients must not lose (mutes, admins, meta, closing) are saved
-// before they are answered. A conflict means another router wrote the
-// group since this one loaded it: the state here is stale, so it is
-// dropped and the request fails with 503 (the client retries and reaches
-// the current owner). gs.mu must be held.
-func (c *groupCache) save(ctx context.Context, gs *groupState) error {
-	v, err := c.r.store.PutGroup(ctx, gs.g)
-	if errors.Is(err, storage.ErrConflict) {
-		c.r.log.Warn("group changed under this router; reloading", "group", gs.g.ID)
-		c.forget(gs)
-		return errMoved
-	}
-	if err != nil {
-		return fmt.Errorf("save group: %w", err)
-	}
-	gs.g.Version = v
-	gs.dirty = false
-	return nil
-}
-
-// forget drops a stale state from the cache. gs.mu must be held; c.mu is
-// taken after it, which is safe because no code holds c.mu while waiting
-// for a group's mutex.
-func (c *groupCache) forget(gs *groupState) {
-	gs.dropped = true
-	key := gs.g.AppID + "/" + gs.g.ID
-	c.mu.Lock()
-	if c.groups[key] == gs {
-		delete(c.groups, key)
-	}
-	c.mu.Unlock()
-}
-
-func (c *groupCache) snapshot() []*groupState {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Collect(maps.Values(c.groups))
-}
-
-// flush writes changed counters and member lists of every cached group.
-func (c *groupCache) flush(ctx context.Context) error {
-	var errs []error
-	for _, gs := range c.snapshot() {
-		gs.mu.Lock()
-		errs = append(errs, c.flushLocked(ctx, gs))
-		gs.mu.Unlock()
-	}
-	return errors.Join(errs...)
-}
-
-func (c *groupCache) flushLocked(ctx context.Context, gs *groupState) error {
-	if gs.dropped {
-		return nil
-	}
-	if gs.dirty {
-		if err := c.save(ctx, gs); err != nil {
-			return err // a stale state writes no members either
-		}
-	}
-	if len(gs.savedMembers) == 0 && len(gs.removed) == 0 {
-		return nil
-	}
-	var ups []storage.Member
-	for id := range gs.savedMembers {
-		if m := gs.members[id]; m != nil {
-			ups = append(ups, storedMember(m))
-		}
-	}
-	if err := c.r.store.SaveMembers(ctx, gs.g.AppID, gs.g.ID, ups, slices.Collect(maps.Keys(gs.removed))); err != nil {
-		return err
-	}
-	clear(gs.savedMembers)
-	clear(gs.removed)
-	return nil
-}
-
-// dropPartition saves and forgets the groups of partition p.
-func (c *groupCache) dropPartition(ctx context.Context, p int) {
-	c.mu.Lock()
-	var drop []*groupState
-	for k, gs := range c.groups {
-		if gs.part == p {
-			drop = append(drop, gs)
-			delete(c.groups, k)
-		}
-	}
-	c.mu.Unlock()
-	for _, gs := range drop {
-		gs.mu.Lock()
-		if err := c.flushLocked(ctx, gs); err != nil {
-			c.r.log.Error("save group state", "group", gs.g.ID, "err", err)
-		}
-		gs.dropped = true
-		touch := len(gs.members) > 0 && !gs.g.Closed
-		gs.mu.Unlock()
-		if touch && !c.r.parts.owns(p) {
-			c.r.touch(gs.g.AppID, gs.g.ID)
-		}
-	}
-}
-
-// tick runs the timed work of every cached group: members whose grace
-// ran out leave, sessions of dead gateways end, and pending member
-// changes go out as one memberchange per interval.
-func (c *groupCache) tick(ctx context.Context, now time.Time) {
-	for _, gs := range c.snapshot() {
-		gs.mu.Lock()
-		if !gs.dropped && !gs.g.Closed {
-			c.r.expireMembers(gs, now)
-			if !gs.change.empty() && now.Sub(gs.lastChange) >= c.r.cfg.MemberChangeInterval {
-				c.r.publishMemberChange(gs)
-				gs.lastChange = now
-			}
-		}
-		gs.mu.Unlock()
-	}
 }
 
 func storedMember(m *member) storage.Member {
@@ -314,7 +127,7 @@ func storedMember(m *member) storage.Member {
 	return sm
 }
 
-// groupInfo renders the state for a client. gs.mu must be held.
+// groupInfo renders the state for a client.
 func groupInfo(gs *groupState) *liveimpb.GroupInfo {
 	g := gs.g
 	return &liveimpb.GroupInfo{
@@ -329,9 +142,10 @@ func groupInfo(gs *groupState) *liveimpb.GroupInfo {
 			OnlineCount: int64(len(gs.members)),
 			MsgAmount:   maps.Clone(g.MsgAmount),
 		},
-		MuteStatus: muteStatus(&g),
-		Closed:     g.Closed,
-		LastSeqnum: gs.lastSeq,
+		MuteStatus:    muteStatus(&g),
+		Closed:        g.Closed,
+		LastSeqnum:    gs.lastSeq,
+		LastDeleteSeq: g.DeleteSeq,
 	}
 }
 

@@ -39,20 +39,51 @@ func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGro
 	if req.AfterSeqnum < 0 {
 		return nil, liveimpb.InvalidParam("afterSeqnum", "must not be negative")
 	}
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	last := gs.lastSeq
-	gs.mu.Unlock()
-	rep := &liveimpb.ResumeGroupReply{GroupId: j.groupID, LastSeqnum: last}
-	if req.AfterSeqnum < last {
-		rep.Messages, rep.HasMore, err = r.highAfter(ctx, subject.GroupHigh(j.appID, j.groupID), req.AfterSeqnum)
-		if err != nil {
-			return nil, err
-		}
+	if req.AfterDeleteSeq < 0 {
+		return nil, liveimpb.InvalidParam("afterDeleteSeq", "must not be negative")
 	}
-	return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
+	// Every HIGH message up to lastSeq is in the stream, and every
+	// deletion up to DeleteSeq in the store: the worker finishes each
+	// before it takes the next request.
+	last, lastDelete := gs.lastSeq, gs.g.DeleteSeq
+	rep := &liveimpb.ResumeGroupReply{GroupId: j.groupID, LastSeqnum: last, LastDeleteSeq: req.AfterDeleteSeq}
+	if req.AfterSeqnum >= last && req.AfterDeleteSeq >= lastDelete {
+		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
+	}
+	return r.answerLater(j, func() (*liveimpb.Reply, error) {
+		var deleted map[string]bool
+		if req.AfterDeleteSeq < lastDelete {
+			dels, err := r.store.ListDeletions(ctx, j.appID, j.groupID, req.AfterDeleteSeq, r.cfg.ResumeBatch)
+			if err != nil {
+				return nil, fmt.Errorf("list deletions: %w", err)
+			}
+			deleted = make(map[string]bool, len(dels))
+			for _, d := range dels {
+				deleted[d.MessageID] = true
+				rep.DeletedMessageIds = append(rep.DeletedMessageIds, d.MessageID)
+				rep.LastDeleteSeq = d.Seq
+			}
+			// A full batch may leave deletions behind: resume again.
+			rep.HasMore = len(dels) == r.cfg.ResumeBatch && rep.LastDeleteSeq < lastDelete
+		}
+		if req.AfterSeqnum < last {
+			msgs, more, err := r.highAfter(ctx, subject.GroupHigh(j.appID, j.groupID), req.AfterSeqnum)
+			if err != nil {
+				return nil, err
+			}
+			rep.HasMore = rep.HasMore || more
+			for _, m := range msgs {
+				if !deleted[m.MessageId] {
+					rep.Messages = append(rep.Messages, m)
+				}
+			}
+		}
+		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
+	})
 }
 
 // highAfter reads up to ResumeBatch messages of subj with a group seqnum

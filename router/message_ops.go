@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/trace"
@@ -31,116 +30,6 @@ func (r *Router) checkContent(msgType int32, data string) error {
 	return nil
 }
 
-func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest) (*liveimpb.Reply, error) {
-	if err := r.checkContent(req.Type, req.Data); err != nil {
-		return nil, err
-	}
-	repeat := req.RepeatCount
-	if repeat < 0 || repeat > r.cfg.MaxRepeatCount {
-		return nil, liveimpb.InvalidParam("repeatCount", "must be 0..%d", r.cfg.MaxRepeatCount)
-	}
-	if repeat == 0 {
-		repeat = 1
-	}
-	high := req.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH
-	if !high && req.Level != liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL {
-		return nil, liveimpb.InvalidParam("level", "must be NORMAL (0) or HIGH (1)")
-	}
-	// Audit before taking the group lock for the send: a slow hook delays
-	// only this sender's request, not the group's other work.
-	if req.SkipAudit {
-		gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
-		if err != nil {
-			return nil, err
-		}
-		privileged := mayBypass(&gs.g, c)
-		gs.mu.Unlock()
-		if !privileged {
-			req.SkipAudit = false // a member's skipAudit is ignored, not refused: the message is audited
-		}
-	}
-	if !req.SkipAudit {
-		if err := r.moderate(ctx, c, j.groupID, req.Type, req.Data); err != nil {
-			return nil, err
-		}
-	}
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
-	if err != nil {
-		return nil, err
-	}
-	defer gs.mu.Unlock()
-	if gs.g.Closed {
-		return nil, liveimpb.ErrGroupClosed
-	}
-	if isMuted(&gs.g, c.UserId) && !(req.SkipMuteCheck && mayBypass(&gs.g, c)) {
-		return nil, liveimpb.ErrMuted
-	}
-	now := r.now()
-	if !high && !gs.rate.allow(now) {
-		return nil, liveimpb.ErrTooFast.With("the group is over its rate of %.0f NORMAL messages/s; message shed", r.cfg.RoomRate)
-	}
-	seq, err := r.groups.nextSeq(ctx, gs)
-	if err != nil {
-		return nil, err
-	}
-	if gs.g.MsgAmount == nil {
-		gs.g.MsgAmount = make(map[int32]int64)
-	}
-	gs.g.MsgAmount[req.Type] += int64(repeat)
-	gs.dirty = true
-	// Timestamps follow seqnum order even if the clock steps back, so
-	// stores that bucket history by time keep it in order.
-	gs.lastTs = max(now.UnixMilli(), gs.lastTs)
-	msg := &liveimpb.Message{
-		MessageId:   ids.New(),
-		GroupId:     j.groupID,
-		Type:        req.Type,
-		Sender:      &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension},
-		Data:        req.Data,
-		Seqnum:      seq,
-		Timestamp:   gs.lastTs,
-		Level:       req.Level,
-		RepeatCount: repeat,
-		TotalMsgs:   gs.g.MsgAmount[req.Type],
-	}
-	if !req.NoStorage {
-		sctx, span := r.child(ctx, "storage.append_message", trace.SpanKindClient)
-		err := r.store.AppendMessage(sctx, storedMessage(j.appID, msg))
-		endChild(span, err)
-		if err != nil {
-			return nil, fmt.Errorf("store message: %w", err)
-		}
-	}
-	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
-	if err != nil {
-		return nil, fmt.Errorf("marshal event: %w", err)
-	}
-	pctx, span := r.child(ctx, "nats.publish group_message", trace.SpanKindProducer)
-	level := "normal"
-	if high {
-		// Durable in JetStream before the sender hears back; gateways see
-		// it live through their core subscription on the same subject.
-		level = "high"
-		err = r.publishHigh(pctx, j.appID, j.groupID, msg, frame)
-	} else {
-		out := nats.NewMsg(subject.GroupEvents(j.appID, j.groupID))
-		out.Data = frame
-		out.Header.Set(subject.HeaderSeq, strconv.FormatInt(seq, 10))
-		r.injectTrace(pctx, out.Header)
-		if err = r.nc.PublishMsg(out); err != nil {
-			err = liveimpb.ErrUnavailable.With("publish: %v", err)
-		}
-	}
-	endChild(span, err)
-	if err != nil {
-		return nil, err
-	}
-	r.metrics.messages.WithLabelValues(level).Inc()
-	return &liveimpb.Reply{Body: &liveimpb.Reply_SendMessage{SendMessage: &liveimpb.SendMessageReply{
-		MessageId: msg.MessageId, Seqnum: seq, Timestamp: msg.Timestamp,
-	}}}, nil
-}
-
 // sendC2CMessage delivers a message to every online session of the
 // receiver as a NATS request on the user's subject; "no responders" means
 // the receiver is offline (424).
@@ -156,8 +45,16 @@ func (r *Router) sendC2CMessage(ctx context.Context, c *liveimpb.Caller, req *li
 	if err := r.moderate(ctx, c, "", req.Type, req.Data); err != nil {
 		return nil, err
 	}
+	msgID := ids.New()
+	if req.ClientMsgId != "" {
+		// A retry carries the same ID, so the receiver can drop a repeat.
+		if err := ids.Check("clientMsgId", req.ClientMsgId); err != nil {
+			return nil, err
+		}
+		msgID = derivedMessageID(c.AppId, "~c2c/"+req.ReceiverId, c.UserId, req.ClientMsgId)
+	}
 	msg := &liveimpb.Message{
-		MessageId:  ids.New(),
+		MessageId:  msgID,
 		Type:       req.Type,
 		Sender:     &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension},
 		Data:       req.Data,
@@ -196,11 +93,10 @@ func (r *Router) deleteMessage(ctx context.Context, j job, c *liveimpb.Caller, r
 	if req.MessageId == "" {
 		return nil, liveimpb.InvalidParam("messageId", "required")
 	}
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	m, err := r.store.GetMessage(ctx, j.appID, j.groupID, req.MessageId)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, liveimpb.InvalidParam("messageId", "no such message in the group")
@@ -216,11 +112,19 @@ func (r *Router) deleteMessage(ctx context.Context, j job, c *liveimpb.Caller, r
 			return nil, liveimpb.ErrForbidden.With("the recall window of %v has passed", r.cfg.RecallWindow)
 		}
 	}
-	if _, err := r.store.DeleteMessage(ctx, j.appID, j.groupID, req.MessageId); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	// The deletion gets the group's next number, saved before it is used,
+	// so a client that was away asks for the deletions after the last it
+	// knew (resumeGroup). A number saved but not used leaves a gap only.
+	gs.g.DeleteSeq++
+	if err := j.w.save(ctx, gs); err != nil {
+		gs.g.DeleteSeq--
+		return nil, err
+	}
+	if _, err := r.store.DeleteMessage(ctx, j.appID, j.groupID, req.MessageId, gs.g.DeleteSeq); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("delete message: %w", err)
 	}
 	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_DeleteGroupMessage{DeleteGroupMessage: &liveimpb.DeleteGroupMessageEvent{
-		GroupId: j.groupID, MessageId: req.MessageId,
+		GroupId: j.groupID, MessageId: req.MessageId, DeleteSeq: gs.g.DeleteSeq,
 	}}}, nil)
 	return &liveimpb.Reply{}, nil
 }
@@ -238,28 +142,30 @@ func (r *Router) listRecentMessage(ctx context.Context, j job, req *liveimpb.Lis
 	if err := r.groupExists(ctx, j); err != nil {
 		return nil, err
 	}
-	page, err := r.store.ListMessages(ctx, storage.MessageQuery{
-		AppID: j.appID, GroupID: j.groupID, BeforeSeq: req.Seqnum, Desc: true, Limit: size,
+	return r.answerLater(j, func() (*liveimpb.Reply, error) {
+		page, err := r.store.ListMessages(ctx, storage.MessageQuery{
+			AppID: j.appID, GroupID: j.groupID, BeforeSeq: req.Seqnum, Desc: true, Limit: size,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list messages: %w", err)
+		}
+		rep := messagePage(j.groupID, page)
+		slices.Reverse(rep.MessageList)
+		rep.NextPageToken = ""
+		return &liveimpb.Reply{Body: &liveimpb.Reply_ListMessage{ListMessage: rep}}, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	rep := messagePage(j.groupID, page)
-	slices.Reverse(rep.MessageList)
-	rep.NextPageToken = ""
-	return &liveimpb.Reply{Body: &liveimpb.Reply_ListMessage{ListMessage: rep}}, nil
 }
 
 // maxListPage is listMessage's and listHistoryMessage's largest page.
 const maxListPage = 30
 
 func (r *Router) listMessage(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.ListMessageRequest) (*liveimpb.Reply, error) {
-	gs, err := r.manage(ctx, j, c)
-	if err != nil {
+	if _, err := r.manage(ctx, j, c); err != nil {
 		return nil, err
 	}
-	gs.mu.Unlock()
-	return r.queryMessages(ctx, j, req.Type, req.PageSize, req.SortType, req.NextPageToken, 0, 0)
+	return r.answerLater(j, func() (*liveimpb.Reply, error) {
+		return r.queryMessages(ctx, j, req.Type, req.PageSize, req.SortType, req.NextPageToken, 0, 0)
+	})
 }
 
 // listHistoryMessage serves replay after the stream: any logged-in user,
@@ -275,7 +181,9 @@ func (r *Router) listHistoryMessage(ctx context.Context, j job, req *liveimpb.Li
 	if req.BeginTime > 0 && from == 0 {
 		return &liveimpb.Reply{Body: &liveimpb.Reply_ListMessage{ListMessage: &liveimpb.ListMessageReply{GroupId: j.groupID}}}, nil // begins after the last representable instant
 	}
-	return r.queryMessages(ctx, j, req.Type, req.PageSize, req.SortType, req.NextPageToken, from, to)
+	return r.answerLater(j, func() (*liveimpb.Reply, error) {
+		return r.queryMessages(ctx, j, req.Type, req.PageSize, req.SortType, req.NextPageToken, from, to)
+	})
 }
 
 // secondsToMs turns a bound in Unix seconds into milliseconds plus extra;
@@ -311,12 +219,20 @@ func (r *Router) queryMessages(ctx context.Context, j job, msgType, pageSize int
 }
 
 func (r *Router) groupExists(ctx context.Context, j job) error {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
-	if err != nil {
-		return err
+	_, err := j.w.group(ctx, j.appID, j.groupID, j.part)
+	return err
+}
+
+// answerLater runs a read that needs no group state (a history query, a
+// resume) off the worker, so the worker's other groups do not wait for
+// it, and answers the request with its result. With too many such reads
+// in flight it runs here instead: the worker's queue then backs up, which
+// is the backpressure wanted.
+func (r *Router) answerLater(j job, read func() (*liveimpb.Reply, error)) (*liveimpb.Reply, error) {
+	if r.offWorker(func() { j.done(read()) }) {
+		return nil, errLater
 	}
-	gs.mu.Unlock()
-	return nil
+	return read()
 }
 
 func messagePage(groupID string, page storage.MessagePage) *liveimpb.ListMessageReply {

@@ -78,25 +78,47 @@ type AuditResponse struct {
 // moderate runs the app's word list, then its audit hook; a refusal is
 // 451 and nothing is delivered or stored.
 func (r *Router) moderate(ctx context.Context, c *liveimpb.Caller, groupID string, msgType int32, data string) error {
-	app, err := r.apps.get(ctx, c.AppId)
-	if err != nil {
+	hook, err := r.checkWords(ctx, c.AppId, data)
+	if err != nil || hook == nil {
 		return err
+	}
+	return r.audit(ctx, hook, c, groupID, msgType, data)
+}
+
+// auditHook is an app's HTTP moderation hook.
+type auditHook struct {
+	url      string
+	failOpen bool
+}
+
+// checkWords runs the app's word list (fast, in memory) and returns the
+// app's audit hook, nil if it has none, for the caller to run where a
+// slow answer blocks nobody else.
+func (r *Router) checkWords(ctx context.Context, appID, data string) (*auditHook, error) {
+	app, err := r.apps.get(ctx, appID)
+	if err != nil {
+		return nil, err
 	}
 	if len(app.BlockedWords) > 0 {
 		lower := strings.ToLower(data)
 		for _, w := range app.BlockedWords {
 			if strings.Contains(lower, w) {
-				return liveimpb.ErrModerationRefused.With("refused by the app's word list")
+				return nil, liveimpb.ErrModerationRefused.With("refused by the app's word list")
 			}
 		}
 	}
 	if app.AuditURL == "" {
-		return nil
+		return nil, nil
 	}
-	pass, reason, err := r.callAuditHook(ctx, app.AuditURL, AuditRequest{AppID: c.AppId, GroupID: groupID, SenderID: c.UserId, Type: msgType, Data: data})
+	return &auditHook{url: app.AuditURL, failOpen: app.AuditFailOpen}, nil
+}
+
+// audit asks the app's audit hook about a message.
+func (r *Router) audit(ctx context.Context, hook *auditHook, c *liveimpb.Caller, groupID string, msgType int32, data string) error {
+	pass, reason, err := r.callAuditHook(ctx, hook.url, AuditRequest{AppID: c.AppId, GroupID: groupID, SenderID: c.UserId, Type: msgType, Data: data})
 	if err != nil {
-		r.log.Warn("audit hook failed", "app", c.AppId, "err", err, "fail_open", app.AuditFailOpen)
-		if app.AuditFailOpen {
+		r.log.Warn("audit hook failed", "app_id", c.AppId, "err", err, "fail_open", hook.failOpen)
+		if hook.failOpen {
 			return nil
 		}
 		return liveimpb.ErrModerationRefused.With("the audit hook did not answer")
@@ -119,7 +141,7 @@ func (r *Router) callAuditHook(ctx context.Context, url string, req AuditRequest
 		return false, "", err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := r.audit.Do(hreq)
+	resp, err := r.auditClient.Do(hreq)
 	if err != nil {
 		return false, "", redactURLError(err)
 	}

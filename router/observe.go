@@ -44,6 +44,7 @@ type metrics struct {
 	messages     *prometheus.CounterVec
 	logins       *prometheus.CounterVec
 	partitions   prometheus.Gauge
+	pinsLost     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -69,8 +70,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "liveim_router_partitions_owned",
 			Help: "Group partitions this router serves.",
 		}),
+		pinsLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveim_router_partition_pins_lost_total",
+			Help: "Partitions whose pin NATS gave to another router while this one consumed them (it stopped pulling for the pin TTL).",
+		}),
 	}
-	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.logins, m.partitions)
+	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.logins, m.partitions, m.pinsLost)
 	return m
 }
 

@@ -2,9 +2,10 @@ package router
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"sync"
 	"time"
@@ -154,14 +155,15 @@ func (ps *partitions) rebalance(ctx context.Context) error {
 	return nil
 }
 
-// owner returns the live router that ranks first for partition p.
+// owner returns the live router that ranks first for partition p: the
+// highest score of a hash of (router, partition), the same in every
+// router. The hash must mix well (an FNV hash of the two once gave every
+// partition to one router of three).
 func owner(live []string, p int) string {
 	best, bestScore := "", uint64(0)
 	for _, id := range live {
-		h := fnv.New64a()
-		h.Write([]byte(id))
-		h.Write([]byte{'/', byte(p), byte(p >> 8)})
-		if s := h.Sum64(); best == "" || s > bestScore {
+		sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", id, p))
+		if s := binary.BigEndian.Uint64(sum[:8]); best == "" || s > bestScore || (s == bestScore && id > best) {
 			best, bestScore = id, s
 		}
 	}
@@ -174,7 +176,7 @@ func (ps *partitions) start(ctx context.Context, p int) error {
 	if err != nil {
 		return err
 	}
-	r.groups.dropPartition(ctx, p) // whatever was cached may be stale now
+	r.workers.dropPartition(ctx, r, p) // whatever was cached may be stale now
 	// Owned from before the first message can arrive.
 	owned := &consumption{}
 	ps.mu.Lock()
@@ -191,8 +193,10 @@ func (ps *partitions) start(ctx context.Context, p int) error {
 			if errors.Is(err, jetstream.ErrPinIDMismatch) {
 				// Another router holds the pin now: save what is cached
 				// (compare-and-set) and forget it.
-				r.log.Info("partition pin lost", "partition", p)
-				r.groups.dropPartition(msgCtx, p)
+				r.log.Warn("partition pin lost", "partition", p)
+				r.metrics.pinsLost.Inc()
+				r.pinsLost.Add(1)
+				r.workers.dropPartition(msgCtx, r, p)
 				return
 			}
 			r.log.Debug("consume", "partition", p, "err", err)
@@ -226,7 +230,7 @@ func (ps *partitions) stop(ctx context.Context, p int) {
 	cons.cc.Stop()
 	<-cons.cc.Closed()
 	ps.r.metrics.partitions.Dec()
-	ps.r.groups.dropPartition(ctx, p)
+	ps.r.workers.dropPartition(ctx, ps.r, p)
 	if err := ps.stream.UnpinConsumer(ctx, consumerName(p), subject.PriorityGroup); err != nil {
 		ps.r.log.Debug("unpin", "partition", p, "err", err)
 	}
@@ -248,7 +252,7 @@ func (ps *partitions) onMsg(ctx context.Context, p int, m jetstream.Msg) {
 		if prev != "" && prev != pin {
 			// Another router may have served p in between.
 			r.log.Info("partition pin changed", "partition", p)
-			r.groups.dropPartition(ctx, p)
+			r.workers.dropPartition(ctx, r, p)
 		}
 	}
 	mp, appID, groupID, ok := subject.ParseRPCPartition(m.Subject())

@@ -61,7 +61,7 @@ func (t *gatewayTracker) alive(id string, now time.Time) bool {
 
 // addSession records that caller's session joined the group; it reports
 // whether the user is new to the group (a rejoin inside the grace period
-// is not). gs.mu must be held.
+// is not).
 func (r *Router) addSession(gs *groupState, c *liveimpb.Caller) bool {
 	s := storage.MemberSession{GatewayID: c.GatewayId, SessionID: c.SessionId}
 	m := gs.members[c.UserId]
@@ -84,7 +84,7 @@ func (r *Router) addSession(gs *groupState, c *liveimpb.Caller) bool {
 
 // dropSession removes one session of a member. With graceful, a member
 // left without sessions stays for the grace period; otherwise it leaves
-// now. gs.mu must be held.
+// now.
 func (r *Router) dropSession(gs *groupState, userID string, s storage.MemberSession, graceful bool) {
 	m := gs.members[userID]
 	if m == nil {
@@ -104,7 +104,7 @@ func (r *Router) dropSession(gs *groupState, userID string, s storage.MemberSess
 	r.removeMember(gs, userID)
 }
 
-// removeMember takes a user out of the group now. gs.mu must be held.
+// removeMember takes a user out of the group now.
 func (r *Router) removeMember(gs *groupState, userID string) {
 	m := gs.members[userID]
 	if m == nil {
@@ -120,7 +120,7 @@ func (r *Router) removeMember(gs *groupState, userID string) {
 }
 
 // expireMembers ends sessions on gateways that went silent and removes
-// members whose grace period is over. gs.mu must be held.
+// members whose grace period is over.
 func (r *Router) expireMembers(gs *groupState, now time.Time) {
 	for id, m := range gs.members {
 		for s := range m.sessions {
@@ -135,7 +135,7 @@ func (r *Router) expireMembers(gs *groupState, now time.Time) {
 }
 
 // publishMemberChange sends the pending joins and leaves as one
-// memberchange event. gs.mu must be held.
+// memberchange event.
 func (r *Router) publishMemberChange(gs *groupState) {
 	ch := gs.change
 	gs.change = memberChange{}
@@ -151,11 +151,10 @@ func (r *Router) publishMemberChange(gs *groupState) {
 
 // presenceLeave handles a session that went away without leaveGroup.
 func (r *Router) presenceLeave(ctx context.Context, j job, c *liveimpb.Caller) error {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return err
 	}
-	defer gs.mu.Unlock()
 	r.dropSession(gs, c.UserId, storage.MemberSession{GatewayID: c.GatewayId, SessionID: c.SessionId}, true)
 	return nil
 }
@@ -163,11 +162,10 @@ func (r *Router) presenceLeave(ctx context.Context, j job, c *liveimpb.Caller) e
 // kickUser removes a user from a group at once; each of its sessions gets
 // exit(groupId, 2). It is a server-side operation (no client frame).
 func (r *Router) kickUser(ctx context.Context, j job, c *liveimpb.Caller, k *liveimpb.KickUser) (*liveimpb.Reply, error) {
-	gs, err := r.groups.lock(ctx, j.appID, j.groupID, j.part)
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
 	}
-	defer gs.mu.Unlock()
 	r.removeMember(gs, k.UserId)
 	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: liveimpb.ExitReason_EXIT_REASON_KICKED}}})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,34 +35,26 @@ type Router struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	groups   *groupCache
-	apps     *appCache
-	gateways *gatewayTracker
-	parts    *partitions
-	audit    *http.Client
-	high     jetstream.Stream
+	workers     workers
+	apps        *appCache
+	gateways    *gatewayTracker
+	parts       *partitions
+	auditClient *http.Client
+	high        jetstream.Stream
 
-	qmu       sync.RWMutex // guards closing the queues
-	queues    []chan job
+	qmu       sync.RWMutex // guards closing the workers' queues
 	qclosed   bool
-	c2c       chan struct{} // bounds C2C deliveries in flight
-	authSlots chan struct{} // bounds credential checks in flight
+	c2c       chan struct{}  // bounds C2C deliveries in flight
+	authSlots chan struct{}  // bounds credential checks in flight
+	offSlots  chan struct{}  // bounds work handed off the workers (audits, queries)
+	offWork   sync.WaitGroup // that work, waited for before the queues close
 	nonces    nonces
 	ready     chan struct{}
 
-	metrics *metrics
-	tracer  trace.Tracer
-	tracing bool // the tracer records: spend time on spans
-}
-
-// job is one request for a worker.
-type job struct {
-	appID   string
-	groupID string // empty for requests that name no group
-	part    int    // partition, -1 for requests that name no group
-	data    []byte
-	header  nats.Header // of a stored group request, to send it on
-	reply   func(*liveimpb.Reply)
+	metrics  *metrics
+	pinsLost atomic.Int64 // as metrics.pinsLost, for Stats
+	tracer   trace.Tracer
+	tracing  bool // the tracer records: spend time on spans
 }
 
 // maxHops bounds how often a group request is sent on to another owner.
@@ -99,28 +92,45 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		return nil, fmt.Errorf("router: jetstream: %w", err)
 	}
 	r := &Router{
-		cfg:       cfg,
-		nc:        nc,
-		js:        js,
-		store:     store,
-		log:       logger.With("component", "router", "router_id", cfg.ID),
-		now:       time.Now,
-		audit:     &http.Client{Timeout: cfg.AuditTimeout},
-		c2c:       make(chan struct{}, 4096),
-		authSlots: make(chan struct{}, 4096),
-		ready:     make(chan struct{}),
+		cfg:         cfg,
+		nc:          nc,
+		js:          js,
+		store:       store,
+		log:         logger.With("component", "router", "router_id", cfg.ID),
+		now:         time.Now,
+		auditClient: &http.Client{Timeout: cfg.AuditTimeout},
+		c2c:         make(chan struct{}, 4096),
+		authSlots:   make(chan struct{}, 4096),
+		offSlots:    make(chan struct{}, 4096),
+		ready:       make(chan struct{}),
 	}
 	r.metrics = newMetrics(o.reg)
 	r.tracer, r.tracing = newTracer(o.tp)
-	r.groups = newGroupCache(r)
 	r.apps = &appCache{store: store, ttl: 5 * time.Second, entries: make(map[string]appEntry)}
 	r.gateways = newGatewayTracker(cfg.GatewayTimeout, r.now)
 	r.parts = newPartitions(r)
-	r.queues = make([]chan job, cfg.Workers)
-	for i := range r.queues {
-		r.queues[i] = make(chan job, 1024)
+	r.workers = make(workers, cfg.Workers)
+	for i := range r.workers {
+		r.workers[i] = newWorker(r)
 	}
 	return r, nil
+}
+
+// Stats is a snapshot of a router's counters.
+type Stats struct {
+	// PartitionsOwned is how many partitions the router serves now.
+	PartitionsOwned int
+	// PinsLost counts partitions NATS gave to another router while this
+	// one still consumed them.
+	PinsLost int64
+}
+
+// Stats returns the router's counters.
+func (r *Router) Stats() Stats {
+	r.parts.mu.Lock()
+	n := len(r.parts.consuming)
+	r.parts.mu.Unlock()
+	return Stats{PartitionsOwned: n, PinsLost: r.pinsLost.Load()}
 }
 
 // Ready is closed once Run serves requests.
@@ -131,21 +141,88 @@ func (r *Router) ID() string { return r.cfg.ID }
 
 // Run sets up liveim's streams, takes its share of the partitions and
 // serves until ctx ends; then it hands its partitions over, finishes
-// queued requests and saves group state.
+// queued requests and saves group state. When setup fails midway it
+// stops what it started before it returns.
 func (r *Router) Run(ctx context.Context) error {
-	if err := r.setupStreams(ctx); err != nil {
+	if err := r.setup(ctx); err != nil {
 		return err
 	}
 	// Requests already taken finish even while the router stops.
 	workCtx := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
-	for _, q := range r.queues {
-		wg.Go(func() {
-			for j := range q {
-				r.work(workCtx, j)
-			}
-		})
+	workerErrs := make([]error, len(r.workers))
+	for i, w := range r.workers {
+		wg.Go(func() { workerErrs[i] = w.run(workCtx) })
 	}
+	stopWorkers := func() error {
+		r.offWork.Wait() // handed-off work comes back to its worker
+		r.qmu.Lock()
+		r.qclosed = true
+		for _, w := range r.workers {
+			close(w.jobs)
+		}
+		r.qmu.Unlock()
+		wg.Wait()
+		return errors.Join(workerErrs...)
+	}
+	subs, err := r.subscribe()
+	if err != nil {
+		return errors.Join(err, stopWorkers())
+	}
+	r.log.Info("router started", "partitions", r.cfg.Partitions, "workers", r.cfg.Workers)
+	close(r.ready)
+
+	partsDone := make(chan error, 1)
+	go func() { partsDone <- r.parts.run(ctx) }()
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
+	lastFlush := r.now()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case now := <-ticker.C:
+			flush := now.Sub(lastFlush) >= r.cfg.FlushInterval
+			if flush {
+				lastFlush = now
+			}
+			for _, w := range r.workers {
+				if !w.ticking.Swap(true) && !w.post(func(w *worker) { w.tick(now) }) {
+					w.ticking.Store(false)
+				}
+				if flush && !w.flushing.Swap(true) && !w.post(func(w *worker) { w.flushJob(workCtx) }) {
+					w.flushing.Store(false)
+				}
+			}
+		}
+	}
+
+	partsErr := <-partsDone // stops consuming partitions and leaves the live set
+	for _, s := range subs {
+		_ = s.Drain()
+	}
+	for _, s := range subs {
+		for s.IsValid() {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for range cap(r.c2c) { // wait for C2C deliveries in flight
+		r.c2c <- struct{}{}
+	}
+	for range cap(r.authSlots) { // and for credential checks
+		r.authSlots <- struct{}{}
+	}
+	if err := stopWorkers(); err != nil { // each worker saves its groups last
+		return fmt.Errorf("router: save group state: %w", err)
+	}
+	r.log.Info("router stopped")
+	return partsErr
+}
+
+// subscribe subscribes the router's core NATS subjects; on failure it
+// unsubscribes what it subscribed.
+func (r *Router) subscribe() ([]*nats.Subscription, error) {
 	var subs []*nats.Subscription
 	sub := func(subj, queue string, h nats.MsgHandler) error {
 		var s *nats.Subscription
@@ -173,60 +250,35 @@ func (r *Router) Run(ctx context.Context) error {
 		for _, s := range subs {
 			_ = s.Unsubscribe()
 		}
-		return err
+		return nil, err
 	}
-	r.log.Info("router started", "partitions", r.cfg.Partitions, "workers", r.cfg.Workers)
-	close(r.ready)
+	return subs, nil
+}
 
-	partsDone := make(chan error, 1)
-	go func() { partsDone <- r.parts.run(ctx) }()
-	ticker := time.NewTicker(100 * time.Millisecond)
-	defer ticker.Stop()
-	lastFlush := r.now()
-loop:
+// setup sets the streams up, retrying while JetStream cannot answer (a
+// NATS node restarting, its streams electing leaders): a router started
+// then waits, not ready, instead of exiting. A configuration JetStream
+// refuses (partitions that differ from the stream's) ends it at once.
+func (r *Router) setup(ctx context.Context) error {
+	wait := 500 * time.Millisecond
 	for {
+		err := r.setupStreams(ctx)
+		if err == nil || errors.Is(err, errPartitionsDiffer) || errors.Is(err, nats.ErrConnectionClosed) || ctx.Err() != nil {
+			return err
+		}
+		r.log.Warn("JetStream setup failed; retrying", "err", err, "in", wait.String())
 		select {
 		case <-ctx.Done():
-			break loop
-		case now := <-ticker.C:
-			r.groups.tick(workCtx, now)
-			if now.Sub(lastFlush) >= r.cfg.FlushInterval {
-				lastFlush = now
-				if err := r.groups.flush(workCtx); err != nil {
-					r.log.Error("save group state", "err", err)
-				}
-			}
+			return err
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, 10*time.Second)
 	}
-
-	partsErr := <-partsDone // stops consuming partitions and leaves the live set
-	for _, s := range subs {
-		_ = s.Drain()
-	}
-	for _, s := range subs {
-		for s.IsValid() {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	r.qmu.Lock()
-	r.qclosed = true
-	for _, q := range r.queues {
-		close(q)
-	}
-	r.qmu.Unlock()
-	wg.Wait()
-	for range cap(r.c2c) { // wait for C2C deliveries in flight
-		r.c2c <- struct{}{}
-	}
-	for range cap(r.authSlots) { // and for credential checks
-		r.authSlots <- struct{}{}
-	}
-	if err := r.groups.flush(context.Background()); err != nil {
-		return fmt.Errorf("router: save group state: %w", err)
-	}
-	r.log.Info("router stopped")
-	return partsErr
 }
+
+// errPartitionsDiffer: the RPC stream partitions groups another way than
+// this router's configuration.
+var errPartitionsDiffer = errors.New("router: the RPC stream's partitions differ from this router's")
 
 // setupStreams creates or checks the streams and the router bucket.
 func (r *Router) setupStreams(ctx context.Context) error {
@@ -243,7 +295,7 @@ func (r *Router) setupStreams(ctx context.Context) error {
 	}
 	if s, err := r.js.Stream(ctx, subject.RPCStream); err == nil {
 		if tr := s.CachedInfo().Config.SubjectTransform; tr != nil && tr.Destination != rpc.SubjectTransform.Destination {
-			return fmt.Errorf("router: stream %s partitions groups as %q; this router uses %d partitions", subject.RPCStream, tr.Destination, r.cfg.Partitions)
+			return fmt.Errorf("%w: stream %s partitions groups as %q; this router uses %d partitions", errPartitionsDiffer, subject.RPCStream, tr.Destination, r.cfg.Partitions)
 		}
 	}
 	if _, err := r.js.CreateOrUpdateStream(ctx, rpc); err != nil {
@@ -286,15 +338,20 @@ func (r *Router) onAny(m *nats.Msg) {
 
 // enqueue hands a job to the worker of its group, so a group's requests
 // stay in order.
+//
+// It never blocks: it runs on the JetStream consumer's goroutine, which
+// must keep pulling (a consumer that stops pulling for PinnedTTL loses its
+// partition to another router, however busy this one merely is). A
+// worker with Config.MaxBacklog requests waiting sheds new ones with 503.
 func (r *Router) enqueue(j job) {
-	r.qmu.RLock()
-	defer r.qmu.RUnlock()
-	if r.qclosed {
-		j.reply(liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("router stopping")))
-		return
+	if !r.workerOf(j.appID, j.groupID).push(j) {
+		j.reply(liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("router overloaded or stopping")))
 	}
-	h := maphash.String(workerSeed, j.appID+"/"+j.groupID)
-	r.queues[h%uint64(len(r.queues))] <- j
+}
+
+// workerOf returns the worker that owns a group.
+func (r *Router) workerOf(appID, groupID string) *worker {
+	return r.workers[maphash.String(workerSeed, appID+"/"+groupID)%uint64(len(r.workers))]
 }
 
 func (r *Router) respond(to string, rep *liveimpb.Reply) {
@@ -311,8 +368,16 @@ func (r *Router) respond(to string, rep *liveimpb.Reply) {
 	}
 }
 
-// work runs one job on a worker goroutine.
+// errLater is returned by an operation that answers later, through
+// job.done: it handed slow work off its worker (worker.go).
+var errLater = errors.New("router: answered later")
+
+// work runs one request, on its group's worker (or, for requests that
+// name no group, a goroutine of its own).
 func (r *Router) work(ctx context.Context, j job) {
+	if d, err := strconv.ParseInt(j.header.Get(subject.HeaderDeadline), 10, 64); err == nil && r.now().UnixMilli() > d {
+		return // it waited too long: the gateway has already answered 503
+	}
 	var req liveimpb.RouterRequest
 	if err := proto.Unmarshal(j.data, &req); err != nil || req.Caller == nil || req.Caller.AppId != j.appID {
 		j.reply(liveimpb.ErrorReply(liveimpb.InvalidParam("frame", "malformed router request")))
@@ -320,6 +385,7 @@ func (r *Router) work(ctx context.Context, j job) {
 	}
 	op, start := requestOp(&req), time.Now()
 	ctx, span := r.startRequest(ctx, j, op)
+	j.done = func(rep *liveimpb.Reply, err error) { r.finish(j, span, op, start, rep, err) }
 	var rep *liveimpb.Reply
 	var err error
 	switch {
@@ -329,13 +395,22 @@ func (r *Router) work(ctx context.Context, j job) {
 	case req.Kick != nil:
 		rep, err = r.kickUser(ctx, j, req.Caller, req.Kick)
 	case req.Touch != nil:
-		err = r.groupExists(ctx, j)
+		_, err = j.w.group(ctx, j.appID, j.groupID, j.part)
 		rep = &liveimpb.Reply{}
 	case req.Frame != nil:
 		rep, err = r.dispatch(ctx, j, req.Caller, req.Frame)
 	default:
 		err = liveimpb.InvalidParam("frame", "empty router request")
 	}
+	if err == errLater {
+		return
+	}
+	j.done(rep, err)
+}
+
+// finish answers a request. errMoved sends the request on to the group's
+// current owner when it may still travel, and is 503 otherwise.
+func (r *Router) finish(j job, span trace.Span, op string, start time.Time, rep *liveimpb.Reply, err error) {
 	if errors.Is(err, errMoved) {
 		if r.sendOn(j) {
 			if span != nil {
@@ -348,12 +423,29 @@ func (r *Router) work(ctx context.Context, j job) {
 	}
 	if err != nil {
 		if e := liveimpb.AsError(err); e == liveimpb.ErrInternal {
-			r.log.Error("request failed", "app", j.appID, "group", j.groupID, "err", err)
+			r.log.Error("request failed", "app_id", j.appID, "group_id", j.groupID, "err", err)
 		}
 		rep = liveimpb.ErrorReply(err)
 	}
 	r.endRequest(span, op, start, rep)
 	j.reply(rep)
+}
+
+// offWorker runs slow work that needs no group state (an audit hook, a
+// history query) on a goroutine of its own, bounded; it reports false
+// (and runs nothing) when too much such work is in flight.
+func (r *Router) offWorker(fn func()) bool {
+	select {
+	case r.offSlots <- struct{}{}:
+	default:
+		return false
+	}
+	r.offWork.Add(1)
+	go func() {
+		defer func() { <-r.offSlots; r.offWork.Done() }()
+		fn()
+	}()
+	return true
 }
 
 // sendOn publishes a group request this router may not serve back into
@@ -387,7 +479,7 @@ func (r *Router) dispatch(ctx context.Context, j job, c *liveimpb.Caller, f *liv
 	if j.groupID == "" {
 		switch b := f.Body.(type) {
 		case *liveimpb.ClientFrame_CreateGroup:
-			return r.createGroup(ctx, c, b.CreateGroup)
+			return r.createGroup(ctx, j, c, b.CreateGroup)
 		case *liveimpb.ClientFrame_SendC2CMessage:
 			return r.sendC2CMessage(ctx, c, b.SendC2CMessage)
 		}
@@ -398,7 +490,7 @@ func (r *Router) dispatch(ctx context.Context, j job, c *liveimpb.Caller, f *liv
 	}
 	switch b := f.Body.(type) {
 	case *liveimpb.ClientFrame_CreateGroup:
-		return r.createGroup(ctx, c, b.CreateGroup)
+		return r.createGroup(ctx, j, c, b.CreateGroup)
 	case *liveimpb.ClientFrame_CloseGroup:
 		return r.closeGroup(ctx, j, c)
 	case *liveimpb.ClientFrame_JoinGroup:

@@ -33,7 +33,8 @@ type Store interface {
 	// someone else wrote the group since g was read. A group never created
 	// is ErrNotFound.
 	PutGroup(ctx context.Context, g Group) (version int64, err error)
-	// CountGroups returns how many groups the app has.
+	// CountGroups returns how many open (not closed) groups the app has:
+	// what counts toward its group limit.
 	CountGroups(ctx context.Context, appID string) (int, error)
 
 	// AppendMessage stores a group message under (app, group, seqnum).
@@ -47,9 +48,16 @@ type Store interface {
 	// GetMessage returns a stored, not deleted message by ID, or
 	// ErrNotFound.
 	GetMessage(ctx context.Context, appID, groupID, messageID string) (Message, error)
-	// DeleteMessage marks a message deleted so no query returns it again.
-	// It returns the deleted message, or ErrNotFound.
-	DeleteMessage(ctx context.Context, appID, groupID, messageID string) (Message, error)
+	// DeleteMessage marks a message deleted so no query returns it again,
+	// and records the deletion as the group's deleteSeq-th (the group's
+	// owner counts them; see Group.DeleteSeq). It returns the deleted
+	// message, or ErrNotFound.
+	DeleteMessage(ctx context.Context, appID, groupID, messageID string, deleteSeq int64) (Message, error)
+	// ListDeletions returns the group's deletions after the afterSeq-th,
+	// in order, at most limit: what a client that was away must forget.
+	// Deletions of messages older than their app's RetentionDays may be
+	// gone.
+	ListDeletions(ctx context.Context, appID, groupID string, afterSeq int64, limit int) ([]Deletion, error)
 
 	// SaveMembers records who is in a group: upserts replace members by
 	// user ID, removes deletes them. Either may be empty.
@@ -137,6 +145,9 @@ type Group struct {
 	// before it writes the group again; a restarted router starts above
 	// it, so a seqnum is never reused.
 	SeqReserved int64 `json:"seq_reserved,omitempty"`
+	// DeleteSeq counts the group's message deletions; each deletion is
+	// recorded under its number (Store.ListDeletions).
+	DeleteSeq int64 `json:"delete_seq,omitempty"`
 	// Version counts the writes of the group; PutGroup compares and sets
 	// it, so two routers that both think they own a group cannot silently
 	// overwrite each other.
@@ -157,6 +168,15 @@ type Message struct {
 	Level       int32  `json:"level,omitempty"`
 	RepeatCount int32  `json:"repeat_count,omitempty"`
 	TotalMsgs   int64  `json:"total_msgs,omitempty"`
+}
+
+// Deletion is one deletion of a group's message.
+type Deletion struct {
+	// Seq numbers the group's deletions: 1, 2, 3, ...
+	Seq int64 `json:"delete_seq"`
+	// MessageSeq and MessageID name the deleted message.
+	MessageSeq int64  `json:"seqnum"`
+	MessageID  string `json:"message_id"`
 }
 
 // Member is a user present in a group, with the sessions that joined it.

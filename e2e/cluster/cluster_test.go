@@ -220,12 +220,24 @@ type member struct {
 	gateways []string
 	app      demoapp.Info
 
-	mu          sync.Mutex
-	tracker     *client.HighTracker
-	highs       []int64 // HIGH seqnums delivered, in delivery order
-	normals     int
-	reconnects  int
-	orderErrors []string
+	// recalls: the sender recalls messages, so NORMAL events may be
+	// recalls too; the member tracks them through resumes.
+	recalls bool
+
+	mu            sync.Mutex
+	tracker       *client.HighTracker
+	highs         []int64 // HIGH seqnums delivered, in delivery order
+	resumed       []resumedMsg
+	normals       int
+	recallsLearnt int
+	reconnects    int
+	orderErrors   []string
+}
+
+// resumedMsg is a HIGH message a member got by resume, and when.
+type resumedMsg struct {
+	id string
+	at time.Time
 }
 
 func (m *member) run(ctx context.Context, start int) {
@@ -249,11 +261,20 @@ func (m *member) session(ctx context.Context, url string) error {
 		return err
 	}
 	defer cl.Close()
-	if _, err := cl.JoinGroup(ctx, "live"); err != nil {
+	info, err := cl.JoinGroup(ctx, "live")
+	if err != nil {
 		return err
 	}
-	missed, err := m.tracker.Resume(ctx, cl, "live")
+	m.tracker.Joined(info)
+	resumeAt := time.Now()
+	missed, deleted, err := m.tracker.Resume(ctx, cl, "live")
 	m.record(missed)
+	m.mu.Lock()
+	for _, msg := range missed {
+		m.resumed = append(m.resumed, resumedMsg{id: msg.MessageId, at: resumeAt})
+	}
+	m.recallsLearnt += len(deleted)
+	m.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -265,6 +286,13 @@ func (m *member) session(ctx context.Context, url string) error {
 		case ev, ok := <-cl.Events():
 			if !ok {
 				return cl.Err()
+			}
+			if del := ev.GetDeleteGroupMessage(); del != nil {
+				m.tracker.Deleted(del)
+				m.mu.Lock()
+				m.recallsLearnt++
+				m.mu.Unlock()
+				continue
 			}
 			msg := ev.GetGroupMessage()
 			if msg == nil {
@@ -397,18 +425,20 @@ func (s *sender) run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// TestClusterSurvivesFaults: chat goes on through kill -9 of a gateway, of
-// a router and of a NATS node, and a rolling restart of the gateways; no
-// acknowledged HIGH message is lost or duplicated at any member and each
-// member's HIGH messages come in seqnum order.
-func TestClusterSurvivesFaults(t *testing.T) {
-	hosts := os.Getenv("LIVEIM_CQL_HOSTS")
-	if hosts == "" {
-		t.Skip("LIVEIM_CQL_HOSTS is not set: routers of a cluster share the CQL store (scripts/test starts one)")
-	}
-	if testing.Short() {
-		t.Skip("the cluster test takes a minute")
-	}
+// liveCluster is a running cluster: three nats-servers, routers and
+// gateways as processes, the store on the CQL server, the demo app and the
+// group "live".
+type liveCluster struct {
+	nats, routers, gateways []*proc
+	wsURLs                  []string
+	app                     demoapp.Info
+	storeCfg                scylla.Config
+}
+
+// startCluster starts a cluster with a fresh keyspace on the CQL server at
+// hosts; it is torn down when the test ends.
+func startCluster(t *testing.T, hosts string, nRouters, nGateways int) *liveCluster {
+	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	keyspace := "liveim_cluster_" + hex.EncodeToString(b[:])
@@ -422,43 +452,57 @@ func TestClusterSurvivesFaults(t *testing.T) {
 
 	natsNodes, natsURLs, creds := natsCluster(t)
 	natsURL := strings.Join(natsURLs, ",")
-
-	var routers, gateways []*proc
-	for i := range 2 {
+	c := &liveCluster{nats: natsNodes, storeCfg: storeCfg}
+	for i := range nRouters {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		r := &proc{t: t, name: fmt.Sprintf("router-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "router",
+		c.routers = append(c.routers, &proc{t: t, name: fmt.Sprintf("router-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "router",
 			"--nats", natsURL, "--nats-user", subject.RouterUser, "--nats-password-file", creds.router, "--stream-replicas", "3", "--http-addr", addr, "--id", fmt.Sprintf("router-%d", i+1),
 			"--store", "scylla", "--scylla-hosts", hosts, "--scylla-keyspace", keyspace, "--scylla-consistency", "ONE",
-			"--log-level", "warn"}}
-		routers = append(routers, r)
+			"--log-level", "warn"}})
 	}
-	var wsURLs []string
-	for i := range 3 {
+	for i := range nGateways {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		g := &proc{t: t, name: fmt.Sprintf("gateway-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "gateway",
+		c.gateways = append(c.gateways, &proc{t: t, name: fmt.Sprintf("gateway-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "gateway",
 			"--nats", natsURL, "--nats-user", subject.GatewayUser, "--nats-password-file", creds.gateway, "--addr", addr, "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--gateway-id", fmt.Sprintf("gateway-%d", i+1), "--drain-delay", "200ms",
-			"--log-level", "warn"}}
-		gateways = append(gateways, g)
-		wsURLs = append(wsURLs, "ws://"+addr+"/ws")
+			"--log-level", "warn"}})
+		c.wsURLs = append(c.wsURLs, "ws://"+addr+"/ws")
 	}
-	for _, p := range append(append([]*proc{}, routers...), gateways...) {
+	for _, p := range append(append([]*proc{}, c.routers...), c.gateways...) {
 		p.start()
 		t.Cleanup(p.kill9)
 	}
-
-	app, _, err := demoapp.Ensure(ctx, store, t.TempDir(), wsURLs, slog.New(slog.DiscardHandler))
+	app, _, err := demoapp.Ensure(ctx, store, t.TempDir(), c.wsURLs, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	store.Close()
-	admin, err := login(ctx, wsURLs[0], app, "admin", auth.RoleAdmin)
+	c.app = app
+	admin, err := login(ctx, c.wsURLs[0], app, "admin", auth.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer admin.Close()
 	if _, err := admin.CreateGroup(ctx, &liveimpb.CreateGroupRequest{GroupId: "live", GroupName: "live"}); err != nil {
 		t.Fatal(err)
 	}
-	admin.Close()
+	return c
+}
+
+// TestClusterSurvivesFaults: chat goes on through kill -9 of a gateway, of
+// a router and of a NATS node, and a rolling restart of the gateways; no
+// acknowledged HIGH message is lost or duplicated at any member and each
+// member's HIGH messages come in seqnum order.
+func TestClusterSurvivesFaults(t *testing.T) {
+	hosts := os.Getenv("LIVEIM_CQL_HOSTS")
+	if hosts == "" {
+		t.Skip("LIVEIM_CQL_HOSTS is not set: routers of a cluster share the CQL store (scripts/test starts one)")
+	}
+	if testing.Short() {
+		t.Skip("the cluster test takes a minute")
+	}
+	cl := startCluster(t, hosts, 2, 3)
+	routers, gateways, natsNodes, wsURLs, app := cl.routers, cl.gateways, cl.nats, cl.wsURLs, cl.app
+	ctx := context.Background()
 
 	runCtx, stopClients := context.WithCancel(ctx)
 	defer stopClients()

@@ -1634,7 +1634,8 @@ type GroupInfo struct {
 	Statistics    *Statistics            `protobuf:"bytes,7,opt,name=statistics,proto3" json:"statistics,omitempty"`
 	MuteStatus    *MuteStatus            `protobuf:"bytes,8,opt,name=mute_status,json=muteStatus,proto3" json:"mute_status,omitempty"`
 	Closed        bool                   `protobuf:"varint,9,opt,name=closed,proto3" json:"closed,omitempty"`
-	LastSeqnum    int64                  `protobuf:"varint,10,opt,name=last_seqnum,json=lastSeqnum,proto3" json:"last_seqnum,omitempty"` // highest seqnum assigned so far, for HIGH resume
+	LastSeqnum    int64                  `protobuf:"varint,10,opt,name=last_seqnum,json=lastSeqnum,proto3" json:"last_seqnum,omitempty"`            // highest seqnum assigned so far, for HIGH resume
+	LastDeleteSeq int64                  `protobuf:"varint,11,opt,name=last_delete_seq,json=lastDeleteSeq,proto3" json:"last_delete_seq,omitempty"` // how many messages of the group were deleted so far, for resume
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1735,6 +1736,13 @@ func (x *GroupInfo) GetClosed() bool {
 func (x *GroupInfo) GetLastSeqnum() int64 {
 	if x != nil {
 		return x.LastSeqnum
+	}
+	return 0
+}
+
+func (x *GroupInfo) GetLastDeleteSeq() int64 {
+	if x != nil {
+		return x.LastDeleteSeq
 	}
 	return 0
 }
@@ -2956,12 +2964,16 @@ func (x *ListMuteUsersRequest) GetGroupId() string {
 }
 
 type SendC2CMessageRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ReceiverId    string                 `protobuf:"bytes,1,opt,name=receiver_id,json=receiverId,proto3" json:"receiver_id,omitempty"`
-	Data          string                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	Type          int32                  `protobuf:"varint,3,opt,name=type,proto3" json:"type,omitempty"`
-	SkipAudit     bool                   `protobuf:"varint,4,opt,name=skip_audit,json=skipAudit,proto3" json:"skip_audit,omitempty"`
-	Level         MessageLevel           `protobuf:"varint,5,opt,name=level,proto3,enum=liveim.v1.MessageLevel" json:"level,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ReceiverId string                 `protobuf:"bytes,1,opt,name=receiver_id,json=receiverId,proto3" json:"receiver_id,omitempty"`
+	Data       string                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Type       int32                  `protobuf:"varint,3,opt,name=type,proto3" json:"type,omitempty"`
+	SkipAudit  bool                   `protobuf:"varint,4,opt,name=skip_audit,json=skipAudit,proto3" json:"skip_audit,omitempty"`
+	Level      MessageLevel           `protobuf:"varint,5,opt,name=level,proto3,enum=liveim.v1.MessageLevel" json:"level,omitempty"`
+	// client_msg_id (optional, ≤64 of A-Za-z0-9-) names this send: the
+	// message ID is derived from it, so a retry carries the same ID and the
+	// receiver's SDK drops the repeat.
+	ClientMsgId   string `protobuf:"bytes,6,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3031,6 +3043,13 @@ func (x *SendC2CMessageRequest) GetLevel() MessageLevel {
 	return MessageLevel_MESSAGE_LEVEL_NORMAL
 }
 
+func (x *SendC2CMessageRequest) GetClientMsgId() string {
+	if x != nil {
+		return x.ClientMsgId
+	}
+	return ""
+}
+
 type SendGroupMessageRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
@@ -3041,6 +3060,11 @@ type SendGroupMessageRequest struct {
 	Level         MessageLevel           `protobuf:"varint,6,opt,name=level,proto3,enum=liveim.v1.MessageLevel" json:"level,omitempty"`
 	NoStorage     bool                   `protobuf:"varint,7,opt,name=no_storage,json=noStorage,proto3" json:"no_storage,omitempty"`
 	RepeatCount   int32                  `protobuf:"varint,8,opt,name=repeat_count,json=repeatCount,proto3" json:"repeat_count,omitempty"` // 0 means 1
+	// client_msg_id (optional, ≤64 of A-Za-z0-9-) names this send: a retry
+	// with the same ID (after a 503 or a timeout) gets the first send's
+	// reply and stores and delivers nothing new, also across a router
+	// failover within the dedupe window. SDKs set one per send.
+	ClientMsgId   string `protobuf:"bytes,9,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3129,6 +3153,13 @@ func (x *SendGroupMessageRequest) GetRepeatCount() int32 {
 		return x.RepeatCount
 	}
 	return 0
+}
+
+func (x *SendGroupMessageRequest) GetClientMsgId() string {
+	if x != nil {
+		return x.ClientMsgId
+	}
+	return ""
 }
 
 type SendMessageReply struct {
@@ -3542,11 +3573,15 @@ func (x *ListMessageReply) GetMessageList() []*Message {
 // ResumeGroupRequest asks for the HIGH messages of a group after seqnum, as
 // a client does after a reconnect; the reply lists them in order.
 type ResumeGroupRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
-	AfterSeqnum   int64                  `protobuf:"varint,2,opt,name=after_seqnum,json=afterSeqnum,proto3" json:"after_seqnum,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	GroupId     string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	AfterSeqnum int64                  `protobuf:"varint,2,opt,name=after_seqnum,json=afterSeqnum,proto3" json:"after_seqnum,omitempty"`
+	// after_delete_seq is the last delete_seq the client knows (from
+	// GroupInfo.last_delete_seq at join and DeleteGroupMessageEvent): the
+	// reply lists the messages deleted after it.
+	AfterDeleteSeq int64 `protobuf:"varint,3,opt,name=after_delete_seq,json=afterDeleteSeq,proto3" json:"after_delete_seq,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ResumeGroupRequest) Reset() {
@@ -3593,14 +3628,26 @@ func (x *ResumeGroupRequest) GetAfterSeqnum() int64 {
 	return 0
 }
 
+func (x *ResumeGroupRequest) GetAfterDeleteSeq() int64 {
+	if x != nil {
+		return x.AfterDeleteSeq
+	}
+	return 0
+}
+
 type ResumeGroupReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
-	Messages      []*Message             `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`                        // HIGH messages after after_seqnum, in order
-	LastSeqnum    int64                  `protobuf:"varint,3,opt,name=last_seqnum,json=lastSeqnum,proto3" json:"last_seqnum,omitempty"` // the group's highest seqnum when the reply was made
-	HasMore       bool                   `protobuf:"varint,4,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`          // more remain: resume again after the last message
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	GroupId    string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Messages   []*Message             `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`                        // HIGH messages after after_seqnum, in order
+	LastSeqnum int64                  `protobuf:"varint,3,opt,name=last_seqnum,json=lastSeqnum,proto3" json:"last_seqnum,omitempty"` // the group's highest seqnum when the reply was made
+	HasMore    bool                   `protobuf:"varint,4,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`          // more remain: resume again after the last message
+	// deleted_message_ids were deleted after after_delete_seq: the client
+	// forgets them (the SDK emits deletegroupmessage). messages holds none
+	// of them.
+	DeletedMessageIds []string `protobuf:"bytes,5,rep,name=deleted_message_ids,json=deletedMessageIds,proto3" json:"deleted_message_ids,omitempty"`
+	LastDeleteSeq     int64    `protobuf:"varint,6,opt,name=last_delete_seq,json=lastDeleteSeq,proto3" json:"last_delete_seq,omitempty"` // the last deletion listed, or after_delete_seq
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ResumeGroupReply) Reset() {
@@ -3661,10 +3708,25 @@ func (x *ResumeGroupReply) GetHasMore() bool {
 	return false
 }
 
+func (x *ResumeGroupReply) GetDeletedMessageIds() []string {
+	if x != nil {
+		return x.DeletedMessageIds
+	}
+	return nil
+}
+
+func (x *ResumeGroupReply) GetLastDeleteSeq() int64 {
+	if x != nil {
+		return x.LastDeleteSeq
+	}
+	return 0
+}
+
 type DeleteGroupMessageEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	MessageId     string                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	DeleteSeq     int64                  `protobuf:"varint,3,opt,name=delete_seq,json=deleteSeq,proto3" json:"delete_seq,omitempty"` // numbers the group's deletions, for resume
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3711,6 +3773,13 @@ func (x *DeleteGroupMessageEvent) GetMessageId() string {
 		return x.MessageId
 	}
 	return ""
+}
+
+func (x *DeleteGroupMessageEvent) GetDeleteSeq() int64 {
+	if x != nil {
+		return x.DeleteSeq
+	}
+	return 0
 }
 
 type ExitEvent struct {
@@ -4185,7 +4254,7 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x19\n" +
 	"\bmute_all\x18\x02 \x01(\bR\amuteAll\x12$\n" +
 	"\x0emute_user_list\x18\x03 \x03(\tR\fmuteUserList\x12&\n" +
-	"\x0fwhite_user_list\x18\x04 \x03(\tR\rwhiteUserList\"\xdf\x02\n" +
+	"\x0fwhite_user_list\x18\x04 \x03(\tR\rwhiteUserList\"\x87\x03\n" +
 	"\tGroupInfo\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x1d\n" +
 	"\n" +
@@ -4204,7 +4273,8 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\x06closed\x18\t \x01(\bR\x06closed\x12\x1f\n" +
 	"\vlast_seqnum\x18\n" +
 	" \x01(\x03R\n" +
-	"lastSeqnum\"h\n" +
+	"lastSeqnum\x12&\n" +
+	"\x0flast_delete_seq\x18\v \x01(\x03R\rlastDeleteSeq\"h\n" +
 	"\tGroupUser\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12%\n" +
 	"\x0euser_extension\x18\x02 \x01(\tR\ruserExtension\x12\x1b\n" +
@@ -4283,7 +4353,7 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x1b\n" +
 	"\tuser_list\x18\x02 \x03(\tR\buserList\"1\n" +
 	"\x14ListMuteUsersRequest\x12\x19\n" +
-	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"\xae\x01\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"\xd2\x01\n" +
 	"\x15SendC2cMessageRequest\x12\x1f\n" +
 	"\vreceiver_id\x18\x01 \x01(\tR\n" +
 	"receiverId\x12\x12\n" +
@@ -4291,7 +4361,8 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\x04type\x18\x03 \x01(\x05R\x04type\x12\x1d\n" +
 	"\n" +
 	"skip_audit\x18\x04 \x01(\bR\tskipAudit\x12-\n" +
-	"\x05level\x18\x05 \x01(\x0e2\x17.liveim.v1.MessageLevelR\x05level\"\x94\x02\n" +
+	"\x05level\x18\x05 \x01(\x0e2\x17.liveim.v1.MessageLevelR\x05level\x12\"\n" +
+	"\rclient_msg_id\x18\x06 \x01(\tR\vclientMsgId\"\xb8\x02\n" +
 	"\x17SendGroupMessageRequest\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\tR\x04data\x12\x12\n" +
@@ -4302,7 +4373,8 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\x05level\x18\x06 \x01(\x0e2\x17.liveim.v1.MessageLevelR\x05level\x12\x1d\n" +
 	"\n" +
 	"no_storage\x18\a \x01(\bR\tnoStorage\x12!\n" +
-	"\frepeat_count\x18\b \x01(\x05R\vrepeatCount\"g\n" +
+	"\frepeat_count\x18\b \x01(\x05R\vrepeatCount\x12\"\n" +
+	"\rclient_msg_id\x18\t \x01(\tR\vclientMsgId\"g\n" +
 	"\x10SendMessageReply\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x16\n" +
@@ -4335,20 +4407,25 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x19\n" +
 	"\bhas_more\x18\x03 \x01(\bR\ahasMore\x125\n" +
-	"\fmessage_list\x18\x04 \x03(\v2\x12.liveim.v1.MessageR\vmessageList\"R\n" +
+	"\fmessage_list\x18\x04 \x03(\v2\x12.liveim.v1.MessageR\vmessageList\"|\n" +
 	"\x12ResumeGroupRequest\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12!\n" +
-	"\fafter_seqnum\x18\x02 \x01(\x03R\vafterSeqnum\"\x99\x01\n" +
+	"\fafter_seqnum\x18\x02 \x01(\x03R\vafterSeqnum\x12(\n" +
+	"\x10after_delete_seq\x18\x03 \x01(\x03R\x0eafterDeleteSeq\"\xf1\x01\n" +
 	"\x10ResumeGroupReply\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12.\n" +
 	"\bmessages\x18\x02 \x03(\v2\x12.liveim.v1.MessageR\bmessages\x12\x1f\n" +
 	"\vlast_seqnum\x18\x03 \x01(\x03R\n" +
 	"lastSeqnum\x12\x19\n" +
-	"\bhas_more\x18\x04 \x01(\bR\ahasMore\"S\n" +
+	"\bhas_more\x18\x04 \x01(\bR\ahasMore\x12.\n" +
+	"\x13deleted_message_ids\x18\x05 \x03(\tR\x11deletedMessageIds\x12&\n" +
+	"\x0flast_delete_seq\x18\x06 \x01(\x03R\rlastDeleteSeq\"r\n" +
 	"\x17DeleteGroupMessageEvent\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x1d\n" +
 	"\n" +
-	"message_id\x18\x02 \x01(\tR\tmessageId\"U\n" +
+	"message_id\x18\x02 \x01(\tR\tmessageId\x12\x1d\n" +
+	"\n" +
+	"delete_seq\x18\x03 \x01(\x03R\tdeleteSeq\"U\n" +
 	"\tExitEvent\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12-\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x15.liveim.v1.ExitReasonR\x06reason\"\xf3\x01\n" +

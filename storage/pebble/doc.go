@@ -24,6 +24,8 @@
 //	m/<appID>/<groupID>/<seq>          -> storage.Message + "deleted" flag
 //	i/<appID>/<groupID>/<messageID>    -> seq
 //	u/<appID>/<groupID>/<userID>       -> storage.Member
+//	d/<appID>/<groupID>/<deleteSeq>    -> storage.Deletion
+//	o/<appID>/<groupID>                -> empty: the group is open (CountGroups)
 //	meta/id                            -> the database's identity (Store.ID)
 //
 // <seq> is the seqnum as 8-byte big-endian, so keys sort by seqnum and a

@@ -9,6 +9,8 @@ const (
 	msgPrefix    = "m/"
 	idxPrefix    = "i/"
 	memberPrefix = "u/"
+	delPrefix    = "d/"
+	openPrefix   = "o/"
 	// idKey holds the database's identity (Store.ID).
 	idKey = "meta/id"
 )
@@ -19,6 +21,16 @@ func appKey(appID string) []byte {
 
 func groupKey(appID, groupID string) []byte {
 	return []byte(groupPrefix + appID + "/" + groupID)
+}
+
+// openKey marks an open group of an app, for CountGroups.
+func openKey(appID, groupID string) []byte {
+	return []byte(openPrefix + appID + "/" + groupID)
+}
+
+// openGroupsOf is the prefix shared by the open-group marks of one app.
+func openGroupsOf(appID string) []byte {
+	return []byte(openPrefix + appID + "/")
 }
 
 // groupsOf is the prefix shared by all group keys of one app.
@@ -37,6 +49,15 @@ func msgKey(appID, groupID string, seq int64) []byte {
 
 func idxKey(appID, groupID, messageID string) []byte {
 	return []byte(idxPrefix + appID + "/" + groupID + "/" + messageID)
+}
+
+// deletionsOf is the prefix shared by all deletion keys of one group.
+func deletionsOf(appID, groupID string) []byte {
+	return []byte(delPrefix + appID + "/" + groupID + "/")
+}
+
+func delKey(appID, groupID string, deleteSeq int64) []byte {
+	return binary.BigEndian.AppendUint64(deletionsOf(appID, groupID), uint64(deleteSeq))
 }
 
 // membersOf is the prefix shared by all member keys of one group.

@@ -203,7 +203,7 @@ func matches(r *record, q *storage.MessageQuery) bool {
 
 // DeleteMessage marks the message deleted and returns it, or returns
 // storage.ErrNotFound if it does not exist or is already deleted.
-func (s *Store) DeleteMessage(ctx context.Context, appID, groupID, messageID string) (storage.Message, error) {
+func (s *Store) DeleteMessage(ctx context.Context, appID, groupID, messageID string, deleteSeq int64) (storage.Message, error) {
 	if err := s.begin(ctx); err != nil {
 		return storage.Message{}, err
 	}
@@ -211,23 +211,65 @@ func (s *Store) DeleteMessage(ctx context.Context, appID, groupID, messageID str
 	mu := s.groupLock(appID, groupID)
 	mu.Lock()
 	defer mu.Unlock()
-	msg, err := s.deleteLocked(appID, groupID, messageID)
+	msg, err := s.deleteLocked(appID, groupID, messageID, deleteSeq)
 	if err != nil {
 		return storage.Message{}, fmt.Errorf("storage/pebble: delete message %s/%s/%s: %w", appID, groupID, messageID, err)
 	}
 	return msg, nil
 }
 
-func (s *Store) deleteLocked(appID, groupID, messageID string) (storage.Message, error) {
+func (s *Store) deleteLocked(appID, groupID, messageID string, deleteSeq int64) (storage.Message, error) {
 	key, rec, err := s.lookup(appID, groupID, messageID)
 	if err != nil {
 		return storage.Message{}, err
 	}
 	rec.Deleted = true
-	if err := s.setJSON(key, rec); err != nil {
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return storage.Message{}, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(key, val, nil)
+	del, err := json.Marshal(storage.Deletion{Seq: deleteSeq, MessageSeq: rec.Seq, MessageID: messageID})
+	if err != nil {
+		return storage.Message{}, err
+	}
+	_ = b.Set(delKey(appID, groupID, deleteSeq), del, nil)
+	if err := b.Commit(s.write); err != nil {
 		return storage.Message{}, err
 	}
 	return rec.Message, nil
+}
+
+// ListDeletions returns the group's deletions after the afterSeq-th, from
+// its d/ records.
+func (s *Store) ListDeletions(ctx context.Context, appID, groupID string, afterSeq int64, limit int) ([]storage.Deletion, error) {
+	if limit < 1 || afterSeq < 0 {
+		return nil, fmt.Errorf("storage/pebble: list deletions: limit %d, after %d: %w", limit, afterSeq, storage.ErrInvalidQuery)
+	}
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	prefix := deletionsOf(appID, groupID)
+	it, err := s.db.NewIter(&pebbledb.IterOptions{LowerBound: delKey(appID, groupID, afterSeq+1), UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("storage/pebble: list deletions: %w", err)
+	}
+	var out []storage.Deletion
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		var d storage.Deletion
+		if err := json.Unmarshal(it.Value(), &d); err != nil {
+			_ = it.Close()
+			return nil, fmt.Errorf("storage/pebble: list deletions: decode %q: %w", it.Key(), err)
+		}
+		out = append(out, d)
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, fmt.Errorf("storage/pebble: list deletions: %w", err)
+	}
+	return out, nil
 }
 
 // GetMessage returns the message with the given ID, or storage.ErrNotFound

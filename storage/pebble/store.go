@@ -211,7 +211,7 @@ func (s *Store) CreateGroup(ctx context.Context, g storage.Group) (storage.Group
 		return existing, false, nil
 	}
 	g.Version = 1
-	if err := s.setJSON(key, g); err != nil {
+	if err := s.putGroupLocked(g); err != nil {
 		return storage.Group{}, false, fmt.Errorf("storage/pebble: create group %s/%s: %w", g.AppID, g.ID, err)
 	}
 	return g, true, nil
@@ -259,19 +259,37 @@ func (s *Store) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
 			g.AppID, g.ID, g.Version, cur.Version, storage.ErrConflict)
 	}
 	g.Version = cur.Version + 1
-	if err := s.setJSON(key, g); err != nil {
+	if err := s.putGroupLocked(g); err != nil {
 		return 0, fmt.Errorf("storage/pebble: put group %s/%s: %w", g.AppID, g.ID, err)
 	}
 	return g.Version, nil
 }
 
-// CountGroups returns how many groups the app has.
+// putGroupLocked writes g and its open mark in one batch. groupMu must be
+// held.
+func (s *Store) putGroupLocked(g storage.Group) error {
+	val, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(groupKey(g.AppID, g.ID), val, nil)
+	if g.Closed {
+		_ = b.Delete(openKey(g.AppID, g.ID), nil)
+	} else {
+		_ = b.Set(openKey(g.AppID, g.ID), nil, nil)
+	}
+	return b.Commit(s.write)
+}
+
+// CountGroups returns how many open groups the app has.
 func (s *Store) CountGroups(ctx context.Context, appID string) (int, error) {
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
 	defer s.end()
-	prefix := groupsOf(appID)
+	prefix := openGroupsOf(appID)
 	it, err := s.db.NewIter(&pebbledb.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return 0, fmt.Errorf("storage/pebble: count groups %s: %w", appID, err)

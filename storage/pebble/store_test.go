@@ -137,7 +137,7 @@ func TestCanceledContext(t *testing.T) {
 			return err
 		}},
 		{"GetMessage", func() error { _, err := s.GetMessage(ctx, "a", "g", "m"); return err }},
-		{"DeleteMessage", func() error { _, err := s.DeleteMessage(ctx, "a", "g", "m"); return err }},
+		{"DeleteMessage", func() error { _, err := s.DeleteMessage(ctx, "a", "g", "m", 1); return err }},
 		{"SaveMembers", func() error { return s.SaveMembers(ctx, "a", "g", nil, []string{"u"}) }},
 		{"ListMembers", func() error { _, err := s.ListMembers(ctx, "a", "g"); return err }},
 	} {

@@ -285,7 +285,7 @@ func (s *Store) GetMessage(ctx context.Context, appID, groupID, messageID string
 
 // DeleteMessage sets the message's deleted mark (no row delete, so no
 // tombstones pile up in hot partitions) and returns the message.
-func (s *Store) DeleteMessage(ctx context.Context, appID, groupID, messageID string) (storage.Message, error) {
+func (s *Store) DeleteMessage(ctx context.Context, appID, groupID, messageID string, deleteSeq int64) (storage.Message, error) {
 	if err := s.begin(ctx); err != nil {
 		return storage.Message{}, err
 	}
@@ -298,5 +298,32 @@ func (s *Store) DeleteMessage(ctx context.Context, appID, groupID, messageID str
 		ttl, appID, groupID, bucket, m.Seq).Exec(); err != nil {
 		return storage.Message{}, fmt.Errorf("scylla: delete message %s: %w", messageID, err)
 	}
+	if err := s.query(ctx, `INSERT INTO message_deletions (app_id, group_id, delete_seq, seq, message_id) VALUES (?, ?, ?, ?, ?) USING TTL ?`,
+		appID, groupID, deleteSeq, m.Seq, messageID, ttl).Exec(); err != nil {
+		return storage.Message{}, fmt.Errorf("scylla: record deletion of %s: %w", messageID, err)
+	}
 	return m, nil
+}
+
+// ListDeletions returns the group's deletions after the afterSeq-th, from
+// message_deletions (its rows expire with the messages).
+func (s *Store) ListDeletions(ctx context.Context, appID, groupID string, afterSeq int64, limit int) ([]storage.Deletion, error) {
+	if limit < 1 || afterSeq < 0 {
+		return nil, fmt.Errorf("scylla: list deletions: limit %d, after %d: %w", limit, afterSeq, storage.ErrInvalidQuery)
+	}
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	it := s.query(ctx, `SELECT delete_seq, seq, message_id FROM message_deletions WHERE app_id = ? AND group_id = ? AND delete_seq > ? LIMIT ?`,
+		appID, groupID, afterSeq, limit).Iter()
+	var out []storage.Deletion
+	var d storage.Deletion
+	for it.Scan(&d.Seq, &d.MessageSeq, &d.MessageID) {
+		out = append(out, d)
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("scylla: list deletions: %w", err)
+	}
+	return out, nil
 }

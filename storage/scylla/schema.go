@@ -19,7 +19,7 @@ import (
 //   - message_ids: a partition per message ID, for delete and lookup;
 //   - groups: a partition per group, written with lightweight
 //     transactions (compare-and-set on version), so groups never contend
-//     with each other; app_groups lists an app's groups for counting;
+//     with each other; app_groups lists an app's open groups for counting;
 //   - members: one partition per group (a row per present user).
 //
 // Deleting a message sets a deleted mark on its row instead of deleting
@@ -74,6 +74,14 @@ var schema = []string{
 		bucket bigint,
 		PRIMARY KEY ((app_id, group_id, message_id))
 	)`,
+	`CREATE TABLE IF NOT EXISTS message_deletions (
+		app_id text,
+		group_id text,
+		delete_seq bigint,
+		seq bigint,
+		message_id text,
+		PRIMARY KEY ((app_id, group_id), delete_seq)
+	) WITH CLUSTERING ORDER BY (delete_seq ASC)`,
 	`CREATE TABLE IF NOT EXISTS members (
 		app_id text,
 		group_id text,

@@ -173,16 +173,28 @@ func (s *Store) CreateGroup(ctx context.Context, g storage.Group) (storage.Group
 	if err != nil {
 		return storage.Group{}, false, fmt.Errorf("scylla: create group %s/%s: %w", g.AppID, g.ID, err)
 	}
-	// Listed for counting whether this call or an earlier one created it:
-	// an earlier create may have failed between the two writes.
-	if err := s.query(ctx, `INSERT INTO app_groups (app_id, group_id) VALUES (?, ?)`, g.AppID, g.ID).Exec(); err != nil {
+	existing := g
+	if !applied {
+		if existing, err = decodeGroup(g.AppID, g.ID, prev["data"], prev["version"]); err != nil {
+			return storage.Group{}, false, err
+		}
+	}
+	// Listed for counting whether this call or an earlier one created it
+	// (an earlier create may have failed between the two writes), unless
+	// it is closed.
+	if err := s.listOpen(ctx, existing); err != nil {
 		return storage.Group{}, false, fmt.Errorf("scylla: create group %s/%s: %w", g.AppID, g.ID, err)
 	}
-	if applied {
-		return g, true, nil
+	return existing, applied, nil
+}
+
+// listOpen keeps app_groups, the open groups CountGroups counts, in step
+// with g.
+func (s *Store) listOpen(ctx context.Context, g storage.Group) error {
+	if g.Closed {
+		return s.query(ctx, `DELETE FROM app_groups WHERE app_id = ? AND group_id = ?`, g.AppID, g.ID).Exec()
 	}
-	existing, err := decodeGroup(g.AppID, g.ID, prev["data"], prev["version"])
-	return existing, false, err
+	return s.query(ctx, `INSERT INTO app_groups (app_id, group_id) VALUES (?, ?)`, g.AppID, g.ID).Exec()
 }
 
 // GetGroup returns the group, or storage.ErrNotFound.
@@ -222,6 +234,9 @@ func (s *Store) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
 		return 0, fmt.Errorf("scylla: put group %s/%s: %w", g.AppID, g.ID, err)
 	}
 	if applied {
+		if err := s.listOpen(ctx, g); err != nil {
+			return 0, fmt.Errorf("scylla: put group %s/%s: list it: %w", g.AppID, g.ID, err)
+		}
 		return g.Version + 1, nil
 	}
 	if v, ok := prev["version"].(int64); ok && v != 0 {
@@ -230,7 +245,7 @@ func (s *Store) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
 	return 0, fmt.Errorf("group %s/%s: %w", g.AppID, g.ID, storage.ErrNotFound)
 }
 
-// CountGroups returns how many groups the app has.
+// CountGroups returns how many open groups the app has.
 func (s *Store) CountGroups(ctx context.Context, appID string) (int, error) {
 	if err := s.begin(ctx); err != nil {
 		return 0, err

@@ -111,7 +111,7 @@ func testClosed(t *testing.T, s storage.Store) {
 			return err
 		}},
 		{"GetMessage", func() error { _, err := s.GetMessage(ctx, "a", "g", "msg-1"); return err }},
-		{"DeleteMessage", func() error { _, err := s.DeleteMessage(ctx, "a", "g", "msg-1"); return err }},
+		{"DeleteMessage", func() error { _, err := s.DeleteMessage(ctx, "a", "g", "msg-1", 1); return err }},
 		{"SaveMembers", func() error {
 			return s.SaveMembers(ctx, "a", "g", []storage.Member{{UserID: "u"}}, []string{"v"})
 		}},

@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,14 +14,14 @@ func testDelete(t *testing.T, s storage.Store) {
 	msgs := appendRange(t, s, "app", "g", 1, 10)
 	appendRange(t, s, "app", "other", 1, 3)
 
-	got, err := s.DeleteMessage(ctx, "app", "g", "msg-5")
+	got, err := s.DeleteMessage(ctx, "app", "g", "msg-5", 1)
 	if err != nil {
 		t.Fatalf("DeleteMessage(msg-5): %v", err)
 	}
 	if got != msgs[4] {
 		t.Fatalf("DeleteMessage returned %+v, want %+v", got, msgs[4])
 	}
-	if _, err := s.DeleteMessage(ctx, "app", "g", "msg-10"); err != nil {
+	if _, err := s.DeleteMessage(ctx, "app", "g", "msg-10", 2); err != nil {
 		t.Fatalf("DeleteMessage(msg-10): %v", err)
 	}
 	for _, tc := range []struct{ name, app, group, id string }{
@@ -29,7 +31,7 @@ func testDelete(t *testing.T, s storage.Store) {
 		{"other app", "app-2", "g", "msg-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.DeleteMessage(ctx, tc.app, tc.group, tc.id)
+			_, err := s.DeleteMessage(ctx, tc.app, tc.group, tc.id, 1)
 			wantErr(t, "DeleteMessage", err, storage.ErrNotFound)
 		})
 	}
@@ -114,7 +116,7 @@ func testMessagesIsolated(t *testing.T, s storage.Store) {
 	for _, g := range groups {
 		appendRange(t, s, g.app, g.group, 1, g.n)
 	}
-	if _, err := s.DeleteMessage(t.Context(), "a", "g", "msg-2"); err != nil {
+	if _, err := s.DeleteMessage(t.Context(), "a", "g", "msg-2", 1); err != nil {
 		t.Fatalf("DeleteMessage: %v", err)
 	}
 	for _, g := range groups {
@@ -142,7 +144,7 @@ func testGetMessage(t *testing.T, s storage.Store) {
 	msgs := appendRange(t, s, "app", "g", 1, 5)
 	others := appendRange(t, s, "app", "other", 1, 2)
 	appendRange(t, s, "app-2", "g", 1, 1)
-	if _, err := s.DeleteMessage(ctx, "app", "g", "msg-3"); err != nil {
+	if _, err := s.DeleteMessage(ctx, "app", "g", "msg-3", 1); err != nil {
 		t.Fatalf("DeleteMessage(msg-3): %v", err)
 	}
 	// Re-appending seqnum 4 under a new ID replaces the old message.
@@ -183,7 +185,7 @@ func testGetMessage(t *testing.T, s storage.Store) {
 		})
 	}
 	t.Run("deleted after get", func(t *testing.T) {
-		if _, err := s.DeleteMessage(ctx, "app", "g", "msg-5"); err != nil {
+		if _, err := s.DeleteMessage(ctx, "app", "g", "msg-5", 1); err != nil {
 			t.Fatalf("DeleteMessage(msg-5): %v", err)
 		}
 		_, err := s.GetMessage(ctx, "app", "g", "msg-5")
@@ -193,4 +195,51 @@ func testGetMessage(t *testing.T, s storage.Store) {
 		_, err = s.GetMessage(ctx, "app", "g", "msg-5")
 		wantErr(t, "GetMessage after re-append", err, storage.ErrNotFound)
 	})
+}
+
+// testListDeletions: a group's deletions after a number, in order,
+// bounded by the limit, each naming its message; groups are apart.
+func testListDeletions(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	appendRange(t, s, "app", "g", 1, 10)
+	appendRange(t, s, "app", "other", 1, 10)
+	for i, id := range []string{"msg-7", "msg-2", "msg-9"} {
+		if _, err := s.DeleteMessage(ctx, "app", "g", id, int64(i+1)); err != nil {
+			t.Fatalf("DeleteMessage(%s): %v", id, err)
+		}
+	}
+	if _, err := s.DeleteMessage(ctx, "app", "g", "msg-7", 4); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("deleting twice: %v, want ErrNotFound", err)
+	}
+	if _, err := s.DeleteMessage(ctx, "app", "other", "msg-3", 1); err != nil {
+		t.Fatal(err)
+	}
+	d7, d2, d9 := storage.Deletion{Seq: 1, MessageSeq: 7, MessageID: "msg-7"}, storage.Deletion{Seq: 2, MessageSeq: 2, MessageID: "msg-2"},
+		storage.Deletion{Seq: 3, MessageSeq: 9, MessageID: "msg-9"}
+	for _, tc := range []struct {
+		name  string
+		after int64
+		limit int
+		want  []storage.Deletion
+	}{
+		{"all", 0, 10, []storage.Deletion{d7, d2, d9}},
+		{"after the first", 1, 10, []storage.Deletion{d2, d9}},
+		{"limited", 0, 2, []storage.Deletion{d7, d2}},
+		{"none after the last", 3, 10, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.ListDeletions(ctx, "app", "g", tc.after, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) || (len(got) > 0 && !slices.Equal(got, tc.want)) {
+				t.Fatalf("ListDeletions(after %d, limit %d) = %v, want %v", tc.after, tc.limit, got, tc.want)
+			}
+		})
+	}
+	if got, err := s.ListDeletions(ctx, "app", "nope", 0, 10); err != nil || len(got) != 0 {
+		t.Fatalf("unknown group: %v, %v", got, err)
+	}
+	_, err := s.ListDeletions(ctx, "app", "g", 0, 0)
+	wantErr(t, "ListDeletions(limit 0)", err, storage.ErrInvalidQuery)
 }

@@ -348,6 +348,31 @@ func testCountGroups(t *testing.T, s storage.Store) {
 			}
 		})
 	}
+	// A closed group leaves the count; reopened, it is back.
+	count := func(want int) {
+		t.Helper()
+		if n, err := s.CountGroups(ctx, "a"); err != nil || n != want {
+			t.Fatalf("CountGroups(a) = %d, %v; want %d", n, err, want)
+		}
+	}
+	g, err := s.GetGroup(ctx, "a", "g2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Closed = true
+	if g.Version, err = s.PutGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	count(2)
+	if _, created, err := s.CreateGroup(ctx, storage.Group{AppID: "a", ID: "g2"}); err != nil || created {
+		t.Fatalf("CreateGroup(closed) created=%v err=%v", created, err)
+	}
+	count(2) // creating a closed group again does not reopen it
+	g.Closed = false
+	if _, err = s.PutGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	count(3)
 }
 
 func testGroupsIsolatedAcrossApps(t *testing.T, s storage.Store) {

@@ -37,7 +37,7 @@ func RunPersistence(t *testing.T, open func(t testing.TB, dir string) storage.St
 	group = mustPutGroup(t, s, group)
 	other := mustCreateGroup(t, s, storage.Group{AppID: "app", ID: "g2", Name: "other"})
 	appendRange(t, s, "app", "g", 1, 9)
-	if _, err := s.DeleteMessage(ctx, "app", "g", "msg-9"); err != nil {
+	if _, err := s.DeleteMessage(ctx, "app", "g", "msg-9", 1); err != nil {
 		t.Fatalf("DeleteMessage: %v", err)
 	}
 	alice, bob, carol := member("alice", "a", 2), member("bob", "b", 0), member("carol", "c", 1)
@@ -88,7 +88,7 @@ func RunPersistence(t *testing.T, open func(t testing.TB, dir string) storage.St
 		if seq := mustLastSeq(t, s, "app", "g"); seq != 9 {
 			t.Fatalf("LastSeq = %d, want 9", seq)
 		}
-		_, err := s.DeleteMessage(ctx, "app", "g", "msg-9")
+		_, err := s.DeleteMessage(ctx, "app", "g", "msg-9", 1)
 		wantErr(t, "DeleteMessage(deleted before reopen)", err, storage.ErrNotFound)
 		appendRange(t, s, "app", "g", 10, 10)
 		q.Desc = false

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t testing.TB) storage.Store) {
 		{"Filters", testFilters},
 		{"InvalidQuery", testInvalidQuery},
 		{"Delete", testDelete},
+		{"ListDeletions", testListDeletions},
 		{"GetMessage", testGetMessage},
 		{"IdempotentAppend", testIdempotentAppend},
 		{"LastSeq", testLastSeq},

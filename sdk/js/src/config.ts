@@ -66,7 +66,8 @@ export function resolveConfig(opts: ImInitOptions | undefined, log: Logger): Ses
   };
 }
 
-function randomId(): string {
+/** randomId returns 32 random hex characters (a device ID, a client message ID). */
+export function randomId(): string {
   const bytes = new Uint8Array(16);
   const c = (globalThis as { crypto?: { getRandomValues?: (b: Uint8Array) => Uint8Array } }).crypto;
   if (c?.getRandomValues !== undefined) c.getRandomValues(bytes);

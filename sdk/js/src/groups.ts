@@ -3,7 +3,9 @@
  * rejoin them, and delivers each group's HIGH messages once and in order
  * across reconnects: it records the last HIGH seqnum delivered, drops what
  * it has seen, and holds a group's live events while that group resumes.
- * (The Go client's HighTracker does the same.)
+ * It also records the last message deletion known per group, so a resume
+ * reports the deletions missed while away. (The Go client's HighTracker
+ * does the same.)
  */
 import type { Event, Message } from './gen/liveim/v1/client_pb.js';
 import { MessageLevel } from './gen/liveim/v1/client_pb.js';
@@ -15,6 +17,8 @@ export interface TrackedGroup {
   joinBase: number;
   /** The last HIGH seqnum delivered, 0 before any. */
   lastHigh: number;
+  /** The last deletion known (delete_seq): the join point, then each deletion event or resume. */
+  lastDelete: number;
   /** While true the group's live events wait in held. */
   holding: boolean;
   held: Event[];
@@ -23,11 +27,22 @@ export interface TrackedGroup {
 export class GroupTracker {
   #groups = new Map<string, TrackedGroup>();
 
-  /** joined records a join (or a rejoin after leaving) with the group's last seqnum. */
-  joined(groupId: string, lastSeqnum: number): void {
+  /** joined records a join (or a rejoin after leaving) with the group's last seqnum and deletion. */
+  joined(groupId: string, lastSeqnum: number, lastDeleteSeq: number): void {
     const g = this.#groups.get(groupId);
     if (g !== undefined) return; // joined again while joined: keep what was delivered
-    this.#groups.set(groupId, { joinBase: lastSeqnum, lastHigh: 0, holding: false, held: [] });
+    this.#groups.set(groupId, { joinBase: lastSeqnum, lastHigh: 0, lastDelete: lastDeleteSeq, holding: false, held: [] });
+  }
+
+  /** deleted records a deletion the session heard of (live or by resume). */
+  deleted(groupId: string, deleteSeq: number): void {
+    const g = this.#groups.get(groupId);
+    if (g !== undefined && deleteSeq > g.lastDelete) g.lastDelete = deleteSeq;
+  }
+
+  /** deleteFrom is the deletion to resume after. */
+  deleteFrom(groupId: string): number {
+    return this.#groups.get(groupId)?.lastDelete ?? 0;
   }
 
   /** left forgets a group (left, closed, kicked). */

@@ -2,6 +2,7 @@
  * ImMessageManager sends and lists messages (SPEC §3) and emits the message
  * events: recvc2cmessage, recvgroupmessage, deletegroupmessage.
  */
+import { randomId } from './config.js';
 import { toMessageList } from './convert.js';
 import { Emitter } from './emitter.js';
 import type { ManagerContext } from './manager-context.js';
@@ -32,7 +33,7 @@ export class ImMessageManager extends Emitter<ImMessageEvents> {
     return this.#ctx.run(async (s) => {
       const r = obj(req, 'request');
       const rep = replyBody(
-        await s.request({
+        await s.send({
           case: 'sendC2cMessage',
           value: {
             receiverId: str(r.receiverId, 'receiverId'),
@@ -40,6 +41,7 @@ export class ImMessageManager extends Emitter<ImMessageEvents> {
             type: int(r.type, 'type'),
             skipAudit: bool(r.skipAudit, 'skipAudit'),
             level: level(r.level),
+            clientMsgId: randomId(),
           },
         }),
         'sendMessage',
@@ -53,7 +55,7 @@ export class ImMessageManager extends Emitter<ImMessageEvents> {
     return this.#ctx.run(async (s) => {
       const r = obj(req, 'request');
       const rep = replyBody(
-        await s.request({
+        await s.send({
           case: 'sendGroupMessage',
           value: {
             groupId: str(r.groupId, 'groupId'),
@@ -64,6 +66,7 @@ export class ImMessageManager extends Emitter<ImMessageEvents> {
             level: level(r.level),
             noStorage: bool(r.noStorage, 'noStorage'),
             repeatCount: int(r.repeatCount, 'repeatCount', 1),
+            clientMsgId: randomId(),
           },
         }),
         'sendMessage',

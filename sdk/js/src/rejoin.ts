@@ -1,12 +1,14 @@
 /**
  * After a reconnect: rejoin every group the session had joined and fetch,
- * per group, the HIGH messages missed since the last one delivered
- * (ResumeGroupRequest, looping while has_more). A group's live events are
- * held from before its rejoin until its resume is done, then released
- * through the normal path, which drops what resume already delivered.
+ * per group, the HIGH messages missed since the last one delivered and the
+ * messages deleted since the last deletion known (ResumeGroupRequest,
+ * looping while has_more); each deletion is emitted as deletegroupmessage.
+ * A group's live events are held from before its rejoin until its resume
+ * is done, then released through the normal path, which drops what resume
+ * already delivered.
  */
 import { create, protoInt64 } from '@bufbuild/protobuf';
-import { toGroupInfo } from './convert.js';
+import { num, toGroupInfo } from './convert.js';
 import { ImErrorCode, toImError } from './errors.js';
 import { type Event, EventSchema, type Message, MessageLevel } from './gen/liveim/v1/client_pb.js';
 import type { GroupTracker } from './groups.js';
@@ -55,16 +57,24 @@ export async function rejoinGroups(link: Link, groups: GroupTracker, h: RejoinHo
       infos.push(toGroupInfo(info));
       for (;;) {
         const after = groups.resumeFrom(groupId);
+        const afterDelete = groups.deleteFrom(groupId);
         const rep = replyBody(
-          await conn.request({ case: 'resumeGroup', value: { groupId, afterSeqnum: protoInt64.parse(after) } }),
+          await conn.request({
+            case: 'resumeGroup',
+            value: { groupId, afterSeqnum: protoInt64.parse(after), afterDeleteSeq: protoInt64.parse(afterDelete) },
+          }),
           'resumeGroup',
         );
+        for (const messageId of rep.deletedMessageIds) h.emit(deletion(groupId, messageId));
+        groups.deleted(groupId, num(rep.lastDeleteSeq));
         for (const m of rep.messages) {
           if (m.groupId === '') m.groupId = groupId;
           if (groups.accept(m)) h.emit(groupMessage(m));
         }
-        h.log.debug(`resumed ${rep.messages.length} HIGH messages of ${groupId} after ${after}`);
-        if (!rep.hasMore || rep.messages.length === 0) break;
+        h.log.debug(
+          `resumed ${rep.messages.length} HIGH messages of ${groupId} after ${after}, ${rep.deletedMessageIds.length} deletions after ${afterDelete}`,
+        );
+        if (!rep.hasMore || (rep.messages.length === 0 && rep.deletedMessageIds.length === 0)) break;
       }
       for (const ev of groups.release(groupId)) h.deliver(ev);
     } catch (e) {
@@ -105,6 +115,10 @@ function abort(ids: string[], groups: GroupTracker, h: RejoinHooks): void {
       h.deliver(ev);
     }
   }
+}
+
+function deletion(groupId: string, messageId: string): Event {
+  return create(EventSchema, { body: { case: 'deleteGroupMessage', value: { groupId, messageId } } });
 }
 
 function groupMessage(m: Message): Event {

@@ -57,6 +57,12 @@ export interface Link {
 
 type State = 'idle' | 'loggingIn' | 'online' | 'reconnecting';
 
+/** C2C_REMEMBERED is how many C2C message IDs a session remembers to drop repeats. */
+const C2C_REMEMBERED = 256;
+
+/** SEND_ATTEMPTS is how often Session.send tries one message. */
+const SEND_ATTEMPTS = 4;
+
 /** GIVE_UP_CLOSE is the close status the SDK uses when it gives a connection up. */
 const GIVE_UP_CLOSE = 4000;
 
@@ -76,6 +82,7 @@ export class Session {
   #heartbeat = new Heartbeat();
   #token: TokenRefresher;
   #gate: ReadyGate;
+  #c2cSeen = new Set<string>();
 
   constructor(cfg: SessionConfig, sink: SessionSink) {
     this.#cfg = cfg;
@@ -157,10 +164,31 @@ export class Session {
     return conn.request(body);
   }
 
+  /**
+   * send sends a message request carrying a client message ID, retrying
+   * it, with the same ID, when the answer is lost (503: a timeout, a
+   * router failover; 603: the connection dropped): the server answers a
+   * repeat with the first send's reply, so the message is stored and
+   * delivered once. At most SEND_ATTEMPTS tries.
+   */
+  async send(body: RequestBody): Promise<Reply> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.request(body);
+      } catch (e) {
+        const err = toImError(e);
+        const retriable = err.code === ImErrorCode.UNAVAILABLE || err.code === ImErrorCode.SDK_STALE_REPLY;
+        if (!retriable || attempt >= SEND_ATTEMPTS || this.#state === 'idle') throw err;
+        this.#log.warn(`send: ${err.code} ${err.msg}; retrying (${attempt + 1} of ${SEND_ATTEMPTS})`);
+        await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
   /** join joins a group and starts tracking it for rejoin and HIGH resume. */
   async join(groupId: string): Promise<GroupInfo> {
     const info = replyBody(await this.request({ case: 'joinGroup', value: { groupId } }), 'groupInfo');
-    this.groups.joined(groupId, num(info.lastSeqnum));
+    this.groups.joined(groupId, num(info.lastSeqnum), num(info.lastDeleteSeq));
     return info;
   }
 
@@ -353,6 +381,9 @@ export class Session {
         if (!this.groups.accept(b.value)) return;
         break;
       case 'deleteGroupMessage':
+        if (this.groups.maybeHold(b.value.groupId, ev)) return;
+        this.groups.deleted(b.value.groupId, num(b.value.deleteSeq));
+        break;
       case 'memberChange':
       case 'muteChange':
       case 'infoChange':
@@ -361,6 +392,15 @@ export class Session {
       case 'exit':
         if (this.groups.maybeHold(b.value.groupId, ev)) return;
         this.groups.left(b.value.groupId);
+        break;
+      case 'c2cMessage':
+        // A sender's retry carries the same message ID: deliver it once.
+        if (this.#c2cSeen.has(b.value.messageId)) return;
+        this.#c2cSeen.add(b.value.messageId);
+        if (this.#c2cSeen.size > C2C_REMEMBERED) {
+          const oldest = this.#c2cSeen.values().next().value;
+          if (oldest !== undefined) this.#c2cSeen.delete(oldest);
+        }
         break;
       case 'tokenExpiring':
         void this.#token.ask();

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ImErrorCode, ImMessageLevel, ImSortType, type ImMessage } from '../src/index.js';
 import { Recorder, loggedIn, rejection, uid, waitFor } from './helpers.js';
+import { CuttableTransport } from './transport-ws.js';
 
 const CHAT = 10001;
 const LIKE = 10002;
@@ -178,5 +179,29 @@ describe('message manager', () => {
     const seqs = got.calls.map(([m]) => m.seqnum);
     expect([...seqs].sort((x, y) => x - y)).toEqual(seqs);
     expect(new Set(got.calls.map(([m]) => m.messageId))).toEqual(new Set(sent));
+  });
+
+  it('a send whose reply is lost is retried with its client message ID: stored and delivered once', async () => {
+    const net = new CuttableTransport();
+    const senderId = uid('sender');
+    const sender = await loggedIn(senderId, { role: 'admin', extra: { transport: net.factory, requestTimeoutMs: 1500 } });
+    const viewer = await loggedIn(uid('viewer'));
+    const groupId = uid('room');
+    await sender.getGroupManager().createGroup({ groupId, groupName: 'Retry', groupMeta: '' });
+    await sender.getGroupManager().joinGroup(groupId);
+    await viewer.getGroupManager().joinGroup(groupId);
+    const got = new Recorder<[ImMessage, string]>();
+    viewer.getMessageManager().on('recvgroupmessage', got.fn);
+
+    net.deafen(true); // the request goes out, its reply is lost
+    const sending = sender.getMessageManager().sendGroupMessage({ groupId, data: 'once', type: CHAT, level: ImMessageLevel.HIGH });
+    await waitFor(() => expect(got.calls.length).toBe(1)); // the server took it
+    net.deafen(false); // the SDK's retry hears the first send's reply
+    const id = await sending;
+    expect(id).toBe(got.calls[0]?.[0].messageId);
+    const recent = await viewer.getMessageManager().listRecentMessage({ groupId });
+    expect(recent.messageList.map((m) => m.data)).toEqual(['once']);
+    await sender.getMessageManager().sendGroupMessage({ groupId, data: 'sentinel', type: CHAT });
+    await waitFor(() => expect(got.calls.map(([m]) => m.data)).toEqual(['once', 'sentinel']));
   });
 });

@@ -112,4 +112,36 @@ describe('reconnect', () => {
     }
     expect(reconnected.calls[0]?.[0].map((g) => g.groupId).sort()).toEqual([...groups].sort());
   });
+
+  it('tells of messages deleted while away and never brings them back', async () => {
+    const sender = await loggedIn(uid('sender'), { role: 'admin' });
+    const groupId = uid('room');
+    await sender.getGroupManager().createGroup({ groupId, groupName: 'Deletes', groupMeta: '' });
+    await sender.getGroupManager().joinGroup(groupId);
+    const net = new CuttableTransport();
+    const receiver = await loggedIn(uid('receiver'), { extra: { transport: net.factory, reconnect: { initialDelayMs: 200, maxDelayMs: 1000 } } });
+    const got = new Recorder<[ImMessage, string]>();
+    receiver.getMessageManager().on('recvgroupmessage', got.fn);
+    const deleted = new Recorder<[string, string]>();
+    receiver.getMessageManager().on('deletegroupmessage', deleted.fn);
+    const reconnected = new Recorder<[ImGroupInfo[]]>();
+    receiver.on('reconnectsuccess', reconnected.fn);
+    await receiver.getGroupManager().joinGroup(groupId);
+
+    const mm = sender.getMessageManager();
+    const seen = await mm.sendGroupMessage({ groupId, data: 'seen, then deleted while away', type: 10001 });
+    await waitFor(() => expect(got.calls.length).toBe(1));
+
+    net.block(1500);
+    net.cut();
+    const missed = await mm.sendGroupMessage({ groupId, data: 'HIGH, deleted while away', type: 10001, level: ImMessageLevel.HIGH });
+    const kept = await mm.sendGroupMessage({ groupId, data: 'HIGH, kept', type: 10001, level: ImMessageLevel.HIGH });
+    await mm.deleteMessage({ groupId, messageId: seen });
+    await mm.deleteMessage({ groupId, messageId: missed });
+    await reconnected.next(() => true, 20_000);
+
+    await waitFor(() => expect(deleted.calls.map(([id]) => id)).toEqual([seen, missed]), 10_000);
+    expect(deleted.calls.every(([, g]) => g === groupId)).toBe(true);
+    await waitFor(() => expect(got.calls.map(([m]) => m.messageId)).toEqual([seen, kept]), 10_000);
+  });
 });

@@ -12,6 +12,12 @@ export class CuttableTransport {
   refused = 0;
   #blockedUntil = 0;
   #stalled = new WeakSet<WebSocket>();
+  #deaf = false;
+
+  /** deafen drops what the server sends (replies, events) while on; requests still go out. */
+  deafen(on: boolean): void {
+    this.#deaf = on;
+  }
 
   /** block refuses new connections for ms. */
   block(ms: number): void {
@@ -46,7 +52,7 @@ export class CuttableTransport {
       h.onOpen();
     });
     ws.on('message', (data: ArrayBuffer) => {
-      if (!this.#stalled.has(ws)) h.onMessage(new Uint8Array(data));
+      if (!this.#stalled.has(ws) && !this.#deaf) h.onMessage(new Uint8Array(data));
     });
     ws.on('error', (err) => h.onError(err));
     ws.on('close', (code, reason) => {

@@ -92,8 +92,12 @@ describe('GroupTracker', () => {
 
   it('drops HIGH duplicates, passes NORMAL, resumes from the join point', () => {
     const t = new GroupTracker();
-    t.joined('g', 10);
+    t.joined('g', 10, 3);
     expect(t.resumeFrom('g')).toBe(10);
+    expect(t.deleteFrom('g')).toBe(3);
+    t.deleted('g', 5);
+    t.deleted('g', 4); // an older deletion heard late changes nothing
+    expect(t.deleteFrom('g')).toBe(5);
     expect(t.accept(high('g', 11))).toBe(true);
     expect(t.accept(high('g', 11))).toBe(false);
     expect(t.accept(high('g', 9))).toBe(false);

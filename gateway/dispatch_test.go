@@ -1,0 +1,148 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// memberSocket adds a connection on a real socket pair to the room key
+// and returns the peer end, where the test reads what the gateway wrote.
+func memberSocket(t *testing.T, g *Gateway, l *loop, keys ...string) *os.File {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room enough for every frame of the test, so no write is dropped.
+	for _, fd := range fds {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	}
+	c := newConn(g, fds[0], l)
+	for _, key := range keys {
+		if err := g.rooms.beginJoin(key); err != nil {
+			t.Fatal(err)
+		}
+		g.rooms.endJoin(key, c, true)
+	}
+	peer := os.NewFile(uintptr(fds[1]), "peer")
+	t.Cleanup(func() { c.closeNow(); peer.Close() })
+	return peer
+}
+
+// TestHotRoomTakesTurns: a room with a long backlog is served maxTurn
+// events at a time; a quiet room's event, queued behind a thousand of the
+// hot room's, goes out after the hot room's first turn, not its last.
+func TestHotRoomTakesTurns(t *testing.T) {
+	g := benchGateway(t)
+	g.cfg.MergeWindow = 0 // every event its own frame, so turns are visible
+	l, err := newLoop(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	const hot, quiet = "app/hot", "app/quiet"
+	for range 20 {
+		peer := memberSocket(t, g, l, hot)
+		go func() { _, _ = io.Copy(io.Discard, peer) }()
+	}
+	probe := memberSocket(t, g, l, hot, quiet) // in both rooms: its stream shows the order
+	d := newDispatcher(g)
+	event := func(key string, seq int64) *nats.Msg {
+		appID, groupID := splitKey(key)
+		b, _ := proto.Marshal(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{Event: &liveimpb.Event{
+			Body: &liveimpb.Event_GroupMessage{GroupMessage: &liveimpb.Message{GroupId: groupID, Seqnum: seq}},
+		}}})
+		m := nats.NewMsg(subject.GroupEvents(appID, groupID))
+		m.Data = b
+		return m
+	}
+	const hotEvents = 1000
+	for i := range hotEvents {
+		d.enqueue(event(hot, int64(i+1)))
+	}
+	d.enqueue(event(quiet, 1))
+	d.serve()
+
+	_ = probe.SetReadDeadline(time.Now().Add(10 * time.Second))
+	quietAt := -1
+	for i := 0; i <= hotEvents; i++ {
+		f, err := ws.ReadFrame(probe)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		var sf liveimpb.ServerFrame
+		if err := proto.Unmarshal(f.Payload, &sf); err != nil {
+			t.Fatal(err)
+		}
+		if sf.GetEvent().GetGroupMessage().GetGroupId() == "quiet" {
+			quietAt = i
+		}
+	}
+	if quietAt != maxTurn {
+		t.Fatalf("the quiet room's event was frame %d, want %d (after the hot room's first turn)", quietAt, maxTurn)
+	}
+}
+
+// TestRoomBacklogIsBounded: past MaxRoomBacklog a room's NORMAL events
+// are shed, and HIGH ones still queue.
+func TestRoomBacklogIsBounded(t *testing.T) {
+	g := benchGateway(t)
+	g.cfg.MaxRoomBacklog = 10
+	d := newDispatcher(g)
+	msg := func(high bool) *nats.Msg {
+		m := nats.NewMsg(subject.GroupEvents("app", "room"))
+		if high {
+			m.Header.Set(subject.HeaderLevel, "1")
+		}
+		return m
+	}
+	for range 15 {
+		d.enqueue(msg(false))
+	}
+	for range 5 {
+		d.enqueue(msg(true))
+	}
+	b := d.backlog["app/room"]
+	if len(b.msgs) != 15 || b.high != 5 {
+		t.Fatalf("backlog holds %d events, %d HIGH; want 10 NORMAL and 5 HIGH", len(b.msgs), b.high)
+	}
+}
+
+// TestMergeScheduling: merge windows are queued by deadline whatever order
+// they open in, and flushDue writes exactly the rooms whose window ended.
+func TestMergeScheduling(t *testing.T) {
+	g := benchGateway(t)
+	d := newDispatcher(g)
+	now := time.Unix(1000, 0)
+	for i, at := range []time.Duration{30, 10, 20, 40} {
+		mg := &merge{key: fmt.Sprint("app/r", i), deadline: now.Add(at * time.Millisecond)}
+		d.pending[mg.key] = mg
+		d.schedule(mg, now)
+	}
+	var order []string
+	for _, mg := range d.queue {
+		order = append(order, mg.key)
+	}
+	if want := []string{"app/r1", "app/r2", "app/r0", "app/r3"}; !slices.Equal(order, want) {
+		t.Fatalf("queue %v, want %v", order, want)
+	}
+	d.flushDue(now.Add(25 * time.Millisecond))
+	if len(d.queue) != 2 || d.queue[0].key != "app/r0" {
+		t.Fatalf("after flushing to 25 ms the queue holds %d, first %v", len(d.queue), d.queue[0].key)
+	}
+	if _, ok := d.pending["app/r1"]; ok {
+		t.Fatal("a room whose window ended is still pending")
+	}
+}

@@ -1,0 +1,243 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/storage"
+	"github.com/liveim/liveim/storage/pebble"
+)
+
+// TestOwnerSpreadsAndMovesLittle: rendezvous placement gives every live
+// router a share of the partitions, and a router joining takes partitions
+// only for itself: no partition moves between the others.
+func TestOwnerSpreadsAndMovesLittle(t *testing.T) {
+	live := []string{"r1", "r2", "r3"}
+	count := map[string]int{}
+	before := map[int]string{}
+	for p := range 1024 {
+		o := owner(live, p)
+		count[o]++
+		before[p] = o
+		if again := owner(slices.Clone([]string{"r3", "r1", "r2"}), p); again != o {
+			t.Fatalf("partition %d: owner %s depends on the order of the live set (%s)", p, o, again)
+		}
+	}
+	for _, id := range live {
+		if c := count[id]; c < 1024/3-100 || c > 1024/3+100 {
+			t.Fatalf("router %s owns %d of 1024 partitions: %v", id, c, count)
+		}
+	}
+	for p := range 1024 {
+		if now := owner(append(slices.Clone(live), "r4"), p); now != before[p] && now != "r4" {
+			t.Fatalf("partition %d moved from %s to %s when r4 joined", p, before[p], now)
+		}
+	}
+	if owner(nil, 3) != "" {
+		t.Fatal("an empty live set has an owner")
+	}
+}
+
+func TestMutes(t *testing.T) {
+	g := &storage.Group{Creator: "owner", Admins: []string{"admin"}}
+	if err := muteUsers(g, []string{"bob", "carol", "bob"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(g.MutedUsers, []string{"bob", "carol"}) {
+		t.Fatalf("muted %v", g.MutedUsers)
+	}
+	for user, want := range map[string]bool{"bob": true, "dave": false, "owner": false, "admin": false} {
+		if got := isMuted(g, user); got != want {
+			t.Errorf("isMuted(%s) = %v", user, got)
+		}
+	}
+	if err := muteAll(g, []string{"dave"}, true); err != nil {
+		t.Fatal(err)
+	}
+	for user, want := range map[string]bool{"erin": true, "dave": false, "owner": false, "bob": true} {
+		if got := isMuted(g, user); got != want {
+			t.Errorf("muteAll: isMuted(%s) = %v", user, got)
+		}
+	}
+	if err := muteUsers(g, []string{"bob"}, false); err != nil || slices.Contains(g.MutedUsers, "bob") {
+		t.Fatalf("cancel mute: %v %v", g.MutedUsers, err)
+	}
+	if err := muteUsers(g, nil, true); err == nil {
+		t.Fatal("muting nobody is not an error")
+	}
+	if err := muteUsers(g, []string{"a.b"}, true); err == nil {
+		t.Fatal("a bad user ID is not an error")
+	}
+	many := make([]string, maxMuteList+1)
+	for i := range many {
+		many[i] = fmt.Sprint("u", i)
+	}
+	if err := muteUsers(g, many, true); liveimpb.AsError(err) != liveimpb.ErrLimitReached && liveimpb.AsError(err).Code != liveimpb.ErrLimitReached.Code {
+		t.Fatalf("over the mute list cap: %v", err)
+	}
+}
+
+func TestTokenBucket(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := newTokenBucket(10, now)
+	n := 0
+	for b.allow(now) {
+		n++
+	}
+	if n != 10 {
+		t.Fatalf("burst %d, want 10", n)
+	}
+	if !b.allow(now.Add(100 * time.Millisecond)) {
+		t.Fatal("no token after 100 ms at 10/s")
+	}
+	if b.allow(now.Add(100 * time.Millisecond)) {
+		t.Fatal("a second token after 100 ms at 10/s")
+	}
+}
+
+func TestSecondsToMs(t *testing.T) {
+	for _, tc := range []struct{ sec, extra, want int64 }{
+		{0, 0, 0}, {-5, 0, 0}, {1, 999, 1999}, {1 << 62, 999, 0}, {9223372036854775, 0, 9223372036854775000}, {9223372036854775, 999, 0},
+	} {
+		if got := secondsToMs(tc.sec, tc.extra); got != tc.want {
+			t.Errorf("secondsToMs(%d, %d) = %d, want %d", tc.sec, tc.extra, got, tc.want)
+		}
+	}
+}
+
+func TestDerivedMessageID(t *testing.T) {
+	a := derivedMessageID("app", "room", "alice", "m1")
+	if a != derivedMessageID("app", "room", "alice", "m1") || len(a) != 32 {
+		t.Fatalf("not stable or not 32 characters: %s", a)
+	}
+	for _, other := range []string{
+		derivedMessageID("app", "room", "bob", "m1"),
+		derivedMessageID("app", "room2", "alice", "m1"),
+		derivedMessageID("app2", "room", "alice", "m1"),
+		derivedMessageID("app", "room", "alice", "m2"),
+		derivedMessageID("app", "roo", "malice", "m1"), // fields do not run together
+	} {
+		if other == a {
+			t.Fatal("two sends share a message ID")
+		}
+	}
+}
+
+func TestSentCache(t *testing.T) {
+	var s sentCache
+	s.pending("p")
+	if e := s.get("p"); e == nil || e.msg != nil || s.stored("p") {
+		t.Fatal("a pending send")
+	}
+	m := &liveimpb.Message{MessageId: "p", Seqnum: 1}
+	s.add("p", m)
+	if !s.stored("p") || s.get("p").delivered {
+		t.Fatal("a stored send")
+	}
+	s.delivered("p")
+	if !s.get("p").delivered {
+		t.Fatal("a delivered send")
+	}
+	s.forget("p")
+	if s.get("p") != nil {
+		t.Fatal("forgotten")
+	}
+	for i := range maxSentPerGroup + 10 {
+		s.add(fmt.Sprint(i), m)
+	}
+	if s.get("0") != nil || s.get(fmt.Sprint(maxSentPerGroup+9)) == nil || len(s.byID) > maxSentPerGroup {
+		t.Fatalf("eviction: %d remembered", len(s.byID))
+	}
+}
+
+// testRouter is a router on an embedded NATS server, its streams set up,
+// not running.
+func testRouter(t *testing.T, cfg Config) *Router {
+	t.Helper()
+	ns, err := natsserver.Start(natsserver.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	r, err := New(cfg, nc, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.setupStreams(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestHighAfter reads HIGH messages back from a real JetStream stream:
+// only the group's, after the seqnum asked, in order, a batch at a time.
+func TestHighAfter(t *testing.T) {
+	r := testRouter(t, Config{ResumeBatch: 4})
+	ctx := context.Background()
+	publish := func(groupID string, seq int64) {
+		msg := &liveimpb.Message{MessageId: fmt.Sprint(groupID, "-", seq), GroupId: groupID, Seqnum: seq, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
+		frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.publishHigh(ctx, "app", groupID, msg, frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two groups interleaved; seqnums with gaps, as after a failover.
+	for _, seq := range []int64{1, 2, 3, 1001, 1002, 1003, 1004, 2001} {
+		publish("a", seq)
+		publish("b", seq*10)
+	}
+	seqs := func(ms []*liveimpb.Message) []int64 {
+		out := make([]int64, len(ms))
+		for i, m := range ms {
+			out[i] = m.Seqnum
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		after int64
+		want  []int64
+		more  bool
+	}{
+		{0, []int64{1, 2, 3, 1001}, true},
+		{3, []int64{1001, 1002, 1003, 1004}, true},
+		{500, []int64{1001, 1002, 1003, 1004}, true},
+		{1003, []int64{1004, 2001}, false},
+		{2001, nil, false},
+		{5000, nil, false},
+	} {
+		got, more, err := r.highAfter(ctx, subject.GroupHigh("app", "a"), tc.after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(seqs(got), tc.want) || more != tc.more {
+			t.Errorf("highAfter(%d) = %v more %v, want %v more %v", tc.after, seqs(got), more, tc.want, tc.more)
+		}
+	}
+	if last, err := r.lastHighSeq(ctx, "app", "b"); err != nil || last != 20010 {
+		t.Fatalf("lastHighSeq(b) = %d, %v", last, err)
+	}
+	if last, err := r.lastHighSeq(ctx, "app", "none"); err != nil || last != 0 {
+		t.Fatalf("lastHighSeq(none) = %d, %v", last, err)
+	}
+}

@@ -1,0 +1,326 @@
+package router
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/liveim/liveim/internal/ids"
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/storage"
+)
+
+// sendGroupMessage sends a message to a group:
+//
+//  1. it checks the request;
+//  2. a repeat of a send the group knows (same client message ID) gets
+//     the first send's reply, and nothing new is stored or delivered;
+//  3. moderation: the app's word list here, its audit hook off the worker
+//     (a slow hook delays only this send), the rest back on the worker;
+//  4. sequencing, storage and delivery (sequenceSend).
+func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest) (*liveimpb.Reply, error) {
+	if err := r.checkContent(req.Type, req.Data); err != nil {
+		return nil, err
+	}
+	if req.RepeatCount < 0 || req.RepeatCount > r.cfg.MaxRepeatCount {
+		return nil, liveimpb.InvalidParam("repeatCount", "must be 0..%d", r.cfg.MaxRepeatCount)
+	}
+	if req.Level != liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH && req.Level != liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL {
+		return nil, liveimpb.InvalidParam("level", "must be NORMAL (0) or HIGH (1)")
+	}
+	if req.ClientMsgId != "" {
+		if err := ids.Check("clientMsgId", req.ClientMsgId); err != nil {
+			return nil, err
+		}
+	}
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
+	if err != nil {
+		return nil, err
+	}
+	msgID := ids.New()
+	if req.ClientMsgId != "" {
+		msgID = derivedMessageID(j.appID, j.groupID, c.UserId, req.ClientMsgId)
+		if rep, err := r.repeatedSend(ctx, j, gs, msgID, req); rep != nil || err != nil {
+			return rep, err
+		}
+	}
+	if err := sendable(gs, c, req); err != nil {
+		return nil, err // before the audit hook is bothered; checked again after it
+	}
+	// Only the group's owner and admins may skip moderation; a member's
+	// skipAudit is ignored, not refused: the message is audited.
+	if !(req.SkipAudit && mayBypass(&gs.g, c)) {
+		hook, err := r.checkWords(ctx, c.AppId, req.Data)
+		if err != nil {
+			return nil, err
+		}
+		if hook != nil {
+			if req.ClientMsgId != "" {
+				gs.sent.pending(msgID) // a repeat while the hook thinks is told to retry
+			}
+			audited := func() {
+				if err := r.audit(ctx, hook, c, j.groupID, req.Type, req.Data); err != nil {
+					j.w.resumeOrFail(j, func(w *worker) {
+						if gs := w.cached(j.appID, j.groupID); gs != nil {
+							gs.sent.forget(msgID)
+						}
+						j.done(nil, err)
+					})
+					return
+				}
+				j.w.resumeOrFail(j, func(*worker) { j.done(r.sequenceSend(ctx, j, c, req, msgID)) })
+			}
+			if r.offWorker(audited) {
+				return nil, errLater
+			}
+			if err := r.audit(ctx, hook, c, j.groupID, req.Type, req.Data); err != nil {
+				gs.sent.forget(msgID)
+				return nil, err
+			}
+		}
+	}
+	return r.sequenceSend(ctx, j, c, req, msgID)
+}
+
+// sequenceSend checks the group's state, assigns the message its seqnum,
+// stores it and delivers it. It runs on the group's worker.
+func (r *Router) sequenceSend(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest, msgID string) (*liveimpb.Reply, error) {
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part) // it may have changed while the hook thought
+	if err != nil {
+		return nil, err
+	}
+	rep, err := r.sequence(ctx, j, gs, c, req, msgID)
+	if err != nil && !gs.sent.stored(msgID) {
+		gs.sent.forget(msgID) // nothing happened: a retry starts afresh
+	}
+	return rep, err
+}
+
+func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest, msgID string) (*liveimpb.Reply, error) {
+	high := req.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH
+	if err := sendable(gs, c, req); err != nil {
+		return nil, err
+	}
+	now := r.now()
+	if !high && !gs.rate.allow(now) {
+		return nil, liveimpb.ErrTooFast.With("the group is over its rate of %.0f NORMAL messages/s; message shed", r.cfg.RoomRate)
+	}
+	seq, err := j.w.nextSeq(ctx, gs)
+	if err != nil {
+		return nil, err
+	}
+	repeat := max(req.RepeatCount, 1)
+	if gs.g.MsgAmount == nil {
+		gs.g.MsgAmount = make(map[int32]int64)
+	}
+	gs.g.MsgAmount[req.Type] += int64(repeat)
+	gs.dirty = true
+	// Timestamps follow seqnum order even if the clock steps back, so
+	// stores that bucket history by time keep it in order.
+	gs.lastTs = max(now.UnixMilli(), gs.lastTs)
+	msg := &liveimpb.Message{
+		MessageId:   msgID,
+		GroupId:     j.groupID,
+		Type:        req.Type,
+		Sender:      &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension},
+		Data:        req.Data,
+		Seqnum:      seq,
+		Timestamp:   gs.lastTs,
+		Level:       req.Level,
+		RepeatCount: repeat,
+		TotalMsgs:   gs.g.MsgAmount[req.Type],
+	}
+	if !req.NoStorage {
+		sctx, span := r.child(ctx, "storage.append_message", trace.SpanKindClient)
+		err := r.store.AppendMessage(sctx, storedMessage(j.appID, msg))
+		endChild(span, err)
+		if err != nil {
+			return nil, fmt.Errorf("store message: %w", err)
+		}
+	}
+	if req.ClientMsgId != "" {
+		gs.sent.add(msgID, msg)
+	}
+	if err := r.deliver(ctx, j.appID, j.groupID, msg); err != nil {
+		return nil, err // stored: a retry delivers it (repeatedSend)
+	}
+	gs.sent.delivered(msgID)
+	return sendReply(msg), nil
+}
+
+// sendable refuses a send to a closed group (441) or from a muted sender
+// (442).
+func sendable(gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest) error {
+	if gs.g.Closed {
+		return liveimpb.ErrGroupClosed
+	}
+	if isMuted(&gs.g, c.UserId) && !(req.SkipMuteCheck && mayBypass(&gs.g, c)) {
+		return liveimpb.ErrMuted
+	}
+	return nil
+}
+
+// deliver publishes a sequenced message to the group: HIGH through
+// JetStream (stored before the sender hears back, de-duplicated by message
+// ID; gateways see it live through their core subscription on the same
+// subject), NORMAL on core NATS.
+func (r *Router) deliver(ctx context.Context, appID, groupID string, msg *liveimpb.Message) error {
+	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
+	if err != nil {
+		return fmt.Errorf("marshal event: %w", err)
+	}
+	pctx, span := r.child(ctx, "nats.publish group_message", trace.SpanKindProducer)
+	level := "normal"
+	if msg.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH {
+		level = "high"
+		err = r.publishHigh(pctx, appID, groupID, msg, frame)
+	} else {
+		out := nats.NewMsg(subject.GroupEvents(appID, groupID))
+		out.Data = frame
+		out.Header.Set(subject.HeaderSeq, strconv.FormatInt(msg.Seqnum, 10))
+		r.injectTrace(pctx, out.Header)
+		if err = r.nc.PublishMsg(out); err != nil {
+			err = liveimpb.ErrUnavailable.With("publish: %v", err)
+		}
+	}
+	endChild(span, err)
+	if err == nil {
+		r.metrics.messages.WithLabelValues(level).Inc()
+	}
+	return err
+}
+
+// repeatedSend answers a send whose client message ID the group has seen:
+// with the first send's reply, delivering the message first if the first
+// send could not. It returns nil, nil for a send the group does not know.
+// A group loaded less than DedupeWindow ago also asks the store, where
+// the router that owned the group before may have stored the message.
+func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID string, req *liveimpb.SendGroupMessageRequest) (*liveimpb.Reply, error) {
+	e := gs.sent.get(msgID)
+	if e == nil {
+		if req.NoStorage || r.now().Sub(gs.loadedAt) > r.cfg.DedupeWindow {
+			return nil, nil
+		}
+		m, err := r.store.GetMessage(ctx, j.appID, j.groupID, msgID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up a repeated send: %w", err)
+		}
+		// The previous owner stored it and may have died before delivering
+		// it: deliver HIGH again (JetStream keeps one copy, gateways drop the
+		// repeat by seqnum). NORMAL may be lost anyway; it is not repeated.
+		e = gs.sent.add(msgID, wireMessage(m))
+		e.delivered = m.Level != int32(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH)
+	}
+	if e.msg == nil {
+		return nil, liveimpb.ErrUnavailable.With("this message is being sent; retry")
+	}
+	if !e.delivered {
+		if err := r.deliver(ctx, j.appID, j.groupID, e.msg); err != nil {
+			return nil, err
+		}
+		e.delivered = true
+	}
+	return sendReply(e.msg), nil
+}
+
+func sendReply(m *liveimpb.Message) *liveimpb.Reply {
+	return &liveimpb.Reply{Body: &liveimpb.Reply_SendMessage{SendMessage: &liveimpb.SendMessageReply{
+		MessageId: m.MessageId, Seqnum: m.Seqnum, Timestamp: m.Timestamp,
+	}}}
+}
+
+// derivedMessageID is the message ID of a send with a client message ID:
+// the same for every retry of the send, different for every sender and
+// group, and shaped like ids.New.
+func derivedMessageID(appID, scope, senderID, clientMsgID string) string {
+	h := sha256.New()
+	for _, s := range []string{appID, scope, senderID, clientMsgID} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// maxSentPerGroup bounds the sends with a client message ID a group
+// remembers in memory.
+const maxSentPerGroup = 1024
+
+// sentCache remembers a group's recent sends with a client message ID,
+// oldest evicted first. Its worker owns it.
+type sentCache struct {
+	byID  map[string]*sentEntry
+	order []string // insertion order, for eviction
+}
+
+// sentEntry is one remembered send. msg is nil while the send is
+// pending (its audit hook thinking); delivered reports whether its
+// publish succeeded.
+type sentEntry struct {
+	msg       *liveimpb.Message
+	delivered bool
+}
+
+func (s *sentCache) get(id string) *sentEntry {
+	if s.byID == nil {
+		return nil
+	}
+	return s.byID[id]
+}
+
+// pending records a send that has not been sequenced yet.
+func (s *sentCache) pending(id string) { s.put(id, &sentEntry{}) }
+
+// add records a sequenced (and, unless noStorage, stored) send.
+func (s *sentCache) add(id string, m *liveimpb.Message) *sentEntry {
+	if e := s.get(id); e != nil {
+		e.msg = m
+		return e
+	}
+	e := &sentEntry{msg: m}
+	s.put(id, e)
+	return e
+}
+
+func (s *sentCache) put(id string, e *sentEntry) {
+	if s.byID == nil {
+		s.byID = make(map[string]*sentEntry)
+	}
+	if _, ok := s.byID[id]; !ok {
+		s.order = append(s.order, id)
+	}
+	s.byID[id] = e
+	for len(s.order) > maxSentPerGroup {
+		delete(s.byID, s.order[0])
+		s.order = s.order[1:]
+	}
+}
+
+// stored reports whether the send got past sequencing.
+func (s *sentCache) stored(id string) bool {
+	e := s.get(id)
+	return e != nil && e.msg != nil
+}
+
+// delivered marks a send delivered.
+func (s *sentCache) delivered(id string) {
+	if e := s.get(id); e != nil {
+		e.delivered = true
+	}
+}
+
+// forget drops a send that did not happen, so a retry starts afresh.
+func (s *sentCache) forget(id string) {
+	if s.byID != nil {
+		delete(s.byID, id) // its place in order goes with the next eviction
+	}
+}

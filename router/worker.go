@@ -1,0 +1,369 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/storage"
+)
+
+// worker is the only owner of the groups hashed to it: their state, their
+// timers and their writes. Every request of those groups, every tick,
+// flush and partition drop runs on its goroutine, one job at a time, so
+// group state needs no lock and none is held across I/O. A job that would
+// wait long without needing the state (an audit hook, a history query, a
+// resume read) hands that part to a goroutine and comes back as a job.
+type worker struct {
+	r    *Router
+	jobs chan job // internal jobs (ticks, flushes, continuations)
+
+	inMu   sync.Mutex // leaf lock: guards inbox and inDone
+	inbox  []job      // requests from the partitions' consumers
+	inDone bool       // the router stops: no more requests
+	wake   chan struct{}
+	// groups are the cached groups; only run touches the map and the states.
+	groups map[string]*groupState
+
+	// ticking and flushing are set while a tick or flush job is queued, so
+	// a busy worker gets at most one of each waiting.
+	ticking, flushing atomic.Bool
+}
+
+// job is one unit of a worker's (or an any-router goroutine's) work: a
+// request, or with fn set an internal job.
+type job struct {
+	appID   string
+	groupID string // empty for requests that name no group
+	part    int    // partition, -1 for requests that name no group
+	data    []byte
+	header  nats.Header // of a stored group request, to send it on
+	reply   func(*liveimpb.Reply)
+
+	w    *worker                      // the worker running the job; nil off the workers
+	fn   func(*worker)                // an internal job
+	done func(*liveimpb.Reply, error) // answers the request (set by Router.work)
+}
+
+func newWorker(r *Router) *worker {
+	return &worker{r: r, jobs: make(chan job, 1024), groups: make(map[string]*groupState), wake: make(chan struct{}, 1)}
+}
+
+// push queues a request without waiting; it reports false when the
+// worker is at Config.MaxBacklog or stopping.
+func (w *worker) push(j job) bool {
+	w.inMu.Lock()
+	if w.inDone || len(w.inbox) >= w.r.cfg.MaxBacklog {
+		w.inMu.Unlock()
+		return false
+	}
+	w.inbox = append(w.inbox, j)
+	w.inMu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// takeInbox returns the requests waiting and empties the inbox; with done
+// it also refuses later ones.
+func (w *worker) takeInbox(done bool) []job {
+	w.inMu.Lock()
+	defer w.inMu.Unlock()
+	in := w.inbox
+	w.inbox = nil
+	w.inDone = w.inDone || done
+	return in
+}
+
+// run handles requests and internal jobs until the job queue closes,
+// then the requests still waiting, then saves what it holds.
+func (w *worker) run(ctx context.Context) error {
+	handle := func(j job) {
+		j.w = w
+		if j.fn != nil {
+			j.fn(w)
+			return
+		}
+		w.r.work(ctx, j)
+	}
+	for {
+		select {
+		case j, ok := <-w.jobs:
+			if !ok {
+				for _, j := range w.takeInbox(true) {
+					handle(j)
+				}
+				return w.flush(ctx, 0)
+			}
+			handle(j)
+		case <-w.wake:
+			for _, j := range w.takeInbox(false) {
+				handle(j)
+			}
+		}
+	}
+}
+
+// resume queues fn to run on the worker once work handed off it is done;
+// it waits for room in the queue. With the queue closed (the router
+// stopping) it reports false.
+func (w *worker) resume(fn func(*worker)) bool {
+	w.r.qmu.RLock()
+	defer w.r.qmu.RUnlock()
+	if w.r.qclosed {
+		return false
+	}
+	w.jobs <- job{fn: fn}
+	return true
+}
+
+// post queues an internal job without waiting; it reports false when the
+// queue is full or closed.
+func (w *worker) post(fn func(*worker)) bool {
+	if !w.r.qmu.TryRLock() { // never wait here: a worker posts to itself
+		return false
+	}
+	defer w.r.qmu.RUnlock()
+	if w.r.qclosed {
+		return false
+	}
+	select {
+	case w.jobs <- job{fn: fn}:
+		return true
+	default:
+		return false
+	}
+}
+
+// call runs fn on the worker and waits for it: for jobs from outside the
+// workers that must finish before their caller goes on (a partition
+// handed over). It reports false when the worker has stopped.
+func (w *worker) call(fn func(*worker)) bool {
+	done := make(chan struct{})
+	w.r.qmu.RLock()
+	if w.r.qclosed {
+		w.r.qmu.RUnlock()
+		return false
+	}
+	w.jobs <- job{fn: func(w *worker) { defer close(done); fn(w) }}
+	w.r.qmu.RUnlock()
+	<-done
+	return true
+}
+
+// resumeOrFail resumes j's work on the worker with fn, or answers j with
+// 503 when the router is stopping.
+func (w *worker) resumeOrFail(j job, fn func(*worker)) {
+	if !w.resume(fn) {
+		j.done(nil, liveimpb.ErrUnavailable.With("router stopping"))
+	}
+}
+
+// cached returns the group's state if the worker holds it, without
+// loading it.
+func (w *worker) cached(appID, groupID string) *groupState {
+	return w.groups[appID+"/"+groupID]
+}
+
+// group returns the state of a group this worker owns, loaded on first
+// use. A group that does not exist is liveimpb.ErrGroupNotFound; a group
+// whose partition this router no longer owns is errMoved.
+func (w *worker) group(ctx context.Context, appID, groupID string, part int) (*groupState, error) {
+	if !w.r.parts.owns(part) {
+		// The partition moved after this request was queued: serving it
+		// here could fork the group's state.
+		return nil, errMoved
+	}
+	key := appID + "/" + groupID
+	if gs := w.groups[key]; gs != nil {
+		return gs, nil
+	}
+	gs, err := w.r.loadGroup(ctx, appID, groupID, part)
+	if err != nil {
+		return nil, err
+	}
+	w.groups[key] = gs
+	return gs, nil
+}
+
+// forget drops a group's state (stale, or its partition moved).
+func (w *worker) forget(gs *groupState) {
+	key := gs.g.AppID + "/" + gs.g.ID
+	if w.groups[key] == gs {
+		delete(w.groups, key)
+	}
+}
+
+// nextSeq hands out the group's next seqnum, first reserving a new block
+// in the store when the current one is used up.
+func (w *worker) nextSeq(ctx context.Context, gs *groupState) (int64, error) {
+	next := gs.lastSeq + 1
+	if next > gs.g.SeqReserved {
+		reserved := gs.g.SeqReserved
+		gs.g.SeqReserved = gs.lastSeq + w.r.cfg.SeqBlock
+		if err := w.save(ctx, gs); err != nil {
+			gs.g.SeqReserved = reserved
+			return 0, fmt.Errorf("reserve seqnums: %w", err)
+		}
+	}
+	gs.lastSeq = next
+	return next, nil
+}
+
+// save writes the group record now, compare-and-set on its version.
+// Changes clients must not lose (mutes, admins, meta, closing) are saved
+// before they are answered. A conflict means another router wrote the
+// group since this one loaded it: the state here is stale, so it is
+// dropped and the request fails with errMoved (sent on to the current
+// owner, or 503 and the client retries).
+func (w *worker) save(ctx context.Context, gs *groupState) error {
+	v, err := w.r.store.PutGroup(ctx, gs.g)
+	if errors.Is(err, storage.ErrConflict) {
+		w.r.log.Warn("group changed under this router; reloading", "app_id", gs.g.AppID, "group_id", gs.g.ID)
+		w.forget(gs)
+		return errMoved
+	}
+	if err != nil {
+		return fmt.Errorf("save group: %w", err)
+	}
+	gs.g.Version = v
+	gs.dirty = false
+	return nil
+}
+
+// flushChunk is how many groups one flush job saves before it yields to
+// the requests queued behind it.
+const flushChunk = 64
+
+// flush writes changed counters and member lists of the worker's groups.
+// With chunk > 0 it saves at most that many and queues the rest as a new
+// job, so requests wait for at most one chunk of writes.
+func (w *worker) flush(ctx context.Context, chunk int) error {
+	var errs []error
+	n := 0
+	for _, gs := range w.groups {
+		if !gs.dirty && len(gs.savedMembers) == 0 && len(gs.removed) == 0 {
+			continue
+		}
+		if chunk > 0 && n == chunk {
+			if !w.post(func(w *worker) { w.flushJob(ctx) }) {
+				w.flushing.Store(false)
+			}
+			return errors.Join(errs...)
+		}
+		n++
+		errs = append(errs, w.flushGroup(ctx, gs))
+	}
+	w.flushing.Store(false)
+	return errors.Join(errs...)
+}
+
+func (w *worker) flushJob(ctx context.Context) {
+	if err := w.flush(ctx, flushChunk); err != nil {
+		w.r.log.Error("save group state", "err", err)
+	}
+}
+
+// flushGroup writes one group's changed counters and member records.
+func (w *worker) flushGroup(ctx context.Context, gs *groupState) error {
+	if gs.dirty {
+		if err := w.save(ctx, gs); err != nil {
+			if errors.Is(err, errMoved) {
+				return nil // another router owns it now; its state wins
+			}
+			return err // a stale state writes no members either
+		}
+	}
+	if len(gs.savedMembers) == 0 && len(gs.removed) == 0 {
+		return nil
+	}
+	var ups []storage.Member
+	for id := range gs.savedMembers {
+		if m := gs.members[id]; m != nil {
+			ups = append(ups, storedMember(m))
+		}
+	}
+	removed := make([]string, 0, len(gs.removed))
+	for id := range gs.removed {
+		removed = append(removed, id)
+	}
+	if err := w.r.store.SaveMembers(ctx, gs.g.AppID, gs.g.ID, ups, removed); err != nil {
+		return err
+	}
+	clear(gs.savedMembers)
+	clear(gs.removed)
+	return nil
+}
+
+// dropPartition saves and forgets the worker's groups of partition p. It
+// returns the groups with members that another router should load so
+// their presence timers keep running.
+func (w *worker) dropPartition(ctx context.Context, p int) (touch []*groupState) {
+	for key, gs := range w.groups {
+		if gs.part != p {
+			continue
+		}
+		if err := w.flushGroup(ctx, gs); err != nil {
+			w.r.log.Error("save group state", "app_id", gs.g.AppID, "group_id", gs.g.ID, "err", err)
+		}
+		delete(w.groups, key)
+		if len(gs.members) > 0 && !gs.g.Closed {
+			touch = append(touch, gs)
+		}
+	}
+	return touch
+}
+
+// tick runs the timed work of the worker's groups: members whose grace
+// ran out leave, sessions of dead gateways end, and pending member
+// changes go out as one memberchange per interval.
+func (w *worker) tick(now time.Time) {
+	w.ticking.Store(false)
+	for _, gs := range w.groups {
+		if gs.g.Closed {
+			continue
+		}
+		w.r.expireMembers(gs, now)
+		if !gs.change.empty() && now.Sub(gs.lastChange) >= w.r.cfg.MemberChangeInterval {
+			w.r.publishMemberChange(gs)
+			gs.lastChange = now
+		}
+	}
+}
+
+// workers is the router's pool: a group always goes to the same worker.
+type workers []*worker
+
+// dropPartition saves and forgets every worker's groups of partition p and
+// waits for it; groups with members are touched so their next owner loads
+// them, unless this router owns p again by then.
+func (ws workers) dropPartition(ctx context.Context, r *Router, p int) {
+	var mu sync.Mutex
+	var touch []*groupState
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Go(func() {
+			w.call(func(w *worker) {
+				t := w.dropPartition(ctx, p)
+				mu.Lock()
+				touch = append(touch, t...)
+				mu.Unlock()
+			})
+		})
+	}
+	wg.Wait()
+	if r.parts.owns(p) {
+		return
+	}
+	for _, gs := range touch {
+		r.touch(gs.g.AppID, gs.g.ID)
+	}
+}
