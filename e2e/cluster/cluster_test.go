@@ -550,6 +550,21 @@ func TestClusterSurvivesFaults(t *testing.T) {
 	}
 
 	// Every member gets every acknowledged HIGH message, once, in order.
+	checkMembers(t, members, acked, stopClients, &wg)
+	for _, m := range members {
+		m.mu.Lock()
+		normalLoss := 1 - float64(m.normals)/float64(max(snd.ackedN, 1))
+		t.Logf("%s: %d HIGH delivered, %d NORMAL (%.1f%% NORMAL lost), %d reconnects",
+			m.user, len(m.highs), m.normals, 100*normalLoss, m.reconnects)
+		m.mu.Unlock()
+	}
+}
+
+// checkMembers waits (up to a minute) until every member got every HIGH
+// seqnum of acked, then stops the members and checks each got its HIGH
+// messages once, in order, and saw no seqnum go back on one connection.
+func checkMembers(t *testing.T, members []*member, acked []int64, stop context.CancelFunc, wg *sync.WaitGroup) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for _, m := range members {
 		for {
@@ -566,7 +581,7 @@ func TestClusterSurvivesFaults(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	stopClients()
+	stop()
 	wg.Wait()
 	for _, m := range members {
 		m.mu.Lock()
@@ -578,9 +593,6 @@ func TestClusterSurvivesFaults(t *testing.T) {
 		for _, e := range m.orderErrors {
 			t.Errorf("%s: %s", m.user, e)
 		}
-		normalLoss := 1 - float64(m.normals)/float64(max(snd.ackedN, 1))
-		t.Logf("%s: %d HIGH delivered, %d NORMAL (%.1f%% NORMAL lost), %d reconnects",
-			m.user, len(m.highs), m.normals, 100*normalLoss, m.reconnects)
 		m.mu.Unlock()
 	}
 }

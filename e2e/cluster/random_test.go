@@ -115,34 +115,9 @@ func TestRandomFaults(t *testing.T) {
 
 	// The members: every acknowledged HIGH message once, in order; no
 	// recalled message after its recall.
-	deadline := time.Now().Add(60 * time.Second)
-	for _, m := range members {
-		for {
-			m.mu.Lock()
-			missing := missingFrom(m.highs, highs)
-			m.mu.Unlock()
-			if len(missing) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%s: %d acknowledged HIGH messages never arrived, first %v", m.user, len(missing), missing[0])
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	stopMembers()
-	wg.Wait()
+	checkMembers(t, members, highs, stopMembers, &wg)
 	for _, m := range members {
 		m.mu.Lock()
-		for i := 1; i < len(m.highs); i++ {
-			if m.highs[i] <= m.highs[i-1] {
-				t.Errorf("%s: HIGH seqnum %d delivered after %d (duplicate or out of order)", m.user, m.highs[i], m.highs[i-1])
-			}
-		}
-		for _, e := range m.orderErrors {
-			t.Errorf("%s: %s", m.user, e)
-		}
 		for _, r := range m.resumed {
 			if at, ok := recalled[r.id]; ok && r.at.After(at.Add(time.Second)) {
 				t.Errorf("%s: recalled message %s came back by resume %v after its recall", m.user, r.id, r.at.Sub(at))
