@@ -20,6 +20,8 @@ type Store interface {
 	PutApp(ctx context.Context, app App) error
 	// GetApp returns ErrNotFound when the app does not exist.
 	GetApp(ctx context.Context, appID string) (App, error)
+	// ListApps returns every app, by ID.
+	ListApps(ctx context.Context) ([]App, error)
 
 	// CreateGroup stores g, with Version 1, unless a group with its ID
 	// already exists in the app, in which case it returns the existing
@@ -36,6 +38,12 @@ type Store interface {
 	// CountGroups returns how many open (not closed) groups the app has:
 	// what counts toward its group limit.
 	CountGroups(ctx context.Context, appID string) (int, error)
+	// ListGroups returns a page of an app's groups, by ID.
+	ListGroups(ctx context.Context, q GroupQuery) (GroupPage, error)
+	// DeleteGroup removes a group with everything of it: its record, its
+	// members and its whole history, so its ID is free again. A group that
+	// does not exist is ErrNotFound.
+	DeleteGroup(ctx context.Context, appID, groupID string) error
 
 	// AppendMessage stores a group message under (app, group, seqnum).
 	AppendMessage(ctx context.Context, m Message) error
@@ -119,6 +127,29 @@ type App struct {
 	// MaxTokenLifetimeSec caps how far ahead a login token may expire, in
 	// seconds; 0 means auth.DefaultMaxLifetime (7 days).
 	MaxTokenLifetimeSec int64 `json:"max_token_lifetime_sec,omitempty"`
+	// PreviousKey is the key before the last rotation; it stays valid
+	// (tokens, server API signatures) until PreviousKeyUntilMs, so what was
+	// signed with it just before the rotation still works.
+	PreviousKey        string `json:"previous_key,omitempty"`
+	PreviousKeyUntilMs int64  `json:"previous_key_until_ms,omitempty"`
+	// GatewayURLs are the WebSocket URLs the app's appSign names.
+	GatewayURLs []string `json:"gateway_urls,omitempty"`
+	// RoomRate caps the NORMAL messages per second one group of the app
+	// accepts (412, shed); 0 means the router's --room-rate.
+	RoomRate float64 `json:"room_rate,omitempty"`
+	// CallbackURL receives the app's events (docs/serverapi.md) as signed
+	// HTTP POSTs; CallbackEvents names the kinds it wants, all when empty.
+	CallbackURL    string   `json:"callback_url,omitempty"`
+	CallbackEvents []string `json:"callback_events,omitempty"`
+}
+
+// Keys returns the keys valid for the app at now: its key, and its
+// previous one while the rotation's grace period lasts.
+func (a App) Keys(now time.Time) []string {
+	if a.PreviousKey != "" && now.UnixMilli() < a.PreviousKeyUntilMs {
+		return []string{a.Key, a.PreviousKey}
+	}
+	return []string{a.Key}
 }
 
 // TokenPolicy returns the app's login token rules.
@@ -168,6 +199,34 @@ type Message struct {
 	Level       int32  `json:"level,omitempty"`
 	RepeatCount int32  `json:"repeat_count,omitempty"`
 	TotalMsgs   int64  `json:"total_msgs,omitempty"`
+}
+
+// GroupStatus selects groups by their closed flag.
+type GroupStatus int
+
+// Values of GroupStatus.
+const (
+	AnyGroup GroupStatus = iota
+	OpenGroups
+	ClosedGroups
+)
+
+// GroupQuery selects a page of an app's groups.
+type GroupQuery struct {
+	AppID  string
+	Status GroupStatus
+	// Limit is the page size; it must be positive.
+	Limit int
+	// PageToken continues a previous query; empty starts at the first
+	// group.
+	PageToken string
+}
+
+// GroupPage is one page of groups, by ID.
+type GroupPage struct {
+	Groups []Group
+	// NextPageToken continues the query; empty when there is nothing more.
+	NextPageToken string
 }
 
 // Deletion is one deletion of a group's message.

@@ -62,7 +62,9 @@
 //
 // # Concurrency
 //
-// A Store is safe for concurrent use. CreateGroup and PutGroup are serialized
+// A Store is safe for concurrent use. DeleteGroup takes the store-wide
+// group mutex, then the group's striped lock (no code takes them the other
+// way round). CreateGroup and PutGroup are serialized
 // by a store-wide mutex held across their read and write, so concurrent
 // CreateGroup calls for one group create it exactly once, and of concurrent
 // PutGroup calls passing the same version exactly one succeeds; the others

@@ -48,7 +48,12 @@ func msgKey(appID, groupID string, seq int64) []byte {
 }
 
 func idxKey(appID, groupID, messageID string) []byte {
-	return []byte(idxPrefix + appID + "/" + groupID + "/" + messageID)
+	return append(idsOf(appID, groupID), messageID...)
+}
+
+// idsOf is the prefix shared by the message index keys of one group.
+func idsOf(appID, groupID string) []byte {
+	return []byte(idxPrefix + appID + "/" + groupID + "/")
 }
 
 // deletionsOf is the prefix shared by all deletion keys of one group.

@@ -19,7 +19,8 @@ import (
 //   - message_ids: a partition per message ID, for delete and lookup;
 //   - groups: a partition per group, written with lightweight
 //     transactions (compare-and-set on version), so groups never contend
-//     with each other; app_groups lists an app's open groups for counting;
+//     with each other; app_groups lists an app's groups with their closed flag, for counting
+//     the open ones and listing them;
 //   - members: one partition per group (a row per present user).
 //
 // Deleting a message sets a deleted mark on its row instead of deleting
@@ -40,6 +41,7 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS app_groups (
 		app_id text,
 		group_id text,
+		closed boolean,
 		PRIMARY KEY ((app_id), group_id)
 	)`,
 	`CREATE TABLE IF NOT EXISTS messages (

@@ -179,22 +179,18 @@ func (s *Store) CreateGroup(ctx context.Context, g storage.Group) (storage.Group
 			return storage.Group{}, false, err
 		}
 	}
-	// Listed for counting whether this call or an earlier one created it
-	// (an earlier create may have failed between the two writes), unless
-	// it is closed.
-	if err := s.listOpen(ctx, existing); err != nil {
+	// Listed whether this call or an earlier one created it (an earlier
+	// create may have failed between the two writes).
+	if err := s.listGroup(ctx, existing); err != nil {
 		return storage.Group{}, false, fmt.Errorf("scylla: create group %s/%s: %w", g.AppID, g.ID, err)
 	}
 	return existing, applied, nil
 }
 
-// listOpen keeps app_groups, the open groups CountGroups counts, in step
-// with g.
-func (s *Store) listOpen(ctx context.Context, g storage.Group) error {
-	if g.Closed {
-		return s.query(ctx, `DELETE FROM app_groups WHERE app_id = ? AND group_id = ?`, g.AppID, g.ID).Exec()
-	}
-	return s.query(ctx, `INSERT INTO app_groups (app_id, group_id) VALUES (?, ?)`, g.AppID, g.ID).Exec()
+// listGroup keeps app_groups, which CountGroups and ListGroups read, in
+// step with g.
+func (s *Store) listGroup(ctx context.Context, g storage.Group) error {
+	return s.query(ctx, `INSERT INTO app_groups (app_id, group_id, closed) VALUES (?, ?, ?)`, g.AppID, g.ID, g.Closed).Exec()
 }
 
 // GetGroup returns the group, or storage.ErrNotFound.
@@ -203,6 +199,10 @@ func (s *Store) GetGroup(ctx context.Context, appID, groupID string) (storage.Gr
 		return storage.Group{}, err
 	}
 	defer s.end()
+	return s.getGroup(ctx, appID, groupID)
+}
+
+func (s *Store) getGroup(ctx context.Context, appID, groupID string) (storage.Group, error) {
 	var data string
 	var version int64
 	err := s.query(ctx, `SELECT data, version FROM groups WHERE app_id = ? AND group_id = ?`, appID, groupID).
@@ -234,7 +234,7 @@ func (s *Store) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
 		return 0, fmt.Errorf("scylla: put group %s/%s: %w", g.AppID, g.ID, err)
 	}
 	if applied {
-		if err := s.listOpen(ctx, g); err != nil {
+		if err := s.listGroup(ctx, g); err != nil {
 			return 0, fmt.Errorf("scylla: put group %s/%s: list it: %w", g.AppID, g.ID, err)
 		}
 		return g.Version + 1, nil
@@ -251,8 +251,15 @@ func (s *Store) CountGroups(ctx context.Context, appID string) (int, error) {
 		return 0, err
 	}
 	defer s.end()
-	var n int
-	if err := s.query(ctx, `SELECT COUNT(*) FROM app_groups WHERE app_id = ?`, appID).Scan(&n); err != nil {
+	it := s.query(ctx, `SELECT closed FROM app_groups WHERE app_id = ?`, appID).Iter()
+	n := 0
+	var closed bool
+	for it.Scan(&closed) {
+		if !closed {
+			n++
+		}
+	}
+	if err := it.Close(); err != nil {
 		return 0, fmt.Errorf("scylla: count groups %s: %w", appID, err)
 	}
 	return n, nil

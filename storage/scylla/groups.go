@@ -1,0 +1,140 @@
+package scylla
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/liveim/liveim/storage"
+)
+
+// ListApps returns every app, by ID (a scan of apps: operators have few).
+func (s *Store) ListApps(ctx context.Context) ([]storage.App, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	it := s.query(ctx, `SELECT data FROM apps`).Iter()
+	var out []storage.App
+	var data string
+	for it.Scan(&data) {
+		var app storage.App
+		if err := json.Unmarshal([]byte(data), &app); err != nil {
+			_ = it.Close()
+			return nil, fmt.Errorf("scylla: list apps: %w", err)
+		}
+		out = append(out, app)
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("scylla: list apps: %w", err)
+	}
+	sortApps(out)
+	return out, nil
+}
+
+// ListGroups returns a page of an app's groups, by ID, from app_groups;
+// the page token is the ID of the last group returned.
+func (s *Store) ListGroups(ctx context.Context, q storage.GroupQuery) (storage.GroupPage, error) {
+	if q.Limit < 1 {
+		return storage.GroupPage{}, fmt.Errorf("scylla: list groups: limit %d: %w", q.Limit, storage.ErrInvalidQuery)
+	}
+	if err := s.begin(ctx); err != nil {
+		return storage.GroupPage{}, err
+	}
+	defer s.end()
+	var page storage.GroupPage
+	after := q.PageToken
+	for {
+		it := s.query(ctx, `SELECT group_id, closed FROM app_groups WHERE app_id = ? AND group_id > ? LIMIT ?`,
+			q.AppID, after, q.Limit+1).Iter()
+		var id string
+		var closed bool
+		rows := 0
+		for it.Scan(&id, &closed) {
+			rows++
+			after = id
+			if (q.Status == storage.OpenGroups && closed) || (q.Status == storage.ClosedGroups && !closed) {
+				continue
+			}
+			if len(page.Groups) == q.Limit {
+				page.NextPageToken = page.Groups[q.Limit-1].ID
+				break
+			}
+			g, err := s.getGroup(ctx, q.AppID, id)
+			if errors.Is(err, storage.ErrNotFound) {
+				continue // deleted between the two reads
+			}
+			if err != nil {
+				_ = it.Close()
+				return storage.GroupPage{}, err
+			}
+			page.Groups = append(page.Groups, g)
+		}
+		if err := it.Close(); err != nil {
+			return storage.GroupPage{}, fmt.Errorf("scylla: list groups: %w", err)
+		}
+		if page.NextPageToken != "" || rows <= q.Limit {
+			return page, nil
+		}
+	}
+}
+
+// DeleteGroup removes the group and everything of it: the messages of
+// every bucket and their ID rows, buckets, deletions, members, the group
+// row and its listing.
+func (s *Store) DeleteGroup(ctx context.Context, appID, groupID string) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.end()
+	if _, err := s.getGroup(ctx, appID, groupID); err != nil {
+		return err
+	}
+	buckets := s.query(ctx, `SELECT bucket FROM message_buckets WHERE app_id = ? AND group_id = ?`, appID, groupID).Iter()
+	var bucket int64
+	var all []int64
+	for buckets.Scan(&bucket) {
+		all = append(all, bucket)
+	}
+	if err := buckets.Close(); err != nil {
+		return fmt.Errorf("scylla: delete group %s/%s: %w", appID, groupID, err)
+	}
+	for _, b := range all {
+		ids := s.query(ctx, `SELECT message_id FROM messages WHERE app_id = ? AND group_id = ? AND bucket = ?`, appID, groupID, b).Iter()
+		var id string
+		for ids.Scan(&id) {
+			if err := s.query(ctx, `DELETE FROM message_ids WHERE app_id = ? AND group_id = ? AND message_id = ?`, appID, groupID, id).Exec(); err != nil {
+				_ = ids.Close()
+				return fmt.Errorf("scylla: delete group %s/%s: %w", appID, groupID, err)
+			}
+		}
+		if err := ids.Close(); err != nil {
+			return fmt.Errorf("scylla: delete group %s/%s: %w", appID, groupID, err)
+		}
+		if err := s.query(ctx, `DELETE FROM messages WHERE app_id = ? AND group_id = ? AND bucket = ?`, appID, groupID, b).Exec(); err != nil {
+			return fmt.Errorf("scylla: delete group %s/%s: %w", appID, groupID, err)
+		}
+	}
+	for _, stmt := range []string{
+		`DELETE FROM message_buckets WHERE app_id = ? AND group_id = ?`,
+		`DELETE FROM message_deletions WHERE app_id = ? AND group_id = ?`,
+		`DELETE FROM members WHERE app_id = ? AND group_id = ?`,
+		`DELETE FROM groups WHERE app_id = ? AND group_id = ?`,
+		`DELETE FROM app_groups WHERE app_id = ? AND group_id = ?`,
+	} {
+		if err := s.query(ctx, stmt, appID, groupID).Exec(); err != nil {
+			return fmt.Errorf("scylla: delete group %s/%s: %w", appID, groupID, err)
+		}
+	}
+	s.cacheMu.Lock()
+	delete(s.buckets, appID+"/"+groupID)
+	s.cacheMu.Unlock()
+	return nil
+}
+
+func sortApps(apps []storage.App) {
+	slices.SortFunc(apps, func(a, b storage.App) int { return strings.Compare(a.ID, b.ID) })
+}
