@@ -138,6 +138,7 @@ func (ps *partitions) rebalance(ctx context.Context) error {
 	} else if err != nil {
 		return err
 	}
+	var errs []error // one partition that cannot start does not hold up the others
 	for p := range r.cfg.Partitions {
 		want := owner(live, p) == r.cfg.ID
 		ps.mu.Lock()
@@ -146,13 +147,13 @@ func (ps *partitions) rebalance(ctx context.Context) error {
 		switch {
 		case want && !have:
 			if err := ps.start(ctx, p); err != nil {
-				return err
+				errs = append(errs, fmt.Errorf("partition %d: %w", p, err))
 			}
 		case !want && have:
 			ps.stop(ctx, p)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // owner returns the live router that ranks first for partition p: the
