@@ -155,6 +155,32 @@ func Issue(appID, appKey, userID, role, nonce string, ttl time.Duration, now tim
 	}
 }
 
+// TokenReply is what an app's server gives its client to log in: the
+// appSign to initialise with and the token with its userAuth fields
+// (docs/protocol.md). The server API's POST /tokens returns it.
+type TokenReply struct {
+	AppID    string    `json:"app_id"`
+	AppSign  string    `json:"app_sign"`
+	AppToken string    `json:"app_token"`
+	Auth     TokenAuth `json:"auth"`
+}
+
+// TokenAuth is the userAuth part of TokenReply.
+type TokenAuth struct {
+	UserID    string `json:"user_id"`
+	Nonce     string `json:"nonce"`
+	Timestamp int64  `json:"timestamp"`
+	Role      string `json:"role"`
+}
+
+// NewTokenReply wraps credentials for the client.
+func NewTokenReply(appSign string, c Credentials) TokenReply {
+	return TokenReply{
+		AppID: c.AppID, AppSign: appSign, AppToken: c.Token,
+		Auth: TokenAuth{UserID: c.UserID, Nonce: c.Nonce, Timestamp: c.Timestamp, Role: c.Role},
+	}
+}
+
 // nonceAlphabet is what NewNonce draws from: 62 letters and digits.
 const nonceAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 

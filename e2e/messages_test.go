@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/testcluster"
@@ -183,12 +185,23 @@ func TestMessageOptionsAndHistory(t *testing.T) {
 // skipAudit bypasses them; a hook that does not answer refuses unless the
 // app chose fail-open.
 func TestModeration(t *testing.T) {
-	var hookCalls atomic.Int32
+	var hookCalls, badSignatures atomic.Int32
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The hook checks the request is liveim's, signed with the app key.
+		body, _ := io.ReadAll(r.Body)
+		sr, err := auth.RequestHeaders(r)
+		if err == nil {
+			err = auth.VerifyRequest([]string{testcluster.AppKey}, sr, r.Method, r.URL.EscapedPath(), r.URL.Query(), body, time.Now())
+		}
+		if err != nil || sr.AppID != testcluster.AppID {
+			badSignatures.Add(1)
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
 		var req struct {
 			Data string `json:"data"`
 		}
-		_ = json.NewDecoder(r.Body).Decode(&req)
+		_ = json.Unmarshal(body, &req)
 		hookCalls.Add(1)
 		if req.Data == "slow" {
 			time.Sleep(2 * time.Second)
@@ -232,8 +245,8 @@ func TestModeration(t *testing.T) {
 	if got := dataOf(page.MessageList); !slices.Equal(got, []string{"hello", "a badword and spam"}) {
 		t.Fatalf("stored %q", got)
 	}
-	if hookCalls.Load() == 0 {
-		t.Fatal("the audit hook was never called")
+	if hookCalls.Load() == 0 || badSignatures.Load() != 0 {
+		t.Fatalf("the audit hook was called %d times with a good signature, %d with a bad one", hookCalls.Load(), badSignatures.Load())
 	}
 	app.AuditFailOpen = true
 	_ = c.Store.PutApp(context.Background(), app)

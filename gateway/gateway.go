@@ -221,6 +221,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 		_ = g.ln.Close()
 		return fmt.Errorf("gateway: subscribe inbox: %w", err)
 	}
+	online, err := g.nc.Subscribe(subject.Online, g.onOnline)
+	if err != nil {
+		_ = inbox.Unsubscribe()
+		_ = g.ln.Close()
+		return fmt.Errorf("gateway: subscribe %s: %w", subject.Online, err)
+	}
 	for range g.cfg.Loops {
 		l, err := newLoop(g)
 		if err != nil {
@@ -229,6 +235,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 			g.loops = nil
 			_ = inbox.Unsubscribe()
+			_ = online.Unsubscribe()
 			_ = g.ln.Close()
 			return fmt.Errorf("gateway: epoll: %w", err)
 		}
@@ -300,6 +307,7 @@ loop:
 		l.stop()
 	}
 	_ = inbox.Unsubscribe()
+	_ = online.Unsubscribe()
 	close(stopDispatch)
 	wg.Wait()
 	for _, l := range g.loops {
@@ -425,7 +433,28 @@ func (g *Gateway) dispatcherFor(subj string) chan *nats.Msg {
 	return g.dispatchers[maphash.String(dispatchSeed, subj)%uint64(len(g.dispatchers))].ch
 }
 
-// deliverToUser handles a C2C message or a takeover notice for a user.
+// onOnline answers the server API's question which of an app's users
+// this gateway holds a session of.
+func (g *Gateway) onOnline(m *nats.Msg) {
+	var q liveimpb.OnlineQuery
+	if m.Reply == "" || proto.Unmarshal(m.Data, &q) != nil {
+		return
+	}
+	rep := &liveimpb.OnlineReply{GatewayId: g.cfg.ID}
+	var buf []*conn
+	for _, u := range q.UserIds {
+		if buf = g.sessions.conns(q.AppId+"/"+u, buf[:0]); len(buf) > 0 {
+			rep.UserIds = append(rep.UserIds, u)
+		}
+	}
+	data, err := proto.Marshal(rep)
+	if err == nil {
+		_ = m.Respond(data)
+	}
+}
+
+// deliverToUser handles a C2C message, a takeover, kick or disconnect
+// notice for a user.
 func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 	conns := g.sessions.conns(userKey, nil)
 	switch m.Header.Get(subject.HeaderKind) {
@@ -435,6 +464,10 @@ func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 			if s := c.sess.Load(); s != nil && s.id != from && (!s.multiDevice || s.deviceID == device) {
 				c.closeWith(closeLoggedInElsewhere, "logged in elsewhere", &liveimpb.DisconnectEvent{Code: liveimpb.DisconnectCode_DISCONNECT_CODE_LOGGED_IN_ELSEWHERE, Reason: "logged in elsewhere"})
 			}
+		}
+	case subject.KindDisconnect:
+		for _, c := range conns {
+			c.closeWith(closeKicked, "disconnected by the server", &liveimpb.DisconnectEvent{Code: liveimpb.DisconnectCode_DISCONNECT_CODE_KICKED, Reason: "disconnected by the app's server"})
 		}
 	case subject.KindKick:
 		groupID := m.Header.Get(subject.HeaderGroup)

@@ -163,22 +163,61 @@ func isManager(g *storage.Group, userID string) bool {
 	return g.Creator == userID || slices.Contains(g.Admins, userID)
 }
 
-// mayBypass reports whether caller may skip the group's moderation and
-// mute check: its owner and admins may.
+// mayBypass reports whether caller may do what owner and admins may:
+// skip the group's moderation and mute check, manage the group. The server
+// API may too.
 func mayBypass(g *storage.Group, c *liveimpb.Caller) bool {
-	return isManager(g, c.UserId)
+	return c.Server || isManager(g, c.UserId)
 }
 
-// isMuted reports whether userID may not send: owner and admins never are;
-// with muteAll everyone else is unless whitelisted.
-func isMuted(g *storage.Group, userID string) bool {
+// isMuted reports whether userID may not send at nowMs: owner and admins
+// never are; with muteAll everyone else is unless whitelisted; a timed
+// mute ends by itself.
+func isMuted(g *storage.Group, userID string, nowMs int64) bool {
 	if isManager(g, userID) {
 		return false
 	}
 	if g.MuteAll && !slices.Contains(g.WhiteUsers, userID) {
 		return true
 	}
-	return slices.Contains(g.MutedUsers, userID)
+	if !slices.Contains(g.MutedUsers, userID) {
+		return false
+	}
+	until, timed := g.MuteUntil[userID]
+	return !timed || nowMs < until
+}
+
+// endTimedMutes removes the timed mutes over at nowMs and reports whether
+// there were any.
+func endTimedMutes(g *storage.Group, nowMs int64) bool {
+	ended := false
+	for u, until := range g.MuteUntil {
+		if nowMs >= until {
+			delete(g.MuteUntil, u)
+			g.MutedUsers = slices.DeleteFunc(g.MutedUsers, func(x string) bool { return x == u })
+			ended = true
+		}
+	}
+	return ended
+}
+
+// endMutes ends the group's timed mutes that are over at now and tells
+// the members with mutechange. It runs on ticks and before the mute state
+// is shown, so nobody sees a mute that is over.
+func (r *Router) endMutes(gs *groupState, now time.Time) {
+	if len(gs.g.MuteUntil) == 0 || !endTimedMutes(&gs.g, now.UnixMilli()) {
+		return
+	}
+	gs.dirty = true // the next flush saves it; a mute over is over even unsaved
+	r.publishEvent(gs.g.AppID, gs.g.ID, &liveimpb.Event{Body: &liveimpb.Event_MuteChange{MuteChange: &liveimpb.MuteChangeEvent{
+		GroupId: gs.g.ID, Status: muteStatus(&gs.g),
+	}}}, nil)
+}
+
+// banned reports whether userID is banned from the group at nowMs.
+func banned(g *storage.Group, userID string, nowMs int64) bool {
+	until, ok := g.Bans[userID]
+	return ok && nowMs < until
 }
 
 // tokenBucket limits a rate; it is guarded by its owner's lock.

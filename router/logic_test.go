@@ -48,14 +48,14 @@ func TestOwnerSpreadsAndMovesLittle(t *testing.T) {
 
 func TestMutes(t *testing.T) {
 	g := &storage.Group{Creator: "owner", Admins: []string{"admin"}}
-	if err := muteUsers(g, []string{"bob", "carol", "bob"}, true); err != nil {
+	if err := muteUsers(g, []string{"bob", "carol", "bob"}, true, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(g.MutedUsers, []string{"bob", "carol"}) {
 		t.Fatalf("muted %v", g.MutedUsers)
 	}
 	for user, want := range map[string]bool{"bob": true, "dave": false, "owner": false, "admin": false} {
-		if got := isMuted(g, user); got != want {
+		if got := isMuted(g, user, 0); got != want {
 			t.Errorf("isMuted(%s) = %v", user, got)
 		}
 	}
@@ -63,25 +63,62 @@ func TestMutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for user, want := range map[string]bool{"erin": true, "dave": false, "owner": false, "bob": true} {
-		if got := isMuted(g, user); got != want {
+		if got := isMuted(g, user, 0); got != want {
 			t.Errorf("muteAll: isMuted(%s) = %v", user, got)
 		}
 	}
-	if err := muteUsers(g, []string{"bob"}, false); err != nil || slices.Contains(g.MutedUsers, "bob") {
+	if err := muteUsers(g, []string{"bob"}, false, 0, 0); err != nil || slices.Contains(g.MutedUsers, "bob") {
 		t.Fatalf("cancel mute: %v %v", g.MutedUsers, err)
 	}
-	if err := muteUsers(g, nil, true); err == nil {
+	if err := muteUsers(g, nil, true, 0, 0); err == nil {
 		t.Fatal("muting nobody is not an error")
 	}
-	if err := muteUsers(g, []string{"a.b"}, true); err == nil {
+	if err := muteUsers(g, []string{"a.b"}, true, 0, 0); err == nil {
 		t.Fatal("a bad user ID is not an error")
 	}
 	many := make([]string, maxMuteList+1)
 	for i := range many {
 		many[i] = fmt.Sprint("u", i)
 	}
-	if err := muteUsers(g, many, true); liveimpb.AsError(err) != liveimpb.ErrLimitReached && liveimpb.AsError(err).Code != liveimpb.ErrLimitReached.Code {
+	if err := muteUsers(g, many, true, 0, 0); liveimpb.AsError(err) != liveimpb.ErrLimitReached && liveimpb.AsError(err).Code != liveimpb.ErrLimitReached.Code {
 		t.Fatalf("over the mute list cap: %v", err)
+	}
+}
+
+func TestTimedMutesAndBans(t *testing.T) {
+	g := &storage.Group{Creator: "owner"}
+	if err := muteUsers(g, []string{"bob"}, true, 60, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := muteUsers(g, []string{"carol"}, true, 0, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if !isMuted(g, "bob", 60_999) || isMuted(g, "bob", 61_000) {
+		t.Fatalf("a 60 s mute from 1000 ms: muted at 60999 %v, at 61000 %v", isMuted(g, "bob", 60_999), isMuted(g, "bob", 61_000))
+	}
+	if endTimedMutes(g, 60_999) {
+		t.Fatal("a mute ended early")
+	}
+	if !endTimedMutes(g, 61_000) || !slices.Equal(g.MutedUsers, []string{"carol"}) || len(g.MuteUntil) != 0 {
+		t.Fatalf("after the timed mute: muted %v until %v", g.MutedUsers, g.MuteUntil)
+	}
+	if !isMuted(g, "carol", 1<<50) {
+		t.Fatal("a mute without duration ended")
+	}
+	// Muting again without a duration makes a timed mute permanent.
+	_ = muteUsers(g, []string{"bob"}, true, 5, 0)
+	_ = muteUsers(g, []string{"bob"}, true, 0, 0)
+	if !isMuted(g, "bob", 1<<50) {
+		t.Fatal("a timed mute made permanent still ends")
+	}
+	for _, d := range []int64{-1, maxMuteSeconds + 1} {
+		if err := muteUsers(g, []string{"bob"}, true, d, 0); liveimpb.AsError(err).Code != liveimpb.ErrInvalidParameter.Code {
+			t.Errorf("duration %d: %v", d, err)
+		}
+	}
+	g.Bans = map[string]int64{"mallory": 5000}
+	if !banned(g, "mallory", 4999) || banned(g, "mallory", 5000) || banned(g, "bob", 0) {
+		t.Fatal("ban window wrong")
 	}
 }
 

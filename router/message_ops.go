@@ -20,9 +20,15 @@ import (
 // are reserved for the server API's system messages.
 const minClientType = 10001
 
-func (r *Router) checkContent(msgType int32, data string) error {
-	if msgType < minClientType {
-		return liveimpb.InvalidParam("type", "must be above 10000")
+// checkContent checks a message's type and size: clients use types above
+// 10000, the server API any positive type (1 to 10000 are its system
+// messages).
+func (r *Router) checkContent(c *liveimpb.Caller, msgType int32, data string) error {
+	switch {
+	case c.Server && msgType < 1:
+		return liveimpb.InvalidParam("type", "must be positive")
+	case !c.Server && msgType < minClientType:
+		return liveimpb.InvalidParam("type", "must be above 10000 (lower types are the server API's)")
 	}
 	if len(data) > r.cfg.MaxDataBytes {
 		return liveimpb.ErrTooLarge.With("data: larger than %d bytes", r.cfg.MaxDataBytes)
@@ -37,7 +43,7 @@ func (r *Router) sendC2CMessage(ctx context.Context, c *liveimpb.Caller, req *li
 	if err := ids.Check("receiverId", req.ReceiverId); err != nil {
 		return nil, err
 	}
-	if err := r.checkContent(req.Type, req.Data); err != nil {
+	if err := r.checkContent(c, req.Type, req.Data); err != nil {
 		return nil, err
 	}
 	// A C2C message has no group, so no owner or admin: clients never
@@ -104,7 +110,7 @@ func (r *Router) deleteMessage(ctx context.Context, j job, c *liveimpb.Caller, r
 	if err != nil {
 		return nil, fmt.Errorf("get message: %w", err)
 	}
-	if !isManager(&gs.g, c.UserId) {
+	if !mayBypass(&gs.g, c) {
 		if m.SenderID != c.UserId {
 			return nil, liveimpb.ErrForbidden.With("only owner, admins and the sender may delete a message")
 		}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 )
@@ -89,6 +90,7 @@ func (r *Router) moderate(ctx context.Context, c *liveimpb.Caller, groupID strin
 type auditHook struct {
 	url      string
 	failOpen bool
+	appKey   string // signs the request, as the server API's (docs/serverapi.md)
 }
 
 // checkWords runs the app's word list (fast, in memory) and returns the
@@ -110,12 +112,12 @@ func (r *Router) checkWords(ctx context.Context, appID, data string) (*auditHook
 	if app.AuditURL == "" {
 		return nil, nil
 	}
-	return &auditHook{url: app.AuditURL, failOpen: app.AuditFailOpen}, nil
+	return &auditHook{url: app.AuditURL, failOpen: app.AuditFailOpen, appKey: app.Key}, nil
 }
 
 // audit asks the app's audit hook about a message.
 func (r *Router) audit(ctx context.Context, hook *auditHook, c *liveimpb.Caller, groupID string, msgType int32, data string) error {
-	pass, reason, err := r.callAuditHook(ctx, hook.url, AuditRequest{AppID: c.AppId, GroupID: groupID, SenderID: c.UserId, Type: msgType, Data: data})
+	pass, reason, err := r.callAuditHook(ctx, hook, AuditRequest{AppID: c.AppId, GroupID: groupID, SenderID: c.UserId, Type: msgType, Data: data})
 	if err != nil {
 		r.log.Warn("audit hook failed", "app_id", c.AppId, "err", err, "fail_open", hook.failOpen)
 		if hook.failOpen {
@@ -132,15 +134,19 @@ func (r *Router) audit(ctx context.Context, hook *auditHook, c *liveimpb.Caller,
 	return nil
 }
 
-func (r *Router) callAuditHook(ctx context.Context, url string, req AuditRequest) (bool, string, error) {
+// callAuditHook POSTs req to the hook, signed with the app key the way
+// server API requests are (auth.SignRequest), so the app knows it comes
+// from liveim.
+func (r *Router) callAuditHook(ctx context.Context, hook *auditHook, req AuditRequest) (bool, string, error) {
 	body, _ := json.Marshal(req)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.AuditTimeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.url, bytes.NewReader(body))
 	if err != nil {
 		return false, "", err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
+	auth.SignRequest(hreq, req.AppID, hook.appKey, body, r.now())
 	resp, err := r.auditClient.Do(hreq)
 	if err != nil {
 		return false, "", redactURLError(err)

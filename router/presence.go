@@ -2,12 +2,16 @@ package router
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
@@ -57,6 +61,19 @@ func (t *gatewayTracker) alive(id string, now time.Time) bool {
 		return now.Sub(t.started) < t.timeout
 	}
 	return now.Sub(seen) < t.timeout
+}
+
+// live counts the gateways heard from within timeout and not stopping.
+func (t *gatewayTracker) live(now time.Time) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for id, seen := range t.lastSeen {
+		if !t.stopped[id] && now.Sub(seen) < t.timeout {
+			n++
+		}
+	}
+	return n
 }
 
 // addSession records that caller's session joined the group; it reports
@@ -160,11 +177,32 @@ func (r *Router) presenceLeave(ctx context.Context, j job, c *liveimpb.Caller) e
 }
 
 // kickUser removes a user from a group at once; each of its sessions gets
-// exit(groupId, 2). It is a server-side operation (no client frame).
+// exit(groupId, 2). With a ban the user may not join again before it
+// ends; the ban is saved before the answer. It is a server API operation
+// (no client frame).
 func (r *Router) kickUser(ctx context.Context, j job, c *liveimpb.Caller, k *liveimpb.KickUser) (*liveimpb.Reply, error) {
+	if err := ids.Check("userId", k.UserId); err != nil {
+		return nil, err
+	}
+	if k.BanSeconds < 0 || k.BanSeconds > maxMuteSeconds {
+		return nil, liveimpb.InvalidParam("banSeconds", "between 0 and %d", maxMuteSeconds)
+	}
 	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err
+	}
+	now := r.now().UnixMilli()
+	if k.BanSeconds > 0 {
+		old := maps.Clone(gs.g.Bans)
+		maps.DeleteFunc(gs.g.Bans, func(_ string, until int64) bool { return until <= now })
+		if gs.g.Bans == nil {
+			gs.g.Bans = make(map[string]int64)
+		}
+		gs.g.Bans[k.UserId] = now + k.BanSeconds*1000
+		if err := j.w.save(ctx, gs); err != nil {
+			gs.g.Bans = old
+			return nil, err
+		}
 	}
 	r.removeMember(gs, k.UserId)
 	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: liveimpb.ExitReason_EXIT_REASON_KICKED}}})
@@ -178,6 +216,27 @@ func (r *Router) kickUser(ctx context.Context, j job, c *liveimpb.Caller, k *liv
 	if err := r.nc.PublishMsg(out); err != nil {
 		return nil, liveimpb.ErrUnavailable.With("publish: %v", err)
 	}
+	return &liveimpb.Reply{}, nil
+}
+
+// deleteGroup removes a group and everything of it (server API only): its
+// members get exit(groupId, 1), its messages, members and record go from
+// the store and its HIGH messages from the stream, and the ID and the
+// app's quota are free again.
+func (r *Router) deleteGroup(ctx context.Context, j job) (*liveimpb.Reply, error) {
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.store.DeleteGroup(ctx, j.appID, j.groupID); err != nil {
+		return nil, fmt.Errorf("delete group: %w", err)
+	}
+	j.w.forget(gs)
+	if err := r.high.Purge(ctx, jetstream.WithPurgeSubject(subject.GroupHigh(j.appID, j.groupID))); err != nil {
+		r.log.Warn("purge the deleted group's HIGH messages", "app_id", j.appID, "group_id", j.groupID, "err", err)
+	}
+	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: liveimpb.ExitReason_EXIT_REASON_GROUP_CLOSED}}},
+		nats.Header{subject.HeaderExit: []string{"1"}})
 	return &liveimpb.Reply{}, nil
 }
 

@@ -49,6 +49,7 @@ type Router struct {
 	offSlots  chan struct{}  // bounds work handed off the workers (audits, queries)
 	offWork   sync.WaitGroup // that work, waited for before the queues close
 	nonces    nonces
+	secret    []byte // the cluster secret: MAC key of server API requests
 	ready     chan struct{}
 
 	metrics  *metrics
@@ -316,6 +317,9 @@ func (r *Router) setupStreams(ctx context.Context) error {
 	if err := r.nonces.setup(ctx, r.js, r.cfg.StreamReplicas, r.cfg.NonceWindow, r.log); err != nil {
 		return err
 	}
+	if err := r.loadSecret(ctx); err != nil {
+		return err
+	}
 	return r.parts.setup(ctx)
 }
 
@@ -383,6 +387,9 @@ func (r *Router) work(ctx context.Context, j job) {
 		j.reply(liveimpb.ErrorReply(liveimpb.InvalidParam("frame", "malformed router request")))
 		return
 	}
+	// Only a request the server API signed has server rights, whatever it
+	// says; kicks and deletes need them.
+	req.Caller.Server = r.fromServer(j.header, j.data)
 	op, start := requestOp(&req), time.Now()
 	ctx, span := r.startRequest(ctx, j, op)
 	j.done = func(rep *liveimpb.Reply, err error) { r.finish(j, span, op, start, rep, err) }
@@ -392,8 +399,12 @@ func (r *Router) work(ctx context.Context, j job) {
 	case req.PresenceLeave != nil:
 		err = r.presenceLeave(ctx, j, req.Caller)
 		rep = &liveimpb.Reply{}
+	case (req.Kick != nil || req.DeleteGroup != nil) && !req.Caller.Server:
+		err = liveimpb.ErrForbidden.With("only the server API may kick or delete a group")
 	case req.Kick != nil:
 		rep, err = r.kickUser(ctx, j, req.Caller, req.Kick)
+	case req.DeleteGroup != nil:
+		rep, err = r.deleteGroup(ctx, j)
 	case req.Touch != nil:
 		_, err = j.w.group(ctx, j.appID, j.groupID, j.part)
 		rep = &liveimpb.Reply{}
@@ -510,9 +521,13 @@ func (r *Router) dispatch(ctx context.Context, j job, c *liveimpb.Caller, f *liv
 	case *liveimpb.ClientFrame_CancelMuteAll:
 		return r.changeMutes(ctx, j, c, func(g *storage.Group) error { return muteAll(g, nil, false) })
 	case *liveimpb.ClientFrame_MuteUser:
-		return r.changeMutes(ctx, j, c, func(g *storage.Group) error { return muteUsers(g, b.MuteUser.UserList, true) })
+		return r.changeMutes(ctx, j, c, func(g *storage.Group) error {
+			return muteUsers(g, b.MuteUser.UserList, true, b.MuteUser.DurationSeconds, r.now().UnixMilli())
+		})
 	case *liveimpb.ClientFrame_CancelMuteUser:
-		return r.changeMutes(ctx, j, c, func(g *storage.Group) error { return muteUsers(g, b.CancelMuteUser.UserList, false) })
+		return r.changeMutes(ctx, j, c, func(g *storage.Group) error {
+			return muteUsers(g, b.CancelMuteUser.UserList, false, 0, 0)
+		})
 	case *liveimpb.ClientFrame_ListMuteUsers:
 		return r.changeMutes(ctx, j, c, nil)
 	case *liveimpb.ClientFrame_SendGroupMessage:

@@ -26,7 +26,7 @@ import (
 //     (a slow hook delays only this send), the rest back on the worker;
 //  4. sequencing, storage and delivery (sequenceSend).
 func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest) (*liveimpb.Reply, error) {
-	if err := r.checkContent(req.Type, req.Data); err != nil {
+	if err := r.checkContent(c, req.Type, req.Data); err != nil {
 		return nil, err
 	}
 	if req.RepeatCount < 0 || req.RepeatCount > r.cfg.MaxRepeatCount {
@@ -51,7 +51,7 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 			return rep, err
 		}
 	}
-	if err := sendable(gs, c, req); err != nil {
+	if err := sendable(gs, c, req, r.now().UnixMilli()); err != nil {
 		return nil, err // before the audit hook is bothered; checked again after it
 	}
 	// Only the group's owner and admins may skip moderation; a member's
@@ -105,7 +105,7 @@ func (r *Router) sequenceSend(ctx context.Context, j job, c *liveimpb.Caller, re
 
 func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest, msgID string) (*liveimpb.Reply, error) {
 	high := req.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH
-	if err := sendable(gs, c, req); err != nil {
+	if err := sendable(gs, c, req, r.now().UnixMilli()); err != nil {
 		return nil, err
 	}
 	now := r.now()
@@ -157,11 +157,11 @@ func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimp
 
 // sendable refuses a send to a closed group (441) or from a muted sender
 // (442).
-func sendable(gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest) error {
+func sendable(gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest, nowMs int64) error {
 	if gs.g.Closed {
 		return liveimpb.ErrGroupClosed
 	}
-	if isMuted(&gs.g, c.UserId) && !(req.SkipMuteCheck && mayBypass(&gs.g, c)) {
+	if isMuted(&gs.g, c.UserId, nowMs) && !(req.SkipMuteCheck && mayBypass(&gs.g, c)) {
 		return liveimpb.ErrMuted
 	}
 	return nil

@@ -323,8 +323,9 @@ func (w *worker) dropPartition(ctx context.Context, p int) (touch []*groupState)
 }
 
 // tick runs the timed work of the worker's groups: members whose grace
-// ran out leave, sessions of dead gateways end, and pending member
-// changes go out as one memberchange per interval.
+// ran out leave, sessions of dead gateways end, timed mutes end (with a
+// mutechange), and pending member changes go out as one memberchange per
+// interval.
 func (w *worker) tick(now time.Time) {
 	w.ticking.Store(false)
 	for _, gs := range w.groups {
@@ -332,6 +333,7 @@ func (w *worker) tick(now time.Time) {
 			continue
 		}
 		w.r.expireMembers(gs, now)
+		w.r.endMutes(gs, now)
 		if !gs.change.empty() && now.Sub(gs.lastChange) >= w.r.cfg.MemberChangeInterval {
 			w.r.publishMemberChange(gs)
 			gs.lastChange = now

@@ -159,19 +159,25 @@ func (a App) TokenPolicy() auth.Policy {
 
 // Group is a live room's persistent state.
 type Group struct {
-	AppID        string          `json:"app_id"`
-	ID           string          `json:"group_id"`
-	Name         string          `json:"group_name"`
-	Meta         string          `json:"group_meta"`
-	Creator      string          `json:"creator"`
-	Admins       []string        `json:"admins,omitempty"`
-	CreateTimeMs int64           `json:"create_time_ms"`
-	Closed       bool            `json:"closed,omitempty"`
-	MuteAll      bool            `json:"mute_all,omitempty"`
-	MutedUsers   []string        `json:"muted_users,omitempty"`
-	WhiteUsers   []string        `json:"white_users,omitempty"`
-	PV           int64           `json:"pv,omitempty"`
-	MsgAmount    map[int32]int64 `json:"msg_amount,omitempty"`
+	AppID        string   `json:"app_id"`
+	ID           string   `json:"group_id"`
+	Name         string   `json:"group_name"`
+	Meta         string   `json:"group_meta"`
+	Creator      string   `json:"creator"`
+	Admins       []string `json:"admins,omitempty"`
+	CreateTimeMs int64    `json:"create_time_ms"`
+	Closed       bool     `json:"closed,omitempty"`
+	MuteAll      bool     `json:"mute_all,omitempty"`
+	MutedUsers   []string `json:"muted_users,omitempty"`
+	// MuteUntil holds when a timed mute of a user in MutedUsers ends
+	// (Unix ms); a user not in it is muted until the mute is cancelled.
+	MuteUntil map[string]int64 `json:"mute_until,omitempty"`
+	// Bans holds users kicked with a ban and when the ban ends (Unix ms):
+	// they may not join before.
+	Bans       map[string]int64 `json:"bans,omitempty"`
+	WhiteUsers []string         `json:"white_users,omitempty"`
+	PV         int64            `json:"pv,omitempty"`
+	MsgAmount  map[int32]int64  `json:"msg_amount,omitempty"`
 	// SeqReserved is the highest seqnum the owning router may hand out
 	// before it writes the group again; a restarted router starts above
 	// it, so a seqnum is never reused.

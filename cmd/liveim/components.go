@@ -9,11 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/natsconn"
 	"github.com/liveim/liveim/internal/opshttp"
 	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/router"
+	"github.com/liveim/liveim/serverapi"
 	"github.com/liveim/liveim/storage/backend"
 )
 
@@ -89,7 +92,9 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	var storeCfg backend.Config
 	var natsCfg natsconn.Config
 	var opsCfg opshttp.Config
+	var apiCfg serverapi.Config
 	fs := flag.NewFlagSet("router", flag.ContinueOnError)
+	apiCfg.RegisterFlags(fs)
 	natsCfg.RegisterFlags(fs)
 	registerOpsFlags(fs, &opsCfg)
 	data := fs.String("data", "./data", "data directory of the embedded store")
@@ -102,6 +107,11 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	log, err := newLogger(*logLevel)
 	if err != nil {
 		return err
+	}
+	if apiCfg.AdminKeyFile != "" {
+		if apiCfg.AdminKey, err = serverapi.ReadAdminKey(apiCfg.AdminKeyFile); err != nil {
+			return err
+		}
 	}
 	tp, err := telemetry.NewProvider(ctx, telemetry.RouterService)
 	if err != nil {
@@ -123,6 +133,11 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	apiCfg.StreamReplicas = cfg.StreamReplicas
+	api, err := serverapi.New(apiCfg, nc, store, rt, log)
+	if err != nil {
+		return err
+	}
 	// /readyz: ready once the router serves, not ready from the first
 	// moment of a shutdown.
 	var stopping atomic.Bool
@@ -137,6 +152,7 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 		}
 		return nil
 	}, log)
+	ops.Handle(serverapi.Prefix+"/", api.Handler())
 	stopOps, err := startOps(ctx, ops, log)
 	if err != nil {
 		return err
@@ -146,7 +162,10 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 		<-ctx.Done()
 		stopping.Store(true)
 	}()
-	err = rt.Run(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return rt.Run(gctx) })
+	g.Go(func() error { return api.Run(gctx) })
+	err = g.Wait()
 	if derr := drain(nc, 5*time.Second); derr != nil {
 		log.Warn("nats drain", "err", derr)
 	}

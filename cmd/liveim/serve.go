@@ -25,6 +25,7 @@ import (
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/router"
+	"github.com/liveim/liveim/serverapi"
 	"github.com/liveim/liveim/storage/backend"
 )
 
@@ -42,6 +43,7 @@ type serveConfig struct {
 	Store   backend.Config
 	Gateway gateway.Config
 	Router  router.Config
+	API     serverapi.Config
 }
 
 func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
@@ -58,6 +60,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	c.Store.RegisterFlags(fs)
 	c.Gateway.RegisterFlags(fs)
 	c.Router.RegisterFlags(fs, "router-")
+	c.API.RegisterFlags(fs)
 }
 
 func runServe(ctx context.Context, args []string, stdout io.Writer) error {
@@ -81,6 +84,18 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
 		return fmt.Errorf("--nats-listen: %w", err)
+	}
+
+	// The admin key of the server API: --admin-key-file, or one made in
+	// the data directory.
+	adminKeyFile := cfg.API.AdminKeyFile
+	if adminKeyFile == "" {
+		adminKeyFile, cfg.API.AdminKey, err = serverapi.EnsureAdminKey(cfg.Data)
+	} else {
+		cfg.API.AdminKey, err = serverapi.ReadAdminKey(adminKeyFile)
+	}
+	if err != nil {
+		return err
 	}
 
 	store, err := backend.Open(ctx, cfg.Store, cfg.Data, log)
@@ -137,6 +152,11 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.API.StreamReplicas = cfg.Router.StreamReplicas
+	api, err := serverapi.New(cfg.API, rnc, store, rt, log)
+	if err != nil {
+		return err
+	}
 	ops := opshttp.New(cfg.Ops, reg, func() error {
 		select {
 		case <-rt.Ready():
@@ -145,6 +165,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return gw.Ready()
 	}, log)
+	ops.Handle(serverapi.Prefix+"/", api.Handler())
 	stopOps, err := startOps(ctx, ops, log)
 	if err != nil {
 		return err
@@ -171,10 +192,11 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		gw.Mux().Handle("/dev/token", demo.TokenHandler(app, 24*time.Hour, devHosts(addr.String(), publicURL)))
 	}
 	opsAddr, _ := ops.Listen()
-	printWelcome(stdout, cfg.Data, addr.String(), opsAddr.String(), publicURL, ns.ClientURL(), app, created, dev)
+	printWelcome(stdout, cfg.Data, addr.String(), opsAddr.String(), publicURL, ns.ClientURL(), adminKeyFile, app, created, dev)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rt.Run(ctx) })
+	g.Go(func() error { return api.Run(ctx) })
 	g.Go(func() error {
 		select { // serve clients once a router answers
 		case <-rt.Ready():
@@ -202,7 +224,7 @@ func isLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-func printWelcome(w io.Writer, data, addr, opsAddr, publicURL, natsURL string, app demoapp.Info, created, dev bool) {
+func printWelcome(w io.Writer, data, addr, opsAddr, publicURL, natsURL, adminKeyFile string, app demoapp.Info, created, dev bool) {
 	state := "existing"
 	if created {
 		state = "new"
@@ -215,6 +237,8 @@ func printWelcome(w io.Writer, data, addr, opsAddr, publicURL, natsURL string, a
   demo page:  %s
   WebSocket:  %s
   internal:   http://%s/metrics, /healthz, /readyz (keep off the internet)
+  server API: http://%s/api/v1/  (admin key: %s;
+              liveim app list --admin-key-file %s --api http://%s)
   NATS:       %s  (extra gateways: liveim gateway --nats %s
               --nats-user %s --nats-password-file %s)
   demo app (%s): app_id=%s
@@ -222,5 +246,5 @@ func printWelcome(w io.Writer, data, addr, opsAddr, publicURL, natsURL string, a
 
 Get a login token for a user:
   liveim token --data %s --user alice [--role admin]
-`, page, publicURL, opsAddr, natsURL, natsURL, subject.GatewayUser, filepath.Join(data, natsserver.GatewayPasswordFile), state, app.AppID, app.AppSign, data)
+`, page, publicURL, opsAddr, opsAddr, adminKeyFile, adminKeyFile, opsAddr, natsURL, natsURL, subject.GatewayUser, filepath.Join(data, natsserver.GatewayPasswordFile), state, app.AppID, app.AppSign, data)
 }

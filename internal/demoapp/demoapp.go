@@ -6,8 +6,6 @@ package demoapp
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/serverapi"
 	"github.com/liveim/liveim/storage"
 )
 
@@ -45,10 +44,9 @@ func Ensure(ctx context.Context, st storage.Store, dir string, urls []string, lo
 	case errors.Is(err, fs.ErrNotExist):
 		app, err := st.GetApp(ctx, ID)
 		if errors.Is(err, storage.ErrNotFound) {
-			var k [32]byte
-			_, _ = rand.Read(k[:])
-			app = storage.App{ID: ID, Key: hex.EncodeToString(k[:]), CreatedAtMs: time.Now().UnixMilli()}
-			if err := st.PutApp(ctx, app); err != nil {
+			// The same path as the admin API's POST /admin/apps.
+			app, err = serverapi.CreateApp(ctx, st, ID, serverapi.AppSettings{GatewayURLs: &urls}, time.Now())
+			if err != nil {
 				return Info{}, false, fmt.Errorf("demoapp: %w", err)
 			}
 			created = true
@@ -101,27 +99,11 @@ func Load(dir string) (Info, error) {
 
 // TokenReply is what an app server returns to its client for login, and
 // what `liveim token` prints.
-type TokenReply struct {
-	AppID    string    `json:"app_id"`
-	AppSign  string    `json:"app_sign"`
-	AppToken string    `json:"app_token"`
-	Auth     TokenAuth `json:"auth"`
-}
-
-// TokenAuth is the userAuth part of TokenReply.
-type TokenAuth struct {
-	UserID    string `json:"user_id"`
-	Nonce     string `json:"nonce"`
-	Timestamp int64  `json:"timestamp"`
-	Role      string `json:"role"`
-}
+type TokenReply = auth.TokenReply
 
 // Issue makes a TokenReply for userID, valid for ttl from now, with a
 // fresh nonce of the demo app's length (the default).
 func Issue(info Info, userID, role string, ttl time.Duration, now time.Time) TokenReply {
 	c := auth.Issue(info.AppID, info.AppKey, userID, role, auth.NewNonce(auth.DefaultNonceLength), ttl, now)
-	return TokenReply{
-		AppID: info.AppID, AppSign: info.AppSign, AppToken: c.Token,
-		Auth: TokenAuth{UserID: userID, Nonce: c.Nonce, Timestamp: c.Timestamp, Role: role},
-	}
+	return auth.NewTokenReply(info.AppSign, c)
 }

@@ -28,6 +28,9 @@ const (
 	Auth = "liveim.sys.auth"
 	// GatewayHeartbeat carries GatewayHeartbeat from every gateway.
 	GatewayHeartbeat = "liveim.sys.gw"
+	// Online is where the server API asks every gateway which users it
+	// holds (OnlineQuery, answered by OnlineReply).
+	Online = "liveim.sys.online"
 	// QueueGroup is the queue group of router workers.
 	QueueGroup = "liveim-router"
 	// RouterBucket is the KV bucket where live routers announce themselves.
@@ -35,6 +38,9 @@ const (
 	// NonceBucket is the KV bucket binding each login nonce to the first
 	// token that used it, until that token expires.
 	NonceBucket = "liveim_nonces"
+	// ClusterBucket is the KV bucket of the secrets routers share (the MAC
+	// key of server API requests); only routers may read it.
+	ClusterBucket = "liveim_cluster"
 	// PriorityGroup is the JetStream priority group routers pull with.
 	PriorityGroup = "routers"
 )
@@ -42,7 +48,7 @@ const (
 // Header names carried on NATS messages.
 const (
 	// HeaderKind tells what a message on a user subject is: KindC2C,
-	// KindTakeover or KindKick.
+	// KindTakeover, KindKick or KindDisconnect.
 	HeaderKind = "Liveim-Kind"
 	// HeaderSession is the session ID a takeover comes from.
 	HeaderSession = "Liveim-Session"
@@ -63,6 +69,9 @@ const (
 	// HeaderHops counts how often a router sent a group request on to the
 	// group's new owner.
 	HeaderHops = "Liveim-Hops"
+	// HeaderServerMAC carries the cluster's HMAC of a server API request:
+	// routers trust Caller.Server only with it (router/server.go).
+	HeaderServerMAC = "Liveim-Server-Mac"
 	// HeaderExit marks a group event after which gateways drop the room's
 	// local members (closeGroup).
 	HeaderExit = "Liveim-Exit"
@@ -73,6 +82,9 @@ const (
 	KindC2C      = "c2c"
 	KindTakeover = "takeover"
 	KindKick     = "kick"
+	// KindDisconnect ends every session of the user (server API), with
+	// disconnect code 2.
+	KindDisconnect = "disconnect"
 )
 
 // RPC is the subject a gateway sends a group-scoped request to.
@@ -189,5 +201,5 @@ func GatewayPublish() []string {
 
 // GatewaySubscribe returns the subjects a gateway may subscribe to.
 func GatewaySubscribe() []string {
-	return []string{"liveim.grp.*.*.*", "liveim.usr.*.*", "_INBOX.>"}
+	return []string{"liveim.grp.*.*.*", "liveim.usr.*.*", Online, "_INBOX.>"}
 }

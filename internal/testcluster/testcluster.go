@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/liveim/liveim/apiclient"
 	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/gateway"
@@ -26,6 +28,7 @@ import (
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/router"
+	"github.com/liveim/liveim/serverapi"
 	"github.com/liveim/liveim/storage"
 	"github.com/liveim/liveim/storage/pebble"
 	"github.com/liveim/liveim/storage/scylla"
@@ -361,4 +364,55 @@ func ErrCode(err error) int32 {
 		return int32(e.Code)
 	}
 	return 0
+}
+
+// AdminKey is the test cluster's server API admin key.
+const AdminKey = "test-admin-key-0123456789"
+
+// API is a running server API.
+type API struct {
+	*serverapi.Server
+	runner
+	URL string // http://host:port, the root the API's Prefix is under
+}
+
+// StartAPI starts the server API of the i-th router on a random loopback
+// port, as `liveim router` serves it on its internal listener, and waits
+// until it takes requests.
+func (c *Cluster) StartAPI(i int, cfg serverapi.Config) *API {
+	c.t.Helper()
+	if cfg.AdminKey == "" {
+		cfg.AdminKey = AdminKey
+	}
+	api, err := serverapi.New(cfg, c.Connect(), c.Store, c.Router(i).Router, logger())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.Handler())
+	c.t.Cleanup(srv.Close)
+	a := &API{Server: api, URL: srv.URL}
+	a.start(api.Run)
+	c.t.Cleanup(func() {
+		if err := a.Stop(); err != nil {
+			c.t.Errorf("server API: %v", err)
+		}
+	})
+	select {
+	case <-api.Ready():
+	case <-a.done:
+		c.t.Fatalf("server API: %v", a.err)
+	case <-time.After(20 * time.Second):
+		c.t.Fatal("server API not ready")
+	}
+	return a
+}
+
+// AppClient returns a client of the API signing as the test app.
+func (a *API) AppClient() *apiclient.Client {
+	return apiclient.New(a.URL, apiclient.App(AppID, AppKey))
+}
+
+// AdminClient returns a client of the API as the operator.
+func (a *API) AdminClient() *apiclient.Client {
+	return apiclient.New(a.URL, apiclient.Admin(AdminKey))
 }

@@ -2816,11 +2816,12 @@ func (x *CancelMuteAllRequest) GetGroupId() string {
 }
 
 type MuteUserRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
-	UserList      []string               `protobuf:"bytes,2,rep,name=user_list,json=userList,proto3" json:"user_list,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	GroupId         string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	UserList        []string               `protobuf:"bytes,2,rep,name=user_list,json=userList,proto3" json:"user_list,omitempty"`
+	DurationSeconds int64                  `protobuf:"varint,3,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"` // the mute ends by itself after so long; 0: until cancelled
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *MuteUserRequest) Reset() {
@@ -2865,6 +2866,13 @@ func (x *MuteUserRequest) GetUserList() []string {
 		return x.UserList
 	}
 	return nil
+}
+
+func (x *MuteUserRequest) GetDurationSeconds() int64 {
+	if x != nil {
+		return x.DurationSeconds
+	}
+	return 0
 }
 
 type CancelMuteUserRequest struct {
@@ -4345,10 +4353,11 @@ const file_liveim_v1_client_proto_rawDesc = "" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12&\n" +
 	"\x0fwhite_user_list\x18\x02 \x03(\tR\rwhiteUserList\"1\n" +
 	"\x14CancelMuteAllRequest\x12\x19\n" +
-	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"I\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"t\n" +
 	"\x0fMuteUserRequest\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x1b\n" +
-	"\tuser_list\x18\x02 \x03(\tR\buserList\"O\n" +
+	"\tuser_list\x18\x02 \x03(\tR\buserList\x12)\n" +
+	"\x10duration_seconds\x18\x03 \x01(\x03R\x0fdurationSeconds\"O\n" +
 	"\x15CancelMuteUserRequest\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x1b\n" +
 	"\tuser_list\x18\x02 \x03(\tR\buserList\"1\n" +

@@ -35,6 +35,11 @@ type Caller struct {
 	SessionId     string                 `protobuf:"bytes,5,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	GatewayId     string                 `protobuf:"bytes,6,opt,name=gateway_id,json=gatewayId,proto3" json:"gateway_id,omitempty"`
 	DeviceId      string                 `protobuf:"bytes,7,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// server: the request comes from the server API (an app's backend),
+	// which may do what only owner and admins may, skip moderation and
+	// mutes, and send system message types. Routers set it themselves from
+	// the request's Liveim-Server-Mac header, never from what was sent.
+	Server        bool `protobuf:"varint,8,opt,name=server,proto3" json:"server,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -118,6 +123,13 @@ func (x *Caller) GetDeviceId() string {
 	return ""
 }
 
+func (x *Caller) GetServer() bool {
+	if x != nil {
+		return x.Server
+	}
+	return false
+}
+
 // RouterRequest is published by a gateway on liveim.rpc.<app>.<scope>; the
 // router answers on the NATS reply subject with a Reply whose id is 0 (the
 // gateway puts the client's id back).
@@ -133,7 +145,9 @@ type RouterRequest struct {
 	// touch, set instead of frame, makes the group's owner load the group:
 	// a router that hands a partition over touches the groups with members,
 	// so their presence timers keep running at the new owner.
-	Touch         *TouchGroup `protobuf:"bytes,5,opt,name=touch,proto3" json:"touch,omitempty"`
+	Touch *TouchGroup `protobuf:"bytes,5,opt,name=touch,proto3" json:"touch,omitempty"`
+	// delete_group, set instead of frame, deletes the group (server API).
+	DeleteGroup   *DeleteGroup `protobuf:"bytes,6,opt,name=delete_group,json=deleteGroup,proto3" json:"delete_group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -199,6 +213,13 @@ func (x *RouterRequest) GetKick() *KickUser {
 func (x *RouterRequest) GetTouch() *TouchGroup {
 	if x != nil {
 		return x.Touch
+	}
+	return nil
+}
+
+func (x *RouterRequest) GetDeleteGroup() *DeleteGroup {
+	if x != nil {
+		return x.DeleteGroup
 	}
 	return nil
 }
@@ -300,6 +321,7 @@ type KickUser struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	BanSeconds    int64                  `protobuf:"varint,3,opt,name=ban_seconds,json=banSeconds,proto3" json:"ban_seconds,omitempty"` // the user may not join again for so long; 0: may at once
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -348,6 +370,59 @@ func (x *KickUser) GetUserId() string {
 	return ""
 }
 
+func (x *KickUser) GetBanSeconds() int64 {
+	if x != nil {
+		return x.BanSeconds
+	}
+	return 0
+}
+
+// DeleteGroup removes a group and all of it (server API only): members get
+// exit(groupId, 1), the ID is free again.
+type DeleteGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGroup) Reset() {
+	*x = DeleteGroup{}
+	mi := &file_liveim_v1_internal_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGroup) ProtoMessage() {}
+
+func (x *DeleteGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_liveim_v1_internal_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGroup.ProtoReflect.Descriptor instead.
+func (*DeleteGroup) Descriptor() ([]byte, []int) {
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DeleteGroup) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
 // GatewayHeartbeat is published by every gateway on liveim.sys.gw every
 // few seconds; routers drop the members of gateways they stop hearing.
 type GatewayHeartbeat struct {
@@ -360,7 +435,7 @@ type GatewayHeartbeat struct {
 
 func (x *GatewayHeartbeat) Reset() {
 	*x = GatewayHeartbeat{}
-	mi := &file_liveim_v1_internal_proto_msgTypes[5]
+	mi := &file_liveim_v1_internal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +447,7 @@ func (x *GatewayHeartbeat) String() string {
 func (*GatewayHeartbeat) ProtoMessage() {}
 
 func (x *GatewayHeartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_liveim_v1_internal_proto_msgTypes[5]
+	mi := &file_liveim_v1_internal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +460,7 @@ func (x *GatewayHeartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayHeartbeat.ProtoReflect.Descriptor instead.
 func (*GatewayHeartbeat) Descriptor() ([]byte, []int) {
-	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{5}
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GatewayHeartbeat) GetGatewayId() string {
@@ -419,7 +494,7 @@ type AuthRequest struct {
 
 func (x *AuthRequest) Reset() {
 	*x = AuthRequest{}
-	mi := &file_liveim_v1_internal_proto_msgTypes[6]
+	mi := &file_liveim_v1_internal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +506,7 @@ func (x *AuthRequest) String() string {
 func (*AuthRequest) ProtoMessage() {}
 
 func (x *AuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveim_v1_internal_proto_msgTypes[6]
+	mi := &file_liveim_v1_internal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +519,7 @@ func (x *AuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthRequest.ProtoReflect.Descriptor instead.
 func (*AuthRequest) Descriptor() ([]byte, []int) {
-	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{6}
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AuthRequest) GetAppId() string {
@@ -487,7 +562,7 @@ type AuthReply struct {
 
 func (x *AuthReply) Reset() {
 	*x = AuthReply{}
-	mi := &file_liveim_v1_internal_proto_msgTypes[7]
+	mi := &file_liveim_v1_internal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +574,7 @@ func (x *AuthReply) String() string {
 func (*AuthReply) ProtoMessage() {}
 
 func (x *AuthReply) ProtoReflect() protoreflect.Message {
-	mi := &file_liveim_v1_internal_proto_msgTypes[7]
+	mi := &file_liveim_v1_internal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +587,7 @@ func (x *AuthReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthReply.ProtoReflect.Descriptor instead.
 func (*AuthReply) Descriptor() ([]byte, []int) {
-	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{7}
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AuthReply) GetCode() int32 {
@@ -536,11 +611,118 @@ func (x *AuthReply) GetMultiDevice() bool {
 	return false
 }
 
+// OnlineQuery asks every gateway (subject liveim.sys.online) which of the
+// users of an app it holds a logged-in session of (server API).
+type OnlineQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppId         string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	UserIds       []string               `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OnlineQuery) Reset() {
+	*x = OnlineQuery{}
+	mi := &file_liveim_v1_internal_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OnlineQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OnlineQuery) ProtoMessage() {}
+
+func (x *OnlineQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_liveim_v1_internal_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OnlineQuery.ProtoReflect.Descriptor instead.
+func (*OnlineQuery) Descriptor() ([]byte, []int) {
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *OnlineQuery) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *OnlineQuery) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+// OnlineReply is one gateway's answer to OnlineQuery: the users it holds.
+type OnlineReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GatewayId     string                 `protobuf:"bytes,1,opt,name=gateway_id,json=gatewayId,proto3" json:"gateway_id,omitempty"`
+	UserIds       []string               `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OnlineReply) Reset() {
+	*x = OnlineReply{}
+	mi := &file_liveim_v1_internal_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OnlineReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OnlineReply) ProtoMessage() {}
+
+func (x *OnlineReply) ProtoReflect() protoreflect.Message {
+	mi := &file_liveim_v1_internal_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OnlineReply.ProtoReflect.Descriptor instead.
+func (*OnlineReply) Descriptor() ([]byte, []int) {
+	return file_liveim_v1_internal_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *OnlineReply) GetGatewayId() string {
+	if x != nil {
+		return x.GatewayId
+	}
+	return ""
+}
+
+func (x *OnlineReply) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
 var File_liveim_v1_internal_proto protoreflect.FileDescriptor
 
 const file_liveim_v1_internal_proto_rawDesc = "" +
 	"\n" +
-	"\x18liveim/v1/internal.proto\x12\tliveim.v1\x1a\x16liveim/v1/client.proto\"\xce\x01\n" +
+	"\x18liveim/v1/internal.proto\x12\tliveim.v1\x1a\x16liveim/v1/client.proto\"\xe6\x01\n" +
 	"\x06Caller\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12%\n" +
@@ -550,21 +732,27 @@ const file_liveim_v1_internal_proto_rawDesc = "" +
 	"session_id\x18\x05 \x01(\tR\tsessionId\x12\x1d\n" +
 	"\n" +
 	"gateway_id\x18\x06 \x01(\tR\tgatewayId\x12\x1b\n" +
-	"\tdevice_id\x18\a \x01(\tR\bdeviceId\"\xff\x01\n" +
+	"\tdevice_id\x18\a \x01(\tR\bdeviceId\x12\x16\n" +
+	"\x06server\x18\b \x01(\bR\x06server\"\xba\x02\n" +
 	"\rRouterRequest\x12)\n" +
 	"\x06caller\x18\x01 \x01(\v2\x11.liveim.v1.CallerR\x06caller\x12,\n" +
 	"\x05frame\x18\x02 \x01(\v2\x16.liveim.v1.ClientFrameR\x05frame\x12?\n" +
 	"\x0epresence_leave\x18\x03 \x01(\v2\x18.liveim.v1.PresenceLeaveR\rpresenceLeave\x12'\n" +
 	"\x04kick\x18\x04 \x01(\v2\x13.liveim.v1.KickUserR\x04kick\x12+\n" +
-	"\x05touch\x18\x05 \x01(\v2\x15.liveim.v1.TouchGroupR\x05touch\"'\n" +
+	"\x05touch\x18\x05 \x01(\v2\x15.liveim.v1.TouchGroupR\x05touch\x129\n" +
+	"\fdelete_group\x18\x06 \x01(\v2\x16.liveim.v1.DeleteGroupR\vdeleteGroup\"'\n" +
 	"\n" +
 	"TouchGroup\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"*\n" +
 	"\rPresenceLeave\x12\x19\n" +
-	"\bgroup_id\x18\x01 \x01(\tR\agroupId\">\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"_\n" +
 	"\bKickUser\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\"M\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1f\n" +
+	"\vban_seconds\x18\x03 \x01(\x03R\n" +
+	"banSeconds\"(\n" +
+	"\vDeleteGroup\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"M\n" +
 	"\x10GatewayHeartbeat\x12\x1d\n" +
 	"\n" +
 	"gateway_id\x18\x01 \x01(\tR\tgatewayId\x12\x1a\n" +
@@ -577,7 +765,14 @@ const file_liveim_v1_internal_proto_rawDesc = "" +
 	"\tAuthReply\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12!\n" +
-	"\fmulti_device\x18\x03 \x01(\bR\vmultiDeviceB2Z0github.com/liveim/liveim/proto/liveimpb;liveimpbb\x06proto3"
+	"\fmulti_device\x18\x03 \x01(\bR\vmultiDevice\"?\n" +
+	"\vOnlineQuery\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x19\n" +
+	"\buser_ids\x18\x02 \x03(\tR\auserIds\"G\n" +
+	"\vOnlineReply\x12\x1d\n" +
+	"\n" +
+	"gateway_id\x18\x01 \x01(\tR\tgatewayId\x12\x19\n" +
+	"\buser_ids\x18\x02 \x03(\tR\auserIdsB2Z0github.com/liveim/liveim/proto/liveimpb;liveimpbb\x06proto3"
 
 var (
 	file_liveim_v1_internal_proto_rawDescOnce sync.Once
@@ -591,31 +786,35 @@ func file_liveim_v1_internal_proto_rawDescGZIP() []byte {
 	return file_liveim_v1_internal_proto_rawDescData
 }
 
-var file_liveim_v1_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_liveim_v1_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_liveim_v1_internal_proto_goTypes = []any{
 	(*Caller)(nil),           // 0: liveim.v1.Caller
 	(*RouterRequest)(nil),    // 1: liveim.v1.RouterRequest
 	(*TouchGroup)(nil),       // 2: liveim.v1.TouchGroup
 	(*PresenceLeave)(nil),    // 3: liveim.v1.PresenceLeave
 	(*KickUser)(nil),         // 4: liveim.v1.KickUser
-	(*GatewayHeartbeat)(nil), // 5: liveim.v1.GatewayHeartbeat
-	(*AuthRequest)(nil),      // 6: liveim.v1.AuthRequest
-	(*AuthReply)(nil),        // 7: liveim.v1.AuthReply
-	(*ClientFrame)(nil),      // 8: liveim.v1.ClientFrame
-	(*UserAuth)(nil),         // 9: liveim.v1.UserAuth
+	(*DeleteGroup)(nil),      // 5: liveim.v1.DeleteGroup
+	(*GatewayHeartbeat)(nil), // 6: liveim.v1.GatewayHeartbeat
+	(*AuthRequest)(nil),      // 7: liveim.v1.AuthRequest
+	(*AuthReply)(nil),        // 8: liveim.v1.AuthReply
+	(*OnlineQuery)(nil),      // 9: liveim.v1.OnlineQuery
+	(*OnlineReply)(nil),      // 10: liveim.v1.OnlineReply
+	(*ClientFrame)(nil),      // 11: liveim.v1.ClientFrame
+	(*UserAuth)(nil),         // 12: liveim.v1.UserAuth
 }
 var file_liveim_v1_internal_proto_depIdxs = []int32{
-	0, // 0: liveim.v1.RouterRequest.caller:type_name -> liveim.v1.Caller
-	8, // 1: liveim.v1.RouterRequest.frame:type_name -> liveim.v1.ClientFrame
-	3, // 2: liveim.v1.RouterRequest.presence_leave:type_name -> liveim.v1.PresenceLeave
-	4, // 3: liveim.v1.RouterRequest.kick:type_name -> liveim.v1.KickUser
-	2, // 4: liveim.v1.RouterRequest.touch:type_name -> liveim.v1.TouchGroup
-	9, // 5: liveim.v1.AuthRequest.auth:type_name -> liveim.v1.UserAuth
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	0,  // 0: liveim.v1.RouterRequest.caller:type_name -> liveim.v1.Caller
+	11, // 1: liveim.v1.RouterRequest.frame:type_name -> liveim.v1.ClientFrame
+	3,  // 2: liveim.v1.RouterRequest.presence_leave:type_name -> liveim.v1.PresenceLeave
+	4,  // 3: liveim.v1.RouterRequest.kick:type_name -> liveim.v1.KickUser
+	2,  // 4: liveim.v1.RouterRequest.touch:type_name -> liveim.v1.TouchGroup
+	5,  // 5: liveim.v1.RouterRequest.delete_group:type_name -> liveim.v1.DeleteGroup
+	12, // 6: liveim.v1.AuthRequest.auth:type_name -> liveim.v1.UserAuth
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_liveim_v1_internal_proto_init() }
@@ -630,7 +829,7 @@ func file_liveim_v1_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveim_v1_internal_proto_rawDesc), len(file_liveim_v1_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

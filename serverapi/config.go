@@ -1,0 +1,72 @@
+package serverapi
+
+import (
+	"errors"
+	"flag"
+	"time"
+)
+
+// Config configures the server API.
+type Config struct {
+	// AdminKey authorises the operator's app management (Authorization:
+	// Bearer <key>). Empty turns the admin API off (403). Set from
+	// --admin-key-file.
+	AdminKey string
+	// AdminKeyFile is where AdminKey is read from. Default none.
+	AdminKeyFile string
+	// RequestTimeout bounds one router request. Default 10s.
+	RequestTimeout time.Duration
+	// OnlineTimeout bounds the wait for gateways' answers to an online
+	// check. Default 2s.
+	OnlineTimeout time.Duration
+	// MaxBodyBytes is the largest request body (413 above it). Default
+	// 1 MiB.
+	MaxBodyBytes int64
+	// BroadcastParallel is how many groups a broadcast sends to at once.
+	// Default 16.
+	BroadcastParallel int
+	// StreamReplicas is the replica count of the nonce bucket. Default 1.
+	StreamReplicas int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// RegisterFlags adds the server API's flags to fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.AdminKeyFile, "admin-key-file", "", "file holding the admin key of the server API's app management (empty: admin API off)")
+	fs.DurationVar(&c.RequestTimeout, "api-request-timeout", 10*time.Second, "server API: bound on one router request")
+}
+
+// withDefaults returns c with defaults for unset fields.
+func (c Config) withDefaults() Config {
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.OnlineTimeout <= 0 {
+		c.OnlineTimeout = 2 * time.Second
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.BroadcastParallel <= 0 {
+		c.BroadcastParallel = 16
+	}
+	if c.StreamReplicas <= 0 {
+		c.StreamReplicas = 1
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// MinAdminKeyLen is the shortest admin key accepted.
+const MinAdminKeyLen = 16
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.AdminKey != "" && len(c.AdminKey) < MinAdminKeyLen {
+		return errors.New("serverapi: the admin key must be at least 16 characters")
+	}
+	return nil
+}
