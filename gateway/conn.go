@@ -10,6 +10,7 @@ import (
 	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 
+	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -228,6 +229,7 @@ func (c *conn) release() {
 			c.gw.notifyLeave(s, g)
 		}
 		c.gw.sessions.remove(s.userKey, c)
+		c.gw.presenceEvent(s, callback.UserOffline)
 	})
 }
 

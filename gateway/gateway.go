@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/sockfd"
 	"github.com/liveim/liveim/internal/subject"
@@ -48,6 +49,7 @@ type Gateway struct {
 	// takeovers) for one goroutine of their own, apart from the rooms, so
 	// a flood in a room never delays or drops them.
 	userCh   chan *nats.Msg
+	events   *callback.Publisher // user.online and user.offline
 	metrics  *Metrics
 	tracer   trace.Tracer
 	perIP    *ipLimits
@@ -121,6 +123,7 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 		inbox: subject.Inbox(cfg.ID),
 	}
 	g.metrics = newMetrics(g, o.reg)
+	g.events = callback.NewPublisher(nc, "gateway", g.log, o.reg)
 	g.perIP = newIPLimits(cfg.MaxConnsPerIP, cfg.UpgradeRatePerIP, cfg.UpgradeBurstPerIP)
 	g.trusted, _ = cfg.trustedProxies() // Validate checked them
 	if o.tp != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -30,8 +31,11 @@ type session struct {
 	// multiDevice: the app lets the user log in from several devices; a
 	// takeover then closes only a session with the same deviceID.
 	multiDevice bool
-	userKey     string // appID/userID
-	heartbeat   time.Duration
+	// onlineEvents and offlineEvents: the app wants callback events when
+	// the session starts and ends.
+	onlineEvents, offlineEvents bool
+	userKey                     string // appID/userID
+	heartbeat                   time.Duration
 
 	// expiry is the token's expiry in Unix seconds; a refresh moves it.
 	// noticeAt is when the session is told (Unix seconds) and warned the
@@ -121,14 +125,16 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 	}
 	g.sessions.add(s.userKey, c)
 	c.sess.Store(s)
+	g.presenceEvent(s, callback.UserOnline)
 	c.mu.Lock()
 	gone := c.closed || c.closing
 	c.mu.Unlock()
 	if gone {
 		// The connection closed during login and its release may have run
 		// before the session was stored: undo what login set up. Undoing
-		// twice is harmless.
+		// twice is harmless (user.offline may then come twice).
 		g.sessions.remove(s.userKey, c)
+		g.presenceEvent(s, callback.UserOffline)
 		return
 	}
 	c.touch()
@@ -166,17 +172,19 @@ func (g *Gateway) authenticate(c *conn, req *liveimpb.LoginRequest) (*session, e
 		return nil, err
 	}
 	s := &session{
-		id:          ids.New(),
-		appID:       req.AppId,
-		userID:      req.User.UserId,
-		userExt:     req.User.UserExtension,
-		role:        req.Auth.Role,
-		deviceID:    req.DeviceId,
-		multiDevice: rep.MultiDevice,
-		userKey:     req.AppId + "/" + req.User.UserId,
-		heartbeat:   hb,
-		sends:       newBucket(g.cfg.SendRate, g.cfg.SendBurst, g.now()),
-		requests:    newBucket(g.cfg.RequestRate, g.cfg.RequestBurst, g.now()),
+		id:            ids.New(),
+		appID:         req.AppId,
+		userID:        req.User.UserId,
+		userExt:       req.User.UserExtension,
+		role:          req.Auth.Role,
+		deviceID:      req.DeviceId,
+		multiDevice:   rep.MultiDevice,
+		onlineEvents:  rep.OnlineEvents,
+		offlineEvents: rep.OfflineEvents,
+		userKey:       req.AppId + "/" + req.User.UserId,
+		heartbeat:     hb,
+		sends:         newBucket(g.cfg.SendRate, g.cfg.SendBurst, g.now()),
+		requests:      newBucket(g.cfg.RequestRate, g.cfg.RequestBurst, g.now()),
 	}
 	s.setToken(req.Auth.Timestamp, g.now(), g.cfg.TokenExpiryNotice)
 	return s, nil
@@ -218,4 +226,13 @@ func (g *Gateway) checkCredentials(req *liveimpb.AuthRequest) (*liveimpb.AuthRep
 		return nil, &liveimpb.Error{Code: liveimpb.ErrorCode(rep.Code), Message: rep.Msg}
 	}
 	return &rep, nil
+}
+
+// presenceEvent publishes user.online or user.offline of a session if its
+// app wants them (package callback).
+func (g *Gateway) presenceEvent(s *session, kind string) {
+	if (kind == callback.UserOnline && !s.onlineEvents) || (kind == callback.UserOffline && !s.offlineEvents) {
+		return
+	}
+	g.events.Publish(callback.Event{Type: kind, AppID: s.appID, SessionID: s.id, User: &callback.User{UserID: s.userID, UserExtension: s.userExt}})
 }

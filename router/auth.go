@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -134,6 +135,8 @@ func (r *Router) respondAuth(m *nats.Msg, err error, app *storage.App) {
 		rep.Code, rep.Msg = int32(e.Code), e.Message
 	} else {
 		rep.MultiDevice = app.MultiDevice
+		rep.OnlineEvents = callback.Wants(app.CallbackURL, app.CallbackEvents, callback.UserOnline)
+		rep.OfflineEvents = callback.Wants(app.CallbackURL, app.CallbackEvents, callback.UserOffline)
 	}
 	r.metrics.logins.WithLabelValues(loginResult(rep.Code)).Inc()
 	b, _ := proto.Marshal(rep)

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"strconv"
 	"time"
+
+	"github.com/liveim/liveim/callback"
 )
 
 // Config configures a Router. The zero value means the defaults; they are
@@ -101,6 +103,10 @@ type Config struct {
 	// SeqBlock is how many seqnums a router reserves per group state write,
 	// so a restart never reuses one. Default 1000.
 	SeqBlock int64
+	// Callbacks configures the delivery of the apps' callback events
+	// (package callback); its stream replicas and pinned TTL follow the
+	// router's.
+	Callbacks callback.Config
 }
 
 // RegisterFlags registers the router flags on fs with the given prefix.
@@ -124,6 +130,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	})
 	fs.DurationVar(&c.NonceWindow, prefix+"nonce-window", 0, "router: how long a login nonce stays bound to its first token (default 1h)")
 	fs.DurationVar(&c.RecallWindow, prefix+"recall-window", 0, "router: how long a sender may delete its own message (default 2m)")
+	fs.DurationVar(&c.Callbacks.MaxAge, prefix+"callback-max-age", 0, "router: how long callback events wait for an app's backend that does not take them (default 72h)")
+	fs.DurationVar(&c.Callbacks.Timeout, prefix+"callback-timeout", 0, "router: bound on one callback POST (default 10s)")
 }
 
 // Validate reports a configuration that cannot work.
@@ -195,5 +203,9 @@ func (c Config) withDefaults() Config {
 	if c.SeqBlock == 0 {
 		c.SeqBlock = 1000
 	}
+	if c.Callbacks.MaxAge == 0 {
+		c.Callbacks.MaxAge = 72 * time.Hour
+	}
+	c.Callbacks.StreamReplicas, c.Callbacks.PinnedTTL = c.StreamReplicas, c.PinnedTTL
 	return c
 }

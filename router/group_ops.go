@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -67,6 +68,9 @@ func (r *Router) createGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	if err != nil {
 		return nil, fmt.Errorf("create group: %w", err)
 	}
+	if created {
+		r.emit(ctx, c.AppId, callback.Event{Type: callback.GroupCreated, GroupID: groupID, User: &callback.User{UserID: c.UserId, UserExtension: c.UserExtension}})
+	}
 	return createReply(groupID, !created), nil
 }
 
@@ -113,6 +117,7 @@ func (r *Router) reopenGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 		r.removeMember(gs, id)
 	}
 	gs.change = memberChange{}
+	r.emit(ctx, c.AppId, callback.Event{Type: callback.GroupCreated, GroupID: req.GroupId, User: &callback.User{UserID: c.UserId, UserExtension: c.UserExtension}})
 	return createReply(req.GroupId, false), nil
 }
 
@@ -153,6 +158,7 @@ func (r *Router) closeGroup(ctx context.Context, j job, c *liveimpb.Caller) (*li
 	gs.change = memberChange{}
 	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: liveimpb.ExitReason_EXIT_REASON_GROUP_CLOSED}}},
 		nats.Header{subject.HeaderExit: []string{"1"}})
+	r.emit(ctx, j.appID, callback.Event{Type: callback.GroupClosed, GroupID: j.groupID})
 	return &liveimpb.Reply{}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -132,6 +133,7 @@ func (r *Router) deleteMessage(ctx context.Context, j job, c *liveimpb.Caller, r
 	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_DeleteGroupMessage{DeleteGroupMessage: &liveimpb.DeleteGroupMessageEvent{
 		GroupId: j.groupID, MessageId: req.MessageId, DeleteSeq: gs.g.DeleteSeq,
 	}}}, nil)
+	r.emit(ctx, j.appID, callback.Event{Type: callback.MessageDeleted, GroupID: j.groupID, MessageID: req.MessageId})
 	return &liveimpb.Reply{}, nil
 }
 

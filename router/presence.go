@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -90,6 +91,7 @@ func (r *Router) addSession(gs *groupState, c *liveimpb.Caller) bool {
 		if len(gs.change.joins) < r.cfg.MemberChangeUsers {
 			gs.change.joins = append(gs.change.joins, &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension})
 		}
+		r.emitUser(gs.g.AppID, gs.g.ID, callback.GroupJoin, &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension})
 	}
 	m.user = &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension}
 	m.sessions[s] = struct{}{}
@@ -134,6 +136,7 @@ func (r *Router) removeMember(gs *groupState, userID string) {
 	if len(gs.change.leaves) < r.cfg.MemberChangeUsers {
 		gs.change.leaves = append(gs.change.leaves, m.user)
 	}
+	r.emitUser(gs.g.AppID, gs.g.ID, callback.GroupLeave, m.user)
 }
 
 // expireMembers ends sessions on gateways that went silent and removes
@@ -237,6 +240,7 @@ func (r *Router) deleteGroup(ctx context.Context, j job) (*liveimpb.Reply, error
 	}
 	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: liveimpb.ExitReason_EXIT_REASON_GROUP_CLOSED}}},
 		nats.Header{subject.HeaderExit: []string{"1"}})
+	r.emit(ctx, j.appID, callback.Event{Type: callback.GroupDeleted, GroupID: j.groupID})
 	return &liveimpb.Reply{}, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -50,6 +51,8 @@ type Router struct {
 	offWork   sync.WaitGroup // that work, waited for before the queues close
 	nonces    nonces
 	secret    []byte // the cluster secret: MAC key of server API requests
+	events    *callback.Publisher
+	callbacks *callback.Dispatcher
 	ready     chan struct{}
 
 	metrics  *metrics
@@ -106,6 +109,8 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		ready:       make(chan struct{}),
 	}
 	r.metrics = newMetrics(o.reg)
+	r.events = callback.NewPublisher(nc, "router", r.log, o.reg)
+	r.callbacks = callback.NewDispatcher(cfg.Callbacks, js, store, r.log, o.reg)
 	r.tracer, r.tracing = newTracer(o.tp)
 	r.apps = &appCache{store: store, ttl: 5 * time.Second, entries: make(map[string]appEntry)}
 	r.gateways = newGatewayTracker(cfg.GatewayTimeout, r.now)
@@ -172,6 +177,9 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 	r.log.Info("router started", "partitions", r.cfg.Partitions, "workers", r.cfg.Workers)
 	close(r.ready)
+	cbCtx, stopCallbacks := context.WithCancel(ctx)
+	cbDone := make(chan error, 1)
+	go func() { cbDone <- r.callbacks.Run(cbCtx) }()
 
 	partsDone := make(chan error, 1)
 	go func() { partsDone <- r.parts.run(ctx) }()
@@ -200,6 +208,10 @@ loop:
 	}
 
 	partsErr := <-partsDone // stops consuming partitions and leaves the live set
+	stopCallbacks()
+	if err := <-cbDone; err != nil {
+		r.log.Error("callbacks", "err", err)
+	}
 	for _, s := range subs {
 		_ = s.Drain()
 	}
@@ -318,6 +330,10 @@ func (r *Router) setupStreams(ctx context.Context) error {
 		return err
 	}
 	if err := r.loadSecret(ctx); err != nil {
+		return err
+	}
+	// Before the first login: gateways publish user.online into it.
+	if _, err := callback.EnsureStream(ctx, r.js, r.cfg.StreamReplicas, r.cfg.Callbacks.MaxAge); err != nil {
 		return err
 	}
 	return r.parts.setup(ctx)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -145,6 +146,7 @@ func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimp
 			return nil, fmt.Errorf("store message: %w", err)
 		}
 	}
+	r.emit(ctx, j.appID, callback.Event{Type: callback.GroupMessage, GroupID: j.groupID, Message: callbackMessage(msg)})
 	if req.ClientMsgId != "" {
 		gs.sent.add(msgID, msg)
 	}

@@ -41,6 +41,9 @@ type SendReply struct {
 }
 
 func (req *sendRequest) check() (liveimpb.MessageLevel, error) {
+	if req.Type < 1 {
+		return 0, liveimpb.InvalidParam("type", "required, from 1")
+	}
 	if req.SenderID != "" {
 		if err := ids.Check("sender_id", req.SenderID); err != nil {
 			return 0, err

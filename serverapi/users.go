@@ -162,7 +162,7 @@ func (s *Server) online(r *http.Request, app storage.App, body []byte) (any, err
 }
 
 func finishOnline(out OnlineReply) OnlineReply {
-	out.Online = slices.Compact(slices.Sorted(slices.Values(out.Online)))
+	out.Online = nonNil(slices.Compact(slices.Sorted(slices.Values(out.Online))))
 	return out
 }
 

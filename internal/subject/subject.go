@@ -87,6 +87,30 @@ const (
 	KindDisconnect = "disconnect"
 )
 
+// CallbackStream is the stream of the apps' callback events (package
+// callback), on CallbackWildcard.
+const (
+	CallbackStream   = "LIVEIM_CALLBACKS"
+	CallbackWildcard = "liveim.cb.>"
+)
+
+// CallbackGroup is the subject of a group's callback events: one subject
+// per group keeps them in order.
+func CallbackGroup(appID, groupID string) string {
+	return "liveim.cb." + appID + ".g." + groupID
+}
+
+// CallbackUser is the subject of a user's callback events (online,
+// offline).
+func CallbackUser(appID, userID string) string {
+	return "liveim.cb." + appID + ".u." + userID
+}
+
+// CallbackApp is the filter of every callback event of an app.
+func CallbackApp(appID string) string {
+	return "liveim.cb." + appID + ".>"
+}
+
 // RPC is the subject a gateway sends a group-scoped request to.
 func RPC(appID, groupID string) string {
 	return "liveim.rpc." + appID + "." + groupID
@@ -196,7 +220,7 @@ const (
 
 // GatewayPublish returns the subjects a gateway may publish to.
 func GatewayPublish() []string {
-	return []string{"liveim.rpc.*.*", "liveim.any.*", Auth, GatewayHeartbeat, "liveim.usr.*.*"}
+	return []string{"liveim.rpc.*.*", "liveim.any.*", Auth, GatewayHeartbeat, "liveim.usr.*.*", "liveim.cb.*.u.*"}
 }
 
 // GatewaySubscribe returns the subjects a gateway may subscribe to.

@@ -552,10 +552,14 @@ func (x *AuthRequest) GetOrigin() string {
 
 // AuthReply answers AuthRequest: code 0 accepts the credentials.
 type AuthReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	Msg           string                 `protobuf:"bytes,2,opt,name=msg,proto3" json:"msg,omitempty"`
-	MultiDevice   bool                   `protobuf:"varint,3,opt,name=multi_device,json=multiDevice,proto3" json:"multi_device,omitempty"` // see storage.App.MultiDevice
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Code        int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Msg         string                 `protobuf:"bytes,2,opt,name=msg,proto3" json:"msg,omitempty"`
+	MultiDevice bool                   `protobuf:"varint,3,opt,name=multi_device,json=multiDevice,proto3" json:"multi_device,omitempty"` // see storage.App.MultiDevice
+	// online_events and offline_events: the app wants the callback events
+	// user.online and user.offline, which the gateway publishes.
+	OnlineEvents  bool `protobuf:"varint,4,opt,name=online_events,json=onlineEvents,proto3" json:"online_events,omitempty"`
+	OfflineEvents bool `protobuf:"varint,5,opt,name=offline_events,json=offlineEvents,proto3" json:"offline_events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -607,6 +611,20 @@ func (x *AuthReply) GetMsg() string {
 func (x *AuthReply) GetMultiDevice() bool {
 	if x != nil {
 		return x.MultiDevice
+	}
+	return false
+}
+
+func (x *AuthReply) GetOnlineEvents() bool {
+	if x != nil {
+		return x.OnlineEvents
+	}
+	return false
+}
+
+func (x *AuthReply) GetOfflineEvents() bool {
+	if x != nil {
+		return x.OfflineEvents
 	}
 	return false
 }
@@ -761,11 +779,13 @@ const file_liveim_v1_internal_proto_rawDesc = "" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12'\n" +
 	"\x04auth\x18\x03 \x01(\v2\x13.liveim.v1.UserAuthR\x04auth\x12\x16\n" +
-	"\x06origin\x18\x04 \x01(\tR\x06origin\"T\n" +
+	"\x06origin\x18\x04 \x01(\tR\x06origin\"\xa0\x01\n" +
 	"\tAuthReply\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12!\n" +
-	"\fmulti_device\x18\x03 \x01(\bR\vmultiDevice\"?\n" +
+	"\fmulti_device\x18\x03 \x01(\bR\vmultiDevice\x12#\n" +
+	"\ronline_events\x18\x04 \x01(\bR\fonlineEvents\x12%\n" +
+	"\x0eoffline_events\x18\x05 \x01(\bR\rofflineEvents\"?\n" +
 	"\vOnlineQuery\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x19\n" +
 	"\buser_ids\x18\x02 \x03(\tR\auserIds\"G\n" +

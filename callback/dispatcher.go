@@ -1,0 +1,317 @@
+package callback
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/storage"
+)
+
+// Config configures a Dispatcher. The zero value means the defaults.
+type Config struct {
+	// Batch is the most events one POST carries, and the most an app has
+	// in flight. Default 100.
+	Batch int
+	// Linger is how long a dispatcher waits for more events before it
+	// posts a batch that is not full. Default 50ms.
+	Linger time.Duration
+	// Timeout bounds one POST. Default 10s.
+	Timeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait before a failed POST is
+	// tried again; it doubles from MinBackoff. Defaults 500ms and 1m.
+	MinBackoff, MaxBackoff time.Duration
+	// Rescan is how often the apps are read to find callback URLs set or
+	// removed. Default 5s.
+	Rescan time.Duration
+	// PinnedTTL is how long an app's events stay with a dispatcher that
+	// stopped pulling before another takes them. Default 5s.
+	PinnedTTL time.Duration
+	// MaxAge is how long the stream keeps an event not yet delivered.
+	// Default 72h.
+	MaxAge time.Duration
+	// StreamReplicas is the stream's replica count. Default 1.
+	StreamReplicas int
+	// HTTPClient posts the batches. Default: a client with Timeout.
+	HTTPClient *http.Client
+}
+
+func (c Config) withDefaults() Config {
+	if c.Batch <= 0 {
+		c.Batch = 100
+	}
+	if c.Linger <= 0 {
+		c.Linger = 50 * time.Millisecond
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 500 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = time.Minute
+	}
+	if c.Rescan <= 0 {
+		c.Rescan = 5 * time.Second
+	}
+	if c.PinnedTTL <= 0 {
+		c.PinnedTTL = 5 * time.Second
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 72 * time.Hour
+	}
+	if c.StreamReplicas <= 0 {
+		c.StreamReplicas = 1
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: c.Timeout}
+	}
+	return c
+}
+
+// priorityGroup is the priority group of the apps' consumers.
+const priorityGroup = "callbacks"
+
+// Dispatcher delivers the events of every app with a callback URL.
+type Dispatcher struct {
+	cfg   Config
+	js    jetstream.JetStream
+	store storage.Store
+	log   *slog.Logger
+
+	delivered, failures prometheus.Counter
+
+	mu   sync.Mutex // leaf lock
+	apps map[string]context.CancelFunc
+}
+
+// NewDispatcher returns a Dispatcher. reg may be nil.
+func NewDispatcher(cfg Config, js jetstream.JetStream, store storage.Store, log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
+	d := &Dispatcher{
+		cfg: cfg.withDefaults(), js: js, store: store, log: log, apps: make(map[string]context.CancelFunc),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "liveim_callback_events_delivered_total", Help: "Callback events the apps' backends took (2xx)."}),
+		failures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "liveim_callback_post_failures_total", Help: "Callback POSTs that failed (error or non-2xx) and are retried."}),
+	}
+	if reg != nil {
+		reg.MustRegister(d.delivered, d.failures)
+	}
+	return d
+}
+
+// Run makes the stream and delivers until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	st, err := EnsureStream(ctx, d.js, d.cfg.StreamReplicas, d.cfg.MaxAge)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(d.cfg.Rescan)
+	defer tick.Stop()
+	for {
+		d.scan(ctx, st, &wg)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// scan starts delivering for apps that have a callback URL and stops for
+// those that no longer have one.
+func (d *Dispatcher) scan(ctx context.Context, st jetstream.Stream, wg *sync.WaitGroup) {
+	apps, err := d.store.ListApps(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("callbacks: list apps", "err", err)
+		}
+		return
+	}
+	want := make(map[string]bool)
+	for _, a := range apps {
+		if a.CallbackURL != "" && !a.Disabled {
+			want[a.ID] = true
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, cancel := range d.apps {
+		if !want[id] {
+			cancel()
+			delete(d.apps, id)
+		}
+	}
+	for id := range want {
+		if d.apps[id] != nil {
+			continue
+		}
+		actx, cancel := context.WithCancel(ctx)
+		d.apps[id] = cancel
+		wg.Go(func() { d.deliver(actx, st, id) })
+	}
+}
+
+func consumerName(appID string) string { return "cb_" + appID }
+
+// deliver posts an app's events until ctx ends.
+func (d *Dispatcher) deliver(ctx context.Context, st jetstream.Stream, appID string) {
+	var cons jetstream.Consumer
+	backoff := d.cfg.MinBackoff
+	for cons == nil {
+		var err error
+		cons, err = st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:        consumerName(appID),
+			FilterSubject:  subject.CallbackApp(appID),
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        d.cfg.Timeout + 20*time.Second,
+			MaxAckPending:  d.cfg.Batch, // in order, even when redelivered
+			MaxDeliver:     -1,
+			PriorityPolicy: jetstream.PriorityPolicyPinned,
+			PriorityGroups: []string{priorityGroup},
+			PinnedTTL:      d.cfg.PinnedTTL,
+		})
+		if err != nil {
+			if !sleep(ctx, backoff) {
+				return
+			}
+			d.log.Warn("callbacks: consumer", "app_id", appID, "err", err)
+			backoff = min(2*backoff, d.cfg.MaxBackoff)
+		}
+	}
+	// Pull requests come more often than PinnedTTL, or the pin churns.
+	wait := max(100*time.Millisecond, d.cfg.PinnedTTL/3)
+	for ctx.Err() == nil {
+		// Wait for one event, then take what else came within Linger, so
+		// a quiet app gets its event at once and a busy one in batches.
+		msgs, err := fetch(cons, 1, wait, nil)
+		if err == nil && len(msgs) == 1 && d.cfg.Batch > 1 {
+			msgs, err = fetch(cons, d.cfg.Batch-1, d.cfg.Linger, msgs)
+		}
+		if len(msgs) > 0 {
+			d.post(ctx, appID, msgs)
+			continue
+		}
+		if err != nil && !sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// fetch appends up to n messages of cons that come within wait to msgs.
+func fetch(cons jetstream.Consumer, n int, wait time.Duration, msgs []jetstream.Msg) ([]jetstream.Msg, error) {
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(priorityGroup))
+	if err != nil {
+		return msgs, err
+	}
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	return msgs, batch.Error()
+}
+
+// post delivers msgs in one POST, retrying until the app takes them or
+// ctx ends; then it acks them. While it retries it keeps the messages
+// from being redelivered elsewhere.
+func (d *Dispatcher) post(ctx context.Context, appID string, msgs []jetstream.Msg) {
+	b := Batch{AppID: appID, Events: make([]Event, 0, len(msgs))}
+	for _, m := range msgs {
+		var ev Event
+		if err := json.Unmarshal(m.Data(), &ev); err != nil {
+			d.log.Error("callbacks: undecodable event dropped", "app_id", appID, "err", err)
+			continue
+		}
+		b.Events = append(b.Events, ev)
+	}
+	body, _ := json.Marshal(b)
+	backoff := d.cfg.MinBackoff
+	for attempt := 1; ; attempt++ {
+		err := d.send(ctx, appID, body)
+		if err == nil {
+			break
+		}
+		d.failures.Inc()
+		d.log.Warn("callbacks: POST failed; retrying", "app_id", appID, "events", len(b.Events), "attempt", attempt, "retry_in", backoff, "err", err)
+		for _, m := range msgs {
+			_ = m.InProgress()
+		}
+		if !sleep(ctx, backoff) {
+			return // unacked: redelivered to the next dispatcher
+		}
+		backoff = min(2*backoff, d.cfg.MaxBackoff)
+	}
+	for _, m := range msgs {
+		if err := m.Ack(); err != nil {
+			d.log.Debug("callbacks: ack", "app_id", appID, "err", err)
+		}
+	}
+	d.delivered.Add(float64(len(b.Events)))
+}
+
+// send POSTs one batch to the app's current callback URL, signed with its
+// current key.
+func (d *Dispatcher) send(ctx context.Context, appID string, body []byte) error {
+	app, err := d.store.GetApp(ctx, appID)
+	if err != nil {
+		return fmt.Errorf("get app: %w", err)
+	}
+	if app.CallbackURL == "" {
+		return errors.New("the app has no callback URL now")
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, app.CallbackURL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	auth.SignRequest(req, app.ID, app.Key, body, time.Now())
+	resp, err := d.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return redact(err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("answered %s", resp.Status)
+	}
+	return nil
+}
+
+// redact keeps the URL's query and credentials (apps put tokens there)
+// out of logs.
+func redact(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		return fmt.Errorf("post: %w", ue.Unwrap())
+	}
+	return err
+}
+
+// sleep waits d or until ctx ends; it reports false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
