@@ -5,7 +5,7 @@
 //	liveim gateway  a gateway against a NATS URL
 //	liveim router   a router against a NATS URL
 //	liveim token    print a login token for a user of the demo app
-//	liveim app      print the demo app's credentials
+//	liveim app      manage apps through a cluster's admin API (no subcommand: print the demo app)
 //	liveim bench    measure a server: idle connections, login storms, fan-out, rooms, C2C
 //	liveim ceiling  measure this machine's limits: bare nats-server fan-out, bare gobwas/ws
 //

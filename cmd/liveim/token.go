@@ -40,7 +40,9 @@ func runToken(_ context.Context, args []string, stdout io.Writer) error {
 	return enc.Encode(demoapp.Issue(info, *user, *role, *ttl, time.Now()))
 }
 
-func runApp(_ context.Context, args []string, stdout io.Writer) error {
+// runDemoApp prints the demo app of a `liveim serve` data directory
+// (`liveim app` without a subcommand).
+func runDemoApp(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
 	data := fs.String("data", "./data", "data directory of liveim serve (reads app.json)")
 	if err := parseFlags(fs, args); err != nil {
