@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -464,5 +466,39 @@ func TestServerRightsNeedTheAPI(t *testing.T) {
 	}
 	if rep := call(&liveimpb.RouterRequest{Caller: forged, Frame: &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_SendGroupMessage{SendGroupMessage: &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: 5, Data: "fake gift"}}}}); rep.Code != 400 {
 		t.Fatalf("forged system message: %+v", rep)
+	}
+}
+
+// TestServerAPIFromShell: examples/serverapi/call.sh, the curl + openssl
+// signing docs/serverapi.md shows, is accepted, query and all.
+func TestServerAPIFromShell(t *testing.T) {
+	for _, tool := range []string{"bash", "curl", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (scripts/test installs it)", tool)
+		}
+	}
+	c := testcluster.Start(t, testcluster.Options{})
+	api := c.StartAPI(0, serverapi.Config{})
+	call := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command("../examples/serverapi/call.sh", args...)
+		cmd.Env = append(os.Environ(), "LIVEIM_API="+api.URL, "APP_ID="+testcluster.AppID, "APP_KEY="+testcluster.AppKey)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("call.sh %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	var created struct {
+		GroupID string `json:"group_id"`
+	}
+	if out := call("POST", "/api/v1/groups", `{"group_id":"shell-room","group_name":"From the shell"}`); json.Unmarshal(out, &created) != nil || created.GroupID != "shell-room" {
+		t.Fatalf("create: %s", out)
+	}
+	var list struct {
+		Groups []serverapi.GroupSummary `json:"groups"`
+	}
+	if out := call("GET", "/api/v1/groups?status=open&limit=10"); json.Unmarshal(out, &list) != nil || len(list.Groups) != 1 {
+		t.Fatalf("list: %s", out)
 	}
 }
