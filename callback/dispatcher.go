@@ -48,6 +48,19 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.Batch < 0 || c.StreamReplicas < 0 {
+		return errors.New("callback: negative size in config")
+	}
+	for _, d := range []time.Duration{c.Linger, c.Timeout, c.MinBackoff, c.MaxBackoff, c.Rescan, c.PinnedTTL, c.MaxAge} {
+		if d < 0 {
+			return errors.New("callback: negative duration in config")
+		}
+	}
+	return nil
+}
+
 func (c Config) withDefaults() Config {
 	if c.Batch <= 0 {
 		c.Batch = 100

@@ -264,3 +264,59 @@ func TestCallbacksReceiverDown(t *testing.T) {
 		}
 	}
 }
+
+// TestCallbacksHangingReceiver: a receiver that never answers holds up
+// only its own events: messages still flow to the room's members, and
+// once it answers again the held events arrive.
+func TestCallbacksHangingReceiver(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	stop := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(stop)
+	rcv := newReceiver(t)
+	hang := newHangingServer(t, release)
+	c, api := callbackCluster(t, rcv, callback.GroupMessage)
+	app := api.AppClient()
+	if err := api.AdminClient().Do(ctxT(t), "PATCH", "/admin/apps/"+testcluster.AppID, nil, map[string]any{"callback_url": hang}, nil); err != nil {
+		t.Fatal(err)
+	}
+	do(t, app, "POST", "/groups", map[string]any{"group_id": "busy", "group_name": "Busy", "creator": "host"}, nil)
+	host := c.Login(t, 0, "host", "")
+	viewer := c.Login(t, 1, "viewer", "")
+	join(t, host, "busy")
+	join(t, viewer, "busy")
+	const n = 50
+	for i := range n {
+		send(t, host, "busy", fmt.Sprint(i))
+	}
+	for got := 0; got < n; {
+		if m := waitEvent(t, viewer, groupMsg); m.GroupId == "busy" {
+			got++
+		}
+	}
+	// Back to the working receiver; the held events follow.
+	if err := api.AdminClient().Do(ctxT(t), "PATCH", "/admin/apps/"+testcluster.AppID, nil, map[string]any{"callback_url": rcv.URL()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	rcv.waitFor(60*time.Second, "the held messages", func(evs []callback.Event) bool { return len(evs) >= n })
+}
+
+// newHangingServer returns the URL of a server that answers nothing until
+// release closes.
+func newHangingServer(t testing.TB, release <-chan struct{}) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		http.Error(w, "hung", http.StatusServiceUnavailable)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String() + "/hang"
+}

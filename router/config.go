@@ -154,7 +154,7 @@ func (c Config) Validate() error {
 	if c.Partitions > 1024 {
 		return errors.New("router: at most 1024 partitions")
 	}
-	return nil
+	return c.Callbacks.Validate()
 }
 
 func (c Config) withDefaults() Config {
