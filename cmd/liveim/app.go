@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,10 @@ const appUsage = `usage: liveim app [--data DIR]                 print the demo 
        liveim app set ID [settings]             change the settings given, keep the rest
        liveim app rotate-key ID [--grace 24h]    new key; the old one stays valid for --grace
        liveim app disable ID                    refuse its logins and server API calls
-Each talks to a running cluster's admin API (--api, --admin-key-file) and prints JSON.`
+Each talks to a running cluster's admin API (--api, --admin-key-file, also from LIVEIM_API and
+LIVEIM_ADMIN_KEY_FILE) and prints JSON (--no-key: without the app's keys). Settings come from the
+command line only, never from LIVEIM_* variables or --config.
+create --if-missing --id ID prints an existing app as it is instead of failing.`
 
 // runApp manages apps through the admin API of a running cluster.
 func runApp(ctx context.Context, args []string, stdout io.Writer) error {
@@ -39,11 +43,14 @@ func runApp(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("app "+cmd, flag.ContinueOnError)
 	api := fs.String("api", "http://127.0.0.1:8081", "a router's internal listener (liveim serve: its --http-addr)")
 	keyFile := fs.String("admin-key-file", "./data/"+serverapi.AdminKeyFile, "file holding the admin key")
+	noKey := fs.Bool("no-key", false, "print the app without its keys (for logs others may read)")
 	var settings serverapi.AppSettings
 	var grace time.Duration
+	var ifMissing bool
 	switch cmd {
 	case "create":
 		fs.StringVar(&id, "id", "", "app ID (default: a new one)")
+		fs.BoolVar(&ifMissing, "if-missing", false, "with --id: an app that exists already is printed as it is, not an error")
 		registerSettings(fs, &settings)
 	case "set":
 		registerSettings(fs, &settings)
@@ -53,8 +60,18 @@ func runApp(ctx context.Context, args []string, stdout io.Writer) error {
 	default:
 		return fmt.Errorf("unknown app command %q\n%s", cmd, appUsage)
 	}
-	if err := parseFlags(fs, args); err != nil {
+	// Only the command line sets an app's settings: a LIVEIM_* variable
+	// meant for the router this runs beside (LIVEIM_ROOM_RATE) must not
+	// change an app. The API address and the admin key file may come from
+	// the environment.
+	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := flagsFromEnv(fs, "api", "admin-key-file"); err != nil {
+		return err
+	}
+	if ifMissing && id == "" {
+		return fmt.Errorf("--if-missing needs --id")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q\n%s", fs.Args(), appUsage)
@@ -75,7 +92,13 @@ func runApp(ctx context.Context, args []string, stdout io.Writer) error {
 		if id != "" {
 			body["app_id"] = id
 		}
+		if ifMissing && c.Do(ctx, "GET", path, nil, nil, &out) == nil {
+			break // there already: printed as it is
+		}
 		err = c.Do(ctx, "POST", "/admin/apps", nil, body, &out)
+		if err != nil && ifMissing && c.Do(ctx, "GET", path, nil, nil, &out) == nil {
+			err = nil // made meanwhile by someone else
+		}
 	case "list":
 		err = c.Do(ctx, "GET", "/admin/apps", nil, nil, &out)
 	case "show":
@@ -90,7 +113,52 @@ func runApp(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *noKey {
+		if out, err = withoutKeys(out); err != nil {
+			return err
+		}
+	}
 	return printJSON(stdout, out)
+}
+
+// withoutKeys drops app_key and previous_key from an app or a list of
+// apps.
+func withoutKeys(raw json.RawMessage) (json.RawMessage, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	strip := func(x any) {
+		if m, ok := x.(map[string]any); ok {
+			delete(m, "app_key")
+			delete(m, "previous_key")
+		}
+	}
+	strip(v)
+	if m, ok := v.(map[string]any); ok {
+		if apps, ok := m["apps"].([]any); ok {
+			for _, a := range apps {
+				strip(a)
+			}
+		}
+	}
+	return json.Marshal(v)
+}
+
+// flagsFromEnv sets the named flags not given on the command line from
+// their LIVEIM_* variables.
+func flagsFromEnv(fs *flag.FlagSet, names ...string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, name := range names {
+		env := "LIVEIM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !set[name] {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("%s: %w", env, err)
+			}
+		}
+	}
+	return nil
 }
 
 // merge adds v's JSON fields to m.

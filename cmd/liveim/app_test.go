@@ -148,3 +148,40 @@ func TestAppCLI(t *testing.T) {
 		t.Fatalf("a wrong admin key: %v", err)
 	}
 }
+
+// TestAppCLIFirstApp: what the Helm hook Job runs, `app create --id ID
+// --if-missing --no-key`, creates the app once, leaves it as it is the
+// second time, and never prints a key; settings never come from LIVEIM_*
+// variables meant for the router beside it.
+func TestAppCLIFirstApp(t *testing.T) {
+	data := t.TempDir()
+	_, api := startServeAPI(t, data)
+	keyFile := filepath.Join(data, serverapi.AdminKeyFile)
+	t.Setenv("LIVEIM_ROOM_RATE", "7")
+	t.Setenv("LIVEIM_RETENTION_DAYS", "3")
+	var first, second map[string]any
+	if err := appCLI(t, api, keyFile, &first, "create", "--id", "default", "--if-missing", "--no-key", "--gateway-urls", "wss://live.example.com/ws"); err != nil {
+		t.Fatal(err)
+	}
+	if err := appCLI(t, api, keyFile, &second, "create", "--id", "default", "--if-missing", "--no-key", "--gateway-urls", "wss://other.example.com/ws"); err != nil {
+		t.Fatalf("the second run: %v", err)
+	}
+	for _, out := range []map[string]any{first, second} {
+		if _, ok := out["app_key"]; ok || out["app_id"] != "default" {
+			t.Fatalf("printed %v", out)
+		}
+		if _, ok := out["room_rate"]; ok {
+			t.Fatalf("LIVEIM_ROOM_RATE became an app setting: %v", out)
+		}
+	}
+	if urls, _ := second["gateway_urls"].([]any); len(urls) != 1 || urls[0] != "wss://live.example.com/ws" {
+		t.Fatalf("the second run changed the app: %v", second)
+	}
+	var shown serverapi.AppView
+	if err := appCLI(t, api, keyFile, &shown, "show", "default"); err != nil || len(shown.Key) != 64 || shown.RetentionDays != 0 {
+		t.Fatalf("show: %+v %v", shown, err)
+	}
+	if err := appCLI(t, api, keyFile, nil, "create", "--if-missing"); err == nil {
+		t.Fatal("--if-missing without --id passed")
+	}
+}

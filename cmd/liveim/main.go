@@ -6,6 +6,7 @@
 //	liveim router   a router against a NATS URL
 //	liveim token    print a login token for a user of the demo app
 //	liveim app      manage apps through a cluster's admin API (no subcommand: print the demo app)
+//	liveim demo     serve the demo page and its token endpoint as an app's backend (development)
 //	liveim bench    measure a server: idle connections, login storms, fan-out, rooms, C2C
 //	liveim ceiling  measure this machine's limits: bare nats-server fan-out, bare gobwas/ws
 //
@@ -35,6 +36,7 @@ var targets = map[string]func(ctx context.Context, args []string, stdout io.Writ
 	"router":  runRouter,
 	"token":   runToken,
 	"app":     runApp,
+	"demo":    runDemo,
 	"bench":   runBench,
 	"ceiling": runCeiling,
 	// bench-worker and ceiling-worker are started by `liveim bench` and
@@ -45,7 +47,7 @@ var targets = map[string]func(ctx context.Context, args []string, stdout io.Writ
 
 func main() {
 	if len(os.Args) < 2 || targets[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: liveim serve|gateway|router|token|app|bench|ceiling [flags]   (liveim TARGET -h for flags)")
+		fmt.Fprintln(os.Stderr, "usage: liveim serve|gateway|router|token|app|demo|bench|ceiling [flags]   (liveim TARGET -h for flags)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -384,17 +384,18 @@ func TestComposePortsOnLoopback(t *testing.T) {
 }
 
 // TestComposeEnvNamesRealFlags checks the LIVEIM_ variables of every
-// gateway and router service against the target's flags.
+// gateway, router and demo service against the target's flags.
 func TestComposeEnvNamesRealFlags(t *testing.T) {
 	t.Parallel()
 	c := readCompose(t)
-	for _, target := range []string{"gateway", "router"} {
+	targets := []string{"gateway", "router", "demo"}
+	for _, target := range targets {
 		for _, name := range liveimServices(c, target) {
 			checkEnv(t, composeFile+": "+name, target, c.Services[name].Environment.vars())
 		}
 	}
 	for name, s := range c.Services {
-		if len(s.Command) > 0 && s.Build.Dockerfile == dockerfile && !slices.Contains([]string{"gateway", "router"}, s.Command[0]) {
+		if len(s.Command) > 0 && s.Build.Dockerfile == dockerfile && !slices.Contains(targets, s.Command[0]) {
 			t.Errorf("%s runs liveim %s: deploy/check does not know that target's flags", name, s.Command[0])
 		}
 	}

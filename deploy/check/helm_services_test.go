@@ -10,14 +10,40 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// serviceOf returns the one Service selecting a Deployment's pods.
-func serviceOf(t *testing.T, m *manifests, d *appsv1.Deployment) *corev1.Service {
+// routerServices returns the routers' two Services, both to their one
+// listener, the internal one (port http): the headless Service that names
+// it for Prometheus (the ServiceMonitor's, with the internal label), and
+// the server API's ClusterIP Service, which balances over the ready
+// routers, stays inside the cluster and is no ServiceMonitor's.
+func routerServices(t *testing.T, m *manifests, rt *appsv1.Deployment) (metrics, api *corev1.Service) {
 	t.Helper()
-	svcs := servicesOf(m, d)
-	if len(svcs) != 1 {
-		t.Fatalf("%d Services select %s's pods, want 1", len(svcs), d.Name)
+	c := rt.Spec.Template.Spec.Containers[0]
+	for _, s := range servicesOf(m, rt) {
+		for _, p := range s.Spec.Ports {
+			if targetPortName(p, c) != "http" {
+				t.Errorf("Service %s: port %s leads to the routers' port %q, want http (their internal listener)", s.Name, p.Name, targetPortName(p, c))
+			}
+		}
+		found := &api
+		if s.Spec.ClusterIP == corev1.ClusterIPNone {
+			found = &metrics
+		} else {
+			if (s.Spec.Type != "" && s.Spec.Type != corev1.ServiceTypeClusterIP) || len(s.Spec.ExternalIPs) > 0 {
+				t.Errorf("Service %s of the server API is %s (external IPs %v): the routers' internal listener would leave the cluster", s.Name, s.Spec.Type, s.Spec.ExternalIPs)
+			}
+			if s.Labels["liveim/listener"] != "" {
+				t.Errorf("Service %s of the server API has the label liveim/listener: a ServiceMonitor would scrape the routers twice", s.Name)
+			}
+		}
+		if *found != nil {
+			t.Fatalf("Services %s and %s: two of a kind select the routers", (*found).Name, s.Name)
+		}
+		*found = s
 	}
-	return svcs[0]
+	if metrics == nil || api == nil {
+		t.Fatalf("router Services: headless (metrics) %v, server API %v; want one of each", metrics != nil, api != nil)
+	}
+	return metrics, api
 }
 
 // servicesOf returns the Services selecting a Deployment's pods.

@@ -80,8 +80,8 @@ func TestHelmTemplateDefaults(t *testing.T) {
 	// which the chart does not make without passwords in values.
 	checkNATSCredentials(t, gw, "gateway", "rel-liveim-nats-auth")
 	checkNATSCredentials(t, rt, "router", "rel-liveim-nats-auth")
-	if len(m.Secrets) != 0 {
-		t.Errorf("defaults render %d Secrets, want none (no passwords in values)", len(m.Secrets))
+	if len(m.Secrets) != 1 || secretNamed(m, "rel-liveim-admin-key") == nil {
+		t.Errorf("defaults render %d Secrets, want only the admin key's (no passwords in values)", len(m.Secrets))
 	}
 	if v, ok := envValue(gw.Spec.Template.Spec.Containers[0], "LIVEIM_TRUSTED_PROXIES"); ok {
 		t.Errorf("gateway LIVEIM_TRUSTED_PROXIES=%q by default, want unset (no proxy is trusted)", v)
@@ -128,7 +128,7 @@ func TestHelmTemplateAllFeatures(t *testing.T) {
 		checkNATSTLS(t, d, "nats-client-tls", true)
 	}
 	if len(m.Secrets) != 0 {
-		t.Errorf("%d Secrets rendered, want none (nats.auth.existingSecret is set)", len(m.Secrets))
+		t.Errorf("%d Secrets rendered, want none (nats.auth.existingSecret and adminKey.existingSecret are set)", len(m.Secrets))
 	}
 
 	// Scylla, with the password from a Secret.
@@ -224,7 +224,8 @@ func TestHelmTemplateAllFeatures(t *testing.T) {
 			}
 		}
 	}
-	for _, s := range []*corev1.Service{gwInternal, serviceOf(t, m, rt)} {
+	rtMetrics, _ := routerServices(t, m, rt)
+	for _, s := range []*corev1.Service{gwInternal, rtMetrics} {
 		if !monitored[s.Name] {
 			t.Errorf("no ServiceMonitor selects Service %s", s.Name)
 		}
@@ -268,19 +269,21 @@ func TestHelmTemplatePebble(t *testing.T) {
 	// The NATS passwords from values, in the Secret the chart makes, each
 	// role mounting its own.
 	const secret = "rel-liveim-nats-auth"
-	if len(m.Secrets) != 1 || m.Secrets[0].Name != secret {
-		t.Fatalf("%d Secrets rendered, want %s", len(m.Secrets), secret)
+	natsAuth := secretNamed(m, secret)
+	if len(m.Secrets) != 2 || natsAuth == nil || secretNamed(m, "rel-liveim-admin-key") == nil {
+		t.Fatalf("%d Secrets rendered, want %s and rel-liveim-admin-key", len(m.Secrets), secret)
 	}
 	for key, want := range map[string]string{"router-password": "test-router-password-0b1c", "gateway-password": "test-gateway-password-9e8f"} {
-		if got := string(m.Secrets[0].Data[key]); got != want {
+		if got := string(natsAuth.Data[key]); got != want {
 			t.Errorf("Secret %s: %s=%q, want %q", secret, key, got, want)
 		}
 	}
 	checkNATSCredentials(t, gw, "gateway", secret)
 	checkNATSCredentials(t, rt, "router", secret)
-	// The embedded store's volume and the password's, side by side.
-	if len(rt.Spec.Template.Spec.Volumes) != 2 {
-		t.Errorf("router volumes %v, want data and nats-auth", rt.Spec.Template.Spec.Volumes)
+	// The embedded store's volume, the password's and the admin key's, side
+	// by side.
+	if len(rt.Spec.Template.Spec.Volumes) != 3 {
+		t.Errorf("router volumes %v, want data, nats-auth and admin-key", rt.Spec.Template.Spec.Volumes)
 	}
 }
 
@@ -314,6 +317,12 @@ func TestHelmTemplateRefuses(t *testing.T) {
 		{"a client certificate without its Secret", []string{"--set", "nats.tls.clientCert=true"}, "nats.tls.clientCert"},
 		{"a trusted proxy that is no CIDR", []string{"--set", "gateway.trustedProxies={10.0.0.1}"}, "gateway.trustedProxies"},
 		{"metrics on the public port", []string{"--set", "gateway.internalPort=8080"}, "gateway.internalPort"},
+		{"a first app without the admin API", []string{"--set", "adminKey.enabled=false"}, "firstApp needs the admin API"},
+		{"a first app ID that is no ID", []string{"--set", "firstApp.id=my_app"}, "firstApp.id"},
+		{"a first app setting the chart sets", []string{"--set", "firstApp.settings.api=http://x:8081"}, "firstApp.settings.api"},
+		{"a first app gateway URL that is no WebSocket URL", []string{"--set", "firstApp.gatewayURLs={https://im.example/ws}"}, "firstApp.gatewayURLs"},
+		{"an admin key Secret key that is no key", []string{"--set", "adminKey.secretKey=admin/key"}, "adminKey.secretKey"},
+		{"the admin key file as a flag", []string{"--set", "router.flags.admin-key-file=/tmp/k"}, "router.flags.admin-key-file"},
 	} {
 		_, err := runHelm(t, append([]string{"template", "rel", chartDir, "--kube-version", kubeVersion}, c.args...)...)
 		if err == nil {
@@ -363,7 +372,7 @@ func checkChart(t *testing.T, m *manifests) (gw, rt *appsv1.Deployment) {
 	if !servicePortExists(public, "http", 0) {
 		t.Errorf("Service %s has no port named http", public.Name)
 	}
-	serviceOf(t, m, rt) // routers' metrics
+	routerServices(t, m, rt) // routers' metrics and server API
 
 	// The WebSocket listener is the http port, the internal listener
 	// (/metrics) the internal port.
@@ -461,6 +470,8 @@ func checkDeployment(t *testing.T, m *manifests, d *appsv1.Deployment) {
 		t.Errorf("%s: no container port named http", d.Name)
 	}
 
+	checkPodHardening(t, d.Name, pod, c)
+
 	// Probes: HTTP on the http port (the image has no shell for exec).
 	for _, p := range []struct {
 		kind  string
@@ -488,24 +499,6 @@ func checkDeployment(t *testing.T, m *manifests, d *appsv1.Deployment) {
 		}
 	}
 
-	// Non-root, read-only, no capabilities.
-	psc, csc := pod.SecurityContext, c.SecurityContext
-	nonRoot := (psc != nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot) || (csc != nil && csc.RunAsNonRoot != nil && *csc.RunAsNonRoot)
-	if !nonRoot {
-		t.Errorf("%s: runAsNonRoot is not set", d.Name)
-	}
-	if (psc != nil && psc.RunAsUser != nil && *psc.RunAsUser == 0) || (csc != nil && csc.RunAsUser != nil && *csc.RunAsUser == 0) {
-		t.Errorf("%s: runs as uid 0", d.Name)
-	}
-	if csc == nil || csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem {
-		t.Errorf("%s: root filesystem is writable", d.Name)
-	}
-	if csc == nil || csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation {
-		t.Errorf("%s: privilege escalation allowed", d.Name)
-	}
-	if csc == nil || csc.Capabilities == nil || !slices.Contains(csc.Capabilities.Drop, "ALL") {
-		t.Errorf("%s: capabilities not dropped", d.Name)
-	}
 	if _, ok := c.Resources.Requests[corev1.ResourceCPU]; !ok {
 		t.Errorf("%s: no CPU request (the HPA's utilization needs one)", d.Name)
 	}
@@ -529,14 +522,43 @@ func checkDeployment(t *testing.T, m *manifests, d *appsv1.Deployment) {
 		}
 	}
 
-	// A ServiceAccount the chart renders, if it renders one.
+	checkServiceAccount(t, m, d.Name, pod)
+}
+
+// checkPodHardening checks a liveim pod's security: non-root, read-only
+// root filesystem, no privilege escalation, no capabilities.
+func checkPodHardening(t *testing.T, name string, pod corev1.PodSpec, c corev1.Container) {
+	t.Helper()
+	psc, csc := pod.SecurityContext, c.SecurityContext
+	nonRoot := (psc != nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot) || (csc != nil && csc.RunAsNonRoot != nil && *csc.RunAsNonRoot)
+	if !nonRoot {
+		t.Errorf("%s: runAsNonRoot is not set", name)
+	}
+	if (psc != nil && psc.RunAsUser != nil && *psc.RunAsUser == 0) || (csc != nil && csc.RunAsUser != nil && *csc.RunAsUser == 0) {
+		t.Errorf("%s: runs as uid 0", name)
+	}
+	if csc == nil || csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem {
+		t.Errorf("%s: root filesystem is writable", name)
+	}
+	if csc == nil || csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation {
+		t.Errorf("%s: privilege escalation allowed", name)
+	}
+	if csc == nil || csc.Capabilities == nil || !slices.Contains(csc.Capabilities.Drop, "ALL") {
+		t.Errorf("%s: capabilities not dropped", name)
+	}
+}
+
+// checkServiceAccount checks that a pod's ServiceAccount is one the chart
+// renders, if it renders one.
+func checkServiceAccount(t *testing.T, m *manifests, name string, pod corev1.PodSpec) {
+	t.Helper()
 	if len(m.ServiceAccounts) > 0 {
 		found := false
 		for _, sa := range m.ServiceAccounts {
 			found = found || sa.Name == pod.ServiceAccountName
 		}
 		if !found {
-			t.Errorf("%s: serviceAccountName %q is not rendered", d.Name, pod.ServiceAccountName)
+			t.Errorf("%s: serviceAccountName %q is not rendered", name, pod.ServiceAccountName)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -23,6 +24,7 @@ import (
 var kinds = map[string]func() any{
 	"apps/v1/Deployment":                     func() any { return new(appsv1.Deployment) },
 	"apps/v1/StatefulSet":                    func() any { return new(appsv1.StatefulSet) },
+	"batch/v1/Job":                           func() any { return new(batchv1.Job) },
 	"v1/Service":                             func() any { return new(corev1.Service) },
 	"v1/ServiceAccount":                      func() any { return new(corev1.ServiceAccount) },
 	"v1/ConfigMap":                           func() any { return new(corev1.ConfigMap) },
@@ -35,6 +37,7 @@ var kinds = map[string]func() any{
 // manifests is a rendered chart, every object decoded strictly.
 type manifests struct {
 	Deployments     []*appsv1.Deployment
+	Jobs            []*batchv1.Job
 	Services        []*corev1.Service
 	ServiceAccounts []*corev1.ServiceAccount
 	Secrets         []*corev1.Secret
@@ -114,6 +117,8 @@ func (m *manifests) add(doc string) error {
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
 		m.Deployments = append(m.Deployments, o)
+	case *batchv1.Job:
+		m.Jobs = append(m.Jobs, o)
 	case *corev1.Service:
 		if errs := validation.IsDNS1035Label(o.Name); len(errs) > 0 {
 			return fmt.Errorf("Service %q: invalid name: %s", o.Name, strings.Join(errs, "; "))
@@ -162,6 +167,29 @@ func (m *manifests) workload(t *testing.T, target string) *appsv1.Deployment {
 		t.Fatalf("no Deployment runs liveim %s", target)
 	}
 	return found
+}
+
+// pods returns the pod templates of the rendered workloads (Deployments
+// and Jobs) by the workload's name.
+func (m *manifests) pods() map[string]corev1.PodSpec {
+	out := map[string]corev1.PodSpec{}
+	for _, d := range m.Deployments {
+		out[d.Name] = d.Spec.Template.Spec
+	}
+	for _, j := range m.Jobs {
+		out[j.Name] = j.Spec.Template.Spec
+	}
+	return out
+}
+
+// secretNamed returns the rendered Secret of that name, nil if none.
+func secretNamed(m *manifests, name string) *corev1.Secret {
+	for _, s := range m.Secrets {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
 }
 
 // selects reports whether a label selector selects pods with these labels.

@@ -300,7 +300,8 @@ type flagInfo struct {
 	Type string // "string", "int", "duration", "float", "bool", "value", ...
 }
 
-// targetFlags returns the flags of a liveim target.
+// targetFlags returns the flags of a liveim target, or of a target's
+// command ("app create").
 func targetFlags(t testing.TB, target string) map[string]flagInfo {
 	t.Helper()
 	flagsMu.Lock()
@@ -308,7 +309,7 @@ func targetFlags(t testing.TB, target string) map[string]flagInfo {
 	if fs, ok := flagSet[target]; ok {
 		return fs
 	}
-	out, err := exec.Command(liveim(t), target, "-h").CombinedOutput()
+	out, err := exec.Command(liveim(t), append(strings.Fields(target), "-h")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("liveim %s -h: %v\n%s", target, err, out)
 	}

@@ -341,3 +341,78 @@ spec:
       {{- include "liveim.selectorLabels" . | nindent 6 }}
 {{- end }}
 {{- end }}
+
+{{/*
+The Secret holding the server API's admin key (adminKey): the user's, or
+<fullname>-admin-key, which the chart makes.
+*/}}
+{{- define "liveim.adminKeySecret" -}}
+{{- $ak := .Values.adminKey }}
+{{- if not (regexMatch "^[-._a-zA-Z0-9]+$" (toString $ak.secretKey)) }}
+{{- fail (printf "adminKey.secretKey %q: a Secret key is letters, digits, '-', '_' and '.'" (toString $ak.secretKey)) }}
+{{- end }}
+{{- $ak.existingSecret | default (printf "%s-admin-key" (include "liveim.fullname" .)) }}
+{{- end }}
+
+{{/*
+Where a pod finds the admin key: the file --admin-key-file names.
+*/}}
+{{- define "liveim.adminKeyDir" -}}/etc/liveim/admin-key{{- end }}
+{{- define "liveim.adminKeyFile" -}}{{ include "liveim.adminKeyDir" . }}/admin-key{{- end }}
+
+{{/*
+Volume mount and volume of the admin key: the Secret's one key, as the file
+liveim.adminKeyFile, read-only, readable through the pod's fsGroup only.
+*/}}
+{{- define "liveim.adminKeyVolumeMount" -}}
+- name: admin-key
+  mountPath: {{ include "liveim.adminKeyDir" . }}
+  readOnly: true
+{{- end }}
+
+{{- define "liveim.adminKeyVolume" -}}
+- name: admin-key
+  secret:
+    secretName: {{ include "liveim.adminKeySecret" . }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.adminKey.secretKey }}
+        path: admin-key
+{{- end }}
+
+{{/*
+The server API's Service (every router's internal listener) as a URL.
+*/}}
+{{- define "liveim.apiURL" -}}
+{{- printf "http://%s-api:%d" (include "liveim.fullname" .) (int .Values.serverAPI.service.port) }}
+{{- end }}
+
+{{/*
+The first app's gateway URLs, comma separated: firstApp.gatewayURLs, or
+else one per Ingress host (wss:// when the host has TLS), at its first
+path, which must end in /ws or be a prefix of it. Empty without either.
+*/}}
+{{- define "liveim.firstAppGatewayURLs" -}}
+{{- $urls := list }}
+{{- if .Values.firstApp.gatewayURLs }}
+{{- $urls = .Values.firstApp.gatewayURLs }}
+{{- else if .Values.ingress.enabled }}
+{{- $tlsHosts := list }}
+{{- range .Values.ingress.tls }}
+{{- $tlsHosts = concat $tlsHosts (.hosts | default list) }}
+{{- end }}
+{{- range .Values.ingress.hosts }}
+{{- $path := (first .paths).path | default "/" }}
+{{- if not (hasSuffix "/ws" $path) }}
+{{- $path = printf "%s/ws" (trimSuffix "/" $path) }}
+{{- end }}
+{{- $urls = append $urls (printf "%s://%s%s" (ternary "wss" "ws" (has .host $tlsHosts)) .host $path) }}
+{{- end }}
+{{- end }}
+{{- range $urls }}
+{{- if not (regexMatch "^wss?://[^/,\\s]+(/[^,\\s]*)?$" .) }}
+{{- fail (printf "firstApp.gatewayURLs: %q is not a ws:// or wss:// URL" .) }}
+{{- end }}
+{{- end }}
+{{- join "," $urls }}
+{{- end }}
