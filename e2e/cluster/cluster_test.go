@@ -9,16 +9,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,102 +51,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// proc is one server process the test can kill and start again with the
-// same arguments.
-type proc struct {
-	t       *testing.T
-	name    string
-	args    []string
-	ready   string // URL that answers 200 once it serves
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the process has exited
-	exitErr error         // how it exited, once done is closed
-}
-
-func (p *proc) start() {
-	p.t.Helper()
-	cmd := exec.Command(p.args[0], p.args[1:]...)
-	if os.Getenv("LIVEIM_TEST_LOG") != "" {
-		cmd.Stderr = os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		p.t.Fatalf("start %s: %v", p.name, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		err := cmd.Wait()
-		p.mu.Lock()
-		p.exitErr = err
-		p.mu.Unlock()
-		close(done)
-	}()
-	p.mu.Lock()
-	p.cmd, p.done = cmd, done
-	p.mu.Unlock()
-	if p.ready != "" {
-		waitReady(p.t, p.name, p.ready)
-	}
-}
-
-// kill9 kills the process at once, as a crash or an OOM kill would.
-func (p *proc) kill9() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-done
-}
-
-// term stops the process with SIGTERM, as Kubernetes does, and waits for
-// a clean exit.
-func (p *proc) term() {
-	p.t.Helper()
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-		p.mu.Lock()
-		err := p.exitErr
-		p.mu.Unlock()
-		if err != nil {
-			p.t.Errorf("%s exited with %v after SIGTERM", p.name, err)
-		}
-	case <-time.After(30 * time.Second):
-		p.t.Fatalf("%s did not stop on SIGTERM", p.name)
-	}
-}
-
-func waitReady(t *testing.T, name, url string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready at %s: %v", name, url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // natsCluster starts three clustered nats-servers with JetStream and
 // waits for a JetStream leader.
 //
@@ -166,25 +68,7 @@ func natsCluster(t *testing.T) (nodes []*proc, urls []string, creds natsCreds) {
 			t.Fatal(err)
 		}
 	}
-	var clusterURLs []string
-	var clientPorts, clusterPorts []int
-	for range 3 {
-		cp, cl := freePort(t), freePort(t)
-		clientPorts, clusterPorts = append(clientPorts, cp), append(clusterPorts, cl)
-		clusterURLs = append(clusterURLs, fmt.Sprintf("nats://127.0.0.1:%d", cl))
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", cp))
-	}
-	for i := range 3 {
-		monitor := freePort(t)
-		n := &proc{t: t, name: fmt.Sprintf("nats-%d", i+1), ready: fmt.Sprintf("http://127.0.0.1:%d/varz", monitor), args: []string{natsBin,
-			"-c", conf, "-a", "127.0.0.1", "-p", fmt.Sprint(clientPorts[i]), "-m", fmt.Sprint(monitor), "-js", "-sd", filepath.Join(t.TempDir(), "js"),
-			"-n", fmt.Sprintf("nats-%d", i+1), "--cluster_name", "liveim",
-			"-cluster", fmt.Sprintf("nats://127.0.0.1:%d", clusterPorts[i]), "-routes", strings.Join(clusterURLs, ","),
-		}}
-		n.start()
-		t.Cleanup(n.kill9)
-		nodes = append(nodes, n)
-	}
+	nodes, urls = startNATSNodes(t, conf)
 	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo(subject.RouterUser, routerPW))
 	if err != nil {
 		t.Fatal(err)
@@ -206,6 +90,50 @@ func natsCluster(t *testing.T) (nodes []*proc, urls []string, creds natsCreds) {
 			t.Fatalf("JetStream cluster not ready: %v", err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// startNATSNodes starts the three nodes on ports freePorts picks, each
+// ready once its client and cluster ports are bound and JetStream is on.
+// Their ports are in each other's arguments, so when a port turns out to
+// be taken (another process bound it after freePorts let it go) it kills
+// the nodes it started and starts all three again on fresh ports, up to 5
+// times. Any other failure fails the test.
+func startNATSNodes(t *testing.T, conf string) (nodes []*proc, urls []string) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		ports := freePorts(t, 9)
+		clientPorts, clusterPorts, monitorPorts := ports[0:3], ports[3:6], ports[6:9]
+		var clusterURLs []string
+		urls = nil
+		for i := range 3 {
+			clusterURLs = append(clusterURLs, fmt.Sprintf("nats://127.0.0.1:%d", clusterPorts[i]))
+			urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
+		}
+		nodes = nil
+		var err error
+		for i := range 3 {
+			n := &proc{t: t, name: fmt.Sprintf("nats-%d", i+1), ready: fmt.Sprintf("http://127.0.0.1:%d/healthz?js-enabled-only=true", monitorPorts[i]), args: []string{natsBin,
+				"-c", conf, "-a", "127.0.0.1", "-p", fmt.Sprint(clientPorts[i]), "-m", fmt.Sprint(monitorPorts[i]), "-js", "-sd", filepath.Join(t.TempDir(), "js"),
+				"-n", fmt.Sprintf("nats-%d", i+1), "--cluster_name", "liveim",
+				"-cluster", clusterURLs[i], "-routes", strings.Join(clusterURLs, ","),
+			}}
+			if err = n.tryStart(); err != nil {
+				break
+			}
+			t.Cleanup(n.kill9)
+			nodes = append(nodes, n)
+		}
+		if err == nil {
+			return nodes, urls
+		}
+		for _, n := range nodes {
+			n.kill9()
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 5 {
+			t.Fatal(err)
+		}
+		t.Logf("%v\n(attempt %d) starting the NATS nodes again with fresh ports", err, attempt)
 	}
 }
 
@@ -454,22 +382,26 @@ func startCluster(t *testing.T, hosts string, nRouters, nGateways int) *liveClus
 	natsURL := strings.Join(natsURLs, ",")
 	c := &liveCluster{nats: natsNodes, storeCfg: storeCfg}
 	for i := range nRouters {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		c.routers = append(c.routers, &proc{t: t, name: fmt.Sprintf("router-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "router",
-			"--nats", natsURL, "--nats-user", subject.RouterUser, "--nats-password-file", creds.router, "--stream-replicas", "3", "--http-addr", addr, "--id", fmt.Sprintf("router-%d", i+1),
-			"--store", "scylla", "--scylla-hosts", hosts, "--scylla-keyspace", keyspace, "--scylla-consistency", "ONE",
-			"--log-level", "warn"}})
+		c.routers = append(c.routers, startFresh(t, func() *proc {
+			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			return &proc{t: t, name: fmt.Sprintf("router-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "router",
+				"--nats", natsURL, "--nats-user", subject.RouterUser, "--nats-password-file", creds.router, "--stream-replicas", "3", "--http-addr", addr, "--id", fmt.Sprintf("router-%d", i+1),
+				"--store", "scylla", "--scylla-hosts", hosts, "--scylla-keyspace", keyspace, "--scylla-consistency", "ONE",
+				"--log-level", "warn"}}
+		}))
 	}
 	for i := range nGateways {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		c.gateways = append(c.gateways, &proc{t: t, name: fmt.Sprintf("gateway-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "gateway",
-			"--nats", natsURL, "--nats-user", subject.GatewayUser, "--nats-password-file", creds.gateway, "--addr", addr, "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--gateway-id", fmt.Sprintf("gateway-%d", i+1), "--drain-delay", "200ms",
-			"--log-level", "warn"}})
-		c.wsURLs = append(c.wsURLs, "ws://"+addr+"/ws")
-	}
-	for _, p := range append(append([]*proc{}, c.routers...), c.gateways...) {
-		p.start()
-		t.Cleanup(p.kill9)
+		var wsURL string
+		c.gateways = append(c.gateways, startFresh(t, func() *proc {
+			ports := freePorts(t, 2)
+			addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+			wsURL = "ws://" + addr + "/ws"
+			// Ready on the public port: its /readyz answers once it is bound.
+			return &proc{t: t, name: fmt.Sprintf("gateway-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "gateway",
+				"--nats", natsURL, "--nats-user", subject.GatewayUser, "--nats-password-file", creds.gateway, "--addr", addr, "--http-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--gateway-id", fmt.Sprintf("gateway-%d", i+1), "--drain-delay", "200ms",
+				"--log-level", "warn"}}
+		}))
+		c.wsURLs = append(c.wsURLs, wsURL)
 	}
 	app, _, err := demoapp.Ensure(ctx, store, t.TempDir(), c.wsURLs, slog.New(slog.DiscardHandler))
 	if err != nil {
