@@ -9,13 +9,16 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/storage"
 )
@@ -36,9 +39,9 @@ type Config struct {
 	// Rescan is how often the apps are read to find callback URLs set or
 	// removed. Default 5s.
 	Rescan time.Duration
-	// PinnedTTL is how long an app's events stay with a dispatcher that
-	// stopped pulling before another takes them. Default 5s.
-	PinnedTTL time.Duration
+	// LeaseTTL is how long an app's events stay with a dispatcher that
+	// stopped (died) before another takes them. Default 5s.
+	LeaseTTL time.Duration
 	// MaxAge is how long the stream keeps an event not yet delivered.
 	// Default 72h.
 	MaxAge time.Duration
@@ -53,7 +56,7 @@ func (c Config) Validate() error {
 	if c.Batch < 0 || c.StreamReplicas < 0 {
 		return errors.New("callback: negative size in config")
 	}
-	for _, d := range []time.Duration{c.Linger, c.Timeout, c.MinBackoff, c.MaxBackoff, c.Rescan, c.PinnedTTL, c.MaxAge} {
+	for _, d := range []time.Duration{c.Linger, c.Timeout, c.MinBackoff, c.MaxBackoff, c.Rescan, c.LeaseTTL, c.MaxAge} {
 		if d < 0 {
 			return errors.New("callback: negative duration in config")
 		}
@@ -80,8 +83,8 @@ func (c Config) withDefaults() Config {
 	if c.Rescan <= 0 {
 		c.Rescan = 5 * time.Second
 	}
-	if c.PinnedTTL <= 0 {
-		c.PinnedTTL = 5 * time.Second
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 5 * time.Second
 	}
 	if c.MaxAge <= 0 {
 		c.MaxAge = 72 * time.Hour
@@ -95,8 +98,15 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// priorityGroup is the priority group of the apps' consumers.
-const priorityGroup = "callbacks"
+// Buckets of the dispatchers (subject names them too).
+const (
+	// leaseBucket holds which dispatcher delivers an app's events: a key
+	// per app, renewed by its holder, gone TTL after it stops.
+	leaseBucket = "liveim_callback_leases"
+	// cursorBucket holds, per app, the stream sequence of the last event
+	// the app took.
+	cursorBucket = "liveim_callback_cursors"
+)
 
 // Dispatcher delivers the events of every app with a callback URL.
 type Dispatcher struct {
@@ -104,6 +114,9 @@ type Dispatcher struct {
 	js    jetstream.JetStream
 	store storage.Store
 	log   *slog.Logger
+	id    string // names this dispatcher in leases
+
+	leases, cursors jetstream.KeyValue
 
 	delivered, failures prometheus.Counter
 
@@ -114,7 +127,7 @@ type Dispatcher struct {
 // NewDispatcher returns a Dispatcher. reg may be nil.
 func NewDispatcher(cfg Config, js jetstream.JetStream, store storage.Store, log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
 	d := &Dispatcher{
-		cfg: cfg.withDefaults(), js: js, store: store, log: log, apps: make(map[string]context.CancelFunc),
+		cfg: cfg.withDefaults(), js: js, store: store, log: log, id: ids.New(), apps: make(map[string]context.CancelFunc),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "liveim_callback_events_delivered_total", Help: "Callback events the apps' backends took (2xx)."}),
 		failures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "liveim_callback_post_failures_total", Help: "Callback POSTs that failed (error or non-2xx) and are retried."}),
 	}
@@ -124,9 +137,9 @@ func NewDispatcher(cfg Config, js jetstream.JetStream, store storage.Store, log 
 	return d
 }
 
-// Run makes the stream and delivers until ctx ends.
+// Run makes the stream and buckets and delivers until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	st, err := EnsureStream(ctx, d.js, d.cfg.StreamReplicas, d.cfg.MaxAge)
+	st, err := d.setup(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -145,6 +158,26 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+func (d *Dispatcher) setup(ctx context.Context) (jetstream.Stream, error) {
+	st, err := EnsureStream(ctx, d.js, d.cfg.StreamReplicas, d.cfg.MaxAge)
+	if err != nil {
+		return nil, err
+	}
+	if d.leases, err = d.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: leaseBucket, Description: "which router delivers an app's callback events",
+		TTL: d.cfg.LeaseTTL, Storage: jetstream.MemoryStorage, Replicas: d.cfg.StreamReplicas,
+	}); err != nil {
+		return nil, fmt.Errorf("callback: bucket %s: %w", leaseBucket, err)
+	}
+	if d.cursors, err = d.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: cursorBucket, Description: "the last callback event each app took",
+		Storage: jetstream.FileStorage, Replicas: d.cfg.StreamReplicas,
+	}); err != nil {
+		return nil, fmt.Errorf("callback: bucket %s: %w", cursorBucket, err)
+	}
+	return st, nil
 }
 
 // scan starts delivering for apps that have a callback URL and stops for
@@ -177,40 +210,94 @@ func (d *Dispatcher) scan(ctx context.Context, st jetstream.Stream, wg *sync.Wai
 		}
 		actx, cancel := context.WithCancel(ctx)
 		d.apps[id] = cancel
-		wg.Go(func() { d.deliver(actx, st, id) })
+		wg.Go(func() { d.serveApp(actx, st, id) })
 	}
 }
 
-func consumerName(appID string) string { return "cb_" + appID }
-
-// deliver posts an app's events until ctx ends.
-func (d *Dispatcher) deliver(ctx context.Context, st jetstream.Stream, appID string) {
-	var cons jetstream.Consumer
-	backoff := d.cfg.MinBackoff
-	for cons == nil {
-		var err error
-		cons, err = st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:        consumerName(appID),
-			FilterSubject:  subject.CallbackApp(appID),
-			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        d.cfg.Timeout + 20*time.Second,
-			MaxAckPending:  d.cfg.Batch, // in order, even when redelivered
-			MaxDeliver:     -1,
-			PriorityPolicy: jetstream.PriorityPolicyPinned,
-			PriorityGroups: []string{priorityGroup},
-			PinnedTTL:      d.cfg.PinnedTTL,
-		})
-		if err != nil {
-			if !sleep(ctx, backoff) {
+// serveApp delivers an app's events whenever this dispatcher holds the
+// app's lease, until ctx ends.
+func (d *Dispatcher) serveApp(ctx context.Context, st jetstream.Stream, appID string) {
+	for ctx.Err() == nil {
+		l, err := d.acquire(ctx, appID)
+		if err != nil { // another dispatcher delivers them: look again later
+			if !sleep(ctx, d.cfg.LeaseTTL) {
 				return
 			}
-			d.log.Warn("callbacks: consumer", "app_id", appID, "err", err)
-			backoff = min(2*backoff, d.cfg.MaxBackoff)
+			continue
+		}
+		err = d.deliver(ctx, st, l)
+		l.release(context.WithoutCancel(ctx))
+		if err != nil && ctx.Err() == nil {
+			// NATS failing over, the lease lost: start again from the
+			// cursor, after a pause.
+			d.log.Warn("callbacks: delivering stopped; starting again", "app_id", appID, "err", err)
+			if !sleep(ctx, d.cfg.MinBackoff) {
+				return
+			}
 		}
 	}
-	// Pull requests come more often than PinnedTTL, or the pin churns.
-	wait := max(100*time.Millisecond, d.cfg.PinnedTTL/3)
+}
+
+// lease is a dispatcher's hold on delivering an app's events.
+type lease struct {
+	d       *Dispatcher
+	appID   string
+	rev     uint64
+	renewed time.Time
+}
+
+var errLeaseLost = errors.New("callback: lease lost")
+
+// acquire takes the app's lease, if nobody holds it.
+func (d *Dispatcher) acquire(ctx context.Context, appID string) (*lease, error) {
+	rev, err := d.leases.Create(ctx, appID, []byte(d.id))
+	if err != nil {
+		return nil, err
+	}
+	return &lease{d: d, appID: appID, rev: rev, renewed: time.Now()}, nil
+}
+
+// renew keeps the lease when a third of its TTL has passed; it fails once
+// another dispatcher took it.
+func (l *lease) renew(ctx context.Context) error {
+	if time.Since(l.renewed) < l.d.cfg.LeaseTTL/3 {
+		return nil
+	}
+	rev, err := l.d.leases.Update(ctx, l.appID, []byte(l.d.id), l.rev)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errLeaseLost, err)
+	}
+	l.rev, l.renewed = rev, time.Now()
+	return nil
+}
+
+func (l *lease) release(ctx context.Context) {
+	_ = l.d.leases.Delete(ctx, l.appID, jetstream.LastRevision(l.rev))
+}
+
+// deliver posts the app's events in stream order from the one after its
+// cursor, while it holds the lease. An ordered consumer reads them; the
+// cursor moves (and delivered events leave the stream) only after the app
+// took a batch, so the next holder starts with what this one could not
+// deliver: at least once, and in order.
+func (d *Dispatcher) deliver(ctx context.Context, st jetstream.Stream, l *lease) error {
+	cursor, err := d.cursor(ctx, l.appID)
+	if err != nil {
+		return err
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject.CallbackApp(l.appID)}, InactiveThreshold: 5 * time.Minute}
+	if cursor > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, cursor+1
+	}
+	cons, err := st.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	wait := max(100*time.Millisecond, d.cfg.LeaseTTL/3)
 	for ctx.Err() == nil {
+		if err := l.renew(ctx); err != nil {
+			return err
+		}
 		// Wait for one event, then take what else came within Linger, so
 		// a quiet app gets its event at once and a busy one in batches.
 		msgs, err := fetch(cons, 1, wait, nil)
@@ -218,18 +305,21 @@ func (d *Dispatcher) deliver(ctx context.Context, st jetstream.Stream, appID str
 			msgs, err = fetch(cons, d.cfg.Batch-1, d.cfg.Linger, msgs)
 		}
 		if len(msgs) > 0 {
-			d.post(ctx, appID, msgs)
+			if err := d.post(ctx, l, msgs); err != nil {
+				return err
+			}
 			continue
 		}
-		if err != nil && !sleep(ctx, wait) {
-			return
+		if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("fetch: %w", err)
 		}
 	}
+	return nil
 }
 
 // fetch appends up to n messages of cons that come within wait to msgs.
 func fetch(cons jetstream.Consumer, n int, wait time.Duration, msgs []jetstream.Msg) ([]jetstream.Msg, error) {
-	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(priorityGroup))
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(wait))
 	if err != nil {
 		return msgs, err
 	}
@@ -239,15 +329,27 @@ func fetch(cons jetstream.Consumer, n int, wait time.Duration, msgs []jetstream.
 	return msgs, batch.Error()
 }
 
-// post delivers msgs in one POST, retrying until the app takes them or
-// ctx ends; then it acks them. While it retries it keeps the messages
-// from being redelivered elsewhere.
-func (d *Dispatcher) post(ctx context.Context, appID string, msgs []jetstream.Msg) {
-	b := Batch{AppID: appID, Events: make([]Event, 0, len(msgs))}
+func (d *Dispatcher) cursor(ctx context.Context, appID string) (uint64, error) {
+	e, err := d.cursors.Get(ctx, appID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cursor: %w", err)
+	}
+	return strconv.ParseUint(string(e.Value()), 10, 64)
+}
+
+// post delivers msgs in one POST, retrying (and keeping the lease) until
+// the app takes them; then it moves the app's cursor past them and
+// removes them from the stream. It fails when ctx ends or the lease is
+// lost: the events stay for the next holder.
+func (d *Dispatcher) post(ctx context.Context, l *lease, msgs []jetstream.Msg) error {
+	b := Batch{AppID: l.appID, Events: make([]Event, 0, len(msgs))}
 	for _, m := range msgs {
 		var ev Event
 		if err := json.Unmarshal(m.Data(), &ev); err != nil {
-			d.log.Error("callbacks: undecodable event dropped", "app_id", appID, "err", err)
+			d.log.Error("callbacks: undecodable event dropped", "app_id", l.appID, "err", err)
 			continue
 		}
 		b.Events = append(b.Events, ev)
@@ -255,26 +357,41 @@ func (d *Dispatcher) post(ctx context.Context, appID string, msgs []jetstream.Ms
 	body, _ := json.Marshal(b)
 	backoff := d.cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
-		err := d.send(ctx, appID, body)
+		err := d.send(ctx, l.appID, body)
 		if err == nil {
 			break
 		}
 		d.failures.Inc()
-		d.log.Warn("callbacks: POST failed; retrying", "app_id", appID, "events", len(b.Events), "attempt", attempt, "retry_in", backoff, "err", err)
-		for _, m := range msgs {
-			_ = m.InProgress()
-		}
-		if !sleep(ctx, backoff) {
-			return // unacked: redelivered to the next dispatcher
+		d.log.Warn("callbacks: POST failed; retrying", "app_id", l.appID, "events", len(b.Events), "attempt", attempt, "retry_in", backoff, "err", err)
+		for until := time.Now().Add(backoff); time.Now().Before(until); {
+			if !sleep(ctx, min(time.Until(until), d.cfg.LeaseTTL/3)) {
+				return ctx.Err()
+			}
+			if err := l.renew(ctx); err != nil {
+				return err
+			}
 		}
 		backoff = min(2*backoff, d.cfg.MaxBackoff)
 	}
-	for _, m := range msgs {
-		if err := m.Ack(); err != nil {
-			d.log.Debug("callbacks: ack", "app_id", appID, "err", err)
-		}
-	}
 	d.delivered.Add(float64(len(b.Events)))
+	meta, err := msgs[len(msgs)-1].Metadata()
+	if err != nil {
+		return fmt.Errorf("event metadata: %w", err)
+	}
+	last := meta.Sequence.Stream
+	if _, err := d.cursors.Put(ctx, l.appID, []byte(strconv.FormatUint(last, 10))); err != nil {
+		return fmt.Errorf("cursor: %w", err) // the batch comes again: at least once
+	}
+	// Delivered events leave the stream; what is not delivered waits up
+	// to MaxAge.
+	st, err := d.js.Stream(ctx, subject.CallbackStream)
+	if err == nil {
+		err = st.Purge(ctx, jetstream.WithPurgeSubject(subject.CallbackApp(l.appID)), jetstream.WithPurgeSequence(last+1))
+	}
+	if err != nil {
+		d.log.Debug("callbacks: purge delivered events", "app_id", l.appID, "err", err)
+	}
+	return nil
 }
 
 // send POSTs one batch to the app's current callback URL, signed with its

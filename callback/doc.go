@@ -5,13 +5,17 @@
 // Routers and gateways publish each event (Publisher) into the JetStream
 // stream LIVEIM_CALLBACKS, one subject per group or user, so events of a
 // group stay in order; publishing is asynchronous and never waits for the
-// app. Every router runs a Dispatcher: per app with a callback URL one
-// durable consumer, pinned to one router at a time (another takes over
-// when it dies), whose events are POSTed in batches to the app's URL,
-// signed with the app key like server API requests. A batch the app does
-// not answer with 2xx is retried with backoff, holding back later events,
-// until it is taken: at least once, in order, never lost while the stream
-// keeps it (Config.MaxAge).
+// app. Every router runs a Dispatcher. For each app with a callback URL
+// one dispatcher at a time holds the app's lease (a key in a KV bucket
+// with a TTL; another takes over when the holder dies) and reads the app's
+// events in stream order with an ordered consumer, from the one after the
+// app's cursor (another KV bucket). It POSTs them in batches to the app's
+// URL, signed with the app key like server API requests. A batch the app
+// does not answer with 2xx is retried with backoff, holding back later
+// events; once taken, the cursor moves past it and the batch leaves the
+// stream. So events arrive at least once and in order, also across a
+// dispatcher's death, and none is lost while the stream keeps it
+// (Config.MaxAge).
 //
 //	pub := callback.NewPublisher(nc, "router", log, reg)
 //	pub.Publish(app, callback.Event{Type: callback.GroupJoin, ...})

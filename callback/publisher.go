@@ -67,13 +67,13 @@ func (p *Publisher) Publish(ev Event) {
 
 // EnsureStream creates or updates the callback stream: file storage,
 // replicas copies, events kept for maxAge at most (a receiver down longer
-// loses the oldest), removed once delivered.
+// loses the oldest); dispatchers remove them once delivered.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int, maxAge time.Duration) (jetstream.Stream, error) {
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        subject.CallbackStream,
 		Description: "liveim callback events, per app, until the app's backend takes them",
 		Subjects:    []string{subject.CallbackWildcard},
-		Retention:   jetstream.WorkQueuePolicy,
+		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		MaxAge:      maxAge,

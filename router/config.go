@@ -104,8 +104,7 @@ type Config struct {
 	// so a restart never reuses one. Default 1000.
 	SeqBlock int64
 	// Callbacks configures the delivery of the apps' callback events
-	// (package callback); its stream replicas and pinned TTL follow the
-	// router's.
+	// (package callback); its stream replicas follow the router's.
 	Callbacks callback.Config
 }
 
@@ -206,6 +205,6 @@ func (c Config) withDefaults() Config {
 	if c.Callbacks.MaxAge == 0 {
 		c.Callbacks.MaxAge = 72 * time.Hour
 	}
-	c.Callbacks.StreamReplicas, c.Callbacks.PinnedTTL = c.StreamReplicas, c.PinnedTTL
+	c.Callbacks.StreamReplicas = c.StreamReplicas
 	return c
 }

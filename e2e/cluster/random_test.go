@@ -54,7 +54,12 @@ func TestRandomFaults(t *testing.T) {
 	t.Logf("%d rounds, seed %d (LIVEIM_FAULT_SEED=%d repeats them)", rounds, seed, seed)
 
 	c := startCluster(t, hosts, 2, 3)
+	// The app's backend hears of every message through callbacks, which
+	// must survive the faults too: none lost, in order.
+	sink := startEventSink(t, c.app.AppKey)
+	sink.subscribeApp(t, c.storeCfg, c.app.AppID)
 	ctx := context.Background()
+	sink.waitSubscribed(t, c)
 	runCtx, stopMembers := context.WithCancel(ctx)
 	defer stopMembers()
 	var wg sync.WaitGroup
@@ -141,6 +146,11 @@ func TestRandomFaults(t *testing.T) {
 	}
 	highs = slices.DeleteFunc(highs, func(seq int64) bool { return gone[seq] })
 	checkMembers(t, members, highs, stopMembers, &wg)
+
+	// Callbacks: an event for every acknowledged message (a message is
+	// stored, and its event published, before its send is acknowledged),
+	// in seqnum order once repeats are dropped.
+	sink.check(t, acked, 90*time.Second)
 	for _, m := range members {
 		m.mu.Lock()
 		for _, r := range m.resumed {
