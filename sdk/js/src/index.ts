@@ -12,6 +12,6 @@ export type { ImErrorCodeValue } from './errors.js';
 export { parseAppSign } from './appsign.js';
 export type { AppSign } from './appsign.js';
 export type { ImSocket, ImSocketHandlers, ImTransportFactory, ImTransportName } from './transport/transport.js';
-export type { Wx, WxSocketTask, WxConnectSocketOptions } from './transport/wechat.js';
+export type { Wx, WxSocketTask, WxConnectSocketOptions, WxNetworkStatus } from './transport/wechat.js';
 export { SDK_VERSION } from './version.js';
 export type * from './types.js';

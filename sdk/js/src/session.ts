@@ -66,6 +66,9 @@ const SEND_ATTEMPTS = 4;
 /** GIVE_UP_CLOSE is the close status the SDK uses when it gives a connection up. */
 const GIVE_UP_CLOSE = 4000;
 
+/** WAKE_PROBE_MS is how long a ping sent on a platform's wake-up hint may go unanswered. */
+const WAKE_PROBE_MS = 5000;
+
 export class Session {
   readonly groups = new GroupTracker();
   #cfg: SessionConfig;
@@ -83,6 +86,10 @@ export class Session {
   #token: TokenRefresher;
   #gate: ReadyGate;
   #c2cSeen = new Set<string>();
+  /** Stops the transport's wake-up hints (set while logged in). */
+  #unwatch: (() => void) | undefined;
+  /** The link a wake-up ping is checking, if any. */
+  #probing: Link | undefined;
 
   constructor(cfg: SessionConfig, sink: SessionSink) {
     this.#cfg = cfg;
@@ -124,6 +131,7 @@ export class Session {
       throw err;
     }
     this.#state = 'online';
+    this.#unwatch = this.#cfg.transport.watch?.((why) => this.#wake(why));
     this.#sink.connectSuccess();
   }
 
@@ -318,6 +326,54 @@ export class Session {
     this.#scheduleReconnect();
   }
 
+  /**
+   * #wake acts on the platform's hint that the network may have changed (a
+   * mini-program back in the foreground, the network back). A reconnect
+   * waiting out its backoff starts now; an online link is checked with a
+   * ping, and replaced at once when the ping goes unanswered for
+   * WAKE_PROBE_MS (a link that died in the background may never report its
+   * close). An attempt already under way is left alone.
+   */
+  #wake(why: string): void {
+    if (this.#state === 'reconnecting') {
+      this.#reconnectNow(why);
+      return;
+    }
+    const link = this.#link;
+    const conn = link?.conn;
+    if (this.#state !== 'online' || link === undefined || conn === undefined || this.#probing === link) return;
+    if (!conn.isOpen) {
+      this.#giveUp(link, `${why}: connection closed`);
+      this.#reconnectNow(why);
+      return;
+    }
+    this.#probing = link;
+    this.#log.debug(`${why}: checking the connection`);
+    conn.request({ case: 'ping', value: {} }, WAKE_PROBE_MS).then(
+      () => {
+        if (this.#probing === link) this.#probing = undefined;
+      },
+      (e: unknown) => {
+        if (this.#probing === link) this.#probing = undefined;
+        // 603: the link ended meanwhile, and its end is handled already.
+        if (toImError(e).code !== ImErrorCode.UNAVAILABLE || link.dead) return;
+        this.#log.warn(`${why}: ping unanswered for ${WAKE_PROBE_MS} ms; reconnecting`);
+        this.#giveUp(link, `ping unanswered after ${why}`);
+        this.#reconnectNow(why);
+      },
+    );
+  }
+
+  /** #reconnectNow starts a reconnect that is waiting out its backoff, counting attempts from 1 again. */
+  #reconnectNow(why: string): void {
+    if (this.#state !== 'reconnecting' || this.#reconnectTimer === undefined) return;
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#attempt = 0;
+    this.#log.info(`${why}: reconnecting now`);
+    void this.#reconnect(this.#epoch);
+  }
+
   #scheduleReconnect(): void {
     this.#state = 'reconnecting';
     this.#attempt++;
@@ -432,6 +488,9 @@ export class Session {
   /** #end returns to idle: timers stopped, groups forgotten, waiters failed. */
   #end(err: ImError): void {
     this.#state = 'idle';
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+    this.#probing = undefined;
     if (this.#link !== undefined) this.#link.dead = true;
     this.#link = undefined;
     this.#heartbeat.stop();

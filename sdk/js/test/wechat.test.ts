@@ -4,46 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type * as LiveIMNamespace from '../src/index.js';
-import type { ImMessage, Wx, WxConnectSocketOptions, WxSocketTask } from '../src/index.js';
+import type { ImMessage, Wx } from '../src/index.js';
+import { fakeWx } from './fake-wx.js';
 import { Recorder, loggedIn, server, token, uid } from './helpers.js';
-
-interface FakeWx extends Wx {
-  urls: string[];
-  sent: number;
-}
-
-/** fakeWx implements wx.connectSocket's SocketTask on a real WebSocket. */
-function fakeWx(): FakeWx {
-  const w: FakeWx = {
-    urls: [],
-    sent: 0,
-    connectSocket(opts: WxConnectSocketOptions): WxSocketTask {
-      w.urls.push(opts.url);
-      const ws = new WebSocket(opts.url);
-      ws.binaryType = 'arraybuffer';
-      return {
-        onOpen: (cb) => ws.on('open', () => cb({})),
-        onMessage: (cb) => ws.on('message', (data: ArrayBuffer, isBinary: boolean) => cb({ data: isBinary ? data : String(data) })),
-        onClose: (cb) => ws.on('close', (code, reason) => cb({ code, reason: reason.toString() })),
-        onError: (cb) => ws.on('error', (err) => cb({ errMsg: err.message })),
-        send: ({ data, success, fail }) => {
-          // WeChat sends an ArrayBuffer as one binary message (the check
-          // works across realms: the mini-program test runs the SDK in one).
-          if (Object.prototype.toString.call(data) !== '[object ArrayBuffer]') {
-            fail?.({ errMsg: 'send: data must be an ArrayBuffer' });
-            return;
-          }
-          w.sent++;
-          ws.send(Buffer.from(new Uint8Array(data as ArrayBuffer)), (err) => (err ? fail?.({ errMsg: err.message }) : success?.()));
-        },
-        close: (o) => ws.close(o?.code ?? 1000, o?.reason ?? ''),
-      };
-    },
-  };
-  return w;
-}
 
 const g = globalThis as { wx?: Wx };
 afterEach(() => {

@@ -26,6 +26,14 @@ export interface ImSocket {
 /** ImTransportFactory opens a connection to url and reports on it through handlers. */
 export type ImTransportFactory = (url: string, handlers: ImSocketHandlers) => ImSocket;
 
+/**
+ * WakeWatcher subscribes to the platform's hints that the connection deserves
+ * a look now rather than at the next heartbeat (the app back in the
+ * foreground, the network back); wake gets a reason for the log. It returns
+ * the function that unsubscribes.
+ */
+export type WakeWatcher = (wake: (why: string) => void) => () => void;
+
 /** ImTransportName names a built-in transport; "auto" picks one for the runtime. */
 export type ImTransportName = 'auto' | 'websocket' | 'ws' | 'wechat';
 

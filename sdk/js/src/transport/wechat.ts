@@ -1,8 +1,9 @@
 /**
- * The WeChat mini-program transport: wx.connectSocket and its SocketTask.
+ * The WeChat mini-program transport: wx.connectSocket and its SocketTask,
+ * and the reconnect triggers wx.onAppShow and wx.onNetworkStatusChange.
  * Only the parts of the mini-program API the SDK uses are typed here.
  */
-import { type ImSocket, type ImSocketHandlers, type ImTransportFactory, toArrayBuffer, toBytes } from './transport.js';
+import { type ImSocket, type ImSocketHandlers, type ImTransportFactory, type WakeWatcher, toArrayBuffer, toBytes } from './transport.js';
 
 /** WxSocketTask is the part of WeChat's SocketTask the SDK uses. */
 export interface WxSocketTask {
@@ -24,9 +25,24 @@ export interface WxConnectSocketOptions {
   fail?: (res: { errMsg?: string }) => void;
 }
 
-/** Wx is the part of the mini-program's global `wx` the SDK uses. */
+/** WxNetworkStatus is what wx.onNetworkStatusChange's listener gets. */
+export interface WxNetworkStatus {
+  isConnected: boolean;
+  /** wifi, 2g, 3g, 4g, 5g, unknown, none. */
+  networkType?: string;
+}
+
+/**
+ * Wx is the part of the mini-program's global `wx` the SDK uses. The
+ * listener functions are optional: without them (an old base library, a
+ * runtime that imitates wx) the SDK only has its heartbeats and backoff.
+ */
 export interface Wx {
   connectSocket(opts: WxConnectSocketOptions): WxSocketTask;
+  onAppShow?(listener: (res?: unknown) => void): void;
+  offAppShow?(listener: (res?: unknown) => void): void;
+  onNetworkStatusChange?(listener: (res: WxNetworkStatus) => void): void;
+  offNetworkStatusChange?(listener: (res: WxNetworkStatus) => void): void;
 }
 
 /** wechatGlobal returns the mini-program's `wx` when the runtime has one with connectSocket. */
@@ -39,6 +55,35 @@ export function wechatGlobal(): Wx | undefined {
 }
 
 declare const wx: unknown;
+
+/**
+ * wechatWakeups calls wake when the mini-program comes back to the
+ * foreground (wx.onAppShow) and when the network comes back
+ * (wx.onNetworkStatusChange with isConnected; a change of network type
+ * counts too: the old connection went over the old network). WeChat closes
+ * a backgrounded mini-program's sockets after a few seconds, or leaves them
+ * silent, and refuses new ones until it is shown again, so the reconnect
+ * backoff has usually grown long by then. The returned function removes
+ * the listeners (or, where wx has no off* functions, makes them inert).
+ */
+export const wechatWakeups: WakeWatcher = (wake) => {
+  const w = wechatGlobal();
+  if (w === undefined) return () => undefined;
+  let on = true;
+  const shown = () => {
+    if (on) wake('mini-program shown');
+  };
+  const network = (res: WxNetworkStatus) => {
+    if (on && res?.isConnected === true) wake(`network ${res.networkType ?? 'connected'}`);
+  };
+  w.onAppShow?.(shown);
+  w.onNetworkStatusChange?.(network);
+  return () => {
+    on = false;
+    w.offAppShow?.(shown);
+    w.offNetworkStatusChange?.(network);
+  };
+};
 
 /** wechatTransport opens connections with wx.connectSocket. */
 export const wechatTransport: ImTransportFactory = (url: string, h: ImSocketHandlers): ImSocket => {
