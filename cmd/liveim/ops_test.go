@@ -128,10 +128,10 @@ func TestTraceInJaeger(t *testing.T) {
 	dir := t.TempDir()
 	addrA, addrB, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	serve := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addrA, "--nats-listen", natsAddr, "--http-addr", freeAddr(t),
-		"--gateway-id", "gw-a", "--log-level", "warn")
+		"--id", "gw-a", "--log-level", "warn")
 	gw := exec.Command(liveimBin, "gateway", "--nats", "nats://"+natsAddr, "--nats-user", subject.GatewayUser,
 		"--nats-password-file", filepath.Join(dir, natsserver.GatewayPasswordFile), "--addr", addrB, "--http-addr", freeAddr(t),
-		"--gateway-id", "gw-b", "--log-level", "warn")
+		"--id", "gw-b", "--log-level", "warn")
 	for _, cmd := range []*exec.Cmd{serve, gw} {
 		cmd.Env, cmd.Stderr = env, os.Stderr
 		if err := cmd.Start(); err != nil {
