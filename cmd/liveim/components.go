@@ -60,6 +60,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	logStart(log, "gateway")
 	tp, err := telemetry.NewProvider(ctx, telemetry.GatewayService)
 	if err != nil {
 		return err
@@ -161,6 +162,7 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	logStart(log, "router")
 	tp, err := telemetry.NewProvider(ctx, telemetry.RouterService)
 	if err != nil {
 		return err

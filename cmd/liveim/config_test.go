@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -363,5 +366,40 @@ func TestHarnessVariables(t *testing.T) {
 		if !used[name] {
 			t.Errorf("harnessVariables lists %s, which nothing uses any more", name)
 		}
+	}
+}
+
+// TestHealth: liveim health succeeds on a 2xx answer only.
+func TestHealth(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "router starting", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	}))
+	defer srv.Close()
+	_, stderr, err := runCLI(t, []string{"LIVEIM_URL=http://elsewhere/"}, "health", "--url", srv.URL+"/readyz")
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr, "503") || !strings.Contains(stderr, "router starting") {
+		t.Fatalf("not ready: %v %q", err, stderr)
+	}
+	ready.Store(true)
+	if out, stderr, err := runCLI(t, nil, "health", "--url", srv.URL+"/readyz"); err != nil || !strings.Contains(out, "200") {
+		t.Fatalf("ready: %v %q %q", err, out, stderr)
+	}
+	if _, _, err := runCLI(t, nil, "health", "--url", "http://"+freeAddr(t)+"/readyz", "--timeout", "2s"); !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("nothing listening: %v", err)
+	}
+}
+
+// TestVersion: liveim version names the Go it was built with; a plain
+// go build stamps no version (deploy/check builds with the image's
+// -ldflags and checks those).
+func TestVersion(t *testing.T) {
+	out, _, err := runCLI(t, nil, "version")
+	if err != nil || !regexp.MustCompile(`^liveim \S+ \(commit \S+, `+regexp.QuoteMeta(runtime.Version())+`\)\n$`).MatchString(out) {
+		t.Fatalf("liveim version: %q %v", out, err)
 	}
 }

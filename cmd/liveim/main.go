@@ -10,6 +10,8 @@
 //	liveim bench    measure a server: idle connections, login storms, fan-out, rooms, C2C
 //	liveim ceiling  measure this machine's limits: bare nats-server fan-out, bare gobwas/ws
 //	liveim config   check a target's settings and print them, or print every default
+//	liveim version  print the version, VCS commit and Go version
+//	liveim health   probe a URL, e.g. /readyz (exit 0 or 1: a healthcheck for the image, which has no shell)
 //
 // Every flag can also be set by an environment variable: LIVEIM_ followed
 // by the flag name in upper case with '-' as '_' (e.g. LIVEIM_ADDR), or in
@@ -43,6 +45,8 @@ var targets = map[string]func(ctx context.Context, args []string, stdout io.Writ
 	"bench":   runBench,
 	"ceiling": runCeiling,
 	"config":  runConfig,
+	"version": runVersion,
+	"health":  runHealth,
 	// bench-worker and ceiling-worker are started by `liveim bench` and
 	// `liveim ceiling` themselves.
 	"bench-worker":   func(_ context.Context, _ []string, stdout io.Writer) error { return bench.RunWorker(os.Stdin, stdout) },
@@ -51,7 +55,7 @@ var targets = map[string]func(ctx context.Context, args []string, stdout io.Writ
 
 func main() {
 	if len(os.Args) < 2 || targets[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: liveim serve|gateway|router|token|app|demo|bench|ceiling|config [flags]   (liveim TARGET -h for flags)")
+		fmt.Fprintln(os.Stderr, "usage: liveim serve|gateway|router|token|app|demo|bench|ceiling|config|version|health [flags]   (liveim TARGET -h for flags)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -306,16 +306,23 @@ func TestGatewayGracefulShutdown(t *testing.T) {
 	metrics := httpBody(t, "http://"+opsB+"/metrics")
 	for _, want := range []string{"liveim_gateway_connections 1", "liveim_gateway_rooms 1", `liveim_gateway_messages_in_total{level="high"} 1`,
 		`liveim_gateway_frames_out_total{level="high"}`, "liveim_gateway_dropped_frames_total", "liveim_gateway_request_seconds_bucket",
-		"liveim_gateway_nats_errors_total", "go_memstats_heap_inuse_bytes"} {
+		"liveim_gateway_nats_errors_total", "go_memstats_heap_inuse_bytes", "liveim_build_info{commit="} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("gateway /metrics lacks %q", want)
 		}
 	}
 	routerMetrics := httpBody(t, "http://"+opsA+"/metrics")
 	for _, want := range []string{`liveim_router_requests_total{code="0",op="sendGroupMessage"} 1`, `liveim_router_messages_total{level="high"} 1`,
-		"liveim_router_request_seconds_bucket", "liveim_router_partitions_owned 32"} {
+		"liveim_router_request_seconds_bucket", "liveim_router_partitions_owned 32", "liveim_build_info{commit="} {
 		if !strings.Contains(routerMetrics, want) {
 			t.Errorf("serve /metrics lacks %q", want)
+		}
+	}
+
+	// The image's healthcheck: liveim health on the internal /readyz.
+	for _, ops := range []string{opsA, opsB} {
+		if out, err := exec.Command(liveimBin, "health", "--url", "http://"+ops+"/readyz").CombinedOutput(); err != nil {
+			t.Fatalf("liveim health on %s: %v %s", ops, err, out)
 		}
 	}
 

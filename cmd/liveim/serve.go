@@ -153,6 +153,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	logStart(log, "serve")
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return err
 	}
