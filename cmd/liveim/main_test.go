@@ -110,10 +110,16 @@ func TestUnknownEnvWarning(t *testing.T) {
 	t.Setenv("LIVEIM_SEND_RAT", "7")     // a typo
 	t.Setenv("LIVEIM_GATEWAY_ADDR", "x") // an old prefixed name
 	t.Setenv("LIVEIM_NOTHING_LIKE_IT_AT_ALL", "1")
-	t.Setenv("LIVEIM_LOOPS", "2") // a flag: no warning
-	t.Setenv("LIVEIM_ROUTER_SERVICE_HOST", "10.0.0.1")
-	t.Setenv("LIVEIM_ROUTER_PORT_8081_TCP_ADDR", "10.0.0.1")
+	t.Setenv("LIVEIM_LOOPS", "2")                      // a flag: no warning
+	t.Setenv("LIVEIM_ROUTER_SERVICE_HOST", "10.0.0.1") // Kubernetes' variables of a Service liveim-router
+	t.Setenv("LIVEIM_ROUTER_SERVICE_PORT", "8081")
+	t.Setenv("LIVEIM_ROUTER_SERVICE_PORT_INTERNAL", "8081")
 	t.Setenv("LIVEIM_ROUTER_PORT", "tcp://10.0.0.1:8081")
+	t.Setenv("LIVEIM_ROUTER_PORT_8081_TCP", "tcp://10.0.0.1:8081")
+	t.Setenv("LIVEIM_ROUTER_PORT_8081_TCP_ADDR", "10.0.0.1")
+	t.Setenv("LIVEIM_ROUTER_PORT_8081_TCP_PORT", "8081")
+	t.Setenv("LIVEIM_ROUTER_PORT_8081_TCP_PROTO", "tcp")
+	t.Setenv("LIVEIM_HTTP_PORT", "8081") // a mistake, not a Kubernetes variable
 	t.Setenv("LIVEIM_CQL_HOSTS", "127.0.0.1:19042")
 	fs, addr, _, loops, rate, _, _, _ := testFlags()
 	var warn bytes.Buffer
@@ -126,6 +132,7 @@ func TestUnknownEnvWarning(t *testing.T) {
 	got := strings.Split(strings.TrimSpace(warn.String()), "\n")
 	want := []string{
 		"liveim t: warning: LIVEIM_GATEWAY_ADDR is not a setting of liveim t, and is ignored (did you mean LIVEIM_ADDR, --addr?)",
+		"liveim t: warning: LIVEIM_HTTP_PORT is not a setting of liveim t, and is ignored (liveim t -h lists them)",
 		"liveim t: warning: LIVEIM_NOTHING_LIKE_IT_AT_ALL is not a setting of liveim t, and is ignored (liveim t -h lists them)",
 		"liveim t: warning: LIVEIM_SEND_RAT is not a setting of liveim t, and is ignored (did you mean LIVEIM_SEND_RATE, --send-rate?)",
 	}

@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/peterbourgon/ff/v3"
@@ -99,11 +101,32 @@ func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// k8sServiceLink matches the variables Kubernetes gives every pod for
-// each Service of its namespace (a Service "liveim-router" gives
-// LIVEIM_ROUTER_SERVICE_HOST, LIVEIM_ROUTER_PORT_8081_TCP, ...): they are
-// not meant for liveim and are not reported.
-var k8sServiceLink = regexp.MustCompile(`_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)$`)
+// k8sServiceVariable reports whether name=value is one of the variables
+// Kubernetes gives every pod for each Service of its namespace (a Service
+// "liveim-router" gives LIVEIM_ROUTER_SERVICE_HOST=10.0.0.1,
+// LIVEIM_ROUTER_PORT=tcp://10.0.0.1:8081, LIVEIM_ROUTER_PORT_8081_TCP_ADDR,
+// ...): they are not meant for liveim and are not reported. The value
+// must look like Kubernetes' too, so a typo of a setting still is.
+func k8sServiceVariable(name, value string) bool {
+	switch {
+	case k8sPortVar.MatchString(name):
+		return true
+	case strings.HasSuffix(name, "_SERVICE_HOST"):
+		return net.ParseIP(value) != nil
+	case k8sServicePort.MatchString(name):
+		_, err := strconv.ParseUint(value, 10, 16)
+		return err == nil
+	case strings.HasSuffix(name, "_PORT"):
+		return k8sPortURL.MatchString(value)
+	}
+	return false
+}
+
+var (
+	k8sPortVar     = regexp.MustCompile(`_PORT_[0-9]+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?$`)
+	k8sServicePort = regexp.MustCompile(`_SERVICE_PORT(_[A-Z0-9_]+)?$`)
+	k8sPortURL     = regexp.MustCompile(`^(tcp|udp|sctp)://[^/]+:[0-9]+$`)
+)
 
 // harnessVariables are LIVEIM_ variables of liveim's own test scripts and
 // tests, which set them for themselves, not for the processes they start;
@@ -118,8 +141,8 @@ var harnessVariables = []string{
 func unknownEnv(fs *flag.FlagSet, environ []string) []string {
 	var out []string
 	for _, kv := range environ {
-		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) || k8sServiceLink.MatchString(name) || slices.Contains(harnessVariables, name) {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix) || k8sServiceVariable(name, value) || slices.Contains(harnessVariables, name) {
 			continue
 		}
 		flagName := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, envPrefix), "_", "-"))

@@ -14,6 +14,8 @@
 // and otherwise from what the Go toolchain recorded in the binary
 // (runtime/debug.ReadBuildInfo): the module version of `go install
 // ...@version`, the VCS revision of a build inside a Git checkout.
+//
+// Get and Collector only read, and are safe for concurrent use.
 package buildinfo
 
 import (
