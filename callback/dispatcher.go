@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,6 +52,20 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
+// RegisterFlags registers the tunables of callback delivery on fs, their
+// names prefixed with prefix (the router uses "callback-"). StreamReplicas
+// follows the router's and has no flag.
+func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.IntVar(&c.Batch, prefix+"batch", 0, "callbacks: most events in one POST, and in flight per app (default 100)")
+	fs.DurationVar(&c.Linger, prefix+"linger", 0, "callbacks: wait for more events before posting a batch that is not full (default 50ms)")
+	fs.DurationVar(&c.Timeout, prefix+"timeout", 0, "callbacks: bound on one POST (default 10s)")
+	fs.DurationVar(&c.MinBackoff, prefix+"min-backoff", 0, "callbacks: first wait before a failed POST is tried again, doubling (default 500ms)")
+	fs.DurationVar(&c.MaxBackoff, prefix+"max-backoff", 0, "callbacks: longest wait before a failed POST is tried again (default 1m)")
+	fs.DurationVar(&c.Rescan, prefix+"rescan", 0, "callbacks: how often the apps are read for callback URLs set or removed (default 5s)")
+	fs.DurationVar(&c.LeaseTTL, prefix+"lease-ttl", 0, "callbacks: how long an app's events wait for a dispatcher that died before another router takes them (default 5s)")
+	fs.DurationVar(&c.MaxAge, prefix+"max-age", 0, "callbacks: how long events wait for an app's backend that does not take them (default 72h)")
+}
+
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	if c.Batch < 0 || c.StreamReplicas < 0 {
@@ -61,10 +76,14 @@ func (c Config) Validate() error {
 			return errors.New("callback: negative duration in config")
 		}
 	}
+	if d := c.WithDefaults(); d.MinBackoff > d.MaxBackoff {
+		return fmt.Errorf("callback: the least backoff %v is above the largest, %v", d.MinBackoff, d.MaxBackoff)
+	}
 	return nil
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
 	if c.Batch <= 0 {
 		c.Batch = 100
 	}
@@ -127,7 +146,7 @@ type Dispatcher struct {
 // NewDispatcher returns a Dispatcher. reg may be nil.
 func NewDispatcher(cfg Config, js jetstream.JetStream, store storage.Store, log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
 	d := &Dispatcher{
-		cfg: cfg.withDefaults(), js: js, store: store, log: log, id: ids.New(), apps: make(map[string]context.CancelFunc),
+		cfg: cfg.WithDefaults(), js: js, store: store, log: log, id: ids.New(), apps: make(map[string]context.CancelFunc),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "liveim_callback_events_delivered_total", Help: "Callback events the apps' backends took (2xx)."}),
 		failures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "liveim_callback_post_failures_total", Help: "Callback POSTs that failed (error or non-2xx) and are retried."}),
 	}

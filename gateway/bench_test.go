@@ -90,7 +90,7 @@ func BenchmarkMergeBatch(b *testing.B) {
 // benchGateway is a gateway with no NATS: enough for its loops, rooms and
 // dispatchers.
 func benchGateway(tb testing.TB) *Gateway {
-	g := &Gateway{cfg: Config{}.withDefaults(), log: slog.New(slog.DiscardHandler)}
+	g := &Gateway{cfg: Config{}.WithDefaults(), log: slog.New(slog.DiscardHandler)}
 	g.metrics = newMetrics(g, prometheus.NewRegistry())
 	g.rooms = newRooms(func(string) (*nats.Subscription, error) { return nil, nil })
 	g.sessions = newSessions(func(string) (*nats.Subscription, error) { return nil, nil })

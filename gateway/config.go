@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"strings"
 	"time"
+
+	"github.com/liveim/liveim/internal/flagvalue"
 )
 
 // Config configures a Gateway. The zero value means the defaults; they are
-// applied in one place, withDefaults.
+// applied in one place, WithDefaults.
 type Config struct {
 	// Addr is the HTTP listen address serving /ws and /healthz.
 	// Default "127.0.0.1:8080".
@@ -120,34 +121,33 @@ type Config struct {
 // RegisterFlags registers the gateway flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "", "gateway: HTTP/WebSocket listen address (default 127.0.0.1:8080)")
-	fs.StringVar(&c.ID, "gateway-id", "", "gateway: unique ID among gateways (default random)")
+	fs.StringVar(&c.ID, "id", "", "gateway: unique ID among gateways (default random)")
 	fs.IntVar(&c.Loops, "loops", 0, "gateway: epoll event loops (default GOMAXPROCS)")
 	fs.IntVar(&c.MaxFrameBytes, "max-frame-bytes", 0, "gateway: largest client frame (default 65536)")
+	fs.DurationVar(&c.LoginTimeout, "login-timeout", 0, "gateway: how long a new connection may wait before logging in (default 10s)")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 0, "gateway: default idle timeout of a session (default 99s)")
 	fs.DurationVar(&c.TokenExpiryNotice, "token-expiry-notice", 0, "gateway: how long before a session's token expires it is told (default 60s)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", 0, "gateway: bound on a router request; then the client gets 503 (default 5s)")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", 0, "gateway: how often the gateway tells the routers it is alive (default 2s)")
 	fs.IntVar(&c.OutboundQueueBytes, "outbound-queue-bytes", 0, "gateway: bytes queued per slow socket (default 1 MiB)")
 	fs.Float64Var(&c.SendRate, "send-rate", 0, "gateway: messages per second per session before 412 (default 20)")
 	fs.IntVar(&c.SendBurst, "send-burst", 0, "gateway: messages a session may send at once (default 40)")
 	fs.Float64Var(&c.RequestRate, "request-rate", 0, "gateway: requests per second per session before 412 (default 50)")
 	fs.IntVar(&c.RequestBurst, "request-burst", 0, "gateway: requests a session may make at once (default 100)")
 	fs.IntVar(&c.MaxGroupsPerSession, "max-groups-per-session", 0, "gateway: groups one session may be in at once (default 100)")
+	fs.IntVar(&c.Dispatchers, "dispatchers", 0, "gateway: goroutines taking group and user messages off NATS (default 2*GOMAXPROCS)")
+	fs.IntVar(&c.DispatchBuffer, "dispatch-buffer", 0, "gateway: messages NATS may hand a dispatcher ahead of it (default 8192)")
+	fs.IntVar(&c.MaxRoomBacklog, "max-room-backlog", 0, "gateway: events of one room waiting for its dispatcher before NORMAL ones are shed (default 4096)")
 	fs.DurationVar(&c.MergeWindow, "merge-window", 0, "gateway: how long a big room's events are merged into one frame; negative turns merging off (default 50ms)")
 	fs.IntVar(&c.MergeMinMembers, "merge-min-members", 0, "gateway: local members from which a room merges its events (default 100)")
+	fs.IntVar(&c.MergeMaxBytes, "merge-max-bytes", 0, "gateway: a merge window ends early at this many bytes of events (default 32768)")
 	fs.DurationVar(&c.SlowConsumerTimeout, "slow-consumer-timeout", 0, "gateway: how long a socket may drop events before it is closed (default 5s)")
 	fs.DurationVar(&c.HTTPTimeout, "http-timeout", 0, "gateway: read and write timeout of an HTTP request and upgrade (default 10s)")
 	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 0, "gateway: idle keep-alive HTTP connections close after (default 30s)")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "gateway: WebSockets one client address may hold, negative for no cap (default 10000)")
 	fs.Float64Var(&c.UpgradeRatePerIP, "upgrade-rate-per-ip", 0, "gateway: WebSocket upgrades per second per client address, negative for no cap (default 100)")
 	fs.IntVar(&c.UpgradeBurstPerIP, "upgrade-burst-per-ip", 0, "gateway: WebSocket upgrades one client address may make at once (default 200)")
-	fs.Func("trusted-proxies", "gateway: comma-separated CIDRs of proxies whose X-Forwarded-For names the client", func(v string) error {
-		c.TrustedProxies = nil
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				c.TrustedProxies = append(c.TrustedProxies, p)
-			}
-		}
-		return nil
-	})
+	fs.Var(flagvalue.List(&c.TrustedProxies), "trusted-proxies", "gateway: comma-separated CIDRs of proxies whose X-Forwarded-For names the client (default none)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "gateway: on shutdown, how long to keep serving after /readyz fails (default 0)")
 }
 
@@ -172,7 +172,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
 	}
@@ -224,11 +225,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxRoomBacklog == 0 {
 		c.MaxRoomBacklog = 4096
 	}
-	switch {
-	case c.MergeWindow == 0:
+	if c.MergeWindow == 0 { // negative stays: merging off
 		c.MergeWindow = 50 * time.Millisecond
-	case c.MergeWindow < 0:
-		c.MergeWindow = 0 // off
 	}
 	if c.MergeMinMembers == 0 {
 		c.MergeMinMembers = 100

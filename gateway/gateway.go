@@ -108,7 +108,7 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 	if o.reg == nil {
 		o.reg = prometheus.NewRegistry()
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if cfg.ID == "" {
 		cfg.ID = ids.New()
 	} else if !ids.Valid(cfg.ID) {

@@ -3,14 +3,14 @@ package router
 import (
 	"errors"
 	"flag"
-	"strconv"
 	"time"
 
 	"github.com/liveim/liveim/callback"
+	"github.com/liveim/liveim/internal/flagvalue"
 )
 
 // Config configures a Router. The zero value means the defaults; they are
-// applied in one place, withDefaults. Every router of a cluster must use
+// applied in one place, WithDefaults. Every router of a cluster must use
 // the same Partitions.
 type Config struct {
 	// ID names this router among the live routers. Default: random.
@@ -115,22 +115,32 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.IntVar(&c.Workers, prefix+"workers", 0, "router: concurrent request workers (default 32)")
 	fs.IntVar(&c.MaxBacklog, prefix+"max-backlog", 0, "router: group requests waiting per worker before 503 (default 10000)")
 	fs.IntVar(&c.StreamReplicas, prefix+"stream-replicas", 0, "router: JetStream replicas, 3 on a NATS cluster (default 1)")
+	fs.DurationVar(&c.PinnedTTL, prefix+"pinned-ttl", 0, "router: how long a partition stays pinned to a router that stopped pulling (default 3s)")
+	fs.DurationVar(&c.AliveTTL, prefix+"alive-ttl", 0, "router: how long a router stays in the live set after its last announcement (default 5s)")
 	fs.DurationVar(&c.HighMaxAge, prefix+"high-max-age", 0, "router: how long HIGH messages stay replayable (default 24h)")
 	fs.DurationVar(&c.C2CTimeout, prefix+"c2c-timeout", 0, "router: wait for a C2C receiver's gateway (default 3s)")
 	fs.IntVar(&c.MaxDataBytes, prefix+"max-data-bytes", 0, "router: largest message data in bytes (default 15360)")
+	fs.IntVar(&c.MaxGroupNameBytes, prefix+"max-group-name-bytes", 0, "router: longest groupName in bytes (default 128)")
+	fs.IntVar(&c.MaxGroupMetaBytes, prefix+"max-group-meta-bytes", 0, "router: largest groupMeta in bytes (default 32768)")
+	fs.IntVar(&c.MaxAdmins, prefix+"max-admins", 0, "router: most admins of a group (default 3)")
 	fs.IntVar(&c.MaxGroups, prefix+"max-groups", 0, "router: groups per app (default 10000)")
+	fs.IntVar(&c.RecentPageSize, prefix+"recent-page-size", 0, "router: listRecentMessage's page (default 50)")
+	fs.IntVar(&c.RecentUsers, prefix+"recent-users", 0, "router: users listRecentGroupUser returns (default 50)")
 	fs.Float64Var(&c.RoomRate, prefix+"room-rate", 0, "router: NORMAL messages per second per group before shedding (default 500)")
 	fs.DurationVar(&c.MemberGrace, prefix+"member-grace", 0, "router: how long a disconnected member stays (default 10s)")
+	fs.DurationVar(&c.GatewayTimeout, prefix+"gateway-timeout", 0, "router: how long a gateway may stay silent before its sessions count as disconnected (default 10s)")
 	fs.DurationVar(&c.MemberChangeInterval, prefix+"memberchange-interval", 0, "router: least time between memberchange events of a group (default 1s)")
-	fs.Func(prefix+"max-repeat-count", "router: largest repeatCount of one send (default 1000)", func(v string) error {
-		n, err := strconv.ParseInt(v, 10, 32)
-		c.MaxRepeatCount = int32(n)
-		return err
-	})
-	fs.DurationVar(&c.NonceWindow, prefix+"nonce-window", 0, "router: how long a login nonce stays bound to its first token (default 1h)")
+	fs.IntVar(&c.MemberChangeUsers, prefix+"memberchange-users", 0, "router: users listed per memberchange event; counts stay exact (default 20)")
+	fs.Var(flagvalue.Int32(&c.MaxRepeatCount), prefix+"max-repeat-count", "router: largest repeatCount of one send (default 1000)")
 	fs.DurationVar(&c.RecallWindow, prefix+"recall-window", 0, "router: how long a sender may delete its own message (default 2m)")
-	fs.DurationVar(&c.Callbacks.MaxAge, prefix+"callback-max-age", 0, "router: how long callback events wait for an app's backend that does not take them (default 72h)")
-	fs.DurationVar(&c.Callbacks.Timeout, prefix+"callback-timeout", 0, "router: bound on one callback POST (default 10s)")
+	fs.DurationVar(&c.NonceWindow, prefix+"nonce-window", 0, "router: how long a login nonce stays bound to its first token (default 1h)")
+	fs.DurationVar(&c.DedupeWindow, prefix+"dedupe-window", 0, "router: how long after loading a group a repeated client message ID is looked up in the store (default 2m)")
+	fs.DurationVar(&c.AuthTimeout, prefix+"auth-timeout", 0, "router: bound on checking one login's credentials (default 5s)")
+	fs.DurationVar(&c.AuditTimeout, prefix+"audit-timeout", 0, "router: bound on a call to an app's audit hook (default 1s)")
+	fs.IntVar(&c.ResumeBatch, prefix+"resume-batch", 0, "router: most HIGH messages in one resume reply (default 1000)")
+	fs.DurationVar(&c.FlushInterval, prefix+"flush-interval", 0, "router: how often changed group statistics and members are written to storage (default 1s)")
+	fs.Int64Var(&c.SeqBlock, prefix+"seq-block", 0, "router: seqnums reserved per group state write (default 1000)")
+	c.Callbacks.RegisterFlags(fs, prefix+"callback-")
 }
 
 // Validate reports a configuration that cannot work.
@@ -156,7 +166,8 @@ func (c Config) Validate() error {
 	return c.Callbacks.Validate()
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
 	setInt := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -202,9 +213,7 @@ func (c Config) withDefaults() Config {
 	if c.SeqBlock == 0 {
 		c.SeqBlock = 1000
 	}
-	if c.Callbacks.MaxAge == 0 {
-		c.Callbacks.MaxAge = 72 * time.Hour
-	}
 	c.Callbacks.StreamReplicas = c.StreamReplicas
+	c.Callbacks = c.Callbacks.WithDefaults()
 	return c
 }

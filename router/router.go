@@ -85,7 +85,7 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 	if o.reg == nil {
 		o.reg = prometheus.NewRegistry()
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if cfg.ID == "" {
 		cfg.ID = ids.New()
 	} else if !ids.Valid(cfg.ID) {

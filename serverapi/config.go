@@ -34,11 +34,14 @@ type Config struct {
 // RegisterFlags adds the server API's flags to fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminKeyFile, "admin-key-file", "", "file holding the admin key of the server API's app management (empty: admin API off)")
-	fs.DurationVar(&c.RequestTimeout, "api-request-timeout", 10*time.Second, "server API: bound on one router request")
+	fs.DurationVar(&c.RequestTimeout, "api-request-timeout", 0, "server API: bound on one router request (default 10s)")
+	fs.DurationVar(&c.OnlineTimeout, "api-online-timeout", 0, "server API: wait for the gateways' answers to an online check (default 2s)")
+	fs.Int64Var(&c.MaxBodyBytes, "api-max-body-bytes", 0, "server API: largest request body (default 1048576)")
+	fs.IntVar(&c.BroadcastParallel, "api-broadcast-parallel", 0, "server API: groups a broadcast sends to at once (default 16)")
 }
 
-// withDefaults returns c with defaults for unset fields.
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with defaults for unset fields.
+func (c Config) WithDefaults() Config {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
 	}
@@ -67,6 +70,9 @@ const MinAdminKeyLen = 16
 func (c Config) Validate() error {
 	if c.AdminKey != "" && len(c.AdminKey) < MinAdminKeyLen {
 		return errors.New("serverapi: the admin key must be at least 16 characters")
+	}
+	if c.RequestTimeout < 0 || c.OnlineTimeout < 0 || c.MaxBodyBytes < 0 || c.BroadcastParallel < 0 || c.StreamReplicas < 0 {
+		return errors.New("serverapi: negative duration or size in config")
 	}
 	return nil
 }

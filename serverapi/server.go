@@ -63,7 +63,7 @@ type Server struct {
 
 // New builds the server API; Setup must run before it serves.
 func New(cfg Config, nc *nats.Conn, store storage.Store, cluster Cluster, log *slog.Logger) (*Server, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

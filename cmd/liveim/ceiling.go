@@ -16,7 +16,7 @@ func runCeiling(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg ceiling.Config
 	fs := flag.NewFlagSet("ceiling", flag.ContinueOnError)
 	cfg.RegisterFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, os.Stderr); err != nil {
 		return err
 	}
 	return ceiling.Run(ctx, cfg, stdout)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -20,44 +21,62 @@ import (
 	"github.com/liveim/liveim/storage/backend"
 )
 
-// registerOpsFlags registers the internal listener's flags.
-func registerOpsFlags(fs *flag.FlagSet, c *opshttp.Config) {
-	fs.StringVar(&c.Addr, "http-addr", "127.0.0.1:8081", "internal listener: /healthz, /readyz, /metrics (and /debug/pprof with --pprof); keep it off the internet")
-	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles on the internal listener's /debug/pprof/")
+// gatewayConfig is the configuration of `liveim gateway`.
+type gatewayConfig struct {
+	LogLevel string // default "info"
+	NATS     natsconn.Config
+	Ops      opshttp.Config
+	Gateway  gateway.Config
+}
+
+func (c *gatewayConfig) settings() *settings {
+	s := newSettings("gateway")
+	s.add("gateway", c.Gateway.RegisterFlags)
+	s.add("NATS", c.NATS.RegisterFlags)
+	s.add("internal listener and logs", func(fs *flag.FlagSet) {
+		c.Ops.RegisterFlags(fs)
+		registerLogLevel(fs, &c.LogLevel)
+	})
+	return s
+}
+
+func (c *gatewayConfig) validate() error {
+	return errors.Join(checkLogLevel(c.LogLevel), c.Gateway.Validate(), c.NATS.Validate(), c.Ops.Validate())
+}
+
+func (c *gatewayConfig) applyDefaults() {
+	c.Gateway, c.NATS, c.Ops = c.Gateway.WithDefaults(), c.NATS.WithDefaults(), c.Ops.WithDefaults()
 }
 
 func runGateway(ctx context.Context, args []string, _ io.Writer) error {
-	var cfg gateway.Config
-	var natsCfg natsconn.Config
-	var opsCfg opshttp.Config
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	natsCfg.RegisterFlags(fs)
-	registerOpsFlags(fs, &opsCfg)
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	cfg.RegisterFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	var cfg gatewayConfig
+	if err := cfg.settings().parse(args, os.Stderr); err != nil {
 		return err
 	}
-	log, err := newLogger(*logLevel)
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.LogLevel)
 	if err != nil {
 		return err
 	}
+	logStart(log, "gateway")
 	tp, err := telemetry.NewProvider(ctx, telemetry.GatewayService)
 	if err != nil {
 		return err
 	}
 	defer shutdownTracing(tp, log)
-	nc, err := natsconn.Connect(natsCfg, "liveim-gateway")
+	nc, err := natsconn.Connect(cfg.NATS, "liveim-gateway")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	reg := newRegistry()
-	gw, err := gateway.New(cfg, nc, log, gateway.WithRegisterer(reg), gateway.WithTracerProvider(tp))
+	gw, err := gateway.New(cfg.Gateway, nc, log, gateway.WithRegisterer(reg), gateway.WithTracerProvider(tp))
 	if err != nil {
 		return err
 	}
-	ops := opshttp.New(opsCfg, reg, gw.Ready, log)
+	ops := opshttp.New(cfg.Ops, reg, gw.Ready, log)
 	stopOps, err := startOps(ctx, ops, log)
 	if err != nil {
 		return err
@@ -87,61 +106,92 @@ func startOps(ctx context.Context, ops *opshttp.Server, log *slog.Logger) (stop 
 	return func() { cancel(); <-done }, nil
 }
 
+// routerConfig is the configuration of `liveim router`.
+type routerConfig struct {
+	// Data is the data directory of the embedded store. Default "./data".
+	Data     string
+	LogLevel string // default "info"
+	NATS     natsconn.Config
+	Ops      opshttp.Config
+	Router   router.Config
+	Store    backend.Config
+	API      serverapi.Config
+}
+
+func (c *routerConfig) settings() *settings {
+	s := newSettings("router")
+	s.add("router", func(fs *flag.FlagSet) { c.Router.RegisterFlags(fs, "") })
+	s.add("server API", c.API.RegisterFlags)
+	s.add("storage", func(fs *flag.FlagSet) {
+		c.Store.RegisterFlags(fs)
+		fs.StringVar(&c.Data, "data", "./data", "data directory of the embedded store (--store pebble)")
+	})
+	s.add("NATS", c.NATS.RegisterFlags)
+	s.add("internal listener and logs", func(fs *flag.FlagSet) {
+		c.Ops.RegisterFlags(fs)
+		registerLogLevel(fs, &c.LogLevel)
+	})
+	return s
+}
+
+// validate also reads the admin key (API.AdminKey) from its file.
+func (c *routerConfig) validate() error {
+	errs := []error{checkLogLevel(c.LogLevel), c.Router.Validate(), c.Store.Validate(), c.NATS.Validate(), c.Ops.Validate()}
+	if c.API.AdminKeyFile != "" {
+		key, err := serverapi.ReadAdminKey(c.API.AdminKeyFile)
+		c.API.AdminKey = key
+		errs = append(errs, err)
+	}
+	return errors.Join(append(errs, c.API.Validate())...)
+}
+
+func (c *routerConfig) applyDefaults() {
+	c.Router, c.Store, c.API = c.Router.WithDefaults(), c.Store.WithDefaults(), c.API.WithDefaults()
+	c.NATS, c.Ops = c.NATS.WithDefaults(), c.Ops.WithDefaults()
+}
+
 func runRouter(ctx context.Context, args []string, _ io.Writer) error {
-	var cfg router.Config
-	var storeCfg backend.Config
-	var natsCfg natsconn.Config
-	var opsCfg opshttp.Config
-	var apiCfg serverapi.Config
-	fs := flag.NewFlagSet("router", flag.ContinueOnError)
-	apiCfg.RegisterFlags(fs)
-	natsCfg.RegisterFlags(fs)
-	registerOpsFlags(fs, &opsCfg)
-	data := fs.String("data", "./data", "data directory of the embedded store")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	cfg.RegisterFlags(fs, "")
-	storeCfg.RegisterFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	var c routerConfig
+	if err := c.settings().parse(args, os.Stderr); err != nil {
 		return err
 	}
-	log, err := newLogger(*logLevel)
+	if err := c.validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(c.LogLevel)
 	if err != nil {
 		return err
 	}
-	if apiCfg.AdminKeyFile != "" {
-		if apiCfg.AdminKey, err = serverapi.ReadAdminKey(apiCfg.AdminKeyFile); err != nil {
-			return err
-		}
-	}
+	logStart(log, "router")
 	tp, err := telemetry.NewProvider(ctx, telemetry.RouterService)
 	if err != nil {
 		return err
 	}
 	defer shutdownTracing(tp, log)
-	store, err := backend.Open(ctx, storeCfg, *data, log)
+	store, err := backend.Open(ctx, c.Store, c.Data, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	nc, err := natsconn.Connect(natsCfg, "liveim-router")
+	nc, err := natsconn.Connect(c.NATS, "liveim-router")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	reg := newRegistry()
-	rt, err := router.New(cfg, nc, store, log, router.WithRegisterer(reg), router.WithTracerProvider(tp))
+	rt, err := router.New(c.Router, nc, store, log, router.WithRegisterer(reg), router.WithTracerProvider(tp))
 	if err != nil {
 		return err
 	}
-	apiCfg.StreamReplicas = cfg.StreamReplicas
-	api, err := serverapi.New(apiCfg, nc, store, rt, log)
+	c.API.StreamReplicas = c.Router.StreamReplicas
+	api, err := serverapi.New(c.API, nc, store, rt, log)
 	if err != nil {
 		return err
 	}
 	// /readyz: ready once the router serves, not ready from the first
 	// moment of a shutdown.
 	var stopping atomic.Bool
-	ops := opshttp.New(opsCfg, reg, func() error {
+	ops := opshttp.New(c.Ops, reg, func() error {
 		select {
 		case <-rt.Ready():
 		default:

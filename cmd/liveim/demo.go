@@ -19,6 +19,7 @@ import (
 	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/internal/demo"
 	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/internal/flagvalue"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/serverapi"
@@ -63,24 +64,24 @@ type demoConfig struct {
 func (c *demoConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8070", "listen address of the demo page and /dev/token")
 	fs.StringVar(&c.AppFile, "app-file", "", "JSON file with the app's app_id, app_key and app_sign (e.g. liveim app create's output); or --api")
-	fs.Func("api", "routers' internal listeners, comma separated (e.g. http://router:8081): read the app, creating it if missing, through the admin API; or --app-file", func(v string) error {
-		c.API = splitList(v)
-		return nil
-	})
+	fs.Var(flagvalue.List(&c.API), "api", "routers' internal listeners, comma separated (e.g. http://router:8081): read the app, creating it if missing, through the admin API; or --app-file")
 	fs.StringVar(&c.AdminKeyFile, "admin-key-file", "", "file holding the admin key (with --api)")
 	fs.StringVar(&c.AppID, "app", demoapp.ID, "ID of the app to read or create (with --api)")
-	fs.Func("gateway-urls", "comma-separated ws(s) gateway URLs the page connects to (default: the app's own); with --api the app is created with them or changed to them", func(v string) error {
-		c.GatewayURLs = splitList(v)
-		return nil
-	})
-	fs.Func("allowed-hosts", "comma-separated Host values (host:port) /dev/token answers besides loopback and --addr", func(v string) error {
-		c.AllowedHosts = splitList(strings.ToLower(v))
-		return nil
-	})
+	fs.Var(flagvalue.List(&c.GatewayURLs), "gateway-urls", "comma-separated ws(s) gateway URLs the page connects to (default: the app's own); with --api the app is created with them or changed to them")
+	fs.Var(flagvalue.List(&c.AllowedHosts), "allowed-hosts", "comma-separated Host values (host:port) /dev/token answers besides loopback and --addr")
 	fs.DurationVar(&c.TTL, "ttl", 24*time.Hour, "lifetime of the tokens minted")
 	fs.DurationVar(&c.Wait, "wait", 5*time.Minute, "how long to retry the server API at start")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	registerLogLevel(fs, &c.LogLevel)
 }
+
+func (c *demoConfig) settings() *settings {
+	s := newSettings("demo")
+	s.add("demo", c.registerFlags)
+	return s
+}
+
+// applyDefaults does nothing: the flags hold the defaults.
+func (c *demoConfig) applyDefaults() {}
 
 func (c demoConfig) validate() error {
 	if (c.AppFile == "") == (len(c.API) == 0) {
@@ -102,16 +103,14 @@ func (c demoConfig) validate() error {
 	if c.TTL <= 0 || c.TTL > auth.DefaultMaxLifetime {
 		return fmt.Errorf("--ttl must be positive and at most %v", auth.DefaultMaxLifetime)
 	}
-	return nil
+	return checkLogLevel(c.LogLevel)
 }
 
 // runDemo serves the demo page and /dev/token for one app, acting as that
 // app's backend: it signs login tokens with the app key itself.
 func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg demoConfig
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	cfg.registerFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cfg.settings().parse(args, os.Stderr); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
@@ -143,7 +142,7 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	addr := ln.Addr().String()
 	mux := http.NewServeMux()
 	mux.Handle("/", demo.Pages())
-	mux.Handle("/dev/token", demo.TokenHandler(info, ttl, append(devHosts(addr, ""), cfg.AllowedHosts...)))
+	mux.Handle("/dev/token", demo.TokenHandler(info, ttl, append(devHosts(addr, ""), lower(cfg.AllowedHosts)...)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	fmt.Fprintf(stdout, `liveim demo is running.
@@ -272,13 +271,11 @@ func retriable(err error) bool {
 	return !errors.As(err, &e) || errors.Is(err, liveimpb.ErrUnavailable) || errors.Is(err, liveimpb.ErrInternal)
 }
 
-// splitList splits a comma-separated list, dropping empty items.
-func splitList(v string) []string {
-	var out []string
-	for _, x := range strings.Split(v, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, x)
-		}
+// lower returns the strings in lower case.
+func lower(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.ToLower(s)
 	}
 	return out
 }

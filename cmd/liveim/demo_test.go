@@ -311,7 +311,4 @@ func TestDemoConfig(t *testing.T) {
 			}
 		})
 	}
-	if got := splitList(" a, ,b ,"); !slices.Equal(got, []string{"a", "b"}) {
-		t.Errorf("splitList: %q", got)
-	}
 }

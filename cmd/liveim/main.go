@@ -9,10 +9,16 @@
 //	liveim demo     serve the demo page and its token endpoint as an app's backend (development)
 //	liveim bench    measure a server: idle connections, login storms, fan-out, rooms, C2C
 //	liveim ceiling  measure this machine's limits: bare nats-server fan-out, bare gobwas/ws
+//	liveim config   check a target's settings and print them, or print every default
+//	liveim version  print the version, VCS commit and Go version
+//	liveim health   probe a URL, e.g. /readyz (exit 0 or 1: a healthcheck for the image, which has no shell)
 //
 // Every flag can also be set by an environment variable: LIVEIM_ followed
 // by the flag name in upper case with '-' as '_' (e.g. LIVEIM_ADDR), or in
-// a file given by --config (LIVEIM_CONFIG): "name: value" lines.
+// a YAML file given by --config (LIVEIM_CONFIG). The command line wins over
+// the environment, the environment over the file. serve, gateway, router,
+// demo, bench and ceiling warn about a LIVEIM_ variable that names none of
+// their flags; a key of the file that names none is an error (settings.go).
 package main
 
 import (
@@ -24,7 +30,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/liveim/liveim/bench"
@@ -39,6 +44,9 @@ var targets = map[string]func(ctx context.Context, args []string, stdout io.Writ
 	"demo":    runDemo,
 	"bench":   runBench,
 	"ceiling": runCeiling,
+	"config":  runConfig,
+	"version": runVersion,
+	"health":  runHealth,
 	// bench-worker and ceiling-worker are started by `liveim bench` and
 	// `liveim ceiling` themselves.
 	"bench-worker":   func(_ context.Context, _ []string, stdout io.Writer) error { return bench.RunWorker(os.Stdin, stdout) },
@@ -47,7 +55,7 @@ var targets = map[string]func(ctx context.Context, args []string, stdout io.Writ
 
 func main() {
 	if len(os.Args) < 2 || targets[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: liveim serve|gateway|router|token|app|demo|bench|ceiling [flags]   (liveim TARGET -h for flags)")
+		fmt.Fprintln(os.Stderr, "usage: liveim serve|gateway|router|token|app|demo|bench|ceiling|config|version|health [flags]   (liveim TARGET -h for flags)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -61,88 +69,23 @@ func main() {
 	}
 }
 
-// parseFlags parses args, then fills every flag not given on the command
-// line from its LIVEIM_ environment variable, and failing that from the
-// file named by --config (or LIVEIM_CONFIG). Precedence: command line,
-// environment, file, default.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	configFile := fs.String("config", "", "file of flag settings, one \"name: value\" per line (# comments)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if !set["config"] {
-		*configFile = os.Getenv("LIVEIM_CONFIG")
-	}
-	fromFile := map[string]string{}
-	if *configFile != "" {
-		var err error
-		if fromFile, err = readConfigFile(*configFile); err != nil {
-			return err
-		}
-		for name := range fromFile {
-			if fs.Lookup(name) == nil {
-				return fmt.Errorf("%s: %q is not a flag of this target", *configFile, name)
-			}
-		}
-	}
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil || f.Name == "config" {
-			return
-		}
-		env := "LIVEIM_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%s: %w", env, e)
-			}
-			return
-		}
-		if v, ok := fromFile[f.Name]; ok {
-			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%s: %s: %w", *configFile, f.Name, e)
-			}
-		}
-	})
-	return err
-}
-
-// readConfigFile reads "name: value" lines (YAML's flat subset; "name =
-// value" also works); # starts a comment, quotes around a value are
-// removed.
-func readConfigFile(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
+// newLogger returns the process logger: JSON lines on stderr.
+func newLogger(level string) (*slog.Logger, error) {
+	l, err := parseLogLevel(level)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, value, ok := strings.Cut(line, ":")
-		if eq := strings.IndexByte(line, '='); eq >= 0 && (!ok || eq < len(name)) {
-			name, value, ok = line[:eq], line[eq+1:], true
-		}
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: want \"name: value\"", path, i+1)
-		}
-		name, value = strings.TrimPrefix(strings.TrimSpace(name), "--"), strings.TrimSpace(value)
-		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
-			value = value[1 : len(value)-1]
-		}
-		out[name] = value
-	}
-	return out, nil
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
-// newLogger returns the process logger: JSON lines on stderr.
-func newLogger(level string) (*slog.Logger, error) {
+// parseLogLevel reads --log-level; empty is info.
+func parseLogLevel(level string) (slog.Level, error) {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: %w", level, err)
+	if level == "" {
+		return slog.LevelInfo, nil
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return l, nil
 }

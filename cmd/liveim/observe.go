@@ -11,15 +11,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/liveim/liveim/internal/buildinfo"
 	"github.com/liveim/liveim/internal/telemetry"
 )
 
 // newRegistry returns the process's Prometheus registry, with the Go
-// runtime and process collectors.
+// runtime and process collectors and liveim_build_info.
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	return reg
+}
+
+// logStart logs which liveim a target starts as.
+func logStart(log *slog.Logger, target string) {
+	i := buildinfo.Get()
+	log.Info("liveim starting", "target", target, "version", i.Version, "commit", i.Commit, "goversion", i.GoVersion)
 }
 
 // drain drains nc (its subscriptions, then its pending publishes) and

@@ -128,10 +128,10 @@ func TestTraceInJaeger(t *testing.T) {
 	dir := t.TempDir()
 	addrA, addrB, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	serve := exec.Command(liveimBin, "serve", "--data", dir, "--addr", addrA, "--nats-listen", natsAddr, "--http-addr", freeAddr(t),
-		"--gateway-id", "gw-a", "--log-level", "warn")
+		"--id", "gw-a", "--log-level", "warn")
 	gw := exec.Command(liveimBin, "gateway", "--nats", "nats://"+natsAddr, "--nats-user", subject.GatewayUser,
 		"--nats-password-file", filepath.Join(dir, natsserver.GatewayPasswordFile), "--addr", addrB, "--http-addr", freeAddr(t),
-		"--gateway-id", "gw-b", "--log-level", "warn")
+		"--id", "gw-b", "--log-level", "warn")
 	for _, cmd := range []*exec.Cmd{serve, gw} {
 		cmd.Env, cmd.Stderr = env, os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -306,16 +306,23 @@ func TestGatewayGracefulShutdown(t *testing.T) {
 	metrics := httpBody(t, "http://"+opsB+"/metrics")
 	for _, want := range []string{"liveim_gateway_connections 1", "liveim_gateway_rooms 1", `liveim_gateway_messages_in_total{level="high"} 1`,
 		`liveim_gateway_frames_out_total{level="high"}`, "liveim_gateway_dropped_frames_total", "liveim_gateway_request_seconds_bucket",
-		"liveim_gateway_nats_errors_total", "go_memstats_heap_inuse_bytes"} {
+		"liveim_gateway_nats_errors_total", "go_memstats_heap_inuse_bytes", "liveim_build_info{commit="} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("gateway /metrics lacks %q", want)
 		}
 	}
 	routerMetrics := httpBody(t, "http://"+opsA+"/metrics")
 	for _, want := range []string{`liveim_router_requests_total{code="0",op="sendGroupMessage"} 1`, `liveim_router_messages_total{level="high"} 1`,
-		"liveim_router_request_seconds_bucket", "liveim_router_partitions_owned 32"} {
+		"liveim_router_request_seconds_bucket", "liveim_router_partitions_owned 32", "liveim_build_info{commit="} {
 		if !strings.Contains(routerMetrics, want) {
 			t.Errorf("serve /metrics lacks %q", want)
+		}
+	}
+
+	// The image's healthcheck: liveim health on the internal /readyz.
+	for _, ops := range []string{opsA, opsB} {
+		if out, err := exec.Command(liveimBin, "health", "--url", "http://"+ops+"/readyz").CombinedOutput(); err != nil {
+			t.Fatalf("liveim health on %s: %v %s", ops, err, out)
 		}
 	}
 

@@ -29,16 +29,17 @@ import (
 	"github.com/liveim/liveim/storage/backend"
 )
 
-// serveConfig composes everything `liveim serve` runs.
+// serveConfig composes everything `liveim serve` runs. Its components'
+// flags have the names they have in `liveim gateway` and `liveim router`;
+// --id names both the gateway and the router.
 type serveConfig struct {
 	Data       string // default "./data"
 	NATSListen string // default "127.0.0.1:4222"
 	PublicURL  string // default ws://<addr>/ws
 	LogLevel   string // default "info"
 	// Dev serves /dev/token, which mints a token for any user of the demo
-	// app. Default: on when the gateway listens on loopback only.
-	Dev     bool
-	devSet  bool
+	// app. Default ("auto"): on when the gateway listens on loopback only.
+	Dev     autoBool
 	Ops     opshttp.Config
 	Store   backend.Config
 	Gateway gateway.Config
@@ -46,56 +47,128 @@ type serveConfig struct {
 	API     serverapi.Config
 }
 
-func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Data, "data", "./data", "data directory: embedded store, JetStream, app.json")
-	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS listen address (extra gateways connect here)")
-	fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws)")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	registerOpsFlags(fs, &c.Ops)
-	fs.BoolFunc("dev", "development mode: serve /dev/token for the demo page (default: on when --addr is loopback)", func(v string) error {
-		b, err := strconv.ParseBool(v)
-		c.Dev, c.devSet = b, true
-		return err
+func (c *serveConfig) settings() *settings {
+	s := newSettings("serve")
+	s.add("serve", func(fs *flag.FlagSet) {
+		fs.StringVar(&c.Data, "data", "./data", "data directory: embedded store, JetStream, app.json, passwords, admin key")
+		fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS listen address (extra gateways connect here)")
+		fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws)")
+		fs.Var(&c.Dev, "dev", "development mode: serve /dev/token for the demo page; true, false or auto (default auto: on when --addr is loopback)")
 	})
-	c.Store.RegisterFlags(fs)
-	c.Gateway.RegisterFlags(fs)
-	c.Router.RegisterFlags(fs, "router-")
-	c.API.RegisterFlags(fs)
+	s.add("gateway", c.Gateway.RegisterFlags)
+	s.add("router", func(fs *flag.FlagSet) { c.Router.RegisterFlags(fs, "") }, "id")
+	s.fs.Lookup("id").Usage = "gateway and router: unique ID among gateways and among routers (default random)"
+	s.add("server API", c.API.RegisterFlags)
+	s.add("storage", c.Store.RegisterFlags)
+	s.add("internal listener and logs", func(fs *flag.FlagSet) {
+		c.Ops.RegisterFlags(fs)
+		registerLogLevel(fs, &c.LogLevel)
+	})
+	return s
+}
+
+// validate also reads the admin key (API.AdminKey) when --admin-key-file
+// names one.
+func (c *serveConfig) validate() error {
+	errs := []error{checkLogLevel(c.LogLevel), c.Gateway.Validate(), c.Router.Validate(), c.Store.Validate(), c.Ops.Validate()}
+	if _, _, err := splitListen(c.NATSListen); err != nil {
+		errs = append(errs, err)
+	}
+	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "ws://") && !strings.HasPrefix(c.PublicURL, "wss://") {
+		errs = append(errs, fmt.Errorf("--public-url %q: want a ws:// or wss:// URL", c.PublicURL))
+	}
+	if c.API.AdminKeyFile != "" {
+		key, err := serverapi.ReadAdminKey(c.API.AdminKeyFile)
+		c.API.AdminKey = key
+		errs = append(errs, err)
+	}
+	return errors.Join(append(errs, c.API.Validate())...)
+}
+
+func (c *serveConfig) applyDefaults() {
+	c.Gateway, c.Router, c.API = c.Gateway.WithDefaults(), c.Router.WithDefaults(), c.API.WithDefaults()
+	c.Store, c.Ops = c.Store.WithDefaults(), c.Ops.WithDefaults()
+}
+
+// splitListen reads --nats-listen.
+func splitListen(addr string) (host string, port int, err error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err == nil {
+		port, err = strconv.Atoi(portStr)
+	}
+	if err == nil && (port < 0 || port > 65535) {
+		err = errors.New("port out of range")
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("--nats-listen %q: %w", addr, err)
+	}
+	return host, port, nil
+}
+
+// autoBool is a boolean flag that may also be left to "auto".
+type autoBool struct {
+	set, on bool
+}
+
+func (b *autoBool) Set(v string) error {
+	if v == "auto" {
+		*b = autoBool{}
+		return nil
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return errors.New("want true, false or auto")
+	}
+	*b = autoBool{set: true, on: on}
+	return nil
+}
+
+func (b *autoBool) String() string {
+	if b == nil || !b.set {
+		return "auto"
+	}
+	return strconv.FormatBool(b.on)
+}
+
+// IsBoolFlag lets --dev stand alone for --dev=true.
+func (b *autoBool) IsBoolFlag() bool { return true }
+
+// or returns the value, or auto when it was left to auto.
+func (b autoBool) or(auto bool) bool {
+	if !b.set {
+		return auto
+	}
+	return b.on
 }
 
 func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfg.registerFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cfg.settings().parse(args, os.Stderr); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
 		return err
 	}
 	log, err := newLogger(cfg.LogLevel)
 	if err != nil {
 		return err
 	}
+	logStart(log, "serve")
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return err
 	}
-	host, portStr, err := net.SplitHostPort(cfg.NATSListen)
+	host, port, err := splitListen(cfg.NATSListen)
 	if err != nil {
-		return fmt.Errorf("--nats-listen: %w", err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return fmt.Errorf("--nats-listen: %w", err)
+		return err
 	}
 
 	// The admin key of the server API: --admin-key-file, or one made in
 	// the data directory.
 	adminKeyFile := cfg.API.AdminKeyFile
-	if adminKeyFile == "" {
-		adminKeyFile, cfg.API.AdminKey, err = serverapi.EnsureAdminKey(cfg.Data)
-	} else {
-		cfg.API.AdminKey, err = serverapi.ReadAdminKey(adminKeyFile)
-	}
-	if err != nil {
-		return err
+	if adminKeyFile == "" { // else validate read it
+		if adminKeyFile, cfg.API.AdminKey, err = serverapi.EnsureAdminKey(cfg.Data); err != nil {
+			return err
+		}
 	}
 
 	store, err := backend.Open(ctx, cfg.Store, cfg.Data, log)
@@ -183,10 +256,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dev := cfg.Dev
-	if !cfg.devSet {
-		dev = isLoopback(addr)
-	}
+	dev := cfg.Dev.or(isLoopback(addr))
 	gw.Mux().Handle("/", demo.Pages())
 	if dev {
 		gw.Mux().Handle("/dev/token", demo.TokenHandler(app, 24*time.Hour, devHosts(addr.String(), publicURL)))

@@ -19,7 +19,7 @@ func runToken(_ context.Context, args []string, stdout io.Writer) error {
 	user := fs.String("user", "", "user ID (required)")
 	role := fs.String("role", "", `login role: "admin" or empty`)
 	ttl := fs.Duration("ttl", 24*time.Hour, "token lifetime")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, nil); err != nil {
 		return err
 	}
 	if err := ids.Check("user", *user); err != nil {
@@ -45,7 +45,7 @@ func runToken(_ context.Context, args []string, stdout io.Writer) error {
 func runDemoApp(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
 	data := fs.String("data", "./data", "data directory of liveim serve (reads app.json)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, nil); err != nil {
 		return err
 	}
 	info, err := demoapp.Load(*data)

@@ -3,7 +3,6 @@ package check
 import (
 	"maps"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -72,8 +71,8 @@ func TestComposeNATSAuth(t *testing.T) {
 		natsNames++
 		args := serverFlags(s.Command)
 		confPath := args["config"] + args["c"]
-		if confPath == "" || !slices.Contains(s.Volumes, "./nats.conf:"+confPath+":ro") {
-			t.Errorf("%s: config %q is not ./nats.conf mounted read-only (volumes %v)", name, confPath, s.Volumes)
+		if confPath == "" || !slices.Contains(s.Volumes, composeRel(natsConfFile)+":"+confPath+":ro") {
+			t.Errorf("%s: config %q is not %s mounted read-only (volumes %v)", name, confPath, composeRel(natsConfFile), s.Volumes)
 		}
 		script := strings.Join(s.Entrypoint, "\n")
 		if !strings.Contains(script, "exec nats-server") {
@@ -112,7 +111,7 @@ func TestComposeNATSAuth(t *testing.T) {
 			t.Errorf("secret %s is not declared with a file", secret)
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(repoPath(t, "deploy"), def.File))
+		b, err := os.ReadFile(composeFilePath(t, def.File))
 		if err != nil {
 			t.Errorf("secret %s: %v", secret, err)
 			continue

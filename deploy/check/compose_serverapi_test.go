@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,7 +57,7 @@ func TestComposeServerAPI(t *testing.T) {
 	if !ok || def.File == "" {
 		t.Fatalf("secret %s is not declared with a file", secret)
 	}
-	b, err := os.ReadFile(filepath.Join(repoPath(t, "deploy"), def.File))
+	b, err := os.ReadFile(composeFilePath(t, def.File))
 	if err != nil {
 		t.Fatalf("secret %s: %v", secret, err)
 	}

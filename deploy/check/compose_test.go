@@ -19,7 +19,7 @@ import (
 )
 
 const (
-	composeFile    = "deploy/docker-compose.yml"
+	composeFile    = "docker-compose.yml" // at the repository root, where `docker compose up` finds it
 	prometheusFile = "deploy/prometheus.yml"
 	dockerfile     = "deploy/Dockerfile"
 )
@@ -144,6 +144,23 @@ func (e composeEnv) vars() []envVar {
 		env = append(env, envVar{Name: k, Value: e[k], Literal: true})
 	}
 	return env
+}
+
+// composeRel is a repository path as the Compose file names it: relative
+// to the file's directory, with "./".
+func composeRel(repoRel string) string {
+	rel, err := filepath.Rel(filepath.Dir(composeFile), repoRel)
+	if err != nil {
+		panic(err)
+	}
+	return "./" + filepath.ToSlash(rel)
+}
+
+// composeFilePath is the path of a file the Compose file names (a
+// secret's, a volume's source): relative to the Compose file's directory.
+func composeFilePath(t testing.TB, file string) string {
+	t.Helper()
+	return filepath.Join(filepath.Dir(repoPath(t, composeFile)), file)
 }
 
 func readCompose(t *testing.T) *compose {
@@ -287,8 +304,8 @@ func TestComposeCluster(t *testing.T) {
 	if len(prom) != 1 {
 		t.Fatalf("Prometheus services %v, want 1", prom)
 	}
-	if !slices.ContainsFunc(c.Services[prom[0]].Volumes, func(v string) bool { return strings.HasPrefix(v, "./prometheus.yml:") }) {
-		t.Errorf("prometheus does not mount ./prometheus.yml: %v", c.Services[prom[0]].Volumes)
+	if !slices.ContainsFunc(c.Services[prom[0]].Volumes, func(v string) bool { return strings.HasPrefix(v, composeRel(prometheusFile)+":") }) {
+		t.Errorf("prometheus does not mount %s: %v", composeRel(prometheusFile), c.Services[prom[0]].Volumes)
 	}
 
 	// Gateways and routers from deploy/Dockerfile.
@@ -298,7 +315,7 @@ func TestComposeCluster(t *testing.T) {
 	}
 	for _, name := range append(slices.Clone(gateways), routers...) {
 		s := c.Services[name]
-		if s.Build.Dockerfile != dockerfile || filepath.Clean(filepath.Join("deploy", s.Build.Context)) != "." {
+		if s.Build.Dockerfile != dockerfile || filepath.Clean(filepath.Join(filepath.Dir(composeFile), s.Build.Context)) != "." {
 			t.Errorf("%s: build %+v, want %s with the repository root as context", name, s.Build, dockerfile)
 		}
 		env := s.Environment
@@ -483,4 +500,63 @@ func prometheusTargets(t *testing.T) map[string]bool {
 		}
 	}
 	return targets
+}
+
+// TestComposeHealth checks that `docker compose up` starts the liveim
+// services in an order that works and can tell when they are up: every
+// gateway, router and demo has a healthcheck that runs `/liveim health`
+// (the image has no shell: exec form, the binary the Dockerfile copies)
+// with flags that command has, on its own readiness URL; gateways start
+// once every router is healthy (a client finds a router), and the demo,
+// which creates the app, once every router and gateway is.
+func TestComposeHealth(t *testing.T) {
+	t.Parallel()
+	c := readCompose(t)
+	routers, gateways, demos := liveimServices(c, "router"), liveimServices(c, "gateway"), liveimServices(c, "demo")
+	healthFlags := targetFlags(t, "health")
+	for _, name := range slices.Concat(routers, gateways, demos) {
+		s := c.Services[name]
+		if s.Healthcheck == nil {
+			t.Errorf("%s: no healthcheck", name)
+			continue
+		}
+		test := []string(s.Healthcheck.Test)
+		if len(test) < 3 || test[0] != "CMD" || test[1] != "/liveim" || test[2] != "health" {
+			t.Errorf("%s: healthcheck %q, want [CMD /liveim health ...] (no shell in the image)", name, test)
+			continue
+		}
+		args := serverFlags(test[3:])
+		for f := range args {
+			if _, ok := healthFlags[f]; !ok {
+				t.Errorf("%s: healthcheck flag --%s is no flag of liveim health", name, f)
+			}
+		}
+		u, err := url.Parse(args["url"])
+		if err != nil || u.Hostname() != "127.0.0.1" {
+			t.Errorf("%s: healthcheck --url %q, want the service's own listener on 127.0.0.1", name, args["url"])
+			continue
+		}
+		env := s.Environment
+		wantPort, wantPath := listenPort(env["LIVEIM_HTTP_ADDR"]), "/readyz"
+		if s.Command[0] == "demo" {
+			wantPort, wantPath = listenPort(env["LIVEIM_ADDR"]), "/"
+		}
+		if u.Port() != itoa(wantPort) || u.Path != wantPath {
+			t.Errorf("%s: healthcheck --url %s, want http://127.0.0.1:%d%s", name, args["url"], wantPort, wantPath)
+		}
+	}
+	waitsFor := func(name string, deps []string) {
+		for _, d := range deps {
+			m, _ := c.Services[name].DependsOn[d].(map[string]any)
+			if m["condition"] != "service_healthy" {
+				t.Errorf("%s: depends on %s with %v, want condition service_healthy", name, d, c.Services[name].DependsOn[d])
+			}
+		}
+	}
+	for _, g := range gateways {
+		waitsFor(g, routers)
+	}
+	for _, d := range demos {
+		waitsFor(d, slices.Concat(routers, gateways))
+	}
 }

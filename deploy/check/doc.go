@@ -1,6 +1,6 @@
 // Package check tests liveim's deploy artefacts: the Helm chart in
-// helm/liveim, deploy/docker-compose.yml with deploy/prometheus.yml and
-// deploy/nats.conf, and deploy/Dockerfile. It is its own Go module so that
+// helm/liveim, the top-level docker-compose.yml with deploy/prometheus.yml
+// and deploy/nats.conf, and deploy/Dockerfile. It is its own Go module so that
 // its Kubernetes and Compose dependencies stay out of liveim's go.mod.
 //
 // The tests need nothing but Go: they install Helm (pinned, into
@@ -20,13 +20,18 @@
 //   - load the Compose file through the Compose specification's schema and
 //     check the cluster it describes (3 clustered JetStream servers, Scylla,
 //     Jaeger, Prometheus scraping every gateway and router on its internal
-//     listener, ports on loopback only), and its NATS authentication:
+//     listener, ports on loopback only, every liveim service's healthcheck
+//     `/liveim health` on its own readiness URL, gateways started once the
+//     routers are healthy, the demo once both are), and its NATS authentication:
 //     deploy/nats.conf against liveim's natsserver.AuthorizationConf (built
 //     from the repository with -overlay), its passwords from Compose
 //     secrets, each router and gateway with its own user's secret only;
 //   - check that every LIVEIM_* variable the chart or the Compose file sets
 //     names a real flag of the target it is given to (`liveim gateway -h`,
-//     `liveim router -h`), with a value that flag accepts.
+//     `liveim router -h`), with a value that flag accepts;
+//   - check deploy/Dockerfile: stages, non-root user, OCI labels, and that
+//     its -ldflags stamp VERSION and COMMIT into what `liveim version`
+//     prints (liveim is built with them).
 //
 // Run it from this directory:
 //

@@ -3,7 +3,9 @@ package check
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,7 +19,7 @@ type instruction struct {
 	Args string
 }
 
-func readDockerfile(t *testing.T) []instruction {
+func readDockerfile(t testing.TB) []instruction {
 	t.Helper()
 	f, err := os.Open(repoPath(t, dockerfile))
 	if err != nil {
@@ -77,9 +79,17 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("build stage FROM %q, want golang:%s AS <name> (the go directive of go.mod)", build[0].Args, goVersion)
 	}
 	buildName := from[len(from)-1]
-	buildCmd := regexp.MustCompile(`CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /liveim \./cmd/liveim$`)
-	if !slices.ContainsFunc(build, func(in instruction) bool { return in.Cmd == "RUN" && buildCmd.MatchString(in.Args) }) {
-		t.Errorf("build stage has no RUN ... %s", buildCmd)
+	// The build: static, no VCS stamping of its own (the context may be a
+	// worktree whose .git points outside it), VERSION and COMMIT from
+	// build arguments declared before it. liveim() builds with the same
+	// -ldflags, and TestImageVersionStamp checks they reach liveim version.
+	if _, err := buildLDFlags(ins, "v", "c"); err != nil {
+		t.Error(err)
+	}
+	for _, arg := range []string{"VERSION", "COMMIT"} {
+		if !declaresArg(build, arg) {
+			t.Errorf("build stage declares no ARG %s before its build", arg)
+		}
 	}
 
 	// Final stage: distroless (or scratch), numeric non-root user.
@@ -114,11 +124,81 @@ func TestDockerfile(t *testing.T) {
 	if e := get("ENTRYPOINT"); len(e) != 1 || json.Unmarshal([]byte(e[0]), &entry) != nil || !slices.Equal(entry, []string{"/liveim"}) {
 		t.Errorf("ENTRYPOINT %v, want [\"/liveim\"] (exec form: no shell in the image)", e)
 	}
+	// OCI labels, the version and revision from the same arguments.
+	labels := map[string]string{}
+	for _, l := range get("LABEL") {
+		for _, m := range labelPair.FindAllStringSubmatch(l, -1) {
+			labels[m[1]] = m[2]
+		}
+	}
+	for key, want := range map[string]string{
+		"org.opencontainers.image.title": "liveim", "org.opencontainers.image.source": "https://github.com/liveim/liveim",
+		"org.opencontainers.image.version": "${VERSION}", "org.opencontainers.image.revision": "${COMMIT}",
+	} {
+		if labels[key] != want {
+			t.Errorf("final stage LABEL %s=%q, want %q", key, labels[key], want)
+		}
+	}
+	if labels["org.opencontainers.image.description"] == "" {
+		t.Error("final stage has no LABEL org.opencontainers.image.description")
+	}
+	for _, arg := range []string{"VERSION", "COMMIT"} {
+		if !declaresArg(final, arg) {
+			t.Errorf("final stage declares no ARG %s: its labels would be empty", arg)
+		}
+	}
 	exposed := strings.Fields(strings.Join(get("EXPOSE"), " "))
 	for _, p := range []string{"8080", "8081"} {
 		if !slices.Contains(exposed, p) {
 			t.Errorf("EXPOSE %v lacks %s", exposed, p)
 		}
+	}
+}
+
+// labelPair is one key="value" of a LABEL instruction.
+var labelPair = regexp.MustCompile(`([a-z0-9.-]+)="([^"]*)"`)
+
+// declaresArg reports whether a stage declares the build argument.
+func declaresArg(stage []instruction, name string) bool {
+	return slices.ContainsFunc(stage, func(in instruction) bool {
+		for _, f := range strings.Fields(in.Args) {
+			if in.Cmd == "ARG" && (f == name || strings.HasPrefix(f, name+"=")) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// buildCmd is the Dockerfile's build of liveim: the -ldflags value in
+// double quotes.
+var buildCmd = regexp.MustCompile(`CGO_ENABLED=0\s+go build\s+-trimpath\s+-buildvcs=false\s+-ldflags="([^"]*)"\s+-o /liveim\s+\./cmd/liveim$`)
+
+// buildLDFlags returns the -ldflags of the Dockerfile's build of liveim,
+// ${VERSION} and ${COMMIT} replaced by version and commit as the shell of
+// its RUN would.
+func buildLDFlags(ins []instruction, version, commit string) (string, error) {
+	for _, in := range ins {
+		if m := buildCmd.FindStringSubmatch(in.Args); in.Cmd == "RUN" && m != nil {
+			if !strings.Contains(m[1], "${VERSION}") || !strings.Contains(m[1], "${COMMIT}") {
+				return "", fmt.Errorf("%s: -ldflags %q does not stamp ${VERSION} and ${COMMIT}", dockerfile, m[1])
+			}
+			return strings.NewReplacer("${VERSION}", version, "${COMMIT}", commit).Replace(m[1]), nil
+		}
+	}
+	return "", fmt.Errorf("%s: no RUN ... %s", dockerfile, buildCmd)
+}
+
+// TestImageVersionStamp checks that the Dockerfile's -ldflags set what
+// liveim version prints (a wrong -X path would set nothing and say
+// nothing), and that every process's /metrics would carry it: liveim()
+// builds with them and stampVersion and stampCommit.
+func TestImageVersionStamp(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(liveim(t), "version").Output()
+	want := "liveim " + stampVersion + " (commit " + stampCommit + ", go"
+	if err != nil || !strings.HasPrefix(string(out), want) {
+		t.Fatalf("liveim version printed %q (%v), want %q...", out, err, want)
 	}
 }
 

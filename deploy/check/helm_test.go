@@ -526,9 +526,14 @@ func checkDeployment(t *testing.T, m *manifests, d *appsv1.Deployment) {
 }
 
 // checkPodHardening checks a liveim pod's security: non-root, read-only
-// root filesystem, no privilege escalation, no capabilities.
+// root filesystem, no privilege escalation, no capabilities; and that it
+// gets no Kubernetes service variables, which a Service named liveim-...
+// would turn into LIVEIM_* names liveim reports as unknown settings.
 func checkPodHardening(t *testing.T, name string, pod corev1.PodSpec, c corev1.Container) {
 	t.Helper()
+	if pod.EnableServiceLinks == nil || *pod.EnableServiceLinks {
+		t.Errorf("%s: enableServiceLinks is not false", name)
+	}
 	psc, csc := pod.SecurityContext, c.SecurityContext
 	nonRoot := (psc != nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot) || (csc != nil && csc.RunAsNonRoot != nil && *csc.RunAsNonRoot)
 	if !nonRoot {

@@ -223,15 +223,28 @@ func runHelm(t testing.TB, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// stampVersion and stampCommit are the VERSION and COMMIT liveim() builds
+// with.
+const (
+	stampVersion = "v0.0.0-deploy-check"
+	stampCommit  = "0123456789ab"
+)
+
 // liveim returns the liveim binary, built from the repository the way
-// deploy/Dockerfile builds it.
+// deploy/Dockerfile builds it, with its -ldflags for VERSION stampVersion
+// and COMMIT stampCommit.
 func liveim(t testing.TB) string {
 	t.Helper()
 	dir := repoRoot(t)
 	liveimOnce.Do(func() {
+		ldflags, err := buildLDFlags(readDockerfile(t), stampVersion, stampCommit)
+		if err != nil {
+			liveimErr = err
+			return
+		}
 		out := filepath.Join(tmpDir, "liveim")
 		start := time.Now()
-		cmd, cancel := goCmd(dir, "build", "-trimpath", "-ldflags=-s -w", "-o", out, liveimModule+"/cmd/liveim")
+		cmd, cancel := goCmd(dir, "build", "-trimpath", "-buildvcs=false", "-ldflags="+ldflags, "-o", out, liveimModule+"/cmd/liveim")
 		cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
 		if b, err := runGo(cmd, cancel); err != nil {
 			liveimErr = fmt.Errorf("CGO_ENABLED=0 go build ./cmd/liveim: %v\n%s", err, b)

@@ -398,7 +398,7 @@ func startCluster(t *testing.T, hosts string, nRouters, nGateways int) *liveClus
 			wsURL = "ws://" + addr + "/ws"
 			// Ready on the public port: its /readyz answers once it is bound.
 			return &proc{t: t, name: fmt.Sprintf("gateway-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "gateway",
-				"--nats", natsURL, "--nats-user", subject.GatewayUser, "--nats-password-file", creds.gateway, "--addr", addr, "--http-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--gateway-id", fmt.Sprintf("gateway-%d", i+1), "--drain-delay", "200ms",
+				"--nats", natsURL, "--nats-user", subject.GatewayUser, "--nats-password-file", creds.gateway, "--addr", addr, "--http-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--id", fmt.Sprintf("gateway-%d", i+1), "--drain-delay", "200ms",
 				"--log-level", "warn"}}
 		}))
 		c.wsURLs = append(c.wsURLs, wsURL)

@@ -18,9 +18,12 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/liveim/liveim/internal/flagvalue"
 )
 
 // Config says how to reach NATS. The zero value connects to
@@ -49,7 +52,7 @@ type Config struct {
 
 // RegisterFlags registers --nats and the --nats-* flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.URL, "nats", nats.DefaultURL, "NATS URL(s), comma separated")
+	fs.Var(flagvalue.Joined(&c.URL), "nats", "NATS URL(s), comma separated (default "+nats.DefaultURL+")")
 	fs.StringVar(&c.User, "nats-user", "", "NATS user name (password from --nats-password-file)")
 	fs.StringVar(&c.PasswordFile, "nats-password-file", "", "file holding the NATS user's password")
 	fs.StringVar(&c.NKeySeedFile, "nats-nkey", "", "file holding an nkey seed to authenticate with")
@@ -59,8 +62,21 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "nats-tls-key", "", "key of --nats-tls-cert")
 }
 
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.URL == "" {
+		c.URL = nats.DefaultURL
+	}
+	return c
+}
+
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
+	for i, u := range strings.Split(c.URL, ",") {
+		if err := checkURL(strings.TrimSpace(u)); err != nil {
+			return fmt.Errorf("natsconn: --nats, URL %d: %w", i+1, err)
+		}
+	}
 	if (c.User == "") != (c.PasswordFile == "") {
 		return errors.New("natsconn: --nats-user and --nats-password-file go together")
 	}
@@ -79,6 +95,30 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// checkURL reports a NATS URL nats.go would refuse, or one without a host,
+// naming it with its password redacted. An empty one is the default.
+func checkURL(u string) error {
+	if u == "" {
+		return nil
+	}
+	if !strings.Contains(u, "://") {
+		u = "nats://" + u // as nats.go reads it
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		return errors.New("not a URL") // url's error would show a password
+	}
+	if pu.Hostname() == "" {
+		return fmt.Errorf("%s names no host", Redact(u))
+	}
+	if p := pu.Port(); p != "" {
+		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			return fmt.Errorf("%s: port %q is not a number from 0 to 65535", Redact(u), p)
+		}
+	}
+	return nil
+}
+
 // Connect connects as name (the connection name servers show), retrying
 // reconnects forever. Its errors name the servers with any password in
 // their URLs redacted.
@@ -86,9 +126,7 @@ func Connect(c Config, name string, extra ...nats.Option) (*nats.Conn, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if c.URL == "" {
-		c.URL = nats.DefaultURL
-	}
+	c = c.WithDefaults()
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
 	if c.User != "" {
 		b, err := os.ReadFile(c.PasswordFile)

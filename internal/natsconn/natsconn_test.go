@@ -116,10 +116,23 @@ func TestValidate(t *testing.T) {
 		"password without user": {PasswordFile: "f"},
 		"two methods":           {User: "u", PasswordFile: "f", NKeySeedFile: "k"},
 		"cert without key":      {TLSCert: "c"},
+		"port not a number":     {URL: "nats://a:4222,nats://b:42x2"},
+		"port out of range":     {URL: "nats://a:70000"},
+		"no host":               {URL: "nats://:4222"},
 	} {
 		if c.Validate() == nil {
 			t.Errorf("%s: valid", name)
 		}
+	}
+	for _, url := range []string{"", "nats://a:4222, nats://b:4222", "127.0.0.1:4222", "tls://u:pw@h", "ws://h:8080"} {
+		if err := (Config{URL: url}).Validate(); err != nil {
+			t.Errorf("%q: %v", url, err)
+		}
+	}
+	// A URL that does not parse is named by its place, not shown: it may
+	// hold a password.
+	if err := (Config{URL: "nats://u:secret@h:4222,nats://u:secret@h:x"}).Validate(); err == nil || strings.Contains(err.Error(), "secret") || !strings.Contains(err.Error(), "URL 2") {
+		t.Errorf("unparsable URL with a password: %v", err)
 	}
 }
 

@@ -10,6 +10,7 @@ package opshttp
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,6 +30,35 @@ type Config struct {
 	Pprof bool
 }
 
+// RegisterFlags registers --http-addr and --pprof on fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "http-addr", "", "internal listener: /healthz, /readyz, /metrics (and /debug/pprof with --pprof); keep it off the internet (default 127.0.0.1:8081)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles on the internal listener's /debug/pprof/")
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.Addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(c.Addr)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port) // a number, or a name in /etc/services
+	}
+	if err != nil {
+		return fmt.Errorf("--http-addr %q: %w", c.Addr, err)
+	}
+	return nil
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8081"
+	}
+	return c
+}
+
 // Server is the internal listener. Build it with New, add routes with
 // Handle, then Listen and Run.
 type Server struct {
@@ -41,9 +71,7 @@ type Server struct {
 // New returns a Server serving reg on /metrics and ready on /readyz
 // (nil error: ready). /healthz answers while the process serves.
 func New(cfg Config, reg *prometheus.Registry, ready func() error, log *slog.Logger) *Server {
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8081"
-	}
+	cfg = cfg.WithDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

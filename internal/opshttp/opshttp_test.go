@@ -71,3 +71,18 @@ func TestServer(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []struct {
+		addr string
+		ok   bool
+	}{{"", true}, {"127.0.0.1:8081", true}, {"0.0.0.0:0", true}, {":http", true}, {"[::1]:8081", true},
+		{"127.0.0.1", false}, {"127.0.0.1:80811", false}, {"127.0.0.1:no-such-port", false}} {
+		if err := (Config{Addr: c.addr}).Validate(); (err == nil) != c.ok {
+			t.Errorf("Validate(%q) = %v, want ok %v", c.addr, err, c.ok)
+		}
+	}
+	if got := (Config{}).WithDefaults().Addr; got != "127.0.0.1:8081" {
+		t.Errorf("default Addr %q", got)
+	}
+}

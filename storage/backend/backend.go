@@ -38,7 +38,7 @@ type Config struct {
 
 // RegisterFlags registers --store and the --scylla-* flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Kind, "store", Pebble, "storage backend: pebble (embedded, one process) or scylla")
+	fs.StringVar(&c.Kind, "store", "", "storage backend: pebble (embedded, one process) or scylla (default pebble)")
 	c.Scylla.RegisterFlags(fs)
 }
 
@@ -51,6 +51,15 @@ func (c Config) Validate() error {
 		return c.Scylla.Validate()
 	}
 	return fmt.Errorf("--store %q: want %s or %s", c.Kind, Pebble, Scylla)
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Kind == "" {
+		c.Kind = Pebble
+	}
+	c.Scylla = c.Scylla.WithDefaults()
+	return c
 }
 
 // Open opens the configured backend; the pebble store lives under

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/liveim/liveim/internal/flagvalue"
 )
 
 // Config configures a Store. The zero value means the defaults, applied
-// in one place (withDefaults), except Hosts, which is required.
+// in one place (WithDefaults), except Hosts, which is required.
 type Config struct {
 	// Hosts are the contact points, host or host:port. Required.
 	Hosts []string
@@ -54,18 +56,13 @@ type Config struct {
 
 // RegisterFlags registers the Scylla flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.Func("scylla-hosts", "ScyllaDB contact points, comma separated (host or host:port)", func(v string) error {
-		c.Hosts = nil
-		for h := range strings.SplitSeq(v, ",") {
-			if h = strings.TrimSpace(h); h != "" {
-				c.Hosts = append(c.Hosts, h)
-			}
-		}
-		return nil
-	})
+	fs.Var(flagvalue.List(&c.Hosts), "scylla-hosts", "ScyllaDB contact points, comma separated (host or host:port)")
 	fs.StringVar(&c.Keyspace, "scylla-keyspace", "", "ScyllaDB keyspace (default liveim)")
-	fs.StringVar(&c.Replication, "scylla-replication", "", "replication map used when creating the keyspace (default SimpleStrategy, RF 1)")
+	fs.StringVar(&c.Replication, "scylla-replication", "", "replication map used when creating the keyspace (default {'class': 'SimpleStrategy', 'replication_factor': 1})")
 	fs.StringVar(&c.Consistency, "scylla-consistency", "", "read and write consistency (default LOCAL_QUORUM)")
+	fs.StringVar(&c.SerialConsistency, "scylla-serial-consistency", "", "consistency of compare-and-set writes (default LOCAL_SERIAL)")
+	fs.DurationVar(&c.BucketWidth, "scylla-bucket-width", 0, "time span of one message partition; set it before the keyspace holds messages and never change it (default 1h)")
+	fs.DurationVar(&c.Timeout, "scylla-timeout", 0, "bound on one query (default 5s)")
 	fs.StringVar(&c.Username, "scylla-username", "", "ScyllaDB user name")
 	fs.StringVar(&c.Password, "scylla-password", "", "ScyllaDB password (prefer --scylla-password-file: command lines are visible to every local user)")
 	fs.StringVar(&c.PasswordFile, "scylla-password-file", "", "file holding the ScyllaDB password")
@@ -102,7 +99,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
 	if c.Keyspace == "" {
 		c.Keyspace = "liveim"
 	}

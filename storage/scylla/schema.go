@@ -141,7 +141,7 @@ func DropKeyspace(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	c, err := cfg.cluster()
 	if err != nil {
 		return err

@@ -81,7 +81,7 @@ func TestPasswordFile(t *testing.T) {
 	if err := os.WriteFile(p, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := Config{Hosts: []string{"h"}, Username: "liveim", Password: "flag-pw", PasswordFile: p}.withDefaults().cluster()
+	cl, err := Config{Hosts: []string{"h"}, Username: "liveim", Password: "flag-pw", PasswordFile: p}.WithDefaults().cluster()
 	if err != nil {
 		t.Fatal(err)
 	}
