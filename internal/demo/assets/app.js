@@ -32,7 +32,10 @@
     if (err && err.code !== undefined) return `${err.code} · ${MEANING[err.code] || err.msg || err.message}`;
     return String((err && err.message) || err);
   }
-  const fail = (err) => UI.toast(errText(err), 'error');
+  const fail = (err) => {
+    console.warn('liveim demo:', errText(err));
+    UI.toast(errText(err), 'error');
+  };
 
   const isManager = (userId) => userId === state.creator || state.admins.includes(userId);
   const badgeOf = (userId) => (userId === state.creator ? 'host' : state.admins.includes(userId) ? 'admin' : '');
