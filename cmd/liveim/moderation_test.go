@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -114,4 +115,22 @@ func TestServeDevModeration(t *testing.T) {
 	addr := freeAddr(t)
 	startServe(t, t.TempDir(), addr, freeAddr(t))
 	checkDevModeration(t, addr, "stage")
+}
+
+func TestDialAddr(t *testing.T) {
+	for _, c := range []struct{ listen, want string }{
+		{"127.0.0.1:8081", "127.0.0.1:8081"},
+		{"10.0.0.5:8081", "10.0.0.5:8081"},
+		{"0.0.0.0:8081", "127.0.0.1:8081"},
+		{"[::]:8081", "127.0.0.1:8081"},
+		{"[::1]:8081", "[::1]:8081"},
+	} {
+		a, err := net.ResolveTCPAddr("tcp", c.listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := dialAddr(a); got != c.want {
+			t.Errorf("dialAddr(%s) = %s, want %s", c.listen, got, c.want)
+		}
+	}
 }
