@@ -278,9 +278,11 @@ test('a live room on desktop and phone: chat, danmaku, likes, online count, mute
 
   // Mute all, and back.
   await alice.click('#mute-all');
+  await alice.locator('#mute-all[aria-checked="true"]').waitFor(WAIT);
   await waitText(bob, '#notice', 'muted the room');
   await refused(bob, 'still here?', '442');
   await alice.click('#mute-all');
+  await alice.locator('#mute-all[aria-checked="false"]').waitFor(WAIT);
   await waitHidden(bob, '#notice');
   await alice.click('#tab-chat');
 

@@ -197,15 +197,20 @@
   }
   function closeSheet() { if ($('mod-sheet').open) $('mod-sheet').close(); state.target = null; }
 
+  // changeMute waits for a mute change, then shows the room's mute state
+  // at once rather than when its mutechange event comes.
+  async function changeMute(change) {
+    await change;
+    applyMute(await state.gm.listMuteUsers(state.room));
+  }
   async function mute(userId, seconds) {
     // The client API mutes until cancelled; a mute for a time is the server API's.
-    if (seconds > 0) await backend('/dev/mute', userId, seconds);
-    else await state.gm.muteUser({ groupId: state.room, userList: [userId] });
+    await changeMute(seconds > 0 ? backend('/dev/mute', userId, seconds) : state.gm.muteUser({ groupId: state.room, userList: [userId] }));
     UI.toast(seconds > 0 ? `${userId} is muted for ${UI.formatDuration(seconds)}` : `${userId} is muted`);
   }
   async function unmute(userId) {
     try {
-      await state.gm.cancelMuteUser({ groupId: state.room, userList: [userId] });
+      await changeMute(state.gm.cancelMuteUser({ groupId: state.room, userList: [userId] }));
       UI.toast(`${userId} may chat again`);
     } catch (err) { fail(err); }
   }
@@ -226,7 +231,7 @@
 
   $('mute-all').onclick = () => {
     const on = !state.mute.muteAll;
-    (on ? state.gm.muteAll(state.room) : state.gm.cancelMuteAll(state.room)).catch(fail);
+    changeMute(on ? state.gm.muteAll(state.room) : state.gm.cancelMuteAll(state.room)).catch(fail);
   };
   let closeArmed = 0;
   $('close-room').onclick = () => {
