@@ -142,7 +142,11 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	addr := ln.Addr().String()
 	mux := http.NewServeMux()
 	mux.Handle("/", demo.Pages())
-	mux.Handle("/dev/token", demo.TokenHandler(info, ttl, append(devHosts(addr, ""), lower(cfg.AllowedHosts)...)))
+	hosts := append(devHosts(addr, ""), lower(cfg.AllowedHosts)...)
+	mux.Handle("/dev/token", demo.TokenHandler(info, ttl, hosts))
+	mod := demo.ModerationHandler(info, cfg.API, hosts) // kicks and timed mutes; with --app-file none
+	mux.Handle(demo.KickPath, mod)
+	mux.Handle(demo.MutePath, mod)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	fmt.Fprintf(stdout, `liveim demo is running.

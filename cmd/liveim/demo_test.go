@@ -18,6 +18,7 @@ import (
 
 	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/demo"
 	"github.com/liveim/liveim/internal/demoapp"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/serverapi"
@@ -149,6 +150,8 @@ func loginWithToken(t *testing.T, tr demoapp.TokenReply) *client.Client {
 // creates its app there and mints tokens the gateway accepts; another one
 // finds the app and changes only its gateway URLs; one reads an app file
 // that `liveim app create` printed; a wrong admin key stops it at once.
+// The first one kicks and mutes through the server API (/dev/kick,
+// /dev/mute); the one on an app file has no server API to do it with.
 func TestDemo(t *testing.T) {
 	data := t.TempDir()
 	keyFile := filepath.Join(t.TempDir(), "admin.key")
@@ -160,7 +163,7 @@ func TestDemo(t *testing.T) {
 
 	// The demo starts first, and tries the server API (and another
 	// address, where nothing ever listens) in vain before serve starts.
-	demoAddr, demo, banner, demoLog := launchDemo(t, "--api", "http://"+freeAddr(t)+","+api, "--admin-key-file", keyFile, "--app", "shop", "--gateway-urls", gwURL)
+	demoAddr, demoProc, banner, demoLog := launchDemo(t, "--api", "http://"+freeAddr(t)+","+api, "--admin-key-file", keyFile, "--app", "shop", "--gateway-urls", gwURL)
 	pollUntil(t, 30*time.Second, func() error {
 		if !strings.Contains(demoLog.String(), `"api":"`+api+`"`) {
 			return errors.New("liveim demo has not tried " + api + " yet")
@@ -218,11 +221,14 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("bob joins: %v", err)
 	}
 
+	// Kicks and timed mutes through the server API, as the app.
+	checkDevModeration(t, demoAddr, "moderated")
+
 	// SIGTERM stops it cleanly.
-	if err := demo.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := demoProc.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := demo.Wait(); err != nil {
+	if err := demoProc.Wait(); err != nil {
 		t.Fatalf("liveim demo on SIGTERM: %v", err)
 	}
 
@@ -255,6 +261,10 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("/dev/token: %d %+v", code, tr)
 		}
 		loginWithToken(t, tr)
+		// No server API to kick or mute through.
+		if status, code := demoModerate(t, addr, demo.KickPath, tr, "stage", "bob", 0); status != http.StatusForbidden || code != 403 {
+			t.Errorf("/dev/kick without --api: %d code %d, want 403", status, code)
+		}
 	})
 
 	t.Run("refusals", func(t *testing.T) {

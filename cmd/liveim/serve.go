@@ -257,11 +257,16 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	dev := cfg.Dev.or(isLoopback(addr))
+	opsAddr, _ := ops.Listen()
 	gw.Mux().Handle("/", demo.Pages())
 	if dev {
-		gw.Mux().Handle("/dev/token", demo.TokenHandler(app, 24*time.Hour, devHosts(addr.String(), publicURL)))
+		hosts := devHosts(addr.String(), publicURL)
+		gw.Mux().Handle("/dev/token", demo.TokenHandler(app, 24*time.Hour, hosts))
+		// Kicks and timed mutes call the server API on our own internal listener.
+		mod := demo.ModerationHandler(app, []string{"http://" + dialAddr(opsAddr)}, hosts)
+		gw.Mux().Handle(demo.KickPath, mod)
+		gw.Mux().Handle(demo.MutePath, mod)
 	}
-	opsAddr, _ := ops.Listen()
 	printWelcome(stdout, cfg.Data, addr.String(), opsAddr.String(), publicURL, ns.ClientURL(), adminKeyFile, app, created, dev)
 
 	g, ctx := errgroup.WithContext(ctx)
@@ -286,6 +291,17 @@ func devHosts(addr, publicURL string) []string {
 		hosts = append(hosts, strings.ToLower(u.Host))
 	}
 	return hosts
+}
+
+// dialAddr returns an address to reach a listener at a on this host: its
+// own, or 127.0.0.1 for one on all interfaces (Go's wildcard listeners
+// take IPv4 too).
+func dialAddr(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
 }
 
 // isLoopback reports whether a listen address accepts only local clients.

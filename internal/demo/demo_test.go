@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,19 +56,33 @@ func TestTokenHandler(t *testing.T) {
 	}
 }
 
+// TestPagesServeTheDemo checks that the page loads the SDK bundle and
+// that every file it refers to is served (the page fetches nothing from
+// elsewhere).
 func TestPagesServeTheDemo(t *testing.T) {
 	rec := httptest.NewRecorder()
 	Pages().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	if rec.Code != 200 || !contains(rec.Body.String(), "liveim-im.iife.js") {
+	page := rec.Body.String()
+	if rec.Code != 200 || !strings.Contains(page, `src="liveim-im.iife.js"`) {
 		t.Fatalf("GET / = %d, page does not load the SDK bundle", rec.Code)
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
+	refs := regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(page, -1)
+	if len(refs) < 4 {
+		t.Fatalf("page refers to %d files: %q", len(refs), refs)
+	}
+	for _, m := range refs {
+		ref := m[1]
+		if strings.HasPrefix(ref, "data:") {
+			continue
+		}
+		if strings.Contains(ref, "//") || strings.HasPrefix(ref, "/") {
+			t.Errorf("page refers to %q: only files beside it", ref)
+			continue
+		}
+		rec := httptest.NewRecorder()
+		Pages().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/"+ref, nil))
+		if rec.Code != 200 || rec.Body.Len() == 0 {
+			t.Errorf("GET /%s = %d (%d bytes)", ref, rec.Code, rec.Body.Len())
 		}
 	}
-	return false
 }
