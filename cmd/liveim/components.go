@@ -42,7 +42,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tp, err := telemetry.NewProvider(ctx, telemetry.GatewayService)
+	tp, err := telemetry.NewProvider(ctx, telemetry.GatewayService, buildVersion())
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 			return err
 		}
 	}
-	tp, err := telemetry.NewProvider(ctx, telemetry.RouterService)
+	tp, err := telemetry.NewProvider(ctx, telemetry.RouterService, buildVersion())
 	if err != nil {
 		return err
 	}

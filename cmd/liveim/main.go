@@ -28,6 +28,7 @@ import (
 	"syscall"
 
 	"github.com/liveim/liveim/bench"
+	"github.com/liveim/liveim/internal/telemetry"
 )
 
 var targets = map[string]func(ctx context.Context, args []string, stdout io.Writer) error{
@@ -138,11 +139,12 @@ func readConfigFile(path string) (map[string]string, error) {
 	return out, nil
 }
 
-// newLogger returns the process logger: JSON lines on stderr.
+// newLogger returns the process logger: JSON lines on stderr, with
+// trace_id and span_id when logged with a traced context.
 func newLogger(level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log level %q: %w", level, err)
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,4 +47,14 @@ func shutdownTracing(tp telemetry.Provider, log *slog.Logger) {
 	if err := tp.Shutdown(ctx); err != nil {
 		log.Warn("trace export", "err", err)
 	}
+}
+
+// buildVersion is the version liveim reports (service.version of its
+// traces): the main module's version in the binary's build information,
+// "(devel)" for a build from a work tree, empty when the binary has none.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.Main.Version
+	}
+	return ""
 }

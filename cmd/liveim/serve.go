@@ -133,12 +133,12 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Each component traces under its own service name, as when they run
 	// as separate processes.
-	gtp, err := telemetry.NewProvider(ctx, telemetry.GatewayService)
+	gtp, err := telemetry.NewProvider(ctx, telemetry.GatewayService, buildVersion())
 	if err != nil {
 		return err
 	}
 	defer shutdownTracing(gtp, log)
-	rtp, err := telemetry.NewProvider(ctx, telemetry.RouterService)
+	rtp, err := telemetry.NewProvider(ctx, telemetry.RouterService, buildVersion())
 	if err != nil {
 		return err
 	}
