@@ -304,7 +304,7 @@ loop:
 	_ = srv.Shutdown(shutdownCtx)
 	for _, l := range g.loops {
 		for _, c := range l.snapshot() {
-			c.closeWith(ws.StatusGoingAway, "gateway shutting down", &liveimpb.DisconnectEvent{Reason: "gateway shutting down", Reconnect: true})
+			c.closeWith(ws.StatusGoingAway, shutdownText, &liveimpb.DisconnectEvent{Reason: shutdownText, Reconnect: true})
 			c.closeNow()
 		}
 		l.stop()
@@ -363,7 +363,7 @@ func (g *Gateway) adopt(netConn net.Conn, ip netip.Addr, origin string, buffered
 	l := g.loops[g.next.Add(1)%uint64(len(g.loops))]
 	c := newConn(g, fd, l)
 	c.ip, c.origin = ip, origin
-	g.metrics.connections.Add(1)
+	g.metrics.opened()
 	if len(buffered) > 0 {
 		// Frames sent right behind the upgrade request: handle them before
 		// the loop can see the socket, so this goroutine is their only
@@ -485,7 +485,7 @@ func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 		}
 	case subject.KindC2C:
 		if g.tracing && telemetry.Traced(m.Header) {
-			_, span := g.startDeliver(m, "")
+			_, span := g.startDeliver(m)
 			defer span.End()
 		}
 		frame := appendFrame(nil, ws.OpBinary, m.Data)
