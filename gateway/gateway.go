@@ -209,10 +209,11 @@ func (g *Gateway) Stats() Stats {
 }
 
 // Run serves until ctx ends, then shuts down gracefully: /readyz fails
-// at once, the gateway keeps serving for Config.DrainDelay so load
-// balancers stop sending it clients, then every connection gets a close
-// frame with a reconnect hint and its subscriptions are released. The
-// caller drains the NATS connection after Run returns.
+// and new WebSocket upgrades are refused at once; over Config.DrainDelay
+// every connection gets a close frame with a reconnect hint, the closes
+// spread evenly over that window (drain); then whatever is left is
+// closed and the subscriptions are released. The caller drains the NATS
+// connection after Run returns.
 func (g *Gateway) Run(ctx context.Context) error {
 	if _, err := g.Listen(); err != nil {
 		return err
@@ -294,8 +295,8 @@ loop:
 	}
 	g.draining.Store(true)
 	if runErr == nil && g.cfg.DrainDelay > 0 {
-		g.log.Info("gateway draining", "delay", g.cfg.DrainDelay.String())
-		time.Sleep(g.cfg.DrainDelay)
+		g.log.Info("gateway draining", "delay", g.cfg.DrainDelay.String(), "connections", g.metrics.connections.Load())
+		g.drain(g.cfg.DrainDelay)
 	}
 	g.announce(true)
 
@@ -322,8 +323,15 @@ loop:
 
 // serveWS upgrades a request on /ws and hands the socket to an event loop;
 // the HTTP goroutine then ends. An address over its connection cap or
-// upgrade rate gets 429 before any upgrade.
+// upgrade rate gets 429 before any upgrade, and every request 503 once
+// the gateway drains.
 func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
+	if g.draining.Load() {
+		// The clients being drained reconnect elsewhere, not here.
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "gateway draining", http.StatusServiceUnavailable)
+		return
+	}
 	ip := clientIP(r, g.trusted)
 	if !g.perIP.admit(ip, g.now()) {
 		g.metrics.refusedUpgrades.Add(1)
