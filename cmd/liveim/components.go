@@ -47,7 +47,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer shutdownTracing(tp, log)
-	nc, err := natsconn.Connect(natsCfg, "liveim-gateway")
+	nc, err := natsconn.Connect(ctx, natsCfg, "liveim-gateway", log)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	nc, err := natsconn.Connect(natsCfg, "liveim-router")
+	nc, err := natsconn.Connect(ctx, natsCfg, "liveim-router", log)
 	if err != nil {
 		return err
 	}

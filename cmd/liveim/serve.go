@@ -118,14 +118,14 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Gateway and router talk only through NATS, each on its own connection
 	// as its own user, exactly as when they run as separate processes.
-	rnc, err := natsconn.Connect(natsconn.Config{URL: ns.ClientURL(), User: subject.RouterUser,
-		PasswordFile: filepath.Join(cfg.Data, natsserver.RouterPasswordFile)}, "liveim-router")
+	rnc, err := natsconn.Connect(ctx, natsconn.Config{URL: ns.ClientURL(), User: subject.RouterUser,
+		PasswordFile: filepath.Join(cfg.Data, natsserver.RouterPasswordFile)}, "liveim-router", log)
 	if err != nil {
 		return err
 	}
 	defer rnc.Close()
-	gnc, err := natsconn.Connect(natsconn.Config{URL: ns.ClientURL(), User: subject.GatewayUser,
-		PasswordFile: filepath.Join(cfg.Data, natsserver.GatewayPasswordFile)}, "liveim-gateway")
+	gnc, err := natsconn.Connect(ctx, natsconn.Config{URL: ns.ClientURL(), User: subject.GatewayUser,
+		PasswordFile: filepath.Join(cfg.Data, natsserver.GatewayPasswordFile)}, "liveim-gateway", log)
 	if err != nil {
 		return err
 	}
