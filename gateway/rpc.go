@@ -98,9 +98,10 @@ func (g *Gateway) forward(c *conn, s *session, f *liveimpb.ClientFrame, groupID 
 		// its publish to the routers is a PRODUCER span under it, whose
 		// context travels in the message's headers.
 		var ctx context.Context
-		ctx, p.span = g.startRequest(s, p.op, groupID)
+		var attrs []attribute.KeyValue
+		ctx, p.span, attrs = g.startRequest(s, p.op, groupID)
 		ctx, publish = telemetry.StartMessaging(ctx, g.tracer, telemetry.Publish, msg.Subject,
-			semconv.MessagingMessageBodySize(len(env)), telemetry.GatewayIDKey.String(g.cfg.ID))
+			append(attrs, semconv.MessagingMessageBodySize(len(env)))...)
 		telemetry.Inject(ctx, msg.Header)
 	}
 	token := g.rpc.add(p)
@@ -127,14 +128,16 @@ func (g *Gateway) forward(c *conn, s *session, f *liveimpb.ClientFrame, groupID 
 }
 
 // startRequest starts the SERVER span of a client request: named after
-// the operation (its rpc.method), with the IDs it concerns as attributes.
-func (g *Gateway) startRequest(s *session, op, groupID string) (context.Context, trace.Span) {
-	attrs := []attribute.KeyValue{rpcSystem, semconv.RPCMethod(op), telemetry.OpKey.String(op),
-		telemetry.AppIDKey.String(s.appID), telemetry.UserIDKey.String(s.userID), telemetry.GatewayIDKey.String(g.cfg.ID)}
+// the operation (its rpc.method), with the IDs it concerns as attributes,
+// which it also returns for the spans under it.
+func (g *Gateway) startRequest(s *session, op, groupID string) (context.Context, trace.Span, []attribute.KeyValue) {
+	ids := []attribute.KeyValue{telemetry.AppIDKey.String(s.appID), telemetry.UserIDKey.String(s.userID), telemetry.GatewayIDKey.String(g.cfg.ID)}
 	if groupID != "" {
-		attrs = append(attrs, telemetry.GroupIDKey.String(groupID))
+		ids = append(ids, telemetry.GroupIDKey.String(groupID))
 	}
-	return g.tracer.Start(context.Background(), op, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	ctx, span := g.tracer.Start(context.Background(), op, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(append([]attribute.KeyValue{rpcSystem, semconv.RPCMethod(op), telemetry.OpKey.String(op)}, ids...)...))
+	return ctx, span, ids
 }
 
 // rpcSystem is rpc.system.name of a client request's span: liveim's own
