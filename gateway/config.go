@@ -112,9 +112,11 @@ type Config struct {
 	// (load balancers, ingress); for a connection from one of them the
 	// client address is taken from X-Forwarded-For. Default: none.
 	TrustedProxies []string
-	// DrainDelay is how long a stopping gateway keeps serving after
-	// /readyz starts failing, so load balancers stop sending it new
-	// clients before the old ones are told to reconnect. Default 0.
+	// DrainDelay is the drain window of a stopping gateway: from the
+	// moment /readyz starts failing (and new upgrades get 503) its clients
+	// are told to reconnect one after another across the window, the last
+	// at its end, so other gateways see a steady stream of reconnects, not
+	// a storm. Default 0: all at once.
 	DrainDelay time.Duration
 }
 
@@ -148,7 +150,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.UpgradeRatePerIP, "upgrade-rate-per-ip", 0, "gateway: WebSocket upgrades per second per client address, negative for no cap (default 100)")
 	fs.IntVar(&c.UpgradeBurstPerIP, "upgrade-burst-per-ip", 0, "gateway: WebSocket upgrades one client address may make at once (default 200)")
 	fs.Var(flagvalue.List(&c.TrustedProxies), "trusted-proxies", "gateway: comma-separated CIDRs of proxies whose X-Forwarded-For names the client (default none)")
-	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "gateway: on shutdown, how long to keep serving after /readyz fails (default 0)")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "gateway: on shutdown, the window over which clients are told to reconnect, one after another, after /readyz fails (default 0: all at once)")
 }
 
 // Validate reports a configuration that cannot work.

@@ -29,6 +29,7 @@ type conn struct {
 	mu       sync.Mutex
 	closed   bool     // the fd is closed
 	closing  bool     // a close frame went out; waiting for the peer
+	reason   string   // why the connection ends (disconnectReason); set once
 	outq     [][]byte // frames waiting for the socket; outq[0] may be partly written
 	outBytes int
 	// dropSince is when the queue last began dropping NORMAL events
@@ -183,6 +184,7 @@ func (c *conn) closeWith(status ws.StatusCode, reason string, ev *liveimpb.Disco
 	}
 	ok = ok && c.writeLocked(closeFrame(status, reason))
 	c.closing = true
+	c.reason = disconnectReason(reason)
 	if ok && c.outBytes == 0 {
 		_ = unix.Shutdown(c.fd, unix.SHUT_WR)
 	}
@@ -203,6 +205,9 @@ func (c *conn) closeNow() {
 		return
 	}
 	c.closed = true
+	if c.reason == "" {
+		c.reason = reasonConnectionLost
+	}
 	c.loop.unwatch(c)
 	_ = unix.Close(c.fd)
 	c.outq, c.outBytes = nil, 0
@@ -214,12 +219,12 @@ func (c *conn) closeNow() {
 // release drops the session's subscriptions and group memberships, once.
 func (c *conn) release() {
 	c.teardown.Do(func() {
-		c.gw.metrics.connections.Add(-1)
 		c.gw.perIP.release(c.ip)
 		c.mu.Lock()
-		groups := c.groups
+		groups, reason := c.groups, c.reason
 		c.groups = nil
 		c.mu.Unlock()
+		c.gw.metrics.closed(reason)
 		s := c.sess.Load()
 		if s == nil {
 			return

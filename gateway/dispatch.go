@@ -10,6 +10,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -218,7 +219,7 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 	cfg := &d.gw.cfg
 	var span trace.Span
 	if d.gw.tracing && telemetry.Traced(m.Header) {
-		_, span = d.gw.startDeliver(m, key)
+		_, span = d.gw.startDeliver(m)
 	}
 	if !exit && cfg.MergeWindow > 0 {
 		if ev, ok := eventOf(m.Data); ok {
@@ -342,12 +343,18 @@ func (d *dispatcher) flushRoom(mg *merge) {
 // maxSpare bounds a dispatcher's pool of merge buffers.
 const maxSpare = 64
 
-// startDeliver starts the delivery span of a traced event, a child of the
-// router's publish span.
-func (g *Gateway) startDeliver(m *nats.Msg, key string) (context.Context, trace.Span) {
+// startDeliver starts the delivery span of a traced event: a CONSUMER
+// span "process <subject template>", a child of the router's publish span.
+// It serves group subjects and user subjects (C2C) alike.
+func (g *Gateway) startDeliver(m *nats.Msg) (context.Context, trace.Span) {
 	ctx := telemetry.Extract(context.Background(), m.Header)
-	return g.tracer.Start(ctx, "gateway.deliver", trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("liveim.room", key), attribute.String("liveim.gateway_id", g.cfg.ID)))
+	attrs := []attribute.KeyValue{semconv.MessagingMessageBodySize(len(m.Data)), telemetry.GatewayIDKey.String(g.cfg.ID)}
+	if appID, groupID, ok := subject.ParseGroup(m.Subject); ok {
+		attrs = append(attrs, telemetry.AppIDKey.String(appID), telemetry.GroupIDKey.String(groupID))
+	} else if appID, userID, ok := subject.ParseUser(m.Subject); ok {
+		attrs = append(attrs, telemetry.AppIDKey.String(appID), telemetry.UserIDKey.String(userID))
+	}
+	return telemetry.StartMessaging(ctx, g.tracer, telemetry.Process, m.Subject, attrs...)
 }
 
 // broadcast writes frame to every local member of the room and returns

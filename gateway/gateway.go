@@ -209,10 +209,11 @@ func (g *Gateway) Stats() Stats {
 }
 
 // Run serves until ctx ends, then shuts down gracefully: /readyz fails
-// at once, the gateway keeps serving for Config.DrainDelay so load
-// balancers stop sending it clients, then every connection gets a close
-// frame with a reconnect hint and its subscriptions are released. The
-// caller drains the NATS connection after Run returns.
+// and new WebSocket upgrades are refused at once; over Config.DrainDelay
+// every connection gets a close frame with a reconnect hint, the closes
+// spread evenly over that window (drain); then whatever is left is
+// closed and the subscriptions are released. The caller drains the NATS
+// connection after Run returns.
 func (g *Gateway) Run(ctx context.Context) error {
 	if _, err := g.Listen(); err != nil {
 		return err
@@ -294,8 +295,8 @@ loop:
 	}
 	g.draining.Store(true)
 	if runErr == nil && g.cfg.DrainDelay > 0 {
-		g.log.Info("gateway draining", "delay", g.cfg.DrainDelay.String())
-		time.Sleep(g.cfg.DrainDelay)
+		g.log.Info("gateway draining", "delay", g.cfg.DrainDelay.String(), "connections", g.metrics.connections.Load())
+		g.drain(g.cfg.DrainDelay)
 	}
 	g.announce(true)
 
@@ -304,7 +305,7 @@ loop:
 	_ = srv.Shutdown(shutdownCtx)
 	for _, l := range g.loops {
 		for _, c := range l.snapshot() {
-			c.closeWith(ws.StatusGoingAway, "gateway shutting down", &liveimpb.DisconnectEvent{Reason: "gateway shutting down", Reconnect: true})
+			c.closeWith(ws.StatusGoingAway, shutdownText, &liveimpb.DisconnectEvent{Reason: shutdownText, Reconnect: true})
 			c.closeNow()
 		}
 		l.stop()
@@ -322,8 +323,15 @@ loop:
 
 // serveWS upgrades a request on /ws and hands the socket to an event loop;
 // the HTTP goroutine then ends. An address over its connection cap or
-// upgrade rate gets 429 before any upgrade.
+// upgrade rate gets 429 before any upgrade, and every request 503 once
+// the gateway drains.
 func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
+	if g.draining.Load() {
+		// The clients being drained reconnect elsewhere, not here.
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "gateway draining", http.StatusServiceUnavailable)
+		return
+	}
 	ip := clientIP(r, g.trusted)
 	if !g.perIP.admit(ip, g.now()) {
 		g.metrics.refusedUpgrades.Add(1)
@@ -363,7 +371,7 @@ func (g *Gateway) adopt(netConn net.Conn, ip netip.Addr, origin string, buffered
 	l := g.loops[g.next.Add(1)%uint64(len(g.loops))]
 	c := newConn(g, fd, l)
 	c.ip, c.origin = ip, origin
-	g.metrics.connections.Add(1)
+	g.metrics.opened()
 	if len(buffered) > 0 {
 		// Frames sent right behind the upgrade request: handle them before
 		// the loop can see the socket, so this goroutine is their only
@@ -485,7 +493,7 @@ func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 		}
 	case subject.KindC2C:
 		if g.tracing && telemetry.Traced(m.Header) {
-			_, span := g.startDeliver(m, "")
+			_, span := g.startDeliver(m)
 			defer span.End()
 		}
 		frame := appendFrame(nil, ws.OpBinary, m.Data)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strconv"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ import (
 // atomics; the collectors read them when scraped.
 type Metrics struct {
 	connections atomic.Int64
+	connects    atomic.Int64 // connections adopted since start
 	deliveredN  atomic.Int64 // NORMAL event frames written, per member
 	deliveredH  atomic.Int64 // frames holding a HIGH event, per member
 	dropped     atomic.Int64 // NORMAL frames dropped for a full socket queue
@@ -22,6 +24,8 @@ type Metrics struct {
 	refusedUpgrades atomic.Int64
 	messagesIn      *prometheus.CounterVec
 	requestTimes    *prometheus.HistogramVec
+	disconnects     *prometheus.CounterVec
+	loginFailures   *prometheus.CounterVec
 }
 
 // newMetrics registers g's metrics on reg.
@@ -33,9 +37,25 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 		}, []string{"level"}),
 		requestTimes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "liveim_gateway_request_seconds",
-			Help:    "Time from a client request to its router reply, by outcome.",
+			Help:    "Time from a client request to its router reply, by operation and outcome (ok or error).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"result"}),
+		}, []string{"op", "result"}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liveim_gateway_disconnects_total",
+			Help: "WebSocket connections that ended, by reason (docs/architecture.md lists them).",
+		}, []string{"reason"}),
+		loginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liveim_gateway_login_failures_total",
+			Help: "Logins the gateway refused, by error code (401 bad or expired token, 503 no router, ...).",
+		}, []string{"code"}),
+	}
+	// Every reason and the usual codes exist from the start, so rates and
+	// alerts see zero rather than nothing.
+	for _, r := range disconnectReasons {
+		m.disconnects.WithLabelValues(r)
+	}
+	for _, e := range []*liveimpb.Error{liveimpb.ErrInvalidParameter, liveimpb.ErrUnauthorized, liveimpb.ErrForbidden, liveimpb.ErrUnavailable} {
+		m.loginFailures.WithLabelValues(strconv.Itoa(int(e.Code)))
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
@@ -47,6 +67,7 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 	const outHelp = "Event frames written or queued to client sockets (one per member), by level (high: the frame holds a HIGH event); a merged frame counts once."
 	reg.MustRegister(
 		gauge("liveim_gateway_connections", "Open WebSocket connections.", func() float64 { return float64(m.connections.Load()) }),
+		counter("liveim_gateway_connects_total", "WebSocket connections accepted (upgraded and handed to an event loop).", &m.connects, nil),
 		gauge("liveim_gateway_rooms", "Groups with local members (one NATS subscription each).", func() float64 { return float64(g.rooms.count()) }),
 		counter("liveim_gateway_frames_out_total", outHelp, &m.deliveredN, prometheus.Labels{"level": "normal"}),
 		counter("liveim_gateway_frames_out_total", outHelp, &m.deliveredH, prometheus.Labels{"level": "high"}),
@@ -54,9 +75,30 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 		counter("liveim_gateway_slow_consumers_closed_total", "Sockets closed as slow consumers (told to reconnect).", &m.slowClosed, nil),
 		counter("liveim_gateway_nats_errors_total", "NATS publish, subscribe and slow-subscription errors.", &m.natsErrors, nil),
 		counter("liveim_gateway_upgrades_refused_total", "WebSocket upgrades refused with 429: the address was over its connection cap or upgrade rate.", &m.refusedUpgrades, nil),
-		m.messagesIn, m.requestTimes,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "liveim_gateway_nats_reconnects_total",
+			Help: "Times the gateway's NATS connection reconnected (or, after a failed first connect, connected).",
+		}, func() float64 { return float64(g.nc.Stats().Reconnects) }),
+		m.messagesIn, m.requestTimes, m.disconnects, m.loginFailures,
 	)
 	return m
+}
+
+// opened counts a connection handed to an event loop.
+func (m *Metrics) opened() {
+	m.connections.Add(1)
+	m.connects.Add(1)
+}
+
+// closed counts a connection that ended, for reason (disconnectReason).
+func (m *Metrics) closed(reason string) {
+	m.connections.Add(-1)
+	m.disconnects.WithLabelValues(reason).Inc()
+}
+
+// loginFailed counts a refused login by its error code.
+func (m *Metrics) loginFailed(err error) {
+	m.loginFailures.WithLabelValues(strconv.Itoa(int(liveimpb.AsError(err).Code))).Inc()
 }
 
 // delivered counts one frame written to n member sockets.

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
@@ -22,6 +23,7 @@ import (
 type pendingRPC struct {
 	c        *conn
 	id       uint32
+	op       string // liveimpb.OpName of the request
 	start    time.Time
 	deadline time.Time
 	span     trace.Span // nil unless tracing
@@ -84,33 +86,64 @@ func (g *Gateway) forward(c *conn, s *session, f *liveimpb.ClientFrame, groupID 
 	}
 	start := g.now()
 	deadline := start.Add(g.cfg.RequestTimeout)
-	p := &pendingRPC{c: c, id: f.Id, start: start, deadline: deadline, done: done}
+	p := &pendingRPC{c: c, id: f.Id, op: liveimpb.OpName(f), start: start, deadline: deadline, done: done}
 	msg := nats.NewMsg(subject.Any(s.appID))
+	if groupID != "" {
+		msg.Subject = subject.RPC(s.appID, groupID)
+	}
 	msg.Data = env
+	var publish trace.Span
 	if g.tracing {
+		// The client's request is the SERVER span, from receipt to reply;
+		// its publish to the routers is a PRODUCER span under it, whose
+		// context travels in the message's headers.
 		var ctx context.Context
-		ctx, p.span = g.tracer.Start(context.Background(), "gateway.receive "+liveimpb.OpName(f),
-			trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
-				attribute.String("liveim.app_id", s.appID), attribute.String("liveim.group_id", groupID),
-				attribute.String("liveim.user_id", s.userID), attribute.String("liveim.gateway_id", g.cfg.ID)))
+		var attrs []attribute.KeyValue
+		ctx, p.span, attrs = g.startRequest(s, p.op, groupID)
+		ctx, publish = telemetry.StartMessaging(ctx, g.tracer, telemetry.Publish, msg.Subject,
+			append(attrs, semconv.MessagingMessageBodySize(len(env)))...)
 		telemetry.Inject(ctx, msg.Header)
 	}
 	token := g.rpc.add(p)
 	inbox := g.inbox + strconv.FormatUint(token, 10)
 	if groupID != "" {
-		msg.Subject = subject.RPC(s.appID, groupID)
 		msg.Header.Set(subject.HeaderReply, inbox)
 		msg.Header.Set(subject.HeaderDeadline, strconv.FormatInt(deadline.UnixMilli(), 10))
 	} else {
 		msg.Reply = inbox
 	}
-	if err := g.nc.PublishMsg(msg); err != nil {
+	err = g.nc.PublishMsg(msg)
+	if publish != nil {
+		if err != nil {
+			publish.SetStatus(codes.Error, err.Error())
+		}
+		publish.End()
+	}
+	if err != nil {
 		g.metrics.natsErrors.Add(1)
 		if p := g.rpc.take(token); p != nil {
 			g.finish(p, liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("publish: %v", err)))
 		}
 	}
 }
+
+// startRequest starts the SERVER span of a client request: named after
+// the operation (its rpc.method), with the IDs it concerns as attributes,
+// which it also returns for the spans under it.
+func (g *Gateway) startRequest(s *session, op, groupID string) (context.Context, trace.Span, []attribute.KeyValue) {
+	ids := []attribute.KeyValue{telemetry.AppIDKey.String(s.appID), telemetry.UserIDKey.String(s.userID), telemetry.GatewayIDKey.String(g.cfg.ID)}
+	if groupID != "" {
+		ids = append(ids, telemetry.GroupIDKey.String(groupID))
+	}
+	ctx, span := g.tracer.Start(context.Background(), op, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(append([]attribute.KeyValue{rpcSystem, semconv.RPCMethod(op), telemetry.OpKey.String(op)}, ids...)...))
+	return ctx, span, ids
+}
+
+// rpcSystem is rpc.system.name of a client request's span: liveim's own
+// WebSocket protocol (docs/protocol.md), which the conventions have no
+// value for.
+var rpcSystem = semconv.RPCSystemNameKey.String("liveim")
 
 // notifyLeave tells a group's owner that a session left without
 // leaveGroup; no reply is expected.
@@ -123,7 +156,7 @@ func (g *Gateway) notifyLeave(s *session, groupID string) {
 	msg.Data = env
 	msg.Header.Set(subject.HeaderDeadline, strconv.FormatInt(g.now().Add(time.Minute).UnixMilli(), 10))
 	if err := g.nc.PublishMsg(msg); err != nil {
-		g.log.Warn("presence leave", "group", groupID, "err", err)
+		g.log.Warn("presence leave", telemetry.LogAppID, s.appID, telemetry.LogGroupID, groupID, "err", err)
 	}
 }
 
@@ -160,9 +193,9 @@ func (g *Gateway) finish(p *pendingRPC, rep *liveimpb.Reply) {
 	if rep.Code != 0 {
 		result = "error"
 	}
-	g.metrics.requestTimes.WithLabelValues(result).Observe(g.now().Sub(p.start).Seconds())
+	g.metrics.requestTimes.WithLabelValues(p.op, result).Observe(g.now().Sub(p.start).Seconds())
 	if p.span != nil {
-		p.span.SetAttributes(attribute.Int("liveim.code", int(rep.Code)))
+		p.span.SetAttributes(telemetry.CodeKey.Int(int(rep.Code)))
 		if rep.Code != 0 {
 			p.span.SetStatus(codes.Error, rep.Msg)
 		}
@@ -177,7 +210,11 @@ func (g *Gateway) finish(p *pendingRPC, rep *liveimpb.Reply) {
 // expireRPCs answers requests whose router never replied.
 func (g *Gateway) expireRPCs(now time.Time) {
 	for _, p := range g.rpc.expired(now) {
-		g.log.Warn("router request timed out", "request_id", p.id)
+		ctx := context.Background()
+		if p.span != nil {
+			ctx = trace.ContextWithSpan(ctx, p.span)
+		}
+		g.log.WarnContext(ctx, "router request timed out", "request_id", p.id, "op", p.op)
 		g.finish(p, liveimpb.ErrorReply(liveimpb.ErrUnavailable.With("router timeout")))
 	}
 }

@@ -99,6 +99,7 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 	defer c.loggingIn.Store(false)
 	s, err := g.authenticate(c, req)
 	if err != nil {
+		g.metrics.loginFailed(err)
 		c.replyErr(id, err)
 		if e := liveimpb.AsError(err); e.Code == liveimpb.ErrUnauthorized.Code {
 			c.closeWith(closeUnauthorized, "401 unauthorized", nil)
@@ -106,6 +107,7 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 		return
 	}
 	if err := g.sessions.acquire(s.userKey); err != nil {
+		g.metrics.loginFailed(liveimpb.ErrUnavailable)
 		c.replyErr(id, liveimpb.ErrUnavailable.With("subscribe: %v", err))
 		return
 	}
@@ -120,6 +122,7 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 	}
 	if err != nil {
 		g.sessions.abandon(s.userKey)
+		g.metrics.loginFailed(liveimpb.ErrUnavailable)
 		c.replyErr(id, liveimpb.ErrUnavailable.With("nats: %v", err))
 		return
 	}

@@ -9,9 +9,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -24,13 +26,16 @@ func (r *Router) publishHigh(ctx context.Context, appID, groupID string, msg *li
 	out.Data = frame
 	out.Header.Set(subject.HeaderSeq, strconv.FormatInt(msg.Seqnum, 10))
 	out.Header.Set(subject.HeaderLevel, "1")
-	r.injectTrace(ctx, out.Header)
+	span := r.startSend(ctx, telemetry.Publish, out.Subject, out.Header, semconv.MessagingMessageID(msg.MessageId),
+		semconv.MessagingMessageBodySize(len(frame)), telemetry.AppIDKey.String(appID), telemetry.GroupIDKey.String(groupID))
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := r.js.PublishMsg(ctx, out, jetstream.WithMsgID(msg.MessageId)); err != nil {
-		return liveimpb.ErrUnavailable.With("store HIGH message: %v", err)
+	_, err := r.js.PublishMsg(ctx, out, jetstream.WithMsgID(msg.MessageId))
+	if err != nil {
+		err = liveimpb.ErrUnavailable.With("store HIGH message: %v", err)
 	}
-	return nil
+	endSpan(span, err)
+	return err
 }
 
 // resumeGroup returns the group's HIGH messages after req.AfterSeqnum, in

@@ -8,11 +8,12 @@ import (
 	"slices"
 
 	"github.com/nats-io/nats.go"
-	"go.opentelemetry.io/otel/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 )
@@ -78,10 +79,10 @@ func (r *Router) sendC2CMessage(ctx context.Context, c *liveimpb.Caller, req *li
 	out.Header.Set(subject.HeaderKind, subject.KindC2C)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.C2CTimeout)
 	defer cancel()
-	ctx, span := r.child(ctx, "nats.request c2c_message", trace.SpanKindProducer)
-	r.injectTrace(ctx, out.Header)
+	span := r.startSend(ctx, telemetry.Request, out.Subject, out.Header, semconv.MessagingMessageID(msg.MessageId),
+		semconv.MessagingMessageBodySize(len(frame)), telemetry.AppIDKey.String(c.AppId), telemetry.UserIDKey.String(req.ReceiverId))
 	_, err = r.nc.RequestMsgWithContext(ctx, out)
-	endChild(span, err)
+	endSpan(span, err)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return nil, liveimpb.ErrReceiverOffline

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 )
@@ -119,7 +120,7 @@ func (r *Router) checkWords(ctx context.Context, appID, data string) (*auditHook
 func (r *Router) audit(ctx context.Context, hook *auditHook, c *liveimpb.Caller, groupID string, msgType int32, data string) error {
 	pass, reason, err := r.callAuditHook(ctx, hook, AuditRequest{AppID: c.AppId, GroupID: groupID, SenderID: c.UserId, Type: msgType, Data: data})
 	if err != nil {
-		r.log.Warn("audit hook failed", "app_id", c.AppId, "err", err, "fail_open", hook.failOpen)
+		r.log.WarnContext(ctx, "audit hook failed", telemetry.LogAppID, c.AppId, telemetry.LogGroupID, groupID, "err", err, "fail_open", hook.failOpen)
 		if hook.failOpen {
 			return nil
 		}

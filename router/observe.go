@@ -9,11 +9,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/storage/observed"
 )
 
 // Option adds an injected dependency to New.
@@ -45,9 +48,10 @@ type metrics struct {
 	logins       *prometheus.CounterVec
 	partitions   prometheus.Gauge
 	pinsLost     prometheus.Counter
+	storeSeconds *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, nc *nats.Conn) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liveim_router_requests_total",
@@ -75,7 +79,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Partitions whose pin NATS gave to another router while this one consumed them (it stopped pulling for the pin TTL).",
 		}),
 	}
-	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.logins, m.partitions, m.pinsLost)
+	m.storeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "liveim_router_store_seconds",
+		Help:    "Time the router's calls of its store took, by operation (the storage.Store method) and result (ok, not_found, conflict, error).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, observed.Labels)
+	reconnects := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "liveim_router_nats_reconnects_total",
+		Help: "Times the router's NATS connection reconnected (or, after a failed first connect, connected).",
+	}, func() float64 { return float64(nc.Stats().Reconnects) })
+	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.logins, m.partitions, m.pinsLost, m.storeSeconds, reconnects)
 	return m
 }
 
@@ -95,15 +108,23 @@ func requestOp(req *liveimpb.RouterRequest) string {
 }
 
 // startRequest starts the span of one request, continuing the trace in
-// the request's headers.
+// the request's headers: a CONSUMER span "process liveim.rpc.{app}.{group}"
+// (or "process liveim.any.{app}" for a request that names no group), the
+// operation in liveim.op.
 func (r *Router) startRequest(ctx context.Context, j job, op string) (context.Context, trace.Span) {
 	if !r.tracing || !telemetry.Traced(j.header) {
 		return ctx, nil
 	}
 	ctx = telemetry.Extract(ctx, j.header)
-	return r.tracer.Start(ctx, "router."+op, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
-		attribute.String("liveim.app_id", j.appID), attribute.String("liveim.group_id", j.groupID),
-		attribute.Int("liveim.partition", j.part), attribute.String("liveim.router_id", r.cfg.ID)))
+	subj, consumer := subject.Any(j.appID), subject.QueueGroup
+	attrs := []attribute.KeyValue{telemetry.OpKey.String(op), telemetry.AppIDKey.String(j.appID),
+		telemetry.RouterIDKey.String(r.cfg.ID), semconv.MessagingMessageBodySize(len(j.data))}
+	if j.groupID != "" {
+		subj, consumer = subject.RPC(j.appID, j.groupID), consumerName(j.part)
+		attrs = append(attrs, telemetry.GroupIDKey.String(j.groupID), semconv.MessagingDestinationPartitionID(strconv.Itoa(j.part)))
+	}
+	attrs = append(attrs, semconv.MessagingConsumerGroupName(consumer))
+	return telemetry.StartMessaging(ctx, r.tracer, telemetry.Process, subj, attrs...)
 }
 
 // endRequest records a request's outcome.
@@ -117,23 +138,28 @@ func (r *Router) endRequest(span trace.Span, op string, start time.Time, rep *li
 	if span == nil {
 		return
 	}
-	span.SetAttributes(attribute.Int("liveim.code", int(code)))
+	span.SetAttributes(telemetry.CodeKey.Int(int(code)))
 	if code != 0 {
 		span.SetStatus(codes.Error, rep.Msg)
 	}
 	span.End()
 }
 
-// child starts a child span of ctx's span when the request is traced.
-func (r *Router) child(ctx context.Context, name string, kind trace.SpanKind) (context.Context, trace.Span) {
+// startSend starts the PRODUCER span of a message the router sends on
+// subj ("publish ..." or "request ..." with its template) when ctx is
+// traced, and puts its context into the message's headers h, so the
+// gateways' delivery spans join the trace. It returns nil otherwise.
+func (r *Router) startSend(ctx context.Context, op telemetry.Operation, subj string, h nats.Header, attrs ...attribute.KeyValue) trace.Span {
 	if !r.tracing || !trace.SpanContextFromContext(ctx).IsValid() {
-		return ctx, nil
+		return nil
 	}
-	return r.tracer.Start(ctx, name, trace.WithSpanKind(kind))
+	ctx, span := telemetry.StartMessaging(ctx, r.tracer, op, subj, append(attrs, telemetry.RouterIDKey.String(r.cfg.ID))...)
+	telemetry.Inject(ctx, h)
+	return span
 }
 
-// endChild ends a child span, recording err.
-func endChild(span trace.Span, err error) {
+// endSpan ends a span that may be nil, recording err.
+func endSpan(span trace.Span, err error) {
 	if span == nil {
 		return
 	}
@@ -142,14 +168,6 @@ func endChild(span trace.Span, err error) {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
-}
-
-// injectTrace puts ctx's trace context into an outgoing message's headers
-// so the gateways' delivery spans join the trace.
-func (r *Router) injectTrace(ctx context.Context, h nats.Header) {
-	if r.tracing && trace.SpanContextFromContext(ctx).IsValid() {
-		telemetry.Inject(ctx, h)
-	}
 }
 
 func newTracer(tp trace.TracerProvider) (trace.Tracer, bool) {

@@ -14,6 +14,7 @@ import (
 	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 )
@@ -263,7 +264,7 @@ func (r *Router) publishEvent(appID, groupID string, ev *liveimpb.Event, hdr nat
 		out.Header[k] = v
 	}
 	if err := r.nc.PublishMsg(out); err != nil {
-		r.log.Warn("publish event", "group", groupID, "err", err)
+		r.log.Warn("publish event", telemetry.LogAppID, appID, telemetry.LogGroupID, groupID, "err", err)
 	}
 }
 
@@ -280,6 +281,6 @@ func (r *Router) touch(appID, groupID string) {
 	out := nats.NewMsg(subject.RPC(appID, groupID))
 	out.Data = env
 	if err := r.nc.PublishMsg(out); err != nil {
-		r.log.Warn("touch group", "group", groupID, "err", err)
+		r.log.Warn("touch group", telemetry.LogAppID, appID, telemetry.LogGroupID, groupID, "err", err)
 	}
 }

@@ -23,8 +23,10 @@ import (
 	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
+	"github.com/liveim/liveim/storage/observed"
 )
 
 // Router answers gateway requests. Build it with New and start it with Run.
@@ -95,6 +97,10 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 	if err != nil {
 		return nil, fmt.Errorf("router: jetstream: %w", err)
 	}
+	m := newMetrics(o.reg, nc)
+	tracer, tracing := newTracer(o.tp)
+	// Every store call is timed, and traced under the request it serves.
+	store = observed.Wrap(store, m.storeSeconds, tracer, tracing)
 	r := &Router{
 		cfg:         cfg,
 		nc:          nc,
@@ -108,10 +114,10 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		offSlots:    make(chan struct{}, 4096),
 		ready:       make(chan struct{}),
 	}
-	r.metrics = newMetrics(o.reg)
+	r.metrics = m
 	r.events = callback.NewPublisher(nc, "router", r.log, o.reg)
 	r.callbacks = callback.NewDispatcher(cfg.Callbacks, js, store, r.log, o.reg)
-	r.tracer, r.tracing = newTracer(o.tp)
+	r.tracer, r.tracing = tracer, tracing
 	r.apps = &appCache{store: store, ttl: 5 * time.Second, entries: make(map[string]appEntry)}
 	r.gateways = newGatewayTracker(cfg.GatewayTimeout, r.now)
 	r.parts = newPartitions(r)
@@ -450,7 +456,11 @@ func (r *Router) finish(j job, span trace.Span, op string, start time.Time, rep 
 	}
 	if err != nil {
 		if e := liveimpb.AsError(err); e == liveimpb.ErrInternal {
-			r.log.Error("request failed", "app_id", j.appID, "group_id", j.groupID, "err", err)
+			ctx := context.Background()
+			if span != nil {
+				ctx = trace.ContextWithSpan(ctx, span)
+			}
+			r.log.ErrorContext(ctx, "request failed", telemetry.LogAppID, j.appID, telemetry.LogGroupID, j.groupID, "op", op, "err", err)
 		}
 		rep = liveimpb.ErrorReply(err)
 	}
@@ -495,7 +505,7 @@ func (r *Router) sendOn(j job) bool {
 	}
 	out.Header.Set(subject.HeaderHops, strconv.Itoa(hops+1))
 	if err := r.nc.PublishMsg(out); err != nil {
-		r.log.Warn("send request on", "group", j.groupID, "err", err)
+		r.log.Warn("send request on", telemetry.LogAppID, j.appID, telemetry.LogGroupID, j.groupID, "err", err)
 		return false
 	}
 	return true

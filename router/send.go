@@ -9,11 +9,12 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats.go"
-	"go.opentelemetry.io/otel/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 )
@@ -139,10 +140,7 @@ func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimp
 		TotalMsgs:   gs.g.MsgAmount[req.Type],
 	}
 	if !req.NoStorage {
-		sctx, span := r.child(ctx, "storage.append_message", trace.SpanKindClient)
-		err := r.store.AppendMessage(sctx, storedMessage(j.appID, msg))
-		endChild(span, err)
-		if err != nil {
+		if err := r.store.AppendMessage(ctx, storedMessage(j.appID, msg)); err != nil {
 			return nil, fmt.Errorf("store message: %w", err)
 		}
 	}
@@ -178,21 +176,21 @@ func (r *Router) deliver(ctx context.Context, appID, groupID string, msg *liveim
 	if err != nil {
 		return fmt.Errorf("marshal event: %w", err)
 	}
-	pctx, span := r.child(ctx, "nats.publish group_message", trace.SpanKindProducer)
 	level := "normal"
 	if msg.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH {
 		level = "high"
-		err = r.publishHigh(pctx, appID, groupID, msg, frame)
+		err = r.publishHigh(ctx, appID, groupID, msg, frame)
 	} else {
 		out := nats.NewMsg(subject.GroupEvents(appID, groupID))
 		out.Data = frame
 		out.Header.Set(subject.HeaderSeq, strconv.FormatInt(msg.Seqnum, 10))
-		r.injectTrace(pctx, out.Header)
+		span := r.startSend(ctx, telemetry.Publish, out.Subject, out.Header, semconv.MessagingMessageID(msg.MessageId),
+			semconv.MessagingMessageBodySize(len(frame)), telemetry.AppIDKey.String(appID), telemetry.GroupIDKey.String(groupID))
 		if err = r.nc.PublishMsg(out); err != nil {
 			err = liveimpb.ErrUnavailable.With("publish: %v", err)
 		}
+		endSpan(span, err)
 	}
-	endChild(span, err)
 	if err == nil {
 		r.metrics.messages.WithLabelValues(level).Inc()
 	}

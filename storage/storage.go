@@ -78,6 +78,16 @@ type Store interface {
 	Close() error
 }
 
+// System names the database behind s for telemetry (OpenTelemetry's
+// db.system.name): what its System method returns, "other" for a store
+// without one.
+func System(s Store) string {
+	if n, ok := s.(interface{ System() string }); ok {
+		return n.System()
+	}
+	return "other"
+}
+
 // ErrNotFound is returned when the asked-for app, group or message does not
 // exist.
 var ErrNotFound = errors.New("storage: not found")

@@ -61,12 +61,12 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	logStart(log, "gateway")
-	tp, err := telemetry.NewProvider(ctx, telemetry.GatewayService)
+	tp, err := telemetry.NewProvider(ctx, telemetry.GatewayService, buildVersion())
 	if err != nil {
 		return err
 	}
 	defer shutdownTracing(tp, log)
-	nc, err := natsconn.Connect(cfg.NATS, "liveim-gateway")
+	nc, err := natsconn.Connect(ctx, cfg.NATS, "liveim-gateway", log)
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	logStart(log, "router")
-	tp, err := telemetry.NewProvider(ctx, telemetry.RouterService)
+	tp, err := telemetry.NewProvider(ctx, telemetry.RouterService, buildVersion())
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	nc, err := natsconn.Connect(c.NATS, "liveim-router")
+	nc, err := natsconn.Connect(ctx, c.NATS, "liveim-router", log)
 	if err != nil {
 		return err
 	}

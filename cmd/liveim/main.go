@@ -33,6 +33,7 @@ import (
 	"syscall"
 
 	"github.com/liveim/liveim/bench"
+	"github.com/liveim/liveim/internal/telemetry"
 )
 
 var targets = map[string]func(ctx context.Context, args []string, stdout io.Writer) error{
@@ -75,7 +76,7 @@ func newLogger(level string) (*slog.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))), nil
 }
 
 // parseLogLevel reads --log-level; empty is info.

@@ -54,3 +54,7 @@ func shutdownTracing(tp telemetry.Provider, log *slog.Logger) {
 		log.Warn("trace export", "err", err)
 	}
 }
+
+// buildVersion is the version liveim reports (service.version of its
+// traces): the stamped or module version internal/buildinfo finds.
+func buildVersion() string { return buildinfo.Get().Version }

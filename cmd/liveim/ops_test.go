@@ -101,27 +101,95 @@ func waitHTTP(t *testing.T, url string, timeout time.Duration) {
 	}
 }
 
+// jaegerTag is a key and value of a span's or a process's tags.
+type jaegerTag struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+}
+
+// jaegerSpan is one span of a Jaeger trace.
+type jaegerSpan struct {
+	SpanID        string      `json:"spanID"`
+	OperationName string      `json:"operationName"`
+	ProcessID     string      `json:"processID"`
+	Tags          []jaegerTag `json:"tags"`
+	References    []struct {
+		RefType string `json:"refType"`
+		SpanID  string `json:"spanID"`
+	} `json:"references"`
+}
+
+// tag returns the value of the span's tag key, as text.
+func (s jaegerSpan) tag(key string) string {
+	for _, t := range s.Tags {
+		if t.Key == key {
+			return fmt.Sprint(t.Value)
+		}
+	}
+	return ""
+}
+
+// parent returns the span's parent's ID.
+func (s jaegerSpan) parent() string {
+	for _, r := range s.References {
+		if r.RefType == "CHILD_OF" {
+			return r.SpanID
+		}
+	}
+	return ""
+}
+
 // jaegerTrace is the part of Jaeger's /api/traces answer the test reads.
 type jaegerTrace struct {
-	TraceID string `json:"traceID"`
-	Spans   []struct {
-		SpanID        string `json:"spanID"`
-		OperationName string `json:"operationName"`
-		ProcessID     string `json:"processID"`
-		Tags          []struct {
-			Key   string `json:"key"`
-			Value any    `json:"value"`
-		} `json:"tags"`
-	} `json:"spans"`
+	TraceID   string       `json:"traceID"`
+	Spans     []jaegerSpan `json:"spans"`
 	Processes map[string]struct {
-		ServiceName string `json:"serviceName"`
+		ServiceName string      `json:"serviceName"`
+		Tags        []jaegerTag `json:"tags"`
 	} `json:"processes"`
 }
 
+// wantSpan is a span TestTraceInJaeger looks for: its service, name and
+// kind, tags it must carry, and the wantSpan its parent is (-1: none).
+type wantSpan struct {
+	service, name, kind string
+	tags                map[string]string
+	parent              int
+}
+
+// match returns the index of the span of tr that w describes, or -1, and
+// what differs from the closest candidate.
+func (w wantSpan) match(tr jaegerTrace) (int, string) {
+	why := fmt.Sprintf("no span %q of %s", w.name, w.service)
+	for i, sp := range tr.Spans {
+		if sp.OperationName != w.name || tr.Processes[sp.ProcessID].ServiceName != w.service {
+			continue
+		}
+		why = ""
+		if got := sp.tag("span.kind"); got != w.kind {
+			why = fmt.Sprintf("%s: kind %q, want %q", w.name, got, w.kind)
+		}
+		for k, v := range w.tags {
+			if got := sp.tag(k); got != v {
+				why = fmt.Sprintf("%s: %s = %q, want %q", w.name, k, got, v)
+			}
+		}
+		if why == "" {
+			return i, ""
+		}
+	}
+	return -1, why
+}
+
 // TestTraceInJaeger: one group message sent through gateway A to a member
-// on gateway B is one trace in a real Jaeger, with the receive span of A
-// (liveim-gateway), the router's request, storage and publish spans
-// (liveim-router) and the delivery span of B (liveim-gateway).
+// on gateway B is one trace in a real Jaeger, after OpenTelemetry's
+// messaging conventions: A's SERVER span of the request and its PRODUCER
+// span publishing it to the routers; the router's CONSUMER span
+// processing it, the store's CLIENT span and the PRODUCER span publishing
+// the event; B's CONSUMER span delivering it. Each is the child of the one
+// before. Span names hold subject templates, never IDs; the IDs are
+// attributes. Gateway B runs with OTEL_SERVICE_NAME, which names its
+// service; every process reports service.version.
 func TestTraceInJaeger(t *testing.T) {
 	queryURL, otlp := startJaeger(t)
 	env := append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT="+otlp, "OTEL_BSP_SCHEDULE_DELAY=100")
@@ -132,8 +200,10 @@ func TestTraceInJaeger(t *testing.T) {
 	gw := exec.Command(liveimBin, "gateway", "--nats", "nats://"+natsAddr, "--nats-user", subject.GatewayUser,
 		"--nats-password-file", filepath.Join(dir, natsserver.GatewayPasswordFile), "--addr", addrB, "--http-addr", freeAddr(t),
 		"--id", "gw-b", "--log-level", "warn")
+	serve.Env = env
+	gw.Env = append(env, "OTEL_SERVICE_NAME=edge-gateway")
 	for _, cmd := range []*exec.Cmd{serve, gw} {
-		cmd.Env, cmd.Stderr = env, os.Stderr
+		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -176,51 +246,100 @@ func TestTraceInJaeger(t *testing.T) {
 		}
 	}
 
-	// Find the send by the router's span, then read its whole trace.
-	want := map[string]bool{
-		"liveim-gateway gateway.receive sendGroupMessage gw-a": false,
-		"liveim-router router.sendGroupMessage":                false,
-		"liveim-router storage.append_message":                 false,
-		"liveim-router nats.publish group_message":             false,
-		"liveim-gateway gateway.deliver gw-b":                  false,
+	ids := map[string]string{"liveim.app_id": app.AppID, "liveim.group_id": "traced"}
+	with := func(extra map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range ids {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
 	}
+	rpc, events := subject.RPC(app.AppID, "traced"), subject.GroupEvents(app.AppID, "traced")
+	want := []wantSpan{
+		{"liveim-gateway", "sendGroupMessage", "server",
+			with(map[string]string{"rpc.method": "sendGroupMessage", "liveim.user_id": "alice", "liveim.gateway_id": "gw-a", "liveim.code": "0"}), -1},
+		{"liveim-gateway", "publish liveim.rpc.{app}.{group}", "producer",
+			with(map[string]string{"messaging.system": "nats", "messaging.operation.name": "publish", "messaging.operation.type": "send",
+				"messaging.destination.name": rpc, "messaging.destination.template": "liveim.rpc.{app}.{group}", "liveim.gateway_id": "gw-a"}), 0},
+		{"liveim-router", "process liveim.rpc.{app}.{group}", "consumer",
+			with(map[string]string{"messaging.system": "nats", "messaging.operation.name": "process", "messaging.operation.type": "process",
+				"messaging.destination.name": rpc, "liveim.op": "sendGroupMessage", "liveim.code": "0"}), 1},
+		{"liveim-router", "AppendMessage messages", "client",
+			with(map[string]string{"db.system.name": "pebble", "db.operation.name": "AppendMessage", "db.collection.name": "messages"}), 2},
+		{"liveim-router", "publish liveim.grp.{app}.{group}.e", "producer",
+			with(map[string]string{"messaging.system": "nats", "messaging.operation.type": "send", "messaging.destination.name": events,
+				"messaging.destination.template": "liveim.grp.{app}.{group}.e"}), 2},
+		{"edge-gateway", "process liveim.grp.{app}.{group}.e", "consumer",
+			with(map[string]string{"messaging.system": "nats", "messaging.operation.type": "process", "messaging.destination.name": events,
+				"liveim.gateway_id": "gw-b"}), 4},
+	}
+
+	// Find the send among the router's requests by its op, then check its
+	// whole trace.
 	var last string
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		time.Sleep(300 * time.Millisecond)
-		traces := queryTraces(t, queryURL, "liveim-router", "router.sendGroupMessage")
-		if len(traces) == 0 {
-			last = "no trace of router.sendGroupMessage yet"
-			continue
-		}
-		if len(traces) > 1 {
-			t.Fatalf("%d traces for one send", len(traces))
-		}
-		tr := traces[0]
-		for k := range want {
-			want[k] = false
-		}
-		for _, sp := range tr.Spans {
-			key := tr.Processes[sp.ProcessID].ServiceName + " " + sp.OperationName
-			for _, tag := range sp.Tags {
-				if tag.Key == "liveim.gateway_id" {
-					key += fmt.Sprint(" ", tag.Value)
+		var sends []jaegerTrace
+		for _, tr := range queryTraces(t, queryURL, "liveim-router", "process liveim.rpc.{app}.{group}") {
+			for _, sp := range tr.Spans {
+				if sp.tag("liveim.op") == "sendGroupMessage" {
+					sends = append(sends, tr)
+					break
 				}
 			}
-			if _, ok := want[key]; ok {
-				want[key] = true
+		}
+		if len(sends) == 0 {
+			last = "no trace of the router processing sendGroupMessage yet"
+			continue
+		}
+		if len(sends) > 1 {
+			t.Fatalf("%d traces for one send", len(sends))
+		}
+		tr := sends[0]
+		found := make([]int, len(want))
+		last = ""
+		for i, w := range want {
+			var why string
+			if found[i], why = w.match(tr); found[i] < 0 {
+				last = fmt.Sprintf("trace %s (%d spans): %s", tr.TraceID, len(tr.Spans), why)
+				break
 			}
 		}
-		missing := 0
-		for _, seen := range want {
-			if !seen {
-				missing++
+		if last != "" {
+			continue // spans still arriving, or a wrong one: the deadline tells
+		}
+		for i, w := range want {
+			if w.parent < 0 {
+				continue
+			}
+			if got, wantID := tr.Spans[found[i]].parent(), tr.Spans[found[w.parent]].SpanID; got != wantID {
+				t.Errorf("%s %q: parent %s, want %q (%s)", w.service, w.name, got, want[w.parent].name, wantID)
 			}
 		}
-		if missing == 0 {
-			return
+		for _, p := range tr.Processes {
+			version := ""
+			for _, tag := range p.Tags {
+				if tag.Key == "service.version" {
+					version = fmt.Sprint(tag.Value)
+				}
+			}
+			if version == "" {
+				t.Errorf("service %s reports no service.version: %v", p.ServiceName, p.Tags)
+			}
 		}
-		last = fmt.Sprintf("trace %s has %d spans; found %v", tr.TraceID, len(tr.Spans), want)
+		var names []string
+		for _, sp := range tr.Spans {
+			names = append(names, tr.Processes[sp.ProcessID].ServiceName+": "+sp.OperationName+" ("+sp.tag("span.kind")+")")
+			if strings.Contains(sp.OperationName, app.AppID) || strings.Contains(sp.OperationName, "traced") {
+				t.Errorf("span name %q holds an ID", sp.OperationName)
+			}
+		}
+		t.Logf("trace %s: %s", tr.TraceID, strings.Join(names, "; "))
+		return
 	}
 	t.Fatal(last)
 }

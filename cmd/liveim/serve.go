@@ -191,14 +191,14 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Gateway and router talk only through NATS, each on its own connection
 	// as its own user, exactly as when they run as separate processes.
-	rnc, err := natsconn.Connect(natsconn.Config{URL: ns.ClientURL(), User: subject.RouterUser,
-		PasswordFile: filepath.Join(cfg.Data, natsserver.RouterPasswordFile)}, "liveim-router")
+	rnc, err := natsconn.Connect(ctx, natsconn.Config{URL: ns.ClientURL(), User: subject.RouterUser,
+		PasswordFile: filepath.Join(cfg.Data, natsserver.RouterPasswordFile)}, "liveim-router", log)
 	if err != nil {
 		return err
 	}
 	defer rnc.Close()
-	gnc, err := natsconn.Connect(natsconn.Config{URL: ns.ClientURL(), User: subject.GatewayUser,
-		PasswordFile: filepath.Join(cfg.Data, natsserver.GatewayPasswordFile)}, "liveim-gateway")
+	gnc, err := natsconn.Connect(ctx, natsconn.Config{URL: ns.ClientURL(), User: subject.GatewayUser,
+		PasswordFile: filepath.Join(cfg.Data, natsserver.GatewayPasswordFile)}, "liveim-gateway", log)
 	if err != nil {
 		return err
 	}
@@ -206,12 +206,12 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Each component traces under its own service name, as when they run
 	// as separate processes.
-	gtp, err := telemetry.NewProvider(ctx, telemetry.GatewayService)
+	gtp, err := telemetry.NewProvider(ctx, telemetry.GatewayService, buildVersion())
 	if err != nil {
 		return err
 	}
 	defer shutdownTracing(gtp, log)
-	rtp, err := telemetry.NewProvider(ctx, telemetry.RouterService)
+	rtp, err := telemetry.NewProvider(ctx, telemetry.RouterService, buildVersion())
 	if err != nil {
 		return err
 	}

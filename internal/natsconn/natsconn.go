@@ -5,7 +5,13 @@
 //
 //	var cfg natsconn.Config
 //	cfg.RegisterFlags(fs)
-//	nc, err := natsconn.Connect(cfg, "liveim-gateway")
+//	nc, err := natsconn.Connect(ctx, cfg, "liveim-gateway", logger)
+//
+// When no server can be reached at first, Connect keeps trying for
+// Config.ConnectWait (a process may start before NATS does); refused
+// credentials or TLS fail at once. A connection that was up reconnects
+// forever. Connects, disconnects, reconnects and lame-duck notices are
+// logged.
 //
 // Secrets never reach an error or a log line: URLs are shown with their
 // passwords redacted, and passwords are read from files, never from the
@@ -13,13 +19,19 @@
 package natsconn
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -48,7 +60,14 @@ type Config struct {
 	// TLSCert and TLSKey are a client certificate for servers that verify
 	// clients (mutual TLS).
 	TLSCert, TLSKey string
+	// ConnectWait is how long Connect keeps trying when no server can be
+	// reached at first; refused credentials or TLS fail at once. Default
+	// 30s.
+	ConnectWait time.Duration
 }
+
+// DefaultConnectWait is Config.ConnectWait's default.
+const DefaultConnectWait = 30 * time.Second
 
 // RegisterFlags registers --nats and the --nats-* flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
@@ -60,12 +79,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCA, "nats-tls-ca", "", "CA bundle that signs the NATS servers' certificates (turns TLS on)")
 	fs.StringVar(&c.TLSCert, "nats-tls-cert", "", "client certificate for NATS mutual TLS")
 	fs.StringVar(&c.TLSKey, "nats-tls-key", "", "key of --nats-tls-cert")
+	fs.DurationVar(&c.ConnectWait, "nats-connect-wait", 0, "how long to keep trying to reach NATS at start; refused credentials or TLS fail at once (default 30s)")
 }
 
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	if c.URL == "" {
 		c.URL = nats.DefaultURL
+	}
+	if c.ConnectWait == 0 {
+		c.ConnectWait = DefaultConnectWait
 	}
 	return c
 }
@@ -91,6 +114,9 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("natsconn: --nats-tls-cert and --nats-tls-key go together")
+	}
+	if c.ConnectWait < 0 {
+		return errors.New("natsconn: --nats-connect-wait must not be negative")
 	}
 	return nil
 }
@@ -119,14 +145,21 @@ func checkURL(u string) error {
 	return nil
 }
 
-// Connect connects as name (the connection name servers show), retrying
-// reconnects forever. Its errors name the servers with any password in
-// their URLs redacted.
-func Connect(c Config, name string, extra ...nats.Option) (*nats.Conn, error) {
+// Connect connects as name (the connection name servers show), logging
+// the connection's life on log. When no server can be reached it keeps
+// trying (nats.RetryOnFailedConnect) for Config.ConnectWait, or until ctx
+// ends; a server that refuses the credentials or the TLS handshake ends
+// it at once. Once connected it reconnects forever. Its errors name the
+// servers with any password in their URLs redacted.
+func Connect(ctx context.Context, c Config, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	c = c.WithDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("nats_connection", name)
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
 	if c.User != "" {
 		b, err := os.ReadFile(c.PasswordFile)
@@ -151,11 +184,107 @@ func Connect(c Config, name string, extra ...nats.Option) (*nats.Conn, error) {
 	if c.TLSCert != "" {
 		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
 	}
-	nc, err := nats.Connect(c.URL, append(opts, extra...)...)
+	up := make(chan struct{})
+	var once sync.Once
+	opts = append(opts, handlers(log, func() { once.Do(func() { close(up) }) })...)
+	opts = append(opts, extra...)
+
+	// A first attempt tells a server that refuses us (fail now) from no
+	// server at all (wait for one).
+	nc, err := nats.Connect(c.URL, opts...)
+	if err == nil {
+		return nc, nil
+	}
+	if refused(err) {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", Redact(c.URL), err)
+	}
+	log.Warn("NATS not reachable; retrying", "url", Redact(c.URL), "for", c.ConnectWait.String(), "err", err)
+	nc, err = nats.Connect(c.URL, append(opts, nats.RetryOnFailedConnect(true))...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", Redact(c.URL), err)
 	}
-	return nc, nil
+	deadline := time.NewTimer(c.ConnectWait)
+	defer deadline.Stop()
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-up:
+			return nc, nil
+		case <-poll.C:
+			if nc.IsConnected() {
+				return nc, nil
+			}
+			if err = nc.LastError(); !refused(err) {
+				continue
+			}
+			err = fmt.Errorf("connect to NATS at %s: %w", Redact(c.URL), err)
+		case <-deadline.C:
+			err = fmt.Errorf("connect to NATS at %s: no server reachable within %s", Redact(c.URL), c.ConnectWait)
+		case <-ctx.Done():
+			err = fmt.Errorf("connect to NATS at %s: %w", Redact(c.URL), ctx.Err())
+		}
+		nc.Close()
+		return nil, err
+	}
+}
+
+// refused reports whether err says a server refused the connection, its
+// credentials or its TLS: trying again cannot help.
+func refused(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
+		errors.Is(err, nats.ErrAccountAuthExpired), errors.Is(err, nats.ErrSecureConnRequired), errors.Is(err, nats.ErrSecureConnWanted),
+		errors.As(err, &verify), errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid):
+		return true
+	}
+	// A TLS alert from the server (say, a client certificate it wants).
+	return strings.Contains(err.Error(), "tls: ")
+}
+
+// handlers log the connection's life; connected runs once it is up.
+func handlers(log *slog.Logger, connected func()) []nats.Option {
+	return []nats.Option{
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			log.Info("NATS connected", "url", nc.ConnectedUrlRedacted(), "server_id", nc.ConnectedServerId())
+			connected()
+		}),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // Close or Drain: not an outage
+			}
+			log.Warn("NATS disconnected; reconnecting", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted(), "server_id", nc.ConnectedServerId(), "reconnects", nc.Stats().Reconnects)
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Debug("NATS reconnect attempt failed", "err", err)
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if err := nc.LastError(); err != nil {
+				log.Warn("NATS connection closed", "err", err)
+				return
+			}
+			log.Debug("NATS connection closed")
+		}),
+		nats.LameDuckModeHandler(func(nc *nats.Conn) {
+			log.Warn("NATS server entering lame duck mode; reconnecting to another", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Warn("NATS error", "subject", subj, "err", err)
+		}),
+	}
 }
 
 // Redact returns NATS URLs (comma separated) with their passwords and

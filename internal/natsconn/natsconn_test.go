@@ -1,6 +1,7 @@
 package natsconn
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,15 +9,20 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 )
 
@@ -46,17 +52,17 @@ func writeFile(t *testing.T, name, content string) string {
 
 func TestPasswordFile(t *testing.T) {
 	url := runServer(t, &server.Options{Users: []*server.User{{Username: "u", Password: "s3cret-pw"}}})
-	nc, err := Connect(Config{URL: url, User: "u", PasswordFile: writeFile(t, "pw", "s3cret-pw\n")}, "test")
+	nc, err := Connect(context.Background(), Config{URL: url, User: "u", PasswordFile: writeFile(t, "pw", "s3cret-pw\n")}, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nc.Close()
-	_, err = Connect(Config{URL: url, User: "u", PasswordFile: writeFile(t, "pw", "wrong")}, "test")
+	_, err = Connect(context.Background(), Config{URL: url, User: "u", PasswordFile: writeFile(t, "pw", "wrong")}, "test", nil)
 	if err == nil {
 		t.Fatal("connected with a wrong password")
 	}
 	// A password in the URL never shows in an error.
-	_, err = Connect(Config{URL: strings.Replace(url, "nats://", "nats://u:hunter2-pw@", 1) + ",nats://127.0.0.1:1"}, "test")
+	_, err = Connect(context.Background(), Config{URL: strings.Replace(url, "nats://", "nats://u:hunter2-pw@", 1) + ",nats://127.0.0.1:1"}, "test", nil)
 	if err == nil || strings.Contains(err.Error(), "hunter2-pw") || strings.Contains(err.Error(), "s3cret-pw") {
 		t.Fatalf("error %v shows a password", err)
 	}
@@ -70,12 +76,12 @@ func TestNKey(t *testing.T) {
 	pub, _ := kp.PublicKey()
 	seed, _ := kp.Seed()
 	url := runServer(t, &server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}})
-	nc, err := Connect(Config{URL: url, NKeySeedFile: writeFile(t, "seed.nk", string(seed))}, "test")
+	nc, err := Connect(context.Background(), Config{URL: url, NKeySeedFile: writeFile(t, "seed.nk", string(seed))}, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nc.Close()
-	if _, err := Connect(Config{URL: url}, "test"); err == nil {
+	if _, err := Connect(context.Background(), Config{URL: url}, "test", nil); err == nil {
 		t.Fatal("connected without the nkey")
 	}
 }
@@ -97,7 +103,7 @@ func TestMutualTLS(t *testing.T) {
 	})
 	caFile := writeFile(t, "ca.pem", pemOf("CERTIFICATE", ca.Raw))
 	certFile, keyFile := writeFile(t, "cli.pem", pemOf("CERTIFICATE", cli.Raw)), writeFile(t, "cli.key", keyPEM(t, cliKey))
-	nc, err := Connect(Config{URL: url, TLSCA: caFile, TLSCert: certFile, TLSKey: keyFile}, "test")
+	nc, err := Connect(context.Background(), Config{URL: url, TLSCA: caFile, TLSCert: certFile, TLSKey: keyFile}, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +111,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal("not on TLS")
 	}
 	nc.Close()
-	if _, err := Connect(Config{URL: url, TLSCA: caFile}, "test"); err == nil {
+	if _, err := Connect(context.Background(), Config{URL: url, TLSCA: caFile}, "test", nil); err == nil {
 		t.Fatal("connected without a client certificate")
 	}
 }
@@ -182,4 +188,142 @@ func keyPEM(t *testing.T, k *ecdsa.PrivateKey) string {
 		t.Fatal(err)
 	}
 	return pemOf("EC PRIVATE KEY", b)
+}
+
+// logRecorder is a slog handler that keeps the messages logged.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, r.Message)
+	return nil
+}
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
+
+// count returns how often msg was logged.
+func (l *logRecorder) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, m := range l.msgs {
+		if m == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor polls cond until it returns nil, failing the test with its last
+// error after timeout.
+func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func logged(rec *logRecorder, msg string, n int) func() error {
+	return func() error {
+		if got := rec.count(msg); got < n {
+			return fmt.Errorf("%q logged %d times, want %d", msg, got, n)
+		}
+		return nil
+	}
+}
+
+// freePort returns a loopback port nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startAt(t *testing.T, port int) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// TestRetryOnFailedConnect: a component that starts before NATS waits for
+// it instead of failing; once connected, it logs a lost server and its
+// reconnection.
+func TestRetryOnFailedConnect(t *testing.T) {
+	port := freePort(t)
+	rec := &logRecorder{}
+	type result struct {
+		nc  *nats.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		nc, err := Connect(context.Background(), Config{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), ConnectWait: time.Minute}, "test", slog.New(rec),
+			nats.ReconnectWait(50*time.Millisecond))
+		done <- result{nc, err}
+	}()
+	waitFor(t, 10*time.Second, logged(rec, "NATS not reachable; retrying", 1))
+	srv := startAt(t, port)
+	var nc *nats.Conn
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		nc = r.nc
+	case <-time.After(30 * time.Second):
+		t.Fatal("Connect did not return after the server started")
+	}
+	defer nc.Close()
+	if !nc.IsConnected() {
+		t.Fatalf("Connect returned a connection in state %v", nc.Status())
+	}
+	waitFor(t, 10*time.Second, logged(rec, "NATS connected", 1))
+
+	srv.Shutdown()
+	waitFor(t, 10*time.Second, logged(rec, "NATS disconnected; reconnecting", 1))
+	startAt(t, port)
+	waitFor(t, 30*time.Second, logged(rec, "NATS reconnected", 1))
+	if !nc.IsConnected() {
+		t.Fatalf("reconnected, yet in state %v", nc.Status())
+	}
+}
+
+// TestConnectWaitBounded: with no server at all, Connect gives up after
+// ConnectWait, or when its context ends, and says why.
+func TestConnectWaitBounded(t *testing.T) {
+	url := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
+	_, err := Connect(context.Background(), Config{URL: url, ConnectWait: 200 * time.Millisecond}, "test", nil, nats.ReconnectWait(20*time.Millisecond))
+	if err == nil || !strings.Contains(err.Error(), "no server reachable within 200ms") {
+		t.Fatalf("Connect = %v, want a timeout", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Connect(ctx, Config{URL: url, ConnectWait: time.Hour}, "test", nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Connect with an ended context = %v", err)
+	}
 }

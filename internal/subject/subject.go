@@ -227,3 +227,34 @@ func GatewayPublish() []string {
 func GatewaySubscribe() []string {
 	return []string{"liveim.grp.*.*.*", "liveim.usr.*.*", Online, "_INBOX.>"}
 }
+
+// Templates of the subjects above that hold IDs: the subject with
+// {app}, {group} and {user} in place of the IDs. They name a destination
+// with low cardinality (OpenTelemetry's messaging.destination.template,
+// and the destination in span names).
+const (
+	RPCTemplate         = "liveim.rpc.{app}.{group}"
+	AnyTemplate         = "liveim.any.{app}"
+	GroupEventsTemplate = "liveim.grp.{app}.{group}.e"
+	GroupHighTemplate   = "liveim.grp.{app}.{group}.h"
+	UserTemplate        = "liveim.usr.{app}.{user}"
+)
+
+// Template returns the template of a subject liveim sends requests,
+// events or user messages on (RPC, Any, GroupEvents, GroupHigh, User), or
+// "" for any other subject.
+func Template(s string) string {
+	switch {
+	case strings.HasPrefix(s, "liveim.rpc."):
+		return RPCTemplate
+	case strings.HasPrefix(s, "liveim.any."):
+		return AnyTemplate
+	case strings.HasPrefix(s, "liveim.usr."):
+		return UserTemplate
+	case strings.HasPrefix(s, "liveim.grp.") && strings.HasSuffix(s, ".e"):
+		return GroupEventsTemplate
+	case strings.HasPrefix(s, "liveim.grp.") && strings.HasSuffix(s, ".h"):
+		return GroupHighTemplate
+	}
+	return ""
+}

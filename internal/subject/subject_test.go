@@ -21,3 +21,21 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplate: each subject built here maps to its template, which has
+// the same shape with the IDs replaced.
+func TestTemplate(t *testing.T) {
+	for _, tc := range []struct{ subject, want string }{
+		{RPC("app-1", "room-1"), RPCTemplate},
+		{Any("app-1"), AnyTemplate},
+		{GroupEvents("app-1", "room-1"), GroupEventsTemplate},
+		{GroupHigh("app-1", "room-1"), GroupHighTemplate},
+		{User("app-1", "u-1"), UserTemplate},
+		{Auth, ""},
+		{"liveim.grp.a.b.x", ""},
+	} {
+		if got := Template(tc.subject); got != tc.want {
+			t.Errorf("Template(%q) = %q, want %q", tc.subject, got, tc.want)
+		}
+	}
+}

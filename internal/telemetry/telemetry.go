@@ -1,17 +1,27 @@
-// Package telemetry sets up OpenTelemetry tracing for liveim's processes
-// and carries W3C trace context through NATS message headers.
+// Package telemetry sets up OpenTelemetry tracing for liveim's processes,
+// names their spans after OpenTelemetry's messaging conventions, carries
+// W3C trace context through NATS message headers, and puts trace IDs into
+// log lines.
 //
-// Tracing is configured by the standard OTEL_* environment variables:
-// it is on when OTEL_EXPORTER_OTLP_ENDPOINT or
-// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (and neither OTEL_SDK_DISABLED
-// is true nor OTEL_TRACES_EXPORTER is "none"); OTEL_EXPORTER_OTLP_PROTOCOL
-// (or ..._TRACES_PROTOCOL) picks http/protobuf (default) or grpc; the
-// exporters read their own endpoint, header, timeout and TLS variables,
-// and the SDK reads OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_* and
-// OTEL_RESOURCE_ATTRIBUTES. service.name is always the component's own
-// (liveim-gateway or liveim-router), also inside `liveim serve`, so one
-// message's trace shows which side each span ran on. Off, the provider is
-// a no-op and the hot paths skip their tracing work.
+// Tracing is configured by the standard OTEL_* environment variables. It
+// is on when OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+// or OTEL_TRACES_EXPORTER is set (and neither OTEL_SDK_DISABLED is true nor
+// OTEL_TRACES_EXPORTER "none"). The exporter is chosen by
+// go.opentelemetry.io/contrib/exporters/autoexport: OTEL_TRACES_EXPORTER
+// otlp (default) or console; OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL
+// http/protobuf (default) or grpc; the exporters read their own endpoint,
+// header, timeout and TLS variables, and the SDK reads
+// OTEL_TRACES_SAMPLER(_ARG) and OTEL_BSP_*. The resource has service.name
+// (the component's, liveim-gateway or liveim-router, also inside `liveim
+// serve`, unless OTEL_SERVICE_NAME names another), service.version and
+// liveim.component, then OTEL_RESOURCE_ATTRIBUTES, which win. Off, the
+// provider is a no-op and the hot paths skip their tracing work.
+//
+//	tp, err := telemetry.NewProvider(ctx, telemetry.GatewayService, version)
+//	defer tp.Shutdown(ctx)
+//	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, nil)))
+//
+// Everything here is safe for concurrent use.
 package telemetry
 
 import (
@@ -21,28 +31,34 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
-// Service names of liveim's components.
+// Service names of liveim's components: their default service.name.
 const (
 	GatewayService = "liveim-gateway"
 	RouterService  = "liveim-router"
 )
 
+// ComponentKey is the resource attribute naming the component a provider
+// traces (gateway or router): it tells them apart when OTEL_SERVICE_NAME
+// gives both one service name.
+const ComponentKey = attribute.Key("liveim.component")
+
 // Enabled reports whether the environment asks for trace export.
 func Enabled() bool {
-	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") || os.Getenv("OTEL_TRACES_EXPORTER") == "none" {
+	exporter := os.Getenv("OTEL_TRACES_EXPORTER")
+	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") || exporter == "none" {
 		return false
 	}
-	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+	return exporter != "" || os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 }
 
 // Provider is a TracerProvider and the function that flushes and stops
@@ -52,35 +68,45 @@ type Provider struct {
 	Shutdown func(context.Context) error
 }
 
-// NewProvider returns the tracer provider of one component, exporting by
-// OTLP when Enabled, a no-op one otherwise.
-func NewProvider(ctx context.Context, service string) (Provider, error) {
+// NewProvider returns the tracer provider of one component, service (its
+// default service.name) at version (service.version; empty leaves it
+// out), exporting when Enabled, a no-op one otherwise.
+func NewProvider(ctx context.Context, service, version string) (Provider, error) {
+	off := Provider{TracerProvider: noop.NewTracerProvider(), Shutdown: func(context.Context) error { return nil }}
 	if !Enabled() {
-		return Provider{TracerProvider: noop.NewTracerProvider(), Shutdown: func(context.Context) error { return nil }}, nil
+		return off, nil
 	}
-	proto := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-	if proto == "" {
-		proto = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
-	}
-	var exp sdktrace.SpanExporter
-	var err error
-	switch proto {
-	case "", "http/protobuf":
-		exp, err = otlptracehttp.New(ctx)
-	case "grpc":
-		exp, err = otlptracegrpc.New(ctx)
-	default:
-		return Provider{}, fmt.Errorf("telemetry: OTEL_EXPORTER_OTLP_PROTOCOL %q: want http/protobuf or grpc", proto)
-	}
+	res, err := Resource(ctx, service, version)
 	if err != nil {
-		return Provider{}, fmt.Errorf("telemetry: otlp exporter: %w", err)
+		return Provider{}, err
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(attribute.String("service.name", service)))
+	exp, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
-		return Provider{}, fmt.Errorf("telemetry: resource: %w", err)
+		return Provider{}, fmt.Errorf("telemetry: trace exporter: %w", err)
+	}
+	if autoexport.IsNoneSpanExporter(exp) {
+		return off, nil
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return Provider{TracerProvider: tp, Shutdown: tp.Shutdown}, nil
+}
+
+// Resource describes one component: service.name service (unless
+// OTEL_SERVICE_NAME is set), service.version version (when not empty),
+// liveim.component, the SDK's attributes, then OTEL_RESOURCE_ATTRIBUTES,
+// which take precedence over all of these.
+func Resource(ctx context.Context, service, version string) (*resource.Resource, error) {
+	attrs := []attribute.KeyValue{semconv.ServiceName(service), ComponentKey.String(strings.TrimPrefix(service, "liveim-"))}
+	if version != "" {
+		attrs = append(attrs, semconv.ServiceVersion(version))
+	}
+	// Later detectors win: the environment comes last.
+	res, err := resource.New(ctx, resource.WithSchemaURL(semconv.SchemaURL), resource.WithTelemetrySDK(), resource.WithHost(),
+		resource.WithAttributes(attrs...), resource.WithFromEnv())
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: resource: %w", err)
+	}
+	return res, nil
 }
 
 // Recording reports whether tp records spans: false for a no-op

@@ -43,7 +43,8 @@ func TestHeaderCarrierRoundTrip(t *testing.T) {
 func TestRecording(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
-	p, err := NewProvider(context.Background(), GatewayService)
+	t.Setenv("OTEL_TRACES_EXPORTER", "")
+	p, err := NewProvider(context.Background(), GatewayService, "v1.2.3")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,5 +53,82 @@ func TestRecording(t *testing.T) {
 	}
 	if !Recording(sdktrace.NewTracerProvider()) {
 		t.Fatal("an SDK provider records")
+	}
+}
+
+func TestEnabled(t *testing.T) {
+	for _, tc := range []struct {
+		name                         string
+		endpoint, exporter, disabled string
+		want                         bool
+	}{
+		{"nothing set", "", "", "", false},
+		{"an OTLP endpoint", "http://127.0.0.1:4318", "", "", true},
+		{"an exporter named", "", "console", "", true},
+		{"exporter none", "http://127.0.0.1:4318", "none", "", false},
+		{"SDK disabled", "http://127.0.0.1:4318", "", "true", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", tc.endpoint)
+			t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+			t.Setenv("OTEL_TRACES_EXPORTER", tc.exporter)
+			t.Setenv("OTEL_SDK_DISABLED", tc.disabled)
+			if got := Enabled(); got != tc.want {
+				t.Fatalf("Enabled() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestResource: service.name is the component's unless OTEL_SERVICE_NAME
+// says otherwise; service.version and liveim.component are set;
+// OTEL_RESOURCE_ATTRIBUTES wins over everything.
+func TestResource(t *testing.T) {
+	for _, tc := range []struct {
+		name, serviceEnv, attrsEnv, version string
+		want                                map[string]string
+	}{
+		{"defaults", "", "", "v1.2.3", map[string]string{"service.name": RouterService, "service.version": "v1.2.3", "liveim.component": "router"}},
+		{"OTEL_SERVICE_NAME", "chat-backend", "", "v1.2.3", map[string]string{"service.name": "chat-backend", "service.version": "v1.2.3", "liveim.component": "router"}},
+		{"OTEL_RESOURCE_ATTRIBUTES", "", "service.version=patched,deployment.environment.name=prod", "v1.2.3",
+			map[string]string{"service.name": RouterService, "service.version": "patched", "deployment.environment.name": "prod"}},
+		{"no version", "", "", "", map[string]string{"service.name": RouterService, "service.version": ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("OTEL_SERVICE_NAME", tc.serviceEnv)
+			t.Setenv("OTEL_RESOURCE_ATTRIBUTES", tc.attrsEnv)
+			res, err := Resource(context.Background(), RouterService, tc.version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, kv := range res.Attributes() {
+				got[string(kv.Key)] = kv.Value.Emit()
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q (resource %v)", k, got[k], v, got)
+				}
+			}
+		})
+	}
+}
+
+// TestNewProviderExports: with OTEL_TRACES_EXPORTER=console the provider
+// records, and its resource names the service.
+func TestNewProviderExports(t *testing.T) {
+	t.Setenv("OTEL_TRACES_EXPORTER", "console")
+	t.Setenv("OTEL_SERVICE_NAME", "")
+	p, err := NewProvider(context.Background(), GatewayService, "v0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	if !Recording(p.TracerProvider) {
+		t.Fatal("OTEL_TRACES_EXPORTER=console: the provider does not record")
+	}
+	t.Setenv("OTEL_TRACES_EXPORTER", "bogus")
+	if _, err := NewProvider(context.Background(), GatewayService, ""); err == nil {
+		t.Fatal("an unknown OTEL_TRACES_EXPORTER was accepted")
 	}
 }

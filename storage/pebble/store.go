@@ -70,6 +70,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// System names the database for telemetry (storage.System): "pebble",
+// which OpenTelemetry's db.system.name has no value for.
+func (s *Store) System() string { return "pebble" }
+
 // ID returns the database's identity, a random string written the first
 // time a database is opened by this version or later: a data directory
 // records it to notice when its store is replaced.

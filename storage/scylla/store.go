@@ -38,6 +38,11 @@ type retentionEntry struct {
 
 var _ storage.Store = (*Store)(nil)
 
+// System names the database for telemetry (storage.System):
+// "cassandra", OpenTelemetry's db.system.name for the CQL databases'
+// clients; the conventions have no value of ScyllaDB's own.
+func (s *Store) System() string { return "cassandra" }
+
 // Open connects to the cluster, applies the schema (idempotently) and
 // returns the store.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
