@@ -203,9 +203,21 @@ func createRooms(ctx context.Context, url string, app demoapp.Info, n int) error
 		Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}}); err != nil {
 		return fmt.Errorf("bench: admin login: %w", err)
 	}
-	for i := range n {
-		if _, err := cl.CreateGroup(ctx, &liveimpb.CreateGroupRequest{GroupId: roomName(i), GroupName: roomName(i)}); err != nil {
+	for i := 0; i < n; {
+		_, err := cl.CreateGroup(ctx, &liveimpb.CreateGroupRequest{GroupId: roomName(i), GroupName: roomName(i)})
+		switch {
+		case errors.Is(err, liveimpb.ErrTooFast) || errors.Is(err, liveimpb.ErrUnavailable):
+			// Over the session's request rate (or a router busy): wait as
+			// an SDK would, then try again.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		case err != nil:
 			return fmt.Errorf("bench: create %s: %w", roomName(i), err)
+		default:
+			i++
 		}
 	}
 	return nil
