@@ -32,6 +32,11 @@ type groupState struct {
 
 	change     memberChange
 	lastChange time.Time
+	// nextExpiry is when the members need looking at next (a grace period
+	// ending), zero when no member waits for anything. Ticks look at a
+	// group's members only then, or when a gateway died, so idle members
+	// cost nothing between events (worker.tick).
+	nextExpiry time.Time
 
 	rate tokenBucket // NORMAL messages
 }
@@ -100,6 +105,9 @@ func (r *Router) loadGroup(ctx context.Context, appID, groupID string, part int)
 		removed:      make(map[string]bool),
 		rate:         newTokenBucket(r.cfg.RoomRate, r.now()),
 		loadedAt:     r.now(),
+		// Loaded members may be on gateways that died before: look at
+		// them on the next tick.
+		nextExpiry: r.now(),
 	}
 	now := r.now()
 	for _, m := range list {

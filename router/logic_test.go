@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/natsserver"
 	"github.com/liveim/liveim/internal/subject"
@@ -276,5 +277,86 @@ func TestHighAfter(t *testing.T) {
 	}
 	if last, err := r.lastHighSeq(ctx, "app", "none"); err != nil || last != 0 {
 		t.Fatalf("lastHighSeq(none) = %d, %v", last, err)
+	}
+}
+
+// TestGatewayTrackerGenerations: the generation moves when a gateway
+// stops or goes silent, and once when the start grace ends; dead gateways
+// are told apart from live and never-heard ones.
+func TestGatewayTrackerGenerations(t *testing.T) {
+	start := time.Unix(1000, 0)
+	now := start
+	tr := newGatewayTracker(3*time.Second, func() time.Time { return now })
+	hb := func(id string, stopping bool) {
+		b, _ := proto.Marshal(&liveimpb.GatewayHeartbeat{GatewayId: id, Stopping: stopping})
+		tr.onHeartbeat(&nats.Msg{Data: b})
+	}
+	hb("gw-a", false)
+	hb("gw-b", false)
+	g0 := tr.generation(now)
+	if dead := tr.deadFunc(now); dead("gw-a") || dead("gw-unknown") {
+		t.Fatal("dead within the start grace")
+	}
+	now = now.Add(time.Second)
+	hb("gw-b", true) // stopping
+	g1 := tr.generation(now)
+	if g1 == g0 || !tr.deadFunc(now)("gw-b") || tr.deadFunc(now)("gw-a") {
+		t.Fatalf("after gw-b stopped: generation %d → %d", g0, g1)
+	}
+	if tr.generation(now) != g1 {
+		t.Fatal("the generation moved without a new death")
+	}
+	// Past the start grace: gw-a (last heard at 1000) is silent, and a
+	// gateway never heard from is dead too; one bump each, not per tick.
+	now = start.Add(3 * time.Second)
+	g2 := tr.generation(now)
+	if g2 <= g1 || !tr.deadFunc(now)("gw-a") || !tr.deadFunc(now)("gw-unknown") {
+		t.Fatalf("after the grace: generation %d → %d", g1, g2)
+	}
+	if tr.generation(now.Add(time.Second)) != g2 {
+		t.Fatal("the generation moved again for the same deaths")
+	}
+	// gw-a comes back, then dies again: that counts again.
+	hb("gw-a", false)
+	if tr.deadFunc(now)("gw-a") {
+		t.Fatal("gw-a heard again but dead")
+	}
+	now = now.Add(4 * time.Second)
+	if g3 := tr.generation(now); g3 == g2 {
+		t.Fatal("a second death of gw-a did not count")
+	}
+}
+
+// TestExpireOnlyWhenDue: a group's members are looked at when a grace
+// period ends, not before; a session drop sets when.
+func TestExpireOnlyWhenDue(t *testing.T) {
+	now := time.Unix(5000, 0)
+	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	r := &Router{cfg: Config{MemberGrace: 10 * time.Second, MemberChangeUsers: 10}, now: func() time.Time { return now }}
+	r.gateways = newGatewayTracker(time.Hour, r.now)
+	r.apps = &appCache{store: st, ttl: time.Second, entries: map[string]appEntry{}} // no app: no callback events
+	gs := &groupState{members: map[string]*member{}, savedMembers: map[string]bool{}, removed: map[string]bool{}}
+	c := &liveimpb.Caller{AppId: "app", UserId: "alice", GatewayId: "gw", SessionId: "s1"}
+	r.addSession(gs, c)
+	if !gs.nextExpiry.IsZero() {
+		t.Fatal("a present member needs looking at")
+	}
+	r.dropSession(gs, "alice", storage.MemberSession{GatewayID: "gw", SessionID: "s1"}, true)
+	if want := now.Add(10 * time.Second); !gs.nextExpiry.Equal(want) {
+		t.Fatalf("nextExpiry %v, want %v", gs.nextExpiry, want)
+	}
+	now = now.Add(5 * time.Second)
+	r.expireMembers(gs, now)
+	if gs.members["alice"] == nil || gs.nextExpiry.IsZero() {
+		t.Fatal("alice left before her grace ended")
+	}
+	now = now.Add(6 * time.Second)
+	r.expireMembers(gs, now)
+	if gs.members["alice"] != nil || !gs.nextExpiry.IsZero() {
+		t.Fatalf("alice still there after her grace: next %v", gs.nextExpiry)
 	}
 }

@@ -28,10 +28,15 @@ type gatewayTracker struct {
 	mu       sync.Mutex // leaf lock
 	lastSeen map[string]time.Time
 	stopped  map[string]bool
+	// gen counts gateway deaths (and the end of the start grace);
+	// counted marks the dead ones counted, until they are heard again.
+	gen       uint64
+	counted   map[string]bool
+	graceOver bool
 }
 
 func newGatewayTracker(timeout time.Duration, now func() time.Time) *gatewayTracker {
-	return &gatewayTracker{timeout: timeout, now: now, started: now(), lastSeen: make(map[string]time.Time), stopped: make(map[string]bool)}
+	return &gatewayTracker{timeout: timeout, now: now, started: now(), lastSeen: make(map[string]time.Time), stopped: make(map[string]bool), counted: make(map[string]bool)}
 }
 
 func (t *gatewayTracker) onHeartbeat(m *nats.Msg) {
@@ -46,23 +51,47 @@ func (t *gatewayTracker) onHeartbeat(m *nats.Msg) {
 		t.stopped[hb.GatewayId] = true
 	} else {
 		delete(t.stopped, hb.GatewayId)
+		delete(t.counted, hb.GatewayId) // alive again: its next death counts
 	}
 }
 
-// alive reports whether the gateway may still hold sessions. A gateway
-// never heard from counts as alive until timeout after this router
-// started, so a new router does not drop the members it loads.
-func (t *gatewayTracker) alive(id string, now time.Time) bool {
+// deadFunc returns whether a gateway's sessions are over at now: it is
+// stopped, silent for the timeout, or never heard from once the start
+// grace is over. It reads the tracker once, so a walk over many sessions
+// takes the lock once.
+func (t *gatewayTracker) deadFunc(now time.Time) func(gatewayID string) bool {
+	t.mu.Lock()
+	alive := make(map[string]bool, len(t.lastSeen))
+	for id, seen := range t.lastSeen {
+		alive[id] = !t.stopped[id] && now.Sub(seen) < t.timeout
+	}
+	inGrace := now.Sub(t.started) < t.timeout
+	t.mu.Unlock()
+	return func(id string) bool {
+		a, known := alive[id]
+		if !known {
+			return !inGrace
+		}
+		return !a
+	}
+}
+
+// generation counts the times a gateway died (or the start grace ended):
+// a worker that saw an older one walks its groups' members once.
+func (t *gatewayTracker) generation(now time.Time) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.stopped[id] {
-		return false
+	for id, seen := range t.lastSeen {
+		if (t.stopped[id] || now.Sub(seen) >= t.timeout) && !t.counted[id] {
+			t.counted[id] = true
+			t.gen++
+		}
 	}
-	seen, ok := t.lastSeen[id]
-	if !ok {
-		return now.Sub(t.started) < t.timeout
+	if !t.graceOver && now.Sub(t.started) >= t.timeout {
+		t.graceOver = true
+		t.gen++
 	}
-	return now.Sub(seen) < t.timeout
+	return t.gen
 }
 
 // live counts the gateways heard from within timeout and not stopping.
@@ -118,6 +147,7 @@ func (r *Router) dropSession(gs *groupState, userID string, s storage.MemberSess
 	if graceful {
 		if m.leaveAt.IsZero() {
 			m.leaveAt = r.now().Add(r.cfg.MemberGrace)
+			gs.expireAt(m.leaveAt)
 		}
 		return
 	}
@@ -141,17 +171,33 @@ func (r *Router) removeMember(gs *groupState, userID string) {
 }
 
 // expireMembers ends sessions on gateways that went silent and removes
-// members whose grace period is over.
+// members whose grace period is over; it sets when to look again
+// (nextExpiry). It walks every member: ticks call it only for a group
+// whose nextExpiry came, or after a gateway died.
 func (r *Router) expireMembers(gs *groupState, now time.Time) {
+	gs.nextExpiry = time.Time{}
+	dead := r.gateways.deadFunc(now)
 	for id, m := range gs.members {
 		for s := range m.sessions {
-			if !r.gateways.alive(s.GatewayID, now) {
+			if dead(s.GatewayID) {
 				r.dropSession(gs, id, s, true)
 			}
 		}
-		if !m.leaveAt.IsZero() && now.After(m.leaveAt) {
-			r.removeMember(gs, id)
+		if m.leaveAt.IsZero() {
+			continue
 		}
+		if now.After(m.leaveAt) {
+			r.removeMember(gs, id)
+		} else {
+			gs.expireAt(m.leaveAt)
+		}
+	}
+}
+
+// expireAt makes the group's members be looked at by t at the latest.
+func (gs *groupState) expireAt(t time.Time) {
+	if gs.nextExpiry.IsZero() || t.Before(gs.nextExpiry) {
+		gs.nextExpiry = t
 	}
 }
 

@@ -202,8 +202,9 @@ loop:
 			if flush {
 				lastFlush = now
 			}
+			gen := r.gateways.generation(now)
 			for _, w := range r.workers {
-				if !w.ticking.Swap(true) && !w.post(func(w *worker) { w.tick(now) }) {
+				if !w.ticking.Swap(true) && !w.post(func(w *worker) { w.tick(now, gen) }) {
 					w.ticking.Store(false)
 				}
 				if flush && !w.flushing.Swap(true) && !w.post(func(w *worker) { w.flushJob(workCtx) }) {

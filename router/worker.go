@@ -34,6 +34,8 @@ type worker struct {
 	// ticking and flushing are set while a tick or flush job is queued, so
 	// a busy worker gets at most one of each waiting.
 	ticking, flushing atomic.Bool
+	// gatewayGen is the gateway tracker's generation the last tick saw.
+	gatewayGen uint64
 }
 
 // job is one unit of a worker's (or an any-router goroutine's) work: a
@@ -325,14 +327,20 @@ func (w *worker) dropPartition(ctx context.Context, p int) (touch []*groupState)
 // tick runs the timed work of the worker's groups: members whose grace
 // ran out leave, sessions of dead gateways end, timed mutes end (with a
 // mutechange), and pending member changes go out as one memberchange per
-// interval.
-func (w *worker) tick(now time.Time) {
+// interval. A group's members are walked only when one of them waits for
+// something (nextExpiry) or a gateway died since the last tick
+// (gatewayGen): idle members cost nothing.
+func (w *worker) tick(now time.Time, gatewayGen uint64) {
 	w.ticking.Store(false)
+	walkAll := gatewayGen != w.gatewayGen
+	w.gatewayGen = gatewayGen
 	for _, gs := range w.groups {
 		if gs.g.Closed {
 			continue
 		}
-		w.r.expireMembers(gs, now)
+		if walkAll || (!gs.nextExpiry.IsZero() && !now.Before(gs.nextExpiry)) {
+			w.r.expireMembers(gs, now)
+		}
 		w.r.endMutes(gs, now)
 		if !gs.change.empty() && now.Sub(gs.lastChange) >= w.r.cfg.MemberChangeInterval {
 			w.r.publishMemberChange(gs)
