@@ -35,6 +35,9 @@ type Config struct {
 	// Settle is how long connections stay idle before memory is read.
 	// Default 3s.
 	Settle time.Duration
+	// IdleWindow is how long the idle scenario measures the servers' CPU
+	// after Settle, with every client pinging every 25 s. Default 30s.
+	IdleWindow time.Duration
 	// GatewayFlags are extra flags for every gateway process started
 	// (liveim serve included), space separated, e.g. "--merge-window 80ms".
 	GatewayFlags string
@@ -63,6 +66,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TargetHTTP, "target-http", "127.0.0.1:8081", "internal listener (--http-addr) of the running server (with --target)")
 	fs.IntVar(&c.PerWorker, "per-worker", 0, "clients per worker process (default 19000)")
 	fs.DurationVar(&c.Settle, "settle", 0, "idle time before memory is read (default 3s)")
+	fs.DurationVar(&c.IdleWindow, "idle-window", 0, "idle: how long the servers' CPU is measured after --settle, clients pinging every 25s (default 30s)")
 	fs.StringVar(&c.GatewayFlags, "gateway-flags", "", "extra flags for the gateways started, e.g. \"--merge-window 80ms\"")
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "clients each worker connects at once (default 64)")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object")
@@ -86,7 +90,7 @@ func (c Config) Validate() error {
 	if c.Rate < 0 || c.Duration < 0 || c.HighEvery < 0 {
 		return errors.New("bench: negative value")
 	}
-	if c.Connections < 0 || c.Rooms < 0 || c.Gateways < 0 || c.PerWorker < 0 || c.Settle < 0 || c.Concurrency < 0 {
+	if c.Connections < 0 || c.Rooms < 0 || c.Gateways < 0 || c.PerWorker < 0 || c.Settle < 0 || c.IdleWindow < 0 || c.Concurrency < 0 {
 		return errors.New("bench: negative value")
 	}
 	if c.Target != "" && (c.PID == 0 || c.Data == "") {
@@ -119,6 +123,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Settle == 0 {
 		c.Settle = 3 * time.Second
+	}
+	if c.IdleWindow == 0 {
+		c.IdleWindow = 30 * time.Second
 	}
 	if c.Rate == 0 {
 		c.Rate = 100

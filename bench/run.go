@@ -42,6 +42,13 @@ type Result struct {
 	HighDuplicated             int     `json:"high_duplicated"`
 	NormalDropped              int     `json:"normal_dropped"`
 	LoginsPerSec               float64 `json:"logins_per_sec"`
+	// IdleCores is the servers' CPU (all processes, in cores) while the
+	// idle scenario's clients only ping, over IdleWindowSeconds;
+	// IdleCPUMicrosPerConnSec is the same per connection, in CPU
+	// microseconds per second.
+	IdleWindowSeconds       float64 `json:"idle_window_seconds,omitempty"`
+	IdleCores               float64 `json:"idle_cores,omitempty"`
+	IdleCPUMicrosPerConnSec float64 `json:"idle_cpu_us_per_conn_sec,omitempty"`
 	// CPUSeconds is the CPU time of every server process during the
 	// measured phase; GatewayCPUSeconds that of the gateways holding the
 	// clients (with --gateways 1, liveim serve, NATS and router included).
@@ -135,6 +142,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		cpuStart, after, err = runFanout(ctx, cfg, srv, app, workers, connected, &res)
 	case "rooms", "c2c":
 		cpuStart, after, err = runSends(cfg, srv, workers, connected, &res)
+	case "idle":
+		time.Sleep(cfg.Settle)
+		after, err = srv.usage()
+		if err == nil {
+			err = measureIdle(cfg, srv, after, connected, &res)
+		}
 	default:
 		time.Sleep(cfg.Settle)
 		after, err = srv.usage()
@@ -164,6 +177,27 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	return printResult(out, cfg.JSON, res)
 }
 
+// measureIdle reads the servers' CPU over cfg.IdleWindow once the
+// clients are idle (they only ping, every 25 s): what idle connections
+// cost while nothing happens.
+func measureIdle(cfg Config, srv *servers, start []ProcessStat, connected int, res *Result) error {
+	time.Sleep(cfg.IdleWindow)
+	end, err := srv.usage()
+	if err != nil {
+		return err
+	}
+	var cpu float64
+	for i, p := range end {
+		cpu += p.CPUSeconds - start[i].CPUSeconds
+	}
+	res.IdleWindowSeconds = cfg.IdleWindow.Seconds()
+	res.IdleCores = cpu / cfg.IdleWindow.Seconds()
+	if connected > 0 {
+		res.IdleCPUMicrosPerConnSec = res.IdleCores * 1e6 / float64(connected)
+	}
+	return nil
+}
+
 func printResult(out io.Writer, asJSON bool, r Result) error {
 	if asJSON {
 		return json.NewEncoder(out).Encode(r)
@@ -173,6 +207,10 @@ func printResult(out io.Writer, asJSON bool, r Result) error {
 	fmt.Fprintf(tw, "connections\t%d (%d failed)\n", r.Connections, r.Errors)
 	fmt.Fprintf(tw, "gateways\t%d\n", r.Gateways)
 	fmt.Fprintf(tw, "logins/s\t%.0f\n", r.LoginsPerSec)
+	if r.IdleWindowSeconds > 0 {
+		fmt.Fprintf(tw, "idle server CPU (clients pinging every 25 s)\t%.1f%% of a core over %.0f s: %.2f µs per connection per second\n",
+			100*r.IdleCores, r.IdleWindowSeconds, r.IdleCPUMicrosPerConnSec)
+	}
 	fmt.Fprintf(tw, "RSS / Go heap per connection (gateways with clients)\t%.0f B / %.0f B\n", r.RSSBytesPerConn, r.HeapBytesPerConn)
 	fmt.Fprintf(tw, "CPU: all servers / gateways with clients / load workers / machine\t%.2f s / %.2f s / %.2f s / %.2f s\n", r.CPUSeconds, r.GatewayCPUSeconds, r.LoadCPUSeconds, r.MachineCPUSeconds)
 	for _, p := range r.Processes {

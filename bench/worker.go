@@ -231,9 +231,15 @@ func roundTrip(conn net.Conn, rd io.Reader, f *liveimpb.ClientFrame) error {
 
 func roomName(i int) string { return "bench-room-" + strconv.Itoa(i) }
 
-// pingEvery is how often a worker pings each of its sessions: well inside
-// the 120 s heartbeat timeout its clients ask for at login.
-const pingEvery = 30 * time.Second
+// pingEvery is how often a worker pings each of its sessions, as apps'
+// clients do (every 25 s): well inside the 120 s heartbeat timeout its
+// clients ask for at login. The pings are spread over the interval, as
+// real clients' are, not sent in one burst.
+const pingEvery = 25 * time.Second
+
+// pingSteps is how many slices of its sessions a worker pings per
+// interval.
+const pingSteps = 100
 
 // keepAlive pings every session of the worker until stop closes, so a
 // long run (hundreds of thousands of logins) does not see its first
@@ -242,24 +248,27 @@ const pingEvery = 30 * time.Second
 func keepAlive(conns []net.Conn, reader *fanoutReader, stop <-chan struct{}) {
 	ping, _ := proto.Marshal(&liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_Ping{Ping: &liveimpb.PingRequest{}}})
 	frame := maskedFrame(ping)
-	t := time.NewTicker(pingEvery)
+	t := time.NewTicker(pingEvery / pingSteps)
 	defer t.Stop()
-	for {
+	for step := 0; ; step = (step + 1) % pingSteps {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
-		for _, c := range conns {
-			if c != nil {
+		// The step-th slice of the sessions: i with i % pingSteps == step.
+		for i := step; i < len(conns); i += pingSteps {
+			if c := conns[i]; c != nil {
 				_, _ = c.Write(frame)
 			}
 		}
 		if reader != nil {
 			reader.mu.Lock()
-			fds := make([]int, 0, len(reader.conns))
-			for _, mc := range reader.conns {
-				fds = append(fds, mc.fd)
+			fds := make([]int, 0, len(reader.conns)/pingSteps+1)
+			for fd, mc := range reader.conns {
+				if int(fd)%pingSteps == step {
+					fds = append(fds, mc.fd)
+				}
 			}
 			reader.mu.Unlock()
 			for _, fd := range fds {
