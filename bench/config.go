@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"flag"
+	"strings"
 	"time"
 )
 
@@ -38,6 +39,13 @@ type Config struct {
 	// IdleWindow is how long the idle scenario measures the servers' CPU
 	// after Settle, with every client pinging every 25 s. Default 30s.
 	IdleWindow time.Duration
+	// Routers is how many routers serve the run: liveim serve's own and
+	// Routers-1 `liveim router` processes, which share its store, so more
+	// than one needs StoreFlags naming ScyllaDB. Default 1.
+	Routers int
+	// StoreFlags are the store flags of serve and the routers, e.g.
+	// "--store scylla --scylla-hosts 127.0.0.1:9042".
+	StoreFlags string
 	// GatewayFlags are extra flags for every gateway process started
 	// (liveim serve included), space separated, e.g. "--merge-window 80ms".
 	GatewayFlags string
@@ -60,6 +68,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Connections, "connections", 0, "clients (default 1000)")
 	fs.IntVar(&c.Rooms, "rooms", 0, "rooms the clients join (default 100)")
 	fs.IntVar(&c.Gateways, "gateways", 0, "gateway processes to start (default 1)")
+	fs.IntVar(&c.Routers, "routers", 0, "routers: serve's and routers-1 liveim router processes, which need a shared store (--store-flags) (default 1)")
+	fs.StringVar(&c.StoreFlags, "store-flags", "", "store flags of serve and the routers, e.g. \"--store scylla --scylla-hosts 127.0.0.1:9042\"")
 	fs.StringVar(&c.Target, "target", "", "ws://host:port/ws of a running server (default: start one)")
 	fs.IntVar(&c.PID, "pid", 0, "process of the running server (with --target)")
 	fs.StringVar(&c.Data, "data", "", "data dir of the running server (with --target)")
@@ -90,7 +100,7 @@ func (c Config) Validate() error {
 	if c.Rate < 0 || c.Duration < 0 || c.HighEvery < 0 {
 		return errors.New("bench: negative value")
 	}
-	if c.Connections < 0 || c.Rooms < 0 || c.Gateways < 0 || c.PerWorker < 0 || c.Settle < 0 || c.IdleWindow < 0 || c.Concurrency < 0 {
+	if c.Connections < 0 || c.Rooms < 0 || c.Gateways < 0 || c.Routers < 0 || c.PerWorker < 0 || c.Settle < 0 || c.IdleWindow < 0 || c.Concurrency < 0 {
 		return errors.New("bench: negative value")
 	}
 	if c.Target != "" && (c.PID == 0 || c.Data == "") {
@@ -98,6 +108,12 @@ func (c Config) Validate() error {
 	}
 	if c.PerWorker > 19500 {
 		return errors.New("bench: --per-worker above 19500 breaks the 20,000 open files of a process")
+	}
+	if c.Routers > 1 && !strings.Contains(c.StoreFlags, "scylla") {
+		return errors.New("bench: more than one router needs a shared store: --store-flags \"--store scylla --scylla-hosts HOST\"")
+	}
+	if c.Routers > 1 && c.Target != "" {
+		return errors.New("bench: --routers starts routers beside the servers it starts; not with --target")
 	}
 	return nil
 }
@@ -114,6 +130,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Gateways == 0 {
 		c.Gateways = 1
+	}
+	if c.Routers == 0 {
+		c.Routers = 1
 	}
 	if c.PerWorker == 0 {
 		c.PerWorker = 19000

@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	var srv *servers
 	if cfg.Target == "" {
-		if srv, err = startServers(ctx, self, cfg.Gateways, strings.Fields(cfg.GatewayFlags)); err != nil {
+		if srv, err = startServers(ctx, self, cfg.Gateways, cfg.Routers, strings.Fields(cfg.GatewayFlags), strings.Fields(cfg.StoreFlags)); err != nil {
 			return err
 		}
 		defer srv.stop()
@@ -293,7 +293,8 @@ func (s *servers) usage() ([]ProcessStat, error) {
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, err
 		}
-		out[i] = ProcessStat{Role: s.roles[i], PID: pid, Clients: len(s.urls) == 1 || i > 0, RSSBytes: r, HeapBytes: h, CPUSeconds: c}
+		clients := s.roles[i] == "gateway" || (len(s.urls) == 1 && s.roles[i] != "router")
+		out[i] = ProcessStat{Role: s.roles[i], PID: pid, Clients: clients, RSSBytes: r, HeapBytes: h, CPUSeconds: c}
 	}
 	return out, nil
 }
@@ -319,7 +320,7 @@ func freeAddr() (string, error) {
 
 // startServers runs `liveim serve` and gateways-1 `liveim gateway`
 // processes on its embedded NATS, on a temp data dir.
-func startServers(ctx context.Context, self string, gateways int, extra []string) (*servers, error) {
+func startServers(ctx context.Context, self string, gateways, routers int, extra, store []string) (*servers, error) {
 	dir, err := os.MkdirTemp("", "liveim-bench-")
 	if err != nil {
 		return nil, err
@@ -348,8 +349,8 @@ func startServers(ctx context.Context, self string, gateways int, extra []string
 			s.stop()
 			return nil, err
 		}
-		args := []string{"serve", "--data", s.data, "--addr", addr, "--http-addr", opsAddr, "--nats-listen", natsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
-			"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1", "--request-rate", "1000000", "--request-burst", "1000000"}
+		args := append([]string{"serve", "--data", s.data, "--addr", addr, "--http-addr", opsAddr, "--nats-listen", natsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
+			"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1", "--request-rate", "1000000", "--request-burst", "1000000"}, store...)
 		if i > 0 {
 			args = []string{"gateway", "--nats", "nats://" + natsAddr, "--nats-user", subject.GatewayUser,
 				"--nats-password-file", filepath.Join(s.data, natsserver.GatewayPasswordFile), "--addr", addr, "--http-addr", opsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
@@ -367,6 +368,31 @@ func startServers(ctx context.Context, self string, gateways int, extra []string
 		s.ops = append(s.ops, opsAddr)
 		s.roles = append(s.roles, args[0])
 		if err := waitHealthy(ctx, "http://"+addr+"/healthz"); err != nil {
+			s.stop()
+			return nil, err
+		}
+	}
+	// Routers beyond serve's own share its NATS and its store (ScyllaDB:
+	// Config.Validate saw to it).
+	for i := 1; i < routers; i++ {
+		opsAddr, err := freeAddr()
+		if err != nil {
+			s.stop()
+			return nil, err
+		}
+		args := append([]string{"router", "--id", fmt.Sprintf("bench-router-%d", i), "--nats", "nats://" + natsAddr, "--nats-user", subject.RouterUser,
+			"--nats-password-file", filepath.Join(s.data, natsserver.RouterPasswordFile), "--http-addr", opsAddr, "--log-level", "error"}, store...)
+		cmd := exec.Command(self, args...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			s.stop()
+			return nil, err
+		}
+		s.cmds = append(s.cmds, cmd)
+		s.pids = append(s.pids, cmd.Process.Pid)
+		s.ops = append(s.ops, opsAddr)
+		s.roles = append(s.roles, "router")
+		if err := waitHealthy(ctx, "http://"+opsAddr+"/readyz"); err != nil {
 			s.stop()
 			return nil, err
 		}
