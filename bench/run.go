@@ -42,6 +42,11 @@ type Result struct {
 	HighDuplicated             int     `json:"high_duplicated"`
 	NormalDropped              int     `json:"normal_dropped"`
 	LoginsPerSec               float64 `json:"logins_per_sec"`
+	// Retries counts logins and joins the clients tried again after a
+	// 503; LoginCPUMicros is the servers' CPU per login+join (all
+	// processes, connect and idle scenarios).
+	Retries        int     `json:"retries"`
+	LoginCPUMicros float64 `json:"login_cpu_us,omitempty"`
 	// IdleCores is the servers' CPU (all processes, in cores) while the
 	// idle scenario's clients only ping, over IdleWindowSeconds;
 	// IdleCPUMicrosPerConnSec is the same per connection, in CPU
@@ -125,6 +130,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	var slowest float64
 	for _, r := range reports {
 		res.Errors += r.Errors
+		res.Retries += r.Retries
 		slowest = max(slowest, r.Seconds)
 		if r.FirstErr != "" && res.Errors > 0 {
 			fmt.Fprintln(os.Stderr, "bench: first client error:", r.FirstErr)
@@ -133,6 +139,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	connected := cfg.Connections - res.Errors
 	if slowest > 0 {
 		res.LoginsPerSec = float64(connected) / slowest
+	}
+	if loggedIn, err := srv.usage(); err == nil && connected > 0 {
+		var cpu float64
+		for i, p := range loggedIn {
+			cpu += p.CPUSeconds - before[i].CPUSeconds
+		}
+		res.LoginCPUMicros = cpu * 1e6 / float64(connected)
 	}
 	// CPU is counted from cpuStart: the start for idle and connect, the
 	// first message for the others. Memory is counted from before.
@@ -206,7 +219,10 @@ func printResult(out io.Writer, asJSON bool, r Result) error {
 	fmt.Fprintf(tw, "scenario\t%s\n", r.Scenario)
 	fmt.Fprintf(tw, "connections\t%d (%d failed)\n", r.Connections, r.Errors)
 	fmt.Fprintf(tw, "gateways\t%d\n", r.Gateways)
-	fmt.Fprintf(tw, "logins/s\t%.0f\n", r.LoginsPerSec)
+	fmt.Fprintf(tw, "logins/s\t%.0f (%d retried after 503)\n", r.LoginsPerSec, r.Retries)
+	if r.LoginCPUMicros > 0 {
+		fmt.Fprintf(tw, "server CPU per login+join\t%.0f µs\n", r.LoginCPUMicros)
+	}
 	if r.IdleWindowSeconds > 0 {
 		fmt.Fprintf(tw, "idle server CPU (clients pinging every 25 s)\t%.1f%% of a core over %.0f s: %.2f µs per connection per second\n",
 			100*r.IdleCores, r.IdleWindowSeconds, r.IdleCPUMicrosPerConnSec)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -59,6 +60,9 @@ type report struct {
 	Errors    int     `json:"errors"`
 	FirstErr  string  `json:"first_error,omitempty"`
 	Seconds   float64 `json:"seconds"`
+	// Retries counts logins and joins tried again after a 503, as the
+	// SDK does.
+	Retries int `json:"retries"`
 }
 
 // RunWorker is `liveim bench-worker`: it reads a job from in, connects
@@ -75,7 +79,7 @@ func RunWorker(in io.Reader, out io.Writer) error {
 		return fmt.Errorf("bench-worker: job: %w", err)
 	}
 	conns := make([]net.Conn, j.Count)
-	var errs atomic.Int64
+	var errs, retries atomic.Int64
 	var firstErr atomic.Value
 	next := atomic.Int64{}
 	start := time.Now()
@@ -87,7 +91,7 @@ func RunWorker(in io.Reader, out io.Writer) error {
 				if i >= j.Count {
 					return
 				}
-				c, err := connect(j, j.First+i)
+				c, err := connect(j, j.First+i, &retries)
 				if err != nil {
 					errs.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
@@ -98,7 +102,7 @@ func RunWorker(in io.Reader, out io.Writer) error {
 		})
 	}
 	wg.Wait()
-	rep := report{Connected: j.Count - int(errs.Load()), Errors: int(errs.Load()), Seconds: time.Since(start).Seconds()}
+	rep := report{Connected: j.Count - int(errs.Load()), Errors: int(errs.Load()), Seconds: time.Since(start).Seconds(), Retries: int(retries.Load())}
 	if e, ok := firstErr.Load().(string); ok {
 		rep.FirstErr = e
 	}
@@ -162,8 +166,10 @@ func RunWorker(in io.Reader, out io.Writer) error {
 }
 
 // connect dials, logs user n in and joins its room; the connection is
-// then left idle with nothing reading it.
-func connect(j job, n int) (net.Conn, error) {
+// then left idle with nothing reading it. A login or join answered 503
+// (a router busy or taking a partition over) is tried again after a
+// backoff, as the SDK does, and counted in retries.
+func connect(j job, n int, retries *atomic.Int64) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(j.SourceIP+n%200))}
@@ -192,9 +198,20 @@ func connect(j job, n int) (net.Conn, error) {
 	}
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	for _, f := range frames {
-		if err := roundTrip(conn, rd, f); err != nil {
-			conn.Close()
-			return nil, err
+		backoff := 100 * time.Millisecond
+		for attempt := 1; ; attempt++ {
+			err := roundTrip(conn, rd, f)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, liveimpb.ErrUnavailable) || attempt == 6 {
+				conn.Close()
+				return nil, err
+			}
+			retries.Add(1)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, 3*time.Second)
+			_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 		}
 	}
 	_ = conn.SetDeadline(time.Time{})
