@@ -31,7 +31,9 @@ type Config struct {
 	// buckets: 1 on a single NATS server, 3 on a cluster. Default 1.
 	StreamReplicas int
 	// PinnedTTL is how long a partition stays pinned to a router that
-	// stopped pulling before another router gets it. Default 3s.
+	// stopped pulling before another router gets it. It is long so a busy
+	// router keeps its partitions; failover does not wait for it (routers
+	// unpin what they hand over or take from a dead router). Default 30s.
 	PinnedTTL time.Duration
 	// AliveTTL is how long a router stays in the live set after its last
 	// announcement; partitions move when it expires. Default 5s.
@@ -115,7 +117,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.IntVar(&c.Workers, prefix+"workers", 0, "router: concurrent request workers (default 32)")
 	fs.IntVar(&c.MaxBacklog, prefix+"max-backlog", 0, "router: group requests waiting per worker before 503 (default 10000)")
 	fs.IntVar(&c.StreamReplicas, prefix+"stream-replicas", 0, "router: JetStream replicas, 3 on a NATS cluster (default 1)")
-	fs.DurationVar(&c.PinnedTTL, prefix+"pinned-ttl", 0, "router: how long a partition stays pinned to a router that stopped pulling (default 3s)")
+	fs.DurationVar(&c.PinnedTTL, prefix+"pinned-ttl", 0, "router: how long a partition stays pinned to a router that stopped pulling; failover does not wait for it (default 30s)")
 	fs.DurationVar(&c.AliveTTL, prefix+"alive-ttl", 0, "router: how long a router stays in the live set after its last announcement (default 5s)")
 	fs.DurationVar(&c.HighMaxAge, prefix+"high-max-age", 0, "router: how long HIGH messages stay replayable (default 24h)")
 	fs.DurationVar(&c.C2CTimeout, prefix+"c2c-timeout", 0, "router: wait for a C2C receiver's gateway (default 3s)")
@@ -191,7 +193,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.RecentUsers, 50)
 	setInt(&c.MemberChangeUsers, 20)
 	setInt(&c.ResumeBatch, 1000)
-	setDur(&c.PinnedTTL, 3*time.Second)
+	setDur(&c.PinnedTTL, 30*time.Second)
 	setDur(&c.AliveTTL, 5*time.Second)
 	setDur(&c.HighMaxAge, 24*time.Hour)
 	setDur(&c.C2CTimeout, 3*time.Second)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -28,6 +29,14 @@ import (
 // delivers to exactly one of them, so one group is never served by two
 // routers at once. A router that sees a new pin ID on a partition reloads
 // that partition's groups from storage before serving them.
+//
+// Pins last long (Config.PinnedTTL, 30 s): a router that is merely busy,
+// its pulls late, keeps its partitions. Failover does not wait for them:
+// a router that hands a partition over unpins it, and when a router dies
+// (it leaves the live set), the router that takes each of its partitions
+// unpins it first. A router restarting with the ID of one that died
+// moments ago unpins the partitions it takes, which its predecessor may
+// still hold.
 type partitions struct {
 	r      *Router
 	stream jetstream.Stream
@@ -36,6 +45,12 @@ type partitions struct {
 	mu        sync.Mutex // leaf lock
 	consuming map[int]*consumption
 	pins      map[int]string
+
+	// prevLive is the live set of the last rebalance; restarted is set
+	// when this router's ID was live before it started (a crash and a
+	// quick restart). Only run touches them.
+	prevLive  []string
+	restarted bool
 }
 
 // consumption is one partition being consumed; cc is nil until Consume
@@ -98,6 +113,9 @@ func (ps *partitions) setup(ctx context.Context) error {
 // over at once.
 func (ps *partitions) run(ctx context.Context) error {
 	r := ps.r
+	if _, err := ps.kv.Get(ctx, r.cfg.ID); err == nil {
+		ps.restarted = true
+	}
 	every := r.cfg.AliveTTL / 4
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
@@ -138,6 +156,16 @@ func (ps *partitions) rebalance(ctx context.Context) error {
 	} else if err != nil {
 		return err
 	}
+	// Routers that left the live set since the last rebalance died or
+	// stopped: a stopped one unpinned its partitions, a dead one did not.
+	gone := map[string]bool{}
+	for _, id := range ps.prevLive {
+		if !slices.Contains(live, id) {
+			gone[id] = true
+		}
+	}
+	prev := ps.prevLive
+	ps.prevLive = live
 	var errs []error // one partition that cannot start does not hold up the others
 	for p := range r.cfg.Partitions {
 		want := owner(live, p) == r.cfg.ID
@@ -146,6 +174,13 @@ func (ps *partitions) rebalance(ctx context.Context) error {
 		ps.mu.Unlock()
 		switch {
 		case want && !have:
+			if ps.restarted || (len(prev) > 0 && gone[owner(prev, p)]) {
+				// Its last owner may still hold the pin: take it now
+				// rather than after PinnedTTL.
+				if err := ps.stream.UnpinConsumer(ctx, consumerName(p), subject.PriorityGroup); err != nil {
+					r.log.Debug("unpin a dead router's partition", "partition", p, "err", err)
+				}
+			}
 			if err := ps.start(ctx, p); err != nil {
 				errs = append(errs, fmt.Errorf("partition %d: %w", p, err))
 			}
@@ -153,6 +188,7 @@ func (ps *partitions) rebalance(ctx context.Context) error {
 			ps.stop(ctx, p)
 		}
 	}
+	ps.restarted = false
 	return errors.Join(errs...)
 }
 
