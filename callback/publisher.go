@@ -3,8 +3,11 @@ package callback
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,34 +19,64 @@ import (
 )
 
 // Publisher publishes events into the callback stream.
+//
+// Publish never waits: it queues the event, and one goroutine publishes
+// the queue in order as JetStream messages, several in flight at once,
+// each with its event ID as Nats-Msg-Id. One JetStream did not take (a
+// stream leader changing, NATS restarting) is published again, with
+// backoff, until it is: the stream drops a repeat of one it stored. A
+// plain publish would be lost silently in such a moment.
 type Publisher struct {
-	nc      *nats.Conn
+	js      jetstream.JetStream
 	log     *slog.Logger
 	now     func() time.Time
 	dropped prometheus.Counter
+
+	queue   chan outEvent
+	stop    chan struct{}
+	done    chan struct{}
+	start   sync.Once // the goroutine starts with the first event
+	started atomic.Bool
+	once    sync.Once // stop closes once
 }
+
+// outEvent is a queued event.
+type outEvent struct {
+	subject, id, appID, kind string
+	data                     []byte
+}
+
+// Sizes of the publishing pipeline.
+const (
+	publishQueue  = 1 << 16 // events waiting; more are dropped (counted, logged)
+	publishWindow = 256     // events in flight
+)
 
 // NewPublisher returns a Publisher on nc for component ("router",
 // "gateway": its metric is liveim_<component>_callback_publish_errors_total).
-// reg may be nil.
+// Its goroutine starts with the first event; Close stops it. reg may be
+// nil.
 func NewPublisher(nc *nats.Conn, component string, log *slog.Logger, reg prometheus.Registerer) *Publisher {
-	p := &Publisher{nc: nc, log: log, now: time.Now, dropped: prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "liveim_" + component + "_callback_publish_errors_total",
-		Help: "Callback events that could not be published (NATS down or its buffer full).",
-	})}
+	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*publishWindow), // fails only on a nil connection
+		jetstream.WithPublishAsyncTimeout(5*time.Second))
+	p := &Publisher{js: js, log: log, now: time.Now,
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveim_" + component + "_callback_publish_errors_total",
+			Help: "Callback events that could not be published (the queue full, or NATS down at shutdown).",
+		}),
+		queue: make(chan outEvent, publishQueue), stop: make(chan struct{}), done: make(chan struct{}),
+	}
 	if reg != nil {
 		reg.MustRegister(p.dropped)
 	}
 	return p
 }
 
-// Publish sends ev (ID and time filled in when empty) to the stream on the
-// subject of its group, or of its user when it has no group. It never
-// waits: the message goes out with the connection's next flush, and
-// JetStream stores it as it stores every message on the stream's
-// subjects. A failure (the connection down and its reconnect buffer full)
-// is logged and counted, never returned: an event must not fail the
-// operation it reports.
+// Publish queues ev (ID and time filled in when empty) for the stream, on
+// the subject of its group, or of its user when it has no group, so a
+// group's events stay in order. It never waits; an event that does not
+// fit the queue is counted and logged, never returned: an event must not
+// fail the operation it reports.
 func (p *Publisher) Publish(ev Event) {
 	if ev.ID == "" {
 		ev.ID = ids.New()
@@ -56,12 +89,125 @@ func (p *Publisher) Publish(ev Event) {
 		subj = subject.CallbackUser(ev.AppID, ev.User.UserID)
 	}
 	b, err := json.Marshal(ev)
-	if err == nil {
-		err = p.nc.Publish(subj, b)
-	}
 	if err != nil {
-		p.dropped.Inc()
-		p.log.Error("callback event lost", "app_id", ev.AppID, "type", ev.Type, "err", err)
+		p.lost(outEvent{appID: ev.AppID, kind: ev.Type}, err)
+		return
+	}
+	p.start.Do(func() {
+		p.started.Store(true)
+		go p.run()
+	})
+	select {
+	case p.queue <- outEvent{subject: subj, id: ev.ID, appID: ev.AppID, kind: ev.Type, data: b}:
+	default:
+		p.lost(outEvent{appID: ev.AppID, kind: ev.Type}, errors.New("publish queue full"))
+	}
+}
+
+func (p *Publisher) lost(e outEvent, err error) {
+	p.dropped.Inc()
+	p.log.Error("callback event lost", "app_id", e.appID, "type", e.kind, "err", err)
+}
+
+// Close publishes what is queued (for up to timeout) and stops. Events
+// published after it wait in the queue, unpublished.
+func (p *Publisher) Close(timeout time.Duration) {
+	p.once.Do(func() { close(p.stop) })
+	p.start.Do(func() {}) // no goroutine starts any more
+	if !p.started.Load() {
+		return
+	}
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.log.Warn("callback events still queued at shutdown", "queued", len(p.queue))
+	}
+}
+
+// run publishes the queue in batches of up to publishWindow in flight,
+// in order, until Close; then it publishes what is left.
+func (p *Publisher) run() {
+	defer close(p.done)
+	batch := make([]outEvent, 0, publishWindow)
+	futures := make([]jetstream.PubAckFuture, 0, publishWindow)
+	for {
+		batch = batch[:0]
+		select {
+		case e := <-p.queue:
+			batch = append(batch, e)
+		case <-p.stop:
+			for { // what is queued still goes out
+				select {
+				case e := <-p.queue:
+					p.publishNow(e, true)
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < publishWindow {
+			select {
+			case e := <-p.queue:
+				batch = append(batch, e)
+			default:
+				break fill
+			}
+		}
+		futures = futures[:0]
+		for _, e := range batch {
+			f, err := p.js.PublishMsgAsync(p.msg(e), jetstream.WithMsgID(e.id))
+			if err != nil {
+				f = nil // published again below
+			}
+			futures = append(futures, f)
+		}
+		for i, f := range futures {
+			ok := false
+			if f != nil {
+				select {
+				case <-f.Ok():
+					ok = true
+				case <-f.Err():
+				}
+			}
+			if !ok {
+				p.publishNow(batch[i], false)
+			}
+		}
+	}
+}
+
+func (p *Publisher) msg(e outEvent) *nats.Msg {
+	m := nats.NewMsg(e.subject)
+	m.Data = e.data
+	return m
+}
+
+// publishNow publishes e and waits for JetStream to take it, trying again
+// with backoff; at shutdown (stopping) it tries for a few seconds only.
+func (p *Publisher) publishNow(e outEvent, stopping bool) {
+	backoff := 50 * time.Millisecond
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := p.js.PublishMsg(ctx, p.msg(e), jetstream.WithMsgID(e.id))
+		cancel()
+		if err == nil {
+			return
+		}
+		if stopping && time.Now().After(deadline) {
+			p.lost(e, err)
+			return
+		}
+		select {
+		case <-time.After(backoff):
+		case <-p.stop:
+			if !stopping {
+				stopping, deadline = true, time.Now().Add(5*time.Second)
+			}
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
@@ -74,6 +220,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int, max
 		Description: "liveim callback events, per app, until the app's backend takes them",
 		Subjects:    []string{subject.CallbackWildcard},
 		Retention:   jetstream.LimitsPolicy,
+		Duplicates:  2 * time.Minute, // a repeated publish (Publisher) is stored once
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		MaxAge:      maxAge,

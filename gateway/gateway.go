@@ -317,6 +317,7 @@ loop:
 	for _, l := range g.loops {
 		l.close()
 	}
+	g.events.Close(5 * time.Second) // the sessions' user.offline events
 	g.log.Info("gateway stopped")
 	return runErr
 }

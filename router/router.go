@@ -236,6 +236,7 @@ loop:
 	if err := stopWorkers(); err != nil { // each worker saves its groups last
 		return fmt.Errorf("router: save group state: %w", err)
 	}
+	r.events.Close(5 * time.Second) // the callback events of the last requests
 	r.log.Info("router stopped")
 	return partsErr
 }
