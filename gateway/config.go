@@ -19,8 +19,22 @@ type Config struct {
 	// ID names this gateway in NATS subjects; it must be unique among
 	// running gateways. Default: random.
 	ID string
-	// Loops is the number of epoll event loops. Default GOMAXPROCS.
+	// IO is how connections do I/O after their upgrade: IOEpoll
+	// ("epoll": event loops, no goroutine per idle connection; Linux
+	// only) or IOPortable ("portable": a goroutine per connection on its
+	// net.Conn; any OS). Both serve the same protocol with the same
+	// limits. Default: epoll on Linux, portable elsewhere and with TLS.
+	IO string
+	// Loops is the number of epoll event loops (IOEpoll). Default
+	// GOMAXPROCS.
 	Loops int
+	// TLSCertFile and TLSKeyFile are PEM files of a certificate (chain)
+	// and its key: with both set the gateway serves HTTPS and wss://
+	// itself, on the portable path (epoll reads raw sockets). They are
+	// read at start. Default: none, plain HTTP behind a proxy that
+	// terminates TLS.
+	TLSCertFile string
+	TLSKeyFile  string
 	// MaxFrameBytes is the largest client frame payload; a larger frame
 	// closes the connection with status 1009. Default 64 KiB.
 	MaxFrameBytes int
@@ -121,7 +135,10 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "", "gateway: HTTP/WebSocket listen address (default 127.0.0.1:8080)")
 	fs.StringVar(&c.ID, "gateway-id", "", "gateway: unique ID among gateways (default random)")
+	fs.StringVar(&c.IO, "io", "", "gateway: connection I/O, epoll (Linux) or portable (default epoll on Linux without TLS, else portable)")
 	fs.IntVar(&c.Loops, "loops", 0, "gateway: epoll event loops (default GOMAXPROCS)")
+	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "gateway: PEM certificate file: serve wss:// and https:// (needs --tls-key; uses --io portable)")
+	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "gateway: PEM private key file of --tls-cert")
 	fs.IntVar(&c.MaxFrameBytes, "max-frame-bytes", 0, "gateway: largest client frame (default 65536)")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 0, "gateway: default idle timeout of a session (default 99s)")
 	fs.DurationVar(&c.TokenExpiryNotice, "token-expiry-notice", 0, "gateway: how long before a session's token expires it is told (default 60s)")
@@ -161,6 +178,9 @@ func (c Config) Validate() error {
 	if _, err := c.trustedProxies(); err != nil {
 		return err
 	}
+	if err := c.validateIO(); err != nil {
+		return err
+	}
 	if c.UpgradeBurstPerIP < 0 {
 		return errors.New("gateway: negative size in config")
 	}
@@ -172,9 +192,39 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// validateIO checks IO and the TLS files.
+func (c Config) validateIO() error {
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("gateway: --tls-cert and --tls-key go together")
+	}
+	switch c.IO {
+	case "", IOPortable:
+	case IOEpoll:
+		if !haveEpoll {
+			return errNoEpoll
+		}
+		if c.ServesTLS() {
+			return errors.New("gateway: --io epoll cannot serve TLS (--tls-cert): use --io portable, or terminate TLS in front")
+		}
+	default:
+		return fmt.Errorf("gateway: --io %q: want %s or %s", c.IO, IOEpoll, IOPortable)
+	}
+	return nil
+}
+
+// ServesTLS reports whether the gateway terminates TLS itself: its URLs
+// are then wss:// and https://.
+func (c Config) ServesTLS() bool { return c.TLSCertFile != "" }
+
 func (c Config) withDefaults() Config {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
+	}
+	if c.IO == "" {
+		c.IO = IOPortable
+		if haveEpoll && !c.ServesTLS() {
+			c.IO = IOEpoll
+		}
 	}
 	if c.Loops == 0 {
 		c.Loops = runtime.GOMAXPROCS(0)
