@@ -24,7 +24,7 @@ func joinSlowMember(t *testing.T, url, groupID string) {
 	t.Helper()
 	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-			return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+			return rc.Control(func(fd uintptr) { _ = setRecvBuffer(fd, 4096) })
 		}}
 		return nd.DialContext(ctx, network, addr)
 	}}
