@@ -54,9 +54,11 @@ type Config struct {
 	// RequestTimeout bounds a router request; after it the client gets 503.
 	// Default 5s.
 	RequestTimeout time.Duration
-	// OutboundQueueBytes bounds the bytes queued for one slow socket:
-	// NORMAL events beyond it are dropped, and a reply or HIGH event beyond
-	// it closes the connection. Default 1 MiB.
+	// OutboundQueueBytes bounds the bytes queued for one slow socket, not
+	// yet handed to it: NORMAL events beyond it are dropped, and a reply or
+	// HIGH event beyond it closes the connection. On the portable path the
+	// batch its writer goroutine is writing is handed over, so a stuck
+	// socket holds up to about twice this. Default 1 MiB.
 	OutboundQueueBytes int
 	// SendRate is how many messages per second one session may send
 	// (group and C2C together); faster sends get 412. Default 20.

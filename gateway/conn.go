@@ -25,11 +25,15 @@ type conn struct {
 	gw *Gateway
 	io connIO // the socket: set before anyone else sees the conn
 
-	mu       sync.Mutex
-	closed   bool     // the socket is closed
-	closing  bool     // a close frame went out; waiting for the peer
-	outq     [][]byte // frames waiting for the socket; outq[0] may be partly written
-	outBytes int      // bytes in outq, and on the portable path bytes being written
+	mu      sync.Mutex
+	closed  bool // the socket is closed
+	closing bool // a close frame went out; waiting for the peer
+	// outq holds the frames not yet handed to the socket: not yet written
+	// (epoll; outq[0] may be partly written), or not yet taken by the
+	// writer goroutine (portable). outBytes is their size, which
+	// Config.OutboundQueueBytes bounds.
+	outq     [][]byte
+	outBytes int
 	// dropSince is when the queue last began dropping NORMAL events
 	// (Unix nanoseconds); 0 once it drains.
 	dropSince int64

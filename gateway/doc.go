@@ -51,10 +51,12 @@
 //	gw, err = gateway.New(gateway.Config{Addr: ":8443", TLSCertFile: "cert.pem", TLSKeyFile: "key.pem"}, nc, logger)
 //
 // Writes: conn.send queues under conn.mu, bounded by
-// Config.OutboundQueueBytes, which counts bytes still being written. On
+// Config.OutboundQueueBytes of bytes not yet handed to the socket. On
 // epoll it writes at once when the queue is empty, and a socket that can
 // take more gets its whole queue in one writev; on the portable path the
-// writer goroutine does, so no caller ever blocks on a socket. NORMAL
+// writer goroutine takes the queue and writes it, so no caller ever
+// blocks on a socket (a stuck socket holds that batch and a full queue
+// behind it: up to about twice the bound). NORMAL
 // events beyond the bound are dropped; anything else, or dropping for
 // longer than Config.SlowConsumerTimeout, closes the slow socket with a
 // reconnect hint (the client resumes its HIGH events). A close lets the

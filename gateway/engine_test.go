@@ -203,6 +203,28 @@ func TestSlowConsumer(t *testing.T) {
 	})
 }
 
+// TestReaderIsNeverSlow: a client that reads every frame before it gets
+// the next is never a slow consumer, however close to the queue's bound
+// the frames are: bytes it has read never count against the bound, even
+// while the goroutine that wrote them waits to run again (portable).
+func TestReaderIsNeverSlow(t *testing.T) {
+	forEachPath(t, func(t *testing.T, path string) {
+		g := benchGateway(t)
+		g.cfg.OutboundQueueBytes = 64 << 10
+		runEngine(t, g, path)
+		c, client := adoptPair(t, g, 0, nil)
+		for seq := int64(1); seq <= 300; seq++ {
+			if !c.send(eventFrame(t, seq, 40<<10), false) {
+				t.Fatalf("frame %d: closed as a slow consumer; the client had read every frame before it", seq)
+			}
+			got := readAll(t, client, func(r *received) bool { return len(r.seqs) == 1 })
+			if got.seqs[0] != seq {
+				t.Fatalf("read seqnum %d, want %d", got.seqs[0], seq)
+			}
+		}
+	})
+}
+
 // TestChronicSlowConsumer: a socket that drops NORMAL frames for longer
 // than SlowConsumerTimeout is closed with a reconnect notice, though no
 // frame that must not be dropped came.

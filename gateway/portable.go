@@ -220,9 +220,16 @@ func (n *netIO) read(buffered []byte) {
 
 // writeQueue writes the conn's queue until it is empty, then ends; when
 // the conn is closing it half-closes the socket after the last byte, and
-// when the conn closed meanwhile (linger) it closes the socket. Bytes
-// being written still count in conn.outBytes, so the queue's bound and
-// the slow-consumer rule see them, as on the epoll path.
+// when the conn closed meanwhile (linger) it closes the socket.
+//
+// It takes each batch off the queue before writing it: the queue's bound
+// (Config.OutboundQueueBytes) and the slow-consumer rule count what has
+// not been handed to the socket, as on the epoll path, where write(2)
+// hands bytes to the kernel under conn.mu. Counting the batch until the
+// write returns would hold bytes the peer has already read against it
+// for as long as this goroutine waits to be scheduled again, and close
+// healthy clients. A stuck socket thus holds at most one batch here plus
+// a full queue.
 func (n *netIO) writeQueue() {
 	defer n.eng.goroutines.Done()
 	c := n.c
@@ -239,14 +246,22 @@ func (n *netIO) writeQueue() {
 	var err error
 	c.mu.Lock()
 	for err == nil && len(c.outq) > 0 && (!c.closed || n.linger) {
-		// A copy: the queue's array may move (append) while we write.
-		iov = append(iov[:0], c.outq[:min(len(c.outq), maxIOV)]...)
+		k := min(len(c.outq), maxIOV)
+		iov = append(iov[:0], c.outq[:k]...)
+		for _, f := range iov {
+			c.outBytes -= len(f)
+		}
+		clear(c.outq[:k])
+		if c.outq = c.outq[k:]; len(c.outq) == 0 {
+			c.outq = nil
+		}
 		c.mu.Unlock()
-		var written int
-		written, err = n.writeOut(iov, bw)
+		_, err = n.writeOut(iov, bw)
 		clear(iov)
 		c.mu.Lock()
-		c.wroteLocked(written)
+		if len(c.outq) == 0 {
+			c.dropSince = 0 // everything queued went out: a run of drops ends
+		}
 	}
 	n.writing = false
 	closed, half := c.closed, c.closing && !c.closed && err == nil
@@ -266,18 +281,17 @@ func (n *netIO) writeQueue() {
 
 // writeOut writes frames: one writev on TCP; through bw under TLS, so
 // small frames share records.
-func (n *netIO) writeOut(frames [][]byte, bw *bufio.Writer) (int, error) {
+func (n *netIO) writeOut(frames [][]byte, bw *bufio.Writer) (int64, error) {
 	if bw == nil {
 		bufs := net.Buffers(frames)
-		written, err := bufs.WriteTo(n.nc)
-		return int(written), err
+		return bufs.WriteTo(n.nc)
 	}
-	written := 0
+	var written int64
 	for _, f := range frames {
 		if _, err := bw.Write(f); err != nil {
 			return written, err
 		}
-		written += len(f)
+		written += int64(len(f))
 	}
 	return written, bw.Flush()
 }
