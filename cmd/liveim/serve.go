@@ -33,7 +33,7 @@ import (
 type serveConfig struct {
 	Data       string // default "./data"
 	NATSListen string // default "127.0.0.1:4222"
-	PublicURL  string // default ws://<addr>/ws
+	PublicURL  string // default ws://<addr>/ws (wss:// with the gateway's --tls-cert)
 	LogLevel   string // default "info"
 	// Dev serves /dev/token, which mints a token for any user of the demo
 	// app. Default: on when the gateway listens on loopback only.
@@ -49,7 +49,7 @@ type serveConfig struct {
 func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", "./data", "data directory: embedded store, JetStream, app.json")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS listen address (extra gateways connect here)")
-	fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws)")
+	fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws, wss:// with --tls-cert)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	registerOpsFlags(fs, &c.Ops)
 	fs.BoolFunc("dev", "development mode: serve /dev/token for the demo page (default: on when --addr is loopback)", func(v string) error {
@@ -175,9 +175,13 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	web, wsScheme := "http://", "ws://"
+	if cfg.Gateway.ServesTLS() {
+		web, wsScheme = "https://", "wss://"
+	}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
-		publicURL = "ws://" + addr.String() + "/ws"
+		publicURL = wsScheme + addr.String() + "/ws"
 	}
 	app, created, err := demoapp.Ensure(ctx, store, cfg.Data, []string{publicURL}, log)
 	if err != nil {
@@ -192,7 +196,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		gw.Mux().Handle("/dev/token", demo.TokenHandler(app, 24*time.Hour, devHosts(addr.String(), publicURL)))
 	}
 	opsAddr, _ := ops.Listen()
-	printWelcome(stdout, cfg.Data, addr.String(), opsAddr.String(), publicURL, ns.ClientURL(), adminKeyFile, app, created, dev)
+	printWelcome(stdout, cfg.Data, web+addr.String(), opsAddr.String(), publicURL, ns.ClientURL(), adminKeyFile, app, created, dev)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rt.Run(ctx) })
@@ -224,14 +228,17 @@ func isLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-func printWelcome(w io.Writer, data, addr, opsAddr, publicURL, natsURL, adminKeyFile string, app demoapp.Info, created, dev bool) {
+// printWelcome prints how to use the running server; page is the
+// gateway's web root, http:// or https://<addr>.
+func printWelcome(w io.Writer, data, page, opsAddr, publicURL, natsURL, adminKeyFile string, app demoapp.Info, created, dev bool) {
 	state := "existing"
 	if created {
 		state = "new"
 	}
-	page := "http://" + addr + "/  (development mode: /dev/token mints demo tokens)"
-	if !dev {
-		page = "http://" + addr + "/  (needs --dev to log in)"
+	if dev {
+		page += "/  (development mode: /dev/token mints demo tokens)"
+	} else {
+		page += "/  (needs --dev to log in)"
 	}
 	fmt.Fprintf(w, `liveim is running.
   demo page:  %s
