@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -12,16 +15,21 @@ import (
 	"github.com/gobwas/ws"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/internal/testcert"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
-// ioPaths returns the I/O paths of this OS: every behaviour test runs on
-// each.
+// pathPortableTLS is the portable path with TLS on the socket, as with
+// Config.TLSCertFile: runEngine and adoptPair set it up.
+const pathPortableTLS = IOPortable + "+tls"
+
+// ioPaths returns the I/O paths of this OS, and the portable one under
+// TLS: every behaviour test runs on each.
 func ioPaths() []string {
 	if haveEpoll {
-		return []string{IOEpoll, IOPortable}
+		return []string{IOEpoll, IOPortable, pathPortableTLS}
 	}
-	return []string{IOPortable}
+	return []string{IOPortable, pathPortableTLS}
 }
 
 // forEachPath runs f as a subtest per I/O path.
@@ -35,6 +43,14 @@ func forEachPath(t *testing.T, f func(t *testing.T, path string)) {
 func runEngine(tb testing.TB, g *Gateway, path string) {
 	tb.Helper()
 	g.cfg.IO = path
+	if path == pathPortableTLS {
+		certFile, keyFile, _ := testcert.Write(tb)
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		g.cfg.IO, g.tls = IOPortable, &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
 	eng, err := g.newEngine()
 	if err != nil {
 		tb.Fatal(err)
@@ -57,11 +73,26 @@ func runEngine(tb testing.TB, g *Gateway, path string) {
 
 // adoptPair gives the server end of a new socket pair to g's engine, with
 // buffered as the bytes read behind the upgrade, and returns its conn and
-// the client end.
+// the client end; both speak TLS when g has a certificate.
 func adoptPair(tb testing.TB, g *Gateway, sndbuf int, buffered []byte) (*conn, net.Conn) {
 	tb.Helper()
 	server, client := socketPair(tb, sndbuf)
 	tb.Cleanup(func() { client.Close() })
+	if g.tls != nil {
+		// Both ends finish the handshake first, as net/http's does before
+		// a request is read and upgraded.
+		roots := x509.NewCertPool()
+		roots.AddCert(g.tls.Certificates[0].Leaf)
+		ts, tc := tls.Server(server, g.tls), tls.Client(client, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- ts.HandshakeContext(ctx) }()
+		if err := errors.Join(tc.HandshakeContext(ctx), <-done); err != nil {
+			tb.Fatal(err)
+		}
+		server, client = ts, tc
+	}
 	c, err := g.eng.adopt(server, netip.MustParseAddr("127.0.0.1"), "", buffered)
 	if err != nil {
 		tb.Fatal(err)
@@ -388,7 +419,7 @@ func TestCloseKeepsQueuedFrames(t *testing.T) {
 			c.closeNow()
 			got := readAll(t, client, nil)
 			if len(got.seqs) != 1 || !got.disconnect.GetReconnect() || got.status != ws.StatusGoingAway {
-				t.Fatalf("try %d: the client read %+v, want the event, the notice and 1001", i, got)
+				t.Fatalf("try %d: the client read %+v (%v), want the event, the notice and 1001", i, got, got.end)
 			}
 		}
 	})

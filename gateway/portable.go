@@ -256,7 +256,7 @@ func (n *netIO) writeQueue() {
 			c.outq = nil
 		}
 		c.mu.Unlock()
-		_, err = n.writeOut(iov, bw)
+		err = n.writeOut(iov, bw)
 		clear(iov)
 		c.mu.Lock()
 		if len(c.outq) == 0 {
@@ -281,19 +281,18 @@ func (n *netIO) writeQueue() {
 
 // writeOut writes frames: one writev on TCP; through bw under TLS, so
 // small frames share records.
-func (n *netIO) writeOut(frames [][]byte, bw *bufio.Writer) (int64, error) {
+func (n *netIO) writeOut(frames [][]byte, bw *bufio.Writer) error {
 	if bw == nil {
 		bufs := net.Buffers(frames)
-		return bufs.WriteTo(n.nc)
+		_, err := bufs.WriteTo(n.nc)
+		return err
 	}
-	var written int64
 	for _, f := range frames {
 		if _, err := bw.Write(f); err != nil {
-			return written, err
+			return err
 		}
-		written += int64(len(f))
 	}
-	return written, bw.Flush()
+	return bw.Flush()
 }
 
 // closeWrite half-closes the socket: a TLS close_notify, then a TCP FIN.

@@ -110,6 +110,9 @@ func readClose(t *testing.T, conn net.Conn) (ws.StatusCode, *liveimpb.Disconnect
 // path, and its shutdown tells the client to reconnect (1001).
 func TestRunOnEachPath(t *testing.T) {
 	forEachPath(t, func(t *testing.T, path string) {
+		if path == pathPortableTLS {
+			t.Skip("TestTLS runs a real gateway with a certificate")
+		}
 		g, addr, stop := runGateway(t, Config{IO: path})
 		if g.IO() != path {
 			t.Fatalf("IO() = %q, want %q", g.IO(), path)
