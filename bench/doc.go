@@ -27,4 +27,8 @@
 // so a worker reading a million deliveries a second stays cheaper than the
 // gateway it measures. `liveim ceiling` (package ceiling) measures the
 // machine's limits the figures are read against.
+//
+// Linux only: the readers are epoll loops (reader_linux.go) and the
+// figures come from /proc. Elsewhere the package builds, and Run and
+// RunWorker return an error saying so.
 package bench

@@ -2,22 +2,18 @@ package bench
 
 import (
 	"encoding/binary"
-	"errors"
-	"net"
 	"strconv"
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/liveim/liveim/bench/latency"
-	"github.com/liveim/liveim/internal/sockfd"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
-// fanoutReader reads every member socket of a worker on one epoll loop:
-// receivers cost no goroutine each. It records, per delivered group
+// fanoutReader reads every member socket of a worker on one epoll loop
+// (reader_linux.go): receivers cost no goroutine each. It records, per delivered group
 // message, the send-to-receipt latency (the sender puts its clock in the
 // data) and, per socket, HIGH seqnums, to count losses and duplicates.
 type fanoutReader struct {
@@ -44,59 +40,9 @@ type memberConn struct {
 	highs    int64
 }
 
-func newFanoutReader() (*fanoutReader, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, err
-	}
-	return &fanoutReader{epfd: epfd, conns: make(map[int32]*memberConn), hist: latency.New()}, nil
-}
-
-// add takes over conn's socket (a duplicate fd; conn is closed), where
-// user is logged in.
-func (r *fanoutReader) add(conn net.Conn, user int) error {
-	fd, err := sockfd.Detach(conn)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.conns[int32(fd)] = &memberConn{fd: fd, user: user}
-	r.mu.Unlock()
-	return unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
-}
-
-// run reads until stop is closed.
-func (r *fanoutReader) run(stop <-chan struct{}) {
-	events := make([]unix.EpollEvent, 512)
-	buf := make([]byte, 256<<10)
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		n, err := unix.EpollWait(r.epfd, events, 100)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return
-		}
-		for i := 0; i < n; i++ {
-			r.mu.Lock()
-			c := r.conns[events[i].Fd]
-			r.mu.Unlock()
-			if c != nil {
-				r.read(c, buf)
-			}
-		}
-	}
-}
-
-func (r *fanoutReader) read(c *memberConn, buf []byte) {
-	n0 := copy(buf, c.partial)
-	n, err := unix.Read(c.fd, buf[n0:])
-	if n <= 0 || err != nil {
-		return
-	}
-	data := buf[:n0+n]
+// consume counts the complete server frames of data (c's kept bytes and
+// what was just read) and keeps the bytes of an incomplete one.
+func (r *fanoutReader) consume(c *memberConn, data []byte) {
 	now := time.Now().UnixNano()
 	for {
 		payload, used, ok := serverFrame(data)

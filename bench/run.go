@@ -85,8 +85,11 @@ type ProcessStat struct {
 	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
-// Run runs one benchmark and prints its result to out.
+// Run runs one benchmark and prints its result to out. It needs Linux.
 func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	if err := supported(); err != nil {
+		return err
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

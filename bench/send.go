@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -70,7 +69,7 @@ func (r *fanoutReader) send(sj sendJob) sendReport {
 				level = liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH
 			}
 			frame := sendFrame(sj, c.user, id, level)
-			if n, err := unix.Write(c.fd, frame); err != nil || n != len(frame) {
+			if n, err := writeFD(c.fd, frame); err != nil || n != len(frame) {
 				// A partial write would corrupt the stream; a full socket at
 				// this rate means the bench, not the server, is the limit.
 				rep.Failed++

@@ -17,7 +17,6 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
-	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/auth"
@@ -67,8 +66,12 @@ type report struct {
 
 // RunWorker is `liveim bench-worker`: it reads a job from in, connects
 // and logs in its clients, joins each to a room, writes a report to out,
-// and holds the connections, idle and goroutine-free, until in closes.
+// and holds the connections, idle and goroutine-free, until in closes. It
+// needs Linux.
 func RunWorker(in io.Reader, out io.Writer) error {
+	if err := supported(); err != nil {
+		return err
+	}
 	r := bufio.NewReader(in)
 	line, err := r.ReadBytes('\n')
 	if err != nil {
@@ -289,7 +292,7 @@ func keepAlive(conns []net.Conn, reader *fanoutReader, stop <-chan struct{}) {
 			}
 			reader.mu.Unlock()
 			for _, fd := range fds {
-				_, _ = unix.Write(fd, frame)
+				_, _ = writeFD(fd, frame)
 			}
 		}
 	}

@@ -49,7 +49,13 @@ type Client struct {
 
 // Dial connects to a gateway's WebSocket URL, e.g. ws://host:port/ws.
 func Dial(ctx context.Context, url string) (*Client, error) {
-	conn, _, _, err := ws.Dial(ctx, url)
+	return DialWith(ctx, ws.DefaultDialer, url)
+}
+
+// DialWith connects to a gateway's WebSocket URL with d, e.g. to a
+// wss:// URL with d.TLSConfig naming the roots to trust.
+func DialWith(ctx context.Context, d ws.Dialer, url string) (*Client, error) {
+	conn, _, _, err := d.Dial(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", url, err)
 	}

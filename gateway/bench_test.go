@@ -4,13 +4,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -87,10 +86,10 @@ func BenchmarkMergeBatch(b *testing.B) {
 	}
 }
 
-// benchGateway is a gateway with no NATS: enough for its loops, rooms and
-// dispatchers.
+// benchGateway is a gateway with no NATS: enough for an engine (start it
+// with runEngine), rooms and dispatchers.
 func benchGateway(tb testing.TB) *Gateway {
-	g := &Gateway{cfg: Config{}.WithDefaults(), log: slog.New(slog.DiscardHandler)}
+	g := &Gateway{cfg: Config{}.WithDefaults(), log: slog.New(slog.DiscardHandler), now: time.Now}
 	g.metrics = newMetrics(g, prometheus.NewRegistry())
 	g.rooms = newRooms(func(string) (*nats.Subscription, error) { return nil, nil })
 	g.sessions = newSessions(func(string) (*nats.Subscription, error) { return nil, nil })
@@ -99,41 +98,32 @@ func benchGateway(tb testing.TB) *Gateway {
 }
 
 // BenchmarkBroadcast writes one event frame to every member of a room of
-// real sockets (Unix stream socket pairs, drained by readers); ns/op and
-// allocs are per broadcast, ns/member per socket write.
+// real sockets (Unix stream socket pairs, loopback TCP where there are
+// none, drained by readers) on each I/O path; ns/op and allocs are per
+// broadcast, ns/member per socket write (epoll) or queued frame
+// (portable, whose writer goroutines write them).
 func BenchmarkBroadcast(b *testing.B) {
-	for _, members := range []int{100, 1000} {
-		b.Run(fmt.Sprint(members), func(b *testing.B) {
-			g := benchGateway(b)
-			l, err := newLoop(g)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.close()
-			const key = "app/live"
-			if err := g.rooms.beginJoin(key); err != nil {
-				b.Fatal(err)
-			}
-			for range members {
-				fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-				if err != nil {
-					b.Fatal(err)
-				}
-				c := newConn(g, fds[0], l)
-				g.rooms.endJoin(key, c, true)
-				g.rooms.beginJoin(key)
-				peer := os.NewFile(uintptr(fds[1]), "peer")
-				go func() { _, _ = io.Copy(io.Discard, peer) }()
-				b.Cleanup(func() { c.closeNow(); peer.Close() })
-			}
-			d := newDispatcher(g)
-			ev := groupEventFrame(b, 1, 100)
-			frame := appendFrame(nil, ws.OpBinary, ev)
-			b.ReportAllocs()
-			for b.Loop() {
-				d.release(d.broadcast(key, frame, true))
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/member")
-		})
+	for _, path := range ioPaths() {
+		for _, members := range []int{100, 1000} {
+			b.Run(fmt.Sprint(path, "/", members), func(b *testing.B) { benchBroadcast(b, path, members) })
+		}
 	}
+}
+
+func benchBroadcast(b *testing.B, path string, members int) {
+	g := benchGateway(b)
+	runEngine(b, g, path)
+	const key = "app/live"
+	for range members {
+		peer := memberSocket(b, g, key)
+		go func() { _, _ = io.Copy(io.Discard, peer) }()
+	}
+	d := newDispatcher(g)
+	ev := groupEventFrame(b, 1, 100)
+	frame := appendFrame(nil, ws.OpBinary, ev)
+	b.ReportAllocs()
+	for b.Loop() {
+		d.release(d.broadcast(key, frame, true))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/member")
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,8 +21,22 @@ type Config struct {
 	// ID names this gateway in NATS subjects; it must be unique among
 	// running gateways. Default: random.
 	ID string
-	// Loops is the number of epoll event loops. Default GOMAXPROCS.
+	// IO is how connections do I/O after their upgrade: IOEpoll
+	// ("epoll": event loops, no goroutine per idle connection; Linux
+	// only) or IOPortable ("portable": a goroutine per connection on its
+	// net.Conn; any OS). Both serve the same protocol with the same
+	// limits. Default: epoll on Linux, portable elsewhere and with TLS.
+	IO string
+	// Loops is the number of epoll event loops (IOEpoll). Default
+	// GOMAXPROCS.
 	Loops int
+	// TLSCertFile and TLSKeyFile are PEM files of a certificate (chain)
+	// and its key: with both set the gateway serves HTTPS and wss://
+	// itself, on the portable path (epoll reads raw sockets). They are
+	// read at start. Default: none, plain HTTP behind a proxy that
+	// terminates TLS.
+	TLSCertFile string
+	TLSKeyFile  string
 	// MaxFrameBytes is the largest client frame payload; a larger frame
 	// closes the connection with status 1009. Default 64 KiB.
 	MaxFrameBytes int
@@ -41,9 +56,11 @@ type Config struct {
 	// RequestTimeout bounds a router request; after it the client gets 503.
 	// Default 5s.
 	RequestTimeout time.Duration
-	// OutboundQueueBytes bounds the bytes queued for one slow socket:
-	// NORMAL events beyond it are dropped, and a reply or HIGH event beyond
-	// it closes the connection. Default 1 MiB.
+	// OutboundQueueBytes bounds the bytes queued for one slow socket, not
+	// yet handed to it: NORMAL events beyond it are dropped, and a reply or
+	// HIGH event beyond it closes the connection. On the portable path the
+	// batch its writer goroutine is writing is handed over, so a stuck
+	// socket holds up to about twice this. Default 1 MiB.
 	OutboundQueueBytes int
 	// SendRate is how many messages per second one session may send
 	// (group and C2C together); faster sends get 412. Default 20.
@@ -124,7 +141,10 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "", "gateway: HTTP/WebSocket listen address (default 127.0.0.1:8080)")
 	fs.StringVar(&c.ID, "id", "", "gateway: unique ID among gateways (default random)")
+	fs.StringVar(&c.IO, "io", "", "gateway: connection I/O, epoll (Linux) or portable (default epoll on Linux without TLS, else portable)")
 	fs.IntVar(&c.Loops, "loops", 0, "gateway: epoll event loops (default GOMAXPROCS)")
+	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "gateway: PEM certificate file to serve wss:// and https:// itself, with --tls-key, on --io portable (default none: plain HTTP, TLS in front)")
+	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "gateway: PEM private key file of --tls-cert (default none)")
 	fs.IntVar(&c.MaxFrameBytes, "max-frame-bytes", 0, "gateway: largest client frame (default 65536)")
 	fs.DurationVar(&c.LoginTimeout, "login-timeout", 0, "gateway: how long a new connection may wait before logging in (default 10s)")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 0, "gateway: default idle timeout of a session (default 99s)")
@@ -163,6 +183,9 @@ func (c Config) Validate() error {
 	if _, err := c.trustedProxies(); err != nil {
 		return err
 	}
+	if err := c.validateIO(); err != nil {
+		return err
+	}
 	if c.UpgradeBurstPerIP < 0 {
 		return errors.New("gateway: negative size in config")
 	}
@@ -174,10 +197,56 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// validateIO checks IO and the TLS files.
+func (c Config) validateIO() error {
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("gateway: --tls-cert and --tls-key go together")
+	}
+	switch c.IO {
+	case "", IOPortable:
+	case IOEpoll:
+		if !haveEpoll {
+			return errNoEpoll
+		}
+		if c.ServesTLS() {
+			return errors.New("gateway: --io epoll cannot serve TLS (--tls-cert): use --io portable, or terminate TLS in front")
+		}
+	default:
+		return fmt.Errorf("gateway: --io %q: want %s or %s", c.IO, IOEpoll, IOPortable)
+	}
+	return nil
+}
+
+// ServesTLS reports whether the gateway terminates TLS itself: its URLs
+// are then wss:// and https://.
+func (c Config) ServesTLS() bool { return c.TLSCertFile != "" }
+
+// TLSConfig reads TLSCertFile and TLSKeyFile and returns the listener's
+// TLS configuration, or nil when the gateway serves no TLS. New calls it;
+// a target calls it while it validates its settings, so a missing or
+// mismatched file fails before anything connects.
+func (c Config) TLSConfig() (*tls.Config, error) {
+	if !c.ServesTLS() {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: TLS certificate (--tls-cert, --tls-key): %w", err)
+	}
+	// HTTP/1.1 only: a WebSocket upgrade is an HTTP/1.1 request.
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}, nil
+}
+
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
+	}
+	if c.IO == "" {
+		c.IO = IOPortable
+		if haveEpoll && !c.ServesTLS() {
+			c.IO = IOEpoll
+		}
 	}
 	if c.Loops == 0 {
 		c.Loops = runtime.GOMAXPROCS(0)

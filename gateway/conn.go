@@ -1,36 +1,39 @@
 package gateway
 
 import (
-	"errors"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
-	"golang.org/x/sys/unix"
 
 	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
-// conn is one WebSocket connection, owned by one loop.
+// conn is one WebSocket connection, on either I/O path (io.go).
 //
-// Reads and frame handling run only on the loop's goroutine (and, before
-// the conn joins its loop, on the upgrading goroutine). Writes come from
-// any goroutine. Every use of the fd happens under mu with closed false,
-// so a closed fd number, perhaps reused by a new socket, is never touched.
+// Reads and frame handling run on one goroutine at a time: the
+// connection's epoll loop, or its reader goroutine on the portable path
+// (and, before an epoll conn joins its loop, the upgrading goroutine).
+// Writes come from any goroutine: they queue under mu, and c.io moves the
+// queue to the socket. The queue's bound, dropping, the slow-consumer
+// rule and every close decision are here, the same on both paths.
 // mu is a leaf lock: nothing else is locked while it is held.
 type conn struct {
-	gw   *Gateway
-	loop *loop
-	fd   int
+	gw *Gateway
+	io connIO // the socket: set before anyone else sees the conn
 
-	mu       sync.Mutex
-	closed   bool     // the fd is closed
-	closing  bool     // a close frame went out; waiting for the peer
-	reason   string   // why the connection ends (disconnectReason); set once
-	outq     [][]byte // frames waiting for the socket; outq[0] may be partly written
+	mu      sync.Mutex
+	closed  bool   // the socket is closed
+	closing bool   // a close frame went out; waiting for the peer
+	reason  string // why the connection ends (disconnectReason); set once
+	// outq holds the frames not yet handed to the socket: not yet written
+	// (epoll; outq[0] may be partly written), or not yet taken by the
+	// writer goroutine (portable). outBytes is their size, which
+	// Config.OutboundQueueBytes bounds.
+	outq     [][]byte
 	outBytes int
 	// dropSince is when the queue last began dropping NORMAL events
 	// (Unix nanoseconds); 0 once it drains.
@@ -40,9 +43,8 @@ type conn struct {
 	// groups they are held to Config.MaxGroupsPerSession.
 	joinsInFlight int
 
-	partial []byte     // loop only: the bytes of an incomplete frame
-	origin  string     // the upgrade request's Origin header; set before the loop sees the conn
-	ip      netip.Addr // the client's address; its ipLimits slot is released with the conn
+	origin string     // the upgrade request's Origin header; set before the conn is read
+	ip     netip.Addr // the client's address; its ipLimits slot is released with the conn
 
 	created   time.Time
 	lastRead  atomic.Int64 // unix nanoseconds of the last frame
@@ -51,20 +53,24 @@ type conn struct {
 	teardown  sync.Once
 }
 
-func newConn(gw *Gateway, fd int, lp *loop) *conn {
-	c := &conn{gw: gw, loop: lp, fd: fd, created: time.Now()}
+// newConn returns a connection of ip, counted in the gateway's
+// connections and connects (Metrics.opened) until it is released, on
+// either I/O path; the caller sets c.io.
+func newConn(gw *Gateway, ip netip.Addr, origin string) *conn {
+	c := &conn{gw: gw, ip: ip, origin: origin, created: time.Now()}
 	c.touch()
+	gw.metrics.opened()
 	return c
 }
 
 func (c *conn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 
-// send queues a complete frame for the socket, writing at once when
-// nothing is queued. frame is shared and never modified. A droppable
-// (NORMAL) frame is dropped when the queue is full; any other frame on a
-// full queue, or a queue that stays full past Config.SlowConsumerTimeout,
-// closes the connection as a slow consumer, with a reconnect hint: HIGH
-// events are then recovered by the client's resume.
+// send queues a complete frame for the socket. frame is shared and never
+// modified. A droppable (NORMAL) frame is dropped when the queue is full;
+// any other frame on a full queue, or a queue that stays full past
+// Config.SlowConsumerTimeout, closes the connection as a slow consumer,
+// with a reconnect hint: HIGH events are then recovered by the client's
+// resume.
 func (c *conn) send(frame []byte, droppable bool) bool {
 	c.mu.Lock()
 	if c.closed || c.closing {
@@ -88,11 +94,11 @@ func (c *conn) send(frame []byte, droppable bool) bool {
 			}
 		}
 		c.gw.metrics.slowClosed.Add(1)
-		c.gw.log.Warn("closing slow consumer", "fd", c.fd, "chronic", chronic)
+		c.gw.log.Warn("closing slow consumer", "ip", c.ip, "chronic", chronic)
 		c.closeWith(ws.StatusPolicyViolation, "slow consumer", &liveimpb.DisconnectEvent{Reason: "slow consumer", Reconnect: true})
 		return false
 	}
-	ok := c.writeLocked(frame)
+	ok := c.io.write(frame)
 	c.mu.Unlock()
 	if !ok {
 		c.closeNow()
@@ -100,72 +106,37 @@ func (c *conn) send(frame []byte, droppable bool) bool {
 	return ok
 }
 
-// writeLocked writes or queues frame. It reports false when the socket
-// failed. c.mu must be held.
-func (c *conn) writeLocked(frame []byte) bool {
-	if c.outBytes == 0 {
-		n, err := unix.Write(c.fd, frame)
-		if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
-			return false
-		}
-		if n == len(frame) {
-			return true
-		}
-		if n > 0 {
-			frame = frame[n:]
-		}
-		c.loop.watchWrites(c, true)
-	}
+// queueLocked appends frame to the queue. c.mu must be held.
+func (c *conn) queueLocked(frame []byte) {
 	c.outq = append(c.outq, frame)
 	c.outBytes += len(frame)
+}
+
+// wroteLocked takes n bytes the socket took off the front of the queue
+// and reports whether the queue is now empty; an empty queue ends a run
+// of drops (dropSince). c.mu must be held.
+func (c *conn) wroteLocked(n int) bool {
+	c.outBytes -= n
+	for n > 0 {
+		if n >= len(c.outq[0]) {
+			n -= len(c.outq[0])
+			c.outq[0] = nil
+			c.outq = c.outq[1:]
+		} else {
+			c.outq[0] = c.outq[0][n:]
+			n = 0
+		}
+	}
+	if len(c.outq) > 0 {
+		return false
+	}
+	c.outq, c.dropSince = nil, 0
 	return true
 }
 
-// flush writes queued frames when the socket can take them.
-func (c *conn) flush() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	for len(c.outq) > 0 {
-		iov := c.outq
-		if len(iov) > 1024 {
-			iov = iov[:1024]
-		}
-		n, err := unix.Writev(c.fd, iov)
-		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-			c.mu.Unlock()
-			return
-		}
-		if err != nil {
-			c.mu.Unlock()
-			c.closeNow()
-			return
-		}
-		c.outBytes -= n
-		for n > 0 {
-			if n >= len(c.outq[0]) {
-				n -= len(c.outq[0])
-				c.outq[0] = nil
-				c.outq = c.outq[1:]
-			} else {
-				c.outq[0] = c.outq[0][n:]
-				n = 0
-			}
-		}
-	}
-	c.outq, c.dropSince = nil, 0
-	c.loop.watchWrites(c, false)
-	if c.closing {
-		_ = unix.Shutdown(c.fd, unix.SHUT_WR)
-	}
-	c.mu.Unlock()
-}
-
 // closeWith ends the session politely: an optional DisconnectEvent, a
-// close frame with status, then a half close; the fd is closed when the
-// peer answers or after a grace period.
+// close frame with status, then a half close once they are written; the
+// socket is closed when the peer answers or after a grace period.
 func (c *conn) closeWith(status ws.StatusCode, reason string, ev *liveimpb.DisconnectEvent) {
 	var evFrame []byte
 	if ev != nil {
@@ -180,13 +151,13 @@ func (c *conn) closeWith(status ws.StatusCode, reason string, ev *liveimpb.Disco
 	}
 	ok := true
 	if evFrame != nil {
-		ok = c.writeLocked(evFrame)
+		ok = c.io.write(evFrame)
 	}
-	ok = ok && c.writeLocked(closeFrame(status, reason))
+	ok = ok && c.io.write(closeFrame(status, reason))
 	c.closing = true
 	c.reason = disconnectReason(reason)
-	if ok && c.outBytes == 0 {
-		_ = unix.Shutdown(c.fd, unix.SHUT_WR)
+	if ok {
+		c.io.closing()
 	}
 	c.mu.Unlock()
 	if !ok {
@@ -194,8 +165,12 @@ func (c *conn) closeWith(status ws.StatusCode, reason string, ev *liveimpb.Disco
 		return
 	}
 	c.release()
-	time.AfterFunc(2*time.Second, c.closeNow)
+	time.AfterFunc(closeGrace, c.closeNow)
 }
+
+// closeGrace is how long a closing connection waits for the peer's
+// close frame before its socket is closed.
+const closeGrace = 2 * time.Second
 
 // closeNow closes the socket at once and releases the session.
 func (c *conn) closeNow() {
@@ -208,11 +183,9 @@ func (c *conn) closeNow() {
 	if c.reason == "" {
 		c.reason = reasonConnectionLost
 	}
-	c.loop.unwatch(c)
-	_ = unix.Close(c.fd)
-	c.outq, c.outBytes = nil, 0
+	c.io.close()
 	c.mu.Unlock()
-	c.loop.forget(c) // after c.mu: every lock stays a leaf
+	c.io.forget() // after c.mu: every lock stays a leaf
 	c.release()
 }
 

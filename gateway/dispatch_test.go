@@ -3,41 +3,32 @@ package gateway
 import (
 	"fmt"
 	"io"
-	"os"
+	"net"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
-	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
-// memberSocket adds a connection on a real socket pair to the room key
-// and returns the peer end, where the test reads what the gateway wrote.
-func memberSocket(t *testing.T, g *Gateway, l *loop, keys ...string) *os.File {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Room enough for every frame of the test, so no write is dropped.
-	for _, fd := range fds {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
-	}
-	c := newConn(g, fds[0], l)
+// memberSocket adds a connection on a real socket pair, run by g's
+// engine, to the rooms keys and returns the peer end, where the test
+// reads what the gateway wrote.
+func memberSocket(tb testing.TB, g *Gateway, keys ...string) net.Conn {
+	tb.Helper()
+	// Room enough for the frames of a test, so no write is dropped.
+	c, peer := adoptPair(tb, g, 4<<20, nil)
 	for _, key := range keys {
 		if err := g.rooms.beginJoin(key); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		g.rooms.endJoin(key, c, true)
 	}
-	peer := os.NewFile(uintptr(fds[1]), "peer")
-	t.Cleanup(func() { c.closeNow(); peer.Close() })
 	return peer
 }
 
@@ -45,19 +36,19 @@ func memberSocket(t *testing.T, g *Gateway, l *loop, keys ...string) *os.File {
 // events at a time; a quiet room's event, queued behind a thousand of the
 // hot room's, goes out after the hot room's first turn, not its last.
 func TestHotRoomTakesTurns(t *testing.T) {
+	forEachPath(t, testHotRoomTakesTurns)
+}
+
+func testHotRoomTakesTurns(t *testing.T, path string) {
 	g := benchGateway(t)
 	g.cfg.MergeWindow = 0 // every event its own frame, so turns are visible
-	l, err := newLoop(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.close()
+	runEngine(t, g, path)
 	const hot, quiet = "app/hot", "app/quiet"
 	for range 20 {
-		peer := memberSocket(t, g, l, hot)
+		peer := memberSocket(t, g, hot)
 		go func() { _, _ = io.Copy(io.Discard, peer) }()
 	}
-	probe := memberSocket(t, g, l, hot, quiet) // in both rooms: its stream shows the order
+	probe := memberSocket(t, g, hot, quiet) // in both rooms: its stream shows the order
 	d := newDispatcher(g)
 	event := func(key string, seq int64) *nats.Msg {
 		appID, groupID := splitKey(key)

@@ -38,11 +38,12 @@ func (g *Gateway) drain(window time.Duration) {
 	}
 }
 
-// openConns returns every connection the gateway holds.
+// openConns returns every connection the gateway holds, on whichever I/O
+// path it runs (Config.IO): the epoll loops' or the portable engine's.
+// Before Run has started the engine there are none.
 func (g *Gateway) openConns() []*conn {
-	var out []*conn
-	for _, l := range g.loops {
-		out = append(out, l.snapshot()...)
+	if g.eng == nil {
+		return nil
 	}
-	return out
+	return g.eng.conns()
 }

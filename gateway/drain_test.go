@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,9 +13,11 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/internal/testcert"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -37,12 +40,18 @@ func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
 
 // TestDrainSpreadsCloses: a stopping gateway tells its clients to
 // reconnect one after another across its drain window, not all at once,
-// and refuses new upgrades meanwhile. The closes' times are what each
-// client saw; the checks leave a slow machine wide margins: the clients
-// are told after the drain began, the first of them well before the last
-// (a quarter of the window; evenly spread, the gap is most of it), and in
-// at least three separate moments.
+// and refuses new upgrades meanwhile, on each I/O path (the drain gathers
+// the connections of either engine) and under TLS. The closes' times are
+// what each client saw; the checks leave a slow machine wide margins: the
+// clients are told after the drain began, the first of them well before
+// the last (a quarter of the window; evenly spread, the gap is most of
+// it), and in at least three separate moments. Every close counts as a
+// shutdown (liveim_gateway_disconnects_total).
 func TestDrainSpreadsCloses(t *testing.T) {
+	forEachPath(t, testDrainSpreadsCloses)
+}
+
+func testDrainSpreadsCloses(t *testing.T, path string) {
 	const clients = 6
 	const window = 3 * time.Second
 	ns, err := natsserver.Start(natsserver.Config{Dir: t.TempDir()})
@@ -55,7 +64,14 @@ func TestDrainSpreadsCloses(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	g, err := New(Config{Addr: "127.0.0.1:0", DrainDelay: window, LoginTimeout: time.Minute, Loops: 2}, nc, nil)
+	cfg := Config{Addr: "127.0.0.1:0", DrainDelay: window, LoginTimeout: time.Minute, Loops: 2, IO: path}
+	url, dialer := "ws://", ws.DefaultDialer
+	if path == pathPortableTLS {
+		certFile, keyFile, pool := testcert.Write(t)
+		cfg.IO, cfg.TLSCertFile, cfg.TLSKeyFile = IOPortable, certFile, keyFile
+		url, dialer = "wss://", ws.Dialer{TLSConfig: &tls.Config{RootCAs: pool}}
+	}
+	g, err := New(cfg, nc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +83,7 @@ func TestDrainSpreadsCloses(t *testing.T) {
 	defer stop()
 	ran := make(chan error, 1)
 	go func() { ran <- g.Run(ctx) }()
-	url := "ws://" + addr.String() + "/ws"
+	url += addr.String() + "/ws"
 
 	type closed struct {
 		at        time.Time
@@ -76,7 +92,7 @@ func TestDrainSpreadsCloses(t *testing.T) {
 	}
 	seen := make(chan closed, clients)
 	for range clients {
-		c, _, _, err := ws.Dial(context.Background(), url)
+		c, _, _, err := dialer.Dial(context.Background(), url)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +129,7 @@ func TestDrainSpreadsCloses(t *testing.T) {
 		return nil
 	})
 	var status ws.StatusError
-	if _, _, _, err := ws.Dial(context.Background(), url); !errors.As(err, &status) || int(status) != http.StatusServiceUnavailable {
+	if _, _, _, err := dialer.Dial(context.Background(), url); !errors.As(err, &status) || int(status) != http.StatusServiceUnavailable {
 		t.Errorf("an upgrade while draining: %v, want 503", err)
 	}
 
@@ -157,5 +173,8 @@ func TestDrainSpreadsCloses(t *testing.T) {
 	}
 	if moments < 3 {
 		t.Fatalf("the closes came in %d bursts, want them spread (%v)", moments, offsets)
+	}
+	if n := testutil.ToFloat64(g.metrics.disconnects.WithLabelValues(reasonShutdown)); n != clients {
+		t.Fatalf("%v disconnects counted as %s, want %d", n, reasonShutdown, clients)
 	}
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -22,7 +23,6 @@ import (
 
 	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
-	"github.com/liveim/liveim/internal/sockfd"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -35,10 +35,10 @@ type Gateway struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mux   *http.ServeMux
-	ln    net.Listener
-	loops []*loop
-	next  atomic.Uint64 // round robin over loops
+	mux *http.ServeMux
+	ln  net.Listener
+	tls *tls.Config // Config.TLSCertFile: the listener serves TLS
+	eng engine      // Config.IO's engine, from Run on
 
 	inbox       string
 	rpc         rpcTable
@@ -122,6 +122,11 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 		mux:   http.NewServeMux(),
 		inbox: subject.Inbox(cfg.ID),
 	}
+	tlsCfg, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	g.tls = tlsCfg
 	g.metrics = newMetrics(g, o.reg)
 	g.events = callback.NewPublisher(nc, "gateway", g.log, o.reg)
 	g.perIP = newIPLimits(cfg.MaxConnsPerIP, cfg.UpgradeRatePerIP, cfg.UpgradeBurstPerIP)
@@ -190,7 +195,12 @@ func (g *Gateway) Mux() *http.ServeMux { return g.mux }
 // ID returns the gateway's ID.
 func (g *Gateway) ID() string { return g.cfg.ID }
 
-// Listen opens the listening socket; Run calls it when it was not called.
+// IO returns the I/O path the gateway's connections use: IOEpoll or
+// IOPortable.
+func (g *Gateway) IO() string { return g.cfg.IO }
+
+// Listen opens the listening socket, serving TLS when configured; Run
+// calls it when it was not called.
 func (g *Gateway) Listen() (net.Addr, error) {
 	if g.ln != nil {
 		return g.ln.Addr(), nil
@@ -198,6 +208,9 @@ func (g *Gateway) Listen() (net.Addr, error) {
 	ln, err := net.Listen("tcp", g.cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: listen: %w", err)
+	}
+	if g.tls != nil {
+		ln = tls.NewListener(ln, g.tls)
 	}
 	g.ln = ln
 	return ln.Addr(), nil
@@ -231,31 +244,23 @@ func (g *Gateway) Run(ctx context.Context) error {
 		_ = g.ln.Close()
 		return fmt.Errorf("gateway: subscribe %s: %w", subject.Online, err)
 	}
-	for range g.cfg.Loops {
-		l, err := newLoop(g)
-		if err != nil {
-			for _, l := range g.loops {
-				l.close()
-			}
-			g.loops = nil
-			_ = inbox.Unsubscribe()
-			_ = online.Unsubscribe()
-			_ = g.ln.Close()
-			return fmt.Errorf("gateway: epoll: %w", err)
-		}
-		g.loops = append(g.loops, l)
+	eng, err := g.newEngine()
+	if err != nil {
+		_ = inbox.Unsubscribe()
+		_ = online.Unsubscribe()
+		_ = g.ln.Close()
+		return fmt.Errorf("gateway: %s: %w", g.cfg.IO, err)
 	}
-	var wg sync.WaitGroup
-	for _, l := range g.loops {
-		wg.Go(l.run)
-	}
+	g.eng = eng
 	// Dispatcher channels are never closed: a subscription still open at
 	// shutdown (a join in flight) could otherwise send on a closed channel.
-	stopDispatch := make(chan struct{})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { eng.run(stop) })
 	for _, d := range g.dispatchers {
-		wg.Go(func() { d.run(stopDispatch) })
+		wg.Go(func() { d.run(stop) })
 	}
-	wg.Go(func() { g.runUsers(stopDispatch) })
+	wg.Go(func() { g.runUsers(stop) })
 	srv := &http.Server{
 		Handler:           g.mux,
 		ReadHeaderTimeout: g.cfg.HTTPTimeout,
@@ -266,7 +271,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(g.ln) }()
-	g.log.Info("gateway listening", "addr", g.ln.Addr().String(), "loops", len(g.loops))
+	g.log.Info("gateway listening", "addr", g.ln.Addr().String(), "io", g.cfg.IO, "loops", g.cfg.Loops, "tls", g.tls != nil)
 
 	ticker := time.NewTicker(250 * time.Millisecond)
 	defer ticker.Stop()
@@ -303,29 +308,24 @@ loop:
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
-	for _, l := range g.loops {
-		for _, c := range l.snapshot() {
-			c.closeWith(ws.StatusGoingAway, shutdownText, &liveimpb.DisconnectEvent{Reason: shutdownText, Reconnect: true})
-			c.closeNow()
-		}
-		l.stop()
+	for _, c := range eng.conns() {
+		c.closeWith(ws.StatusGoingAway, shutdownText, &liveimpb.DisconnectEvent{Reason: shutdownText, Reconnect: true})
+		c.closeNow()
 	}
 	_ = inbox.Unsubscribe()
 	_ = online.Unsubscribe()
-	close(stopDispatch)
+	close(stop)
 	wg.Wait()
-	for _, l := range g.loops {
-		l.close()
-	}
+	eng.close()
 	g.events.Close(5 * time.Second) // the sessions' user.offline events
 	g.log.Info("gateway stopped")
 	return runErr
 }
 
-// serveWS upgrades a request on /ws and hands the socket to an event loop;
-// the HTTP goroutine then ends. An address over its connection cap or
-// upgrade rate gets 429 before any upgrade, and every request 503 once
-// the gateway drains.
+// serveWS upgrades a request on /ws and hands the socket to the engine
+// (an epoll loop, or the portable goroutines); the HTTP goroutine then
+// ends. An address over its connection cap or upgrade rate gets 429
+// before any upgrade, and every request 503 once the gateway drains.
 func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if g.draining.Load() {
 		// The clients being drained reconnect elsewhere, not here.
@@ -355,45 +355,9 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		buffered, _ = rw.Reader.Peek(n)
 		buffered = append([]byte(nil), buffered...)
 	}
-	if err := g.adopt(netConn, ip, r.Header.Get("Origin"), buffered); err != nil {
+	if _, err := g.eng.adopt(netConn, ip, r.Header.Get("Origin"), buffered); err != nil {
 		g.log.Warn("adopt connection", "err", err)
 	}
-}
-
-// adopt moves a socket from Go's netpoller to one of our loops: it
-// duplicates the fd, closes the net.Conn and registers the duplicate. The
-// connection holds ip's slot (ipLimits) until it is released.
-func (g *Gateway) adopt(netConn net.Conn, ip netip.Addr, origin string, buffered []byte) error {
-	fd, err := sockfd.Detach(netConn)
-	if err != nil {
-		g.perIP.release(ip)
-		return err
-	}
-	l := g.loops[g.next.Add(1)%uint64(len(g.loops))]
-	c := newConn(g, fd, l)
-	c.ip, c.origin = ip, origin
-	g.metrics.opened()
-	if len(buffered) > 0 {
-		// Frames sent right behind the upgrade request: handle them before
-		// the loop can see the socket, so this goroutine is their only
-		// reader.
-		used := c.handleBytes(buffered)
-		if used < 0 {
-			return nil
-		}
-		c.partial = append(c.partial, buffered[used:]...)
-	}
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return nil
-	}
-	if err := l.add(c); err != nil {
-		c.closeNow()
-		return err
-	}
-	return nil
 }
 
 // announce publishes this gateway's heartbeat; routers drop the members

@@ -1,3 +1,5 @@
+//go:build linux
+
 package gateway
 
 import (
@@ -19,7 +21,7 @@ type loop struct {
 	buf  []byte // the shared read buffer; only the loop goroutine uses it
 
 	mu    sync.Mutex // leaf lock: guards conns
-	conns map[int]*conn
+	conns map[int]*epollIO
 
 	stopped atomic.Bool
 }
@@ -40,12 +42,12 @@ func newLoop(gw *Gateway) (*loop, error) {
 		gw:    gw,
 		epfd:  epfd,
 		buf:   make([]byte, gw.cfg.MaxFrameBytes+maxHeaderLen+readChunk),
-		conns: make(map[int]*conn),
+		conns: make(map[int]*epollIO),
 	}, nil
 }
 
 // add registers c for reads. c must not be in any loop yet.
-func (l *loop) add(c *conn) error {
+func (l *loop) add(c *epollIO) error {
 	l.mu.Lock()
 	l.conns[c.fd] = c
 	l.mu.Unlock()
@@ -60,14 +62,14 @@ func (l *loop) add(c *conn) error {
 }
 
 // unwatch stops epoll events for c, whose fd is about to be closed.
-// Called with c.mu held; it takes no lock.
-func (l *loop) unwatch(c *conn) {
+// Called with conn.mu held; it takes no lock.
+func (l *loop) unwatch(c *epollIO) {
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 }
 
 // forget drops a closed c from the fd table. Its fd number may already
 // belong to a new socket: that entry stays.
-func (l *loop) forget(c *conn) {
+func (l *loop) forget(c *epollIO) {
 	l.mu.Lock()
 	if l.conns[c.fd] == c {
 		delete(l.conns, c.fd)
@@ -75,8 +77,8 @@ func (l *loop) forget(c *conn) {
 	l.mu.Unlock()
 }
 
-// watchWrites turns EPOLLOUT on or off for c. Called with c.mu held.
-func (l *loop) watchWrites(c *conn, on bool) {
+// watchWrites turns EPOLLOUT on or off for c. Called with conn.mu held.
+func (l *loop) watchWrites(c *epollIO, on bool) {
 	ev := unix.EpollEvent{Events: readEvents, Fd: int32(c.fd)}
 	if on {
 		ev.Events = writeEvents
@@ -120,14 +122,15 @@ func (l *loop) run() {
 // readFrom reads what c's socket holds, handles every complete frame and
 // keeps the bytes of an incomplete one. A client that sends half a frame
 // costs one read; nothing waits for the rest.
-func (l *loop) readFrom(c *conn) {
+func (l *loop) readFrom(e *epollIO) {
+	c := e.c
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return
 	}
-	n0 := copy(l.buf, c.partial)
-	n, err := unix.Read(c.fd, l.buf[n0:])
+	n0 := copy(l.buf, e.partial)
+	n, err := unix.Read(e.fd, l.buf[n0:])
 	c.mu.Unlock()
 	switch {
 	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
@@ -140,32 +143,31 @@ func (l *loop) readFrom(c *conn) {
 	data := l.buf[:n0+n]
 	used := c.handleBytes(data)
 	if used < 0 {
-		c.partial = nil
+		e.partial = nil
 		return
 	}
 	if rest := data[used:]; len(rest) > 0 {
-		c.partial = append(c.partial[:0], rest...)
+		e.partial = append(e.partial[:0], rest...)
 	} else {
-		c.partial = nil
+		e.partial = nil
 	}
 }
 
 // sweep runs the timers of every connection (conn.sweep).
 func (l *loop) sweep(now time.Time) {
-	for _, c := range l.snapshot() {
+	for _, c := range l.snapshot(nil) {
 		c.sweep(now)
 	}
 }
 
-// snapshot returns the loop's connections.
-func (l *loop) snapshot() []*conn {
+// snapshot appends the loop's connections to buf.
+func (l *loop) snapshot(buf []*conn) []*conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]*conn, 0, len(l.conns))
-	for _, c := range l.conns {
-		out = append(out, c)
+	for _, e := range l.conns {
+		buf = append(buf, e.c)
 	}
-	return out
+	return buf
 }
 
 func (l *loop) stop() {

@@ -67,7 +67,7 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 	const outHelp = "Event frames written or queued to client sockets (one per member), by level (high: the frame holds a HIGH event); a merged frame counts once."
 	reg.MustRegister(
 		gauge("liveim_gateway_connections", "Open WebSocket connections.", func() float64 { return float64(m.connections.Load()) }),
-		counter("liveim_gateway_connects_total", "WebSocket connections accepted (upgraded and handed to an event loop).", &m.connects, nil),
+		counter("liveim_gateway_connects_total", "WebSocket connections accepted (upgraded and handed to the gateway's I/O, either path).", &m.connects, nil),
 		gauge("liveim_gateway_rooms", "Groups with local members (one NATS subscription each).", func() float64 { return float64(g.rooms.count()) }),
 		counter("liveim_gateway_frames_out_total", outHelp, &m.deliveredN, prometheus.Labels{"level": "normal"}),
 		counter("liveim_gateway_frames_out_total", outHelp, &m.deliveredH, prometheus.Labels{"level": "high"}),
@@ -84,7 +84,8 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// opened counts a connection handed to an event loop.
+// opened counts a connection handed to the I/O engine (newConn), on
+// either path; closed counts its end.
 func (m *Metrics) opened() {
 	m.connections.Add(1)
 	m.connects.Add(1)

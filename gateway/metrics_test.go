@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -9,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestDisconnectReasons: every close the gateway sends (each call of
@@ -87,4 +92,45 @@ func TestDisconnectReasons(t *testing.T) {
 	if calls < 10 {
 		t.Fatalf("found %d calls of closeWith; the test no longer sees them", calls)
 	}
+}
+
+// TestConnectMetricsOnEachPath: connections are counted the same on each
+// I/O path: every adopted connection is a connect, and its end a
+// disconnect under its reason, whether the gateway closes it (a text of
+// closeWith), the client sends a close frame, or the socket just ends.
+func TestConnectMetricsOnEachPath(t *testing.T) {
+	forEachPath(t, func(t *testing.T, path string) {
+		g := benchGateway(t)
+		runEngine(t, g, path)
+		disconnects := func(reason string) float64 {
+			return testutil.ToFloat64(g.metrics.disconnects.WithLabelValues(reason))
+		}
+
+		byServer, _ := adoptPair(t, g, 0, nil)
+		byServer.closeWith(ws.StatusNormalClosure, "logout", nil)
+
+		_, client := adoptPair(t, g, 0, nil)
+		if err := ws.WriteFrame(client, ws.MaskFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye")))); err != nil {
+			t.Fatal(err)
+		}
+
+		_, lost := adoptPair(t, g, 0, nil)
+		_ = lost.Close()
+
+		waitFor(t, 10*time.Second, func() error {
+			if n := g.metrics.connects.Load(); n != 3 {
+				return fmt.Errorf("%d connects counted, want 3", n)
+			}
+			if a, b, c := disconnects(reasonLogout), disconnects(reasonClientClosed), disconnects(reasonConnectionLost); a != 1 || b != 1 || c != 1 {
+				return fmt.Errorf("disconnects: %v logout, %v client_closed, %v connection_lost; want 1 each", a, b, c)
+			}
+			if n := g.metrics.connections.Load(); n != 0 {
+				return fmt.Errorf("%d connections open, want 0", n)
+			}
+			return nil
+		})
+		if n := disconnects(reasonOther); n != 0 {
+			t.Fatalf("%v disconnects counted as other", n)
+		}
+	})
 }

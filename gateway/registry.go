@@ -14,8 +14,9 @@ import (
 //
 //	roomShard.mu     rooms and their members
 //	sessionShard.mu  sessions by user
-//	loop.mu          a loop's fd table
-//	conn.mu          one socket (closeNow drops it before loop.mu)
+//	loop.mu          a loop's fd table (epoll)
+//	portable.mu      the portable engine's connection set
+//	conn.mu          one socket (closeNow drops it before loop.mu or portable.mu)
 //	rpcTable.mu      pending router requests
 //	dispatcher.mu    a dispatcher's room backlogs
 //	ipLimits.mu      connections and upgrades per client address

@@ -25,6 +25,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// needsLinux skips a test where liveim ceiling cannot run.
+func needsLinux(t *testing.T) {
+	t.Helper()
+	if err := supported(); err != nil {
+		t.Skip(err)
+	}
+}
+
 // testConfig is a small, short run whose children are this test binary.
 func testConfig(kind string) Config {
 	return Config{
@@ -61,6 +69,7 @@ func checkFanout(t *testing.T, res Result, err error, members int) {
 }
 
 func TestNATSFanout(t *testing.T) {
+	needsLinux(t)
 	res, err := NATSFanout(t.Context(), testConfig(KindNATSFanout))
 	checkFanout(t, res, err, 200)
 }
@@ -69,6 +78,7 @@ func TestNATSFanout(t *testing.T) {
 // and two workers: the publisher's server reaches half of them over a
 // route.
 func TestNATSFanoutCluster(t *testing.T) {
+	needsLinux(t)
 	cfg := testConfig(KindNATSFanout)
 	cfg.Members, cfg.Servers, cfg.PerWorker = 101, 2, 60
 	res, err := NATSFanout(t.Context(), cfg)
@@ -79,6 +89,7 @@ func TestNATSFanoutCluster(t *testing.T) {
 }
 
 func TestWSBroadcast(t *testing.T) {
+	needsLinux(t)
 	cfg := testConfig(KindWSBroadcast)
 	cfg.Servers, cfg.PerWorker = 2, 120
 	res, err := WSBroadcast(t.Context(), cfg)
@@ -86,6 +97,7 @@ func TestWSBroadcast(t *testing.T) {
 }
 
 func TestWSEcho(t *testing.T) {
+	needsLinux(t)
 	cfg := testConfig(KindWSEcho)
 	cfg.Members = 50
 	res, err := WSEcho(t.Context(), cfg)
@@ -102,6 +114,7 @@ func TestWSEcho(t *testing.T) {
 }
 
 func TestRunPrints(t *testing.T) {
+	needsLinux(t)
 	cfg := testConfig(KindWSBroadcast)
 	cfg.Members, cfg.JSON = 10, true
 	var out bytes.Buffer

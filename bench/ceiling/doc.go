@@ -30,4 +30,8 @@
 // cluster when nats-fanout needs more than one), and clients dial from
 // several loopback source addresses so one address's port range does not
 // bound them.
+//
+// Linux only, like `liveim bench`: the servers and clients are epoll loops
+// (poller_linux.go) and CPU time comes from /proc. Elsewhere the package
+// builds, and Run and RunWorker return an error saying so.
 package ceiling

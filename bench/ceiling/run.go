@@ -57,8 +57,12 @@ type Result struct {
 	ConnectErrors int   `json:"connect_errors"`
 }
 
-// Run measures the ceiling cfg.Kind names and prints it to out.
+// Run measures the ceiling cfg.Kind names and prints it to out. It needs
+// Linux.
 func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	if err := supported(); err != nil {
+		return err
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

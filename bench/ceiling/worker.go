@@ -97,6 +97,9 @@ type role interface {
 // clients, writes one status line to out once ready, then answers
 // commands, one a line, until in closes or ctx ends.
 func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
+	if err := supported(); err != nil {
+		return err
+	}
 	r := bufio.NewReader(in)
 	line, err := r.ReadBytes('\n')
 	if err != nil {

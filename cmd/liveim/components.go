@@ -40,8 +40,22 @@ func (c *gatewayConfig) settings() *settings {
 	return s
 }
 
+// validate also reads the TLS certificate and key (--tls-cert, --tls-key)
+// when they are set.
 func (c *gatewayConfig) validate() error {
-	return errors.Join(checkLogLevel(c.LogLevel), c.Gateway.Validate(), c.NATS.Validate(), c.Ops.Validate())
+	return errors.Join(checkLogLevel(c.LogLevel), validateGateway(c.Gateway), c.NATS.Validate(), c.Ops.Validate())
+}
+
+// validateGateway validates a gateway's settings and, when they name a
+// TLS certificate and key, reads them: a missing or mismatched file fails
+// before the target connects to NATS, not after (gateway.New reads them
+// again).
+func validateGateway(c gateway.Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	_, err := c.TLSConfig()
+	return err
 }
 
 func (c *gatewayConfig) applyDefaults() {

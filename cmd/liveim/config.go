@@ -95,12 +95,16 @@ func (b both) String() string {
 }
 
 // computedAtStart reports the settings whose default depends on the
-// machine (GOMAXPROCS): `liveim config default` prints their zero value,
-// which means "computed at start", not this machine's number.
-// TestConfigDefaultMachineIndependent keeps the list true.
+// machine (GOMAXPROCS) or on other settings: `liveim config default`
+// prints their zero value, which means "computed at start", not this
+// machine's number. --io defaults to epoll on Linux but to portable on
+// other systems and with --tls-cert, so a printed "epoll" would be wrong
+// elsewhere and would refuse a certificate added to the file.
+// TestConfigDefaultMachineIndependent and TestConfigDefaultTakesTLS keep
+// the list true.
 func computedAtStart(name string) bool {
 	switch name {
-	case "loops", "dispatchers":
+	case "loops", "dispatchers", "io":
 		return true
 	}
 	return false

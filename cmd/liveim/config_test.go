@@ -19,6 +19,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/internal/testcert"
 )
 
 // runCLI runs the liveim binary with env added to the test's
@@ -151,6 +154,37 @@ func TestConfigDefaultMachineIndependent(t *testing.T) {
 		if a, b := print(target, 1), print(target, 3); a != b {
 			t.Errorf("liveim config default --target %s differs with GOMAXPROCS 1 and 3: list the setting in computedAtStart", target)
 		}
+	}
+}
+
+// TestConfigDefaultTakesTLS: the file `liveim config default` prints for
+// a target with a gateway leaves --io to its default, so a certificate
+// added to it (--tls-cert, --tls-key) validates and runs on the portable
+// path, as without the file; a printed "epoll" would refuse it.
+func TestConfigDefaultTakesTLS(t *testing.T) {
+	certFile, keyFile, _ := testcert.Write(t)
+	for _, target := range []string{"gateway", "serve"} {
+		t.Run(target, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := runConfig(context.Background(), []string{"default", "--target", target}, &out); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), "\nio: \"\"\n") {
+				t.Errorf("--io is not printed as its computed default \"\":\n%s", out.String())
+			}
+			cfg := configTargets[target]()
+			s := cfg.settings()
+			if err := s.parse([]string{"--config", writeConfig(t, out.String()), "--tls-cert", certFile, "--tls-key", keyFile}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.validate(); err != nil {
+				t.Fatalf("the defaults with a certificate do not validate: %v", err)
+			}
+			cfg.applyDefaults()
+			if io := s.fs.Lookup("io").Value.String(); io != gateway.IOPortable {
+				t.Fatalf("--io %q with a certificate, want %q", io, gateway.IOPortable)
+			}
+		})
 	}
 }
 
@@ -291,6 +325,8 @@ func TestValidateBeforeConnecting(t *testing.T) {
 		{"router admin key", []string{"router", "--nats", unreachable, "--admin-key-file", filepath.Join(t.TempDir(), "missing.key")}, "missing.key"},
 		{"gateway", []string{"gateway", "--nats", unreachable, "--send-rate", "-1"}, "gateway: negative size"},
 		{"gateway NATS URL", []string{"gateway", "--nats", "nats://n1:4222,nats://n2:42x2"}, "--nats, URL 2"},
+		{"gateway TLS files", []string{"gateway", "--nats", unreachable, "--tls-cert", filepath.Join(t.TempDir(), "missing.pem"), "--tls-key", filepath.Join(t.TempDir(), "missing.key")}, "TLS certificate"},
+		{"gateway TLS on epoll", []string{"gateway", "--nats", unreachable, "--io", "epoll", "--tls-cert", "cert.pem", "--tls-key", "key.pem"}, "--io epoll"},
 		{"serve", []string{"serve", "--data", filepath.Join(t.TempDir(), "data"), "--nats-listen", "127.0.0.1", "--http-addr", "127.0.0.1:0"}, "--nats-listen"},
 		{"serve log level", []string{"serve", "--data", filepath.Join(t.TempDir(), "data"), "--log-level", "loud"}, "--log-level"},
 	} {

@@ -35,7 +35,7 @@ import (
 type serveConfig struct {
 	Data       string // default "./data"
 	NATSListen string // default "127.0.0.1:4222"
-	PublicURL  string // default ws://<addr>/ws
+	PublicURL  string // default ws://<addr>/ws (wss:// with the gateway's --tls-cert)
 	LogLevel   string // default "info"
 	// Dev serves /dev/token, which mints a token for any user of the demo
 	// app. Default ("auto"): on when the gateway listens on loopback only.
@@ -52,7 +52,7 @@ func (c *serveConfig) settings() *settings {
 	s.add("serve", func(fs *flag.FlagSet) {
 		fs.StringVar(&c.Data, "data", "./data", "data directory: embedded store, JetStream, app.json, passwords, admin key")
 		fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS listen address (extra gateways connect here)")
-		fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws)")
+		fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws, wss:// with --tls-cert)")
 		fs.Var(&c.Dev, "dev", "development mode: serve /dev/token for the demo page; true, false or auto (default auto: on when --addr is loopback)")
 	})
 	s.add("gateway", c.Gateway.RegisterFlags)
@@ -68,9 +68,9 @@ func (c *serveConfig) settings() *settings {
 }
 
 // validate also reads the admin key (API.AdminKey) when --admin-key-file
-// names one.
+// names one, and the gateway's TLS files when --tls-cert names them.
 func (c *serveConfig) validate() error {
-	errs := []error{checkLogLevel(c.LogLevel), c.Gateway.Validate(), c.Router.Validate(), c.Store.Validate(), c.Ops.Validate()}
+	errs := []error{checkLogLevel(c.LogLevel), validateGateway(c.Gateway), c.Router.Validate(), c.Store.Validate(), c.Ops.Validate()}
 	if _, _, err := splitListen(c.NATSListen); err != nil {
 		errs = append(errs, err)
 	}
@@ -248,9 +248,13 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	web, wsScheme := "http://", "ws://"
+	if cfg.Gateway.ServesTLS() {
+		web, wsScheme = "https://", "wss://"
+	}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
-		publicURL = "ws://" + addr.String() + "/ws"
+		publicURL = wsScheme + addr.String() + "/ws"
 	}
 	app, created, err := demoapp.Ensure(ctx, store, cfg.Data, []string{publicURL}, log)
 	if err != nil {
@@ -267,7 +271,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		gw.Mux().Handle(demo.KickPath, mod)
 		gw.Mux().Handle(demo.MutePath, mod)
 	}
-	printWelcome(stdout, cfg.Data, addr.String(), opsAddr.String(), publicURL, ns.ClientURL(), adminKeyFile, app, created, dev)
+	printWelcome(stdout, cfg.Data, web+addr.String(), opsAddr.String(), publicURL, ns.ClientURL(), adminKeyFile, app, created, dev)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rt.Run(ctx) })
@@ -310,14 +314,17 @@ func isLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-func printWelcome(w io.Writer, data, addr, opsAddr, publicURL, natsURL, adminKeyFile string, app demoapp.Info, created, dev bool) {
+// printWelcome prints how to use the running server; page is the
+// gateway's web root, http:// or https://<addr>.
+func printWelcome(w io.Writer, data, page, opsAddr, publicURL, natsURL, adminKeyFile string, app demoapp.Info, created, dev bool) {
 	state := "existing"
 	if created {
 		state = "new"
 	}
-	page := "http://" + addr + "/  (development mode: /dev/token mints demo tokens)"
-	if !dev {
-		page = "http://" + addr + "/  (needs --dev to log in)"
+	if dev {
+		page += "/  (development mode: /dev/token mints demo tokens)"
+	} else {
+		page += "/  (needs --dev to log in)"
 	}
 	fmt.Fprintf(w, `liveim is running.
   demo page:  %s

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -15,9 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/internal/testcert"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -56,7 +61,20 @@ func freeAddr(t *testing.T) string {
 // startServe runs `liveim serve` on dataDir and waits until /healthz answers.
 func startServe(t *testing.T, dataDir, addr, natsAddr string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(liveimBin, "serve", "--data", dataDir, "--addr", addr, "--nats-listen", natsAddr, "--http-addr", "127.0.0.1:0", "--log-level", "warn")
+	return startServeWith(t, dataDir, addr, natsAddr, nil)
+}
+
+// startServeWith is startServe with extra flags; with roots, the gateway
+// serves TLS (--tls-cert in extra) with a certificate roots trust.
+func startServeWith(t *testing.T, dataDir, addr, natsAddr string, roots *x509.CertPool, extra ...string) *exec.Cmd {
+	t.Helper()
+	web, wsURL, hc := "http://", "ws://", http.DefaultClient
+	if roots != nil {
+		web, wsURL = "https://", "wss://"
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}, Timeout: 10 * time.Second}
+	}
+	args := append([]string{"serve", "--data", dataDir, "--addr", addr, "--nats-listen", natsAddr, "--http-addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(liveimBin, args...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -79,7 +97,7 @@ func startServe(t *testing.T, dataDir, addr, natsAddr string) *exec.Cmd {
 	}()
 	select {
 	case b := <-banner:
-		if !strings.Contains(b, "ws://"+addr+"/ws") {
+		if !strings.Contains(b, "  WebSocket:  "+wsURL+addr+"/ws") || !strings.Contains(b, "  demo page:  "+web+addr+"/") {
 			t.Fatalf("banner does not say how to connect:\n%s", b)
 		}
 	case <-time.After(30 * time.Second):
@@ -87,7 +105,7 @@ func startServe(t *testing.T, dataDir, addr, natsAddr string) *exec.Cmd {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
+		resp, err := hc.Get(web + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -138,6 +156,13 @@ func tokenFor(t *testing.T, dataDir, user, role string) (demoapp.TokenReply, *li
 
 func loginVia(t *testing.T, dataDir, user, role string) *client.Client {
 	t.Helper()
+	return loginWith(t, dataDir, user, role, ws.DefaultDialer)
+}
+
+// loginWith logs user in through the URL the demo app's appSign
+// advertises, dialled with d.
+func loginWith(t *testing.T, dataDir, user, role string, d ws.Dialer) *client.Client {
+	t.Helper()
 	tr, ua := tokenFor(t, dataDir, user, role)
 	sign, err := auth.ParseAppSign(tr.AppSign)
 	if err != nil {
@@ -145,7 +170,7 @@ func loginVia(t *testing.T, dataDir, user, role string) *client.Client {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, sign.URLs[0]) // the URL the appSign advertises
+	cl, err := client.DialWith(ctx, d, sign.URLs[0]) // the URL the appSign advertises
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +248,47 @@ func TestServeKeepsGroupsAndMessagesAcrossRestart(t *testing.T) {
 	}
 	if last := list.MessageList[len(list.MessageList)-1].Seqnum; rep.Seqnum <= last+1 {
 		t.Fatalf("seqnum after restart %d, want above %d (the noStorage message took %d)", rep.Seqnum, last+1, last+1)
+	}
+}
+
+// TestServeTLS: `liveim serve --tls-cert --tls-key` serves https:// and
+// wss:// itself, advertises wss:// in the demo app's appSign, and real
+// TLS WebSocket clients chat through it.
+func TestServeTLS(t *testing.T) {
+	certFile, keyFile, roots := testcert.Write(t)
+	dataDir := t.TempDir()
+	addr, natsAddr := freeAddr(t), freeAddr(t)
+	srv := startServeWith(t, dataDir, addr, natsAddr, roots, "--tls-cert", certFile, "--tls-key", keyFile)
+	defer stopServe(t, srv)
+
+	d := ws.Dialer{TLSConfig: &tls.Config{RootCAs: roots}}
+	alice := loginWith(t, dataDir, "alice", "admin", d)
+	bob := loginWith(t, dataDir, "bob", "", d)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := alice.CreateGroup(ctx, &liveimpb.CreateGroupRequest{GroupId: "tls-1", GroupName: "Secure"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*client.Client{alice, bob} {
+		if _, err := cl.JoinGroup(ctx, "tls-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := alice.SendGroupMessage(ctx, &liveimpb.SendGroupMessageRequest{GroupId: "tls-1", Type: 10001, Data: "over wss"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case ev := <-bob.Events():
+			if m := ev.GetGroupMessage(); m != nil {
+				if m.Data != "over wss" {
+					t.Fatalf("bob got %q", m.Data)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("bob got no message over wss://")
+		}
 	}
 }
 

@@ -133,7 +133,7 @@ var (
 // TestHarnessVariables keeps the list true.
 var harnessVariables = []string{
 	"LIVEIM_BIN", "LIVEIM_CEILING_TEST_WORKER", "LIVEIM_CQL_HOSTS", "LIVEIM_CREDS", "LIVEIM_CQL_TLS_CA", "LIVEIM_E2E_STORE",
-	"LIVEIM_FAULT_ROUNDS", "LIVEIM_FAULT_SEED", "LIVEIM_JAEGER", "LIVEIM_TEST_LOG",
+	"LIVEIM_FAULT_ROUNDS", "LIVEIM_FAULT_SEED", "LIVEIM_GATEWAY_IO", "LIVEIM_JAEGER", "LIVEIM_TEST_LOG",
 }
 
 // unknownEnv returns a warning for every LIVEIM_ variable of environ that

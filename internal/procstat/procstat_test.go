@@ -1,11 +1,21 @@
 package procstat
 
 import (
+	"errors"
 	"os"
+	"runtime"
 	"testing"
 )
 
 func TestSelf(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		for _, err := range []error{second(RSS(os.Getpid())), second(CPU(os.Getpid())), second(MachineCPU())} {
+			if !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("without /proc: %v, want ErrUnsupported", err)
+			}
+		}
+		return
+	}
 	rss, err := RSS(os.Getpid())
 	if err != nil || rss <= 0 {
 		t.Fatalf("RSS %d, %v", rss, err)
@@ -27,3 +37,5 @@ func TestSelf(t *testing.T) {
 		t.Fatal("no such process, no error")
 	}
 }
+
+func second[T any](_ T, err error) error { return err }

@@ -1,39 +1,11 @@
 // Package sockfd takes a socket out of Go's netpoller so an epoll loop of
-// our own can own it (the gateway's event loops, the bench's readers).
+// our own can own it (the gateway's event loops, the bench's readers). It
+// works on Unix systems; elsewhere Detach closes the connection and
+// returns ErrUnsupported.
 package sockfd
 
-import (
-	"errors"
-	"net"
-	"syscall"
+import "errors"
 
-	"golang.org/x/sys/unix"
-)
-
-// Detach duplicates conn's file descriptor, closes conn, and returns the
-// duplicate set non-blocking and close-on-exec. The caller owns it.
-func Detach(conn net.Conn) (int, error) {
-	defer conn.Close()
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return -1, errors.New("sockfd: connection has no file descriptor")
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd := -1
-	var dupErr error
-	if err := raw.Control(func(f uintptr) { fd, dupErr = unix.Dup(int(f)) }); err != nil {
-		return -1, err
-	}
-	if dupErr != nil {
-		return -1, dupErr
-	}
-	unix.CloseOnExec(fd)
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
-}
+// ErrUnsupported is Detach's error where sockets are not file descriptors
+// (Windows).
+var ErrUnsupported = errors.New("sockfd: sockets are handed over as file descriptors only on Unix systems")

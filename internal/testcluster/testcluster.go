@@ -1,11 +1,16 @@
 // Package testcluster starts real liveim components in-process for tests:
 // nats-server with JetStream on a random port, routers, gateways on
 // loopback, and the embedded store, all in t.TempDir(). Nothing is mocked.
+//
+// LIVEIM_GATEWAY_IO=portable (or epoll) picks the gateways' I/O path when
+// a test does not set Options.Gateway.IO, so a whole suite runs once on
+// each path (scripts/test runs the e2e tests on the portable one).
 package testcluster
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
@@ -47,8 +53,12 @@ const (
 type Options struct {
 	Routers  int // default 1
 	Gateways int // default 1
-	Gateway  gateway.Config
-	Router   router.Config
+	// Gateway configures every gateway; Gateway.IO defaults to
+	// LIVEIM_GATEWAY_IO. With Gateway.TLSCertFile the gateways' URLs are
+	// wss://, and ClientTLS is what Login trusts.
+	Gateway   gateway.Config
+	Router    router.Config
+	ClientTLS *tls.Config
 }
 
 // Cluster is a running set of components.
@@ -128,6 +138,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	if opts.Gateway.UpgradeRatePerIP == 0 {
 		opts.Gateway.UpgradeRatePerIP = -1
+	}
+	if opts.Gateway.IO == "" && !opts.Gateway.ServesTLS() { // TLS is served on the portable path only
+		opts.Gateway.IO = os.Getenv("LIVEIM_GATEWAY_IO")
 	}
 	dir := t.TempDir()
 	// NATS needs credentials, and gateways connect with the narrow
@@ -259,7 +272,11 @@ func (c *Cluster) StartGateway() *Gateway {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	g := &Gateway{Gateway: gw, URL: "ws://" + addr.String() + "/ws"}
+	scheme := "ws://"
+	if cfg.ServesTLS() {
+		scheme = "wss://"
+	}
+	g := &Gateway{Gateway: gw, URL: scheme + addr.String() + "/ws"}
 	g.start(gw.Run)
 	c.t.Cleanup(func() {
 		if err := g.Stop(); err != nil {
@@ -295,7 +312,7 @@ func AuthTTL(userID, role string, ttl time.Duration) *liveimpb.UserAuth {
 // test ends.
 func (c *Cluster) Login(t testing.TB, gw int, userID, role string) *client.Client {
 	t.Helper()
-	cl, err := Dial(t, c.Gateway(gw).URL)
+	cl, err := DialWith(t, ws.Dialer{TLSConfig: c.opts.ClientTLS}, c.Gateway(gw).URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,9 +326,14 @@ func (c *Cluster) Login(t testing.TB, gw int, userID, role string) *client.Clien
 
 // Dial connects a client that closes when the test ends.
 func Dial(t testing.TB, url string) (*client.Client, error) {
+	return DialWith(t, ws.DefaultDialer, url)
+}
+
+// DialWith connects a client with d that closes when the test ends.
+func DialWith(t testing.TB, d ws.Dialer, url string) (*client.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, url)
+	cl, err := client.DialWith(ctx, d, url)
 	if err != nil {
 		return nil, err
 	}

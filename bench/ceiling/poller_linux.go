@@ -1,3 +1,5 @@
+//go:build linux
+
 package ceiling
 
 import (
@@ -7,6 +9,9 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// supported reports why liveim ceiling cannot run here: it can.
+func supported() error { return nil }
 
 const (
 	readEvents  = unix.EPOLLIN | unix.EPOLLRDHUP

@@ -1,0 +1,66 @@
+package gateway
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+)
+
+// TestConfigIO: which I/O path a configuration gets, and the ones that
+// cannot work.
+func TestConfigIO(t *testing.T) {
+	defaultIO := IOPortable
+	if haveEpoll {
+		defaultIO = IOEpoll
+	}
+	type test struct {
+		name    string
+		cfg     Config
+		want    string // the path WithDefaults picks
+		wantErr string // a substring of Validate's error
+	}
+	tests := []test{
+		{name: "default", want: defaultIO},
+		{name: "portable asked", cfg: Config{IO: IOPortable}, want: IOPortable},
+		{name: "TLS takes portable", cfg: Config{TLSCertFile: "c.pem", TLSKeyFile: "k.pem"}, want: IOPortable},
+		{name: "TLS with portable", cfg: Config{IO: IOPortable, TLSCertFile: "c.pem", TLSKeyFile: "k.pem"}, want: IOPortable},
+		{name: "TLS with epoll", cfg: Config{IO: IOEpoll, TLSCertFile: "c.pem", TLSKeyFile: "k.pem"}, wantErr: "epoll"},
+		{name: "certificate without key", cfg: Config{TLSCertFile: "c.pem"}, wantErr: "--tls-key"},
+		{name: "key without certificate", cfg: Config{TLSKeyFile: "k.pem"}, wantErr: "--tls-cert"},
+		{name: "unknown path", cfg: Config{IO: "kqueue"}, wantErr: `"kqueue"`},
+	}
+	if haveEpoll {
+		tests = append(tests, test{name: "epoll asked", cfg: Config{IO: IOEpoll}, want: IOEpoll})
+	} else {
+		tests = append(tests, test{name: "epoll without epoll", cfg: Config{IO: IOEpoll}, wantErr: "needs Linux"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Validate() = %v, want an error about %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.cfg.WithDefaults().IO; got != tt.want {
+				t.Fatalf("IO %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestNewRefusesMissingCertificate: TLS files are read by New, which
+// fails with their error rather than serving plain HTTP.
+func TestNewRefusesMissingCertificate(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{TLSCertFile: filepath.Join(dir, "none.pem"), TLSKeyFile: filepath.Join(dir, "none.key")}
+	if _, err := New(cfg, &nats.Conn{}, nil); err == nil || !strings.Contains(err.Error(), "TLS certificate") {
+		t.Fatalf("New with missing certificate files: %v", err)
+	}
+}
