@@ -32,7 +32,7 @@ type Publisher struct {
 	now     func() time.Time
 	dropped prometheus.Counter
 
-	queue   chan outEvent
+	queue   chan *outEvent
 	stop    chan struct{}
 	done    chan struct{}
 	start   sync.Once // the goroutine starts with the first event
@@ -48,7 +48,7 @@ type outEvent struct {
 
 // Sizes of the publishing pipeline.
 const (
-	publishQueue  = 1 << 16 // events waiting; more are dropped (counted, logged)
+	publishQueue  = 1 << 16 // events waiting (a pointer each); more are dropped (counted, logged)
 	publishWindow = 256     // events in flight
 )
 
@@ -64,7 +64,7 @@ func NewPublisher(nc *nats.Conn, component string, log *slog.Logger, reg prometh
 			Name: "liveim_" + component + "_callback_publish_errors_total",
 			Help: "Callback events that could not be published (the queue full, or NATS down at shutdown).",
 		}),
-		queue: make(chan outEvent, publishQueue), stop: make(chan struct{}), done: make(chan struct{}),
+		queue: make(chan *outEvent, publishQueue), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if reg != nil {
 		reg.MustRegister(p.dropped)
@@ -90,7 +90,7 @@ func (p *Publisher) Publish(ev Event) {
 	}
 	b, err := json.Marshal(ev)
 	if err != nil {
-		p.lost(outEvent{appID: ev.AppID, kind: ev.Type}, err)
+		p.lost(&outEvent{appID: ev.AppID, kind: ev.Type}, err)
 		return
 	}
 	p.start.Do(func() {
@@ -98,13 +98,13 @@ func (p *Publisher) Publish(ev Event) {
 		go p.run()
 	})
 	select {
-	case p.queue <- outEvent{subject: subj, id: ev.ID, appID: ev.AppID, kind: ev.Type, data: b}:
+	case p.queue <- &outEvent{subject: subj, id: ev.ID, appID: ev.AppID, kind: ev.Type, data: b}:
 	default:
-		p.lost(outEvent{appID: ev.AppID, kind: ev.Type}, errors.New("publish queue full"))
+		p.lost(&outEvent{appID: ev.AppID, kind: ev.Type}, errors.New("publish queue full"))
 	}
 }
 
-func (p *Publisher) lost(e outEvent, err error) {
+func (p *Publisher) lost(e *outEvent, err error) {
 	p.dropped.Inc()
 	p.log.Error("callback event lost", "app_id", e.appID, "type", e.kind, "err", err)
 }
@@ -128,7 +128,7 @@ func (p *Publisher) Close(timeout time.Duration) {
 // in order, until Close; then it publishes what is left.
 func (p *Publisher) run() {
 	defer close(p.done)
-	batch := make([]outEvent, 0, publishWindow)
+	batch := make([]*outEvent, 0, publishWindow)
 	futures := make([]jetstream.PubAckFuture, 0, publishWindow)
 	for {
 		batch = batch[:0]
@@ -178,7 +178,7 @@ func (p *Publisher) run() {
 	}
 }
 
-func (p *Publisher) msg(e outEvent) *nats.Msg {
+func (p *Publisher) msg(e *outEvent) *nats.Msg {
 	m := nats.NewMsg(e.subject)
 	m.Data = e.data
 	return m
@@ -186,7 +186,7 @@ func (p *Publisher) msg(e outEvent) *nats.Msg {
 
 // publishNow publishes e and waits for JetStream to take it, trying again
 // with backoff; at shutdown (stopping) it tries for a few seconds only.
-func (p *Publisher) publishNow(e outEvent, stopping bool) {
+func (p *Publisher) publishNow(e *outEvent, stopping bool) {
 	backoff := 50 * time.Millisecond
 	deadline := time.Now().Add(5 * time.Second)
 	for {
