@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,10 @@ type conn struct {
 	// dropSince is when the queue last began dropping NORMAL events
 	// (Unix nanoseconds); 0 once it drains.
 	dropSince int64
-	groups    map[string]struct{} // groups joined through this connection
+	// groups are the groups joined through this connection: a slice, as
+	// most connections are in one room (a map would cost 10 times more;
+	// Config.MaxGroupsPerSession bounds the scans).
+	groups []string
 	// joinsInFlight counts joins sent to the router and not answered; with
 	// groups they are held to Config.MaxGroupsPerSession.
 	joinsInFlight int
@@ -202,7 +206,7 @@ func (c *conn) release() {
 		if s == nil {
 			return
 		}
-		for g := range groups {
+		for _, g := range groups {
 			c.gw.rooms.leave(roomKey(s.appID, g), c)
 			c.gw.notifyLeave(s, g)
 		}
@@ -245,8 +249,7 @@ func (c *conn) sweep(now time.Time) {
 func (c *conn) joined(groupID string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.groups[groupID]
-	return ok
+	return slices.Contains(c.groups, groupID)
 }
 
 // reserveJoin counts a join in flight against max, the most groups the
@@ -255,7 +258,7 @@ func (c *conn) joined(groupID string) bool {
 func (c *conn) reserveJoin(groupID string, max int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.groups[groupID]; !ok && len(c.groups)+c.joinsInFlight >= max {
+	if !slices.Contains(c.groups, groupID) && len(c.groups)+c.joinsInFlight >= max {
 		return false
 	}
 	c.joinsInFlight++
@@ -284,13 +287,12 @@ func (c *conn) setJoined(groupID string, on bool) bool {
 	if c.closed || c.closing {
 		return false
 	}
-	if on {
-		if c.groups == nil {
-			c.groups = make(map[string]struct{})
-		}
-		c.groups[groupID] = struct{}{}
-	} else {
-		delete(c.groups, groupID)
+	i := slices.Index(c.groups, groupID)
+	switch {
+	case on && i < 0:
+		c.groups = append(c.groups, groupID)
+	case !on && i >= 0:
+		c.groups = slices.Delete(c.groups, i, i+1)
 	}
 	return true
 }

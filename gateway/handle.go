@@ -111,7 +111,7 @@ func (c *conn) handleRequest(f *liveimpb.ClientFrame) {
 	case *liveimpb.ClientFrame_SendGroupMessage, *liveimpb.ClientFrame_SendC2CMessage:
 		// Messages have their own, lower rate (SendRate) below.
 	default:
-		if !s.allowRequest(gw.now()) {
+		if !s.allowRequest(&gw.cfg, gw.now()) {
 			c.replyErr(f.Id, liveimpb.ErrTooFast.With("more than %.0f requests/s from this session", gw.cfg.RequestRate))
 			return
 		}
@@ -149,14 +149,14 @@ func (c *conn) handleRequest(f *liveimpb.ClientFrame) {
 			c.replyErr(f.Id, liveimpb.ErrNotJoined)
 			return
 		}
-		if !s.allowSend(gw.now()) {
+		if !s.allowSend(&gw.cfg, gw.now()) {
 			c.replyErr(f.Id, liveimpb.ErrTooFast.With("more than %.0f messages/s from this session", gw.cfg.SendRate))
 			return
 		}
 		gw.metrics.messageIn(f)
 		gw.forward(c, s, f, groupID, nil)
 	case *liveimpb.ClientFrame_SendC2CMessage:
-		if !s.allowSend(gw.now()) {
+		if !s.allowSend(&gw.cfg, gw.now()) {
 			c.replyErr(f.Id, liveimpb.ErrTooFast.With("more than %.0f messages/s from this session", gw.cfg.SendRate))
 			return
 		}

@@ -56,20 +56,23 @@ func (s *session) setToken(expiry int64, now time.Time, notice time.Duration) {
 	s.expiry.Store(expiry)
 }
 
-// bucket is a token bucket; its owner's lock guards it.
+// bucket is a token bucket whose rate and burst are the gateway's (every
+// session has two, so it holds only what differs: 16 bytes); its owner's
+// lock guards it.
 type bucket struct {
-	rate, burst, tokens float64
-	last                time.Time
+	tokens float64
+	last   int64 // Unix nanoseconds of the last take
 }
 
-func newBucket(rate float64, burst int, now time.Time) bucket {
-	return bucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: now}
+func newBucket(burst int, now time.Time) bucket {
+	return bucket{tokens: float64(burst), last: now.UnixNano()}
 }
 
-// take takes a token if one is there.
-func (b *bucket) take(now time.Time) bool {
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
+// take takes a token if one is there, refilling at rate up to burst.
+func (b *bucket) take(rate float64, burst int, now time.Time) bool {
+	n := now.UnixNano()
+	b.tokens = min(float64(burst), b.tokens+float64(n-b.last)/1e9*rate)
+	b.last = n
 	if b.tokens < 1 {
 		return false
 	}
@@ -79,18 +82,18 @@ func (b *bucket) take(now time.Time) bool {
 
 // allowSend takes a send token, reporting false when the session sends
 // faster than Config.SendRate (412).
-func (s *session) allowSend(now time.Time) bool {
+func (s *session) allowSend(cfg *Config, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sends.take(now)
+	return s.sends.take(cfg.SendRate, cfg.SendBurst, now)
 }
 
 // allowRequest takes a request token, reporting false when the session
 // makes requests faster than Config.RequestRate (412).
-func (s *session) allowRequest(now time.Time) bool {
+func (s *session) allowRequest(cfg *Config, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.requests.take(now)
+	return s.requests.take(cfg.RequestRate, cfg.RequestBurst, now)
 }
 
 // login runs on its own goroutine for the length of one login: it may
@@ -186,8 +189,8 @@ func (g *Gateway) authenticate(c *conn, req *liveimpb.LoginRequest) (*session, e
 		offlineEvents: rep.OfflineEvents,
 		userKey:       req.AppId + "/" + req.User.UserId,
 		heartbeat:     hb,
-		sends:         newBucket(g.cfg.SendRate, g.cfg.SendBurst, g.now()),
-		requests:      newBucket(g.cfg.RequestRate, g.cfg.RequestBurst, g.now()),
+		sends:         newBucket(g.cfg.SendBurst, g.now()),
+		requests:      newBucket(g.cfg.RequestBurst, g.now()),
 	}
 	s.setToken(req.Auth.Timestamp, g.now(), g.cfg.TokenExpiryNotice)
 	return s, nil
