@@ -60,6 +60,18 @@ type Config struct {
 	Duration time.Duration
 	// HighEvery makes one fanout message in HighEvery HIGH. Default 10.
 	HighEvery int
+	// NoStorage sends the messages of fanout and rooms with noStorage
+	// set: the router neither stores NORMAL messages nor keeps them for
+	// history. The scenario's name then ends in "-nostorage".
+	NoStorage bool
+}
+
+// scenarioName is the scenario as results name it: storage off shows.
+func (c Config) scenarioName() string {
+	if c.NoStorage && (c.Scenario == "fanout" || c.Scenario == "rooms") {
+		return c.Scenario + "-nostorage"
+	}
+	return c.Scenario
 }
 
 // RegisterFlags registers the bench flags on fs.
@@ -82,7 +94,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object")
 	fs.Float64Var(&c.Rate, "rate", 0, "fanout: messages per second (default 100)")
 	fs.DurationVar(&c.Duration, "duration", 0, "fanout: how long to send (default 10s)")
-	fs.IntVar(&c.HighEvery, "high-every", 0, "fanout: one message in N is HIGH (default 10)")
+	fs.IntVar(&c.HighEvery, "high-every", 0, "fanout, rooms: one message in N is HIGH (default 10)")
+	fs.BoolVar(&c.NoStorage, "no-storage", false, "fanout, rooms: send with noStorage (the scenario's name says so)")
 	fs.IntVar(&c.Connections, "members", 0, "fanout: room members (same as --connections)")
 }
 

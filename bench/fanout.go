@@ -51,7 +51,7 @@ func runFanout(ctx context.Context, cfg Config, srv *servers, app demoapp.Info, 
 			level = liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH
 		}
 		_, err := cl.SendGroupMessage(ctx, &liveimpb.SendGroupMessageRequest{
-			GroupId: roomName(0), Type: 10001, Data: strconv.FormatInt(time.Now().UnixNano(), 10), Level: level, NoStorage: true,
+			GroupId: roomName(0), Type: 10001, Data: strconv.FormatInt(time.Now().UnixNano(), 10), Level: level, NoStorage: cfg.NoStorage,
 		})
 		switch {
 		case err != nil:

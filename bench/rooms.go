@@ -15,7 +15,7 @@ func runSends(cfg Config, srv *servers, workers []*worker, members int, res *Res
 		kind = "c2c"
 	}
 	sj := sendJob{Kind: kind, Rate: cfg.Rate / float64(len(workers)), Duration: cfg.Duration,
-		HighEvery: cfg.HighEvery, Rooms: cfg.Rooms, Users: cfg.Connections}
+		HighEvery: cfg.HighEvery, Rooms: cfg.Rooms, Users: cfg.Connections, NoStorage: cfg.NoStorage}
 	b, _ := json.Marshal(sj)
 	ph, err := beginPhase(srv, workers)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -38,10 +39,33 @@ type Result struct {
 	P999Ms                     float64 `json:"p999_ms"`
 	RSSBytesPerConn            float64 `json:"rss_bytes_per_conn"`
 	HeapBytesPerConn           float64 `json:"heap_bytes_per_conn"`
-	HighLost                   int     `json:"high_lost"`
-	HighDuplicated             int     `json:"high_duplicated"`
-	NormalDropped              int     `json:"normal_dropped"`
-	LoginsPerSec               float64 `json:"logins_per_sec"`
+	// ClusterRSSBytesPerConn is the RSS every server process (gateways,
+	// NATS, routers) grew by, per connection.
+	ClusterRSSBytesPerConn float64 `json:"cluster_rss_bytes_per_conn"`
+	// FrameWait and FrameWrite are the gateways' own times for a room
+	// frame in the measured phase (liveim_gateway_room_frame_seconds):
+	// from its oldest event's arrival off NATS to the start of the
+	// broadcast loop, and the loop to its last socket write. What the
+	// clients' latency holds beyond them is the sender's path to the
+	// router and back out, the kernel and the load generator.
+	FrameWaitP50Ms  float64 `json:"frame_wait_p50_ms,omitempty"`
+	FrameWaitP99Ms  float64 `json:"frame_wait_p99_ms,omitempty"`
+	FrameWriteP50Ms float64 `json:"frame_write_p50_ms,omitempty"`
+	FrameWriteP99Ms float64 `json:"frame_write_p99_ms,omitempty"`
+	// CPUMicrosPerMessage is the servers' CPU per message accepted in the
+	// measured phase (all processes).
+	CPUMicrosPerMessage float64 `json:"cpu_us_per_message,omitempty"`
+	// Stored counts the messages the routers appended to their store in
+	// the measured phase.
+	Stored int `json:"stored"`
+	// Unavailable counts the routers' 503 replies and PinsLost the
+	// partition pins they lost, over the whole run.
+	Unavailable    int     `json:"unavailable"`
+	PinsLost       int     `json:"pins_lost"`
+	HighLost       int     `json:"high_lost"`
+	HighDuplicated int     `json:"high_duplicated"`
+	NormalDropped  int     `json:"normal_dropped"`
+	LoginsPerSec   float64 `json:"logins_per_sec"`
 	// Retries counts logins and joins the clients tried again after a
 	// 503; LoginCPUMicros is the servers' CPU per login+join (all
 	// processes, connect and idle scenarios).
@@ -83,6 +107,7 @@ type ProcessStat struct {
 	RSSBytes   int64   `json:"rss_bytes"`
 	HeapBytes  int64   `json:"heap_bytes"` // Go heap in use, from its /metrics
 	CPUSeconds float64 `json:"cpu_seconds"`
+	metrics    samples // its /metrics page
 }
 
 // Run runs one benchmark and prints its result to out. It needs Linux.
@@ -119,7 +144,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 
-	res := Result{Scenario: cfg.Scenario, Connections: cfg.Connections, Gateways: len(srv.urls)}
+	res := Result{Scenario: cfg.scenarioName(), Connections: cfg.Connections, Gateways: len(srv.urls)}
 	reading := cfg.Scenario != "idle" && cfg.Scenario != "connect"
 	workers, reports, err := startWorkers(self, cfg, srv.clientURLs(), app, reading)
 	defer func() {
@@ -172,11 +197,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 	res.Processes = after
-	var gwRSS, gwHeap int64
+	var gwRSS, gwHeap, allRSS int64
+	var startPages, endPages []samples
 	for i, p := range after {
 		cpu := p.CPUSeconds - cpuStart[i].CPUSeconds
 		res.CPUSeconds += cpu
 		res.ServerRSSBytes += p.RSSBytes
+		allRSS += p.RSSBytes - before[i].RSSBytes
+		startPages, endPages = append(startPages, cpuStart[i].metrics), append(endPages, p.metrics)
+		res.Unavailable += int(p.metrics.sum("liveim_router_requests_total", `code="503"`) - before[i].metrics.sum("liveim_router_requests_total", `code="503"`))
+		res.Stored += int(p.metrics.sum("liveim_router_store_seconds_count", `op="AppendMessage"`, `result="ok"`) - cpuStart[i].metrics.sum("liveim_router_store_seconds_count", `op="AppendMessage"`, `result="ok"`))
+		res.PinsLost += int(p.metrics.sum("liveim_router_partition_pins_lost_total") - before[i].metrics.sum("liveim_router_partition_pins_lost_total"))
 		if p.Clients {
 			res.GatewayCPUSeconds += cpu
 			gwRSS += p.RSSBytes - before[i].RSSBytes
@@ -186,11 +217,27 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if connected > 0 {
 		res.RSSBytesPerConn = float64(gwRSS) / float64(connected)
 		res.HeapBytesPerConn = float64(gwHeap) / float64(connected)
+		res.ClusterRSSBytesPerConn = float64(allRSS) / float64(connected)
+	}
+	if accepted := res.Sent - res.Rejected; accepted > 0 {
+		res.CPUMicrosPerMessage = res.CPUSeconds * 1e6 / float64(accepted)
+		const frame = "liveim_gateway_room_frame_seconds"
+		wait, write := buckets(frame, `stage="wait"`, startPages, endPages), buckets(frame, `stage="write"`, startPages, endPages)
+		res.FrameWaitP50Ms, res.FrameWaitP99Ms = ms(quantile(0.5, wait)), ms(quantile(0.99, wait))
+		res.FrameWriteP50Ms, res.FrameWriteP99Ms = ms(quantile(0.5, write)), ms(quantile(0.99, write))
 	}
 	if res.GatewayCPUSeconds > 0 && res.DeliveriesPerSec > 0 {
 		res.DeliveriesPerGatewayCPUSec = res.DeliveriesPerSec * cfg.Duration.Seconds() / res.GatewayCPUSeconds
 	}
 	return printResult(out, cfg.JSON, res)
+}
+
+// ms converts seconds to milliseconds, NaN (no samples) to 0.
+func ms(s float64) float64 {
+	if math.IsNaN(s) {
+		return 0
+	}
+	return s * 1000
 }
 
 // measureIdle reads the servers' CPU over cfg.IdleWindow once the
@@ -231,16 +278,21 @@ func printResult(out io.Writer, asJSON bool, r Result) error {
 			100*r.IdleCores, r.IdleWindowSeconds, r.IdleCPUMicrosPerConnSec)
 	}
 	fmt.Fprintf(tw, "RSS / Go heap per connection (gateways with clients)\t%.0f B / %.0f B\n", r.RSSBytesPerConn, r.HeapBytesPerConn)
+	fmt.Fprintf(tw, "RSS per connection, every server process (gateways, NATS, routers)\t%.0f B\n", r.ClusterRSSBytesPerConn)
+	fmt.Fprintf(tw, "router 503 replies / partition pins lost\t%d / %d\n", r.Unavailable, r.PinsLost)
 	fmt.Fprintf(tw, "CPU: all servers / gateways with clients / load workers / machine\t%.2f s / %.2f s / %.2f s / %.2f s\n", r.CPUSeconds, r.GatewayCPUSeconds, r.LoadCPUSeconds, r.MachineCPUSeconds)
 	for _, p := range r.Processes {
 		fmt.Fprintf(tw, "  %s pid %d%s\tRSS %.1f MiB, heap %.1f MiB, CPU %.2f s\n", p.Role, p.PID,
 			map[bool]string{true: " (clients)"}[p.Clients], float64(p.RSSBytes)/(1<<20), float64(p.HeapBytes)/(1<<20), p.CPUSeconds)
 	}
 	if r.Sent > 0 || r.Scenario == "fanout" {
-		fmt.Fprintf(tw, "sent / rejected\t%d / %d\n", r.Sent, r.Rejected)
+		fmt.Fprintf(tw, "sent / rejected / stored\t%d / %d / %d\n", r.Sent, r.Rejected, r.Stored)
 		fmt.Fprintf(tw, "deliveries/s\t%.0f\n", r.DeliveriesPerSec)
 		fmt.Fprintf(tw, "deliveries per gateway CPU-second\t%.0f\n", r.DeliveriesPerGatewayCPUSec)
 		fmt.Fprintf(tw, "latency p50 / p99 / p99.9\t%.1f / %.1f / %.1f ms\n", r.P50Ms, r.P99Ms, r.P999Ms)
+		fmt.Fprintf(tw, "gateway frame wait p50 / p99 (off NATS to broadcast)\t%.2f / %.2f ms\n", r.FrameWaitP50Ms, r.FrameWaitP99Ms)
+		fmt.Fprintf(tw, "gateway broadcast loop p50 / p99 (to the last socket write)\t%.2f / %.2f ms\n", r.FrameWriteP50Ms, r.FrameWriteP99Ms)
+		fmt.Fprintf(tw, "server CPU per message accepted\t%.0f µs\n", r.CPUMicrosPerMessage)
 		fmt.Fprintf(tw, "HIGH lost / duplicated\t%d / %d\n", r.HighLost, r.HighDuplicated)
 		fmt.Fprintf(tw, "NORMAL dropped\t%d\n", r.NormalDropped)
 	}
@@ -308,12 +360,13 @@ func (s *servers) usage() ([]ProcessStat, error) {
 	for i, pid := range s.pids {
 		r, err1 := procstat.RSS(pid)
 		c, err2 := procstat.CPU(pid)
-		h, err3 := heapInUse(s.ops[i])
+		m, err3 := scrape(s.ops[i])
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, err
 		}
 		clients := s.roles[i] == "gateway" || (len(s.urls) == 1 && s.roles[i] != "router")
-		out[i] = ProcessStat{Role: s.roles[i], PID: pid, Clients: clients, RSSBytes: r, HeapBytes: h, CPUSeconds: c}
+		out[i] = ProcessStat{Role: s.roles[i], PID: pid, Clients: clients, RSSBytes: r,
+			HeapBytes: int64(m["go_memstats_heap_inuse_bytes"]), CPUSeconds: c, metrics: m}
 	}
 	return out, nil
 }

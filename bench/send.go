@@ -25,6 +25,8 @@ type sendJob struct {
 	HighEvery int `json:"high_every"`
 	Rooms     int `json:"rooms"`
 	Users     int `json:"users"` // every worker's users together
+	// NoStorage sets noStorage on group messages.
+	NoStorage bool `json:"no_storage"`
 }
 
 // sendReport counts what a worker sent.
@@ -98,7 +100,7 @@ func sendFrame(sj sendJob, user int, id uint32, level liveimpb.MessageLevel) []b
 		}}
 	} else {
 		f.Body = &liveimpb.ClientFrame_SendGroupMessage{SendGroupMessage: &liveimpb.SendGroupMessageRequest{
-			GroupId: roomName(user % sj.Rooms), Data: data, Type: 10001, Level: level, NoStorage: true,
+			GroupId: roomName(user % sj.Rooms), Data: data, Type: 10001, Level: level, NoStorage: sj.NoStorage,
 		}}
 	}
 	payload, _ := proto.Marshal(f)

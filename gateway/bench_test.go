@@ -123,7 +123,7 @@ func benchBroadcast(b *testing.B, path string, members int) {
 	frame := appendFrame(nil, ws.OpBinary, ev)
 	b.ReportAllocs()
 	for b.Loop() {
-		d.release(d.broadcast(key, frame, true))
+		d.release(d.broadcast(key, frame, true, time.Now()))
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/member")
 }

@@ -62,8 +62,15 @@ type dispatcher struct {
 // backlog is one room's events waiting for the writer.
 type backlog struct {
 	key  string
-	msgs []*nats.Msg
+	msgs []arrival
 	high int // HIGH events among msgs
+}
+
+// arrival is an event and when the gateway took it off NATS: the
+// liveim_gateway_room_frame_seconds{stage="wait"} histogram starts there.
+type arrival struct {
+	m  *nats.Msg
+	at time.Time
 }
 
 // merge is one room's events waiting for the end of its window, as the
@@ -72,7 +79,8 @@ type merge struct {
 	key      string
 	body     []byte
 	events   int
-	high     bool // a HIGH event is inside: the frame must not be dropped
+	high     bool      // a HIGH event is inside: the frame must not be dropped
+	first    time.Time // when the oldest event inside arrived
 	deadline time.Time
 	spans    []trace.Span // delivery spans of traced events, ended at flush
 }
@@ -146,7 +154,7 @@ func (d *dispatcher) enqueue(m *nats.Msg) {
 		d.gw.metrics.dropped.Add(int64(d.gw.rooms.size(key))) // a NORMAL event none of the room's members get
 		return
 	}
-	b.msgs = append(b.msgs, m)
+	b.msgs = append(b.msgs, arrival{m: m, at: time.Now()})
 	if high {
 		b.high++
 	}
@@ -166,7 +174,7 @@ const maxTurn = 64
 // big room merges them into one frame), a room with more going to the
 // back of the line.
 func (d *dispatcher) serve() {
-	var turn []*nats.Msg
+	var turn []arrival
 	for {
 		d.mu.Lock()
 		if len(d.ready) == 0 {
@@ -185,8 +193,8 @@ func (d *dispatcher) serve() {
 		turn = append(turn[:0], b.msgs[:n]...)
 		clear(b.msgs[:n])
 		b.msgs = b.msgs[n:]
-		for _, m := range turn {
-			if m.Header.Get(subject.HeaderLevel) == "1" {
+		for _, a := range turn {
+			if a.m.Header.Get(subject.HeaderLevel) == "1" {
 				b.high--
 			}
 		}
@@ -196,16 +204,17 @@ func (d *dispatcher) serve() {
 			delete(d.backlog, b.key)
 		}
 		d.mu.Unlock()
-		for i, m := range turn {
-			d.groupEvent(b.key, m)
-			turn[i] = nil
+		for i, a := range turn {
+			d.groupEvent(b.key, a)
+			turn[i] = arrival{}
 		}
 	}
 }
 
 // groupEvent merges a group event into its room's window, or writes it
 // at once when the room is small, merging is off, or the group closed.
-func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
+func (d *dispatcher) groupEvent(key string, a arrival) {
+	m := a.m
 	high := m.Header.Get(subject.HeaderLevel) == "1"
 	if high {
 		// A router that took a group over delivers a stored HIGH message
@@ -229,11 +238,11 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 				last, ok := d.flushed[key]
 				if !ok || now.Sub(last) >= cfg.MergeWindow {
 					// Quiet room: this event goes at once, and opens a window.
-					d.send(key, m, high, false, span)
+					d.send(key, a, high, false, span)
 					d.flushed[key] = time.Now()
 					return
 				}
-				mg = &merge{key: key, deadline: last.Add(cfg.MergeWindow)}
+				mg = &merge{key: key, first: a.at, deadline: last.Add(cfg.MergeWindow)}
 				if n := len(d.spare); n > 0 {
 					mg.body, d.spare = d.spare[n-1], d.spare[:n-1]
 				}
@@ -257,14 +266,15 @@ func (d *dispatcher) groupEvent(key string, m *nats.Msg) {
 	if mg := d.pending[key]; mg != nil {
 		d.flushRoom(mg) // what was merged goes first: order is kept
 	}
-	d.send(key, m, high, exit, span)
+	d.send(key, a, high, exit, span)
 }
 
 // send writes one event to the room at once; an exit event also ends
 // every local membership.
-func (d *dispatcher) send(key string, m *nats.Msg, high, exit bool, span trace.Span) {
+func (d *dispatcher) send(key string, a arrival, high, exit bool, span trace.Span) {
+	m := a.m
 	frame := appendFrame(make([]byte, 0, headerLen(len(m.Data))+len(m.Data)), ws.OpBinary, m.Data)
-	members := d.broadcast(key, frame, !high)
+	members := d.broadcast(key, frame, !high, a.at)
 	if span != nil {
 		span.SetAttributes(attribute.Int("liveim.members", len(members)))
 		span.End()
@@ -322,7 +332,7 @@ func (d *dispatcher) flushRoom(mg *merge) {
 	if mg.events == 0 {
 		return
 	}
-	members := d.broadcast(mg.key, batchFrame(mg.body, mg.events), !mg.high)
+	members := d.broadcast(mg.key, batchFrame(mg.body, mg.events), !mg.high, mg.first)
 	// A window opens when the last frame is written, not when its writing
 	// began: a broadcast that takes longer than a window (an overloaded
 	// gateway) must not be followed by extra frames, which would only
@@ -358,8 +368,13 @@ func (g *Gateway) startDeliver(m *nats.Msg) (context.Context, trace.Span) {
 }
 
 // broadcast writes frame to every local member of the room and returns
-// the members it wrote to; hand them back with release.
-func (d *dispatcher) broadcast(key string, frame []byte, droppable bool) []*conn {
+// the members it wrote to; hand them back with release. arrived is when
+// the frame's oldest event came off NATS: the wait from then to the
+// start of the loop, and the loop itself (the last write handed to the
+// kernel or queued), are observed apart, so a benchmark can tell the
+// gateway's time from the clients'.
+func (d *dispatcher) broadcast(key string, frame []byte, droppable bool, arrived time.Time) []*conn {
+	start := time.Now()
 	members := d.gw.rooms.members(key, d.members[:0])
 	sent := 0
 	for _, c := range members {
@@ -368,6 +383,7 @@ func (d *dispatcher) broadcast(key string, frame []byte, droppable bool) []*conn
 		}
 	}
 	d.gw.metrics.delivered(sent, droppable)
+	d.gw.metrics.frameTimes(start.Sub(arrived), time.Since(start))
 	return members
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/subject"
@@ -83,6 +85,45 @@ func testHotRoomTakesTurns(t *testing.T, path string) {
 	}
 	if quietAt != maxTurn {
 		t.Fatalf("the quiet room's event was frame %d, want %d (after the hot room's first turn)", quietAt, maxTurn)
+	}
+	// Every frame's wait and broadcast loop were observed; the quiet
+	// room's event waited at least as long as the test took from queuing
+	// it to the end of serve.
+	for stage, h := range map[string]prometheus.Observer{"wait": g.metrics.frameWait, "write": g.metrics.frameWrite} {
+		var m dto.Metric
+		if err := h.(prometheus.Histogram).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if n := m.GetHistogram().GetSampleCount(); n != hotEvents+1 {
+			t.Errorf("%s: %d frames observed, want %d", stage, n, hotEvents+1)
+		}
+	}
+}
+
+// TestFrameWaitCountsFromArrival: a frame's wait starts when its event
+// came off NATS, not when the writer took it.
+func TestFrameWaitCountsFromArrival(t *testing.T) {
+	g := benchGateway(t)
+	d := newDispatcher(g)
+	m := nats.NewMsg(subject.GroupEvents("app", "room"))
+	queued := time.Now()
+	d.enqueue(m)
+	// However long the machine takes to get here, the wait covers it.
+	waitFor(t, 10*time.Second, func() error {
+		if time.Since(queued) < 5*time.Millisecond {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	d.serve()
+	elapsed := time.Since(queued)
+	var dm dto.Metric
+	if err := g.metrics.frameWait.(prometheus.Histogram).Write(&dm); err != nil {
+		t.Fatal(err)
+	}
+	h := dm.GetHistogram()
+	if h.GetSampleCount() != 1 || h.GetSampleSum() < 0.005 || h.GetSampleSum() > elapsed.Seconds() {
+		t.Fatalf("wait observed %d frames, %.6f s; want 1 frame of 0.005 s to %.6f s", h.GetSampleCount(), h.GetSampleSum(), elapsed.Seconds())
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,6 +27,8 @@ type Metrics struct {
 	requestTimes    *prometheus.HistogramVec
 	disconnects     *prometheus.CounterVec
 	loginFailures   *prometheus.CounterVec
+	frameWait       prometheus.Observer
+	frameWrite      prometheus.Observer
 }
 
 // newMetrics registers g's metrics on reg.
@@ -49,6 +52,12 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 			Help: "Logins the gateway refused, by error code (401 bad or expired token, 503 no router, ...).",
 		}, []string{"code"}),
 	}
+	frames := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "liveim_gateway_room_frame_seconds",
+		Help:    "A room frame's time in the gateway, by stage: wait (its oldest event came off NATS until its broadcast began: backlog and merge window) and write (the broadcast loop, until the last member's socket write was handed to the kernel or queued).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .075, .1, .15, .25, .5, 1, 2.5},
+	}, []string{"stage"})
+	m.frameWait, m.frameWrite = frames.WithLabelValues("wait"), frames.WithLabelValues("write")
 	// Every reason and the usual codes exist from the start, so rates and
 	// alerts see zero rather than nothing.
 	for _, r := range disconnectReasons {
@@ -79,7 +88,7 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 			Name: "liveim_gateway_nats_reconnects_total",
 			Help: "Times the gateway's NATS connection reconnected (or, after a failed first connect, connected).",
 		}, func() float64 { return float64(g.nc.Stats().Reconnects) }),
-		m.messagesIn, m.requestTimes, m.disconnects, m.loginFailures,
+		m.messagesIn, m.requestTimes, m.disconnects, m.loginFailures, frames,
 	)
 	return m
 }
@@ -109,6 +118,12 @@ func (m *Metrics) delivered(n int, normal bool) {
 	} else {
 		m.deliveredH.Add(int64(n))
 	}
+}
+
+// frameTimes observes a room frame's wait and broadcast loop.
+func (m *Metrics) frameTimes(wait, write time.Duration) {
+	m.frameWait.Observe(wait.Seconds())
+	m.frameWrite.Observe(write.Seconds())
 }
 
 // messageIn counts a message a client sent.

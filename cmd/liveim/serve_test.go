@@ -357,15 +357,21 @@ func TestBench(t *testing.T) {
 // TestBenchSends runs the rooms and c2c scenarios small: the workers'
 // clients send, every message reaches every member once.
 func TestBenchSends(t *testing.T) {
-	for _, scenario := range []string{"rooms", "c2c"} {
+	for _, run := range [][]string{{"rooms"}, {"rooms", "--no-storage"}, {"c2c"}} {
+		scenario := strings.Join(run, "")
 		t.Run(scenario, func(t *testing.T) {
-			out, err := exec.Command(liveimBin, "bench", "--scenario", scenario, "--connections", "200", "--rooms", "20",
-				"--per-worker", "120", "--rate", "200", "--duration", "1s", "--json").Output()
+			out, err := exec.Command(liveimBin, append([]string{"bench", "--scenario", run[0], "--connections", "200", "--rooms", "20",
+				"--per-worker", "120", "--rate", "200", "--duration", "1s", "--json"}, run[1:]...)...).Output()
 			if err != nil {
 				t.Fatalf("liveim bench: %v", err)
 			}
 			var r struct {
+				Scenario         string  `json:"scenario"`
 				Errors           int     `json:"errors"`
+				Stored           int64   `json:"stored"`
+				FrameWriteP99Ms  float64 `json:"frame_write_p99_ms"`
+				CPUPerMessage    float64 `json:"cpu_us_per_message"`
+				Unavailable      int     `json:"unavailable"`
 				Sent             int64   `json:"sent"`
 				Rejected         int64   `json:"rejected"`
 				DeliveriesPerSec float64 `json:"deliveries_per_sec"`
@@ -380,6 +386,23 @@ func TestBenchSends(t *testing.T) {
 			if r.Errors != 0 || r.Sent < 100 || r.Rejected != 0 || r.DeliveriesPerSec <= 0 || r.P99Ms <= 0 ||
 				r.HighLost != 0 || r.HighDuplicated != 0 || r.NormalDropped != 0 {
 				t.Fatalf("%s result %+v", scenario, r)
+			}
+			if r.CPUPerMessage <= 0 || r.Unavailable != 0 {
+				t.Fatalf("%s: %.0f µs of server CPU per message, %d router 503s", scenario, r.CPUPerMessage, r.Unavailable)
+			}
+			// Group messages are stored unless the run says otherwise, in
+			// its name too; every room frame's time in the gateway shows.
+			switch scenario {
+			case "rooms":
+				// (a message stored in the instant between the last scrape
+				// and the workers' report is delivered but not counted)
+				if r.Scenario != "rooms" || r.Stored > r.Sent || r.Stored < r.Sent*9/10 || r.FrameWriteP99Ms <= 0 {
+					t.Fatalf("rooms: scenario %q, %d of %d messages stored, broadcast p99 %.3f ms", r.Scenario, r.Stored, r.Sent, r.FrameWriteP99Ms)
+				}
+			case "rooms--no-storage":
+				if r.Scenario != "rooms-nostorage" || r.Stored != 0 {
+					t.Fatalf("rooms --no-storage: scenario %q, %d of %d messages stored", r.Scenario, r.Stored, r.Sent)
+				}
 			}
 		})
 	}
