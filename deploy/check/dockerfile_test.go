@@ -109,6 +109,27 @@ func TestDockerfile(t *testing.T) {
 	if !slices.Contains(get("COPY"), "--from="+buildName+" /liveim /liveim") {
 		t.Errorf("final stage COPY %v, want --from=%s /liveim /liveim", get("COPY"), buildName)
 	}
+	// The licence and notices ship beside the binary, and whatever the
+	// final stage copies from the context exists (a missing path would
+	// fail only where Docker runs).
+	var copied []string
+	for _, c := range get("COPY") {
+		f := strings.Fields(c)
+		if len(f) < 2 || strings.HasPrefix(f[0], "--from=") {
+			continue
+		}
+		for _, p := range f[:len(f)-1] {
+			if _, err := os.Stat(repoPath(t, p)); err != nil {
+				t.Errorf("final stage copies %s: %v", p, err)
+			}
+			copied = append(copied, p)
+		}
+	}
+	for _, want := range []string{"LICENSE", "NOTICE"} {
+		if !slices.Contains(copied, want) {
+			t.Errorf("final stage does not copy %s into the image", want)
+		}
+	}
 	users := get("USER")
 	if len(users) == 0 {
 		t.Error("no USER: the image would run as root")
