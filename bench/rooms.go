@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 )
 
 // runSends is the rooms and c2c scenarios: the workers' own clients send,
@@ -40,7 +41,7 @@ func runSends(cfg Config, srv *servers, workers []*worker, members int, res *Res
 		return nil, nil, err
 	}
 	if st.Rejected > 0 {
-		fmt.Printf("bench: %d sends rejected, first: %q\n", st.Rejected, st.FirstRejected)
+		fmt.Fprintf(os.Stderr, "bench: %d sends rejected, first: %q\n", st.Rejected, st.FirstRejected)
 	}
 	res.Sent = sent.Normal + sent.High
 	res.Errors += int(sent.Failed)

@@ -34,6 +34,7 @@ type worker struct {
 	// ticking and flushing are set while a tick or flush job is queued, so
 	// a busy worker gets at most one of each waiting.
 	ticking, flushing atomic.Bool
+	flushBatch        []*groupState // reused by flush
 	// gatewayGen is the gateway tracker's generation the last tick saw.
 	gatewayGen uint64
 }
@@ -228,6 +229,12 @@ func (w *worker) nextSeq(ctx context.Context, gs *groupState) (int64, error) {
 // owner, or 503 and the client retries).
 func (w *worker) save(ctx context.Context, gs *groupState) error {
 	v, err := w.r.store.PutGroup(ctx, gs.g)
+	return w.saved(gs, v, err)
+}
+
+// saved applies the outcome of writing gs's record: its new version, or,
+// on a conflict, the end of this router's stale copy (errMoved).
+func (w *worker) saved(gs *groupState, v int64, err error) error {
 	if errors.Is(err, storage.ErrConflict) {
 		w.r.log.Warn("group changed under this router; reloading", "app_id", gs.g.AppID, "group_id", gs.g.ID)
 		w.forget(gs)
@@ -249,23 +256,25 @@ const flushChunk = 64
 // With chunk > 0 it saves at most that many and queues the rest as a new
 // job, so requests wait for at most one chunk of writes.
 func (w *worker) flush(ctx context.Context, chunk int) error {
-	var errs []error
-	n := 0
+	batch := w.flushBatch[:0]
+	more := false
 	for _, gs := range w.groups {
 		if !gs.dirty && len(gs.savedMembers) == 0 && len(gs.removed) == 0 {
 			continue
 		}
-		if chunk > 0 && n == chunk {
-			if !w.post(func(w *worker) { w.flushJob(ctx) }) {
-				w.flushing.Store(false)
-			}
-			return errors.Join(errs...)
+		if chunk > 0 && len(batch) == chunk {
+			more = true
+			break
 		}
-		n++
-		errs = append(errs, w.flushGroup(ctx, gs))
+		batch = append(batch, gs)
 	}
-	w.flushing.Store(false)
-	return errors.Join(errs...)
+	err := w.flushGroups(ctx, batch)
+	clear(batch)
+	w.flushBatch = batch[:0]
+	if !more || !w.post(func(w *worker) { w.flushJob(ctx) }) {
+		w.flushing.Store(false)
+	}
+	return err
 }
 
 func (w *worker) flushJob(ctx context.Context) {
@@ -274,49 +283,85 @@ func (w *worker) flushJob(ctx context.Context) {
 	}
 }
 
-// flushGroup writes one group's changed counters and member records.
-func (w *worker) flushGroup(ctx context.Context, gs *groupState) error {
-	if gs.dirty {
-		if err := w.save(ctx, gs); err != nil {
-			if errors.Is(err, errMoved) {
-				return nil // another router owns it now; its state wins
+// flushGroups writes the changed counters and member records of groups.
+// The store writes of all of them run at once, so the worker waits for
+// about one write (the store commits them together: one fsync for the
+// embedded store), not one per group; the worker holds every group's state
+// meanwhile, so nothing changes under them, and it applies the outcomes
+// itself.
+func (w *worker) flushGroups(ctx context.Context, groups []*groupState) error {
+	type write struct {
+		group   storage.Group // the record to save; zero if it is clean
+		ups     []storage.Member
+		removed []string
+		version int64
+		err     error // of the record; a stale record writes no members
+		membErr error
+	}
+	writes := make([]write, len(groups))
+	var wg sync.WaitGroup
+	for i, gs := range groups {
+		wr := &writes[i]
+		if gs.dirty {
+			wr.group = gs.g
+		}
+		for id := range gs.savedMembers {
+			if m := gs.members[id]; m != nil {
+				wr.ups = append(wr.ups, storedMember(m))
 			}
-			return err // a stale state writes no members either
 		}
-	}
-	if len(gs.savedMembers) == 0 && len(gs.removed) == 0 {
-		return nil
-	}
-	var ups []storage.Member
-	for id := range gs.savedMembers {
-		if m := gs.members[id]; m != nil {
-			ups = append(ups, storedMember(m))
+		for id := range gs.removed {
+			wr.removed = append(wr.removed, id)
 		}
+		appID, groupID, dirty := gs.g.AppID, gs.g.ID, gs.dirty
+		wg.Go(func() {
+			if dirty {
+				if wr.version, wr.err = w.r.store.PutGroup(ctx, wr.group); wr.err != nil {
+					return
+				}
+			}
+			if len(wr.ups) > 0 || len(wr.removed) > 0 {
+				wr.membErr = w.r.store.SaveMembers(ctx, appID, groupID, wr.ups, wr.removed)
+			}
+		})
 	}
-	removed := make([]string, 0, len(gs.removed))
-	for id := range gs.removed {
-		removed = append(removed, id)
+	wg.Wait()
+	var errs []error
+	for i, gs := range groups {
+		wr := &writes[i]
+		if gs.dirty {
+			if err := w.saved(gs, wr.version, wr.err); err != nil {
+				if !errors.Is(err, errMoved) { // another router owns it now; its state wins
+					errs = append(errs, err)
+				}
+				continue
+			}
+		}
+		if wr.membErr != nil {
+			errs = append(errs, wr.membErr)
+			continue
+		}
+		clear(gs.savedMembers)
+		clear(gs.removed)
 	}
-	if err := w.r.store.SaveMembers(ctx, gs.g.AppID, gs.g.ID, ups, removed); err != nil {
-		return err
-	}
-	clear(gs.savedMembers)
-	clear(gs.removed)
-	return nil
+	return errors.Join(errs...)
 }
 
 // dropPartition saves and forgets the worker's groups of partition p. It
 // returns the groups with members that another router should load so
 // their presence timers keep running.
 func (w *worker) dropPartition(ctx context.Context, p int) (touch []*groupState) {
-	for key, gs := range w.groups {
-		if gs.part != p {
-			continue
+	var groups []*groupState
+	for _, gs := range w.groups {
+		if gs.part == p {
+			groups = append(groups, gs)
 		}
-		if err := w.flushGroup(ctx, gs); err != nil {
-			w.r.log.Error("save group state", "app_id", gs.g.AppID, "group_id", gs.g.ID, "err", err)
-		}
-		delete(w.groups, key)
+	}
+	if err := w.flushGroups(ctx, groups); err != nil {
+		w.r.log.Error("save group state", "partition", p, "err", err)
+	}
+	for _, gs := range groups {
+		w.forget(gs)
 		if len(gs.members) > 0 && !gs.g.Closed {
 			touch = append(touch, gs)
 		}

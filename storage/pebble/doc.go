@@ -62,13 +62,14 @@
 //
 // # Concurrency
 //
-// A Store is safe for concurrent use. DeleteGroup takes the store-wide
-// group mutex, then the group's striped lock (no code takes them the other
-// way round). CreateGroup and PutGroup are serialized
-// by a store-wide mutex held across their read and write, so concurrent
-// CreateGroup calls for one group create it exactly once, and of concurrent
-// PutGroup calls passing the same version exactly one succeeds; the others
-// get storage.ErrConflict. AppendMessage and DeleteMessage are serialized
+// A Store is safe for concurrent use. A group has two striped locks: its
+// record lock and its message lock. DeleteGroup takes the record lock, then
+// the message lock (no code takes them the other way round). CreateGroup
+// and PutGroup hold the group's record lock across their read and write,
+// so concurrent CreateGroup calls for one group create it exactly once, and
+// of concurrent PutGroup calls passing the same version exactly one
+// succeeds; the others get storage.ErrConflict. Different groups' records
+// write in parallel, so their fsyncs share Pebble's group commit. AppendMessage and DeleteMessage are serialized
 // per group (by a striped lock) because both read a message record before
 // writing it; different groups write in parallel. SaveMembers takes no lock: it only
 // writes, and its batch is applied atomically; of concurrent calls touching

@@ -85,8 +85,9 @@ func (s *Store) DeleteGroup(ctx context.Context, appID, groupID string) error {
 		return err
 	}
 	defer s.end()
-	s.groupMu.Lock()
-	defer s.groupMu.Unlock()
+	gmu := s.recordLock(appID, groupID)
+	gmu.Lock()
+	defer gmu.Unlock()
 	mu := s.groupLock(appID, groupID)
 	mu.Lock()
 	defer mu.Unlock()

@@ -45,7 +45,8 @@ type Store struct {
 	mu     sync.RWMutex // guards closed; held shared by every call
 	closed bool
 
-	groupMu sync.Mutex              // serializes CreateGroup and PutGroup (read, compare, write)
+	idMu    sync.Mutex              // serializes ID's read and first write
+	groupMu [lockStripes]sync.Mutex // per-group record read, compare, write (CreateGroup, PutGroup, DeleteGroup)
 	msgMu   [lockStripes]sync.Mutex // per-group message read-modify-write
 }
 
@@ -82,8 +83,8 @@ func (s *Store) ID(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer s.end()
-	s.groupMu.Lock()
-	defer s.groupMu.Unlock()
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
 	var id string
 	found, err := s.getJSON([]byte(idKey), &id)
 	if err != nil {
@@ -134,11 +135,23 @@ func (s *Store) end() { s.mu.RUnlock() }
 
 // groupLock returns the mutex serializing message writes of one group.
 func (s *Store) groupLock(appID, groupID string) *sync.Mutex {
+	return &s.msgMu[stripe(appID, groupID)]
+}
+
+// recordLock returns the mutex serializing the read, compare and write of
+// one group's record. Groups write in parallel, so their syncs share the
+// WAL's group commit: one store-wide lock made every group's state write
+// wait for the others' fsyncs (6 ms a write at 1,000 groups).
+func (s *Store) recordLock(appID, groupID string) *sync.Mutex {
+	return &s.groupMu[stripe(appID, groupID)]
+}
+
+func stripe(appID, groupID string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(appID))
 	h.Write([]byte{'/'})
 	h.Write([]byte(groupID))
-	return &s.msgMu[h.Sum32()%lockStripes]
+	return h.Sum32() % lockStripes
 }
 
 // getJSON decodes the value at key into v; found is false if key is absent.
@@ -203,8 +216,9 @@ func (s *Store) CreateGroup(ctx context.Context, g storage.Group) (storage.Group
 		return storage.Group{}, false, err
 	}
 	defer s.end()
-	s.groupMu.Lock()
-	defer s.groupMu.Unlock()
+	gmu := s.recordLock(g.AppID, g.ID)
+	gmu.Lock()
+	defer gmu.Unlock()
 	key := groupKey(g.AppID, g.ID)
 	var existing storage.Group
 	found, err := s.getJSON(key, &existing)
@@ -247,8 +261,9 @@ func (s *Store) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
 		return 0, err
 	}
 	defer s.end()
-	s.groupMu.Lock()
-	defer s.groupMu.Unlock()
+	gmu := s.recordLock(g.AppID, g.ID)
+	gmu.Lock()
+	defer gmu.Unlock()
 	key := groupKey(g.AppID, g.ID)
 	var cur storage.Group
 	found, err := s.getJSON(key, &cur)
@@ -269,8 +284,8 @@ func (s *Store) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
 	return g.Version, nil
 }
 
-// putGroupLocked writes g and its open mark in one batch. groupMu must be
-// held.
+// putGroupLocked writes g and its open mark in one batch. g's record lock
+// must be held.
 func (s *Store) putGroupLocked(g storage.Group) error {
 	val, err := json.Marshal(g)
 	if err != nil {

@@ -59,6 +59,10 @@ func BenchmarkAppendMessageParallel(b *testing.B) {
 	storagetest.BenchAppendParallel(b, open(b, b.TempDir(), pebble.Options{}), 16)
 }
 
+func BenchmarkPutGroupParallel(b *testing.B) {
+	storagetest.BenchPutGroupParallel(b, open(b, b.TempDir(), pebble.Options{}), 16)
+}
+
 func BenchmarkListMessagesDesc50(b *testing.B) {
 	storagetest.BenchListDesc50(b, open(b, b.TempDir(), pebble.Options{NoSync: true}), 10_000)
 }

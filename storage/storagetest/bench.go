@@ -50,6 +50,29 @@ func BenchAppendParallel(b *testing.B, s storage.Store, parallel int) {
 	})
 }
 
+// BenchPutGroupParallel measures group state writes (the router's
+// once-a-second counter saves), each goroutine saving a group of its own:
+// different groups must not wait for each other's writes.
+func BenchPutGroupParallel(b *testing.B, s storage.Store, parallel int) {
+	b.ReportAllocs()
+	b.SetParallelism(parallel)
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		g, _, err := s.CreateGroup(b.Context(), storage.Group{AppID: "bench", ID: fmt.Sprintf("room-%d", next.Add(1)), MsgAmount: map[int32]int64{}})
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		for pb.Next() {
+			g.PV++
+			if g.Version, err = s.PutGroup(b.Context(), g); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // BenchListDesc50 measures the newest-50 page of a group of n messages
 // (listRecentMessage).
 func BenchListDesc50(b *testing.B, s storage.Store, n int64) {
