@@ -64,6 +64,10 @@ type Config struct {
 	// set: the router neither stores NORMAL messages nor keeps them for
 	// history. The scenario's name then ends in "-nostorage".
 	NoStorage bool
+	// ReadInterval makes the load generator read each client socket at
+	// most once per interval: fewer, larger reads, to show how much of a
+	// latency is the clients' own reading. Default 0: read as frames come.
+	ReadInterval time.Duration
 }
 
 // scenarioName is the scenario as results name it: storage off shows.
@@ -95,6 +99,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.Rate, "rate", 0, "fanout: messages per second (default 100)")
 	fs.DurationVar(&c.Duration, "duration", 0, "fanout: how long to send (default 10s)")
 	fs.IntVar(&c.HighEvery, "high-every", 0, "fanout, rooms: one message in N is HIGH (default 10)")
+	fs.DurationVar(&c.ReadInterval, "read-interval", 0, "fanout, rooms, c2c: clients read their sockets at most once per interval (fewer, larger reads)")
 	fs.BoolVar(&c.NoStorage, "no-storage", false, "fanout, rooms: send with noStorage (the scenario's name says so)")
 	fs.IntVar(&c.Connections, "members", 0, "fanout: room members (same as --connections)")
 }
@@ -110,7 +115,7 @@ func (c Config) Validate() error {
 	default:
 		return errors.New("bench: --scenario must be idle, connect, fanout, rooms or c2c")
 	}
-	if c.Rate < 0 || c.Duration < 0 || c.HighEvery < 0 {
+	if c.Rate < 0 || c.Duration < 0 || c.HighEvery < 0 || c.ReadInterval < 0 {
 		return errors.New("bench: negative value")
 	}
 	if c.Connections < 0 || c.Rooms < 0 || c.Gateways < 0 || c.Routers < 0 || c.PerWorker < 0 || c.Settle < 0 || c.IdleWindow < 0 || c.Concurrency < 0 {

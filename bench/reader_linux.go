@@ -5,6 +5,7 @@ package bench
 import (
 	"errors"
 	"net"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -36,15 +37,23 @@ func (r *fanoutReader) add(conn net.Conn, user int) error {
 	return unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
 }
 
-// run reads until stop is closed.
-func (r *fanoutReader) run(stop <-chan struct{}) {
+// run reads until stop is closed. With interval > 0 it waits for events
+// at most once per interval, so the frames that arrived meanwhile are
+// read in one read per socket: fewer, larger reads, for up to interval
+// of added latency.
+func (r *fanoutReader) run(stop <-chan struct{}, interval time.Duration) {
 	events := make([]unix.EpollEvent, 512)
 	buf := make([]byte, 256<<10)
+	last := time.Now()
 	for {
 		select {
 		case <-stop:
 			return
 		default:
+		}
+		if interval > 0 {
+			time.Sleep(time.Until(last.Add(interval)))
+			last = time.Now()
 		}
 		n, err := unix.EpollWait(r.epfd, events, 100)
 		if err != nil && !errors.Is(err, unix.EINTR) {

@@ -5,6 +5,7 @@ package bench
 import (
 	"errors"
 	"net"
+	"time"
 )
 
 // errNeedsLinux is what liveim bench answers where it cannot run.
@@ -17,6 +18,6 @@ func newFanoutReader() (*fanoutReader, error) { return nil, errNeedsLinux }
 
 func (r *fanoutReader) add(net.Conn, int) error { return errNeedsLinux }
 
-func (r *fanoutReader) run(<-chan struct{}) {}
+func (r *fanoutReader) run(<-chan struct{}, time.Duration) {}
 
 func writeFD(int, []byte) (int, error) { return 0, errNeedsLinux }

@@ -525,7 +525,7 @@ func startWorkers(self string, cfg Config, urls []string, app demoapp.Info, read
 	for first := 0; first < cfg.Connections; first += cfg.PerWorker {
 		j := job{URLs: urls, AppID: app.AppID, AppKey: app.AppKey, First: first, Count: min(cfg.PerWorker, cfg.Connections-first),
 			Rooms: cfg.Rooms, SourceIP: 2 + (len(workers)*50)%200, Read: read, NoJoin: cfg.Scenario == "connect",
-			Dialers: cfg.Concurrency}
+			Dialers: cfg.Concurrency, ReadInterval: cfg.ReadInterval}
 		cmd := exec.Command(self, "bench-worker")
 		cmd.Stderr = os.Stderr
 		stdin, err := cmd.StdinPipe()

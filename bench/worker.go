@@ -39,6 +39,9 @@ type job struct {
 	// Read makes the worker read its sockets (fanout) instead of leaving
 	// them idle; it then answers "report" on stdin with a readStats line.
 	Read bool `json:"read"`
+	// ReadInterval makes a reading worker read each socket at most once
+	// per interval (Config.ReadInterval).
+	ReadInterval time.Duration `json:"read_interval"`
 }
 
 // readStats is a reading worker's answer to "report".
@@ -124,7 +127,7 @@ func RunWorker(in io.Reader, out io.Writer) error {
 				conns[i] = nil // the reader owns the socket now
 			}
 		}
-		go reader.run(stop)
+		go reader.run(stop, j.ReadInterval)
 	}
 	b, _ := json.Marshal(rep)
 	if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {

@@ -357,7 +357,7 @@ func TestBench(t *testing.T) {
 // TestBenchSends runs the rooms and c2c scenarios small: the workers'
 // clients send, every message reaches every member once.
 func TestBenchSends(t *testing.T) {
-	for _, run := range [][]string{{"rooms"}, {"rooms", "--no-storage"}, {"c2c"}} {
+	for _, run := range [][]string{{"rooms"}, {"rooms", "--no-storage"}, {"rooms", "--read-interval", "20ms"}, {"c2c"}} {
 		scenario := strings.Join(run, "")
 		t.Run(scenario, func(t *testing.T) {
 			out, err := exec.Command(liveimBin, append([]string{"bench", "--scenario", run[0], "--connections", "200", "--rooms", "20",
