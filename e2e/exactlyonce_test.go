@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -228,5 +229,113 @@ func TestBusyRouterKeepsItsPartitions(t *testing.T) {
 	}
 	if got := info.Statistics.MsgAmount[chatType]; got != burst {
 		t.Fatalf("msgAmount %d, want %d", got, burst)
+	}
+}
+
+// gatedStore is a router's view of the cluster's real store whose group
+// writes wait while its gate is closed: a disk, or a ScyllaDB, stalled
+// under load.
+type gatedStore struct {
+	storage.Store
+	mu   sync.Mutex
+	gate chan struct{} // nil: open
+}
+
+func (s *gatedStore) wait() {
+	s.mu.Lock()
+	g := s.gate
+	s.mu.Unlock()
+	if g != nil {
+		<-g
+	}
+}
+
+func (s *gatedStore) shut() {
+	s.mu.Lock()
+	s.gate = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *gatedStore) open() {
+	s.mu.Lock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *gatedStore) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
+	s.wait()
+	return s.Store.PutGroup(ctx, g)
+}
+
+func (s *gatedStore) SaveMembers(ctx context.Context, appID, groupID string, upserts []storage.Member, removes []string) error {
+	s.wait()
+	return s.Store.SaveMembers(ctx, appID, groupID, upserts, removes)
+}
+
+// TestSlowStoreKeepsRouterAlive: a router stays in the live set while its
+// store stalls and a hand-over of partitions waits for the store. Its
+// announcements do not wait for that work: when they did, a router under
+// a join storm on a loaded ScyllaDB dropped out of the live set, the
+// others took its partitions, it came back and took them again, and its
+// clients got 503s and lost pins (the join storm of issue 15).
+func TestSlowStoreKeepsRouterAlive(t *testing.T) {
+	const alive = 2 * time.Second
+	slow := &gatedStore{}
+	c := testcluster.Start(t, testcluster.Options{
+		Router: router.Config{AliveTTL: alive},
+		RouterStore: func(i int, s storage.Store) storage.Store {
+			if i > 0 {
+				return s
+			}
+			slow.Store = s
+			return slow
+		},
+	})
+	owner := c.Login(t, 0, "owner", "admin")
+	const groups = 32
+	for i := range groups {
+		createGroup(t, owner, fmt.Sprintf("room-%d", i))
+		join(t, owner, fmt.Sprintf("room-%d", i))
+		send(t, owner, fmt.Sprintf("room-%d", i), "first") // reserves the group's seqnums
+	}
+	// The store stalls; the groups' state changes, so the next flush, and
+	// any hand-over, waits for it.
+	slow.shut()
+	defer slow.open()
+	for i := range groups {
+		go func() {
+			_, _ = owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: fmt.Sprintf("room-%d", i), Type: chatType, Data: "second"})
+		}()
+	}
+	first := c.Router(0)
+	c.StartRouter() // the first router must hand half its partitions over
+	js, err := jetstream.New(c.Connect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctxT(t), subject.RouterBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(3 * alive); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if _, err := kv.Get(ctxT(t), first.ID()); err != nil {
+			t.Fatalf("router %s left the live set while its store stalled: %v", first.ID(), err)
+		}
+	}
+	slow.open()
+	testcluster.WaitFor(t, 60*time.Second, func() error {
+		a, b := c.Router(0).Stats(), c.Router(1).Stats()
+		if a.PartitionsOwned == 0 || b.PartitionsOwned == 0 || a.PartitionsOwned+b.PartitionsOwned != 32 {
+			return fmt.Errorf("partitions owned %d and %d, want 32 shared", a.PartitionsOwned, b.PartitionsOwned)
+		}
+		return nil
+	})
+	for i := range 2 {
+		if st := c.Router(i).Stats(); st.PinsLost != 0 {
+			t.Fatalf("router %d stats %+v: want no pin lost", i, st)
+		}
 	}
 }

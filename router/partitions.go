@@ -116,6 +116,19 @@ func (ps *partitions) run(ctx context.Context) error {
 	if _, err := ps.kv.Get(ctx, r.cfg.ID); err == nil {
 		ps.restarted = true
 	}
+	// The announcements run on their own: a rebalance can wait for the
+	// store (a partition handed over saves its groups first), and a router
+	// that announced only between rebalances dropped out of the live set
+	// whenever its store stalled for AliveTTL, so the others took its
+	// partitions and it took them back: pins lost and 503s under load.
+	if err := ps.announce(ctx); err != nil {
+		r.log.Warn("announce router", "err", err)
+	}
+	announcing := make(chan struct{})
+	go func() {
+		defer close(announcing)
+		ps.keepAnnouncing(ctx)
+	}()
 	every := r.cfg.AliveTTL / 4
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
@@ -125,6 +138,7 @@ func (ps *partitions) run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			<-announcing // no announcement after the delete
 			bg, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_ = ps.kv.Delete(bg, r.cfg.ID)
@@ -143,18 +157,45 @@ func (ps *partitions) run(ctx context.Context) error {
 	}
 }
 
-// rebalance announces this router and starts or stops partitions to match
-// its rendezvous share of the live set.
+// announce puts this router in the live set for AliveTTL.
+func (ps *partitions) announce(ctx context.Context) error {
+	r := ps.r
+	_, err := ps.kv.Put(ctx, r.cfg.ID, []byte(r.now().UTC().Format(time.RFC3339Nano)))
+	return err
+}
+
+// keepAnnouncing announces this router every AliveTTL/4 until ctx ends,
+// whatever the rebalances are waiting for.
+func (ps *partitions) keepAnnouncing(ctx context.Context) {
+	ticker := time.NewTicker(ps.r.cfg.AliveTTL / 4)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := ps.announce(ctx); err != nil && ctx.Err() == nil {
+				ps.r.log.Warn("announce router", "err", err)
+			}
+		}
+	}
+}
+
+// rebalance starts or stops partitions to match this router's rendezvous
+// share of the live set.
 func (ps *partitions) rebalance(ctx context.Context) error {
 	r := ps.r
-	if _, err := ps.kv.Put(ctx, r.cfg.ID, []byte(r.now().UTC().Format(time.RFC3339Nano))); err != nil {
+	live, err := ps.kv.Keys(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 		return err
 	}
-	live, err := ps.kv.Keys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		live = []string{r.cfg.ID}
-	} else if err != nil {
-		return err
+	if !slices.Contains(live, r.cfg.ID) {
+		// Not announced yet, or the announcement lapsed: announce now
+		// rather than give every partition away.
+		if err := ps.announce(ctx); err != nil {
+			return err
+		}
+		live = append(live, r.cfg.ID)
 	}
 	// Routers that left the live set since the last rebalance died or
 	// stopped: a stopped one unpinned its partitions, a dead one did not.

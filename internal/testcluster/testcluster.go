@@ -59,6 +59,9 @@ type Options struct {
 	Gateway   gateway.Config
 	Router    router.Config
 	ClientTLS *tls.Config
+	// RouterStore, when set, gives the i-th router started its view of
+	// the cluster's store (a wrapper, e.g. one that makes writes slow).
+	RouterStore func(i int, s storage.Store) storage.Store
 }
 
 // Cluster is a running set of components.
@@ -228,7 +231,14 @@ func (c *Cluster) ConnectAs(user string) *nats.Conn {
 // StartRouter starts one more router and waits until it serves.
 func (c *Cluster) StartRouter() *Router {
 	c.t.Helper()
-	rt, err := router.New(c.opts.Router, c.Connect(), c.Store, logger())
+	st := c.Store
+	if c.opts.RouterStore != nil {
+		c.mu.Lock()
+		i := len(c.routers)
+		c.mu.Unlock()
+		st = c.opts.RouterStore(i, st)
+	}
+	rt, err := router.New(c.opts.Router, c.Connect(), st, logger())
 	if err != nil {
 		c.t.Fatal(err)
 	}
