@@ -46,10 +46,15 @@ type partitions struct {
 	consuming map[int]*consumption
 	pins      map[int]string
 
-	// prevLive is the live set of the last rebalance; restarted is set
-	// when this router's ID was live before it started (a crash and a
+	// prevLive is the set the last rebalance placed partitions over: the
+	// live routers and the suspects, routers missing from the live set
+	// once (suspect). A router is gone only when it is missing twice in a
+	// row: one late announcement (its NATS server or its own process
+	// starved for a moment) must not cost it its partitions. restarted is
+	// set when this router's ID was live before it started (a crash and a
 	// quick restart). Only run touches them.
 	prevLive  []string
+	suspect   map[string]bool
 	restarted bool
 }
 
@@ -197,16 +202,25 @@ func (ps *partitions) rebalance(ctx context.Context) error {
 		}
 		live = append(live, r.cfg.ID)
 	}
-	// Routers that left the live set since the last rebalance died or
-	// stopped: a stopped one unpinned its partitions, a dead one did not.
-	gone := map[string]bool{}
+	// Routers that left the live set died or stopped: a stopped one
+	// unpinned its partitions, a dead one did not. A router missing for
+	// the first time is a suspect and keeps its partitions for one more
+	// rebalance; missing again, it is gone.
+	gone, suspect := map[string]bool{}, map[string]bool{}
 	for _, id := range ps.prevLive {
-		if !slices.Contains(live, id) {
+		switch {
+		case slices.Contains(live, id):
+		case ps.suspect[id]:
 			gone[id] = true
+		default:
+			suspect[id] = true
 		}
 	}
+	for id := range suspect {
+		live = append(live, id)
+	}
 	prev := ps.prevLive
-	ps.prevLive = live
+	ps.prevLive, ps.suspect = live, suspect
 	var errs []error // one partition that cannot start does not hold up the others
 	for p := range r.cfg.Partitions {
 		want := owner(live, p) == r.cfg.ID
@@ -299,6 +313,7 @@ func (ps *partitions) start(ctx context.Context, p int) error {
 func (ps *partitions) stop(ctx context.Context, p int) {
 	ps.mu.Lock()
 	cons := ps.consuming[p]
+	pin, pinned := ps.pins[p]
 	delete(ps.consuming, p)
 	delete(ps.pins, p)
 	ps.mu.Unlock()
@@ -309,8 +324,13 @@ func (ps *partitions) stop(ctx context.Context, p int) {
 	<-cons.cc.Closed()
 	ps.r.metrics.partitions.Dec()
 	ps.r.workers.dropPartition(ctx, ps.r, p)
-	if err := ps.stream.UnpinConsumer(ctx, consumerName(p), subject.PriorityGroup); err != nil {
-		ps.r.log.Debug("unpin", "partition", p, "err", err)
+	// Unpin only a pin this router holds: a router that started a
+	// partition but never got its pin (its owner was back before the pin
+	// moved) would otherwise take the pin from the owner.
+	if pinned && ps.pinHeld(p, pin) {
+		if err := ps.stream.UnpinConsumer(ctx, consumerName(p), subject.PriorityGroup); err != nil {
+			ps.r.log.Debug("unpin", "partition", p, "err", err)
+		}
 	}
 	ps.r.log.Debug("partition released", "partition", p)
 }
@@ -342,4 +362,22 @@ func (ps *partitions) onMsg(ctx context.Context, p int, m jetstream.Msg) {
 	}
 	replyTo := h.Get(subject.HeaderReply)
 	r.enqueue(job{appID: appID, groupID: groupID, part: p, data: m.Data(), header: h, reply: func(rep *liveimpb.Reply) { r.respond(replyTo, rep) }})
+}
+
+// pinHeld reports whether partition p's consumer is still pinned to pin,
+// the pin this router's messages of p came under. When it cannot tell, it
+// says yes: a failover must not wait for the pin TTL.
+func (ps *partitions) pinHeld(p int, pin string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := ps.stream.Consumer(ctx, consumerName(p))
+	if err != nil {
+		return true
+	}
+	for _, g := range info.CachedInfo().PriorityGroups {
+		if g.Group == subject.PriorityGroup {
+			return g.PinnedClientID == pin
+		}
+	}
+	return true
 }
