@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -62,5 +63,26 @@ func TestNewRefusesMissingCertificate(t *testing.T) {
 	cfg := Config{TLSCertFile: filepath.Join(dir, "none.pem"), TLSKeyFile: filepath.Join(dir, "none.key")}
 	if _, err := New(cfg, &nats.Conn{}, nil); err == nil || !strings.Contains(err.Error(), "TLS certificate") {
 		t.Fatalf("New with missing certificate files: %v", err)
+	}
+}
+
+// TestApplyGCPercent: a gateway process runs the GC at its GCPercent
+// (50 by default), unless the operator set GOGC, which wins.
+func TestApplyGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	if got := (Config{}).ApplyGCPercent(); got != 50 {
+		t.Fatalf("default target %d, want 50", got)
+	}
+	if got := debug.SetGCPercent(100); got != 50 {
+		t.Fatalf("the process runs at %d, want 50", got)
+	}
+	if got := (Config{GCPercent: 80}).ApplyGCPercent(); got != 80 || debug.SetGCPercent(100) != 80 {
+		t.Fatalf("--gc-percent 80: %d", got)
+	}
+	t.Setenv("GOGC", "200")
+	debug.SetGCPercent(200) // what the runtime read from GOGC at start
+	if got := (Config{GCPercent: 30}).ApplyGCPercent(); got != 200 || debug.SetGCPercent(200) != 200 {
+		t.Fatalf("with GOGC=200 set the target is %d, want 200", got)
 	}
 }

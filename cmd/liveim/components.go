@@ -75,6 +75,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	logStart(log, "gateway")
+	log.Info("gc target", "gogc", cfg.Gateway.ApplyGCPercent())
 	tp, err := telemetry.NewProvider(ctx, telemetry.GatewayService, buildVersion())
 	if err != nil {
 		return err

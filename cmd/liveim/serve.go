@@ -154,6 +154,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	logStart(log, "serve")
+	log.Info("gc target", "gogc", cfg.Gateway.ApplyGCPercent())
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return err
 	}
