@@ -137,12 +137,13 @@ type Config struct {
 	// at its end, so other gateways see a steady stream of reconnects, not
 	// a storm. Default 0: all at once.
 	DrainDelay time.Duration
-	// GCPercent is the Go garbage collector's target (GOGC) for a process
-	// that runs a gateway, unless the GOGC environment variable is set.
-	// Idle connections allocate nothing, so a lower target costs little
-	// CPU and keeps the heap closer to what is live: at 19,000 joined
-	// connections, 1.9 KB of RSS each at 50 against 2.5 KB at Go's 100
-	// (docs/benchmarks.md). Default 50.
+	// GCPercent is the Go garbage collector's target (GOGC) for a
+	// `liveim gateway` process, unless the GOGC environment variable is
+	// set. Idle connections allocate nothing, so a lower target costs
+	// little CPU and keeps the heap closer to what is live: at 19,000
+	// joined connections, 1.9 KB of RSS each at 50 against 2.4 KB at Go's
+	// 100 (docs/benchmarks.md). `liveim serve`, whose NATS, router and
+	// store allocate per message, applies it only when set. Default 50.
 	GCPercent int
 }
 
@@ -179,7 +180,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.UpgradeRatePerIP, "upgrade-rate-per-ip", 0, "gateway: WebSocket upgrades per second per client address, negative for no cap (default 100)")
 	fs.IntVar(&c.UpgradeBurstPerIP, "upgrade-burst-per-ip", 0, "gateway: WebSocket upgrades one client address may make at once (default 200)")
 	fs.Var(flagvalue.List(&c.TrustedProxies), "trusted-proxies", "gateway: comma-separated CIDRs of proxies whose X-Forwarded-For names the client (default none)")
-	fs.IntVar(&c.GCPercent, "gc-percent", 0, "gateway: the Go GC target (GOGC) of the process unless GOGC is set; lower holds less memory per idle connection (default 50)")
+	fs.IntVar(&c.GCPercent, "gc-percent", 0, "gateway: the Go GC target (GOGC) of a liveim gateway process unless GOGC is set; lower holds less memory per idle connection (default 50; liveim serve keeps Go's 100 unless this is set)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "gateway: on shutdown, the window over which clients are told to reconnect, one after another, after /readyz fails (default 0: all at once)")
 }
 

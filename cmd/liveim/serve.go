@@ -154,7 +154,13 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	logStart(log, "serve")
-	log.Info("gc target", "gogc", cfg.Gateway.ApplyGCPercent())
+	// serve runs NATS, a router and the store beside its gateway: they
+	// allocate for every message, so the process keeps Go's GC target
+	// unless --gc-percent says otherwise (at 50, serve spent 13% more
+	// CPU per stored message at 5,000 msgs/s).
+	if cfg.Gateway.GCPercent != 0 {
+		log.Info("gc target", "gogc", cfg.Gateway.ApplyGCPercent())
+	}
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return err
 	}
