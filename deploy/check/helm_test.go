@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -303,6 +304,8 @@ func TestHelmTemplateRefuses(t *testing.T) {
 		{"a Scylla password without a user", []string{"--set", "store.scylla.existingSecret=scylla-auth"}, "store.scylla.username"},
 		{"a Scylla password flag", []string{"--set", "router.flags.scylla-password-file=/tmp/pw"}, "router.flags.scylla-password-file"},
 		{"drain longer than the grace period", []string{"--set", "gateway.preStopSleepSeconds=90"}, "terminationGracePeriodSeconds"},
+		{"a spread drain past the grace period", []string{"--set", "gateway.drainDelaySeconds=50"}, "gateway.drainDelaySeconds"},
+		{"drain-delay as a flag", []string{"--set", "gateway.flags.drain-delay=5s"}, "gateway.flags.drain-delay"},
 		{"a flag the chart sets", []string{"--set", "gateway.flags.nats=nats://x:4222"}, "gateway.flags.nats"},
 		{"a flag with dashes", []string{"--set", "router.flags.--room-rate=5"}, "router.flags"},
 		{"not an OTEL_ variable", []string{"--set", "otel.env.FOO=1"}, "otel.env.FOO"},
@@ -390,6 +393,16 @@ func checkChart(t *testing.T, m *manifests) (gw, rt *appsv1.Deployment) {
 		t.Errorf("%s: no preStop sleep: %+v", gw.Name, pre)
 	} else if g := gw.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g <= pre.PreStop.Sleep.Seconds {
 		t.Errorf("%s: terminationGracePeriodSeconds %v does not exceed the preStop sleep of %ds", gw.Name, g, pre.PreStop.Sleep.Seconds)
+	} else {
+		// The clients are told to go one after another over the drain
+		// window, which ends inside the grace period too.
+		v, _ := envValue(gc, "LIVEIM_DRAIN_DELAY")
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Errorf("%s: LIVEIM_DRAIN_DELAY %q: want a spread drain (%v)", gw.Name, v, err)
+		} else if *g <= pre.PreStop.Sleep.Seconds+int64(d/time.Second) {
+			t.Errorf("%s: terminationGracePeriodSeconds %d does not exceed the preStop sleep %ds plus the drain window %v", gw.Name, *g, pre.PreStop.Sleep.Seconds, d)
+		}
 	}
 
 	// Router listener.
