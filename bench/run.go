@@ -410,6 +410,10 @@ func startServers(ctx context.Context, self string, gateways, routers int, extra
 	if _, _, err := natsserver.EnsurePasswords(s.data); err != nil {
 		return nil, err
 	}
+	// No server-side limit may shape a benchmark: rates, bursts and
+	// per-address caps are lifted on every gateway.
+	unlimited := []string{"--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
+		"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1", "--request-rate", "1000000", "--request-burst", "1000000"}
 	for i := range gateways {
 		addr, err := freeAddr()
 		if err != nil {
@@ -421,26 +425,17 @@ func startServers(ctx context.Context, self string, gateways, routers int, extra
 			s.stop()
 			return nil, err
 		}
-		args := append([]string{"serve", "--data", s.data, "--addr", addr, "--http-addr", opsAddr, "--nats-listen", natsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
-			"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1", "--request-rate", "1000000", "--request-burst", "1000000"}, store...)
+		args := []string{"serve", "--data", s.data, "--nats-listen", natsAddr}
 		if i > 0 {
 			args = []string{"gateway", "--nats", "nats://" + natsAddr, "--nats-user", subject.GatewayUser,
-				"--nats-password-file", filepath.Join(s.data, natsserver.GatewayPasswordFile), "--addr", addr, "--http-addr", opsAddr, "--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
-				"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1", "--request-rate", "1000000", "--request-burst", "1000000"}
+				"--nats-password-file", filepath.Join(s.data, natsserver.GatewayPasswordFile)}
 		}
-		cmd := exec.Command(self, append(args, extra...)...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			s.stop()
-			return nil, err
+		args = append(append(args, "--addr", addr, "--http-addr", opsAddr), unlimited...)
+		if i == 0 {
+			args = append(args, store...) // after the limits: store flags may set --log-level too
 		}
-		s.cmds = append(s.cmds, cmd)
-		s.pids = append(s.pids, cmd.Process.Pid)
-		s.urls = append(s.urls, "ws://"+addr+"/ws")
-		s.ops = append(s.ops, opsAddr)
-		s.roles = append(s.roles, args[0])
-		if err := waitHealthy(ctx, "http://"+addr+"/healthz"); err != nil {
-			s.stop()
+		args = append(args, extra...)
+		if err := s.start(ctx, self, args, opsAddr, "ws://"+addr+"/ws", "http://"+addr+"/healthz"); err != nil {
 			return nil, err
 		}
 	}
@@ -454,22 +449,35 @@ func startServers(ctx context.Context, self string, gateways, routers int, extra
 		}
 		args := append([]string{"router", "--id", fmt.Sprintf("bench-router-%d", i), "--nats", "nats://" + natsAddr, "--nats-user", subject.RouterUser,
 			"--nats-password-file", filepath.Join(s.data, natsserver.RouterPasswordFile), "--http-addr", opsAddr, "--log-level", "error"}, store...)
-		cmd := exec.Command(self, args...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			s.stop()
-			return nil, err
-		}
-		s.cmds = append(s.cmds, cmd)
-		s.pids = append(s.pids, cmd.Process.Pid)
-		s.ops = append(s.ops, opsAddr)
-		s.roles = append(s.roles, "router")
-		if err := waitHealthy(ctx, "http://"+opsAddr+"/readyz"); err != nil {
-			s.stop()
+		if err := s.start(ctx, self, args, opsAddr, "", "http://"+opsAddr+"/readyz"); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// start runs `self args...` (args[0] is its role) and waits until health
+// answers 200; url is its WebSocket URL when it serves clients. On an
+// error every server started is stopped.
+func (s *servers) start(ctx context.Context, self string, args []string, opsAddr, url, health string) error {
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		s.stop()
+		return err
+	}
+	s.cmds = append(s.cmds, cmd)
+	s.pids = append(s.pids, cmd.Process.Pid)
+	if url != "" {
+		s.urls = append(s.urls, url)
+	}
+	s.ops = append(s.ops, opsAddr)
+	s.roles = append(s.roles, args[0])
+	if err := waitHealthy(ctx, health); err != nil {
+		s.stop()
+		return err
+	}
+	return nil
 }
 
 func waitHealthy(ctx context.Context, url string) error {

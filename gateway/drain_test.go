@@ -12,11 +12,9 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/liveim/liveim/internal/natsserver"
 	"github.com/liveim/liveim/internal/testcert"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
@@ -54,16 +52,7 @@ func TestDrainSpreadsCloses(t *testing.T) {
 func testDrainSpreadsCloses(t *testing.T, path string) {
 	const clients = 6
 	const window = 3 * time.Second
-	ns, err := natsserver.Start(natsserver.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := testNATS(t)
 	cfg := Config{Addr: "127.0.0.1:0", DrainDelay: window, LoginTimeout: time.Minute, Loops: 2, IO: path}
 	url, dialer := "ws://", ws.DefaultDialer
 	if path == pathPortableTLS {

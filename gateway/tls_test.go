@@ -13,10 +13,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
-	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/liveim/liveim/internal/natsserver"
 	"github.com/liveim/liveim/internal/testcert"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
@@ -26,16 +24,7 @@ import (
 // its address and a function that stops it and returns Run's error.
 func runGateway(t *testing.T, cfg Config) (*Gateway, net.Addr, func() error) {
 	t.Helper()
-	ns, err := natsserver.Start(natsserver.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := testNATS(t)
 	cfg.Addr = "127.0.0.1:0"
 	g, err := New(cfg, nc, nil)
 	if err != nil {

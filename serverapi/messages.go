@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
@@ -185,20 +186,9 @@ func (s *Server) broadcast(r *http.Request, app storage.App, body []byte) (any, 
 	return out, nil
 }
 
-// MessageView is a stored message.
-type MessageView struct {
-	MessageID       string `json:"message_id"`
-	GroupID         string `json:"group_id"`
-	Type            int32  `json:"type"`
-	SenderID        string `json:"sender_id"`
-	SenderExtension string `json:"sender_extension"`
-	Data            string `json:"data"`
-	Seqnum          int64  `json:"seqnum"`
-	TimestampMs     int64  `json:"timestamp"`
-	Level           string `json:"level"`
-	RepeatCount     int32  `json:"repeat_count"`
-	TotalMsgs       int64  `json:"total_msgs"`
-}
+// MessageView is a stored message as the API lists it: the same object
+// as a group.message callback event carries.
+type MessageView = callback.Message
 
 func messageView(m storage.Message) MessageView {
 	level := "normal"

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"io"
 	"log/slog"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -33,10 +32,7 @@ func (c *gatewayConfig) settings() *settings {
 	s := newSettings("gateway")
 	s.add("gateway", c.Gateway.RegisterFlags)
 	s.add("NATS", c.NATS.RegisterFlags)
-	s.add("internal listener and logs", func(fs *flag.FlagSet) {
-		c.Ops.RegisterFlags(fs)
-		registerLogLevel(fs, &c.LogLevel)
-	})
+	s.add("internal listener and logs", opsFlags(&c.Ops, &c.LogLevel))
 	return s
 }
 
@@ -64,13 +60,7 @@ func (c *gatewayConfig) applyDefaults() {
 
 func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	var cfg gatewayConfig
-	if err := cfg.settings().parse(args, os.Stderr); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-	log, err := newLogger(cfg.LogLevel)
+	log, err := loadTarget(&cfg, args, &cfg.LogLevel)
 	if err != nil {
 		return err
 	}
@@ -142,10 +132,7 @@ func (c *routerConfig) settings() *settings {
 		fs.StringVar(&c.Data, "data", "./data", "data directory of the embedded store (--store pebble)")
 	})
 	s.add("NATS", c.NATS.RegisterFlags)
-	s.add("internal listener and logs", func(fs *flag.FlagSet) {
-		c.Ops.RegisterFlags(fs)
-		registerLogLevel(fs, &c.LogLevel)
-	})
+	s.add("internal listener and logs", opsFlags(&c.Ops, &c.LogLevel))
 	return s
 }
 
@@ -167,13 +154,7 @@ func (c *routerConfig) applyDefaults() {
 
 func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	var c routerConfig
-	if err := c.settings().parse(args, os.Stderr); err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
-		return err
-	}
-	log, err := newLogger(c.LogLevel)
+	log, err := loadTarget(&c, args, &c.LogLevel)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/liveim/liveim/internal/natsconn"
+	"github.com/liveim/liveim/internal/opshttp"
 )
 
 // targetConfig is the configuration of a long-running target (serve,
@@ -260,6 +262,28 @@ func shortDuration(d time.Duration) string {
 		s = t + "h"
 	}
 	return s
+}
+
+// loadTarget parses a target's arguments, validates them before anything
+// connects, and returns the process logger at level (the target's
+// --log-level, which the parse fills in).
+func loadTarget(cfg targetConfig, args []string, level *string) (*slog.Logger, error) {
+	if err := cfg.settings().parse(args, os.Stderr); err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return newLogger(*level)
+}
+
+// opsFlags registers the section every long-running target shares: its
+// internal listener and --log-level.
+func opsFlags(ops *opshttp.Config, level *string) func(*flag.FlagSet) {
+	return func(fs *flag.FlagSet) {
+		ops.RegisterFlags(fs)
+		registerLogLevel(fs, level)
+	}
 }
 
 // registerLogLevel registers --log-level.

@@ -110,13 +110,7 @@ func (c demoConfig) validate() error {
 // app's backend: it signs login tokens with the app key itself.
 func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg demoConfig
-	if err := cfg.settings().parse(args, os.Stderr); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-	log, err := newLogger(cfg.LogLevel)
+	log, err := loadTarget(&cfg, args, &cfg.LogLevel)
 	if err != nil {
 		return err
 	}

@@ -60,10 +60,7 @@ func (c *serveConfig) settings() *settings {
 	s.fs.Lookup("id").Usage = "gateway and router: unique ID among gateways and among routers (default random)"
 	s.add("server API", c.API.RegisterFlags)
 	s.add("storage", c.Store.RegisterFlags)
-	s.add("internal listener and logs", func(fs *flag.FlagSet) {
-		c.Ops.RegisterFlags(fs)
-		registerLogLevel(fs, &c.LogLevel)
-	})
+	s.add("internal listener and logs", opsFlags(&c.Ops, &c.LogLevel))
 	return s
 }
 
@@ -143,13 +140,7 @@ func (b autoBool) or(auto bool) bool {
 
 func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg serveConfig
-	if err := cfg.settings().parse(args, os.Stderr); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-	log, err := newLogger(cfg.LogLevel)
+	log, err := loadTarget(&cfg, args, &cfg.LogLevel)
 	if err != nil {
 		return err
 	}
