@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/serverapi"
 )
@@ -171,5 +172,29 @@ func TestStoppedGatewayMembersLeave(t *testing.T) {
 	mc := waitEvent(t, owner, memberChange)
 	if !slices.Equal(userIDs(mc.LeaveUsers), []string{"gone"}) || mc.MemberCount != 2 {
 		t.Fatalf("memberchange: %+v, want gone leaving and 2 members", mc)
+	}
+}
+
+// TestHandoverSendsPendingMemberChange: joins a router has answered but
+// not yet announced (the memberchange interval had not come) go out when
+// the router hands the group's partition over, here by stopping; they
+// were lost when a partition moved while a room filled.
+func TestHandoverSendsPendingMemberChange(t *testing.T) {
+	rc := fastPresence()
+	rc.MemberChangeInterval = time.Hour // only the first change goes out by the clock
+	c := testcluster.Start(t, testcluster.Options{Routers: 1, Gateways: 1, Router: rc})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	if mc := waitEvent(t, owner, memberChange); mc.JoinCount != 1 {
+		t.Fatalf("first memberchange: %+v", mc)
+	}
+	join(t, c.Login(t, 0, "viewer", ""), "room")
+	if err := c.Router(0).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	mc := waitEvent(t, owner, memberChange)
+	if mc.JoinCount != 1 || len(mc.JoinUsers) != 1 || mc.JoinUsers[0].UserId != "viewer" || mc.MemberCount != 2 {
+		t.Fatalf("memberchange on handover: %+v, want viewer's join", mc)
 	}
 }

@@ -347,7 +347,9 @@ func (w *worker) flushGroups(ctx context.Context, groups []*groupState) error {
 	return errors.Join(errs...)
 }
 
-// dropPartition saves and forgets the worker's groups of partition p. It
+// dropPartition saves and forgets the worker's groups of partition p.
+// Joins and leaves not yet announced go out now: the next owner loads the
+// members, not what changed, so they would never be announced. It
 // returns the groups with members that another router should load so
 // their presence timers keep running.
 func (w *worker) dropPartition(ctx context.Context, p int) (touch []*groupState) {
@@ -361,6 +363,9 @@ func (w *worker) dropPartition(ctx context.Context, p int) (touch []*groupState)
 		w.r.log.Error("save group state", "partition", p, "err", err)
 	}
 	for _, gs := range groups {
+		if !gs.change.empty() && !gs.g.Closed {
+			w.r.publishMemberChange(gs)
+		}
 		w.forget(gs)
 		if len(gs.members) > 0 && !gs.g.Closed {
 			touch = append(touch, gs)
