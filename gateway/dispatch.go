@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -117,6 +118,10 @@ func (d *dispatcher) intake(stop <-chan struct{}) {
 	for {
 		select {
 		case m := <-d.ch:
+			if strings.HasPrefix(m.Subject, d.gw.inbox) {
+				d.gw.onReply(m) // a join's, in order with its room's events
+				continue
+			}
 			d.enqueue(m)
 		case <-stop:
 			return

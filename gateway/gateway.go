@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -233,21 +234,42 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	// Setup that can fail comes first, and undoes itself when it does: no
 	// goroutine starts before it is done.
-	inbox, err := g.nc.Subscribe(g.inbox+"*", g.onReply)
-	if err != nil {
-		_ = g.ln.Close()
-		return fmt.Errorf("gateway: subscribe inbox: %w", err)
+	var subs []*nats.Subscription
+	unsubscribe := func() {
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
 	}
-	online, err := g.nc.Subscribe(subject.Online, g.onOnline)
-	if err != nil {
-		_ = inbox.Unsubscribe()
-		_ = g.ln.Close()
-		return fmt.Errorf("gateway: subscribe %s: %w", subject.Online, err)
+	subscribe := func(subj string, handle nats.MsgHandler, ch chan *nats.Msg) error {
+		var sub *nats.Subscription
+		var err error
+		if ch != nil {
+			sub, err = g.nc.ChanSubscribe(subj, ch)
+		} else {
+			sub, err = g.nc.Subscribe(subj, handle)
+		}
+		if err != nil {
+			unsubscribe()
+			_ = g.ln.Close()
+			return fmt.Errorf("gateway: subscribe %s: %w", subj, err)
+		}
+		subs = append(subs, sub)
+		return nil
+	}
+	if err := subscribe(g.inbox+"*", g.onReply, nil); err != nil {
+		return err
+	}
+	for i, d := range g.dispatchers {
+		if err := subscribe(g.joinInbox(i)+"*", nil, d.ch); err != nil {
+			return err
+		}
+	}
+	if err := subscribe(subject.Online, g.onOnline, nil); err != nil {
+		return err
 	}
 	eng, err := g.newEngine()
 	if err != nil {
-		_ = inbox.Unsubscribe()
-		_ = online.Unsubscribe()
+		unsubscribe()
 		_ = g.ln.Close()
 		return fmt.Errorf("gateway: %s: %w", g.cfg.IO, err)
 	}
@@ -312,8 +334,7 @@ loop:
 		c.closeWith(ws.StatusGoingAway, shutdownText, &liveimpb.DisconnectEvent{Reason: shutdownText, Reconnect: true})
 		c.closeNow()
 	}
-	_ = inbox.Unsubscribe()
-	_ = online.Unsubscribe()
+	unsubscribe()
 	close(stop)
 	wg.Wait()
 	eng.close()
@@ -403,10 +424,24 @@ func (g *Gateway) runUsers(stop <-chan struct{}) {
 
 var dispatchSeed = maphash.MakeSeed()
 
-// dispatcherFor returns the channel of the dispatcher that takes every
+// dispatcherOf returns the index of the dispatcher that takes every
 // message of subj, in order.
+func (g *Gateway) dispatcherOf(subj string) int {
+	return int(maphash.String(dispatchSeed, subj) % uint64(len(g.dispatchers)))
+}
+
 func (g *Gateway) dispatcherFor(subj string) chan *nats.Msg {
-	return g.dispatchers[maphash.String(dispatchSeed, subj)%uint64(len(g.dispatchers))].ch
+	return g.dispatchers[g.dispatcherOf(subj)].ch
+}
+
+// joinInbox is the prefix of the reply subjects of joins whose room is
+// served by dispatcher i. The dispatcher takes those replies off NATS in
+// one stream with the room's events, so an event the router sent after
+// answering a join (the joiner's own memberchange) finds the member: on
+// the shared inbox, its own goroutine could take the reply after the
+// dispatcher had served the event to the room without it.
+func (g *Gateway) joinInbox(i int) string {
+	return g.inbox + "j" + strconv.Itoa(i) + "."
 }
 
 // onOnline answers the server API's question which of an app's users

@@ -105,7 +105,11 @@ func (g *Gateway) forward(c *conn, s *session, f *liveimpb.ClientFrame, groupID 
 		telemetry.Inject(ctx, msg.Header)
 	}
 	token := g.rpc.add(p)
-	inbox := g.inbox + strconv.FormatUint(token, 10)
+	inbox := g.inbox
+	if _, joining := f.Body.(*liveimpb.ClientFrame_JoinGroup); joining {
+		inbox = g.joinInbox(g.dispatcherOf(subject.GroupAll(s.appID, groupID)))
+	}
+	inbox += strconv.FormatUint(token, 10)
 	if groupID != "" {
 		msg.Header.Set(subject.HeaderReply, inbox)
 		msg.Header.Set(subject.HeaderDeadline, strconv.FormatInt(deadline.UnixMilli(), 10))
@@ -169,7 +173,7 @@ func (g *Gateway) caller(s *session) *liveimpb.Caller {
 
 // onReply takes a router reply off the gateway's inbox.
 func (g *Gateway) onReply(m *nats.Msg) {
-	token, err := strconv.ParseUint(strings.TrimPrefix(m.Subject, g.inbox), 10, 64)
+	token, err := strconv.ParseUint(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], 10, 64)
 	if err != nil {
 		return
 	}
