@@ -44,10 +44,16 @@ func (s *Store) AppendMessage(ctx context.Context, m storage.Message) error {
 
 func (s *Store) appendLocked(m storage.Message) error {
 	key := msgKey(m.AppID, m.GroupID, m.Seq)
-	var old record
-	found, err := s.getJSON(key, &old)
+	top, err := s.topSeqOf(m.AppID, m.GroupID)
 	if err != nil {
 		return err
+	}
+	var old record
+	found := false
+	if m.Seq <= top { // a retry, or a seqnum written again: look at what is there
+		if found, err = s.getJSON(key, &old); err != nil {
+			return err
+		}
 	}
 	if found && old.Deleted {
 		return nil
@@ -70,7 +76,13 @@ func (s *Store) appendLocked(m storage.Message) error {
 	if err := b.Set(idxKey(m.AppID, m.GroupID, m.ID), seq, nil); err != nil {
 		return err
 	}
-	return b.Commit(s.write)
+	if err := b.Commit(s.write); err != nil {
+		return err
+	}
+	if m.Seq > top {
+		s.setTopSeq(m.AppID, m.GroupID, m.Seq)
+	}
+	return nil
 }
 
 // LastSeq returns the highest seqnum stored for the group, deleted messages
@@ -80,6 +92,10 @@ func (s *Store) LastSeq(ctx context.Context, appID, groupID string) (int64, erro
 		return 0, err
 	}
 	defer s.end()
+	return s.lastSeq(appID, groupID)
+}
+
+func (s *Store) lastSeq(appID, groupID string) (int64, error) {
 	prefix := messagesOf(appID, groupID)
 	it, err := s.db.NewIter(&pebbledb.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {

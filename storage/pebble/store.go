@@ -48,7 +48,19 @@ type Store struct {
 	idMu    sync.Mutex              // serializes ID's read and first write
 	groupMu [lockStripes]sync.Mutex // per-group record read, compare, write (CreateGroup, PutGroup, DeleteGroup)
 	msgMu   [lockStripes]sync.Mutex // per-group message read-modify-write
+	// topSeq holds, per stripe of msgMu and guarded by its lock, a seqnum
+	// at or above every message stored of a group (appID + "\x00" +
+	// groupID), learned at the group's first append since Open. An append
+	// above it cannot overwrite anything, so it skips the read for an
+	// earlier copy of its seqnum: that read missed for nearly every append
+	// and searched the tables of every level (a fifth of a busy server's
+	// CPU, BenchmarkAppendMessageWithHistory).
+	topSeq [lockStripes]map[string]int64
 }
+
+// maxTopSeqs bounds the groups a stripe of Store.topSeq remembers; it is
+// cleared when full (the next appends of its groups read once more).
+const maxTopSeqs = 1 << 14
 
 var _ storage.Store = (*Store)(nil)
 
@@ -136,6 +148,31 @@ func (s *Store) end() { s.mu.RUnlock() }
 // groupLock returns the mutex serializing message writes of one group.
 func (s *Store) groupLock(appID, groupID string) *sync.Mutex {
 	return &s.msgMu[stripe(appID, groupID)]
+}
+
+// topSeqOf returns the remembered top seqnum of a group, learning it from
+// the database at first; the caller holds the group's groupLock.
+func (s *Store) topSeqOf(appID, groupID string) (int64, error) {
+	st := stripe(appID, groupID)
+	if top, ok := s.topSeq[st][appID+"\x00"+groupID]; ok {
+		return top, nil
+	}
+	top, err := s.lastSeq(appID, groupID)
+	if err != nil {
+		return 0, err
+	}
+	s.setTopSeq(appID, groupID, top)
+	return top, nil
+}
+
+// setTopSeq records top as the group's top seqnum; the caller holds the
+// group's groupLock.
+func (s *Store) setTopSeq(appID, groupID string, top int64) {
+	st := stripe(appID, groupID)
+	if s.topSeq[st] == nil || len(s.topSeq[st]) >= maxTopSeqs {
+		s.topSeq[st] = make(map[string]int64)
+	}
+	s.topSeq[st][appID+"\x00"+groupID] = top
 }
 
 // recordLock returns the mutex serializing the read, compare and write of

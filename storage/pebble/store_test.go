@@ -55,6 +55,12 @@ func BenchmarkAppendMessage(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendMessageWithHistory: 1,000 groups of 200 messages
+// before the timed appends (without fsync, which would hide the reads).
+func BenchmarkAppendMessageWithHistory(b *testing.B) {
+	storagetest.BenchAppendWithHistory(b, open(b, b.TempDir(), pebble.Options{NoSync: true}), 1000, 200)
+}
+
 func BenchmarkAppendMessageParallel(b *testing.B) {
 	storagetest.BenchAppendParallel(b, open(b, b.TempDir(), pebble.Options{}), 16)
 }

@@ -90,6 +90,9 @@ func RunPersistence(t *testing.T, open func(t testing.TB, dir string) storage.St
 		}
 		_, err := s.DeleteMessage(ctx, "app", "g", "msg-9", 1)
 		wantErr(t, "DeleteMessage(deleted before reopen)", err, storage.ErrNotFound)
+		// The first append after reopening, a retry of the deleted
+		// message, must not bring it back.
+		appendRange(t, s, "app", "g", 9, 9)
 		appendRange(t, s, "app", "g", 10, 10)
 		q.Desc = false
 		wantSeqs(t, "list after append", listAll(t, s, q), append(seqRange(1, 8), 10))
