@@ -244,13 +244,13 @@ func sortedMembers(gs *groupState) []*member {
 		list = append(list, m)
 	}
 	slices.SortFunc(list, func(a, b *member) int {
-		return cmp.Or(cmp.Compare(a.joinTime, b.joinTime), strings.Compare(a.user.UserId, b.user.UserId))
+		return cmp.Or(cmp.Compare(a.joinTime, b.joinTime), strings.Compare(a.id, b.id))
 	})
 	return list
 }
 
 func groupUser(m *member) *liveimpb.GroupUser {
-	return &liveimpb.GroupUser{UserId: m.user.UserId, UserExtension: m.user.UserExtension, JoinTime: m.joinTime}
+	return &liveimpb.GroupUser{UserId: m.id, UserExtension: m.ext, JoinTime: m.joinTime}
 }
 
 func (r *Router) listRecentGroupUser(ctx context.Context, j job) (*liveimpb.Reply, error) {
@@ -298,7 +298,7 @@ func (r *Router) listGroupUser(ctx context.Context, j job, c *liveimpb.Caller, r
 	if afterUser != "" {
 		start = len(list)
 		for i, m := range list {
-			c := cmp.Or(cmp.Compare(m.joinTime, afterTime), strings.Compare(m.user.UserId, afterUser))
+			c := cmp.Or(cmp.Compare(m.joinTime, afterTime), strings.Compare(m.id, afterUser))
 			if (!desc && c > 0) || (desc && c < 0) {
 				start = i
 				break
@@ -312,7 +312,7 @@ func (r *Router) listGroupUser(ctx context.Context, j job, c *liveimpb.Caller, r
 	}
 	if rep.HasMore {
 		last := list[end-1]
-		rep.NextPageToken = strconv.FormatInt(last.joinTime, 10) + "_" + last.user.UserId
+		rep.NextPageToken = strconv.FormatInt(last.joinTime, 10) + "_" + last.id
 	}
 	return &liveimpb.Reply{Body: &liveimpb.Reply_ListGroupUser{ListGroupUser: rep}}, nil
 }

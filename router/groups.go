@@ -41,12 +41,48 @@ type groupState struct {
 	rate tokenBucket // NORMAL messages
 }
 
-// member is a user present in the group.
+// member is a user present in the group. A router holds one for every
+// member of its groups, so it is kept small (BenchmarkMemberMemory): the
+// user ID is the members map's key, sessions are a slice (nearly always
+// one), and gateway IDs are interned.
 type member struct {
-	user     *liveimpb.User
-	joinTime int64 // ms
-	sessions map[storage.MemberSession]struct{}
+	id       string // the user ID, the same string as its key in groupState.members
+	ext      string // the user's extension
+	joinTime int64  // ms
+	sessions []storage.MemberSession
 	leaveAt  time.Time // set while no session is left: the grace period
+}
+
+// membersSaved empties the sets of member records to write. A set the
+// size of a join storm is dropped rather than cleared, which would keep
+// its buckets for as long as the group is cached.
+func (gs *groupState) membersSaved() {
+	for _, set := range []*map[string]bool{&gs.savedMembers, &gs.removed} {
+		if len(*set) > 64 {
+			*set = make(map[string]bool)
+		} else {
+			clear(*set)
+		}
+	}
+}
+
+// user returns the member as the protocol's User.
+func (m *member) user() *liveimpb.User {
+	return &liveimpb.User{UserId: m.id, UserExtension: m.ext}
+}
+
+// addSession adds s unless the member has it.
+func (m *member) addSession(s storage.MemberSession) {
+	if !slices.Contains(m.sessions, s) {
+		m.sessions = append(m.sessions, s)
+	}
+}
+
+// removeSession removes s if the member has it.
+func (m *member) removeSession(s storage.MemberSession) {
+	if i := slices.Index(m.sessions, s); i >= 0 {
+		m.sessions = slices.Delete(m.sessions, i, i+1)
+	}
 }
 
 // memberChange accumulates joins and leaves until the next memberchange.
@@ -111,13 +147,10 @@ func (r *Router) loadGroup(ctx context.Context, appID, groupID string, part int)
 	}
 	now := r.now()
 	for _, m := range list {
-		mb := &member{
-			user:     &liveimpb.User{UserId: m.UserID, UserExtension: m.UserExt},
-			joinTime: m.JoinTimeMs,
-			sessions: make(map[storage.MemberSession]struct{}, len(m.Sessions)),
-		}
+		mb := &member{id: m.UserID, ext: m.UserExt, joinTime: m.JoinTimeMs}
 		for _, s := range m.Sessions {
-			mb.sessions[s] = struct{}{}
+			s.GatewayID = r.gatewayIDs.intern(s.GatewayID)
+			mb.addSession(s)
 		}
 		if len(mb.sessions) == 0 {
 			mb.leaveAt = now.Add(r.cfg.MemberGrace)
@@ -128,11 +161,7 @@ func (r *Router) loadGroup(ctx context.Context, appID, groupID string, part int)
 }
 
 func storedMember(m *member) storage.Member {
-	sm := storage.Member{UserID: m.user.UserId, UserExt: m.user.UserExtension, JoinTimeMs: m.joinTime}
-	for s := range m.sessions {
-		sm.Sessions = append(sm.Sessions, s)
-	}
-	return sm
+	return storage.Member{UserID: m.id, UserExt: m.ext, JoinTimeMs: m.joinTime, Sessions: slices.Clone(m.sessions)}
 }
 
 // groupInfo renders the state for a client.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
@@ -358,5 +360,59 @@ func TestExpireOnlyWhenDue(t *testing.T) {
 	r.expireMembers(gs, now)
 	if gs.members["alice"] != nil || !gs.nextExpiry.IsZero() {
 		t.Fatalf("alice still there after her grace: next %v", gs.nextExpiry)
+	}
+}
+
+// TestMemberSessions: a member keeps each of its sessions once, stays
+// while one is left, and loses those of a dead gateway on the walk; its
+// sessions share their gateway's ID.
+func TestMemberSessions(t *testing.T) {
+	now := time.Unix(5000, 0)
+	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	r := &Router{cfg: Config{MemberGrace: 10 * time.Second, MemberChangeUsers: 10}, now: func() time.Time { return now }}
+	r.gateways = newGatewayTracker(time.Second, r.now)
+	r.apps = &appCache{store: st, ttl: time.Second, entries: map[string]appEntry{}}
+	gs := &groupState{members: map[string]*member{}, savedMembers: map[string]bool{}, removed: map[string]bool{}}
+	caller := func(gw, session string) *liveimpb.Caller {
+		return &liveimpb.Caller{AppId: "app", UserId: "alice", UserExtension: session, GatewayId: strings.Clone(gw), SessionId: session}
+	}
+	if !r.addSession(gs, caller("gw1", "s1")) || r.addSession(gs, caller("gw1", "s1")) || r.addSession(gs, caller("gw2", "s2")) {
+		t.Fatal("only the first session is a new member")
+	}
+	m := gs.members["alice"]
+	if len(m.sessions) != 2 || m.ext != "s2" || gs.change.joinCount != 1 {
+		t.Fatalf("sessions %v, extension %q, joins %d", m.sessions, m.ext, gs.change.joinCount)
+	}
+	r.addSession(gs, &liveimpb.Caller{AppId: "app", UserId: "bob", GatewayId: strings.Clone("gw1"), SessionId: "s3"})
+	if a, b := m.sessions[0].GatewayID, gs.members["bob"].sessions[0].GatewayID; unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Fatal("two sessions of gw1 hold two copies of its ID")
+	}
+	r.dropSession(gs, "alice", storage.MemberSession{GatewayID: "gw1", SessionID: "s1"}, true)
+	if len(m.sessions) != 1 || !m.leaveAt.IsZero() {
+		t.Fatalf("after one of two sessions left: %v, leaveAt %v", m.sessions, m.leaveAt)
+	}
+	// Both gateways were heard; then gw1 again, gw2 not for longer than
+	// the timeout: gw2 is dead.
+	hb := func(id string) {
+		b, _ := proto.Marshal(&liveimpb.GatewayHeartbeat{GatewayId: id})
+		r.gateways.onHeartbeat(&nats.Msg{Data: b})
+	}
+	hb("gw1")
+	hb("gw2")
+	now = now.Add(2 * time.Second)
+	hb("gw1")
+	r.expireMembers(gs, now)
+	if len(gs.members["bob"].sessions) != 1 {
+		t.Fatal("bob lost his session on the live gateway")
+	}
+	if len(m.sessions) != 0 || m.leaveAt.IsZero() || gs.members["alice"] == nil {
+		t.Fatalf("after gw2 died: sessions %v, leaveAt %v", m.sessions, m.leaveAt)
+	}
+	if got := storedMember(m); got.UserID != "alice" || got.UserExt != "s2" || len(got.Sessions) != 0 {
+		t.Fatalf("stored %+v", got)
 	}
 }

@@ -107,24 +107,59 @@ func (t *gatewayTracker) live(now time.Time) int {
 	return n
 }
 
+// interner hands out one copy of each of a few strings. Every session
+// names its gateway, and a router holds every member's sessions: the
+// gateway IDs are few, so members share their copies. The zero value is
+// ready; past maxInterned strings it hands back what it is given.
+type interner struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+const maxInterned = 4096
+
+func (in *interner) intern(s string) string {
+	in.mu.RLock()
+	v, ok := in.m[s]
+	in.mu.RUnlock()
+	if ok {
+		return v
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if len(in.m) >= maxInterned {
+		return s
+	}
+	if in.m == nil {
+		in.m = make(map[string]string)
+	}
+	in.m[s] = s
+	return s
+}
+
 // addSession records that caller's session joined the group; it reports
 // whether the user is new to the group (a rejoin inside the grace period
 // is not).
 func (r *Router) addSession(gs *groupState, c *liveimpb.Caller) bool {
-	s := storage.MemberSession{GatewayID: c.GatewayId, SessionID: c.SessionId}
+	s := storage.MemberSession{GatewayID: r.gatewayIDs.intern(c.GatewayId), SessionID: c.SessionId}
 	m := gs.members[c.UserId]
 	isNew := m == nil
 	if isNew {
-		m = &member{joinTime: r.now().UnixMilli(), sessions: make(map[storage.MemberSession]struct{})}
-		gs.members[c.UserId] = m
+		m = &member{id: c.UserId, joinTime: r.now().UnixMilli()}
+		gs.members[m.id] = m
+	}
+	m.ext = c.UserExtension
+	if isNew {
 		gs.change.joinCount++
 		if len(gs.change.joins) < r.cfg.MemberChangeUsers {
-			gs.change.joins = append(gs.change.joins, &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension})
+			gs.change.joins = append(gs.change.joins, m.user())
 		}
-		r.emitUser(gs.g.AppID, gs.g.ID, callback.GroupJoin, &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension})
+		r.emitUser(gs.g.AppID, gs.g.ID, callback.GroupJoin, m.user())
 	}
-	m.user = &liveimpb.User{UserId: c.UserId, UserExtension: c.UserExtension}
-	m.sessions[s] = struct{}{}
+	m.addSession(s)
 	m.leaveAt = time.Time{}
 	gs.savedMembers[c.UserId] = true
 	delete(gs.removed, c.UserId)
@@ -139,7 +174,7 @@ func (r *Router) dropSession(gs *groupState, userID string, s storage.MemberSess
 	if m == nil {
 		return
 	}
-	delete(m.sessions, s)
+	m.removeSession(s)
 	gs.savedMembers[userID] = true
 	if len(m.sessions) > 0 {
 		return
@@ -165,9 +200,9 @@ func (r *Router) removeMember(gs *groupState, userID string) {
 	gs.removed[userID] = true
 	gs.change.leaveCount++
 	if len(gs.change.leaves) < r.cfg.MemberChangeUsers {
-		gs.change.leaves = append(gs.change.leaves, m.user)
+		gs.change.leaves = append(gs.change.leaves, m.user())
 	}
-	r.emitUser(gs.g.AppID, gs.g.ID, callback.GroupLeave, m.user)
+	r.emitUser(gs.g.AppID, gs.g.ID, callback.GroupLeave, m.user())
 }
 
 // expireMembers ends sessions on gateways that went silent and removes
@@ -178,8 +213,8 @@ func (r *Router) expireMembers(gs *groupState, now time.Time) {
 	gs.nextExpiry = time.Time{}
 	dead := r.gateways.deadFunc(now)
 	for id, m := range gs.members {
-		for s := range m.sessions {
-			if dead(s.GatewayID) {
+		for i := len(m.sessions) - 1; i >= 0; i-- { // dropSession removes the i-th
+			if s := m.sessions[i]; dead(s.GatewayID) {
 				r.dropSession(gs, id, s, true)
 			}
 		}

@@ -41,6 +41,7 @@ type Router struct {
 	workers     workers
 	apps        *appCache
 	gateways    *gatewayTracker
+	gatewayIDs  interner // of members' sessions
 	parts       *partitions
 	auditClient *http.Client
 	high        jetstream.Stream

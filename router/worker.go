@@ -341,8 +341,7 @@ func (w *worker) flushGroups(ctx context.Context, groups []*groupState) error {
 			errs = append(errs, wr.membErr)
 			continue
 		}
-		clear(gs.savedMembers)
-		clear(gs.removed)
+		gs.membersSaved()
 	}
 	return errors.Join(errs...)
 }
