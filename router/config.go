@@ -74,6 +74,16 @@ type Config struct {
 	// MemberChangeInterval is the least time between two memberchange
 	// events of a group. Default 1s.
 	MemberChangeInterval time.Duration
+	// MemberChangeFanout bounds what one group's memberchange events cost
+	// its gateways: a group of more members than this gets them less
+	// often, every members/MemberChangeFanout seconds, so it costs about
+	// MemberChangeFanout deliveries a second (a 100,000-viewer room that
+	// fills up would otherwise send every viewer an event every second).
+	// Default 1000.
+	MemberChangeFanout int
+	// MemberChangeMaxInterval caps the interval MemberChangeFanout
+	// stretches. Default 10s.
+	MemberChangeMaxInterval time.Duration
 	// MemberChangeUsers caps the join and leave lists of one memberchange
 	// event; the counts stay exact. Default 20.
 	MemberChangeUsers int
@@ -132,6 +142,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.MemberGrace, prefix+"member-grace", 0, "router: how long a disconnected member stays (default 10s)")
 	fs.DurationVar(&c.GatewayTimeout, prefix+"gateway-timeout", 0, "router: how long a gateway may stay silent before its sessions count as disconnected (default 10s)")
 	fs.DurationVar(&c.MemberChangeInterval, prefix+"memberchange-interval", 0, "router: least time between memberchange events of a group (default 1s)")
+	fs.IntVar(&c.MemberChangeFanout, prefix+"memberchange-fanout", 0, "router: memberchange deliveries per second a group may cost; bigger groups get memberchange less often (default 1000)")
+	fs.DurationVar(&c.MemberChangeMaxInterval, prefix+"memberchange-max-interval", 0, "router: most time between memberchange events of a big group (default 10s)")
 	fs.IntVar(&c.MemberChangeUsers, prefix+"memberchange-users", 0, "router: users listed per memberchange event; counts stay exact (default 20)")
 	fs.Var(flagvalue.Int32(&c.MaxRepeatCount), prefix+"max-repeat-count", "router: largest repeatCount of one send (default 1000)")
 	fs.DurationVar(&c.RecallWindow, prefix+"recall-window", 0, "router: how long a sender may delete its own message (default 2m)")
@@ -148,13 +160,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	for _, n := range []int{c.Partitions, c.Workers, c.MaxBacklog, c.StreamReplicas, c.MaxDataBytes, c.MaxGroupNameBytes, c.MaxGroupMetaBytes,
-		c.MaxAdmins, c.MaxGroups, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.ResumeBatch} {
+		c.MaxAdmins, c.MaxGroups, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.MemberChangeFanout, c.ResumeBatch} {
 		if n < 0 {
 			return errors.New("router: negative size in config")
 		}
 	}
 	for _, d := range []time.Duration{c.PinnedTTL, c.AliveTTL, c.HighMaxAge, c.C2CTimeout, c.MemberGrace, c.GatewayTimeout,
-		c.MemberChangeInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.DedupeWindow, c.FlushInterval} {
+		c.MemberChangeInterval, c.MemberChangeMaxInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.DedupeWindow, c.FlushInterval} {
 		if d < 0 {
 			return errors.New("router: negative duration in config")
 		}
@@ -192,6 +204,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.RecentPageSize, 50)
 	setInt(&c.RecentUsers, 50)
 	setInt(&c.MemberChangeUsers, 20)
+	setInt(&c.MemberChangeFanout, 1000)
 	setInt(&c.ResumeBatch, 1000)
 	setDur(&c.PinnedTTL, 30*time.Second)
 	setDur(&c.AliveTTL, 5*time.Second)
@@ -200,6 +213,7 @@ func (c Config) WithDefaults() Config {
 	setDur(&c.MemberGrace, 10*time.Second)
 	setDur(&c.GatewayTimeout, 10*time.Second)
 	setDur(&c.MemberChangeInterval, time.Second)
+	setDur(&c.MemberChangeMaxInterval, 10*time.Second)
 	setDur(&c.RecallWindow, 2*time.Minute)
 	setDur(&c.AuditTimeout, time.Second)
 	setDur(&c.AuthTimeout, 5*time.Second)
@@ -218,4 +232,14 @@ func (c Config) WithDefaults() Config {
 	c.Callbacks.StreamReplicas = c.StreamReplicas
 	c.Callbacks = c.Callbacks.WithDefaults()
 	return c
+}
+
+// memberChangeEvery returns the least time between two memberchange
+// events of a group of n members: MemberChangeInterval, stretched for a
+// group of more than MemberChangeFanout members so that its events cost
+// about MemberChangeFanout deliveries a second, up to
+// MemberChangeMaxInterval.
+func (c *Config) memberChangeEvery(n int) time.Duration {
+	every := time.Duration(n) * time.Second / time.Duration(c.MemberChangeFanout)
+	return max(c.MemberChangeInterval, min(every, c.MemberChangeMaxInterval))
 }

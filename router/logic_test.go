@@ -416,3 +416,53 @@ func TestMemberSessions(t *testing.T) {
 		t.Fatalf("stored %+v", got)
 	}
 }
+
+// TestMemberChangeEvery: memberchange comes every MemberChangeInterval
+// in a group of up to MemberChangeFanout members, then less often, so a
+// group's memberchange costs about MemberChangeFanout deliveries a
+// second, up to MemberChangeMaxInterval; a tick holds a big group's
+// pending joins until its interval is over.
+func TestMemberChangeEvery(t *testing.T) {
+	cfg := Config{}.WithDefaults()
+	for _, tc := range []struct {
+		members int
+		want    time.Duration
+	}{{0, time.Second}, {1000, time.Second}, {2500, 2500 * time.Millisecond}, {10_000, 10 * time.Second}, {100_000, 10 * time.Second}} {
+		if got := cfg.memberChangeEvery(tc.members); got != tc.want {
+			t.Errorf("%d members: every %v, want %v", tc.members, got, tc.want)
+		}
+	}
+
+	r := testRouter(t, Config{})
+	events, err := r.nc.SubscribeSync(subject.GroupEvents("app", "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(5000, 0)
+	w := r.workers[0]
+	gs := &groupState{g: storage.Group{AppID: "app", ID: "big"}, members: map[string]*member{}, savedMembers: map[string]bool{}, removed: map[string]bool{}, lastChange: now}
+	for i := range 3000 {
+		gs.members[fmt.Sprintf("u%d", i)] = &member{id: fmt.Sprintf("u%d", i)}
+	}
+	gs.change = memberChange{joinCount: 1, joins: []*liveimpb.User{{UserId: "u0"}}}
+	w.groups["app/big"] = gs
+	w.tick(now.Add(2*time.Second), 0)
+	if gs.change.empty() {
+		t.Fatal("a group of 3,000 got its memberchange 2 s after the last")
+	}
+	w.tick(now.Add(3*time.Second), 0)
+	if !gs.change.empty() {
+		t.Fatal("no memberchange 3 s after the last")
+	}
+	m, err := events.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sf liveimpb.ServerFrame
+	if err := proto.Unmarshal(m.Data, &sf); err != nil || sf.GetEvent().GetMemberChange().GetMemberCount() != 3000 {
+		t.Fatalf("event %v, %v", &sf, err)
+	}
+}

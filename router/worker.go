@@ -391,7 +391,7 @@ func (w *worker) tick(now time.Time, gatewayGen uint64) {
 			w.r.expireMembers(gs, now)
 		}
 		w.r.endMutes(gs, now)
-		if !gs.change.empty() && now.Sub(gs.lastChange) >= w.r.cfg.MemberChangeInterval {
+		if !gs.change.empty() && now.Sub(gs.lastChange) >= w.r.cfg.memberChangeEvery(len(gs.members)) {
 			w.r.publishMemberChange(gs)
 			gs.lastChange = now
 		}
