@@ -240,31 +240,24 @@ func (g *Gateway) Run(ctx context.Context) error {
 			_ = sub.Unsubscribe()
 		}
 	}
-	subscribe := func(subj string, handle nats.MsgHandler, ch chan *nats.Msg) error {
-		var sub *nats.Subscription
-		var err error
-		if ch != nil {
-			sub, err = g.nc.ChanSubscribe(subj, ch)
-		} else {
-			sub, err = g.nc.Subscribe(subj, handle)
-		}
+	keep := func(sub *nats.Subscription, err error) error {
 		if err != nil {
 			unsubscribe()
 			_ = g.ln.Close()
-			return fmt.Errorf("gateway: subscribe %s: %w", subj, err)
+			return fmt.Errorf("gateway: subscribe: %w", err)
 		}
 		subs = append(subs, sub)
 		return nil
 	}
-	if err := subscribe(g.inbox+"*", g.onReply, nil); err != nil {
+	if err := keep(g.nc.Subscribe(g.inbox+"*", g.onReply)); err != nil {
 		return err
 	}
 	for i, d := range g.dispatchers {
-		if err := subscribe(g.joinInbox(i)+"*", nil, d.ch); err != nil {
+		if err := keep(g.nc.ChanSubscribe(g.joinInbox(i)+"*", d.ch)); err != nil {
 			return err
 		}
 	}
-	if err := subscribe(subject.Online, g.onOnline, nil); err != nil {
+	if err := keep(g.nc.Subscribe(subject.Online, g.onOnline)); err != nil {
 		return err
 	}
 	eng, err := g.newEngine()

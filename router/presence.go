@@ -148,17 +148,15 @@ func (r *Router) addSession(gs *groupState, c *liveimpb.Caller) bool {
 	m := gs.members[c.UserId]
 	isNew := m == nil
 	if isNew {
-		m = &member{id: c.UserId, joinTime: r.now().UnixMilli()}
+		m = &member{id: c.UserId, ext: c.UserExtension, joinTime: r.now().UnixMilli()}
 		gs.members[m.id] = m
-	}
-	m.ext = c.UserExtension
-	if isNew {
 		gs.change.joinCount++
 		if len(gs.change.joins) < r.cfg.MemberChangeUsers {
 			gs.change.joins = append(gs.change.joins, m.user())
 		}
 		r.emitUser(gs.g.AppID, gs.g.ID, callback.GroupJoin, m.user())
 	}
+	m.ext = c.UserExtension // a rejoin may bring a new one
 	m.addSession(s)
 	m.leaveAt = time.Time{}
 	gs.savedMembers[c.UserId] = true
