@@ -67,14 +67,14 @@ func TestJoinReplyBeforeRoomEvents(t *testing.T) {
 		}
 		defer conn.Close()
 		user := fmt.Sprintf("u%d", i)
-		send(t, conn, &liveimpb.ClientFrame{Id: 1, Body: &liveimpb.ClientFrame_Login{Login: &liveimpb.LoginRequest{
+		sendFrame(t, conn, &liveimpb.ClientFrame{Id: 1, Body: &liveimpb.ClientFrame_Login{Login: &liveimpb.LoginRequest{
 			AppId: "app", User: &liveimpb.User{UserId: user}, Auth: &liveimpb.UserAuth{Nonce: "n", Token: "t", Timestamp: time.Now().Add(time.Hour).Unix()},
 		}}})
 		if rep := nextFrame(t, conn).GetReply(); rep.GetId() != 1 || rep.GetCode() != 0 {
 			t.Fatalf("login: %v", rep)
 		}
 		room := "room" + strconv.Itoa(i)
-		send(t, conn, &liveimpb.ClientFrame{Id: 2, Body: &liveimpb.ClientFrame_JoinGroup{JoinGroup: &liveimpb.JoinGroupRequest{GroupId: room}}})
+		sendFrame(t, conn, &liveimpb.ClientFrame{Id: 2, Body: &liveimpb.ClientFrame_JoinGroup{JoinGroup: &liveimpb.JoinGroupRequest{GroupId: room}}})
 		if rep := nextFrame(t, conn).GetReply(); rep.GetId() != 2 || rep.GetCode() != 0 {
 			t.Fatalf("join: %v", rep)
 		}
@@ -84,7 +84,7 @@ func TestJoinReplyBeforeRoomEvents(t *testing.T) {
 	}
 }
 
-func send(t *testing.T, conn net.Conn, f *liveimpb.ClientFrame) {
+func sendFrame(t *testing.T, conn net.Conn, f *liveimpb.ClientFrame) {
 	t.Helper()
 	b, _ := proto.Marshal(f)
 	if err := wsutil.WriteClientBinary(conn, b); err != nil {

@@ -240,6 +240,9 @@ func (c Config) WithDefaults() Config {
 // about MemberChangeFanout deliveries a second, up to
 // MemberChangeMaxInterval.
 func (c *Config) memberChangeEvery(n int) time.Duration {
+	if c.MemberChangeFanout <= 0 { // not defaulted: no stretching
+		return c.MemberChangeInterval
+	}
 	every := time.Duration(n) * time.Second / time.Duration(c.MemberChangeFanout)
 	return max(c.MemberChangeInterval, min(every, c.MemberChangeMaxInterval))
 }
