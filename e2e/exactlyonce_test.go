@@ -339,3 +339,52 @@ func TestSlowStoreKeepsRouterAlive(t *testing.T) {
 		}
 	}
 }
+
+// TestRouterTakesUpDeletedConsumers: when the server ends a router's
+// consumption of its partitions (here their consumers are deleted, as a
+// NATS cluster recovering from the loss of its nodes can report them),
+// the router creates them again and serves its groups; it used to keep
+// the dead consumption, and every request of those groups timed out
+// (a TestRandomFaults run that killed each NATS node in turn never
+// recovered).
+func TestRouterTakesUpDeletedConsumers(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Router: router.Config{AliveTTL: 2 * time.Second}})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	js, err := jetstream.New(c.Connect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctxT(t), subject.RPCStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range stream.ConsumerNames(ctxT(t)).Name() {
+		if err := stream.DeleteConsumer(ctxT(t), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The router takes its partitions up again on a rebalance (every
+	// AliveTTL/4); a request sent before may time out, and is retried.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := owner.QueryGroup(ctx, "room")
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer a minute after the consumers were deleted: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	n := 0
+	for range stream.ConsumerNames(ctxT(t)).Name() {
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no consumer was created again")
+	}
+}

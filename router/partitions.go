@@ -87,17 +87,7 @@ func (ps *partitions) setup(ctx context.Context) error {
 	}
 	ps.stream = st
 	for p := range r.cfg.Partitions {
-		_, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:        consumerName(p),
-			FilterSubject:  subject.RPCPartition(p),
-			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        30 * time.Second,
-			MaxAckPending:  10000,
-			PriorityPolicy: jetstream.PriorityPolicyPinned,
-			PriorityGroups: []string{subject.PriorityGroup},
-			PinnedTTL:      r.cfg.PinnedTTL,
-		})
-		if err != nil {
+		if _, err := st.CreateOrUpdateConsumer(ctx, ps.consumerConfig(p)); err != nil {
 			return fmt.Errorf("router: consumer %s: %w", consumerName(p), err)
 		}
 	}
@@ -111,6 +101,20 @@ func (ps *partitions) setup(ctx context.Context) error {
 		return fmt.Errorf("router: bucket %s: %w", subject.RouterBucket, err)
 	}
 	return nil
+}
+
+// consumerConfig is partition p's durable consumer.
+func (ps *partitions) consumerConfig(p int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        consumerName(p),
+		FilterSubject:  subject.RPCPartition(p),
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        30 * time.Second,
+		MaxAckPending:  10000,
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{subject.PriorityGroup},
+		PinnedTTL:      ps.r.cfg.PinnedTTL,
+	}
 }
 
 // run keeps this router announced and its share of partitions consumed
@@ -224,6 +228,14 @@ func (ps *partitions) rebalance(ctx context.Context) error {
 	var errs []error // one partition that cannot start does not hold up the others
 	for p := range r.cfg.Partitions {
 		want := owner(live, p) == r.cfg.ID
+		if want && ps.ended(p) {
+			// Its consume ended on its own: the server said the consumer
+			// was deleted (as it can while a NATS cluster recovers from
+			// losing its nodes), or the connection closed. Nothing would
+			// take the partition's requests again: start it afresh.
+			r.log.Warn("partition consumer ended; starting it again", "partition", p)
+			ps.stop(ctx, p)
+		}
 		ps.mu.Lock()
 		_, have := ps.consuming[p]
 		ps.mu.Unlock()
@@ -262,9 +274,29 @@ func owner(live []string, p int) string {
 	return best
 }
 
+// ended reports whether partition p is consumed here but its consume
+// has ended without stop.
+func (ps *partitions) ended(p int) bool {
+	ps.mu.Lock()
+	c := ps.consuming[p]
+	ps.mu.Unlock()
+	if c == nil || c.cc == nil {
+		return false
+	}
+	select {
+	case <-c.cc.Closed():
+		return true
+	default:
+		return false
+	}
+}
+
 func (ps *partitions) start(ctx context.Context, p int) error {
 	r := ps.r
 	cons, err := ps.stream.Consumer(ctx, consumerName(p))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = ps.stream.CreateOrUpdateConsumer(ctx, ps.consumerConfig(p)) // deleted under the router
+	}
 	if err != nil {
 		return err
 	}
