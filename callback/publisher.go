@@ -44,6 +44,16 @@ type Publisher struct {
 type outEvent struct {
 	subject, id, appID, kind string
 	data                     []byte
+	// stored, when set, hears once whether JetStream took the event
+	// (PublishStored waits on it).
+	stored chan error
+}
+
+// settle tells a waiting PublishStored how the event ended.
+func (e *outEvent) settle(err error) {
+	if e.stored != nil {
+		e.stored <- err // buffered: never blocks
+	}
 }
 
 // Sizes of the publishing pipeline.
@@ -78,6 +88,28 @@ func NewPublisher(nc *nats.Conn, component string, log *slog.Logger, reg prometh
 // fit the queue is counted and logged, never returned: an event must not
 // fail the operation it reports.
 func (p *Publisher) Publish(ev Event) {
+	p.enqueue(ev, nil)
+}
+
+// PublishStored is Publish that waits (up to timeout) until JetStream
+// holds the event, in its place in the queue's order: an operation whose
+// event must outlive this process (a sent message's) is answered only
+// then. It returns why not if the event was not stored in time.
+func (p *Publisher) PublishStored(ev Event, timeout time.Duration) error {
+	stored := make(chan error, 1)
+	if !p.enqueue(ev, stored) {
+		return errors.New("callback event not queued")
+	}
+	select {
+	case err := <-stored:
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("callback event not stored within %v", timeout)
+	}
+}
+
+// enqueue queues ev; it reports whether it did.
+func (p *Publisher) enqueue(ev Event, stored chan error) bool {
 	if ev.ID == "" {
 		ev.ID = ids.New()
 	}
@@ -91,16 +123,18 @@ func (p *Publisher) Publish(ev Event) {
 	b, err := json.Marshal(ev)
 	if err != nil {
 		p.lost(&outEvent{appID: ev.AppID, kind: ev.Type}, err)
-		return
+		return false
 	}
 	p.start.Do(func() {
 		p.started.Store(true)
 		go p.run()
 	})
 	select {
-	case p.queue <- &outEvent{subject: subj, id: ev.ID, appID: ev.AppID, kind: ev.Type, data: b}:
+	case p.queue <- &outEvent{subject: subj, id: ev.ID, appID: ev.AppID, kind: ev.Type, data: b, stored: stored}:
+		return true
 	default:
 		p.lost(&outEvent{appID: ev.AppID, kind: ev.Type}, errors.New("publish queue full"))
+		return false
 	}
 }
 
@@ -171,7 +205,9 @@ func (p *Publisher) run() {
 				case <-f.Err():
 				}
 			}
-			if !ok {
+			if ok {
+				batch[i].settle(nil)
+			} else {
 				p.publishNow(batch[i], false)
 			}
 		}
@@ -194,10 +230,12 @@ func (p *Publisher) publishNow(e *outEvent, stopping bool) {
 		_, err := p.js.PublishMsg(ctx, p.msg(e), jetstream.WithMsgID(e.id))
 		cancel()
 		if err == nil {
+			e.settle(nil)
 			return
 		}
 		if stopping && time.Now().After(deadline) {
 			p.lost(e, err)
+			e.settle(err)
 			return
 		}
 		select {

@@ -144,7 +144,7 @@ func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimp
 			return nil, fmt.Errorf("store message: %w", err)
 		}
 	}
-	r.emit(ctx, j.appID, callback.Event{Type: callback.GroupMessage, GroupID: j.groupID, Message: callbackMessage(msg)})
+	r.emitStored(ctx, j.appID, callback.Event{Type: callback.GroupMessage, GroupID: j.groupID, Message: callbackMessage(msg)})
 	if req.ClientMsgId != "" {
 		gs.sent.add(msgID, msg)
 	}
