@@ -23,6 +23,10 @@ func TestUserNoticesSurviveARoomFlood(t *testing.T) {
 	join(t, admin, "hot")
 	kicked := c.Login(t, 0, "kicked", "")
 	join(t, kicked, "quiet")
+	// The quiet room's own event (its memberchange) first: arriving in the
+	// flood, it would be dropped with the hot room's events, and its
+	// members rightly told to reconnect.
+	waitEvent(t, kicked, memberChange)
 
 	nc := c.Connect()
 	flood, _ := proto.Marshal(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{Event: &liveimpb.Event{Body: &liveimpb.Event_GroupMessage{
