@@ -329,19 +329,27 @@ func TestGatewayTrackerGenerations(t *testing.T) {
 	}
 }
 
-// TestExpireOnlyWhenDue: a group's members are looked at when a grace
-// period ends, not before; a session drop sets when.
-func TestExpireOnlyWhenDue(t *testing.T) {
-	now := time.Unix(5000, 0)
+// presenceRouter is a router without NATS for presence logic: 10 s grace,
+// gateways dead after gatewayTimeout, the clock at *now, an app cache on
+// an empty store (no app: no callback events); and an empty group.
+func presenceRouter(t *testing.T, now *time.Time, gatewayTimeout time.Duration) (*Router, *groupState) {
+	t.Helper()
 	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	r := &Router{cfg: Config{MemberGrace: 10 * time.Second, MemberChangeUsers: 10}, now: func() time.Time { return now }}
-	r.gateways = newGatewayTracker(time.Hour, r.now)
-	r.apps = &appCache{store: st, ttl: time.Second, entries: map[string]appEntry{}} // no app: no callback events
-	gs := &groupState{members: map[string]*member{}, savedMembers: map[string]bool{}, removed: map[string]bool{}}
+	r := &Router{cfg: Config{MemberGrace: 10 * time.Second, MemberChangeUsers: 10}, now: func() time.Time { return *now }}
+	r.gateways = newGatewayTracker(gatewayTimeout, r.now)
+	r.apps = &appCache{store: st, ttl: time.Second, entries: map[string]appEntry{}}
+	return r, &groupState{members: map[string]*member{}, savedMembers: map[string]bool{}, removed: map[string]bool{}}
+}
+
+// TestExpireOnlyWhenDue: a group's members are looked at when a grace
+// period ends, not before; a session drop sets when.
+func TestExpireOnlyWhenDue(t *testing.T) {
+	now := time.Unix(5000, 0)
+	r, gs := presenceRouter(t, &now, time.Hour)
 	c := &liveimpb.Caller{AppId: "app", UserId: "alice", GatewayId: "gw", SessionId: "s1"}
 	r.addSession(gs, c)
 	if !gs.nextExpiry.IsZero() {
@@ -368,15 +376,7 @@ func TestExpireOnlyWhenDue(t *testing.T) {
 // sessions share their gateway's ID.
 func TestMemberSessions(t *testing.T) {
 	now := time.Unix(5000, 0)
-	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	r := &Router{cfg: Config{MemberGrace: 10 * time.Second, MemberChangeUsers: 10}, now: func() time.Time { return now }}
-	r.gateways = newGatewayTracker(time.Second, r.now)
-	r.apps = &appCache{store: st, ttl: time.Second, entries: map[string]appEntry{}}
-	gs := &groupState{members: map[string]*member{}, savedMembers: map[string]bool{}, removed: map[string]bool{}}
+	r, gs := presenceRouter(t, &now, time.Second)
 	caller := func(gw, session string) *liveimpb.Caller {
 		return &liveimpb.Caller{AppId: "app", UserId: "alice", UserExtension: session, GatewayId: strings.Clone(gw), SessionId: session}
 	}
