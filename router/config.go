@@ -79,7 +79,8 @@ type Config struct {
 	// often, every members/MemberChangeFanout seconds, so it costs about
 	// MemberChangeFanout deliveries a second (a 100,000-viewer room that
 	// fills up would otherwise send every viewer an event every second).
-	// Default 1000.
+	// Default 200: a room of 1,000 gets it every 5 s, of 2,000 or more
+	// every MemberChangeMaxInterval.
 	MemberChangeFanout int
 	// MemberChangeMaxInterval caps the interval MemberChangeFanout
 	// stretches. Default 10s.
@@ -142,7 +143,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.MemberGrace, prefix+"member-grace", 0, "router: how long a disconnected member stays (default 10s)")
 	fs.DurationVar(&c.GatewayTimeout, prefix+"gateway-timeout", 0, "router: how long a gateway may stay silent before its sessions count as disconnected (default 10s)")
 	fs.DurationVar(&c.MemberChangeInterval, prefix+"memberchange-interval", 0, "router: least time between memberchange events of a group (default 1s)")
-	fs.IntVar(&c.MemberChangeFanout, prefix+"memberchange-fanout", 0, "router: memberchange deliveries per second a group may cost; bigger groups get memberchange less often (default 1000)")
+	fs.IntVar(&c.MemberChangeFanout, prefix+"memberchange-fanout", 0, "router: memberchange deliveries per second a group may cost; bigger groups get memberchange less often (default 200)")
 	fs.DurationVar(&c.MemberChangeMaxInterval, prefix+"memberchange-max-interval", 0, "router: most time between memberchange events of a big group (default 10s)")
 	fs.IntVar(&c.MemberChangeUsers, prefix+"memberchange-users", 0, "router: users listed per memberchange event; counts stay exact (default 20)")
 	fs.Var(flagvalue.Int32(&c.MaxRepeatCount), prefix+"max-repeat-count", "router: largest repeatCount of one send (default 1000)")
@@ -204,7 +205,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.RecentPageSize, 50)
 	setInt(&c.RecentUsers, 50)
 	setInt(&c.MemberChangeUsers, 20)
-	setInt(&c.MemberChangeFanout, 1000)
+	setInt(&c.MemberChangeFanout, 200)
 	setInt(&c.ResumeBatch, 1000)
 	setDur(&c.PinnedTTL, 30*time.Second)
 	setDur(&c.AliveTTL, 5*time.Second)
