@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/internal/memtrim"
 	"github.com/liveim/liveim/internal/natsconn"
 	"github.com/liveim/liveim/internal/opshttp"
 	"github.com/liveim/liveim/internal/telemetry"
@@ -25,6 +26,7 @@ type gatewayConfig struct {
 	LogLevel string // default "info"
 	NATS     natsconn.Config
 	Ops      opshttp.Config
+	Trim     memtrim.Config
 	Gateway  gateway.Config
 }
 
@@ -32,14 +34,14 @@ func (c *gatewayConfig) settings() *settings {
 	s := newSettings("gateway")
 	s.add("gateway", c.Gateway.RegisterFlags)
 	s.add("NATS", c.NATS.RegisterFlags)
-	s.add("internal listener and logs", opsFlags(&c.Ops, &c.LogLevel))
+	s.add("internal listener, logs and memory", opsFlags(&c.Ops, &c.Trim, &c.LogLevel))
 	return s
 }
 
 // validate also reads the TLS certificate and key (--tls-cert, --tls-key)
 // when they are set.
 func (c *gatewayConfig) validate() error {
-	return errors.Join(checkLogLevel(c.LogLevel), validateGateway(c.Gateway), c.NATS.Validate(), c.Ops.Validate())
+	return errors.Join(checkLogLevel(c.LogLevel), validateGateway(c.Gateway), c.NATS.Validate(), c.Ops.Validate(), c.Trim.Validate())
 }
 
 // validateGateway validates a gateway's settings and, when they name a
@@ -55,7 +57,7 @@ func validateGateway(c gateway.Config) error {
 }
 
 func (c *gatewayConfig) applyDefaults() {
-	c.Gateway, c.NATS, c.Ops = c.Gateway.WithDefaults(), c.NATS.WithDefaults(), c.Ops.WithDefaults()
+	c.Gateway, c.NATS, c.Ops, c.Trim = c.Gateway.WithDefaults(), c.NATS.WithDefaults(), c.Ops.WithDefaults(), c.Trim.WithDefaults()
 }
 
 func runGateway(ctx context.Context, args []string, _ io.Writer) error {
@@ -66,6 +68,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	}
 	logStart(log, "gateway")
 	log.Info("gc target", "gogc", cfg.Gateway.ApplyGCPercent())
+	defer startTrim(ctx, cfg.Trim, log)()
 	tp, err := telemetry.NewProvider(ctx, telemetry.GatewayService, buildVersion())
 	if err != nil {
 		return err
@@ -118,6 +121,7 @@ type routerConfig struct {
 	LogLevel string // default "info"
 	NATS     natsconn.Config
 	Ops      opshttp.Config
+	Trim     memtrim.Config
 	Router   router.Config
 	Store    backend.Config
 	API      serverapi.Config
@@ -132,13 +136,13 @@ func (c *routerConfig) settings() *settings {
 		fs.StringVar(&c.Data, "data", "./data", "data directory of the embedded store (--store pebble)")
 	})
 	s.add("NATS", c.NATS.RegisterFlags)
-	s.add("internal listener and logs", opsFlags(&c.Ops, &c.LogLevel))
+	s.add("internal listener, logs and memory", opsFlags(&c.Ops, &c.Trim, &c.LogLevel))
 	return s
 }
 
 // validate also reads the admin key (API.AdminKey) from its file.
 func (c *routerConfig) validate() error {
-	errs := []error{checkLogLevel(c.LogLevel), c.Router.Validate(), c.Store.Validate(), c.NATS.Validate(), c.Ops.Validate()}
+	errs := []error{checkLogLevel(c.LogLevel), c.Router.Validate(), c.Store.Validate(), c.NATS.Validate(), c.Ops.Validate(), c.Trim.Validate()}
 	if c.API.AdminKeyFile != "" {
 		key, err := serverapi.ReadAdminKey(c.API.AdminKeyFile)
 		c.API.AdminKey = key
@@ -149,7 +153,7 @@ func (c *routerConfig) validate() error {
 
 func (c *routerConfig) applyDefaults() {
 	c.Router, c.Store, c.API = c.Router.WithDefaults(), c.Store.WithDefaults(), c.API.WithDefaults()
-	c.NATS, c.Ops = c.NATS.WithDefaults(), c.Ops.WithDefaults()
+	c.NATS, c.Ops, c.Trim = c.NATS.WithDefaults(), c.Ops.WithDefaults(), c.Trim.WithDefaults()
 }
 
 func runRouter(ctx context.Context, args []string, _ io.Writer) error {
@@ -159,6 +163,7 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	logStart(log, "router")
+	defer startTrim(ctx, c.Trim, log)()
 	tp, err := telemetry.NewProvider(ctx, telemetry.RouterService, buildVersion())
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liveim/liveim/internal/memtrim"
 	"github.com/liveim/liveim/internal/natsconn"
 	"github.com/liveim/liveim/internal/opshttp"
 )
@@ -279,9 +280,10 @@ func loadTarget(cfg targetConfig, args []string, level *string) (*slog.Logger, e
 
 // opsFlags registers the section every long-running target shares: its
 // internal listener and --log-level.
-func opsFlags(ops *opshttp.Config, level *string) func(*flag.FlagSet) {
+func opsFlags(ops *opshttp.Config, trim *memtrim.Config, level *string) func(*flag.FlagSet) {
 	return func(fs *flag.FlagSet) {
 		ops.RegisterFlags(fs)
+		trim.RegisterFlags(fs)
 		registerLogLevel(fs, level)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/liveim/liveim/internal/buildinfo"
+	"github.com/liveim/liveim/internal/memtrim"
 	"github.com/liveim/liveim/internal/telemetry"
 )
 
@@ -27,6 +28,18 @@ func newRegistry() *prometheus.Registry {
 func logStart(log *slog.Logger, target string) {
 	i := buildinfo.Get()
 	log.Info("liveim starting", "target", target, "version", i.Version, "commit", i.Commit, "goversion", i.GoVersion)
+}
+
+// startTrim runs the process's heap trimmer (memtrim) until the returned
+// function is called, which waits for it to end.
+func startTrim(ctx context.Context, cfg memtrim.Config, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		memtrim.Run(ctx, cfg, log)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // drain drains nc (its subscriptions, then its pending publishes) and

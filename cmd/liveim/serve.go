@@ -19,6 +19,7 @@ import (
 	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/demo"
 	"github.com/liveim/liveim/internal/demoapp"
+	"github.com/liveim/liveim/internal/memtrim"
 	"github.com/liveim/liveim/internal/natsconn"
 	"github.com/liveim/liveim/internal/natsserver"
 	"github.com/liveim/liveim/internal/opshttp"
@@ -41,6 +42,7 @@ type serveConfig struct {
 	// app. Default ("auto"): on when the gateway listens on loopback only.
 	Dev     autoBool
 	Ops     opshttp.Config
+	Trim    memtrim.Config
 	Store   backend.Config
 	Gateway gateway.Config
 	Router  router.Config
@@ -60,14 +62,14 @@ func (c *serveConfig) settings() *settings {
 	s.fs.Lookup("id").Usage = "gateway and router: unique ID among gateways and among routers (default random)"
 	s.add("server API", c.API.RegisterFlags)
 	s.add("storage", c.Store.RegisterFlags)
-	s.add("internal listener and logs", opsFlags(&c.Ops, &c.LogLevel))
+	s.add("internal listener, logs and memory", opsFlags(&c.Ops, &c.Trim, &c.LogLevel))
 	return s
 }
 
 // validate also reads the admin key (API.AdminKey) when --admin-key-file
 // names one, and the gateway's TLS files when --tls-cert names them.
 func (c *serveConfig) validate() error {
-	errs := []error{checkLogLevel(c.LogLevel), validateGateway(c.Gateway), c.Router.Validate(), c.Store.Validate(), c.Ops.Validate()}
+	errs := []error{checkLogLevel(c.LogLevel), validateGateway(c.Gateway), c.Router.Validate(), c.Store.Validate(), c.Ops.Validate(), c.Trim.Validate()}
 	if _, _, err := splitListen(c.NATSListen); err != nil {
 		errs = append(errs, err)
 	}
@@ -84,7 +86,7 @@ func (c *serveConfig) validate() error {
 
 func (c *serveConfig) applyDefaults() {
 	c.Gateway, c.Router, c.API = c.Gateway.WithDefaults(), c.Router.WithDefaults(), c.API.WithDefaults()
-	c.Store, c.Ops = c.Store.WithDefaults(), c.Ops.WithDefaults()
+	c.Store, c.Ops, c.Trim = c.Store.WithDefaults(), c.Ops.WithDefaults(), c.Trim.WithDefaults()
 }
 
 // splitListen reads --nats-listen.
@@ -152,6 +154,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if cfg.Gateway.GCPercent != 0 {
 		log.Info("gc target", "gogc", cfg.Gateway.ApplyGCPercent())
 	}
+	defer startTrim(ctx, cfg.Trim, log)()
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return err
 	}
