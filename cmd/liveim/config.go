@@ -279,7 +279,7 @@ func loadTarget(cfg targetConfig, args []string, level *string) (*slog.Logger, e
 }
 
 // opsFlags registers the section every long-running target shares: its
-// internal listener and --log-level.
+// internal listener, its heap trimmer (--trim-*) and --log-level.
 func opsFlags(ops *opshttp.Config, trim *memtrim.Config, level *string) func(*flag.FlagSet) {
 	return func(fs *flag.FlagSet) {
 		ops.RegisterFlags(fs)

@@ -124,12 +124,14 @@ func (t *trimmer) observe(now time.Time, allocated uint64) bool {
 		return false
 	}
 	rate := float64(allocated-t.last) / elapsed
-	if t.last, t.lastAt = allocated, now; rate >= float64(t.cfg.QuietRate) {
+	prevAt := t.lastAt
+	t.last, t.lastAt = allocated, now
+	if rate >= float64(t.cfg.QuietRate) {
 		t.quietSince = time.Time{}
 		return false
 	}
 	if t.quietSince.IsZero() {
-		t.quietSince = now.Add(-time.Duration(elapsed * float64(time.Second))) // quiet since the sample before
+		t.quietSince = prevAt // quiet over the whole sample
 	}
 	if now.Sub(t.quietSince) < t.cfg.Quiet || allocated-t.trimmedAt < uint64(t.cfg.Burst) {
 		return false
