@@ -68,7 +68,6 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	}
 	logStart(log, "gateway")
 	log.Info("gc target", "gogc", cfg.Gateway.ApplyGCPercent())
-	defer startTrim(ctx, cfg.Trim, log)()
 	tp, err := telemetry.NewProvider(ctx, telemetry.GatewayService, buildVersion())
 	if err != nil {
 		return err
@@ -80,6 +79,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	}
 	defer nc.Close()
 	reg := newRegistry()
+	defer startTrim(ctx, cfg.Trim, log, reg)()
 	gw, err := gateway.New(cfg.Gateway, nc, log, gateway.WithRegisterer(reg), gateway.WithTracerProvider(tp))
 	if err != nil {
 		return err
@@ -163,7 +163,6 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	logStart(log, "router")
-	defer startTrim(ctx, c.Trim, log)()
 	tp, err := telemetry.NewProvider(ctx, telemetry.RouterService, buildVersion())
 	if err != nil {
 		return err
@@ -180,6 +179,7 @@ func runRouter(ctx context.Context, args []string, _ io.Writer) error {
 	}
 	defer nc.Close()
 	reg := newRegistry()
+	defer startTrim(ctx, c.Trim, log, reg)()
 	rt, err := router.New(c.Router, nc, store, log, router.WithRegisterer(reg), router.WithTracerProvider(tp))
 	if err != nil {
 		return err

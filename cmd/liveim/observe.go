@@ -32,12 +32,12 @@ func logStart(log *slog.Logger, target string) {
 
 // startTrim runs the process's heap trimmer (memtrim) until the returned
 // function is called, which waits for it to end.
-func startTrim(ctx context.Context, cfg memtrim.Config, log *slog.Logger) (stop func()) {
+func startTrim(ctx context.Context, cfg memtrim.Config, log *slog.Logger, reg prometheus.Registerer) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		memtrim.Run(ctx, cfg, log)
+		memtrim.Run(ctx, cfg, log, reg)
 	}()
 	return func() { cancel(); <-done }
 }

@@ -154,7 +154,6 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if cfg.Gateway.GCPercent != 0 {
 		log.Info("gc target", "gogc", cfg.Gateway.ApplyGCPercent())
 	}
-	defer startTrim(ctx, cfg.Trim, log)()
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return err
 	}
@@ -218,6 +217,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer shutdownTracing(rtp, log)
 	reg := newRegistry()
+	defer startTrim(ctx, cfg.Trim, log, reg)()
 	rt, err := router.New(cfg.Router, rnc, store, log, router.WithRegisterer(reg), router.WithTracerProvider(rtp))
 	if err != nil {
 		return err

@@ -21,6 +21,8 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config is when a trimmer trims. The zero value means the defaults.
@@ -70,11 +72,19 @@ func (c Config) Validate() error {
 // read costs well under a microsecond and stops nothing.
 const sampleEvery = time.Second
 
-// Run trims the process's heap as Config says until ctx ends.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) {
+// Run trims the process's heap as Config says until ctx ends, counting
+// its trims in liveim_heap_trims_total on reg.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) {
 	cfg = cfg.WithDefaults()
 	if cfg.Quiet < 0 {
 		return
+	}
+	trims := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "liveim_heap_trims_total",
+		Help: "Times the process handed its free heap back to the OS after an allocation burst (--trim-quiet).",
+	})
+	if err := reg.Register(trims); err != nil {
+		log.Warn("heap trims metric", "err", err)
 	}
 	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	read := func() uint64 {
@@ -97,6 +107,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) {
 			start := time.Now()
 			debug.FreeOSMemory()
 			debug.ReadGCStats(&after)
+			trims.Inc()
 			log.Info("heap trimmed after an allocation burst", "took", time.Since(start), "gc_pause", after.PauseTotal-before.PauseTotal)
 		}
 	}

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestTrimmerDecides: a trim comes once after a burst of at least Burst
@@ -74,6 +77,7 @@ var sink [][]byte
 // Run returns the free heap to the OS: the runtime's released heap grows
 // by most of the burst.
 func TestRunTrims(t *testing.T) {
+	reg := prometheus.NewRegistry()
 	// Run's log, line by line.
 	pr, pw := io.Pipe()
 	lines := make(chan string, 16)
@@ -87,7 +91,7 @@ func TestRunTrims(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Run(ctx, Config{Quiet: time.Millisecond, Burst: 64 << 20}, slog.New(slog.NewTextHandler(pw, nil)))
+		Run(ctx, Config{Quiet: time.Millisecond, Burst: 64 << 20}, slog.New(slog.NewTextHandler(pw, nil)), reg)
 	}()
 	t.Cleanup(func() { cancel(); <-done; pw.Close() })
 
@@ -118,4 +122,17 @@ func TestRunTrims(t *testing.T) {
 	if got := released(); got < before+16<<20 {
 		t.Fatalf("released heap went from %d to %d bytes at the trim; want 16 MiB more at least", before, got)
 	}
+	if n := testutil.ToFloat64(trimsOf(t, reg)); n != 1 {
+		t.Fatalf("liveim_heap_trims_total %v after one trim", n)
+	}
+}
+
+// trimsOf returns the liveim_heap_trims_total counter Run registered.
+func trimsOf(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil || len(fams) != 1 || fams[0].GetName() != "liveim_heap_trims_total" {
+		t.Fatalf("registry holds %v, %v; want liveim_heap_trims_total alone", fams, err)
+	}
+	return reg
 }
