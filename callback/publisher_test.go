@@ -7,26 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/internal/natstest"
 	"github.com/liveim/liveim/internal/subject"
 )
 
 // TestPublishStored: when PublishStored returns, the event is in the
 // callback stream, after the events queued before it.
 func TestPublishStored(t *testing.T) {
-	ns, err := natsserver.Start(natsserver.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

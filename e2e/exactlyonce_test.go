@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/client"
@@ -30,14 +29,11 @@ func TestFailedHighPublishStoresOneCopy(t *testing.T) {
 	owner := c.Login(t, 0, "owner", "admin")
 	createGroup(t, owner, "room")
 	join(t, owner, "room")
-	js, err := jetstream.New(c.Connect())
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := c.JetStream()
 	if err := js.DeleteStream(context.Background(), subject.HighStream); err != nil {
 		t.Fatal(err)
 	}
-	_, err = owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "once", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH})
+	_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "once", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH})
 	wantCode(t, err, 503)
 	page, err := c.Store.ListMessages(context.Background(), storage.MessageQuery{AppID: testcluster.AppID, GroupID: "room", Limit: 10})
 	if err != nil {
@@ -312,10 +308,7 @@ func TestSlowStoreKeepsRouterAlive(t *testing.T) {
 	}
 	first := c.Router(0)
 	c.StartRouter() // the first router must hand half its partitions over
-	js, err := jetstream.New(c.Connect())
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := c.JetStream()
 	kv, err := js.KeyValue(ctxT(t), subject.RouterBucket)
 	if err != nil {
 		t.Fatal(err)
@@ -352,10 +345,7 @@ func TestRouterTakesUpDeletedConsumers(t *testing.T) {
 	owner := c.Login(t, 0, "owner", "admin")
 	createGroup(t, owner, "room")
 	join(t, owner, "room")
-	js, err := jetstream.New(c.Connect())
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := c.JetStream()
 	stream, err := js.Stream(ctxT(t), subject.RPCStream)
 	if err != nil {
 		t.Fatal(err)

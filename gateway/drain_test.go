@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/internal/natstest"
 	"github.com/liveim/liveim/internal/testcert"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
@@ -52,7 +53,7 @@ func TestDrainSpreadsCloses(t *testing.T) {
 func testDrainSpreadsCloses(t *testing.T, path string) {
 	const clients = 6
 	const window = 3 * time.Second
-	nc := testNATS(t)
+	nc := natstest.Connect(t)
 	cfg := Config{Addr: "127.0.0.1:0", DrainDelay: window, LoginTimeout: time.Minute, Loops: 2, IO: path}
 	url, dialer := "ws://", ws.DefaultDialer
 	if path == pathPortableTLS {

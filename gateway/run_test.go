@@ -7,16 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/internal/natstest"
 )
 
 // TestRunFailsCleanly: a gateway whose setup fails (here its NATS
 // connection is closed, so its inbox cannot be subscribed) returns the
 // error and leaves nothing behind: no goroutine, no listening socket.
 func TestRunFailsCleanly(t *testing.T) {
-	nc := testNATS(t)
+	nc := natstest.Connect(t)
 	g, err := New(Config{Addr: "127.0.0.1:0"}, nc, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -43,21 +41,4 @@ func TestRunFailsCleanly(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before {
 		t.Fatalf("%d goroutines after a failed Run, %d before", n, before)
 	}
-}
-
-// testNATS returns a connection to an in-process nats-server with
-// JetStream, both closed when the test ends.
-func testNATS(t testing.TB) *nats.Conn {
-	t.Helper()
-	ns, err := natsserver.Start(natsserver.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/internal/natstest"
 	"github.com/liveim/liveim/internal/testcert"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
@@ -24,7 +25,7 @@ import (
 // its address and a function that stops it and returns Run's error.
 func runGateway(t *testing.T, cfg Config) (*Gateway, net.Addr, func() error) {
 	t.Helper()
-	nc := testNATS(t)
+	nc := natstest.Connect(t)
 	cfg.Addr = "127.0.0.1:0"
 	g, err := New(cfg, nc, nil)
 	if err != nil {

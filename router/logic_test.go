@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/liveim/liveim/internal/natsserver"
+	"github.com/liveim/liveim/internal/natstest"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
@@ -202,16 +202,7 @@ func TestSentCache(t *testing.T) {
 // not running.
 func testRouter(t *testing.T, cfg Config) *Router {
 	t.Helper()
-	ns, err := natsserver.Start(natsserver.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Connect(t)
 	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/liveim/liveim/apiclient"
 	"github.com/liveim/liveim/auth"
@@ -210,6 +211,17 @@ func logger() *slog.Logger {
 func (c *Cluster) Connect() *nats.Conn {
 	c.t.Helper()
 	return c.ConnectAs(subject.RouterUser)
+}
+
+// JetStream returns JetStream on a new connection as a router, for tests
+// that reach into the cluster's streams and buckets.
+func (c *Cluster) JetStream() jetstream.JetStream {
+	c.t.Helper()
+	js, err := jetstream.New(c.Connect())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return js
 }
 
 // ConnectAs returns a new NATS connection as subject.RouterUser or
