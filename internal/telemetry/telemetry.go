@@ -110,8 +110,19 @@ func Resource(ctx context.Context, service, version string) (*resource.Resource,
 }
 
 // Recording reports whether tp records spans: false for a no-op
-// provider, so callers can skip building span attributes and headers.
+// provider, so callers can skip building span attributes and headers. A
+// Provider is judged by the provider it wraps: the commands hand theirs
+// to the gateway and the router as it is.
 func Recording(tp trace.TracerProvider) bool {
+	switch p := tp.(type) {
+	case Provider:
+		tp = p.TracerProvider
+	case *Provider:
+		if p == nil {
+			return false
+		}
+		tp = p.TracerProvider
+	}
 	_, isNoop := tp.(noop.TracerProvider)
 	return tp != nil && !isNoop
 }

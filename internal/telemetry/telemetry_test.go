@@ -51,6 +51,11 @@ func TestRecording(t *testing.T) {
 	if Recording(p.TracerProvider) {
 		t.Fatal("without an endpoint the provider must be a no-op")
 	}
+	// The commands hand the Provider itself to the gateway and the router:
+	// it must not pass for a recording one.
+	if Recording(p) || Recording(&p) {
+		t.Fatal("a Provider wrapping a no-op provider records")
+	}
 	if !Recording(sdktrace.NewTracerProvider()) {
 		t.Fatal("an SDK provider records")
 	}
@@ -124,6 +129,9 @@ func TestNewProviderExports(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Shutdown(context.Background())
+	if !Recording(p) {
+		t.Fatal("a Provider wrapping an exporting provider records")
+	}
 	if !Recording(p.TracerProvider) {
 		t.Fatal("OTEL_TRACES_EXPORTER=console: the provider does not record")
 	}
