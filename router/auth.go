@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,8 +31,9 @@ import (
 
 // nonces binds each login nonce to the first token that used it, for the
 // replay window (Config.NonceWindow, or until the token expires if that
-// is sooner), in the NonceBucket KV bucket shared by every router. A
-// recently bound token is remembered locally, so a reconnect with the
+// is sooner), in the NonceBucket KV bucket shared by every router, which
+// holds a digest of each token, not the token (tokenDigest). A recently
+// bound token is remembered locally, so a reconnect with the
 // same token costs no bucket operation.
 //
 // The binding is a second line of defence (the nonce's fixed length and
@@ -77,13 +79,14 @@ func (n *nonces) bind(ctx context.Context, appID, nonce, token string, expiry in
 	sum := sha256.Sum256([]byte(nonce))
 	key := appID + "." + hex.EncodeToString(sum[:16])
 	ttl := min(time.Unix(expiry, 0).Sub(now)+auth.ClockSkew, n.window)
-	_, err := n.kv.Create(ctx, key, []byte(token), jetstream.KeyTTL(max(ttl, time.Second)))
+	digest := tokenDigest(token)
+	_, err := n.kv.Create(ctx, key, digest, jetstream.KeyTTL(max(ttl, time.Second)))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		e, gerr := n.kv.Get(ctx, key)
 		switch {
 		case gerr != nil:
 			err = gerr
-		case string(e.Value()) != token:
+		case !bytes.Equal(e.Value(), digest) && string(e.Value()) != token: // entries before digests held the token
 			return liveimpb.ErrUnauthorized.With("nonce already used by another token")
 		default:
 			err = nil
@@ -100,6 +103,14 @@ func (n *nonces) bind(ctx context.Context, appID, nonce, token string, expiry in
 	n.seen[token] = expiry
 	n.mu.Unlock()
 	return nil
+}
+
+// tokenDigest is what the nonce bucket holds of a token: enough to tell
+// the token that bound a nonce from another, but no credential to anyone
+// who can read the bucket.
+func tokenDigest(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
 }
 
 // onAuth answers a gateway's AuthRequest on its own goroutine (bounded):

@@ -1,11 +1,23 @@
 package router
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liveim/liveim/internal/natstest"
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
 )
 
 func TestOriginAllowed(t *testing.T) {
@@ -99,5 +111,68 @@ func TestRedactURLError(t *testing.T) {
 	err := redactURLError(&url.Error{Op: "Post", URL: "https://user:pw@hook.example/audit?token=s3cret", Err: errors.New("dial tcp: refused")})
 	if msg := err.Error(); strings.Contains(msg, "s3cret") || strings.Contains(msg, "pw@") || !strings.Contains(msg, "hook.example/audit") {
 		t.Fatalf("redacted error %q", msg)
+	}
+}
+
+// TestNonceBinding: the nonce bucket binds a nonce to the first token
+// that used it, and holds a digest of the token, not the token: anyone
+// who can read the bucket must not find login credentials there. A router
+// with an empty cache (another router, or a restart) accepts the bound
+// token again and refuses another token with the same nonce; an entry
+// holding the token itself (written before digests) still binds.
+func TestNonceBinding(t *testing.T) {
+	nc := natstest.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	router := func() *nonces {
+		var n nonces
+		if err := n.setup(ctx, js, 1, time.Hour, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatal(err)
+		}
+		return &n
+	}
+	now := time.Now()
+	expiry := now.Add(time.Hour).Unix()
+	const app = "app1"
+	tokenA, tokenB := "token-of-bob-0123456789abcdef", "token-of-dave-0123456789abcdef"
+	first := router()
+	if err := first.bind(ctx, app, "nonce-1", tokenA, expiry, now); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	kv, err := js.KeyValue(ctx, subject.NonceBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := kv.Keys(ctx)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("bucket keys %v, %v; want one", keys, err)
+	}
+	e, err := kv.Get(ctx, keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(e.Value(), []byte(tokenA)) || strings.Contains(keys[0], "nonce-1") {
+		t.Fatalf("the bucket holds the token or the nonce: key %q, value %q", keys[0], e.Value())
+	}
+	other := router() // nothing cached
+	if err := other.bind(ctx, app, "nonce-1", tokenA, expiry, now); err != nil {
+		t.Fatalf("the same token on another router: %v", err)
+	}
+	if err := other.bind(ctx, app, "nonce-1", tokenB, expiry, now); liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
+		t.Fatalf("another token with a bound nonce: %v, want 401", err)
+	}
+	// An entry written before digests holds the token itself.
+	sum := sha256.Sum256([]byte("nonce-2"))
+	if _, err := kv.Create(ctx, app+"."+hex.EncodeToString(sum[:16]), []byte(tokenA)); err != nil {
+		t.Fatal(err)
+	}
+	if err := router().bind(ctx, app, "nonce-2", tokenA, expiry, now); err != nil {
+		t.Fatalf("the token of an older entry: %v", err)
+	}
+	if err := router().bind(ctx, app, "nonce-2", tokenB, expiry, now); liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
+		t.Fatalf("another token against an older entry: %v, want 401", err)
 	}
 }
