@@ -77,6 +77,47 @@ func TestHTTPConnectionsDoNotLinger(t *testing.T) {
 	})
 }
 
+// TestMaxConns: a gateway holding MaxConns WebSockets answers the next
+// upgrade 503 with Retry-After before upgrading it (a full process would
+// otherwise upgrade a socket it has no file left to keep), and takes
+// upgrades again once a connection has closed.
+func TestMaxConns(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{MaxConns: 3}})
+	url := c.Gateway(0).URL
+	var held []net.Conn
+	for range 3 {
+		conn, _, _, err := ws.Dial(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+	}
+	resp, err := http.Get(strings.Replace(url, "ws://", "http://", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("upgrade past MaxConns: HTTP %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	_, _, _, err = ws.Dial(context.Background(), url)
+	var se ws.StatusError
+	if !errors.As(err, &se) || int(se) != http.StatusServiceUnavailable {
+		t.Fatalf("4th WebSocket: %v, want 503", err)
+	}
+	held[0].Close() // a slot frees once the gateway sees the close
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		conn, _, _, err := ws.Dial(context.Background(), url)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	})
+	for _, h := range held[1:] {
+		h.Close()
+	}
+}
+
 // TestPerIPLimits: one address may hold at most MaxConnsPerIP WebSockets
 // and open at most UpgradeBurstPerIP at once (then UpgradeRatePerIP a
 // second); beyond either it gets HTTP 429, and the others are served.

@@ -116,6 +116,12 @@ type Config struct {
 	// HTTPIdleTimeout closes an idle keep-alive HTTP connection. Default
 	// 30s.
 	HTTPIdleTimeout time.Duration
+	// MaxConns caps the WebSocket connections the gateway holds; past it
+	// upgrades get HTTP 503 with Retry-After, before the upgrade. Negative:
+	// no cap. Default: the process's open-file limit less 256, so a full
+	// process refuses upgrades rather than upgrade a socket it has no file
+	// left to keep (no cap when the limit is unknown or unlimited).
+	MaxConns int
 	// MaxConnsPerIP caps the WebSocket connections one client address may
 	// hold; more get HTTP 429. Negative: no cap. Default 10000 (mobile
 	// carriers put many users behind one address).
@@ -176,6 +182,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SlowConsumerTimeout, "slow-consumer-timeout", 0, "gateway: how long a socket may drop events before it is closed (default 5s)")
 	fs.DurationVar(&c.HTTPTimeout, "http-timeout", 0, "gateway: read and write timeout of an HTTP request and upgrade (default 10s)")
 	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 0, "gateway: idle keep-alive HTTP connections close after (default 30s)")
+	fs.IntVar(&c.MaxConns, "max-conns", 0, "gateway: WebSockets the gateway holds at most; past it upgrades get 503, negative for no cap (default: the open-file limit less 256)")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "gateway: WebSockets one client address may hold, negative for no cap (default 10000)")
 	fs.Float64Var(&c.UpgradeRatePerIP, "upgrade-rate-per-ip", 0, "gateway: WebSocket upgrades per second per client address, negative for no cap (default 100)")
 	fs.IntVar(&c.UpgradeBurstPerIP, "upgrade-burst-per-ip", 0, "gateway: WebSocket upgrades one client address may make at once (default 200)")
@@ -183,6 +190,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.GCPercent, "gc-percent", 0, "gateway: the Go GC target (GOGC) of a liveim gateway process unless GOGC is set; lower holds less memory per idle connection (default 50; liveim serve keeps Go's 100 unless this is set)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "gateway: on shutdown, the window over which clients are told to reconnect, one after another, after /readyz fails (default 0: all at once)")
 }
+
+// fileReserve is how many of its open files a gateway keeps for other
+// than WebSockets by default (Config.MaxConns): NATS, the listener, epoll,
+// upgrades in flight, and in liveim serve the store's files.
+const fileReserve = 256
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
@@ -321,6 +333,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.HTTPIdleTimeout == 0 {
 		c.HTTPIdleTimeout = 30 * time.Second
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = -1
+		if files := openFileLimit(); files > 0 {
+			c.MaxConns = max(files-fileReserve, files/2)
+		}
 	}
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 10000

@@ -86,3 +86,23 @@ func TestApplyGCPercent(t *testing.T) {
 		t.Fatalf("with GOGC=200 set the target is %d, want 200", got)
 	}
 }
+
+// TestMaxConnsDefault: by default a gateway holds fewer WebSockets than
+// its process may open files, keeping some for NATS, its listener and
+// upgrades in flight; a cap that is set, or negative (none), stays.
+func TestMaxConnsDefault(t *testing.T) {
+	files := openFileLimit()
+	got := Config{}.WithDefaults().MaxConns
+	switch {
+	case files == 0 && got != -1:
+		t.Fatalf("no known file limit: MaxConns %d, want -1 (no cap)", got)
+	case files > 0 && (got <= 0 || got > files-fileReserve && got > files/2):
+		t.Fatalf("open-file limit %d: MaxConns %d, want a positive cap that leaves %d files or half of them", files, got, fileReserve)
+	}
+	if got := (Config{MaxConns: 7}).WithDefaults().MaxConns; got != 7 {
+		t.Fatalf("MaxConns 7 became %d", got)
+	}
+	if got := (Config{MaxConns: -1}).WithDefaults().MaxConns; got != -1 {
+		t.Fatalf("MaxConns -1 (no cap) became %d", got)
+	}
+}

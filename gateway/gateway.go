@@ -347,6 +347,14 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "gateway draining", http.StatusServiceUnavailable)
 		return
 	}
+	if max := g.cfg.MaxConns; max >= 0 && g.metrics.connections.Load() >= int64(max) {
+		// Refused before the upgrade: a process out of files would upgrade
+		// the socket and then fail to keep it.
+		g.metrics.fullUpgrades.Add(1)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "gateway full", http.StatusServiceUnavailable)
+		return
+	}
 	ip := clientIP(r, g.trusted)
 	if !g.perIP.admit(ip, g.now()) {
 		g.metrics.refusedUpgrades.Add(1)

@@ -23,12 +23,15 @@ type Metrics struct {
 	// refusedUpgrades counts WebSocket upgrades refused for an address
 	// over its connection cap or upgrade rate (HTTP 429).
 	refusedUpgrades atomic.Int64
-	messagesIn      *prometheus.CounterVec
-	requestTimes    *prometheus.HistogramVec
-	disconnects     *prometheus.CounterVec
-	loginFailures   *prometheus.CounterVec
-	frameWait       prometheus.Observer
-	frameWrite      prometheus.Observer
+	// fullUpgrades counts upgrades refused because the gateway held
+	// Config.MaxConns connections.
+	fullUpgrades  atomic.Int64
+	messagesIn    *prometheus.CounterVec
+	requestTimes  *prometheus.HistogramVec
+	disconnects   *prometheus.CounterVec
+	loginFailures *prometheus.CounterVec
+	frameWait     prometheus.Observer
+	frameWrite    prometheus.Observer
 }
 
 // newMetrics registers g's metrics on reg.
@@ -84,6 +87,7 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 		counter("liveim_gateway_slow_consumers_closed_total", "Sockets closed as slow consumers (told to reconnect).", &m.slowClosed, nil),
 		counter("liveim_gateway_nats_errors_total", "NATS publish, subscribe and slow-subscription errors.", &m.natsErrors, nil),
 		counter("liveim_gateway_upgrades_refused_total", "WebSocket upgrades refused with 429: the address was over its connection cap or upgrade rate.", &m.refusedUpgrades, nil),
+		counter("liveim_gateway_upgrades_full_total", "WebSocket upgrades refused with 503: the gateway held --max-conns connections.", &m.fullUpgrades, nil),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "liveim_gateway_nats_reconnects_total",
 			Help: "Times the gateway's NATS connection reconnected (or, after a failed first connect, connected).",
