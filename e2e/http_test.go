@@ -84,14 +84,7 @@ func TestHTTPConnectionsDoNotLinger(t *testing.T) {
 func TestMaxConns(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{MaxConns: 3}})
 	url := c.Gateway(0).URL
-	var held []net.Conn
-	for range 3 {
-		conn, _, _, err := ws.Dial(context.Background(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, conn)
-	}
+	held := dialAll(t, url, 3)
 	resp, err := http.Get(strings.Replace(url, "ws://", "http://", 1))
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +98,29 @@ func TestMaxConns(t *testing.T) {
 	if !errors.As(err, &se) || int(se) != http.StatusServiceUnavailable {
 		t.Fatalf("4th WebSocket: %v, want 503", err)
 	}
-	held[0].Close() // a slot frees once the gateway sees the close
+	freeOne(t, url, held)
+}
+
+// dialAll opens n WebSockets to url.
+func dialAll(t *testing.T, url string, n int) []net.Conn {
+	t.Helper()
+	var held []net.Conn
+	for range n {
+		conn, _, _, err := ws.Dial(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+	}
+	return held
+}
+
+// freeOne closes the first of held, waits until url takes an upgrade
+// again (a slot frees once the gateway sees the close), and closes the
+// rest.
+func freeOne(t *testing.T, url string, held []net.Conn) {
+	t.Helper()
+	held[0].Close()
 	testcluster.WaitFor(t, 10*time.Second, func() error {
 		conn, _, _, err := ws.Dial(context.Background(), url)
 		if err == nil {
@@ -125,30 +140,13 @@ func TestPerIPLimits(t *testing.T) {
 	t.Run("connections", func(t *testing.T) {
 		c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{MaxConnsPerIP: 3, UpgradeRatePerIP: 1000, UpgradeBurstPerIP: 1000}})
 		url := c.Gateway(0).URL
-		var held []net.Conn
-		for range 3 {
-			conn, _, _, err := ws.Dial(context.Background(), url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			held = append(held, conn)
-		}
+		held := dialAll(t, url, 3)
 		_, _, _, err := ws.Dial(context.Background(), url)
 		var se ws.StatusError
 		if !errors.As(err, &se) || int(se) != http.StatusTooManyRequests {
 			t.Fatalf("4th connection: %v, want 429", err)
 		}
-		held[0].Close() // a slot frees once the gateway sees the close
-		testcluster.WaitFor(t, 10*time.Second, func() error {
-			conn, _, _, err := ws.Dial(context.Background(), url)
-			if err == nil {
-				conn.Close()
-			}
-			return err
-		})
-		for _, h := range held[1:] {
-			h.Close()
-		}
+		freeOne(t, url, held)
 	})
 	t.Run("upgrade rate", func(t *testing.T) {
 		c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{MaxConnsPerIP: 1000, UpgradeRatePerIP: 0.1, UpgradeBurstPerIP: 3}})
