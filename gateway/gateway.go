@@ -347,7 +347,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "gateway draining", http.StatusServiceUnavailable)
 		return
 	}
-	if max := g.cfg.MaxConns; max >= 0 && g.metrics.connections.Load() >= int64(max) {
+	if limit := g.cfg.MaxConns; limit >= 0 && g.metrics.connections.Load() >= int64(limit) {
 		// Refused before the upgrade: a process out of files would upgrade
 		// the socket and then fail to keep it.
 		g.metrics.fullUpgrades.Add(1)
