@@ -413,7 +413,7 @@ func startServers(ctx context.Context, self string, gateways, routers int, extra
 	// No server-side limit may shape a benchmark: rates, bursts and
 	// per-address caps are lifted on every gateway.
 	unlimited := []string{"--log-level", "error", "--send-rate", "1000000", "--send-burst", "1000000",
-		"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1", "--request-rate", "1000000", "--request-burst", "1000000"}
+		"--max-conns-per-ip", "-1", "--upgrade-rate-per-ip", "-1", "--max-pending", "-1", "--max-pending-per-ip", "-1", "--request-rate", "1000000", "--request-burst", "1000000"}
 	for i := range gateways {
 		addr, err := freeAddr()
 		if err != nil {

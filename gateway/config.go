@@ -126,6 +126,19 @@ type Config struct {
 	// hold; more get HTTP 429. Negative: no cap. Default 10000 (mobile
 	// carriers put many users behind one address).
 	MaxConnsPerIP int
+	// MaxPending caps the client sockets the gateway has accepted but not
+	// upgraded to WebSockets (requests still being read, keep-alive HTTP).
+	// Past it, or once these sockets and the WebSockets together reach
+	// MaxConns plus half the file reserve, the oldest is closed to make
+	// room: sockets that never finish a request (slowloris) cannot hold
+	// the process's files, while real clients, which finish theirs in
+	// milliseconds, get through. Negative: no cap. Default 4096.
+	MaxPending int
+	// MaxPendingPerIP caps the sockets one client address holds not yet
+	// upgraded; a new one past it is closed at once. A trusted proxy
+	// (TrustedProxies) is not capped by address. Negative: no cap.
+	// Default 256.
+	MaxPendingPerIP int
 	// UpgradeRatePerIP is how many WebSocket upgrades per second one
 	// client address may make after UpgradeBurstPerIP; more get HTTP 429.
 	// Negative: no cap. Default 100.
@@ -184,6 +197,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 0, "gateway: idle keep-alive HTTP connections close after (default 30s)")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "gateway: WebSockets the gateway holds at most; past it upgrades get 503, negative for no cap (default: the open-file limit less 256)")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "gateway: WebSockets one client address may hold, negative for no cap (default 10000)")
+	fs.IntVar(&c.MaxPending, "max-pending", 0, "gateway: client sockets accepted and not yet upgraded; past it the oldest is closed, negative for no cap (default 4096)")
+	fs.IntVar(&c.MaxPendingPerIP, "max-pending-per-ip", 0, "gateway: sockets one client address holds not yet upgraded; more are closed at once, negative for no cap (default 256; trusted proxies exempt)")
 	fs.Float64Var(&c.UpgradeRatePerIP, "upgrade-rate-per-ip", 0, "gateway: WebSocket upgrades per second per client address, negative for no cap (default 100)")
 	fs.IntVar(&c.UpgradeBurstPerIP, "upgrade-burst-per-ip", 0, "gateway: WebSocket upgrades one client address may make at once (default 200)")
 	fs.Var(flagvalue.List(&c.TrustedProxies), "trusted-proxies", "gateway: comma-separated CIDRs of proxies whose X-Forwarded-For names the client (default none)")
@@ -342,6 +357,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 10000
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = 4096
+	}
+	if c.MaxPendingPerIP == 0 {
+		c.MaxPendingPerIP = 256
 	}
 	if c.UpgradeRatePerIP == 0 {
 		c.UpgradeRatePerIP = 100

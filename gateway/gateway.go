@@ -54,6 +54,7 @@ type Gateway struct {
 	metrics  *Metrics
 	tracer   trace.Tracer
 	perIP    *ipLimits
+	pending  *pending
 	trusted  []netip.Prefix // Config.TrustedProxies
 	tracing  bool           // the tracer records: spend time on spans
 	draining atomic.Bool    // shutting down: /readyz fails
@@ -132,6 +133,7 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Gatew
 	g.events = callback.NewPublisher(nc, "gateway", g.log, o.reg)
 	g.perIP = newIPLimits(cfg.MaxConnsPerIP, cfg.UpgradeRatePerIP, cfg.UpgradeBurstPerIP)
 	g.trusted, _ = cfg.trustedProxies() // Validate checked them
+	g.pending = newPending(cfg, g.trusted, g.metrics)
 	if o.tp != nil {
 		g.tracer, g.tracing = o.tp.Tracer("github.com/liveim/liveim/gateway"), telemetry.Recording(o.tp)
 	} else {
@@ -206,10 +208,11 @@ func (g *Gateway) Listen() (net.Addr, error) {
 	if g.ln != nil {
 		return g.ln.Addr(), nil
 	}
-	ln, err := net.Listen("tcp", g.cfg.Addr)
+	tcp, err := net.Listen("tcp", g.cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: listen: %w", err)
 	}
+	var ln net.Listener = pendingListener{Listener: tcp, p: g.pending}
 	if g.tls != nil {
 		ln = tls.NewListener(ln, g.tls)
 	}
@@ -372,6 +375,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	upgraded(netConn)
 	var buffered []byte
 	if n := rw.Reader.Buffered(); n > 0 {
 		buffered, _ = rw.Reader.Peek(n)

@@ -25,13 +25,18 @@ type Metrics struct {
 	refusedUpgrades atomic.Int64
 	// fullUpgrades counts upgrades refused because the gateway held
 	// Config.MaxConns connections.
-	fullUpgrades  atomic.Int64
-	messagesIn    *prometheus.CounterVec
-	requestTimes  *prometheus.HistogramVec
-	disconnects   *prometheus.CounterVec
-	loginFailures *prometheus.CounterVec
-	frameWait     prometheus.Observer
-	frameWrite    prometheus.Observer
+	fullUpgrades atomic.Int64
+	// pendingByAddress and pendingOldest count sockets not yet upgraded
+	// that the gateway closed: a new one over Config.MaxPendingPerIP, and
+	// the oldest when Config.MaxPending (or the file budget) was reached.
+	pendingByAddress atomic.Int64
+	pendingOldest    atomic.Int64
+	messagesIn       *prometheus.CounterVec
+	requestTimes     *prometheus.HistogramVec
+	disconnects      *prometheus.CounterVec
+	loginFailures    *prometheus.CounterVec
+	frameWait        prometheus.Observer
+	frameWrite       prometheus.Observer
 }
 
 // newMetrics registers g's metrics on reg.
@@ -76,6 +81,7 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return float64(v.Load()) })
 	}
+	const pendingHelp = "Sockets not yet upgraded that the gateway closed, by reason: address (one more than --max-pending-per-ip from its address) or oldest (closed to make room at --max-pending)."
 	const outHelp = "Event frames written or queued to client sockets (one per member), by level (high: the frame holds a HIGH event); a merged frame counts once."
 	reg.MustRegister(
 		gauge("liveim_gateway_connections", "Open WebSocket connections.", func() float64 { return float64(m.connections.Load()) }),
@@ -88,6 +94,9 @@ func newMetrics(g *Gateway, reg prometheus.Registerer) *Metrics {
 		counter("liveim_gateway_nats_errors_total", "NATS publish, subscribe and slow-subscription errors.", &m.natsErrors, nil),
 		counter("liveim_gateway_upgrades_refused_total", "WebSocket upgrades refused with 429: the address was over its connection cap or upgrade rate.", &m.refusedUpgrades, nil),
 		counter("liveim_gateway_upgrades_full_total", "WebSocket upgrades refused with 503: the gateway held --max-conns connections.", &m.fullUpgrades, nil),
+		gauge("liveim_gateway_pending_sockets", "Client sockets accepted and not (yet) upgraded to WebSockets.", func() float64 { return float64(g.pending.count()) }),
+		counter("liveim_gateway_pending_closed_total", pendingHelp, &m.pendingByAddress, prometheus.Labels{"reason": "address"}),
+		counter("liveim_gateway_pending_closed_total", pendingHelp, &m.pendingOldest, prometheus.Labels{"reason": "oldest"}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "liveim_gateway_nats_reconnects_total",
 			Help: "Times the gateway's NATS connection reconnected (or, after a failed first connect, connected).",

@@ -143,6 +143,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if opts.Gateway.UpgradeRatePerIP == 0 {
 		opts.Gateway.UpgradeRatePerIP = -1
 	}
+	if opts.Gateway.MaxPendingPerIP == 0 {
+		opts.Gateway.MaxPendingPerIP = -1
+	}
 	if opts.Gateway.IO == "" && !opts.Gateway.ServesTLS() { // TLS is served on the portable path only
 		opts.Gateway.IO = os.Getenv("LIVEIM_GATEWAY_IO")
 	}
