@@ -60,3 +60,35 @@ func TestPendingFileBudget(t *testing.T) {
 		t.Fatalf("per address: %v, want %d for the one address", p.perIP, budget-2)
 	}
 }
+
+// BenchmarkAccept is a socket's dial, accept and close on loopback, bare
+// and through the pending list (pendingListener, then upgraded): what the
+// list adds to every connection.
+func BenchmarkAccept(b *testing.B) {
+	for _, listed := range []bool{false, true} {
+		b.Run(map[bool]string{false: "bare", true: "pending"}[listed], func(b *testing.B) {
+			tcp, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tcp.Close()
+			var ln net.Listener = tcp
+			if listed {
+				ln = pendingListener{Listener: tcp, p: newPending(Config{MaxPending: 4096, MaxPendingPerIP: 256, MaxConns: 19744}, nil, &Metrics{})}
+			}
+			for b.Loop() {
+				c, err := net.Dial("tcp", tcp.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				s, err := ln.Accept()
+				if err != nil {
+					b.Fatal(err)
+				}
+				upgraded(s)
+				_ = s.Close()
+				_ = c.Close()
+			}
+		})
+	}
+}

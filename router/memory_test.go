@@ -1,12 +1,17 @@
 package router
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liveim/liveim/internal/natstest"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage/pebble"
 )
@@ -48,4 +53,42 @@ func BenchmarkMemberMemory(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/members, "B/member")
 	}
 	runtime.KeepAlive(groups)
+}
+
+// BenchmarkNonceMemory reports the heap one login's nonce binding holds in
+// the NonceBucket, which lives in the NATS server's memory (here the
+// in-process server): B/binding, the router's own cache of recent tokens
+// (bounded by maxSeenTokens) left out. Tokens and nonces have the sizes
+// of real ones (64 and 32 characters).
+func BenchmarkNonceMemory(b *testing.B) {
+	nc := natstest.Connect(b)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var n nonces
+	if err := n.setup(ctx, js, 1, time.Hour, slog.New(slog.DiscardHandler)); err != nil {
+		b.Fatal(err)
+	}
+	const bindings = 20_000
+	now := time.Now()
+	expiry := now.Add(time.Hour).Unix()
+	var before, after runtime.MemStats
+	round := 0
+	for b.Loop() {
+		round++
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range bindings {
+			token := fmt.Sprintf("%064x", round*bindings+i)
+			if err := n.bind(ctx, "app1", fmt.Sprintf("%032d", round*bindings+i), token, expiry, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+		clear(n.seen)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/bindings, "B/binding")
+	}
 }
