@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/internal/testcert"
 	"github.com/liveim/liveim/internal/testcluster"
 )
 
@@ -116,14 +118,20 @@ func TestSilentConnectionsCannotFillAGateway(t *testing.T) {
 		stillOpen(t, "silent socket from a trusted proxy", held...)
 	})
 
-	for _, io := range []string{gateway.IOEpoll, gateway.IOPortable} {
+	for _, io := range []string{gateway.IOEpoll, gateway.IOPortable, "tls"} {
 		t.Run("upgraded sockets do not count/"+io, func(t *testing.T) {
 			if io == gateway.IOEpoll && runtime.GOOS != "linux" {
 				t.Skip("epoll is Linux's")
 			}
-			cfg := cfg
-			cfg.IO = io
-			c := testcluster.Start(t, testcluster.Options{Gateway: cfg})
+			opts := testcluster.Options{Gateway: cfg}
+			if io == "tls" { // the socket is inside a tls.Conn
+				certFile, keyFile, pool := testcert.Write(t)
+				opts.Gateway.TLSCertFile, opts.Gateway.TLSKeyFile = certFile, keyFile
+				opts.ClientTLS = &tls.Config{RootCAs: pool}
+			} else {
+				opts.Gateway.IO = io
+			}
+			c := testcluster.Start(t, opts)
 			// Each login is a socket the gateway accepted; had upgraded
 			// sockets stayed pending, the 7th would have closed the 1st.
 			var clients []*client.Client
