@@ -14,6 +14,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/testcluster"
 )
@@ -80,11 +81,16 @@ func TestHTTPConnectionsDoNotLinger(t *testing.T) {
 // TestMaxConns: a gateway holding MaxConns WebSockets answers the next
 // upgrade 503 with Retry-After before upgrading it (a full process would
 // otherwise upgrade a socket it has no file left to keep), and takes
-// upgrades again once a connection has closed.
+// upgrades again once a connection has closed. The sockets held are
+// logged in: a full gateway closes one that never logs in to make room
+// (TestFullGatewayClosesSocketsThatNeverLogIn).
 func TestMaxConns(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{MaxConns: 3}})
 	url := c.Gateway(0).URL
-	held := dialAll(t, url, 3)
+	var held []*client.Client
+	for i := range 3 {
+		held = append(held, c.Login(t, 0, fmt.Sprintf("u%d", i), ""))
+	}
 	resp, err := http.Get(strings.Replace(url, "ws://", "http://", 1))
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +104,14 @@ func TestMaxConns(t *testing.T) {
 	if !errors.As(err, &se) || int(se) != http.StatusServiceUnavailable {
 		t.Fatalf("4th WebSocket: %v, want 503", err)
 	}
-	freeOne(t, url, held)
+	_ = held[0].Close()
+	testcluster.WaitFor(t, 10*time.Second, func() error {
+		conn, _, _, err := ws.Dial(context.Background(), url)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	})
 }
 
 // dialAll opens n WebSockets to url.

@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"runtime"
 	"testing"
 	"time"
@@ -147,4 +149,43 @@ func TestSilentConnectionsCannotFillAGateway(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFullGatewayClosesSocketsThatNeverLogIn: a gateway at MaxConns makes
+// room for a new client by closing its oldest WebSocket that has not begun
+// to log in for a second, rather than answering 503 until that socket's
+// login timeout: addresses that each stay under their caps cannot fill a
+// gateway with sockets that never log in. Logged-in sessions are never
+// closed for room: a gateway full of them still answers 503.
+func TestFullGatewayClosesSocketsThatNeverLogIn(t *testing.T) {
+	t.Run("never logged in", func(t *testing.T) {
+		c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{MaxConns: 3, LoginTimeout: time.Minute}})
+		url := c.Gateway(0).URL
+		idle := dialAll(t, url, 3)
+		// Once they are a second old, a real client gets in.
+		testcluster.WaitFor(t, 20*time.Second, func() error {
+			cl, err := testcluster.Dial(t, url)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err = cl.Login(ctx, client.Login{AppID: testcluster.AppID, UserID: "alice", Auth: testcluster.Auth("alice", "")})
+			return err
+		})
+		if !closedWithin(idle[0], 10*time.Second) {
+			t.Fatal("the oldest socket that never logged in is still open")
+		}
+	})
+	t.Run("logged in", func(t *testing.T) {
+		c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{MaxConns: 3}})
+		for i := range 3 {
+			c.Login(t, 0, fmt.Sprintf("u%d", i), "")
+		}
+		_, _, _, err := ws.Dial(context.Background(), c.Gateway(0).URL)
+		var se ws.StatusError
+		if !errors.As(err, &se) || int(se) != http.StatusServiceUnavailable {
+			t.Fatalf("upgrade to a gateway full of sessions: %v, want 503", err)
+		}
+	})
 }

@@ -54,6 +54,7 @@ type conn struct {
 	lastRead  atomic.Int64 // unix nanoseconds of the last frame
 	sess      atomic.Pointer[session]
 	loggingIn atomic.Bool
+	released  atomic.Bool // release has run: the gateway is done with it
 	teardown  sync.Once
 }
 
@@ -64,6 +65,7 @@ func newConn(gw *Gateway, ip netip.Addr, origin string) *conn {
 	c := &conn{gw: gw, ip: ip, origin: origin, created: time.Now()}
 	c.touch()
 	gw.metrics.opened()
+	gw.prelogin.add(c)
 	return c
 }
 
@@ -196,6 +198,7 @@ func (c *conn) closeNow() {
 // release drops the session's subscriptions and group memberships, once.
 func (c *conn) release() {
 	c.teardown.Do(func() {
+		c.released.Store(true)
 		c.gw.perIP.release(c.ip)
 		c.mu.Lock()
 		groups, reason := c.groups, c.reason

@@ -55,6 +55,7 @@ type Gateway struct {
 	tracer   trace.Tracer
 	perIP    *ipLimits
 	pending  *pending
+	prelogin prelogin
 	trusted  []netip.Prefix // Config.TrustedProxies
 	tracing  bool           // the tracer records: spend time on spans
 	draining atomic.Bool    // shutting down: /readyz fails
@@ -308,6 +309,7 @@ loop:
 			break loop
 		case now := <-ticker.C:
 			g.expireRPCs(now)
+			g.prelogin.prune()
 			if now.Sub(lastSweep) >= 10*time.Second {
 				lastSweep = now
 				g.perIP.sweep(now)
@@ -350,9 +352,10 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "gateway draining", http.StatusServiceUnavailable)
 		return
 	}
-	if limit := g.cfg.MaxConns; limit >= 0 && g.metrics.connections.Load() >= int64(limit) {
+	if limit := g.cfg.MaxConns; limit >= 0 && g.metrics.connections.Load() >= int64(limit) && !g.prelogin.evict(g.now()) {
 		// Refused before the upgrade: a process out of files would upgrade
-		// the socket and then fail to keep it.
+		// the socket and then fail to keep it. A socket that never began
+		// to log in was closed for room instead when there was one.
 		g.metrics.fullUpgrades.Add(1)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "gateway full", http.StatusServiceUnavailable)
