@@ -33,8 +33,9 @@ import (
 // replay window (Config.NonceWindow, or until the token expires if that
 // is sooner), in the NonceBucket KV bucket shared by every router, which
 // holds a digest of each token, not the token (tokenDigest). A recently
-// bound token is remembered locally, so a reconnect with the
-// same token costs no bucket operation.
+// bound token is remembered locally, by the same digest, so a reconnect
+// with the same token costs no bucket operation and neither the bucket nor
+// the router's memory holds a credential.
 //
 // The binding is a second line of defence (the nonce's fixed length and
 // the lifetime cap already make a token name one user and one expiry), so
@@ -45,8 +46,8 @@ type nonces struct {
 	window time.Duration
 	log    *slog.Logger
 
-	mu   sync.Mutex       // leaf lock
-	seen map[string]int64 // bound token → its expiry (Unix seconds)
+	mu   sync.Mutex                  // leaf lock
+	seen map[[sha256.Size]byte]int64 // bound token's digest → its expiry (Unix seconds)
 }
 
 // maxSeenTokens bounds nonces.seen; it is cleared when full.
@@ -63,15 +64,16 @@ func (n *nonces) setup(ctx context.Context, js jetstream.JetStream, replicas int
 	if err != nil {
 		return fmt.Errorf("router: bucket %s: %w", subject.NonceBucket, err)
 	}
-	n.kv, n.window, n.log, n.seen = kv, window, log, make(map[string]int64)
+	n.kv, n.window, n.log, n.seen = kv, window, log, make(map[[sha256.Size]byte]int64)
 	return nil
 }
 
 // bind binds the nonce of an already verified token to it. A nonce bound
 // to another token is 401.
 func (n *nonces) bind(ctx context.Context, appID, nonce, token string, expiry int64, now time.Time) error {
+	digest := tokenDigest(token)
 	n.mu.Lock()
-	_, ok := n.seen[token]
+	_, ok := n.seen[digest]
 	n.mu.Unlock()
 	if ok {
 		return nil
@@ -79,14 +81,13 @@ func (n *nonces) bind(ctx context.Context, appID, nonce, token string, expiry in
 	sum := sha256.Sum256([]byte(nonce))
 	key := appID + "." + hex.EncodeToString(sum[:16])
 	ttl := min(time.Unix(expiry, 0).Sub(now)+auth.ClockSkew, n.window)
-	digest := tokenDigest(token)
-	_, err := n.kv.Create(ctx, key, digest, jetstream.KeyTTL(max(ttl, time.Second)))
+	_, err := n.kv.Create(ctx, key, digest[:], jetstream.KeyTTL(max(ttl, time.Second)))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		e, gerr := n.kv.Get(ctx, key)
 		switch {
 		case gerr != nil:
 			err = gerr
-		case !bytes.Equal(e.Value(), digest) && string(e.Value()) != token: // entries before digests held the token
+		case !bytes.Equal(e.Value(), digest[:]) && string(e.Value()) != token: // entries before digests held the token
 			return liveimpb.ErrUnauthorized.With("nonce already used by another token")
 		default:
 			err = nil
@@ -100,7 +101,7 @@ func (n *nonces) bind(ctx context.Context, appID, nonce, token string, expiry in
 	if len(n.seen) >= maxSeenTokens {
 		clear(n.seen)
 	}
-	n.seen[token] = expiry
+	n.seen[digest] = expiry
 	n.mu.Unlock()
 	return nil
 }
@@ -108,9 +109,8 @@ func (n *nonces) bind(ctx context.Context, appID, nonce, token string, expiry in
 // tokenDigest is what the nonce bucket holds of a token: enough to tell
 // the token that bound a nonce from another, but no credential to anyone
 // who can read the bucket.
-func tokenDigest(token string) []byte {
-	sum := sha256.Sum256([]byte(token))
-	return sum[:]
+func tokenDigest(token string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(token))
 }
 
 // onAuth answers a gateway's AuthRequest on its own goroutine (bounded):

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -156,6 +157,14 @@ func TestNonceBinding(t *testing.T) {
 	}
 	if bytes.Contains(e.Value(), []byte(tokenA)) || strings.Contains(keys[0], "nonce-1") {
 		t.Fatalf("the bucket holds the token or the nonce: key %q, value %q", keys[0], e.Value())
+	}
+	// Nor does the router's own cache of recent tokens: a dump of its
+	// memory finds no credential either.
+	if strings.Contains(fmt.Sprint(first.seen), tokenA) {
+		t.Fatal("the router's cache of recent tokens holds the token")
+	}
+	if err := first.bind(ctx, app, "nonce-1", tokenB, expiry, now); liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
+		t.Fatalf("another token with a nonce this router bound: %v, want 401", err)
 	}
 	other := router() // nothing cached
 	if err := other.bind(ctx, app, "nonce-1", tokenA, expiry, now); err != nil {
