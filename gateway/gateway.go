@@ -378,7 +378,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	upgraded(netConn)
+	netConn = upgraded(netConn)
 	var buffered []byte
 	if n := rw.Reader.Buffered(); n > 0 {
 		buffered, _ = rw.Reader.Peek(n)

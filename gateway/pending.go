@@ -2,11 +2,9 @@ package gateway
 
 import (
 	"crypto/tls"
-	"errors"
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 )
 
 // pendingFiles is how many of fileReserve sockets not yet upgraded may
@@ -141,25 +139,26 @@ func (pc *pendingConn) Close() error {
 	return pc.Conn.Close()
 }
 
-// SyscallConn is the socket's, so sockfd.Detach can take its file
-// descriptor over.
-func (pc *pendingConn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := pc.Conn.(syscall.Conn)
-	if !ok {
-		return nil, errors.New("gateway: socket has no file descriptor")
-	}
-	return sc.SyscallConn()
-}
-
 // upgraded takes the socket under c (a pendingConn, perhaps inside TLS)
-// out of the pending list: it is a WebSocket now, under MaxConns.
-func upgraded(c net.Conn) {
+// out of the pending list, as it is a WebSocket now, under MaxConns, and
+// returns the connection the gateway keeps: the bare socket for a bare
+// pendingConn, so that sockfd.Detach finds its file descriptor and
+// net.Buffers writes with one writev (both need the *net.TCPConn itself);
+// c unchanged inside TLS, whose records are written whole anyway.
+func upgraded(c net.Conn) net.Conn {
+	inner := c
 	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
+		inner = tc.NetConn()
 	}
-	if pc, ok := c.(*pendingConn); ok {
-		pc.unlist()
+	pc, ok := inner.(*pendingConn)
+	if !ok {
+		return c
 	}
+	pc.unlist()
+	if inner == c {
+		return pc.Conn
+	}
+	return c
 }
 
 // peerIP returns the address a socket comes from (unmapped), or the zero

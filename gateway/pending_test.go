@@ -51,7 +51,10 @@ func TestPendingFileBudget(t *testing.T) {
 	// Closing a socket or upgrading it takes it off the list, once.
 	_ = servers[1].Close()
 	_ = servers[1].Close()
-	upgraded(servers[2])
+	bare := upgraded(servers[2])
+	if _, ok := bare.(*net.TCPConn); !ok {
+		t.Fatalf("upgraded returned a %T, want the *net.TCPConn under it (writev, Detach)", bare)
+	}
 	_ = servers[2].Close()
 	if n := p.count(); n != budget-2 {
 		t.Fatalf("%d sockets pending after one closed and one upgraded, want %d", n, budget-2)
@@ -85,8 +88,7 @@ func BenchmarkAccept(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				upgraded(s)
-				_ = s.Close()
+				_ = upgraded(s).Close()
 				_ = c.Close()
 			}
 		})
