@@ -134,8 +134,9 @@ func TestSilentConnectionsCannotFillAGateway(t *testing.T) {
 				opts.Gateway.IO = io
 			}
 			c := testcluster.Start(t, opts)
-			// Each login is a socket the gateway accepted; had upgraded
-			// sockets stayed pending, the 7th would have closed the 1st.
+			// Each login is a socket the gateway accepted from 127.0.0.1;
+			// had upgraded sockets stayed pending, the 4th would have been
+			// closed at once (MaxPendingPerIP 3).
 			var clients []*client.Client
 			for i := range 8 {
 				clients = append(clients, c.Login(t, 0, fmt.Sprintf("u%d", i), ""))
