@@ -104,14 +104,7 @@ func TestMaxConns(t *testing.T) {
 	if !errors.As(err, &se) || int(se) != http.StatusServiceUnavailable {
 		t.Fatalf("4th WebSocket: %v, want 503", err)
 	}
-	_ = held[0].Close()
-	testcluster.WaitFor(t, 10*time.Second, func() error {
-		conn, _, _, err := ws.Dial(context.Background(), url)
-		if err == nil {
-			conn.Close()
-		}
-		return err
-	})
+	freeOne(t, url, held)
 }
 
 // dialAll opens n WebSockets to url.
@@ -128,10 +121,10 @@ func dialAll(t *testing.T, url string, n int) []net.Conn {
 	return held
 }
 
-// freeOne closes the first of held, waits until url takes an upgrade
-// again (a slot frees once the gateway sees the close), and closes the
-// rest.
-func freeOne(t *testing.T, url string, held []net.Conn) {
+// freeOne closes the first of held (sockets or clients), waits until url
+// takes an upgrade again (a slot frees once the gateway sees the close),
+// and closes the rest.
+func freeOne[C io.Closer](t *testing.T, url string, held []C) {
 	t.Helper()
 	held[0].Close()
 	testcluster.WaitFor(t, 10*time.Second, func() error {

@@ -19,13 +19,17 @@ import (
 	"github.com/liveim/liveim/internal/testcluster"
 )
 
+// from is a dialer whose sockets come from the loopback address local.
+func from(local string) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 10 * time.Second}
+}
+
 // dialFrom opens a TCP connection to addr from the loopback address local
 // (127.0.0.x: Linux routes the whole of 127/8 to lo), so one test can be
 // several clients. It closes when the test ends.
 func dialFrom(t *testing.T, local, addr string) net.Conn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 10 * time.Second}
-	conn, err := d.Dial("tcp", addr)
+	conn, err := from(local).Dial("tcp", addr)
 	if err != nil {
 		t.Skipf("dial from %s: %v (this system does not route all of 127/8 to loopback)", local, err)
 	}
@@ -38,10 +42,7 @@ func dialFrom(t *testing.T, local, addr string) net.Conn {
 // before has been through its accept checks.
 func upgradeFrom(t *testing.T, local, url string) net.Conn {
 	t.Helper()
-	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
-		return nd.DialContext(ctx, network, addr)
-	}, Timeout: 10 * time.Second}
+	d := ws.Dialer{NetDial: from(local).DialContext, Timeout: 10 * time.Second}
 	conn, _, _, err := d.Dial(context.Background(), url)
 	if err != nil {
 		t.Fatalf("WebSocket from %s: %v", local, err)

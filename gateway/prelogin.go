@@ -31,13 +31,14 @@ func (p *prelogin) add(c *conn) {
 	p.mu.Unlock()
 }
 
-// done reports whether c has left the queue's concern: logged in or closed.
-func done(c *conn) bool { return c == nil || c.sess.Load() != nil || c.released.Load() }
+// loggedInOrGone reports whether c has left the queue's concern: logged
+// in or closed (nil: taken out).
+func loggedInOrGone(c *conn) bool { return c == nil || c.sess.Load() != nil || c.released.Load() }
 
 // pruneLocked drops the entries at the head that are done, and compacts
 // the queue once most of it is.
 func (p *prelogin) pruneLocked() {
-	for p.head < len(p.q) && done(p.q[p.head]) {
+	for p.head < len(p.q) && loggedInOrGone(p.q[p.head]) {
 		p.q[p.head] = nil
 		p.head++
 	}
@@ -66,7 +67,7 @@ func (p *prelogin) take(now time.Time) *conn {
 	p.pruneLocked()
 	for i := p.head; i < len(p.q); i++ {
 		c := p.q[i]
-		if done(c) {
+		if loggedInOrGone(c) {
 			continue
 		}
 		if now.Sub(c.created) < preloginGrace {

@@ -115,6 +115,26 @@ func TestRedactURLError(t *testing.T) {
 	}
 }
 
+// nonceJetStream is JetStream on a new in-process NATS server, for the
+// nonce bucket.
+func nonceJetStream(tb testing.TB) jetstream.JetStream {
+	js, err := jetstream.New(natstest.Connect(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
+}
+
+// newTestNonces is one router's nonce binding on js's bucket, its cache
+// empty.
+func newTestNonces(tb testing.TB, js jetstream.JetStream) *nonces {
+	var n nonces
+	if err := n.setup(context.Background(), js, 1, time.Hour, slog.New(slog.DiscardHandler)); err != nil {
+		tb.Fatal(err)
+	}
+	return &n
+}
+
 // TestNonceBinding: the nonce bucket binds a nonce to the first token
 // that used it, and holds a digest of the token, not the token: anyone
 // who can read the bucket must not find login credentials there. A router
@@ -122,19 +142,9 @@ func TestRedactURLError(t *testing.T) {
 // token again and refuses another token with the same nonce; an entry
 // holding the token itself (written before digests) still binds.
 func TestNonceBinding(t *testing.T) {
-	nc := natstest.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := nonceJetStream(t)
 	ctx := context.Background()
-	router := func() *nonces {
-		var n nonces
-		if err := n.setup(ctx, js, 1, time.Hour, slog.New(slog.DiscardHandler)); err != nil {
-			t.Fatal(err)
-		}
-		return &n
-	}
+	router := func() *nonces { return newTestNonces(t, js) }
 	now := time.Now()
 	expiry := now.Add(time.Hour).Unix()
 	const app = "app1"

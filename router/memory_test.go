@@ -4,15 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/liveim/liveim/internal/natstest"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage/pebble"
 )
@@ -62,16 +58,8 @@ func BenchmarkMemberMemory(b *testing.B) {
 // tokens (at most maxSeenTokens), B/cached. Tokens and nonces have the
 // sizes of real ones (64 and 32 characters).
 func BenchmarkNonceMemory(b *testing.B) {
-	nc := natstest.Connect(b)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx := context.Background()
-	var n nonces
-	if err := n.setup(ctx, js, 1, time.Hour, slog.New(slog.DiscardHandler)); err != nil {
-		b.Fatal(err)
-	}
+	n := newTestNonces(b, nonceJetStream(b))
 	const bindings = 20_000
 	now := time.Now()
 	expiry := now.Add(time.Hour).Unix()
