@@ -61,8 +61,8 @@ func TestNATSIsLockedDown(t *testing.T) {
 	}}}})
 	denied("publish into a room", func() error { return gw.Publish(subject.GroupEvents(testcluster.AppID, "room"), forged) })
 	denied("publish a HIGH message into the stream", func() error { return gw.Publish(subject.GroupHigh(testcluster.AppID, "room"), forged) })
-	denied("read the nonce bucket", func() error {
-		_, err := gw.Subscribe("$KV."+subject.NonceBucket+".>", func(*nats.Msg) {})
+	denied("read the login nonces", func() error {
+		_, err := gw.Subscribe("liveim.nonce.>", func(*nats.Msg) {})
 		return err
 	})
 	denied("call the JetStream API", func() error {

@@ -3,8 +3,6 @@ package router
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,7 +114,7 @@ func TestRedactURLError(t *testing.T) {
 }
 
 // nonceJetStream is JetStream on a new in-process NATS server, for the
-// nonce bucket.
+// nonce stream.
 func nonceJetStream(tb testing.TB) jetstream.JetStream {
 	js, err := jetstream.New(natstest.Connect(tb))
 	if err != nil {
@@ -125,73 +123,86 @@ func nonceJetStream(tb testing.TB) jetstream.JetStream {
 	return js
 }
 
-// newTestNonces is one router's nonce binding on js's bucket, its cache
+// newTestNonces is one router's nonce binding on js's stream, its cache
 // empty.
-func newTestNonces(tb testing.TB, js jetstream.JetStream) *nonces {
+func newTestNonces(tb testing.TB, js jetstream.JetStream, window time.Duration) *nonces {
 	var n nonces
-	if err := n.setup(context.Background(), js, 1, time.Hour, slog.New(slog.DiscardHandler)); err != nil {
+	if err := n.setup(context.Background(), js, 1, window, slog.New(slog.DiscardHandler)); err != nil {
 		tb.Fatal(err)
 	}
 	return &n
 }
 
-// TestNonceBinding: the nonce bucket binds a nonce to the first token
+// TestNonceBinding: the nonce stream binds a nonce to the first token
 // that used it, and holds a digest of the token, not the token: anyone
-// who can read the bucket must not find login credentials there. A router
+// who can read the stream must not find login credentials there. A router
 // with an empty cache (another router, or a restart) accepts the bound
-// token again and refuses another token with the same nonce; an entry
-// holding the token itself (written before digests) still binds.
+// token again and refuses another token with the same nonce. A binding
+// lasts the window: then another token may use the nonce, and a router
+// that cached the first token checks the stream again.
 func TestNonceBinding(t *testing.T) {
 	js := nonceJetStream(t)
 	ctx := context.Background()
-	router := func() *nonces { return newTestNonces(t, js) }
+	router := func() *nonces { return newTestNonces(t, js, time.Hour) }
 	now := time.Now()
-	expiry := now.Add(time.Hour).Unix()
 	const app = "app1"
 	tokenA, tokenB := "token-of-bob-0123456789abcdef", "token-of-dave-0123456789abcdef"
 	first := router()
-	if err := first.bind(ctx, app, "nonce-1", tokenA, expiry, now); err != nil {
+	if err := first.bind(ctx, app, "nonce-1", tokenA, now); err != nil {
 		t.Fatalf("first use: %v", err)
 	}
-	kv, err := js.KeyValue(ctx, subject.NonceBucket)
+	st, err := js.Stream(ctx, subject.NonceStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := kv.Keys(ctx)
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("bucket keys %v, %v; want one", keys, err)
-	}
-	e, err := kv.Get(ctx, keys[0])
+	m, err := st.GetMsg(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(e.Value(), []byte(tokenA)) || strings.Contains(keys[0], "nonce-1") {
-		t.Fatalf("the bucket holds the token or the nonce: key %q, value %q", keys[0], e.Value())
+	if bytes.Contains(m.Data, []byte(tokenA)) || strings.Contains(m.Subject, "nonce-1") || !strings.HasPrefix(m.Subject, "liveim.nonce."+app+".") {
+		t.Fatalf("the stream holds the token or the nonce: subject %q, data %q", m.Subject, m.Data)
 	}
 	// Nor does the router's own cache of recent tokens: a dump of its
 	// memory finds no credential either.
 	if strings.Contains(fmt.Sprint(first.seen), tokenA) {
 		t.Fatal("the router's cache of recent tokens holds the token")
 	}
-	if err := first.bind(ctx, app, "nonce-1", tokenB, expiry, now); liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
+	if err := first.bind(ctx, app, "nonce-1", tokenB, now); liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
 		t.Fatalf("another token with a nonce this router bound: %v, want 401", err)
 	}
 	other := router() // nothing cached
-	if err := other.bind(ctx, app, "nonce-1", tokenA, expiry, now); err != nil {
+	if err := other.bind(ctx, app, "nonce-1", tokenA, now); err != nil {
 		t.Fatalf("the same token on another router: %v", err)
 	}
-	if err := other.bind(ctx, app, "nonce-1", tokenB, expiry, now); liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
+	if err := other.bind(ctx, app, "nonce-1", tokenB, now); liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
 		t.Fatalf("another token with a bound nonce: %v, want 401", err)
 	}
-	// An entry written before digests holds the token itself.
-	sum := sha256.Sum256([]byte("nonce-2"))
-	if _, err := kv.Create(ctx, app+"."+hex.EncodeToString(sum[:16]), []byte(tokenA)); err != nil {
+	if err := other.bind(ctx, "app2", "nonce-1", tokenB, now); err != nil {
+		t.Fatalf("the same nonce in another app: %v", err)
+	}
+
+	// The window: a router set up with a shorter one shortens the
+	// stream's, as every router of a cluster shares its setting.
+	short := newTestNonces(t, js, 2*time.Second)
+	if err := short.bind(ctx, app, "nonce-2", tokenA, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := router().bind(ctx, app, "nonce-2", tokenA, expiry, now); err != nil {
-		t.Fatalf("the token of an older entry: %v", err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := st.GetLastMsgForSubject(ctx, nonceSubject(app, "nonce-2"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the binding outlived its window: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	if err := router().bind(ctx, app, "nonce-2", tokenB, expiry, now); liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
-		t.Fatalf("another token against an older entry: %v, want 401", err)
+	later := now.Add(3 * time.Second)
+	if err := router().bind(ctx, app, "nonce-2", tokenB, later); err != nil {
+		t.Fatalf("another token after the window: %v", err)
+	}
+	if err := short.bind(ctx, app, "nonce-2", tokenA, later); liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
+		t.Fatalf("the first token, cached, after its window and another token's binding: %v, want 401", err)
 	}
 }

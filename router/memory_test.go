@@ -53,16 +53,15 @@ func BenchmarkMemberMemory(b *testing.B) {
 }
 
 // BenchmarkNonceMemory reports the heap one login's nonce binding holds in
-// the NonceBucket, which lives in the NATS server's memory (here the
+// the NonceStream, which lives in the NATS server's memory (here the
 // in-process server), B/binding, and in the router's own cache of recent
 // tokens (at most maxSeenTokens), B/cached. Tokens and nonces have the
 // sizes of real ones (64 and 32 characters).
 func BenchmarkNonceMemory(b *testing.B) {
 	ctx := context.Background()
-	n := newTestNonces(b, nonceJetStream(b))
+	n := newTestNonces(b, nonceJetStream(b), time.Hour)
 	const bindings = 20_000
 	now := time.Now()
-	expiry := now.Add(time.Hour).Unix()
 	var before, after runtime.MemStats
 	round := 0
 	for b.Loop() {
@@ -71,14 +70,14 @@ func BenchmarkNonceMemory(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		for i := range bindings {
 			token := fmt.Sprintf("%064x", round*bindings+i)
-			if err := n.bind(ctx, "app1", fmt.Sprintf("%032d", round*bindings+i), token, expiry, now); err != nil {
+			if err := n.bind(ctx, "app1", fmt.Sprintf("%032d", round*bindings+i), token, now); err != nil {
 				b.Fatal(err)
 			}
 		}
 		runtime.GC()
 		var cached runtime.MemStats
 		runtime.ReadMemStats(&cached)
-		n.seen = nil // the cache goes; the bucket stays
+		n.seen = nil // the cache goes; the stream stays
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/bindings, "B/binding")

@@ -35,9 +35,11 @@ const (
 	QueueGroup = "liveim-router"
 	// RouterBucket is the KV bucket where live routers announce themselves.
 	RouterBucket = "liveim_routers"
-	// NonceBucket is the KV bucket binding each login nonce to the first
-	// token that used it, until that token expires.
-	NonceBucket = "liveim_nonces"
+	// NonceStream is the memory stream binding each login nonce to the
+	// first token that used it: one message per nonce, on Nonce.
+	NonceStream = "LIVEIM_NONCES"
+	// NonceCapture is the subject filter NonceStream captures.
+	NonceCapture = "liveim.nonce.*.*"
 	// ClusterBucket is the KV bucket of the secrets routers share (the MAC
 	// key of server API requests); only routers may read it.
 	ClusterBucket = "liveim_cluster"
@@ -199,6 +201,12 @@ func ParseUser(s string) (appID, userID string, ok bool) {
 	return strings.Cut(rest, ".")
 }
 
+// Nonce is the subject of a login nonce's binding in NonceStream: key is
+// a digest of the nonce, in characters valid in a subject token.
+func Nonce(appID, key string) string {
+	return "liveim.nonce." + appID + "." + key
+}
+
 // Inbox is the prefix of a gateway's reply subjects.
 func Inbox(gatewayID string) string {
 	return "_INBOX.liveim." + gatewayID + "."
@@ -208,9 +216,9 @@ func Inbox(gatewayID string) string {
 // every subject; a gateway, the process that faces the internet, may
 // only send requests to routers, announce itself, notify users' sessions,
 // and listen to rooms, users and its replies. It can neither publish into
-// a room directly nor touch JetStream (streams, the router and nonce
-// buckets), and it may answer a request (a C2C delivery) only with the
-// one reply the request asked for.
+// a room directly nor touch JetStream (its streams and buckets: HIGH
+// messages, login nonces, live routers), and it may answer a request (a
+// C2C delivery) only with the one reply the request asked for.
 const (
 	// RouterUser is the NATS user name routers connect as.
 	RouterUser = "liveim-router"
