@@ -88,7 +88,6 @@ func (n *nonces) setup(ctx context.Context, js jetstream.JetStream, replicas int
 		DiscardNewPerSubject: true,
 		MaxMsgs:              -1,
 		MaxBytes:             -1,
-		AllowDirect:          true,
 	})
 	if err != nil {
 		return fmt.Errorf("router: stream %s: %w", subject.NonceStream, err)
@@ -107,22 +106,13 @@ func (n *nonces) bind(ctx context.Context, appID, nonce, token string, now time.
 	if ok && now.Unix() < until {
 		return nil
 	}
-	subj := nonceSubject(appID, nonce)
-	_, err := n.js.Publish(ctx, subj, digest[:boundDigest])
-	if apiErr := (*jetstream.APIError)(nil); errors.As(err, &apiErr) && apiErr.Description == errSubjectFull {
-		m, gerr := n.stream.GetLastMsgForSubject(ctx, subj)
-		switch {
-		case gerr != nil:
-			err = gerr
-		case !bytes.Equal(m.Data, digest[:boundDigest]):
-			return liveimpb.ErrUnauthorized.With("nonce already used by another token")
-		default:
-			err = nil
-		}
-	}
-	if err != nil {
+	bound, err := n.store(ctx, nonceSubject(appID, nonce), digest[:boundDigest])
+	switch {
+	case err != nil:
 		n.log.Warn("nonce binding unavailable; login let through on the token's other checks", "app_id", appID, "err", err)
 		return nil
+	case !bytes.Equal(bound, digest[:boundDigest]):
+		return liveimpb.ErrUnauthorized.With("nonce already used by another token")
 	}
 	n.mu.Lock()
 	if len(n.seen) >= maxSeenTokens {
@@ -131,6 +121,35 @@ func (n *nonces) bind(ctx context.Context, appID, nonce, token string, now time.
 	n.seen[digest] = now.Add(n.window).Unix()
 	n.mu.Unlock()
 	return nil
+}
+
+// store binds subj, a nonce's subject, to a token's digest unless it is
+// bound already, and returns the digest it is bound to. A binding the
+// stream refuses as a second one is read back from the stream's leader
+// (the stream allows no direct gets, which any replica answers, maybe
+// before it has the binding). On a replicated stream the first binding
+// may still be in flight there, proposed and not yet applied, and at the
+// window's end it may have just expired: a binding refused yet not found
+// is tried again until one of the two answers, or ctx ends.
+func (n *nonces) store(ctx context.Context, subj string, digest []byte) ([]byte, error) {
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		_, err := n.js.Publish(ctx, subj, digest)
+		if apiErr := (*jetstream.APIError)(nil); !errors.As(err, &apiErr) || apiErr.Description != errSubjectFull {
+			return digest, err
+		}
+		m, err := n.stream.GetLastMsgForSubject(ctx, subj)
+		if err == nil {
+			return m.Data, nil
+		}
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // nonceSubject is where a nonce's binding lives: the app, then 128 bits

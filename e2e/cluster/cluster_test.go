@@ -363,6 +363,17 @@ type liveCluster struct {
 	storeCfg                scylla.Config
 }
 
+// cqlHosts returns the CQL server the routers of a test cluster share
+// (LIVEIM_CQL_HOSTS), or skips t without one.
+func cqlHosts(t *testing.T) string {
+	t.Helper()
+	hosts := os.Getenv("LIVEIM_CQL_HOSTS")
+	if hosts == "" {
+		t.Skip("LIVEIM_CQL_HOSTS is not set: routers of a cluster share the CQL store (scripts/test starts one)")
+	}
+	return hosts
+}
+
 // startCluster starts a cluster with a fresh keyspace on the CQL server at
 // hosts; it is torn down when the test ends.
 func startCluster(t *testing.T, hosts string, nRouters, nGateways int) *liveCluster {
@@ -425,10 +436,7 @@ func startCluster(t *testing.T, hosts string, nRouters, nGateways int) *liveClus
 // acknowledged HIGH message is lost or duplicated at any member and each
 // member's HIGH messages come in seqnum order.
 func TestClusterSurvivesFaults(t *testing.T) {
-	hosts := os.Getenv("LIVEIM_CQL_HOSTS")
-	if hosts == "" {
-		t.Skip("LIVEIM_CQL_HOSTS is not set: routers of a cluster share the CQL store (scripts/test starts one)")
-	}
+	hosts := cqlHosts(t)
 	if testing.Short() {
 		t.Skip("the cluster test takes a minute")
 	}

@@ -36,10 +36,7 @@ import (
 // LIVEIM_FAULT_ROUNDS sets the rounds (3 by default, as CI runs it;
 // docs/faults.md records a long run) and LIVEIM_FAULT_SEED the seed.
 func TestRandomFaults(t *testing.T) {
-	hosts := os.Getenv("LIVEIM_CQL_HOSTS")
-	if hosts == "" {
-		t.Skip("LIVEIM_CQL_HOSTS is not set: routers of a cluster share the CQL store (scripts/test starts one)")
-	}
+	hosts := cqlHosts(t)
 	if testing.Short() {
 		t.Skip("the fault test takes a minute")
 	}
