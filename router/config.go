@@ -95,8 +95,9 @@ type Config struct {
 	// Default 2m.
 	RecallWindow time.Duration
 	// NonceWindow is how long a login nonce stays bound to the first token
-	// that used it (at most until that token expires): within it no other
-	// token may use the nonce. Default 1h.
+	// that used it, the max age of NonceStream: within it no other token
+	// may use the nonce. Every router of a cluster should have the same.
+	// Default 1h.
 	NonceWindow time.Duration
 	// DedupeWindow is how long after a router loads a group it looks up,
 	// in the store, sends with a client message ID it does not remember
