@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/auth"
@@ -48,13 +50,18 @@ import (
 //
 // The binding is a second line of defence (the nonce's fixed length and
 // the lifetime cap already make a token name one user and one expiry), so
-// a stream that cannot be reached or is full lets the login through with
-// a warning rather than locking every user out.
+// a stream that cannot be reached, or is full (Config.NonceMaxBindings:
+// logins with fresh tokens, say an app's guest tokens handed out to a
+// flood, must not take the memory of JetStream's other streams), lets the
+// login through unbound rather than locking every user out. A nonce
+// already bound still refuses another token when the stream is full.
 type nonces struct {
-	js     jetstream.JetStream
-	stream jetstream.Stream
-	window time.Duration
-	log    *slog.Logger
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	window   time.Duration
+	log      *slog.Logger
+	unbound  prometheus.Counter
+	lastWarn atomic.Int64 // Unix nanoseconds of the last warning about an unbound login
 
 	mu   sync.Mutex                  // leaf lock
 	seen map[[sha256.Size]byte]int64 // bound token's digest → end of its binding (Unix seconds)
@@ -68,14 +75,23 @@ const maxSeenTokens = 1 << 16
 // store.
 const boundDigest = 16
 
-// errSubjectFull is the description of the JetStream error
-// (JSStreamStoreFailedF, code 10077) that refuses a message on a subject
-// already at its limit under DiscardNewPerSubject: nats-server's
-// ErrMaxMsgsPerSubject, from a single server or a clustered stream's
-// leader alike.
-const errSubjectFull = "maximum messages per subject exceeded"
+// The descriptions of the JetStream errors (JSStreamStoreFailedF, code
+// 10077) that refuse a message under DiscardNew, from a single server or a
+// clustered stream's leader alike: nats-server's ErrMaxMsgsPerSubject
+// (the subject holds its one message) and ErrMaxMsgs (the stream is full;
+// a clustered leader checks it first, so the subject may be bound too).
+const (
+	errSubjectFull = "maximum messages per subject exceeded"
+	errStreamFull  = "maximum messages exceeded"
+)
 
-func (n *nonces) setup(ctx context.Context, js jetstream.JetStream, replicas int, window time.Duration, log *slog.Logger) error {
+// errNoRoom is a binding refused because the stream is full.
+var errNoRoom = errors.New("the nonce stream is full (--nonce-max-bindings)")
+
+// unboundWarnEvery spaces the warnings about logins let through unbound.
+const unboundWarnEvery = 10 * time.Second
+
+func (n *nonces) setup(ctx context.Context, js jetstream.JetStream, replicas int, window time.Duration, maxBindings int, log *slog.Logger, unbound prometheus.Counter) error {
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:                 subject.NonceStream,
 		Description:          "login nonces bound to their first token, for the replay window",
@@ -86,13 +102,13 @@ func (n *nonces) setup(ctx context.Context, js jetstream.JetStream, replicas int
 		MaxMsgsPerSubject:    1,
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,
-		MaxMsgs:              -1,
+		MaxMsgs:              int64(maxBindings),
 		MaxBytes:             -1,
 	})
 	if err != nil {
 		return fmt.Errorf("router: stream %s: %w", subject.NonceStream, err)
 	}
-	n.js, n.stream, n.window, n.log, n.seen = js, st, window, log, make(map[[sha256.Size]byte]int64)
+	n.js, n.stream, n.window, n.log, n.unbound, n.seen = js, st, window, log, unbound, make(map[[sha256.Size]byte]int64)
 	return nil
 }
 
@@ -109,7 +125,7 @@ func (n *nonces) bind(ctx context.Context, appID, nonce, token string, now time.
 	bound, err := n.store(ctx, nonceSubject(appID, nonce), digest[:boundDigest])
 	switch {
 	case err != nil:
-		n.log.Warn("nonce binding unavailable; login let through on the token's other checks", "app_id", appID, "err", err)
+		n.unboundLogin(appID, err)
 		return nil
 	case !bytes.Equal(bound, digest[:boundDigest]):
 		return liveimpb.ErrUnauthorized.With("nonce already used by another token")
@@ -123,26 +139,43 @@ func (n *nonces) bind(ctx context.Context, appID, nonce, token string, now time.
 	return nil
 }
 
+// unboundLogin counts a login let through without a binding and warns
+// about it, at most every unboundWarnEvery: a full stream would otherwise
+// log every login of a flood.
+func (n *nonces) unboundLogin(appID string, err error) {
+	n.unbound.Inc()
+	now, last := time.Now().UnixNano(), n.lastWarn.Load()
+	if now-last < int64(unboundWarnEvery) || !n.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	n.log.Warn("nonce binding unavailable; logins let through on the token's other checks (liveim_router_logins_unbound_total counts them)", "app_id", appID, "err", err)
+}
+
 // store binds subj, a nonce's subject, to a token's digest unless it is
 // bound already, and returns the digest it is bound to. A binding the
-// stream refuses as a second one is read back from the stream's leader
-// (the stream allows no direct gets, which any replica answers, maybe
-// before it has the binding). On a replicated stream the first binding
-// may still be in flight there, proposed and not yet applied, and at the
-// window's end it may have just expired: a binding refused yet not found
+// stream refuses is read back from the stream's leader (the stream allows
+// no direct gets, which any replica answers, maybe before it has the
+// binding); refused because the stream is full and not found, it is
+// errNoRoom. On a replicated stream the first binding may still be in
+// flight there, proposed and not yet applied, and at the window's end it
+// may have just expired: a binding refused as a second one yet not found
 // is tried again until one of the two answers, or ctx ends.
 func (n *nonces) store(ctx context.Context, subj string, digest []byte) ([]byte, error) {
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
 		_, err := n.js.Publish(ctx, subj, digest)
-		if apiErr := (*jetstream.APIError)(nil); !errors.As(err, &apiErr) || apiErr.Description != errSubjectFull {
+		apiErr := (*jetstream.APIError)(nil)
+		if !errors.As(err, &apiErr) || apiErr.Description != errSubjectFull && apiErr.Description != errStreamFull {
 			return digest, err
 		}
+		full := apiErr.Description == errStreamFull
 		m, err := n.stream.GetLastMsgForSubject(ctx, subj)
-		if err == nil {
+		switch {
+		case err == nil:
 			return m.Data, nil
-		}
-		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
 			return nil, err
+		case full:
+			return nil, errNoRoom
 		}
 		select {
 		case <-ctx.Done():

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/liveim/liveim/internal/natstest"
 	"github.com/liveim/liveim/internal/subject"
@@ -124,10 +126,11 @@ func nonceJetStream(tb testing.TB) jetstream.JetStream {
 }
 
 // newTestNonces is one router's nonce binding on js's stream, its cache
-// empty.
-func newTestNonces(tb testing.TB, js jetstream.JetStream, window time.Duration) *nonces {
+// empty, with the stream's window and cap.
+func newTestNonces(tb testing.TB, js jetstream.JetStream, window time.Duration, maxBindings int) *nonces {
 	var n nonces
-	if err := n.setup(context.Background(), js, 1, window, slog.New(slog.DiscardHandler)); err != nil {
+	unbound := prometheus.NewCounter(prometheus.CounterOpts{Name: "unbound"})
+	if err := n.setup(context.Background(), js, 1, window, maxBindings, slog.New(slog.DiscardHandler), unbound); err != nil {
 		tb.Fatal(err)
 	}
 	return &n
@@ -143,7 +146,7 @@ func newTestNonces(tb testing.TB, js jetstream.JetStream, window time.Duration) 
 func TestNonceBinding(t *testing.T) {
 	js := nonceJetStream(t)
 	ctx := context.Background()
-	router := func() *nonces { return newTestNonces(t, js, time.Hour) }
+	router := func() *nonces { return newTestNonces(t, js, time.Hour, 1000) }
 	now := time.Now()
 	const app = "app1"
 	tokenA, tokenB := "token-of-bob-0123456789abcdef", "token-of-dave-0123456789abcdef"
@@ -183,7 +186,7 @@ func TestNonceBinding(t *testing.T) {
 
 	// The window: a router set up with a shorter one shortens the
 	// stream's, as every router of a cluster shares its setting.
-	short := newTestNonces(t, js, 2*time.Second)
+	short := newTestNonces(t, js, 2*time.Second, 1000)
 	if err := short.bind(ctx, app, "nonce-2", tokenA, now); err != nil {
 		t.Fatal(err)
 	}
@@ -204,5 +207,44 @@ func TestNonceBinding(t *testing.T) {
 	}
 	if err := short.bind(ctx, app, "nonce-2", tokenA, later); liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
 		t.Fatalf("the first token, cached, after its window and another token's binding: %v, want 401", err)
+	}
+}
+
+// TestNonceStreamFull: past Config.NonceMaxBindings a login with a nonce
+// not yet bound goes through unbound and is counted, so a flood of fresh
+// tokens cannot take the NATS server's memory; a nonce already bound
+// still refuses another token, and its own token still logs in.
+func TestNonceStreamFull(t *testing.T) {
+	js := nonceJetStream(t)
+	ctx := context.Background()
+	now := time.Now()
+	n := newTestNonces(t, js, time.Hour, 2)
+	for i, nonce := range []string{"nonce-1", "nonce-2"} {
+		if err := n.bind(ctx, "app1", nonce, fmt.Sprintf("token-%d", i), now); err != nil {
+			t.Fatalf("%s: %v", nonce, err)
+		}
+	}
+	if err := n.bind(ctx, "app1", "nonce-3", "token-3", now); err != nil {
+		t.Fatalf("a fresh nonce with the stream full: %v, want let through", err)
+	}
+	if got := testutil.ToFloat64(n.unbound); got != 1 {
+		t.Fatalf("unbound logins %v, want 1", got)
+	}
+	st, err := js.Stream(ctx, subject.NonceStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(ctx); err != nil || info.State.Msgs != 2 {
+		t.Fatalf("stream holds %+v, %v; want the 2 bindings of its cap", info.State, err)
+	}
+	other := newTestNonces(t, js, time.Hour, 2) // nothing cached
+	if err := other.bind(ctx, "app1", "nonce-1", "token-9", now); liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
+		t.Fatalf("another token with a bound nonce, the stream full: %v, want 401", err)
+	}
+	if err := other.bind(ctx, "app1", "nonce-1", "token-0", now); err != nil {
+		t.Fatalf("a bound nonce's own token, the stream full: %v", err)
+	}
+	if got := testutil.ToFloat64(other.unbound); got != 0 {
+		t.Fatalf("unbound logins %v on the second router, want 0", got)
 	}
 }

@@ -99,6 +99,12 @@ type Config struct {
 	// may use the nonce. Every router of a cluster should have the same.
 	// Default 1h.
 	NonceWindow time.Duration
+	// NonceMaxBindings caps the bindings NonceStream holds, ~350 B of the
+	// NATS server's memory each: past it a login with a nonce not yet
+	// bound goes through unbound (counted, and logged at most every 10 s)
+	// rather than the stream taking the memory JetStream's other streams
+	// need. Default 1,000,000.
+	NonceMaxBindings int
 	// DedupeWindow is how long after a router loads a group it looks up,
 	// in the store, sends with a client message ID it does not remember
 	// (a retry after a failover). Default 2m.
@@ -150,6 +156,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.Var(flagvalue.Int32(&c.MaxRepeatCount), prefix+"max-repeat-count", "router: largest repeatCount of one send (default 1000)")
 	fs.DurationVar(&c.RecallWindow, prefix+"recall-window", 0, "router: how long a sender may delete its own message (default 2m)")
 	fs.DurationVar(&c.NonceWindow, prefix+"nonce-window", 0, "router: how long a login nonce stays bound to its first token (default 1h)")
+	fs.IntVar(&c.NonceMaxBindings, prefix+"nonce-max-bindings", 0, "router: most login nonces bound at once, ~350 B of NATS memory each; past it new nonces go unbound (default 1000000)")
 	fs.DurationVar(&c.DedupeWindow, prefix+"dedupe-window", 0, "router: how long after loading a group a repeated client message ID is looked up in the store (default 2m)")
 	fs.DurationVar(&c.AuthTimeout, prefix+"auth-timeout", 0, "router: bound on checking one login's credentials (default 5s)")
 	fs.DurationVar(&c.AuditTimeout, prefix+"audit-timeout", 0, "router: bound on a call to an app's audit hook (default 1s)")
@@ -162,7 +169,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	for _, n := range []int{c.Partitions, c.Workers, c.MaxBacklog, c.StreamReplicas, c.MaxDataBytes, c.MaxGroupNameBytes, c.MaxGroupMetaBytes,
-		c.MaxAdmins, c.MaxGroups, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.MemberChangeFanout, c.ResumeBatch} {
+		c.MaxAdmins, c.MaxGroups, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.MemberChangeFanout, c.ResumeBatch, c.NonceMaxBindings} {
 		if n < 0 {
 			return errors.New("router: negative size in config")
 		}
@@ -208,6 +215,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.MemberChangeUsers, 20)
 	setInt(&c.MemberChangeFanout, 200)
 	setInt(&c.ResumeBatch, 1000)
+	setInt(&c.NonceMaxBindings, 1_000_000)
 	setDur(&c.PinnedTTL, 30*time.Second)
 	setDur(&c.AliveTTL, 5*time.Second)
 	setDur(&c.HighMaxAge, 24*time.Hour)

@@ -59,7 +59,7 @@ func BenchmarkMemberMemory(b *testing.B) {
 // sizes of real ones (64 and 32 characters).
 func BenchmarkNonceMemory(b *testing.B) {
 	ctx := context.Background()
-	n := newTestNonces(b, nonceJetStream(b), time.Hour)
+	n := newTestNonces(b, nonceJetStream(b), time.Hour, 1_000_000)
 	const bindings = 20_000
 	now := time.Now()
 	var before, after runtime.MemStats

@@ -46,6 +46,7 @@ type metrics struct {
 	requestTimes *prometheus.HistogramVec
 	messages     *prometheus.CounterVec
 	logins       *prometheus.CounterVec
+	unbound      prometheus.Counter
 	partitions   prometheus.Gauge
 	pinsLost     prometheus.Counter
 	storeSeconds *prometheus.HistogramVec
@@ -70,6 +71,10 @@ func newMetrics(reg prometheus.Registerer, nc *nats.Conn) *metrics {
 			Name: "liveim_router_logins_total",
 			Help: "Login and token refresh credentials the router checked, by result (ok or the error code).",
 		}, []string{"result"}),
+		unbound: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveim_router_logins_unbound_total",
+			Help: "Logins let through without binding their nonce: the nonce stream full (--nonce-max-bindings) or unreachable.",
+		}),
 		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "liveim_router_partitions_owned",
 			Help: "Group partitions this router serves.",
@@ -88,7 +93,7 @@ func newMetrics(reg prometheus.Registerer, nc *nats.Conn) *metrics {
 		Name: "liveim_router_nats_reconnects_total",
 		Help: "Times the router's NATS connection reconnected (or, after a failed first connect, connected).",
 	}, func() float64 { return float64(nc.Stats().Reconnects) })
-	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.logins, m.partitions, m.pinsLost, m.storeSeconds, reconnects)
+	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.logins, m.unbound, m.partitions, m.pinsLost, m.storeSeconds, reconnects)
 	return m
 }
 

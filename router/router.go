@@ -335,7 +335,7 @@ func (r *Router) setupStreams(ctx context.Context) error {
 		return fmt.Errorf("router: stream %s: %w", subject.HighStream, err)
 	}
 	r.high = high
-	if err := r.nonces.setup(ctx, r.js, r.cfg.StreamReplicas, r.cfg.NonceWindow, r.log); err != nil {
+	if err := r.nonces.setup(ctx, r.js, r.cfg.StreamReplicas, r.cfg.NonceWindow, r.cfg.NonceMaxBindings, r.log, r.metrics.unbound); err != nil {
 		return err
 	}
 	if err := r.loadSecret(ctx); err != nil {

@@ -375,8 +375,9 @@ func cqlHosts(t *testing.T) string {
 }
 
 // startCluster starts a cluster with a fresh keyspace on the CQL server at
-// hosts; it is torn down when the test ends.
-func startCluster(t *testing.T, hosts string, nRouters, nGateways int) *liveCluster {
+// hosts, its routers with routerFlags added; it is torn down when the test
+// ends.
+func startCluster(t *testing.T, hosts string, nRouters, nGateways int, routerFlags ...string) *liveCluster {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -395,10 +396,10 @@ func startCluster(t *testing.T, hosts string, nRouters, nGateways int) *liveClus
 	for i := range nRouters {
 		c.routers = append(c.routers, startFresh(t, func() *proc {
 			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-			return &proc{t: t, name: fmt.Sprintf("router-%d", i+1), ready: "http://" + addr + "/readyz", args: []string{liveimBin, "router",
+			return &proc{t: t, name: fmt.Sprintf("router-%d", i+1), ready: "http://" + addr + "/readyz", args: append([]string{liveimBin, "router",
 				"--nats", natsURL, "--nats-user", subject.RouterUser, "--nats-password-file", creds.router, "--stream-replicas", "3", "--http-addr", addr, "--id", fmt.Sprintf("router-%d", i+1),
 				"--store", "scylla", "--scylla-hosts", hosts, "--scylla-keyspace", keyspace, "--scylla-consistency", "ONE",
-				"--log-level", "warn"}}
+				"--log-level", "warn"}, routerFlags...)}
 		}))
 	}
 	for i := range nGateways {

@@ -24,19 +24,6 @@ import (
 func TestNonceBindsOnReplicatedStream(t *testing.T) {
 	hosts := cqlHosts(t)
 	c := startCluster(t, hosts, 2, 2)
-	ctx := context.Background()
-	loginWith := func(url string, cr auth.Credentials) error {
-		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		cl, err := client.Dial(ctx, url)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		_, err = cl.Login(ctx, client.Login{AppID: c.app.AppID, UserID: cr.UserID,
-			Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}})
-		return err
-	}
 	for round := range 40 {
 		nonce := auth.NewNonce(auth.DefaultNonceLength)
 		creds := [2]auth.Credentials{
@@ -46,7 +33,7 @@ func TestNonceBindsOnReplicatedStream(t *testing.T) {
 		var errs [2]error
 		var wg sync.WaitGroup
 		for i := range creds {
-			wg.Go(func() { errs[i] = loginWith(c.wsURLs[i], creds[i]) })
+			wg.Go(func() { errs[i] = c.loginWith(c.wsURLs[i], creds[i]) })
 		}
 		wg.Wait()
 		winner := -1
@@ -63,8 +50,48 @@ func TestNonceBindsOnReplicatedStream(t *testing.T) {
 		if winner < 0 {
 			t.Fatalf("round %d: neither token logged in: %v", round, errs)
 		}
-		if err := loginWith(c.wsURLs[1-winner], creds[winner]); err != nil {
+		if err := c.loginWith(c.wsURLs[1-winner], creds[winner]); err != nil {
 			t.Fatalf("round %d: the winner's token again, on the other gateway: %v", round, err)
+		}
+	}
+}
+
+// loginWith logs in on url with cr and closes the client.
+func (c *liveCluster) loginWith(url string, cr auth.Credentials) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	_, err = cl.Login(ctx, client.Login{AppID: c.app.AppID, UserID: cr.UserID,
+		Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}})
+	return err
+}
+
+// TestNonceStreamFullOnReplicatedStream: with the nonce stream R3 at its
+// cap (--nonce-max-bindings), a fresh nonce logs in unbound, and a bound
+// nonce still refuses another token and takes its own. A clustered
+// stream's leader reports the stream full before it looks at the subject,
+// so a router that took "full" for "not bound" would let the other token
+// in.
+func TestNonceStreamFullOnReplicatedStream(t *testing.T) {
+	hosts := cqlHosts(t)
+	c := startCluster(t, hosts, 2, 2, "--nonce-max-bindings", "2") // the admin's login in startCluster binds one
+	issue := func(user, nonce string) auth.Credentials {
+		return auth.Issue(c.app.AppID, c.app.AppKey, user, "", nonce, time.Hour, time.Now())
+	}
+	bound := auth.NewNonce(auth.DefaultNonceLength)
+	if err := c.loginWith(c.wsURLs[0], issue("alice", bound)); err != nil {
+		t.Fatalf("alice, binding the stream's last place: %v", err)
+	}
+	if err := c.loginWith(c.wsURLs[1], issue("bob", auth.NewNonce(auth.DefaultNonceLength))); err != nil {
+		t.Fatalf("bob, a fresh nonce with the stream full: %v, want let through unbound", err)
+	}
+	for i := range 2 { // through both gateways, so most likely both routers
+		if err := c.loginWith(c.wsURLs[i], issue("mallory", bound)); liveimpbCode(err) != 401 {
+			t.Fatalf("another token with alice's nonce, the stream full: %v, want 401", err)
 		}
 	}
 }
