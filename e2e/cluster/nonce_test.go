@@ -22,8 +22,7 @@ import (
 // let both in (the KV bucket of earlier versions did, in some round of
 // most runs).
 func TestNonceBindsOnReplicatedStream(t *testing.T) {
-	hosts := cqlHosts(t)
-	c := startCluster(t, hosts, 2, 2)
+	c := startCluster(t, cqlHosts(t), 2, 2)
 	for round := range 40 {
 		nonce := auth.NewNonce(auth.DefaultNonceLength)
 		creds := [2]auth.Credentials{
@@ -77,8 +76,7 @@ func (c *liveCluster) loginWith(url string, cr auth.Credentials) error {
 // so a router that took "full" for "not bound" would let the other token
 // in.
 func TestNonceStreamFullOnReplicatedStream(t *testing.T) {
-	hosts := cqlHosts(t)
-	c := startCluster(t, hosts, 2, 2, "--nonce-max-bindings", "2") // the admin's login in startCluster binds one
+	c := startCluster(t, cqlHosts(t), 2, 2, "--nonce-max-bindings", "2") // the admin's login in startCluster binds one
 	issue := func(user, nonce string) auth.Credentials {
 		return auth.Issue(c.app.AppID, c.app.AppKey, user, "", nonce, time.Hour, time.Now())
 	}
