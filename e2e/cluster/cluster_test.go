@@ -254,14 +254,18 @@ func (m *member) record(msgs []*liveimpb.Message) {
 }
 
 func login(ctx context.Context, url string, app demoapp.Info, user, role string) (*client.Client, error) {
+	return loginAs(ctx, url, app.AppID, auth.Issue(app.AppID, app.AppKey, user, role, auth.NewNonce(auth.DefaultNonceLength), time.Hour, time.Now()))
+}
+
+// loginAs dials url and logs in to app appID with the credentials cr.
+func loginAs(ctx context.Context, url, appID string, cr auth.Credentials) (*client.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cl, err := client.Dial(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	cr := auth.Issue(app.AppID, app.AppKey, user, role, auth.NewNonce(auth.DefaultNonceLength), time.Hour, time.Now())
-	if _, err := cl.Login(ctx, client.Login{AppID: app.AppID, UserID: user,
+	if _, err := cl.Login(ctx, client.Login{AppID: appID, UserID: cr.UserID,
 		Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}}); err != nil {
 		cl.Close()
 		return nil, err

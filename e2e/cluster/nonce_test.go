@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/liveim/liveim/auth"
-	"github.com/liveim/liveim/client"
-	"github.com/liveim/liveim/proto/liveimpb"
 )
 
 // TestNonceBindsOnReplicatedStream: on a production-shaped cluster (three
@@ -25,10 +23,7 @@ func TestNonceBindsOnReplicatedStream(t *testing.T) {
 	c := startCluster(t, cqlHosts(t), 2, 2)
 	for round := range 40 {
 		nonce := auth.NewNonce(auth.DefaultNonceLength)
-		creds := [2]auth.Credentials{
-			auth.Issue(c.app.AppID, c.app.AppKey, fmt.Sprintf("racer-a%d", round), "", nonce, time.Hour, time.Now()),
-			auth.Issue(c.app.AppID, c.app.AppKey, fmt.Sprintf("racer-b%d", round), "", nonce, time.Hour, time.Now()),
-		}
+		creds := [2]auth.Credentials{c.issue(fmt.Sprintf("racer-a%d", round), nonce), c.issue(fmt.Sprintf("racer-b%d", round), nonce)}
 		var errs [2]error
 		var wg sync.WaitGroup
 		for i := range creds {
@@ -57,16 +52,16 @@ func TestNonceBindsOnReplicatedStream(t *testing.T) {
 
 // loginWith logs in on url with cr and closes the client.
 func (c *liveCluster) loginWith(url string, cr auth.Credentials) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cl, err := client.Dial(ctx, url)
-	if err != nil {
-		return err
+	cl, err := loginAs(context.Background(), url, c.app.AppID, cr)
+	if err == nil {
+		cl.Close()
 	}
-	defer cl.Close()
-	_, err = cl.Login(ctx, client.Login{AppID: c.app.AppID, UserID: cr.UserID,
-		Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}})
 	return err
+}
+
+// issue is a token of the cluster's app for user with nonce.
+func (c *liveCluster) issue(user, nonce string) auth.Credentials {
+	return auth.Issue(c.app.AppID, c.app.AppKey, user, "", nonce, time.Hour, time.Now())
 }
 
 // TestNonceStreamFullOnReplicatedStream: with the nonce stream R3 at its
@@ -77,18 +72,15 @@ func (c *liveCluster) loginWith(url string, cr auth.Credentials) error {
 // in.
 func TestNonceStreamFullOnReplicatedStream(t *testing.T) {
 	c := startCluster(t, cqlHosts(t), 2, 2, "--nonce-max-bindings", "2") // the admin's login in startCluster binds one
-	issue := func(user, nonce string) auth.Credentials {
-		return auth.Issue(c.app.AppID, c.app.AppKey, user, "", nonce, time.Hour, time.Now())
-	}
 	bound := auth.NewNonce(auth.DefaultNonceLength)
-	if err := c.loginWith(c.wsURLs[0], issue("alice", bound)); err != nil {
+	if err := c.loginWith(c.wsURLs[0], c.issue("alice", bound)); err != nil {
 		t.Fatalf("alice, binding the stream's last place: %v", err)
 	}
-	if err := c.loginWith(c.wsURLs[1], issue("bob", auth.NewNonce(auth.DefaultNonceLength))); err != nil {
+	if err := c.loginWith(c.wsURLs[1], c.issue("bob", auth.NewNonce(auth.DefaultNonceLength))); err != nil {
 		t.Fatalf("bob, a fresh nonce with the stream full: %v, want let through unbound", err)
 	}
 	for i := range 2 { // through both gateways, so most likely both routers
-		if err := c.loginWith(c.wsURLs[i], issue("mallory", bound)); liveimpbCode(err) != 401 {
+		if err := c.loginWith(c.wsURLs[i], c.issue("mallory", bound)); liveimpbCode(err) != 401 {
 			t.Fatalf("another token with alice's nonce, the stream full: %v, want 401", err)
 		}
 	}
