@@ -288,8 +288,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 		IdleTimeout:       g.cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(g.ln) }()
+	// net/http serves every request but the WebSocket upgrades, which
+	// serveConns answers itself (upgrade.go); under TLS it serves them all.
+	srvErr := make(chan error, 2)
+	if g.tls != nil {
+		go func() { srvErr <- srv.Serve(g.ln) }()
+	} else {
+		rest := newHandoff(g.ln.Addr())
+		go func() { srvErr <- srv.Serve(rest) }()
+		go func() { srvErr <- g.serveConns(g.ln, rest) }()
+	}
 	g.log.Info("gateway listening", "addr", g.ln.Addr().String(), "io", g.cfg.IO, "loops", g.cfg.Loops, "tls", g.tls != nil)
 
 	ticker := time.NewTicker(250 * time.Millisecond)
@@ -327,6 +335,7 @@ loop:
 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	_ = g.ln.Close()
 	_ = srv.Shutdown(shutdownCtx)
 	for _, c := range eng.conns() {
 		c.closeWith(ws.StatusGoingAway, shutdownText, &liveimpb.DisconnectEvent{Reason: shutdownText, Reconnect: true})

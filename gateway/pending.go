@@ -139,13 +139,17 @@ func (pc *pendingConn) Close() error {
 	return pc.Conn.Close()
 }
 
-// upgraded takes the socket under c (a pendingConn, perhaps inside TLS)
+// upgraded takes the socket under c (a pendingConn, perhaps inside TLS
+// or handed to net/http by route)
 // out of the pending list, as it is a WebSocket now, under MaxConns, and
 // returns the connection the gateway keeps: the bare socket for a bare
 // pendingConn, so that sockfd.Detach finds its file descriptor and
 // net.Buffers writes with one writev (both need the *net.TCPConn itself);
 // c unchanged inside TLS, whose records are written whole anyway.
 func upgraded(c net.Conn) net.Conn {
+	if rc, ok := c.(*replayConn); ok && len(rc.read) == 0 {
+		c = rc.Conn // net/http has read what route had read (upgrade.go)
+	}
 	inner := c
 	if tc, ok := c.(*tls.Conn); ok {
 		inner = tc.NetConn()

@@ -23,7 +23,7 @@ import (
 // runGateway runs a real gateway with cfg on an in-process NATS server
 // (no router: the tests use what a gateway answers itself) and returns
 // its address and a function that stops it and returns Run's error.
-func runGateway(t *testing.T, cfg Config) (*Gateway, net.Addr, func() error) {
+func runGateway(t testing.TB, cfg Config) (*Gateway, net.Addr, func() error) {
 	t.Helper()
 	nc := natstest.Connect(t)
 	cfg.Addr = "127.0.0.1:0"
@@ -54,7 +54,7 @@ func runGateway(t *testing.T, cfg Config) (*Gateway, net.Addr, func() error) {
 
 // pingRequest sends a ClientFrame ping, which the gateway answers itself,
 // and waits for its pong.
-func pingRequest(t *testing.T, conn io.ReadWriter, id uint32) {
+func pingRequest(t testing.TB, conn io.ReadWriter, id uint32) {
 	t.Helper()
 	b, _ := proto.Marshal(&liveimpb.ClientFrame{Id: id, Body: &liveimpb.ClientFrame_Ping{Ping: &liveimpb.PingRequest{}}})
 	if err := wsutil.WriteClientBinary(conn, b); err != nil {
