@@ -19,6 +19,9 @@ type loop struct {
 	gw   *Gateway
 	epfd int
 	buf  []byte // the shared read buffer; only the loop goroutine uses it
+	// swept holds the connections a sweep walks, reused from one sweep
+	// to the next; only the loop goroutine uses it.
+	swept []*conn
 
 	mu    sync.Mutex // leaf lock: guards conns
 	conns map[int]*epollIO
@@ -155,9 +158,11 @@ func (l *loop) readFrom(e *epollIO) {
 
 // sweep runs the timers of every connection (conn.sweep).
 func (l *loop) sweep(now time.Time) {
-	for _, c := range l.snapshot(nil) {
+	l.swept = l.snapshot(l.swept[:0])
+	for _, c := range l.swept {
 		c.sweep(now)
 	}
+	clear(l.swept) // closed connections are not kept until the next sweep
 }
 
 // snapshot appends the loop's connections to buf.

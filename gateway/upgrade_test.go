@@ -196,3 +196,43 @@ func TestUpgradeRouting(t *testing.T) {
 		})
 	})
 }
+
+// FuzzUpgradeRequest: whatever bytes a client sends first, a real gateway
+// answers with an HTTP response or closes, and keeps no socket pending
+// once the client is gone. The gateway runs once for the whole target.
+func FuzzUpgradeRequest(f *testing.F) {
+	f.Add([]byte(upgradeRequest("/ws", "")))
+	f.Add([]byte(upgradeRequest("/ws?x=1", "X-Forwarded-For: 10.0.0.1\r\n")))
+	f.Add([]byte("GET /ws HTTP/1.0\r\n\r\n"))
+	f.Add([]byte("GET /ws"))
+	f.Add([]byte("GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n"))
+	f.Add([]byte("POST /ws HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc"))
+	f.Add([]byte("GET /ws HTTP/1.1\r\nHost: gw\r\n\tfolded\r\n\r\n"))
+	f.Add([]byte{0x16, 0x03, 0x01, 0x00, 0x05, 'h', 'e', 'l', 'l', 'o'})
+	g, addr, _ := runGateway(f, Config{IO: IOEpoll, UpgradeRatePerIP: -1, MaxConnsPerIP: -1, MaxPendingPerIP: -1, HTTPTimeout: 2 * time.Second})
+	f.Fuzz(func(t *testing.T, req []byte) {
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.(*net.TCPConn).CloseWrite()
+		got, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("reading the answer to %q: %v", req, err)
+		}
+		if len(got) > 0 && !bytes.HasPrefix(got, []byte("HTTP/1.")) {
+			t.Fatalf("answer to %q is not HTTP: %q", req, got)
+		}
+		waitFor(t, 10*time.Second, func() error {
+			if n := g.pending.count(); n != 0 {
+				return fmt.Errorf("%d sockets pending after %q", n, req)
+			}
+			return nil
+		})
+	})
+}
