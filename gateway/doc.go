@@ -1,8 +1,10 @@
 // Package gateway terminates client WebSockets and bridges them to NATS.
 //
-// Sockets are upgraded by net/http on /ws (gobwas/ws, zero-copy); then an
-// engine (io.go) owns the socket and the HTTP goroutine ends. There are two
-// I/O paths, Config.IO, and they share everything but the socket calls:
+// Sockets are upgraded on /ws (gobwas/ws, zero-copy) by the gateway
+// itself, which hands every other request to net/http (upgrade.go); then
+// an engine (io.go) owns the socket and the goroutine that read the
+// request ends. There are two I/O paths, Config.IO, and they share
+// everything but the socket calls:
 // frame parsing (frame.go), request handling (handle.go), sessions, the
 // outbound queue with its bound, drops, slow-consumer rule and close
 // statuses (conn.go), and the timers, all run the same code; an engine
