@@ -15,7 +15,7 @@ import (
 // The WebSocket upgrade without net/http. A join storm is mostly
 // upgrades, and net/http gave each one its per-connection state and a
 // 4 KiB reader and writer that a hijacked connection never returns to
-// its pools: ~55% of all a gateway allocated in a storm. So the gateway
+// its pools: about half of all a gateway allocated in a storm. So the gateway
 // accepts its sockets itself and looks at the first request line: an
 // upgrade on /ws is read with a pooled reader and answered here, by the
 // same serveWS; any other request, and every request after it on that
