@@ -118,10 +118,12 @@ func (s *Store) DeleteGroup(ctx context.Context, appID, groupID string) error {
 			return fmt.Errorf("scylla: delete group %s/%s: %w", appID, groupID, err)
 		}
 	}
+	if err := s.deleteMembers(ctx, appID, groupID); err != nil {
+		return fmt.Errorf("scylla: delete group %s/%s: %w", appID, groupID, err)
+	}
 	for _, stmt := range []string{
 		`DELETE FROM message_buckets WHERE app_id = ? AND group_id = ?`,
 		`DELETE FROM message_deletions WHERE app_id = ? AND group_id = ?`,
-		`DELETE FROM members WHERE app_id = ? AND group_id = ?`,
 		`DELETE FROM groups WHERE app_id = ? AND group_id = ?`,
 		`DELETE FROM app_groups WHERE app_id = ? AND group_id = ?`,
 	} {

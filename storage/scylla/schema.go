@@ -21,7 +21,13 @@ import (
 //     transactions (compare-and-set on version), so groups never contend
 //     with each other; app_groups lists an app's groups with their closed flag, for counting
 //     the open ones and listing them;
-//   - members: one partition per group (a row per present user).
+//   - group_members: a group's member set, one partition per (app,
+//     group, epoch) with a row per present user; member_epochs names
+//     the set's current epoch. Every leave deletes a row, so a busy
+//     room's set is rewritten into a fresh epoch, and the old partition
+//     dropped with one tombstone, before its deletions grow past what a
+//     read may step over (members.go). members is the set of liveim
+//     before epochs, read once per group to carry it over.
 //
 // Deleting a message sets a deleted mark on its row instead of deleting
 // it: no tombstone storms in hot partitions, and the row expires with its
@@ -90,6 +96,22 @@ var schema = []string{
 		user_id text,
 		data text,
 		PRIMARY KEY ((app_id, group_id), user_id)
+	)`,
+	`CREATE TABLE IF NOT EXISTS member_epochs (
+		app_id text,
+		group_id text,
+		epoch bigint,
+		removed bigint,
+		live bigint,
+		PRIMARY KEY ((app_id, group_id))
+	)`,
+	`CREATE TABLE IF NOT EXISTS group_members (
+		app_id text,
+		group_id text,
+		epoch bigint,
+		user_id text,
+		data text,
+		PRIMARY KEY ((app_id, group_id, epoch), user_id)
 	)`,
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -29,6 +30,9 @@ type Store struct {
 	cacheMu   sync.Mutex       // leaf lock
 	buckets   map[string]int64 // app/group -> last bucket recorded in message_buckets
 	retention map[string]retentionEntry
+	epochs    map[string]memberEpoch // app/group -> its member set (members.go)
+
+	memberLocks memberLocks
 }
 
 type retentionEntry struct {
@@ -74,12 +78,14 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		return nil, fmt.Errorf("scylla: connect: %w", err)
 	}
 	return &Store{
-		cfg:       cfg,
-		session:   session,
-		log:       logger.With("component", "scylla"),
-		bucket:    cfg.BucketWidth.Milliseconds(),
-		buckets:   make(map[string]int64),
-		retention: make(map[string]retentionEntry),
+		cfg:         cfg,
+		session:     session,
+		log:         logger.With("component", "scylla"),
+		bucket:      cfg.BucketWidth.Milliseconds(),
+		buckets:     make(map[string]int64),
+		retention:   make(map[string]retentionEntry),
+		epochs:      make(map[string]memberEpoch),
+		memberLocks: memberLocks{seed: maphash.MakeSeed()},
 	}, nil
 }
 
@@ -286,59 +292,6 @@ func decodeGroup(appID, groupID string, data, version any) (storage.Group, error
 	}
 	g.Version = v
 	return g, nil
-}
-
-// SaveMembers writes a group's member changes in one single-partition
-// batch, applied atomically.
-func (s *Store) SaveMembers(ctx context.Context, appID, groupID string, upserts []storage.Member, removes []string) error {
-	if err := s.begin(ctx); err != nil {
-		return err
-	}
-	defer s.end()
-	if len(upserts) == 0 && len(removes) == 0 {
-		return nil
-	}
-	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
-	for _, m := range upserts {
-		if m.UserID == "" {
-			return errors.New("scylla: save members: empty user ID")
-		}
-		data, err := json.Marshal(m)
-		if err != nil {
-			return err
-		}
-		b.Query(`INSERT INTO members (app_id, group_id, user_id, data) VALUES (?, ?, ?, ?)`, appID, groupID, m.UserID, string(data))
-	}
-	for _, u := range removes {
-		b.Query(`DELETE FROM members WHERE app_id = ? AND group_id = ? AND user_id = ?`, appID, groupID, u)
-	}
-	if err := b.Exec(); err != nil {
-		return fmt.Errorf("scylla: save members %s/%s: %w", appID, groupID, err)
-	}
-	return nil
-}
-
-// ListMembers returns a group's members.
-func (s *Store) ListMembers(ctx context.Context, appID, groupID string) ([]storage.Member, error) {
-	if err := s.begin(ctx); err != nil {
-		return nil, err
-	}
-	defer s.end()
-	it := s.query(ctx, `SELECT data FROM members WHERE app_id = ? AND group_id = ?`, appID, groupID).PageSize(1000).Iter()
-	out := []storage.Member{}
-	var data string
-	for it.Scan(&data) {
-		var m storage.Member
-		if err := json.Unmarshal([]byte(data), &m); err != nil {
-			_ = it.Close()
-			return nil, fmt.Errorf("scylla: decode member: %w", err)
-		}
-		out = append(out, m)
-	}
-	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("scylla: list members %s/%s: %w", appID, groupID, err)
-	}
-	return out, nil
 }
 
 // ttlOf returns the message TTL of an app in seconds (its retention), 0

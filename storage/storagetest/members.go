@@ -208,3 +208,39 @@ func testMembersConcurrent(t *testing.T, s storage.Store) {
 	}
 	wantMembers(t, s, "app", "g", want...)
 }
+
+// testMembersChurn: a live room's viewers come and go all day. After more
+// leaves than a CQL server reads tombstones in one query (Cassandra
+// refuses a read past 100,000), the group still lists exactly the members
+// present, kept through whatever the store does to stay readable.
+func testMembersChurn(t *testing.T, s storage.Store) {
+	const rounds, viewers = 120, 1_000
+	host, early := member("host", "h", 1), member("early", "e", 2)
+	host2 := member("host", "h2", 3)
+	late := member("late", "l", 1)
+	mustSaveMembers(t, s, "app", "live", []storage.Member{host, early}, nil)
+	want := []storage.Member{host, early}
+	for r := range rounds {
+		var come []storage.Member
+		var gone []string
+		for v := range viewers {
+			m := member(fmt.Sprintf("viewer-%d-%d", r, v), "v", v%2)
+			come = append(come, m)
+			gone = append(gone, m.UserID)
+		}
+		mustSaveMembers(t, s, "app", "live", come, nil)
+		switch r {
+		case 40: // the host reconnects: new sessions, same member
+			mustSaveMembers(t, s, "app", "live", []storage.Member{host2}, nil)
+			want = []storage.Member{host2, early}
+		case 70:
+			mustSaveMembers(t, s, "app", "live", []storage.Member{late}, []string{"early"})
+			want = []storage.Member{host2, late}
+		}
+		mustSaveMembers(t, s, "app", "live", nil, gone)
+		if r == 60 {
+			wantMembers(t, s, "app", "live", want...)
+		}
+	}
+	wantMembers(t, s, "app", "live", want...)
+}

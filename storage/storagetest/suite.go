@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t testing.TB) storage.Store) {
 		{"MembersIsolated", testMembersIsolated},
 		{"MembersMany", testMembersMany},
 		{"MembersConcurrent", testMembersConcurrent},
+		{"MembersChurn", testMembersChurn},
 		{"Retention", testRetention},
 		{"Closed", testClosed},
 	}

@@ -1,0 +1,225 @@
+package scylla
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/liveim/liveim/storage"
+)
+
+// churn saves n viewers who come and go in batches, on s.
+func churn(t testing.TB, s *Store, appID, groupID, tag string, n int) {
+	t.Helper()
+	const batch = 2_000
+	for i := 0; i < n; i += batch {
+		var come []storage.Member
+		var gone []string
+		for j := i; j < min(i+batch, n); j++ {
+			id := fmt.Sprintf("%s-%d", tag, j)
+			come = append(come, storage.Member{UserID: id, JoinTimeMs: int64(j)})
+			gone = append(gone, id)
+		}
+		if err := s.SaveMembers(t.Context(), appID, groupID, come, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveMembers(t.Context(), appID, groupID, nil, gone); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// userIDs lists s's members of the group, sorted.
+func userIDs(t testing.TB, s *Store, appID, groupID string) []string {
+	t.Helper()
+	ms, err := s.ListMembers(t.Context(), appID, groupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range ms {
+		ids = append(ids, m.UserID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// epochOf reads the group's member_epochs row.
+func epochOf(t testing.TB, s *Store, appID, groupID string) memberEpoch {
+	t.Helper()
+	var e memberEpoch
+	if err := s.query(t.Context(), `SELECT epoch, removed, live FROM member_epochs WHERE app_id = ? AND group_id = ?`, appID, groupID).
+		Scan(&e.epoch, &e.removed, &e.live); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// rowsIn counts the rows of one epoch's partition.
+func rowsIn(t testing.TB, s *Store, appID, groupID string, epoch int64) int {
+	t.Helper()
+	ms, err := s.readMembers(t.Context(), appID, groupID, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ms)
+}
+
+// TestMemberEpochsAcrossRouters: two stores on one keyspace stand for two
+// routers handing a group back and forth. Each moves the set to new
+// epochs as viewers leave, drops the old partitions, and each sees what
+// the other wrote once it loads the group again (ListMembers reads the
+// epoch afresh, whatever it cached).
+func TestMemberEpochsAcrossRouters(t *testing.T) {
+	ks := randomKeyspace()
+	a := openTest(t, ks)
+	b, err := Open(t.Context(), testConfig(cqlHosts(t), ks), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	ctx := t.Context()
+
+	if err := a.SaveMembers(ctx, "app", "room", []storage.Member{{UserID: "alice"}, {UserID: "bob"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	churn(t, a, "app", "room", "a", memberRotateMin+1_000)
+	e := epochOf(t, a, "app", "room")
+	if e.epoch != 2 || e.live != 2 || e.removed != 1_000 {
+		t.Fatalf("after %d leaves the epoch row is %+v; want epoch 2 of 2 members, 1000 removed since", memberRotateMin+1_000, e)
+	}
+	if n := rowsIn(t, a, "app", "room", 1); n != 0 {
+		t.Fatalf("epoch 1 still holds %d rows after the set moved", n)
+	}
+
+	// b takes the group over: it loads it, then changes it and moves it on.
+	if got := userIDs(t, b, "app", "room"); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Fatalf("b lists %v; want [alice bob]", got)
+	}
+	if err := b.SaveMembers(ctx, "app", "room", []storage.Member{{UserID: "carol"}}, []string{"alice"}); err != nil {
+		t.Fatal(err)
+	}
+	churn(t, b, "app", "room", "b", memberRotateMin)
+	if e := epochOf(t, b, "app", "room"); e.epoch != 3 || e.live != 2 {
+		t.Fatalf("b's epoch row is %+v; want epoch 3 of 2 members", e)
+	}
+
+	// a takes it back: its cached epoch 2 is stale, and loading refreshes it.
+	if got := userIDs(t, a, "app", "room"); !slices.Equal(got, []string{"bob", "carol"}) {
+		t.Fatalf("a lists %v after b's changes; want [bob carol]", got)
+	}
+	if err := a.SaveMembers(ctx, "app", "room", []storage.Member{{UserID: "dave"}}, []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := userIDs(t, b, "app", "room"); !slices.Equal(got, []string{"carol", "dave"}) {
+		t.Fatalf("b lists %v after a's changes; want [carol dave]", got)
+	}
+
+	// Deleting the group drops its set and its epoch: a new group of the
+	// same ID starts empty.
+	if _, _, err := a.CreateGroup(ctx, storage.Group{AppID: "app", ID: "room", Name: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteGroup(ctx, "app", "room"); err != nil {
+		t.Fatal(err)
+	}
+	if got := userIDs(t, b, "app", "room"); len(got) != 0 {
+		t.Fatalf("a deleted group lists %v", got)
+	}
+	if err := b.SaveMembers(ctx, "app", "room", []storage.Member{{UserID: "erin"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := userIDs(t, a, "app", "room"); !slices.Equal(got, []string{"erin"}) {
+		t.Fatalf("the group made again lists %v; want [erin]", got)
+	}
+}
+
+// TestMembersFromEarlierVersion: a group whose members an earlier liveim
+// recorded in the members table keeps them, moved into its first epoch;
+// one whose old record is past reading (the tombstones of its churn)
+// starts with none recorded instead of failing to load.
+func TestMembersFromEarlierVersion(t *testing.T) {
+	s := openTest(t, randomKeyspace())
+	ctx := t.Context()
+	legacy := func(groupID string, m storage.Member) {
+		data, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.query(ctx, `INSERT INTO members (app_id, group_id, user_id, data) VALUES (?, ?, ?, ?)`, "app", groupID, m.UserID, string(data)).Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := storage.Member{UserID: "alice", UserExt: "x", JoinTimeMs: 7, Sessions: []storage.MemberSession{{GatewayID: "gw", SessionID: "s1"}}}
+	legacy("old", alice)
+	legacy("old", storage.Member{UserID: "bob"})
+	got, err := s.ListMembers(ctx, "app", "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, func(x, y storage.Member) int { return strings.Compare(x.UserID, y.UserID) })
+	if len(got) != 2 || got[0].UserID != "alice" || got[0].Sessions[0].SessionID != "s1" || got[1].UserID != "bob" {
+		t.Fatalf("ListMembers of a group from an earlier version = %+v", got)
+	}
+	var n int
+	if err := s.query(ctx, `SELECT COUNT(*) FROM members WHERE app_id = ? AND group_id = ?`, "app", "old").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the old record still has %d rows (%v)", n, err)
+	}
+	if err := s.SaveMembers(ctx, "app", "old", []storage.Member{{UserID: "carol"}}, []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := userIDs(t, s, "app", "old"); !slices.Equal(got, []string{"alice", "carol"}) {
+		t.Fatalf("after a change the group lists %v; want [alice carol]", got)
+	}
+
+	// An old record with more tombstones than a read may step over.
+	legacy("dead", storage.Member{UserID: "ghost"})
+	for i := 0; i < 101_000; i += 2_000 {
+		b := s.session.Batch(0).WithContext(ctx)
+		for j := i; j < i+2_000; j++ {
+			b.Query(`DELETE FROM members WHERE app_id = ? AND group_id = ? AND user_id = ?`, "app", "dead", fmt.Sprintf("gone-%d", j))
+		}
+		if err := b.Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := userIDs(t, s, "app", "dead"); len(got) != 0 {
+		t.Fatalf("an unreadable old record lists %v; want none", got)
+	}
+	if err := s.SaveMembers(ctx, "app", "dead", []storage.Member{{UserID: "dan"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := userIDs(t, s, "app", "dead"); !slices.Equal(got, []string{"dan"}) {
+		t.Fatalf("the group lists %v; want [dan]", got)
+	}
+}
+
+// BenchmarkMemberRotation: moving a room's set of 50,000 members to a new
+// epoch, which its router's worker waits for once per 25,000 leaves.
+func BenchmarkMemberRotation(b *testing.B) {
+	s := openBench(b)
+	const members = 50_000
+	var set []storage.Member
+	for i := range members {
+		set = append(set, storage.Member{UserID: fmt.Sprintf("viewer-%d", i), UserExt: "ext", JoinTimeMs: int64(i),
+			Sessions: []storage.MemberSession{{GatewayID: "gateway-1", SessionID: fmt.Sprintf("session-%d", i)}}})
+	}
+	for chunk := range slices.Chunk(set, 5_000) {
+		if err := s.SaveMembers(b.Context(), "app", "room", chunk, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	e, err := s.loadEpoch(b.Context(), "app", "room")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if e, err = s.rotateMembers(b.Context(), "app", "room", e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/members, "µs/member")
+}
