@@ -29,11 +29,14 @@ import (
 // So a group's member set lives in the partition of its epoch
 // (group_members), and member_epochs names the current epoch, counts the
 // rows deleted in it, and records the set's size when the epoch began.
-// Once the deletions reach max(memberRotateMin, that size / 2),
-// SaveMembers rewrites the set into the next epoch and drops the old
-// partition with a single partition tombstone. A read then steps over at
-// most memberRotateMin tombstones, or fewer than one per live row in a
-// big room, and the rewrites cost about two row writes per leave while a
+// Once the deletions reach max(memberRotateMin, that size / 2), the set
+// moves to the next epoch: every change then goes to both partitions,
+// each SaveMembers copies memberCopyStep more rows (so a router's worker
+// never waits for a whole room's copy), and after the last step
+// member_epochs points at the new partition and the old one is dropped
+// with a single partition tombstone. A read then steps over at most
+// memberRotateMin tombstones, or fewer than one per live row in a big
+// room, and the copies cost about two row writes per leave while a
 // room's size holds.
 //
 // Only the router owning a group writes its members, and it reads them
@@ -51,6 +54,11 @@ const memberRotateMin = 20_000
 // a whole big room in one mutation would pass the CQL server's limit on
 // a mutation's size.
 const memberChunk = 1_000
+
+// memberCopyStep is how many rows each SaveMembers copies while a set
+// moves to a new epoch: what the router's worker waits for is bounded by
+// one step, not by the room's size.
+const memberCopyStep = 4_000
 
 // memberWriters is how many of a rewrite's batches are in flight at once.
 const memberWriters = 8
@@ -79,19 +87,28 @@ func (l *memberLocks) lock(appID, groupID string) func() {
 // forgotten and read again when needed.
 const maxEpochsCached = 100_000
 
-// memberEpoch is a group's member_epochs row.
+// memberEpoch is a group's member_epochs row, and the move to the next
+// epoch when one is under way.
 type memberEpoch struct {
 	epoch   int64 // the group_members partition holding the set
 	removed int64 // rows deleted in it
 	live    int64 // the set's size when the epoch began
+
+	// A move to epoch+1: every change goes to both partitions, and each
+	// SaveMembers copies the next memberCopyStep rows after copied.
+	moving      bool
+	copied      string // the last user ID copied, in CQL's order
+	copiedRows  int64
+	nextRemoved int64 // rows deleted in the next partition meanwhile
 }
 
 // due reports whether the set must move to a new epoch.
-func (e memberEpoch) due() bool { return e.removed >= max(memberRotateMin, e.live/2) }
+func (e memberEpoch) due() bool { return !e.moving && e.removed >= max(memberRotateMin, e.live/2) }
 
 // SaveMembers writes a group's member changes into its current epoch, in
-// one single-partition batch applied atomically, then moves the set to a
-// new epoch if its deletions call for it.
+// one single-partition batch applied atomically (and into the next one
+// while the set moves), then starts or goes on moving the set to a new
+// epoch if its deletions call for it.
 func (s *Store) SaveMembers(ctx context.Context, appID, groupID string, upserts []storage.Member, removes []string) error {
 	if err := s.begin(ctx); err != nil {
 		return err
@@ -113,31 +130,91 @@ func (s *Store) SaveMembers(ctx context.Context, appID, groupID string, upserts 
 			return fmt.Errorf("scylla: save members %s/%s: %w", appID, groupID, err)
 		}
 	}
-	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
-	if err := addUpserts(b, appID, groupID, e.epoch, upserts); err != nil {
-		return err
-	}
-	for _, u := range removes {
-		b.Query(`DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ? AND user_id = ?`, appID, groupID, e.epoch, u)
-	}
-	if err := b.Exec(); err != nil {
+	e, err := s.saveMembers(ctx, appID, groupID, e, upserts, removes)
+	if err != nil {
+		s.forgetEpoch(appID, groupID) // read it again before the next write
 		return fmt.Errorf("scylla: save members %s/%s: %w", appID, groupID, err)
-	}
-	if len(removes) > 0 {
-		e.removed += int64(len(removes))
-		var err error
-		if e.due() {
-			e, err = s.rotateMembers(ctx, appID, groupID, e)
-		} else {
-			err = s.query(ctx, `UPDATE member_epochs SET removed = ? WHERE app_id = ? AND group_id = ?`, e.removed, appID, groupID).Exec()
-		}
-		if err != nil {
-			s.forgetEpoch(appID, groupID) // read it again before the next write
-			return fmt.Errorf("scylla: save members %s/%s: %w", appID, groupID, err)
-		}
 	}
 	s.cacheEpoch(appID, groupID, e)
 	return nil
+}
+
+func (s *Store) saveMembers(ctx context.Context, appID, groupID string, e memberEpoch, upserts []storage.Member, removes []string) (memberEpoch, error) {
+	epochs := []int64{e.epoch}
+	if e.moving {
+		epochs = append(epochs, e.epoch+1)
+	}
+	for _, epoch := range epochs {
+		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
+		if err := addUpserts(b, appID, groupID, epoch, upserts); err != nil {
+			return e, err
+		}
+		for _, u := range removes {
+			b.Query(`DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ? AND user_id = ?`, appID, groupID, epoch, u)
+		}
+		if err := b.Exec(); err != nil {
+			return e, err
+		}
+	}
+	e.removed += int64(len(removes))
+	if e.moving {
+		e.nextRemoved += int64(len(removes))
+	}
+	if e.due() {
+		// The next partition may hold what a move cut short left.
+		if err := s.query(ctx, `DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ?`, appID, groupID, e.epoch+1).Exec(); err != nil {
+			return e, err
+		}
+		e.moving, e.copied, e.copiedRows, e.nextRemoved = true, "", 0, 0
+	}
+	if e.moving {
+		return s.moveStep(ctx, appID, groupID, e)
+	}
+	if len(removes) > 0 {
+		return e, s.query(ctx, `UPDATE member_epochs SET removed = ? WHERE app_id = ? AND group_id = ?`, e.removed, appID, groupID).Exec()
+	}
+	return e, nil
+}
+
+// moveStep copies the next memberCopyStep rows of the set into the next
+// epoch. After the last, member_epochs points at the next epoch and the
+// old partition is dropped. Changes made between steps went to both
+// partitions (saveMembers): a row not copied yet is copied as it is then,
+// and a copied row was changed in both.
+func (s *Store) moveStep(ctx context.Context, appID, groupID string, e memberEpoch) (memberEpoch, error) {
+	rows, err := scanMembers(s.query(ctx, `SELECT data FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ? AND user_id > ? LIMIT ?`,
+		appID, groupID, e.epoch, e.copied, memberCopyStep))
+	if err != nil {
+		return e, err
+	}
+	if err := s.writeMembers(ctx, appID, groupID, e.epoch+1, rows); err != nil {
+		return e, err
+	}
+	e.copiedRows += int64(len(rows))
+	if len(rows) > 0 {
+		e.copied = rows[len(rows)-1].UserID
+	}
+	if len(rows) == memberCopyStep {
+		return e, s.query(ctx, `UPDATE member_epochs SET removed = ? WHERE app_id = ? AND group_id = ?`, e.removed, appID, groupID).Exec()
+	}
+	next := memberEpoch{epoch: e.epoch + 1, removed: e.nextRemoved, live: e.copiedRows}
+	if err := s.query(ctx, `UPDATE member_epochs SET epoch = ?, removed = ?, live = ? WHERE app_id = ? AND group_id = ?`,
+		next.epoch, next.removed, next.live, appID, groupID).Exec(); err != nil {
+		return e, err
+	}
+	// The old partition, and the one before it, which a move cut short
+	// after member_epochs was pointed on may have left.
+	for _, old := range []int64{e.epoch, e.epoch - 1} {
+		if old < 1 {
+			continue
+		}
+		if err := s.query(ctx, `DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ?`, appID, groupID, old).Exec(); err != nil {
+			// The set has moved: a partition left behind costs only space.
+			s.log.Warn("drop a member partition", "app_id", appID, "group_id", groupID, "epoch", old, "err", err)
+		}
+	}
+	s.log.Debug("member set moved to a new epoch", "app_id", appID, "group_id", groupID, "epoch", next.epoch, "members", next.live)
+	return next, nil
 }
 
 // ListMembers returns a group's members. It reads the group's epoch
@@ -202,44 +279,18 @@ func (s *Store) adoptMembers(ctx context.Context, appID, groupID string) (member
 	return e, nil
 }
 
-// rotateMembers moves a group's set from epoch e to the next: the set is
-// written into the next partition, member_epochs is pointed at it, and
-// the old partition is dropped.
-func (s *Store) rotateMembers(ctx context.Context, appID, groupID string, e memberEpoch) (memberEpoch, error) {
-	set, err := s.readMembers(ctx, appID, groupID, e.epoch)
-	if err != nil {
-		return e, err
-	}
-	next := memberEpoch{epoch: e.epoch + 1, live: int64(len(set))}
-	if err := s.fillEpoch(ctx, appID, groupID, next.epoch, set); err != nil {
-		return e, err
-	}
-	if err := s.query(ctx, `UPDATE member_epochs SET epoch = ?, removed = 0, live = ? WHERE app_id = ? AND group_id = ?`,
-		next.epoch, next.live, appID, groupID).Exec(); err != nil {
-		return e, err
-	}
-	// The old partition, and the one before it, which a rotation cut
-	// short after moving the epoch may have left.
-	for _, old := range []int64{e.epoch, e.epoch - 1} {
-		if old < 1 {
-			continue
-		}
-		if err := s.query(ctx, `DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ?`, appID, groupID, old).Exec(); err != nil {
-			// The set has moved: a partition left behind costs only space.
-			s.log.Warn("drop a member partition", "app_id", appID, "group_id", groupID, "epoch", old, "err", err)
-		}
-	}
-	s.log.Debug("member set moved to a new epoch", "app_id", appID, "group_id", groupID, "epoch", next.epoch, "members", next.live)
-	return next, nil
-}
-
-// fillEpoch empties epoch's partition, which a rotation cut short may
-// have left half written, and writes set into it: memberChunk rows a
-// batch, memberWriters batches at once.
+// fillEpoch empties epoch's partition, which something cut short may
+// have left half written, and writes set into it.
 func (s *Store) fillEpoch(ctx context.Context, appID, groupID string, epoch int64, set []storage.Member) error {
 	if err := s.query(ctx, `DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ?`, appID, groupID, epoch).Exec(); err != nil {
 		return err
 	}
+	return s.writeMembers(ctx, appID, groupID, epoch, set)
+}
+
+// writeMembers writes set into epoch's partition: memberChunk rows a
+// batch, memberWriters batches at once.
+func (s *Store) writeMembers(ctx context.Context, appID, groupID string, epoch int64, set []storage.Member) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(memberWriters)
 	for chunk := range slices.Chunk(set, memberChunk) {
