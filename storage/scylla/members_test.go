@@ -1,10 +1,14 @@
 package scylla
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/liveim/liveim/storage"
@@ -293,4 +297,52 @@ func BenchmarkMemberMove(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(moves)/members, "µs/member-moved")
+}
+
+// TestDriverWarningsLogged: what the CQL server warns about (here a read
+// stepping over 1,500 tombstones, past its threshold of 1,000) reaches the
+// store's logger, not the process's standard error.
+func TestDriverWarningsLogged(t *testing.T) {
+	var buf syncBuffer
+	cfg := testConfig(cqlHosts(t), randomKeyspace())
+	s, err := Open(t.Context(), cfg, slog.New(slog.NewJSONHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = s.Close()
+		_ = DropKeyspace(context.Background(), cfg)
+	})
+	var gone []string
+	for i := range 1_500 {
+		gone = append(gone, fmt.Sprintf("gone-%d", i))
+	}
+	if err := s.SaveMembers(t.Context(), "app", "room", []storage.Member{{UserID: "stay"}}, gone); err != nil {
+		t.Fatal(err)
+	}
+	if got := userIDs(t, s, "app", "room"); !slices.Equal(got, []string{"stay"}) {
+		t.Fatalf("lists %v; want [stay]", got)
+	}
+	out := buf.String()
+	if !strings.Contains(out, `"component":"gocql"`) || !strings.Contains(out, "tombstone") {
+		t.Fatalf("the server's tombstone warning is not in the store's log:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the driver's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +65,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		return nil, err
 	}
 	cluster.Consistency = cons
+	cluster.Logger = driverLogger{logger.With("component", "gocql")}
 	cluster.SerialConsistency = gocql.SerialConsistency(serial)
 	cluster.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
 	if err := applySchema(ctx, cluster, cfg); err != nil {
@@ -88,6 +90,17 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		memberLocks: memberLocks{seed: maphash.MakeSeed()},
 	}, nil
 }
+
+// driverLogger passes what gocql logs (connection trouble, the warnings
+// the CQL server attaches to a reply, such as a read that stepped over
+// many tombstones) to the store's logger, as warnings.
+type driverLogger struct{ log *slog.Logger }
+
+func (l driverLogger) Print(v ...any) { l.log.Warn(strings.TrimSpace(fmt.Sprint(v...))) }
+func (l driverLogger) Printf(format string, v ...any) {
+	l.log.Warn(strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
+func (l driverLogger) Println(v ...any) { l.log.Warn(strings.TrimSpace(fmt.Sprintln(v...))) }
 
 // Close releases the session. It waits for calls in flight; later calls
 // return storage.ErrClosed. Closing twice is a no-op.
