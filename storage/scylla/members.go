@@ -253,11 +253,17 @@ func (s *Store) loadEpoch(ctx context.Context, appID, groupID string) (memberEpo
 
 // adoptMembers gives a group its first epoch, holding the members its
 // row in the members table of earlier liveim versions lists, and drops
-// that row. If it cannot be read (the tombstones this design avoids), the
-// group starts with no member recorded: its members' gateways still
-// serve them, and they are recorded again as they come back.
+// that row. If the replicas fail to read it (Cassandra's answer to the
+// tombstones this design avoids), the group starts with no member
+// recorded: its members' gateways still serve them, and they are
+// recorded again as they come back. Any other error (a timeout, no
+// replica up) fails the load, to be tried again.
 func (s *Store) adoptMembers(ctx context.Context, appID, groupID string) (memberEpoch, error) {
 	old, readErr := scanMembers(s.query(ctx, `SELECT data FROM members WHERE app_id = ? AND group_id = ?`, appID, groupID))
+	var unreadable *gocql.RequestErrReadFailure
+	if readErr != nil && !errors.As(readErr, &unreadable) {
+		return memberEpoch{}, readErr
+	}
 	if readErr != nil {
 		s.log.Warn("the members of a group recorded by an earlier liveim could not be read; the group starts with none recorded",
 			"app_id", appID, "group_id", groupID, "err", readErr)
