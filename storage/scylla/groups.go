@@ -90,8 +90,14 @@ func (s *Store) DeleteGroup(ctx context.Context, appID, groupID string) error {
 		return err
 	}
 	defer s.end()
-	if _, err := s.getGroup(ctx, appID, groupID); err != nil {
+	g, err := s.getGroup(ctx, appID, groupID)
+	if err != nil {
 		return err
+	}
+	// Started before the group leaves app_groups, which a first count
+	// reads.
+	if err := s.startCount(ctx, appID); err != nil {
+		return fmt.Errorf("scylla: delete group %s/%s: %w", appID, groupID, err)
 	}
 	buckets := s.query(ctx, `SELECT bucket FROM message_buckets WHERE app_id = ? AND group_id = ?`, appID, groupID).Iter()
 	var bucket int64
@@ -134,6 +140,10 @@ func (s *Store) DeleteGroup(ctx context.Context, appID, groupID string) error {
 	s.cacheMu.Lock()
 	delete(s.buckets, appID+"/"+groupID)
 	s.cacheMu.Unlock()
+	s.forgetGroup(appID, groupID)
+	if !g.Closed {
+		s.countOpen(ctx, appID, -1)
+	}
 	return nil
 }
 

@@ -19,8 +19,8 @@ import (
 //   - message_ids: a partition per message ID, for delete and lookup;
 //   - groups: a partition per group, written with lightweight
 //     transactions (compare-and-set on version), so groups never contend
-//     with each other; app_groups lists an app's groups with their closed flag, for counting
-//     the open ones and listing them;
+//     with each other; app_groups lists an app's groups with their closed flag, for listing
+//     them; app_counters counts each app's open groups (counts.go);
 //   - group_members: a group's member set, one partition per (app,
 //     group, epoch) with a row per present user; member_epochs names
 //     the set's current epoch. Every leave deletes a row, so a busy
@@ -96,6 +96,14 @@ var schema = []string{
 		user_id text,
 		data text,
 		PRIMARY KEY ((app_id, group_id), user_id)
+	)`,
+	`CREATE TABLE IF NOT EXISTS app_counters (
+		app_id text PRIMARY KEY,
+		open_groups counter
+	)`,
+	`CREATE TABLE IF NOT EXISTS app_counter_starts (
+		app_id text PRIMARY KEY,
+		started_at timestamp
 	)`,
 	`CREATE TABLE IF NOT EXISTS member_epochs (
 		app_id text,

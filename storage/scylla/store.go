@@ -32,6 +32,8 @@ type Store struct {
 	buckets   map[string]int64 // app/group -> last bucket recorded in message_buckets
 	retention map[string]retentionEntry
 	epochs    map[string]memberEpoch // app/group -> its member set (members.go)
+	seen      map[string]groupSeen   // app/group -> a version's closed flag (counts.go)
+	counting  map[string]bool        // apps whose open-group counter was started
 
 	memberLocks memberLocks
 }
@@ -87,6 +89,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		buckets:     make(map[string]int64),
 		retention:   make(map[string]retentionEntry),
 		epochs:      make(map[string]memberEpoch),
+		seen:        make(map[string]groupSeen),
+		counting:    make(map[string]bool),
 		memberLocks: memberLocks{seed: maphash.MakeSeed()},
 	}, nil
 }
@@ -203,6 +207,10 @@ func (s *Store) CreateGroup(ctx context.Context, g storage.Group) (storage.Group
 			return storage.Group{}, false, err
 		}
 	}
+	s.noteGroup(existing)
+	if applied && !g.Closed {
+		s.countOpen(ctx, g.AppID, 1)
+	}
 	// Listed whether this call or an earlier one created it (an earlier
 	// create may have failed between the two writes).
 	if err := s.listGroup(ctx, existing); err != nil {
@@ -237,7 +245,11 @@ func (s *Store) getGroup(ctx context.Context, appID, groupID string) (storage.Gr
 	if err != nil {
 		return storage.Group{}, fmt.Errorf("scylla: get group %s/%s: %w", appID, groupID, err)
 	}
-	return decodeGroup(appID, groupID, data, version)
+	g, err := decodeGroup(appID, groupID, data, version)
+	if err == nil {
+		s.noteGroup(g)
+	}
+	return g, err
 }
 
 // PutGroup replaces the group if its stored version is g.Version
@@ -251,6 +263,10 @@ func (s *Store) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	wasClosed, atVersion, err := s.closedAt(ctx, g.AppID, g.ID, g.Version)
+	if err != nil {
+		return 0, fmt.Errorf("scylla: put group %s/%s: %w", g.AppID, g.ID, err)
+	}
 	prev := map[string]any{}
 	applied, err := s.query(ctx, `UPDATE groups SET data = ?, version = ? WHERE app_id = ? AND group_id = ? IF version = ?`,
 		data, g.Version+1, g.AppID, g.ID, g.Version).MapScanCAS(prev)
@@ -258,6 +274,12 @@ func (s *Store) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
 		return 0, fmt.Errorf("scylla: put group %s/%s: %w", g.AppID, g.ID, err)
 	}
 	if applied {
+		next := g
+		next.Version++
+		s.noteGroup(next)
+		if atVersion && wasClosed != g.Closed {
+			s.countOpen(ctx, g.AppID, openDelta(g.Closed))
+		}
 		if err := s.listGroup(ctx, g); err != nil {
 			return 0, fmt.Errorf("scylla: put group %s/%s: list it: %w", g.AppID, g.ID, err)
 		}
@@ -267,26 +289,6 @@ func (s *Store) PutGroup(ctx context.Context, g storage.Group) (int64, error) {
 		return 0, fmt.Errorf("group %s/%s at version %d, not %d: %w", g.AppID, g.ID, v, g.Version, storage.ErrConflict)
 	}
 	return 0, fmt.Errorf("group %s/%s: %w", g.AppID, g.ID, storage.ErrNotFound)
-}
-
-// CountGroups returns how many open groups the app has.
-func (s *Store) CountGroups(ctx context.Context, appID string) (int, error) {
-	if err := s.begin(ctx); err != nil {
-		return 0, err
-	}
-	defer s.end()
-	it := s.query(ctx, `SELECT closed FROM app_groups WHERE app_id = ?`, appID).Iter()
-	n := 0
-	var closed bool
-	for it.Scan(&closed) {
-		if !closed {
-			n++
-		}
-	}
-	if err := it.Close(); err != nil {
-		return 0, fmt.Errorf("scylla: count groups %s: %w", appID, err)
-	}
-	return n, nil
 }
 
 // groupData encodes a group without its version, which has a column.

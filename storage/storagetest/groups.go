@@ -369,10 +369,30 @@ func testCountGroups(t *testing.T, s storage.Store) {
 	}
 	count(2) // creating a closed group again does not reopen it
 	g.Closed = false
-	if _, err = s.PutGroup(ctx, g); err != nil {
+	if g.Version, err = s.PutGroup(ctx, g); err != nil {
 		t.Fatal(err)
 	}
 	count(3)
+	// A write that leaves the flag as it was changes nothing.
+	g.Name = "renamed"
+	if g.Version, err = s.PutGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	count(3)
+	// Deleting an open group frees its place; a closed one had none.
+	if err := s.DeleteGroup(ctx, "a", "g1"); err != nil {
+		t.Fatal(err)
+	}
+	count(2)
+	g.Closed = true
+	if g.Version, err = s.PutGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	count(1)
+	if err := s.DeleteGroup(ctx, "a", "g2"); err != nil {
+		t.Fatal(err)
+	}
+	count(1)
 }
 
 func testGroupsIsolatedAcrossApps(t *testing.T, s storage.Store) {
