@@ -121,10 +121,17 @@ func (s *Store) startCount(ctx context.Context, appID string) error {
 	if started {
 		return nil
 	}
-	applied, err := s.query(ctx, `INSERT INTO app_counter_starts (app_id, started_at) VALUES (?, ?) IF NOT EXISTS`, appID, time.Now()).
-		MapScanCAS(map[string]any{})
+	// The starter's mark tells a retried insert (the driver retries one
+	// that timed out) that the first attempt was its own.
+	mark := gocql.TimeUUID()
+	prev := map[string]any{}
+	applied, err := s.query(ctx, `INSERT INTO app_counter_starts (app_id, started_at, starter) VALUES (?, ?, ?) IF NOT EXISTS`, appID, time.Now(), mark).
+		MapScanCAS(prev)
 	if err != nil {
 		return err
+	}
+	if prior, ok := prev["starter"].(gocql.UUID); ok && prior == mark {
+		applied = true
 	}
 	if applied {
 		n, err := s.scanOpenGroups(ctx, appID)

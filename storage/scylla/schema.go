@@ -103,7 +103,8 @@ var schema = []string{
 	)`,
 	`CREATE TABLE IF NOT EXISTS app_counter_starts (
 		app_id text PRIMARY KEY,
-		started_at timestamp
+		started_at timestamp,
+		starter timeuuid
 	)`,
 	`CREATE TABLE IF NOT EXISTS member_epochs (
 		app_id text,
