@@ -120,6 +120,14 @@ type Config struct {
 	// FlushInterval is how often changed group statistics and member lists
 	// are written to storage. Default 1s.
 	FlushInterval time.Duration
+	// StatsInterval is the least time between two writes of a group
+	// record whose only changes are its statistics (PV, message counts):
+	// on ScyllaDB each write is a lightweight transaction, the costliest
+	// write a router makes per busy group (docs/benchmarks.md). A router
+	// killed with kill -9 loses up to this much of its groups'
+	// statistics; hand-overs and shutdowns lose none. Default
+	// FlushInterval.
+	StatsInterval time.Duration
 	// SeqBlock is how many seqnums a router reserves per group state write,
 	// so a restart never reuses one. Default 1000.
 	SeqBlock int64
@@ -162,6 +170,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.AuditTimeout, prefix+"audit-timeout", 0, "router: bound on a call to an app's audit hook (default 1s)")
 	fs.IntVar(&c.ResumeBatch, prefix+"resume-batch", 0, "router: most HIGH messages in one resume reply (default 1000)")
 	fs.DurationVar(&c.FlushInterval, prefix+"flush-interval", 0, "router: how often changed group statistics and members are written to storage (default 1s)")
+	fs.DurationVar(&c.StatsInterval, prefix+"stats-interval", 0, "router: least time between two writes of a group whose only changes are statistics (default the flush interval)")
 	fs.Int64Var(&c.SeqBlock, prefix+"seq-block", 0, "router: seqnums reserved per group state write (default 1000)")
 	c.Callbacks.RegisterFlags(fs, prefix+"callback-")
 }
@@ -175,7 +184,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, d := range []time.Duration{c.PinnedTTL, c.AliveTTL, c.HighMaxAge, c.C2CTimeout, c.MemberGrace, c.GatewayTimeout,
-		c.MemberChangeInterval, c.MemberChangeMaxInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.DedupeWindow, c.FlushInterval} {
+		c.MemberChangeInterval, c.MemberChangeMaxInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.DedupeWindow, c.FlushInterval, c.StatsInterval} {
 		if d < 0 {
 			return errors.New("router: negative duration in config")
 		}
@@ -230,6 +239,7 @@ func (c Config) WithDefaults() Config {
 	setDur(&c.NonceWindow, time.Hour)
 	setDur(&c.DedupeWindow, 2*time.Minute)
 	setDur(&c.FlushInterval, time.Second)
+	setDur(&c.StatsInterval, c.FlushInterval)
 	if c.RoomRate == 0 {
 		c.RoomRate = 500
 	}

@@ -17,9 +17,10 @@ import (
 type groupState struct {
 	part    int
 	g       storage.Group
-	lastSeq int64 // highest seqnum handed out
-	lastTs  int64 // timestamp (ms) of the last message: timestamps never go back within a group
-	dirty   bool  // counters in g differ from the store
+	lastSeq int64     // highest seqnum handed out
+	lastTs  int64     // timestamp (ms) of the last message: timestamps never go back within a group
+	dirty   bool      // counters in g differ from the store
+	savedAt time.Time // when g was last written or loaded
 	// loadedAt is when this router loaded the group: for DedupeWindow
 	// after it, sends the group does not remember are looked up in the
 	// store (the previous owner may have stored them).
@@ -141,6 +142,7 @@ func (r *Router) loadGroup(ctx context.Context, appID, groupID string, part int)
 		removed:      make(map[string]bool),
 		rate:         newTokenBucket(r.cfg.RoomRate, r.now()),
 		loadedAt:     r.now(),
+		savedAt:      r.now(),
 		// Loaded members may be on gateways that died before: look at
 		// them on the next tick.
 		nextExpiry: r.now(),
@@ -245,7 +247,7 @@ func (r *Router) endMutes(gs *groupState, now time.Time) {
 	if len(gs.g.MuteUntil) == 0 || !endTimedMutes(&gs.g, now.UnixMilli()) {
 		return
 	}
-	gs.dirty = true // the next flush saves it; a mute over is over even unsaved
+	gs.dirty = true // a flush saves it; a mute over is over even unsaved
 	r.publishEvent(gs.g.AppID, gs.g.ID, &liveimpb.Event{Body: &liveimpb.Event_MuteChange{MuteChange: &liveimpb.MuteChangeEvent{
 		GroupId: gs.g.ID, Status: muteStatus(&gs.g),
 	}}}, nil)

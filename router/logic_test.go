@@ -457,3 +457,66 @@ func TestMemberChangeEvery(t *testing.T) {
 		t.Fatalf("event %v, %v", &sf, err)
 	}
 }
+
+// TestStatisticsWrittenAtStatsInterval: a group whose only change is its
+// statistics is written once StatsInterval has passed since it was last
+// written, not at every flush; member changes are written at every flush
+// still; a forced flush (the worker stopping, a partition moving away)
+// writes everything.
+func TestStatisticsWrittenAtStatsInterval(t *testing.T) {
+	r := testRouter(t, Config{StatsInterval: 5 * time.Second})
+	now := time.Unix(5000, 0)
+	r.now = func() time.Time { return now }
+	ctx := t.Context()
+	g, _, err := r.store.CreateGroup(ctx, storage.Group{AppID: "app", ID: "room"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := r.workers[0]
+	gs := &groupState{g: g, savedAt: now, members: map[string]*member{}, savedMembers: map[string]bool{}, removed: map[string]bool{}}
+	w.groups["app/room"] = gs
+	stored := func() int64 {
+		t.Helper()
+		got, err := r.store.GetGroup(ctx, "app", "room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.PV
+	}
+	flush := func() {
+		t.Helper()
+		w.flushing.Store(true)
+		if err := w.flush(ctx, flushChunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	gs.g.PV, gs.dirty = 7, true
+	now = now.Add(time.Second)
+	flush()
+	if pv := stored(); pv != 0 {
+		t.Fatalf("statistics written 1 s after the last write: PV %d", pv)
+	}
+	gs.members["alice"] = &member{id: "alice", sessions: []storage.MemberSession{{GatewayID: "gw", SessionID: "s"}}}
+	gs.savedMembers["alice"] = true
+	flush()
+	if ms, err := r.store.ListMembers(ctx, "app", "room"); err != nil || len(ms) != 1 {
+		t.Fatalf("members after a flush: %v, %v; want alice", ms, err)
+	}
+	if pv := stored(); pv != 0 {
+		t.Fatalf("statistics written with the members: PV %d", pv)
+	}
+	now = now.Add(4 * time.Second)
+	flush()
+	if pv := stored(); pv != 7 || gs.dirty {
+		t.Fatalf("5 s after the last write: PV %d stored, dirty %v; want 7 written", pv, gs.dirty)
+	}
+	gs.g.PV, gs.dirty = 9, true
+	now = now.Add(time.Second)
+	if err := w.flushGroups(ctx, []*groupState{gs}, true); err != nil {
+		t.Fatal(err)
+	}
+	if pv := stored(); pv != 9 {
+		t.Fatalf("a forced flush left PV %d stored; want 9", pv)
+	}
+}

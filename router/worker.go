@@ -245,6 +245,7 @@ func (w *worker) saved(gs *groupState, v int64, err error) error {
 	}
 	gs.g.Version = v
 	gs.dirty = false
+	gs.savedAt = w.r.now()
 	return nil
 }
 
@@ -258,8 +259,9 @@ const flushChunk = 64
 func (w *worker) flush(ctx context.Context, chunk int) error {
 	batch := w.flushBatch[:0]
 	more := false
+	force := chunk == 0 // the worker stops: everything is written
 	for _, gs := range w.groups {
-		if !gs.dirty && len(gs.savedMembers) == 0 && len(gs.removed) == 0 {
+		if !w.recordDue(gs, force) && len(gs.savedMembers) == 0 && len(gs.removed) == 0 {
 			continue
 		}
 		if chunk > 0 && len(batch) == chunk {
@@ -268,7 +270,7 @@ func (w *worker) flush(ctx context.Context, chunk int) error {
 		}
 		batch = append(batch, gs)
 	}
-	err := w.flushGroups(ctx, batch)
+	err := w.flushGroups(ctx, batch, force)
 	clear(batch)
 	w.flushBatch = batch[:0]
 	if !more || !w.post(func(w *worker) { w.flushJob(ctx) }) {
@@ -283,15 +285,26 @@ func (w *worker) flushJob(ctx context.Context) {
 	}
 }
 
+// recordDue reports whether a flush writes gs's record: it changed, and
+// the flush is forced (the worker stops, the partition moves) or
+// Config.StatsInterval passed since the record was last written. What
+// changes a record between flushes is statistics (and a timed mute's
+// end, which a load derives again): everything clients must not lose is
+// written before it is answered (save).
+func (w *worker) recordDue(gs *groupState, force bool) bool {
+	return gs.dirty && (force || w.r.now().Sub(gs.savedAt) >= w.r.cfg.StatsInterval)
+}
+
 // flushGroups writes the changed counters and member records of groups.
 // The store writes of all of them run at once, so the worker waits for
 // about one write (the store commits them together: one fsync for the
 // embedded store), not one per group; the worker holds every group's state
 // meanwhile, so nothing changes under them, and it applies the outcomes
 // itself.
-func (w *worker) flushGroups(ctx context.Context, groups []*groupState) error {
+func (w *worker) flushGroups(ctx context.Context, groups []*groupState, force bool) error {
 	type write struct {
-		group   storage.Group // the record to save; zero if it is clean
+		put     bool          // the record is written
+		group   storage.Group // the record to save
 		ups     []storage.Member
 		removed []string
 		version int64
@@ -302,7 +315,7 @@ func (w *worker) flushGroups(ctx context.Context, groups []*groupState) error {
 	var wg sync.WaitGroup
 	for i, gs := range groups {
 		wr := &writes[i]
-		if gs.dirty {
+		if wr.put = w.recordDue(gs, force); wr.put {
 			wr.group = gs.g
 		}
 		for id := range gs.savedMembers {
@@ -313,9 +326,9 @@ func (w *worker) flushGroups(ctx context.Context, groups []*groupState) error {
 		for id := range gs.removed {
 			wr.removed = append(wr.removed, id)
 		}
-		appID, groupID, dirty := gs.g.AppID, gs.g.ID, gs.dirty
+		appID, groupID := gs.g.AppID, gs.g.ID
 		wg.Go(func() {
-			if dirty {
+			if wr.put {
 				if wr.version, wr.err = w.r.store.PutGroup(ctx, wr.group); wr.err != nil {
 					return
 				}
@@ -329,7 +342,7 @@ func (w *worker) flushGroups(ctx context.Context, groups []*groupState) error {
 	var errs []error
 	for i, gs := range groups {
 		wr := &writes[i]
-		if gs.dirty {
+		if wr.put {
 			if err := w.saved(gs, wr.version, wr.err); err != nil {
 				if !errors.Is(err, errMoved) { // another router owns it now; its state wins
 					errs = append(errs, err)
@@ -358,7 +371,7 @@ func (w *worker) dropPartition(ctx context.Context, p int) (touch []*groupState)
 			groups = append(groups, gs)
 		}
 	}
-	if err := w.flushGroups(ctx, groups); err != nil {
+	if err := w.flushGroups(ctx, groups, true); err != nil {
 		w.r.log.Error("save group state", "partition", p, "err", err)
 	}
 	for _, gs := range groups {

@@ -70,6 +70,9 @@ func TestHelmTemplateDefaults(t *testing.T) {
 	if v, _ := envValue(rc, "LIVEIM_STORE"); v != "scylla" {
 		t.Errorf("router LIVEIM_STORE=%q by default, want scylla (stateless routers)", v)
 	}
+	if v, _ := envValue(rc, "LIVEIM_STATS_INTERVAL"); v != "5s" {
+		t.Errorf("router LIVEIM_STATS_INTERVAL=%q by default, want 5s (one LWT per busy group per 5 s on ScyllaDB)", v)
+	}
 	if v, _ := envValue(rc, "LIVEIM_STREAM_REPLICAS"); v != "3" {
 		t.Errorf("router LIVEIM_STREAM_REPLICAS=%q by default, want 3", v)
 	}
