@@ -117,8 +117,8 @@ type Config struct {
 	// ResumeBatch is the most HIGH messages one resume reply carries.
 	// Default 1000.
 	ResumeBatch int
-	// FlushInterval is how often changed group statistics and member lists
-	// are written to storage. Default 1s.
+	// FlushInterval is how often changed member lists, and statistics
+	// (at most every StatsInterval), are written to storage. Default 1s.
 	FlushInterval time.Duration
 	// StatsInterval is the least time between two writes of a group
 	// record whose only changes are its statistics (PV, message counts):
@@ -169,7 +169,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.AuthTimeout, prefix+"auth-timeout", 0, "router: bound on checking one login's credentials (default 5s)")
 	fs.DurationVar(&c.AuditTimeout, prefix+"audit-timeout", 0, "router: bound on a call to an app's audit hook (default 1s)")
 	fs.IntVar(&c.ResumeBatch, prefix+"resume-batch", 0, "router: most HIGH messages in one resume reply (default 1000)")
-	fs.DurationVar(&c.FlushInterval, prefix+"flush-interval", 0, "router: how often changed group statistics and members are written to storage (default 1s)")
+	fs.DurationVar(&c.FlushInterval, prefix+"flush-interval", 0, "router: how often changed member lists, and statistics (at most every --stats-interval), are written to storage (default 1s)")
 	fs.DurationVar(&c.StatsInterval, prefix+"stats-interval", 0, "router: least time between two writes of a group whose only changes are statistics (default the flush interval)")
 	fs.Int64Var(&c.SeqBlock, prefix+"seq-block", 0, "router: seqnums reserved per group state write (default 1000)")
 	c.Callbacks.RegisterFlags(fs, prefix+"callback-")
