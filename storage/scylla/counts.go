@@ -96,14 +96,27 @@ func openDelta(closed bool) int64 {
 // countOpen adds d to the app's open groups. A failure is logged, not
 // returned: the group's own write, which it follows, is done.
 func (s *Store) countOpen(ctx context.Context, appID string, d int64) {
-	if d == 0 {
+	if d == 0 || !s.startCountBeside(ctx, appID) {
 		return
 	}
-	err := s.startCount(ctx, appID)
-	if err == nil {
-		// Not idempotent: the driver must not retry it.
-		err = s.session.Query(`UPDATE app_counters SET open_groups = open_groups + ? WHERE app_id = ?`, d, appID).WithContext(ctx).Exec()
+	s.addOpen(ctx, appID, d)
+}
+
+// startCountBeside is startCount for a write that goes on whatever
+// happens: a failure is logged, and false means the change is not
+// counted.
+func (s *Store) startCountBeside(ctx context.Context, appID string) bool {
+	if err := s.startCount(ctx, appID); err != nil {
+		s.log.Warn("the app's count of open groups missed a change", "app_id", appID, "err", err)
+		return false
 	}
+	return true
+}
+
+// addOpen adds d to the started counter of the app; a failure is logged.
+func (s *Store) addOpen(ctx context.Context, appID string, d int64) {
+	// Not idempotent: the driver must not retry it.
+	err := s.session.Query(`UPDATE app_counters SET open_groups = open_groups + ? WHERE app_id = ?`, d, appID).WithContext(ctx).Exec()
 	if err != nil {
 		s.log.Warn("the app's count of open groups missed a change", "app_id", appID, "change", d, "err", err)
 	}

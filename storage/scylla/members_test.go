@@ -346,3 +346,24 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestNewGroupStartsAtEpochOne: a group created by this version starts
+// its member set at epoch 1, so its first load does not look for (nor
+// carry over) a record in the members table of earlier versions.
+func TestNewGroupStartsAtEpochOne(t *testing.T) {
+	s := openTest(t, randomKeyspace())
+	ctx := t.Context()
+	if _, _, err := s.CreateGroup(ctx, storage.Group{AppID: "app", ID: "room"}); err != nil {
+		t.Fatal(err)
+	}
+	if e := epochOf(t, s, "app", "room"); e.epoch != 1 || e.removed != 0 || e.live != 0 {
+		t.Fatalf("a new group's epoch row is %+v; want epoch 1, empty", e)
+	}
+	// A stray old-table row (none is written any more) is not carried over.
+	if err := s.query(ctx, `INSERT INTO members (app_id, group_id, user_id, data) VALUES ('app', 'room', 'ghost', '{"UserID":"ghost"}')`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if got := userIDs(t, s, "app", "room"); len(got) != 0 {
+		t.Fatalf("a new group lists %v; want none", got)
+	}
+}

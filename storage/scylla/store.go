@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/liveim/liveim/storage"
 )
@@ -208,12 +209,29 @@ func (s *Store) CreateGroup(ctx context.Context, g storage.Group) (storage.Group
 		}
 	}
 	s.noteGroup(existing)
-	if applied && !g.Closed {
-		s.countOpen(ctx, g.AppID, 1)
+	// Started before the listing below, which a first count reads.
+	counted := applied && !g.Closed && s.startCountBeside(ctx, g.AppID)
+	// The writes that follow the group's are independent: at once.
+	wg, wctx := errgroup.WithContext(ctx)
+	if counted {
+		wg.Go(func() error { s.addOpen(ctx, g.AppID, 1); return nil }) // not cancelled by a sibling: the group exists
+	}
+	if applied {
+		// A new group's member set starts empty in epoch 1, so its first
+		// load need not look for a record of an earlier version.
+		wg.Go(func() error {
+			e := memberEpoch{epoch: 1}
+			if err := s.query(wctx, `INSERT INTO member_epochs (app_id, group_id, epoch, removed, live) VALUES (?, ?, 1, 0, 0)`, g.AppID, g.ID).Exec(); err != nil {
+				return err
+			}
+			s.cacheEpoch(g.AppID, g.ID, e)
+			return nil
+		})
 	}
 	// Listed whether this call or an earlier one created it (an earlier
 	// create may have failed between the two writes).
-	if err := s.listGroup(ctx, existing); err != nil {
+	wg.Go(func() error { return s.listGroup(wctx, existing) })
+	if err := wg.Wait(); err != nil {
 		return storage.Group{}, false, fmt.Errorf("scylla: create group %s/%s: %w", g.AppID, g.ID, err)
 	}
 	return existing, applied, nil
