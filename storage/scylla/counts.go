@@ -134,16 +134,16 @@ func (s *Store) startCount(ctx context.Context, appID string) error {
 	if started {
 		return nil
 	}
-	// The starter's mark tells a retried insert (the driver retries one
-	// that timed out) that the first attempt was its own.
-	mark := gocql.TimeUUID()
+	// The store's mark tells an insert the driver retried (one that timed
+	// out), or this store's next try after adding the count failed, that
+	// the start is its own.
 	prev := map[string]any{}
-	applied, err := s.query(ctx, `INSERT INTO app_counter_starts (app_id, started_at, starter) VALUES (?, ?, ?) IF NOT EXISTS`, appID, time.Now(), mark).
+	applied, err := s.query(ctx, `INSERT INTO app_counter_starts (app_id, started_at, starter) VALUES (?, ?, ?) IF NOT EXISTS`, appID, time.Now(), s.mark).
 		MapScanCAS(prev)
 	if err != nil {
 		return err
 	}
-	if prior, ok := prev["starter"].(gocql.UUID); ok && prior == mark {
+	if prior, ok := prev["starter"].(gocql.UUID); ok && prior == s.mark {
 		applied = true
 	}
 	if applied {

@@ -35,6 +35,7 @@ type Store struct {
 	epochs    map[string]memberEpoch // app/group -> its member set (members.go)
 	seen      map[string]groupSeen   // app/group -> a version's closed flag (counts.go)
 	counting  map[string]bool        // apps whose open-group counter was started
+	mark      gocql.UUID             // this store, in the counter starts it makes
 
 	memberLocks memberLocks
 }
@@ -92,6 +93,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		epochs:      make(map[string]memberEpoch),
 		seen:        make(map[string]groupSeen),
 		counting:    make(map[string]bool),
+		mark:        gocql.TimeUUID(),
 		memberLocks: memberLocks{seed: maphash.MakeSeed()},
 	}, nil
 }
