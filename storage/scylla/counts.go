@@ -115,11 +115,15 @@ func (s *Store) startCountBeside(ctx context.Context, appID string) bool {
 
 // addOpen adds d to the started counter of the app; a failure is logged.
 func (s *Store) addOpen(ctx context.Context, appID string, d int64) {
-	// Not idempotent: the driver must not retry it.
-	err := s.session.Query(`UPDATE app_counters SET open_groups = open_groups + ? WHERE app_id = ?`, d, appID).WithContext(ctx).Exec()
-	if err != nil {
+	if err := s.addCounter(ctx, appID, d); err != nil {
 		s.log.Warn("the app's count of open groups missed a change", "app_id", appID, "change", d, "err", err)
 	}
+}
+
+// addCounter adds d to the app's counter. Not idempotent: the driver
+// must not retry it.
+func (s *Store) addCounter(ctx context.Context, appID string, d int64) error {
+	return s.session.Query(`UPDATE app_counters SET open_groups = open_groups + ? WHERE app_id = ?`, d, appID).WithContext(ctx).Exec()
 }
 
 // startCount makes sure the app's counter has been started: by the
@@ -152,7 +156,7 @@ func (s *Store) startCount(ctx context.Context, appID string) error {
 			s.log.Warn("the app's groups could not all be counted; its count of open groups starts at what could", "app_id", appID, "counted", n, "err", err)
 		}
 		if n > 0 {
-			if err := s.session.Query(`UPDATE app_counters SET open_groups = open_groups + ? WHERE app_id = ?`, n, appID).WithContext(ctx).Exec(); err != nil {
+			if err := s.addCounter(ctx, appID, n); err != nil {
 				return err
 			}
 		}

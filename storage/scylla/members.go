@@ -162,7 +162,7 @@ func (s *Store) saveMembers(ctx context.Context, appID, groupID string, e member
 	}
 	if e.due() {
 		// The next partition may hold what a move cut short left.
-		if err := s.query(ctx, `DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ?`, appID, groupID, e.epoch+1).Exec(); err != nil {
+		if err := s.dropEpoch(ctx, appID, groupID, e.epoch+1); err != nil {
 			return e, err
 		}
 		e.moving, e.copied, e.copiedRows, e.nextRemoved = true, "", 0, 0
@@ -208,7 +208,7 @@ func (s *Store) moveStep(ctx context.Context, appID, groupID string, e memberEpo
 		if old < 1 {
 			continue
 		}
-		if err := s.query(ctx, `DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ?`, appID, groupID, old).Exec(); err != nil {
+		if err := s.dropEpoch(ctx, appID, groupID, old); err != nil {
 			// The set has moved: a partition left behind costs only space.
 			s.log.Warn("drop a member partition", "app_id", appID, "group_id", groupID, "epoch", old, "err", err)
 		}
@@ -288,7 +288,7 @@ func (s *Store) adoptMembers(ctx context.Context, appID, groupID string) (member
 // fillEpoch empties epoch's partition, which something cut short may
 // have left half written, and writes set into it.
 func (s *Store) fillEpoch(ctx context.Context, appID, groupID string, epoch int64, set []storage.Member) error {
-	if err := s.query(ctx, `DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ?`, appID, groupID, epoch).Exec(); err != nil {
+	if err := s.dropEpoch(ctx, appID, groupID, epoch); err != nil {
 		return err
 	}
 	return s.writeMembers(ctx, appID, groupID, epoch, set)
@@ -309,6 +309,12 @@ func (s *Store) writeMembers(ctx context.Context, appID, groupID string, epoch i
 		})
 	}
 	return g.Wait()
+}
+
+// dropEpoch deletes an epoch's partition of a group's members, with one
+// partition tombstone.
+func (s *Store) dropEpoch(ctx context.Context, appID, groupID string, epoch int64) error {
+	return s.query(ctx, `DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ?`, appID, groupID, epoch).Exec()
 }
 
 // addUpserts adds the writes of members to b.
@@ -379,7 +385,7 @@ func (s *Store) deleteMembers(ctx context.Context, appID, groupID string) error 
 		return err
 	}
 	if err == nil {
-		if err := s.query(ctx, `DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND epoch = ?`, appID, groupID, epoch).Exec(); err != nil {
+		if err := s.dropEpoch(ctx, appID, groupID, epoch); err != nil {
 			return err
 		}
 	}
