@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -263,6 +264,9 @@ type lease struct {
 	appID   string
 	rev     uint64
 	renewed time.Time
+	// stream is when the stream being read was made: a cursor names it,
+	// so a cursor into a stream since made again is not followed.
+	stream time.Time
 }
 
 var errLeaseLost = errors.New("callback: lease lost")
@@ -299,12 +303,23 @@ func (l *lease) release(ctx context.Context) {
 // cursor moves (and delivered events leave the stream) only after the app
 // took a batch, so the next holder starts with what this one could not
 // deliver: at least once, and in order.
+//
+// An ordered consumer makes a new JetStream consumer for each Fetch. It
+// makes one at most once per Fetch here (MaxResetAttempts): by default it
+// tries again forever, deaf to ctx, when the stream is gone, and the
+// router could not stop. A failed Fetch ends deliver, which starts again
+// from the cursor.
 func (d *Dispatcher) deliver(ctx context.Context, st jetstream.Stream, l *lease) error {
-	cursor, err := d.cursor(ctx, l.appID)
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	l.stream = info.Created
+	cursor, err := d.cursor(ctx, l)
 	if err != nil {
 		return err
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject.CallbackApp(l.appID)}, InactiveThreshold: 5 * time.Minute}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject.CallbackApp(l.appID)}, InactiveThreshold: 5 * time.Minute, MaxResetAttempts: 1}
 	if cursor > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, cursor+1
 	}
@@ -348,15 +363,30 @@ func fetch(cons jetstream.Consumer, n int, wait time.Duration, msgs []jetstream.
 	return msgs, batch.Error()
 }
 
-func (d *Dispatcher) cursor(ctx context.Context, appID string) (uint64, error) {
-	e, err := d.cursors.Get(ctx, appID)
+// cursor returns the stream sequence of the last event the app took, 0
+// for none. A cursor is "<sequence> <stream created, Unix ns>"; one
+// written into another stream of the name (deleted and made again: its
+// sequences start at 1 again) is void, or the app would miss the new
+// stream's first events. A bare sequence (written by an earlier version)
+// is taken as it is.
+func (d *Dispatcher) cursor(ctx context.Context, l *lease) (uint64, error) {
+	e, err := d.cursors.Get(ctx, l.appID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("cursor: %w", err)
 	}
-	return strconv.ParseUint(string(e.Value()), 10, 64)
+	seqText, created, stamped := strings.Cut(string(e.Value()), " ")
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("cursor %q: %w", e.Value(), err)
+	}
+	if stamped && created != strconv.FormatInt(l.stream.UnixNano(), 10) {
+		d.log.Warn("callbacks: the stream was made again since the app's cursor; delivering from its start", "app_id", l.appID, "cursor", seq)
+		return 0, nil
+	}
+	return seq, nil
 }
 
 // post delivers msgs in one POST, retrying (and keeping the lease) until
@@ -398,7 +428,7 @@ func (d *Dispatcher) post(ctx context.Context, l *lease, msgs []jetstream.Msg) e
 		return fmt.Errorf("event metadata: %w", err)
 	}
 	last := meta.Sequence.Stream
-	if _, err := d.cursors.Put(ctx, l.appID, []byte(strconv.FormatUint(last, 10))); err != nil {
+	if _, err := d.cursors.Put(ctx, l.appID, fmt.Appendf(nil, "%d %d", last, l.stream.UnixNano())); err != nil {
 		return fmt.Errorf("cursor: %w", err) // the batch comes again: at least once
 	}
 	// Delivered events leave the stream; what is not delivered waits up

@@ -1,0 +1,187 @@
+package callback
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liveim/liveim/internal/natstest"
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/storage"
+	"github.com/liveim/liveim/storage/pebble"
+)
+
+// TestDispatcherStopsWithoutItsStream: a dispatcher whose stream is gone
+// (deleted, or lost with its NATS nodes) still stops when asked. Its
+// ordered consumer used to try to make its consumer again forever,
+// ignoring the dispatcher's context, so a router could never stop (and
+// never saved its groups, which it does after its dispatcher stopped).
+func TestDispatcherStopsWithoutItsStream(t *testing.T) {
+	f := newDispatcherFixture(t)
+	// The receiver holds the first POST until the stream is gone, so the
+	// dispatcher's next read finds no stream.
+	posted, release := make(chan struct{}), make(chan struct{})
+	f.hold = func(n int) {
+		if n == 1 {
+			close(posted)
+			<-release
+		}
+	}
+	// Requests to make a consumer on the stream, as NATS sees them.
+	var creates atomic.Int32
+	sub, err := f.nc.Subscribe("$JS.API.CONSUMER.>", func(m *nats.Msg) {
+		if strings.Contains(m.Subject, ".CREATE."+subject.CallbackStream) {
+			creates.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	done := f.run(t.Context())
+	f.publish(t, "m1")
+	select {
+	case <-posted:
+	case <-time.After(time.Minute):
+		t.Fatal("the event was not posted within a minute")
+	}
+	if err := f.js.DeleteStream(t.Context(), subject.CallbackStream); err != nil {
+		t.Fatal(err)
+	}
+	before := creates.Load()
+	close(release)
+	waitUntil(t, "the dispatcher making its consumer again", func() bool { return creates.Load() > before })
+	f.stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the dispatcher did not stop within 30 s of being asked, its stream gone")
+	}
+}
+
+// TestDispatcherAfterStreamMadeAgain: when the stream is deleted and made
+// again (an operator's mistake, its NATS nodes' disks lost), its
+// sequences start at 1 again; an app's cursor into the old stream must
+// not make the dispatcher skip the new stream's first events.
+func TestDispatcherAfterStreamMadeAgain(t *testing.T) {
+	f := newDispatcherFixture(t)
+	f.run(t.Context())
+	for _, id := range []string{"m1", "m2", "m3"} {
+		f.publish(t, id)
+	}
+	waitUntil(t, "three events posted", func() bool { return len(f.received()) == 3 })
+	if err := f.js.DeleteStream(t.Context(), subject.CallbackStream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnsureStream(t.Context(), f.js, 1, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(t, "m4") // sequence 1 of the new stream
+	waitUntil(t, "the new stream's first event posted", func() bool { return len(f.received()) == 4 })
+	if got := f.received(); got[3] != "m4" {
+		t.Fatalf("posted %q", got)
+	}
+}
+
+// dispatcherFixture is a dispatcher on an in-process NATS with JetStream
+// and a pebble store, delivering the events of app "app" to a real HTTP
+// receiver.
+type dispatcherFixture struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	d    *Dispatcher
+	pub  *Publisher
+	stop context.CancelFunc
+	// hold, when set, is called with each POST's number (from 1) before
+	// it is answered.
+	hold func(n int)
+
+	mu    sync.Mutex
+	posts int
+	ids   []string // message IDs of the events posted, in order
+}
+
+func newDispatcherFixture(t *testing.T) *dispatcherFixture {
+	f := &dispatcherFixture{nc: natstest.Connect(t)}
+	var err error
+	if f.js, err = jetstream.New(f.nc); err != nil {
+		t.Fatal(err)
+	}
+	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b Batch
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		f.posts++
+		n := f.posts
+		for _, e := range b.Events {
+			f.ids = append(f.ids, e.Message.MessageID)
+		}
+		f.mu.Unlock()
+		if f.hold != nil {
+			f.hold(n)
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	if err := st.PutApp(t.Context(), storage.App{ID: "app", Key: "key", CallbackURL: rcv.URL, CallbackEvents: []string{GroupMessage}}); err != nil {
+		t.Fatal(err)
+	}
+	f.d = NewDispatcher(Config{Rescan: 50 * time.Millisecond, MinBackoff: 50 * time.Millisecond, LeaseTTL: time.Second}, f.js, st, slog.New(slog.DiscardHandler), nil)
+	f.pub = NewPublisher(f.nc, "test", slog.New(slog.DiscardHandler), nil)
+	t.Cleanup(func() { f.pub.Close(time.Second) })
+	return f
+}
+
+// run runs the dispatcher until ctx ends or stop is called; the channel
+// hears what Run returned.
+func (f *dispatcherFixture) run(ctx context.Context) <-chan error {
+	ctx, f.stop = context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.d.Run(ctx) }()
+	return done
+}
+
+// publish stores a group.message event of the app for message id.
+func (f *dispatcherFixture) publish(t *testing.T, id string) {
+	t.Helper()
+	if err := f.pub.PublishStored(Event{Type: GroupMessage, AppID: "app", GroupID: "g", Message: &Message{MessageID: id}}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *dispatcherFixture) received() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.ids)
+}
+
+// waitUntil polls ok until it holds, failing the test after a minute.
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within a minute", what)
+		}
+	}
+}
