@@ -91,19 +91,32 @@ func (p *Publisher) Publish(ev Event) {
 	p.enqueue(ev, nil)
 }
 
-// PublishStored is Publish that waits (up to timeout) until JetStream
-// holds the event, in its place in the queue's order: an operation whose
-// event must outlive this process (a sent message's) is answered only
-// then. It returns why not if the event was not stored in time.
-func (p *Publisher) PublishStored(ev Event, timeout time.Duration) error {
+// Stored is Publish that tells when JetStream holds the event, in its
+// place in the queue's order: an operation whose event must outlive this
+// process (a sent message's) is answered only then. The channel hears
+// once: nil when the stream took the event, an error when it could not
+// be queued. While NATS is down it hears nothing, the event still queued.
+func (p *Publisher) Stored(ev Event) <-chan error {
 	stored := make(chan error, 1)
 	if !p.enqueue(ev, stored) {
-		return errors.New("callback event not queued")
+		stored <- errors.New("callback event not queued")
 	}
+	return stored
+}
+
+// PublishStored is Stored that waits up to timeout for the answer.
+func (p *Publisher) PublishStored(ev Event, timeout time.Duration) error {
+	return WaitStored(p.Stored(ev), timeout)
+}
+
+// WaitStored waits up to timeout for what a Stored channel hears.
+func WaitStored(stored <-chan error, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
 	case err := <-stored:
 		return err
-	case <-time.After(timeout):
+	case <-t.C:
 		return fmt.Errorf("callback event not stored within %v", timeout)
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,8 +14,12 @@ import (
 
 	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/callback"
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/testcluster"
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
 	"github.com/liveim/liveim/serverapi"
+	"github.com/liveim/liveim/storage"
 )
 
 // receiver is an app's callback endpoint: a real HTTP server that checks
@@ -135,7 +140,12 @@ func has(kind, groupID string) func([]callback.Event) bool {
 // fast, the server API, and an app whose events go to rcv.
 func callbackCluster(t *testing.T, rcv *receiver, events ...string) (*testcluster.Cluster, *testcluster.API) {
 	t.Helper()
-	rc := fastPresence()
+	return callbackClusterWith(t, rcv, fastPresence(), events...)
+}
+
+// callbackClusterWith is callbackCluster with the routers' config rc.
+func callbackClusterWith(t *testing.T, rcv *receiver, rc router.Config, events ...string) (*testcluster.Cluster, *testcluster.API) {
+	t.Helper()
 	rc.Callbacks = callback.Config{MinBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Rescan: 200 * time.Millisecond}
 	c := cluster2(t, rc)
 	api := c.StartAPI(0, serverapi.Config{})
@@ -319,4 +329,98 @@ func newHangingServer(t testing.TB, release <-chan struct{}) string {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String() + "/hang"
+}
+
+// TestCallbackOfRetriedSendAfterFailover: a message's event is stored
+// before its send is acknowledged, also when the router that stored the
+// message dies before its event is out. The callback stream cannot take
+// events (as when it has no leader), so the send is answered 503, not
+// acknowledged; its router stops and loses the queued event; the sender's
+// retry (same client message ID) reaches the router that took the group
+// over, which finds the message stored and must publish its event before
+// acknowledging it. The app hears of the message once (by event ID), with
+// the acknowledged seqnum. While the send waits for its event, its
+// group's other requests are answered.
+func TestCallbackOfRetriedSendAfterFailover(t *testing.T) {
+	rcv := newReceiver(t)
+	rc := fastPresence()
+	rc.EventWait = 6 * time.Second // room for the request behind it on a busy machine
+	c, _ := callbackClusterWith(t, rcv, rc, callback.GroupMessage)
+	host := c.Login(t, 0, "host", "admin")
+	createGroup(t, host, "room")
+	join(t, host, "room")
+	first := send(t, host, "room", "first")
+	rcv.waitFor(30*time.Second, "the first message's event", has(callback.GroupMessage, "room"))
+
+	// The stream refuses every event, as one without a leader would.
+	js := c.JetStream()
+	cbs, err := js.Stream(context.Background(), subject.CallbackStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusing := cbs.CachedInfo().Config
+	refusing.MaxMsgSize = 1
+	if _, err := js.UpdateStream(context.Background(), refusing); err != nil {
+		t.Fatal(err)
+	}
+	req := &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "retried", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, ClientMsgId: "cmid-retried"}
+	sent := make(chan error, 1)
+	go func() {
+		_, err := host.SendGroupMessage(ctxT(t), req)
+		sent <- err
+	}()
+	testcluster.WaitFor(t, 30*time.Second, func() error { // stored: it waits for its event now
+		page, err := c.Store.ListMessages(context.Background(), storage.MessageQuery{AppID: testcluster.AppID, GroupID: "room", Limit: 10})
+		if err == nil && len(page.Messages) < 2 {
+			err = fmt.Errorf("%d messages stored", len(page.Messages))
+		}
+		return err
+	})
+	if _, err := host.ListMuteUsers(ctxT(t), "room"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-sent:
+		t.Fatalf("the send was answered (%v) before a request of its group behind it: its group's worker waited for the event", err)
+	default:
+	}
+	wantCode(t, <-sent, 503) // stored, but its event is not: not acknowledged
+	for i := range 2 {
+		if err := c.Router(i).Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.StartRouter() // sets the stream right again
+	var acked *liveimpb.SendMessageReply
+	testcluster.WaitFor(t, 30*time.Second, func() (err error) {
+		acked, err = host.SendGroupMessage(ctxT(t), req)
+		return err
+	})
+	if acked.Seqnum != first.Seqnum+1 {
+		t.Fatalf("retry acknowledged with seqnum %d, want %d", acked.Seqnum, first.Seqnum+1)
+	}
+	isRetried := func(e callback.Event) bool {
+		return e.Type == callback.GroupMessage && e.Message.MessageID == acked.MessageId
+	}
+	evs := rcv.waitFor(30*time.Second, "the retried message's event", func(evs []callback.Event) bool {
+		return slices.ContainsFunc(evs, isRetried)
+	})
+	if e := evs[slices.IndexFunc(evs, isRetried)]; e.Message.Seqnum != acked.Seqnum {
+		t.Fatalf("event of the retried message has seqnum %d, acknowledged %d", e.Message.Seqnum, acked.Seqnum)
+	}
+	// Another retry, now that the event is out, adds no event.
+	if _, err := host.SendGroupMessage(ctxT(t), req); err != nil {
+		t.Fatal(err)
+	}
+	send(t, host, "room", "sentinel")
+	evs = rcv.waitFor(30*time.Second, "the sentinel's event", func(evs []callback.Event) bool {
+		return slices.ContainsFunc(evs, func(e callback.Event) bool { return e.Type == callback.GroupMessage && e.Message.Data == "sentinel" })
+	})
+	var data []string
+	for _, e := range evs {
+		data = append(data, e.Message.Data)
+	}
+	if want := []string{"first", "retried", "sentinel"}; !slices.Equal(data, want) {
+		t.Fatalf("the app heard of %q (repeats by event ID dropped), want %q", data, want)
+	}
 }

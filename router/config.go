@@ -109,6 +109,10 @@ type Config struct {
 	// in the store, sends with a client message ID it does not remember
 	// (a retry after a failover). Default 2m.
 	DedupeWindow time.Duration
+	// EventWait is how long a send waits for its group.message callback
+	// event to be stored (an app that asked for such events) before it is
+	// answered 503 (a send with a client message ID) or anyway. Default 2s.
+	EventWait time.Duration
 	// AuthTimeout bounds the check of one login's credentials (the app
 	// lookup and the nonce binding). Default 5s.
 	AuthTimeout time.Duration
@@ -166,6 +170,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.NonceWindow, prefix+"nonce-window", 0, "router: how long a login nonce stays bound to its first token (default 1h)")
 	fs.IntVar(&c.NonceMaxBindings, prefix+"nonce-max-bindings", 0, "router: most login nonces bound at once, ~350 B of NATS memory each; past it new nonces go unbound (default 1000000)")
 	fs.DurationVar(&c.DedupeWindow, prefix+"dedupe-window", 0, "router: how long after loading a group a repeated client message ID is looked up in the store (default 2m)")
+	fs.DurationVar(&c.EventWait, prefix+"event-wait", 0, "router: how long a send waits for its message's callback event to be stored before it is answered 503 (default 2s)")
 	fs.DurationVar(&c.AuthTimeout, prefix+"auth-timeout", 0, "router: bound on checking one login's credentials (default 5s)")
 	fs.DurationVar(&c.AuditTimeout, prefix+"audit-timeout", 0, "router: bound on a call to an app's audit hook (default 1s)")
 	fs.IntVar(&c.ResumeBatch, prefix+"resume-batch", 0, "router: most HIGH messages in one resume reply (default 1000)")
@@ -184,7 +189,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, d := range []time.Duration{c.PinnedTTL, c.AliveTTL, c.HighMaxAge, c.C2CTimeout, c.MemberGrace, c.GatewayTimeout,
-		c.MemberChangeInterval, c.MemberChangeMaxInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.DedupeWindow, c.FlushInterval, c.StatsInterval} {
+		c.MemberChangeInterval, c.MemberChangeMaxInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.DedupeWindow, c.EventWait, c.FlushInterval, c.StatsInterval} {
 		if d < 0 {
 			return errors.New("router: negative duration in config")
 		}
@@ -238,6 +243,7 @@ func (c Config) WithDefaults() Config {
 	setDur(&c.AuthTimeout, 5*time.Second)
 	setDur(&c.NonceWindow, time.Hour)
 	setDur(&c.DedupeWindow, 2*time.Minute)
+	setDur(&c.EventWait, 2*time.Second)
 	setDur(&c.FlushInterval, time.Second)
 	setDur(&c.StatsInterval, c.FlushInterval)
 	if c.RoomRate == 0 {

@@ -2,7 +2,7 @@ package router
 
 import (
 	"context"
-	"time"
+	"fmt"
 
 	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/telemetry"
@@ -22,25 +22,64 @@ func (r *Router) emit(ctx context.Context, appID string, ev callback.Event) {
 	r.events.Publish(ev)
 }
 
-// storedEventWait bounds how long a send waits for its callback event to
-// be stored before it is answered anyway.
-const storedEventWait = 2 * time.Second
-
-// emitStored is emit that returns once the event is in the callback
-// stream: a message's event is stored before its send is acknowledged,
-// so a router killed right after the acknowledgement cannot lose it (the
-// fault test lost such events from the publisher's queue). When the
-// stream does not take it in time (NATS recovering), the send goes on and
-// the event stays queued.
-func (r *Router) emitStored(ctx context.Context, appID string, ev callback.Event) {
+// messageEvent queues the group.message event of a stored (or sequenced)
+// message and returns the channel that hears when the callback stream
+// holds it (nil when the app wants no such event): its send is answered
+// only then (answerStored), so a router killed after the acknowledgement
+// cannot lose the event (the fault test lost such events from the
+// publisher's queue).
+//
+// The event's ID is derived from the message's, so the event of a send
+// published again (its retry, here or on the router that took the group
+// over) is one event to the app: the stream drops the repeat within its
+// duplicates window, and an app drops a later one by ID.
+func (r *Router) messageEvent(ctx context.Context, appID string, m *liveimpb.Message) (<-chan error, error) {
 	app, err := r.apps.get(ctx, appID)
-	if err != nil || app.Disabled || !callback.Wants(app.CallbackURL, app.CallbackEvents, ev.Type) {
-		return
+	if err != nil {
+		return nil, fmt.Errorf("get app: %w", err)
 	}
-	ev.AppID = appID
-	if err := r.events.PublishStored(ev, storedEventWait); err != nil {
-		r.log.Warn("callback event not stored before the reply", telemetry.LogAppID, appID, "type", ev.Type, "err", err)
+	if app.Disabled || !callback.Wants(app.CallbackURL, app.CallbackEvents, callback.GroupMessage) {
+		return nil, nil
 	}
+	return r.events.Stored(callback.Event{
+		ID: messageEventID(appID, m.MessageId), Type: callback.GroupMessage, AppID: appID, GroupID: m.GroupId, Message: callbackMessage(m),
+	}), nil
+}
+
+// answerStored answers a send with rep once its event is stored (stored
+// and queued come from messageEvent). The wait is off the worker, so a
+// callback stream that is slow (NATS recovering) holds up no other
+// request of the worker's groups. When the stream does not take the
+// event within Config.EventWait, the event stays queued and a send with a
+// client message ID (e, its entry) is answered 503: its retry publishes
+// the event again before it is answered (repeatedSend). A send without
+// one is answered anyway, as its retry would be another message.
+func (r *Router) answerStored(j job, e *sentEntry, stored <-chan error, queued error, rep *liveimpb.Reply) (*liveimpb.Reply, error) {
+	settle := func(err error) (*liveimpb.Reply, error) {
+		if err == nil {
+			if e != nil {
+				e.eventPending.Store(false)
+			}
+			return rep, nil
+		}
+		r.log.Warn("callback event of a message not stored", telemetry.LogAppID, j.appID, telemetry.LogGroupID, j.groupID, "err", err)
+		if e == nil {
+			return rep, nil
+		}
+		return nil, liveimpb.ErrUnavailable.With("the message's callback event is not stored yet; retry with the same clientMsgId")
+	}
+	if queued != nil || stored == nil {
+		return settle(queued)
+	}
+	if r.offWorker(func() { j.done(settle(callback.WaitStored(stored, r.cfg.EventWait))) }) {
+		return nil, errLater
+	}
+	return settle(callback.WaitStored(stored, r.cfg.EventWait))
+}
+
+// messageEventID is the event ID of a message's group.message event.
+func messageEventID(appID, messageID string) string {
+	return derivedMessageID(appID, "~events", callback.GroupMessage, messageID)
 }
 
 // emitUser publishes a group event about a user.

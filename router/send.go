@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
-	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/telemetry"
@@ -77,7 +77,11 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 					})
 					return
 				}
-				j.w.resumeOrFail(j, func(*worker) { j.done(r.sequenceSend(ctx, j, c, req, msgID)) })
+				j.w.resumeOrFail(j, func(*worker) {
+					if rep, err := r.sequenceSend(ctx, j, c, req, msgID); err != errLater {
+						j.done(rep, err)
+					}
+				})
 			}
 			if r.offWorker(audited) {
 				return nil, errLater
@@ -144,15 +148,17 @@ func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimp
 			return nil, fmt.Errorf("store message: %w", err)
 		}
 	}
-	r.emitStored(ctx, j.appID, callback.Event{Type: callback.GroupMessage, GroupID: j.groupID, Message: callbackMessage(msg)})
+	stored, queued := r.messageEvent(ctx, j.appID, msg)
+	var e *sentEntry
 	if req.ClientMsgId != "" {
-		gs.sent.add(msgID, msg)
+		e = gs.sent.add(msgID, msg)
+		e.eventPending.Store(true)
 	}
 	if err := r.deliver(ctx, j.appID, j.groupID, msg); err != nil {
 		return nil, err // stored: a retry delivers it (repeatedSend)
 	}
 	gs.sent.delivered(msgID)
-	return sendReply(msg), nil
+	return r.answerStored(j, e, stored, queued, sendReply(msg))
 }
 
 // sendable refuses a send to a closed group (441) or from a muted sender
@@ -218,8 +224,11 @@ func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID 
 		// The previous owner stored it and may have died before delivering
 		// it: deliver HIGH again (JetStream keeps one copy, gateways drop the
 		// repeat by seqnum). NORMAL may be lost anyway; it is not repeated.
+		// Its event may not have been published either: publish it again
+		// (the stream and the app drop a repeat by its ID).
 		e = gs.sent.add(msgID, wireMessage(m))
 		e.delivered = m.Level != int32(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH)
+		e.eventPending.Store(true)
 	}
 	if e.msg == nil {
 		return nil, liveimpb.ErrUnavailable.With("this message is being sent; retry")
@@ -229,6 +238,10 @@ func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID 
 			return nil, err
 		}
 		e.delivered = true
+	}
+	if e.eventPending.Load() {
+		stored, queued := r.messageEvent(ctx, j.appID, e.msg)
+		return r.answerStored(j, e, stored, queued, sendReply(e.msg))
 	}
 	return sendReply(e.msg), nil
 }
@@ -264,10 +277,12 @@ type sentCache struct {
 
 // sentEntry is one remembered send. msg is nil while the send is
 // pending (its audit hook thinking); delivered reports whether its
-// publish succeeded.
+// publish succeeded. eventPending is set while its callback event may not
+// be stored (it is cleared off the worker, by answerStored).
 type sentEntry struct {
-	msg       *liveimpb.Message
-	delivered bool
+	msg          *liveimpb.Message
+	delivered    bool
+	eventPending atomic.Bool
 }
 
 func (s *sentCache) get(id string) *sentEntry {

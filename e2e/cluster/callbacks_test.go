@@ -159,14 +159,15 @@ func (s *eventSink) verify(want map[string]int64) (missing, order string) {
 			}
 		}
 	}
-	n := 0
-	for id := range want {
+	var lost []int64
+	for id, seq := range want {
 		if !got[id] {
-			n++
+			lost = append(lost, seq)
 		}
 	}
-	if n > 0 {
-		missing = fmt.Sprintf("no event for %d of %d acknowledged messages", n, len(want))
+	if len(lost) > 0 {
+		slices.Sort(lost)
+		missing = fmt.Sprintf("no event for %d of %d acknowledged messages (seqnums %v)", len(lost), len(want), lost)
 	}
 	return missing, order
 }
