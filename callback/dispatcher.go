@@ -299,16 +299,20 @@ func (l *lease) release(ctx context.Context) {
 }
 
 // deliver posts the app's events in stream order from the one after its
-// cursor, while it holds the lease. An ordered consumer reads them; the
+// cursor, while it holds the lease. A consumer of its own reads them; the
 // cursor moves (and delivered events leave the stream) only after the app
 // took a batch, so the next holder starts with what this one could not
 // deliver: at least once, and in order.
 //
-// An ordered consumer makes a new JetStream consumer for each Fetch. It
-// makes one at most once per Fetch here (MaxResetAttempts): by default it
-// tries again forever, deaf to ctx, when the stream is gone, and the
-// router could not stop. A failed Fetch ends deliver, which starts again
-// from the cursor.
+// The consumer lives as long as this call: one is made per lease held,
+// not per read (an ordered consumer's Fetch made a new one each time:
+// idle apps × time of consumer proposals in a NATS cluster, and retried
+// forever, deaf to ctx, once the stream was gone). It is R1 and acks
+// nothing (the cursor is the record); the long pulls ask for heartbeats,
+// so a consumer lost with its NATS node fails the pull, and deliver,
+// which starts again from the cursor. So does a gap in the consumer's
+// delivery sequence: events in flight when the connection moved to
+// another NATS node are lost to this consumer, never to the app.
 func (d *Dispatcher) deliver(ctx context.Context, st jetstream.Stream, l *lease) error {
 	info, err := st.Info(ctx)
 	if err != nil {
@@ -319,24 +323,51 @@ func (d *Dispatcher) deliver(ctx context.Context, st jetstream.Stream, l *lease)
 	if err != nil {
 		return err
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject.CallbackApp(l.appID)}, InactiveThreshold: 5 * time.Minute, MaxResetAttempts: 1}
+	cfg := jetstream.ConsumerConfig{
+		Name:              "callbacks-" + l.appID + "-" + d.id,
+		FilterSubject:     subject.CallbackApp(l.appID),
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: 5 * time.Minute, // one left behind by a dead router goes
+		MemoryStorage:     true,
+		Replicas:          1,
+	}
 	if cursor > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, cursor+1
 	}
-	cons, err := st.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("ordered consumer: %w", err)
+	// One of this name left by an earlier lease starts elsewhere.
+	if err := st.DeleteConsumer(ctx, cfg.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("consumer: %w", err)
 	}
+	cons, err := st.CreateConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_ = st.DeleteConsumer(dctx, cfg.Name)
+		cancel()
+	}()
 	wait := max(100*time.Millisecond, d.cfg.LeaseTTL/3)
+	var delivered uint64 // the consumer's delivery sequence so far
 	for ctx.Err() == nil {
 		if err := l.renew(ctx); err != nil {
 			return err
 		}
 		// Wait for one event, then take what else came within Linger, so
 		// a quiet app gets its event at once and a busy one in batches.
-		msgs, err := fetch(cons, 1, wait, nil)
+		msgs, err := fetch(cons, 1, nil, jetstream.FetchMaxWait(wait), jetstream.FetchHeartbeat(wait/3))
 		if err == nil && len(msgs) == 1 && d.cfg.Batch > 1 {
-			msgs, err = fetch(cons, d.cfg.Batch-1, d.cfg.Linger, msgs)
+			msgs, err = fetch(cons, d.cfg.Batch-1, msgs, jetstream.FetchMaxWait(d.cfg.Linger))
+		}
+		for _, m := range msgs {
+			meta, merr := m.Metadata()
+			if merr != nil {
+				return fmt.Errorf("event metadata: %w", merr)
+			}
+			if meta.Sequence.Consumer != delivered+1 {
+				return fmt.Errorf("event %d delivered after %d: some were lost in flight", meta.Sequence.Consumer, delivered)
+			}
+			delivered++
 		}
 		if len(msgs) > 0 {
 			if err := d.post(ctx, l, msgs); err != nil {
@@ -351,9 +382,9 @@ func (d *Dispatcher) deliver(ctx context.Context, st jetstream.Stream, l *lease)
 	return nil
 }
 
-// fetch appends up to n messages of cons that come within wait to msgs.
-func fetch(cons jetstream.Consumer, n int, wait time.Duration, msgs []jetstream.Msg) ([]jetstream.Msg, error) {
-	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(wait))
+// fetch appends up to n messages of cons to msgs.
+func fetch(cons jetstream.Consumer, n int, msgs []jetstream.Msg, opts ...jetstream.FetchOpt) ([]jetstream.Msg, error) {
+	batch, err := cons.Fetch(n, opts...)
 	if err != nil {
 		return msgs, err
 	}

@@ -38,11 +38,12 @@ func TestDispatcherStopsWithoutItsStream(t *testing.T) {
 			<-release
 		}
 	}
-	// Requests to make a consumer on the stream, as NATS sees them.
-	var creates atomic.Int32
-	sub, err := f.nc.Subscribe("$JS.API.CONSUMER.>", func(m *nats.Msg) {
-		if strings.Contains(m.Subject, ".CREATE."+subject.CallbackStream) {
-			creates.Add(1)
+	// Requests about the stream (its info, its consumers, pulls), as NATS
+	// sees them.
+	var asks atomic.Int32
+	sub, err := f.nc.Subscribe("$JS.API.>", func(m *nats.Msg) {
+		if strings.Contains(m.Subject, "."+subject.CallbackStream) {
+			asks.Add(1)
 		}
 	})
 	if err != nil {
@@ -59,9 +60,9 @@ func TestDispatcherStopsWithoutItsStream(t *testing.T) {
 	if err := f.js.DeleteStream(t.Context(), subject.CallbackStream); err != nil {
 		t.Fatal(err)
 	}
-	before := creates.Load()
+	before := asks.Load()
 	close(release)
-	waitUntil(t, "the dispatcher making its consumer again", func() bool { return creates.Load() > before })
+	waitUntil(t, "request of the dispatcher about the gone stream", func() bool { return asks.Load() > before+2 })
 	f.stop()
 	select {
 	case err := <-done:
@@ -95,6 +96,40 @@ func TestDispatcherAfterStreamMadeAgain(t *testing.T) {
 	if got := f.received(); got[3] != "m4" {
 		t.Fatalf("posted %q", got)
 	}
+}
+
+// TestIdleDispatcherMakesNoConsumers: an app's events are read through
+// one consumer while its dispatcher holds the lease, not a new consumer
+// per read. An ordered consumer's Fetch made (and deleted) one each time:
+// for an idle app, one pair every LeaseTTL/3, and in a NATS cluster each
+// a proposal of the meta layer, so idle apps × time loaded NATS.
+func TestIdleDispatcherMakesNoConsumers(t *testing.T) {
+	f := newDispatcherFixture(t)
+	var creates, pulls atomic.Int32
+	sub, err := f.nc.Subscribe("$JS.API.CONSUMER.>", func(m *nats.Msg) {
+		switch {
+		case strings.Contains(m.Subject, ".CREATE."+subject.CallbackStream):
+			creates.Add(1)
+		case strings.Contains(m.Subject, ".MSG.NEXT."+subject.CallbackStream):
+			pulls.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	f.run(t.Context())
+	f.publish(t, "m1")
+	waitUntil(t, "the event posted", func() bool { return len(f.received()) == 1 })
+	before := creates.Load()
+	// Idle: the dispatcher waits for events, pull after pull.
+	start := pulls.Load()
+	waitUntil(t, "ten more pulls", func() bool { return pulls.Load() >= start+10 })
+	if n := creates.Load() - before; n > 0 {
+		t.Fatalf("the idle dispatcher made %d consumers over 10 pulls", n)
+	}
+	f.publish(t, "m2")
+	waitUntil(t, "the next event posted", func() bool { return len(f.received()) == 2 })
 }
 
 // dispatcherFixture is a dispatcher on an in-process NATS with JetStream

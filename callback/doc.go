@@ -8,7 +8,7 @@
 // app. Every router runs a Dispatcher. For each app with a callback URL
 // one dispatcher at a time holds the app's lease (a key in a KV bucket
 // with a TTL; another takes over when the holder dies) and reads the app's
-// events in stream order with an ordered consumer, from the one after the
+// events in stream order with a consumer of its own, from the one after the
 // app's cursor (another KV bucket). It POSTs them in batches to the app's
 // URL, signed with the app key like server API requests. A batch the app
 // does not answer with 2xx is retried with backoff, holding back later
