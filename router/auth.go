@@ -92,11 +92,29 @@ var errNoRoom = errors.New("the nonce stream is full (--nonce-max-bindings)")
 const unboundWarnEvery = 10 * time.Second
 
 func (n *nonces) setup(ctx context.Context, js jetstream.JetStream, replicas int, window time.Duration, maxBindings int, log *slog.Logger, unbound prometheus.Counter) error {
+	// A replicated stream is on file: in memory it came back empty when
+	// every NATS node restarted (the replay window open again), and its
+	// replicas could wedge without a leader after a few kill -9s in a row.
+	// A single node's stays in memory: liveim serve's embedded server
+	// fsyncs every JetStream write (for HIGH messages), ~260 µs more per
+	// login (BenchmarkNonceMemory), and has no replicas to wedge. Storage
+	// cannot change in place: a stream on the other (an earlier version's,
+	// or --stream-replicas changed) is made again, its bindings lost once.
+	storage := jetstream.MemoryStorage
+	if replicas > 1 {
+		storage = jetstream.FileStorage
+	}
+	if old, err := js.Stream(ctx, subject.NonceStream); err == nil && old.CachedInfo().Config.Storage != storage {
+		log.Warn("the login nonce stream changes storage; its bindings start afresh", "stream", subject.NonceStream, "storage", storage.String())
+		if err := js.DeleteStream(ctx, subject.NonceStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("router: stream %s: %w", subject.NonceStream, err)
+		}
+	}
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:                 subject.NonceStream,
 		Description:          "login nonces bound to their first token, for the replay window",
 		Subjects:             []string{subject.NonceCapture},
-		Storage:              jetstream.MemoryStorage,
+		Storage:              storage,
 		Replicas:             replicas,
 		MaxAge:               window,
 		MaxMsgsPerSubject:    1,

@@ -248,3 +248,33 @@ func TestNonceStreamFull(t *testing.T) {
 		t.Fatalf("unbound logins %v on the second router, want 0", got)
 	}
 }
+
+// TestNonceStreamChangesStorage: a nonce stream on the other storage than
+// the router's replicas ask for (made by an earlier version, whose streams
+// were all in memory, or before --stream-replicas changed) is made again
+// (storage cannot change in place) when a router sets up, and binds nonces
+// from then on. Here a single node's file stream goes to memory; the
+// cluster test (e2e/cluster.TestNonceBindingsSurviveNATSRestart) has R3
+// on file.
+func TestNonceStreamChangesStorage(t *testing.T) {
+	js := nonceJetStream(t)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: subject.NonceStream, Subjects: []string{subject.NonceCapture}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	n := newTestNonces(t, js, time.Hour, 1000)
+	st, err := js.Stream(ctx, subject.NonceStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().Config.Storage; got != jetstream.MemoryStorage {
+		t.Fatalf("the single node's nonce stream is on %v storage, want memory", got)
+	}
+	now := time.Now()
+	if err := n.bind(ctx, "app1", "nonce-1", "token-of-bob-0123456789abcdef", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := newTestNonces(t, js, time.Hour, 1000).bind(ctx, "app1", "nonce-1", "token-of-dave-0123456789abcdef", now); err == nil || liveimpb.AsError(err).Code != liveimpb.ErrUnauthorized.Code {
+		t.Fatalf("another token with a bound nonce: %v, want 401", err)
+	}
+}

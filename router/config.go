@@ -168,7 +168,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.Var(flagvalue.Int32(&c.MaxRepeatCount), prefix+"max-repeat-count", "router: largest repeatCount of one send (default 1000)")
 	fs.DurationVar(&c.RecallWindow, prefix+"recall-window", 0, "router: how long a sender may delete its own message (default 2m)")
 	fs.DurationVar(&c.NonceWindow, prefix+"nonce-window", 0, "router: how long a login nonce stays bound to its first token (default 1h)")
-	fs.IntVar(&c.NonceMaxBindings, prefix+"nonce-max-bindings", 0, "router: most login nonces bound at once, ~350 B of NATS memory each; past it new nonces go unbound (default 1000000)")
+	fs.IntVar(&c.NonceMaxBindings, prefix+"nonce-max-bindings", 0, "router: most login nonces bound at once, ~350 B of NATS memory each (single node); past it new nonces go unbound (default 1000000)")
 	fs.DurationVar(&c.DedupeWindow, prefix+"dedupe-window", 0, "router: how long after loading a group a repeated client message ID is looked up in the store (default 2m)")
 	fs.DurationVar(&c.EventWait, prefix+"event-wait", 0, "router: how long a send waits for its message's callback event to be stored before it is answered 503 (default 2s)")
 	fs.DurationVar(&c.AuthTimeout, prefix+"auth-timeout", 0, "router: bound on checking one login's credentials (default 5s)")
