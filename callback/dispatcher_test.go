@@ -200,7 +200,7 @@ func (f *dispatcherFixture) run(ctx context.Context) <-chan error {
 // publish stores a group.message event of the app for message id.
 func (f *dispatcherFixture) publish(t *testing.T, id string) {
 	t.Helper()
-	if err := f.pub.PublishStored(Event{Type: GroupMessage, AppID: "app", GroupID: "g", Message: &Message{MessageID: id}}, 10*time.Second); err != nil {
+	if err := WaitStored(f.pub.Stored(Event{Type: GroupMessage, AppID: "app", GroupID: "g", Message: &Message{MessageID: id}}), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 }

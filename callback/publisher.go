@@ -45,11 +45,11 @@ type outEvent struct {
 	subject, id, appID, kind string
 	data                     []byte
 	// stored, when set, hears once whether JetStream took the event
-	// (PublishStored waits on it).
+	// (Stored returns it).
 	stored chan error
 }
 
-// settle tells a waiting PublishStored how the event ended.
+// settle tells a Stored channel how the event ended.
 func (e *outEvent) settle(err error) {
 	if e.stored != nil {
 		e.stored <- err // buffered: never blocks
@@ -95,18 +95,14 @@ func (p *Publisher) Publish(ev Event) {
 // place in the queue's order: an operation whose event must outlive this
 // process (a sent message's) is answered only then. The channel hears
 // once: nil when the stream took the event, an error when it could not
-// be queued. While NATS is down it hears nothing, the event still queued.
+// be queued or was given up at Close. While NATS is down it hears nothing,
+// the event still queued.
 func (p *Publisher) Stored(ev Event) <-chan error {
 	stored := make(chan error, 1)
 	if !p.enqueue(ev, stored) {
 		stored <- errors.New("callback event not queued")
 	}
 	return stored
-}
-
-// PublishStored is Stored that waits up to timeout for the answer.
-func (p *Publisher) PublishStored(ev Event, timeout time.Duration) error {
-	return WaitStored(p.Stored(ev), timeout)
 }
 
 // WaitStored waits up to timeout for what a Stored channel hears.

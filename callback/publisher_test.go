@@ -13,9 +13,9 @@ import (
 	"github.com/liveim/liveim/internal/subject"
 )
 
-// TestPublishStored: when PublishStored returns, the event is in the
+// TestStored: when a Stored channel says so, the event is in the
 // callback stream, after the events queued before it.
-func TestPublishStored(t *testing.T) {
+func TestStored(t *testing.T) {
 	nc := natstest.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -30,7 +30,7 @@ func TestPublishStored(t *testing.T) {
 	for i := range 100 {
 		p.Publish(Event{Type: GroupJoin, AppID: "app", GroupID: "g", User: &User{UserID: "u"}, ID: fmt.Sprintf("join-%d", i)})
 	}
-	if err := p.PublishStored(Event{Type: GroupMessage, AppID: "app", GroupID: "g", ID: "the-message", Message: &Message{MessageID: "m1"}}, 10*time.Second); err != nil {
+	if err := WaitStored(p.Stored(Event{Type: GroupMessage, AppID: "app", GroupID: "g", ID: "the-message", Message: &Message{MessageID: "m1"}}), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	m, err := st.GetLastMsgForSubject(t.Context(), subject.CallbackGroup("app", "g"))
