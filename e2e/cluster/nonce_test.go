@@ -89,9 +89,10 @@ func TestNonceStreamFullOnReplicatedStream(t *testing.T) {
 // TestNonceBindingsSurviveNATSRestart: a nonce bound to a token stays
 // bound when every NATS node of the cluster dies (kill -9) and comes back,
 // as in a full restart of the NATS StatefulSet: another token with the
-// nonce is still refused. A nonce stream in memory came back empty, and
-// its replicas were what a long fault run saw wedged without a leader
-// ("catchup aborted, no leader for stream"), refusing every login.
+// nonce is still refused. A nonce stream in memory came back empty; its
+// replicas were also what a long fault run saw wedged without a leader
+// ("catchup aborted, no leader for stream"), so that a restarted router
+// could not set up.
 func TestNonceBindingsSurviveNATSRestart(t *testing.T) {
 	c := startCluster(t, cqlHosts(t), 1, 1)
 	nonce := auth.NewNonce(auth.DefaultNonceLength)
