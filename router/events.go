@@ -14,12 +14,20 @@ import (
 // group's worker, after what it reports is done (a message stored, a
 // member added), so events of a group go out in the order they happened.
 func (r *Router) emit(ctx context.Context, appID string, ev callback.Event) {
-	app, err := r.apps.get(ctx, appID)
-	if err != nil || app.Disabled || !callback.Wants(app.CallbackURL, app.CallbackEvents, ev.Type) {
+	if ok, err := r.wants(ctx, appID, ev.Type); !ok || err != nil {
 		return
 	}
 	ev.AppID = appID
 	r.events.Publish(ev)
+}
+
+// wants reports whether the app asked for callback events of kind.
+func (r *Router) wants(ctx context.Context, appID, kind string) (bool, error) {
+	app, err := r.apps.get(ctx, appID)
+	if err != nil {
+		return false, fmt.Errorf("get app: %w", err)
+	}
+	return !app.Disabled && callback.Wants(app.CallbackURL, app.CallbackEvents, kind), nil
 }
 
 // messageEvent queues the group.message event of a stored (or sequenced)
@@ -34,12 +42,8 @@ func (r *Router) emit(ctx context.Context, appID string, ev callback.Event) {
 // over) is one event to the app: the stream drops the repeat within its
 // duplicates window, and an app drops a later one by ID.
 func (r *Router) messageEvent(ctx context.Context, appID string, m *liveimpb.Message) (<-chan error, error) {
-	app, err := r.apps.get(ctx, appID)
-	if err != nil {
-		return nil, fmt.Errorf("get app: %w", err)
-	}
-	if app.Disabled || !callback.Wants(app.CallbackURL, app.CallbackEvents, callback.GroupMessage) {
-		return nil, nil
+	if ok, err := r.wants(ctx, appID, callback.GroupMessage); !ok || err != nil {
+		return nil, err
 	}
 	return r.events.Stored(callback.Event{
 		ID: messageEventID(appID, m.MessageId), Type: callback.GroupMessage, AppID: appID, GroupID: m.GroupId, Message: callbackMessage(m),
