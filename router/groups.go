@@ -17,7 +17,11 @@ import (
 type groupState struct {
 	part    int
 	g       storage.Group
-	lastSeq int64     // highest seqnum handed out
+	lastSeq int64 // highest seqnum handed out
+	// sentSeq is the highest seqnum whose send has finished: stored and
+	// delivered, or failed. Until then a HIGH message may not be in the
+	// stream yet, so resumes and group queries report sentSeq.
+	sentSeq int64
 	lastTs  int64     // timestamp (ms) of the last message: timestamps never go back within a group
 	dirty   bool      // counters in g differ from the store
 	savedAt time.Time // when g was last written or loaded
@@ -137,6 +141,7 @@ func (r *Router) loadGroup(ctx context.Context, appID, groupID string, part int)
 		part:         part,
 		g:            g,
 		lastSeq:      max(last, g.SeqReserved),
+		sentSeq:      max(last, g.SeqReserved),
 		members:      make(map[string]*member, len(list)),
 		savedMembers: make(map[string]bool),
 		removed:      make(map[string]bool),
@@ -183,7 +188,7 @@ func groupInfo(gs *groupState) *liveimpb.GroupInfo {
 		},
 		MuteStatus:    muteStatus(&g),
 		Closed:        g.Closed,
-		LastSeqnum:    gs.lastSeq,
+		LastSeqnum:    gs.sentSeq,
 		LastDeleteSeq: g.DeleteSeq,
 	}
 }

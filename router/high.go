@@ -51,10 +51,10 @@ func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGro
 	if req.AfterDeleteSeq < 0 {
 		return nil, liveimpb.InvalidParam("afterDeleteSeq", "must not be negative")
 	}
-	// Every HIGH message up to lastSeq is in the stream, and every
+	// Every HIGH message up to sentSeq is in the stream, and every
 	// deletion up to DeleteSeq in the store: the worker finishes each
-	// before it takes the next request.
-	last, lastDelete := gs.lastSeq, gs.g.DeleteSeq
+	// deletion before it takes the next request, and sends in order.
+	last, lastDelete := gs.sentSeq, gs.g.DeleteSeq
 	rep := &liveimpb.ResumeGroupReply{GroupId: j.groupID, LastSeqnum: last, LastDeleteSeq: req.AfterDeleteSeq}
 	if req.AfterSeqnum >= last && req.AfterDeleteSeq >= lastDelete {
 		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil

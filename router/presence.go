@@ -311,6 +311,7 @@ func (r *Router) deleteGroup(ctx context.Context, j job) (*liveimpb.Reply, error
 	if err != nil {
 		return nil, err
 	}
+	j.w.finishSends(j.appID+"/"+j.groupID, true) // a message still at the store would outlive its group
 	if err := r.store.DeleteGroup(ctx, j.appID, j.groupID); err != nil {
 		return nil, fmt.Errorf("delete group: %w", err)
 	}

@@ -95,15 +95,16 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 	return r.sequenceSend(ctx, j, c, req, msgID)
 }
 
-// sequenceSend checks the group's state, assigns the message its seqnum,
-// stores it and delivers it. It runs on the group's worker.
+// sequenceSend checks the group's state, assigns the message its seqnum
+// and queues it to be stored and delivered (sends.go). It runs on the
+// group's worker.
 func (r *Router) sequenceSend(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest, msgID string) (*liveimpb.Reply, error) {
 	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part) // it may have changed while the hook thought
 	if err != nil {
 		return nil, err
 	}
 	rep, err := r.sequence(ctx, j, gs, c, req, msgID)
-	if err != nil && !gs.sent.stored(msgID) {
+	if err != nil && err != errLater && !gs.sent.stored(msgID) {
 		gs.sent.forget(msgID) // nothing happened: a retry starts afresh
 	}
 	return rep, err
@@ -143,22 +144,15 @@ func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimp
 		RepeatCount: repeat,
 		TotalMsgs:   gs.g.MsgAmount[req.Type],
 	}
-	if !req.NoStorage {
-		if err := r.store.AppendMessage(ctx, storedMessage(j.appID, msg)); err != nil {
-			return nil, fmt.Errorf("store message: %w", err)
-		}
+	p := &pendingSend{ctx: ctx, j: j, gs: gs, req: req, msg: msg}
+	if req.NoStorage && !j.w.sending(j.appID, j.groupID) {
+		return r.sent(p) // nothing to store and nothing queued before it
 	}
-	stored, queued := r.messageEvent(ctx, j.appID, msg)
-	var e *sentEntry
 	if req.ClientMsgId != "" {
-		e = gs.sent.add(msgID, msg)
-		e.eventPending.Store(true)
+		gs.sent.pending(msgID) // a repeat while it is stored is told to retry
 	}
-	if err := r.deliver(ctx, j.appID, j.groupID, msg); err != nil {
-		return nil, err // stored: a retry delivers it (repeatedSend)
-	}
-	gs.sent.delivered(msgID)
-	return r.answerStored(j, e, stored, queued, sendReply(msg))
+	j.w.queueSend(p) // stored off the worker, finished on it (sends.go)
+	return nil, errLater
 }
 
 // sendable refuses a send to a closed group (441) or from a muted sender

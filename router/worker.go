@@ -37,6 +37,10 @@ type worker struct {
 	flushBatch        []*groupState // reused by flush
 	// gatewayGen is the gateway tracker's generation the last tick saw.
 	gatewayGen uint64
+	// sends are the sequenced sends at the store, by group, oldest first;
+	// storing counts them (sends.go).
+	sends   map[string][]*pendingSend
+	storing int
 }
 
 // job is one unit of a worker's (or an any-router goroutine's) work: a
@@ -55,7 +59,7 @@ type job struct {
 }
 
 func newWorker(r *Router) *worker {
-	return &worker{r: r, jobs: make(chan job, 1024), groups: make(map[string]*groupState), wake: make(chan struct{}, 1)}
+	return &worker{r: r, jobs: make(chan job, 1024), groups: make(map[string]*groupState), sends: make(map[string][]*pendingSend), wake: make(chan struct{}, 1)}
 }
 
 // push queues a request without waiting; it reports false when the
@@ -104,6 +108,7 @@ func (w *worker) run(ctx context.Context) error {
 				for _, j := range w.takeInbox(true) {
 					handle(j)
 				}
+				w.drainSends(-1)
 				return w.flush(ctx, 0)
 			}
 			handle(j)
@@ -365,6 +370,9 @@ func (w *worker) flushGroups(ctx context.Context, groups []*groupState, force bo
 // returns the groups with members that another router should load so
 // their presence timers keep running.
 func (w *worker) dropPartition(ctx context.Context, p int) (touch []*groupState) {
+	// The next owner must find every message this router took: a retried
+	// send looks its first attempt up in the store.
+	w.drainSends(p)
 	var groups []*groupState
 	for _, gs := range w.groups {
 		if gs.part == p {

@@ -1,0 +1,132 @@
+package router
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// maxStoring is how many sends one worker has at the store at once; with
+// that many it waits for the oldest before it takes the next.
+const maxStoring = 128
+
+// pendingSend is a sequenced send whose message the store is writing, off
+// the worker. The worker goes on with other requests meanwhile, so a
+// store that answers in a millisecond (a ScyllaDB round trip, an fsync)
+// no longer bounds a worker's sends to a thousand a second, and a busy
+// group no longer holds up the other groups of its worker. The worker
+// finishes a group's sends in the order it sequenced them, so members
+// receive the group's messages in seqnum order.
+type pendingSend struct {
+	ctx    context.Context
+	j      job
+	gs     *groupState
+	req    *liveimpb.SendGroupMessageRequest
+	msg    *liveimpb.Message
+	stored chan struct{} // closed once the store has answered
+	err    error         // the store's answer, read after stored is closed
+}
+
+// queueSend stores p's message off the worker and queues p to be
+// finished (delivered and answered) on it, after the sends of its group
+// queued before it.
+func (w *worker) queueSend(p *pendingSend) {
+	for w.storing >= maxStoring {
+		w.finishOldest()
+	}
+	key := p.j.appID + "/" + p.j.groupID
+	p.stored = make(chan struct{})
+	w.sends[key] = append(w.sends[key], p)
+	w.storing++
+	if p.req.NoStorage { // nothing to store: it only waits its turn
+		close(p.stored)
+		return
+	}
+	go func() {
+		p.err = w.r.store.AppendMessage(p.ctx, storedMessage(p.j.appID, p.msg))
+		close(p.stored)
+		// The worker may finish it sooner (finishSends waits); if the
+		// router stops first, the worker's last drain finishes it.
+		w.resume(func(w *worker) { w.finishSends(key, false) })
+	}()
+}
+
+// sending reports whether a group has sends queued.
+func (w *worker) sending(appID, groupID string) bool {
+	return len(w.sends[appID+"/"+groupID]) > 0
+}
+
+// finishSends finishes the group's queued sends whose message is stored,
+// oldest first, up to the first one still at the store; with wait it
+// waits for each. The queues are kept by group ID, not by group state,
+// so a group dropped and loaded again still delivers in order.
+func (w *worker) finishSends(key string, wait bool) {
+	q := w.sends[key]
+	for len(q) > 0 {
+		p := q[0]
+		if wait {
+			<-p.stored
+		} else {
+			select {
+			case <-p.stored:
+			default:
+				w.sends[key] = q
+				return
+			}
+		}
+		q[0] = nil
+		q = q[1:]
+		w.storing--
+		if rep, err := w.r.sent(p); err != errLater {
+			p.j.done(rep, err)
+		}
+	}
+	delete(w.sends, key)
+}
+
+// finishOldest waits for one queued send (the head of a group's queue)
+// and finishes what it can of that group.
+func (w *worker) finishOldest() {
+	for key, q := range w.sends {
+		<-q[0].stored
+		w.finishSends(key, false)
+		return
+	}
+}
+
+// drainSends finishes every queued send of partition p (every send with
+// p < 0), waiting for the store: before a partition is handed over, or
+// the worker stops, every send it took is finished.
+func (w *worker) drainSends(p int) {
+	for key, q := range w.sends {
+		if p < 0 || q[0].j.part == p {
+			w.finishSends(key, true)
+		}
+	}
+}
+
+// sent finishes a send once its message is stored: it queues the
+// message's callback event, remembers the send by its client message ID,
+// delivers the message and answers once the event is stored.
+func (r *Router) sent(p *pendingSend) (*liveimpb.Reply, error) {
+	gs, msg, appID := p.gs, p.msg, p.j.appID
+	gs.sentSeq = max(gs.sentSeq, msg.Seqnum)
+	if p.err != nil {
+		if p.req.ClientMsgId != "" {
+			gs.sent.forget(msg.MessageId) // nothing happened: a retry starts afresh
+		}
+		return nil, fmt.Errorf("store message: %w", p.err)
+	}
+	stored, queued := r.messageEvent(p.ctx, appID, msg)
+	var e *sentEntry
+	if p.req.ClientMsgId != "" {
+		e = gs.sent.add(msg.MessageId, msg)
+		e.eventPending.Store(true)
+	}
+	if err := r.deliver(p.ctx, appID, msg.GroupId, msg); err != nil {
+		return nil, err // stored: a retry delivers it (repeatedSend)
+	}
+	gs.sent.delivered(msg.MessageId)
+	return r.answerStored(p.j, e, stored, queued, sendReply(msg))
+}
