@@ -20,7 +20,9 @@
 // in arrival order, which is the group's seqnum order, so group state has
 // no lock and none is held across I/O. Work that would make the worker
 // wait without needing the state runs off it and comes back as a job: an
-// app's audit hook, history queries, resume reads. Partition consumers
+// app's audit hook, history queries, resume reads, and a message's append
+// to the store (sends.go: the worker finishes a group's sends in seqnum
+// order as they are stored). Partition consumers
 // never wait for a worker (a per-worker inbox), so a busy router keeps
 // its partitions. Group writes are compare-and-set, so a router holding a
 // stale copy cannot overwrite a newer one. docs/architecture.md describes
