@@ -50,15 +50,16 @@ func (r *Router) messageEvent(ctx context.Context, appID string, m *liveimpb.Mes
 	}), nil
 }
 
-// answerStored answers a send with rep once its event is stored (stored
-// and queued come from messageEvent). The wait is off the worker, so a
-// callback stream that is slow (NATS recovering) holds up no other
-// request of the worker's groups. When the stream does not take the
+// answerStored answers a send with rep once the HIGH stream acknowledged
+// its message (ack, nil for NORMAL) and its event is stored (stored and
+// queued come from messageEvent). The waits are off the worker, so a
+// JetStream or callback stream that is slow (NATS recovering) holds up no
+// other request of the worker's groups. When the stream does not take the
 // event within Config.EventWait, the event stays queued and a send with a
 // client message ID (e, its entry) is answered 503: its retry publishes
 // the event again before it is answered (repeatedSend). A send without
 // one is answered anyway, as its retry would be another message.
-func (r *Router) answerStored(j job, e *sentEntry, stored <-chan error, queued error, rep *liveimpb.Reply) (*liveimpb.Reply, error) {
+func (r *Router) answerStored(j job, e *sentEntry, ack *highAck, stored <-chan error, queued error, rep *liveimpb.Reply) (*liveimpb.Reply, error) {
 	settle := func(err error) (*liveimpb.Reply, error) {
 		if err == nil {
 			if e != nil {
@@ -72,13 +73,27 @@ func (r *Router) answerStored(j job, e *sentEntry, stored <-chan error, queued e
 		}
 		return nil, liveimpb.ErrUnavailable.With("the message's callback event is not stored yet; retry with the same clientMsgId")
 	}
-	if queued != nil || stored == nil {
+	if ack == nil && (queued != nil || stored == nil) {
 		return settle(queued)
 	}
-	if r.offWorker(func() { j.done(settle(callback.WaitStored(stored, r.cfg.EventWait))) }) {
+	answer := func() (*liveimpb.Reply, error) {
+		if ack != nil {
+			if err := ack.wait(); err != nil {
+				return nil, err // a retry with the same clientMsgId publishes it again
+			}
+			if e != nil {
+				e.delivered.Store(true)
+			}
+		}
+		if queued != nil || stored == nil {
+			return settle(queued)
+		}
+		return settle(callback.WaitStored(stored, r.cfg.EventWait))
+	}
+	if r.offWorker(func() { j.done(answer()) }) {
 		return nil, errLater
 	}
-	return settle(callback.WaitStored(stored, r.cfg.EventWait))
+	return answer()
 }
 
 // messageEventID is the event ID of a message's group.message event.

@@ -22,9 +22,12 @@ type groupState struct {
 	// delivered, or failed. Until then a HIGH message may not be in the
 	// stream yet, so resumes and group queries report sentSeq.
 	sentSeq int64
-	lastTs  int64     // timestamp (ms) of the last message: timestamps never go back within a group
-	dirty   bool      // counters in g differ from the store
-	savedAt time.Time // when g was last written or loaded
+	// highAcks are the group's HIGH publishes the stream may not have
+	// acknowledged yet (a resume waits for them), oldest first.
+	highAcks []*highAck
+	lastTs   int64     // timestamp (ms) of the last message: timestamps never go back within a group
+	dirty    bool      // counters in g differ from the store
+	savedAt  time.Time // when g was last written or loaded
 	// loadedAt is when this router loaded the group: for DedupeWindow
 	// after it, sends the group does not remember are looked up in the
 	// store (the previous owner may have stored them).
@@ -283,4 +286,25 @@ func (b *tokenBucket) allow(now time.Time) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// addHighAck remembers a HIGH publish in flight, forgetting those whose
+// acknowledgement came.
+func (gs *groupState) addHighAck(a *highAck) {
+	gs.highAcks = append(gs.highInFlight(), a)
+}
+
+// highInFlight returns the group's HIGH publishes whose acknowledgement
+// no one has waited for yet, and forgets the others.
+func (gs *groupState) highInFlight() []*highAck {
+	n := 0
+	for n < len(gs.highAcks) && gs.highAcks[n].waited() {
+		gs.highAcks[n] = nil
+		n++
+	}
+	gs.highAcks = gs.highAcks[n:]
+	if len(gs.highAcks) == 0 {
+		gs.highAcks = nil
+	}
+	return gs.highAcks
 }

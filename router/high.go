@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/subject"
@@ -17,25 +19,69 @@ import (
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
-// publishHigh stores a HIGH message in the HIGH stream, de-duplicated by
-// message ID, and returns once JetStream has acknowledged it. The stream
-// captures the group's HIGH subject, so gateways subscribed to the group
-// receive it live as well.
-func (r *Router) publishHigh(ctx context.Context, appID, groupID string, msg *liveimpb.Message, frame []byte) error {
+// highAckTimeout bounds the wait for the HIGH stream's acknowledgement.
+const highAckTimeout = 5 * time.Second
+
+// publishHigh publishes a HIGH message into the HIGH stream, de-duplicated
+// by message ID, without waiting for JetStream: the returned highAck
+// carries its acknowledgement. The stream captures the group's HIGH
+// subject, so gateways subscribed to the group receive it live as well.
+func (r *Router) publishHigh(ctx context.Context, appID, groupID string, msg *liveimpb.Message, frame []byte) (*highAck, error) {
 	out := nats.NewMsg(subject.GroupHigh(appID, groupID))
 	out.Data = frame
 	out.Header.Set(subject.HeaderSeq, strconv.FormatInt(msg.Seqnum, 10))
 	out.Header.Set(subject.HeaderLevel, "1")
 	span := r.startSend(ctx, telemetry.Publish, out.Subject, out.Header, semconv.MessagingMessageID(msg.MessageId),
 		semconv.MessagingMessageBodySize(len(frame)), telemetry.AppIDKey.String(appID), telemetry.GroupIDKey.String(groupID))
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_, err := r.js.PublishMsg(ctx, out, jetstream.WithMsgID(msg.MessageId))
+	fut, err := r.js.PublishMsgAsync(out, jetstream.WithMsgID(msg.MessageId))
 	if err != nil {
 		err = liveimpb.ErrUnavailable.With("store HIGH message: %v", err)
+		endSpan(span, err)
+		return nil, err
 	}
-	endSpan(span, err)
-	return err
+	return &highAck{r: r, fut: fut, span: span, done: make(chan struct{})}, nil
+}
+
+// highAck is the HIGH stream's answer to one publish. The first wait
+// reads it, for at most highAckTimeout; every wait returns the same
+// outcome, so the sender's answer and a resume can both wait for it.
+type highAck struct {
+	r    *Router
+	fut  jetstream.PubAckFuture
+	span trace.Span
+	once sync.Once
+	err  error
+	done chan struct{} // closed when the first wait returns
+}
+
+func (a *highAck) wait() error {
+	a.once.Do(func() {
+		timer := time.NewTimer(highAckTimeout)
+		defer timer.Stop()
+		select {
+		case <-a.fut.Ok():
+		case err := <-a.fut.Err():
+			a.err = liveimpb.ErrUnavailable.With("store HIGH message: %v", err)
+		case <-timer.C:
+			a.err = liveimpb.ErrUnavailable.With("store HIGH message: no acknowledgement within %v", highAckTimeout)
+		}
+		endSpan(a.span, a.err)
+		if a.err == nil {
+			a.r.metrics.messages.WithLabelValues("high").Inc()
+		}
+		close(a.done)
+	})
+	return a.err
+}
+
+// waited reports, without waiting, whether a wait has returned.
+func (a *highAck) waited() bool {
+	select {
+	case <-a.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // resumeGroup returns the group's HIGH messages after req.AfterSeqnum, in
@@ -51,10 +97,13 @@ func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGro
 	if req.AfterDeleteSeq < 0 {
 		return nil, liveimpb.InvalidParam("afterDeleteSeq", "must not be negative")
 	}
-	// Every HIGH message up to sentSeq is in the stream, and every
-	// deletion up to DeleteSeq in the store: the worker finishes each
-	// deletion before it takes the next request, and sends in order.
+	// Every HIGH message up to sentSeq is in the stream once the stream
+	// has acknowledged the publishes in flight (the read waits for them),
+	// and every deletion up to DeleteSeq is in the store: the worker
+	// finishes each deletion before it takes the next request, and sends
+	// in order.
 	last, lastDelete := gs.sentSeq, gs.g.DeleteSeq
+	inFlight := gs.highInFlight()
 	rep := &liveimpb.ResumeGroupReply{GroupId: j.groupID, LastSeqnum: last, LastDeleteSeq: req.AfterDeleteSeq}
 	if req.AfterSeqnum >= last && req.AfterDeleteSeq >= lastDelete {
 		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
@@ -76,6 +125,9 @@ func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGro
 			rep.HasMore = len(dels) == r.cfg.ResumeBatch && rep.LastDeleteSeq < lastDelete
 		}
 		if req.AfterSeqnum < last {
+			for _, a := range inFlight {
+				_ = a.wait() // a HIGH message the stream refused is not in it, nor acknowledged
+			}
 			msgs, more, err := r.highAfter(ctx, subject.GroupHigh(j.appID, j.groupID), req.AfterSeqnum)
 			if err != nil {
 				return nil, err

@@ -179,11 +179,11 @@ func TestSentCache(t *testing.T) {
 	}
 	m := &liveimpb.Message{MessageId: "p", Seqnum: 1}
 	s.add("p", m)
-	if !s.stored("p") || s.get("p").delivered {
+	if !s.stored("p") || s.get("p").delivered.Load() {
 		t.Fatal("a stored send")
 	}
 	s.delivered("p")
-	if !s.get("p").delivered {
+	if !s.get("p").delivered.Load() {
 		t.Fatal("a delivered send")
 	}
 	s.forget("p")
@@ -229,7 +229,11 @@ func TestHighAfter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := r.publishHigh(ctx, "app", groupID, msg, frame); err != nil {
+		ack, err := r.publishHigh(ctx, "app", groupID, msg, frame)
+		if err == nil {
+			err = ack.wait()
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

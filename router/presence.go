@@ -312,6 +312,9 @@ func (r *Router) deleteGroup(ctx context.Context, j job) (*liveimpb.Reply, error
 		return nil, err
 	}
 	j.w.finishSends(j.appID+"/"+j.groupID, true) // a message still at the store would outlive its group
+	for _, a := range gs.highInFlight() {
+		_ = a.wait() // and one on its way to the HIGH stream, the purge
+	}
 	if err := r.store.DeleteGroup(ctx, j.appID, j.groupID); err != nil {
 		return nil, fmt.Errorf("delete group: %w", err)
 	}

@@ -94,7 +94,9 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 	} else if !ids.Valid(cfg.ID) {
 		return nil, fmt.Errorf("router: ID %q: at most 64 of A-Z a-z 0-9 -", cfg.ID)
 	}
-	js, err := jetstream.New(nc)
+	// Pending HIGH acknowledgements are dropped after highAckTimeout, when
+	// their senders have been answered 503.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(highAckTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("router: jetstream: %w", err)
 	}

@@ -167,34 +167,34 @@ func sendable(gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessage
 	return nil
 }
 
-// deliver publishes a sequenced message to the group: HIGH through
-// JetStream (stored before the sender hears back, de-duplicated by message
-// ID; gateways see it live through their core subscription on the same
-// subject), NORMAL on core NATS.
-func (r *Router) deliver(ctx context.Context, appID, groupID string, msg *liveimpb.Message) error {
+// deliver publishes a sequenced message to the group: NORMAL on core
+// NATS; HIGH through JetStream (de-duplicated by message ID; gateways see
+// it live through their core subscription on the same subject), without
+// waiting: the stream's acknowledgement comes through the returned
+// highAck, which the sender's answer waits for (publishHigh). Both go out
+// in order on the router's one connection, so a group's messages reach
+// the stream and the gateways in seqnum order.
+func (r *Router) deliver(ctx context.Context, appID, groupID string, msg *liveimpb.Message) (*highAck, error) {
 	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
 	if err != nil {
-		return fmt.Errorf("marshal event: %w", err)
+		return nil, fmt.Errorf("marshal event: %w", err)
 	}
-	level := "normal"
 	if msg.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH {
-		level = "high"
-		err = r.publishHigh(ctx, appID, groupID, msg, frame)
-	} else {
-		out := nats.NewMsg(subject.GroupEvents(appID, groupID))
-		out.Data = frame
-		out.Header.Set(subject.HeaderSeq, strconv.FormatInt(msg.Seqnum, 10))
-		span := r.startSend(ctx, telemetry.Publish, out.Subject, out.Header, semconv.MessagingMessageID(msg.MessageId),
-			semconv.MessagingMessageBodySize(len(frame)), telemetry.AppIDKey.String(appID), telemetry.GroupIDKey.String(groupID))
-		if err = r.nc.PublishMsg(out); err != nil {
-			err = liveimpb.ErrUnavailable.With("publish: %v", err)
-		}
-		endSpan(span, err)
+		return r.publishHigh(ctx, appID, groupID, msg, frame)
 	}
+	out := nats.NewMsg(subject.GroupEvents(appID, groupID))
+	out.Data = frame
+	out.Header.Set(subject.HeaderSeq, strconv.FormatInt(msg.Seqnum, 10))
+	span := r.startSend(ctx, telemetry.Publish, out.Subject, out.Header, semconv.MessagingMessageID(msg.MessageId),
+		semconv.MessagingMessageBodySize(len(frame)), telemetry.AppIDKey.String(appID), telemetry.GroupIDKey.String(groupID))
+	if err = r.nc.PublishMsg(out); err != nil {
+		err = liveimpb.ErrUnavailable.With("publish: %v", err)
+	}
+	endSpan(span, err)
 	if err == nil {
-		r.metrics.messages.WithLabelValues(level).Inc()
+		r.metrics.messages.WithLabelValues("normal").Inc()
 	}
-	return err
+	return nil, err
 }
 
 // repeatedSend answers a send whose client message ID the group has seen:
@@ -221,21 +221,25 @@ func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID 
 		// Its event may not have been published either: publish it again
 		// (the stream and the app drop a repeat by its ID).
 		e = gs.sent.add(msgID, wireMessage(m))
-		e.delivered = m.Level != int32(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH)
+		e.delivered.Store(m.Level != int32(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH))
 		e.eventPending.Store(true)
 	}
 	if e.msg == nil {
 		return nil, liveimpb.ErrUnavailable.With("this message is being sent; retry")
 	}
-	if !e.delivered {
-		if err := r.deliver(ctx, j.appID, j.groupID, e.msg); err != nil {
+	if !e.delivered.Load() {
+		ack, err := r.deliver(ctx, j.appID, j.groupID, e.msg)
+		if err == nil && ack != nil {
+			err = ack.wait()
+		}
+		if err != nil {
 			return nil, err
 		}
-		e.delivered = true
+		e.delivered.Store(true)
 	}
 	if e.eventPending.Load() {
 		stored, queued := r.messageEvent(ctx, j.appID, e.msg)
-		return r.answerStored(j, e, stored, queued, sendReply(e.msg))
+		return r.answerStored(j, e, nil, stored, queued, sendReply(e.msg))
 	}
 	return sendReply(e.msg), nil
 }
@@ -270,12 +274,14 @@ type sentCache struct {
 }
 
 // sentEntry is one remembered send. msg is nil while the send is
-// pending (its audit hook thinking); delivered reports whether its
-// publish succeeded. eventPending is set while its callback event may not
-// be stored (it is cleared off the worker, by answerStored).
+// pending (its audit hook thinking or its message at the store);
+// delivered reports whether its publish succeeded (for HIGH, once the
+// stream acknowledged it: set off the worker, by answerStored).
+// eventPending is set while its callback event may not be stored (it is
+// cleared off the worker, by answerStored).
 type sentEntry struct {
 	msg          *liveimpb.Message
-	delivered    bool
+	delivered    atomic.Bool
 	eventPending atomic.Bool
 }
 
@@ -323,7 +329,7 @@ func (s *sentCache) stored(id string) bool {
 // delivered marks a send delivered.
 func (s *sentCache) delivered(id string) {
 	if e := s.get(id); e != nil {
-		e.delivered = true
+		e.delivered.Store(true)
 	}
 }
 

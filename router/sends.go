@@ -108,7 +108,8 @@ func (w *worker) drainSends(p int) {
 
 // sent finishes a send once its message is stored: it queues the
 // message's callback event, remembers the send by its client message ID,
-// delivers the message and answers once the event is stored.
+// delivers the message and answers once the event is stored and, for
+// HIGH, the stream has acknowledged the message.
 func (r *Router) sent(p *pendingSend) (*liveimpb.Reply, error) {
 	gs, msg, appID := p.gs, p.msg, p.j.appID
 	gs.sentSeq = max(gs.sentSeq, msg.Seqnum)
@@ -124,9 +125,14 @@ func (r *Router) sent(p *pendingSend) (*liveimpb.Reply, error) {
 		e = gs.sent.add(msg.MessageId, msg)
 		e.eventPending.Store(true)
 	}
-	if err := r.deliver(p.ctx, appID, msg.GroupId, msg); err != nil {
+	ack, err := r.deliver(p.ctx, appID, msg.GroupId, msg)
+	if err != nil {
 		return nil, err // stored: a retry delivers it (repeatedSend)
 	}
-	gs.sent.delivered(msg.MessageId)
-	return r.answerStored(p.j, e, stored, queued, sendReply(msg))
+	if ack == nil {
+		gs.sent.delivered(msg.MessageId)
+	} else {
+		gs.addHighAck(ack) // the answer waits for it, off the worker
+	}
+	return r.answerStored(p.j, e, ack, stored, queued, sendReply(msg))
 }
