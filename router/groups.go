@@ -297,14 +297,19 @@ func (gs *groupState) addHighAck(a *highAck) {
 // highInFlight returns the group's HIGH publishes whose acknowledgement
 // no one has waited for yet, and forgets the others.
 func (gs *groupState) highInFlight() []*highAck {
+	gs.highAcks = pruneAcked(gs.highAcks)
+	return gs.highAcks
+}
+
+// pruneAcked drops the leading acks someone has waited for.
+func pruneAcked(acks []*highAck) []*highAck {
 	n := 0
-	for n < len(gs.highAcks) && gs.highAcks[n].waited() {
-		gs.highAcks[n] = nil
+	for n < len(acks) && acks[n].waited() {
+		acks[n] = nil
 		n++
 	}
-	gs.highAcks = gs.highAcks[n:]
-	if len(gs.highAcks) == 0 {
-		gs.highAcks = nil
+	if n == len(acks) {
+		return nil
 	}
-	return gs.highAcks
+	return acks[n:]
 }

@@ -95,8 +95,10 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		return nil, fmt.Errorf("router: ID %q: at most 64 of A-Z a-z 0-9 -", cfg.ID)
 	}
 	// Pending HIGH acknowledgements are dropped after highAckTimeout, when
-	// their senders have been answered 503.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(highAckTimeout))
+	// their senders have been answered 503; the workers' own bound keeps
+	// them under the client's.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(highAckTimeout),
+		jetstream.WithPublishAsyncMaxPending(cfg.Workers*maxHighInFlight+1024))
 	if err != nil {
 		return nil, fmt.Errorf("router: jetstream: %w", err)
 	}

@@ -11,6 +11,11 @@ import (
 // that many it waits for the oldest before it takes the next.
 const maxStoring = 128
 
+// maxHighInFlight is how many HIGH publishes one worker has waiting for
+// the stream's ack; with that many it waits for the oldest before it
+// publishes the next, so a burst waits for the stream instead of failing.
+const maxHighInFlight = 256
+
 // pendingSend is a sequenced send whose message the store is writing, off
 // the worker. The worker goes on with other requests meanwhile, so a
 // store that answers in a millisecond (a ScyllaDB round trip, an fsync)
@@ -133,6 +138,17 @@ func (r *Router) sent(p *pendingSend) (*liveimpb.Reply, error) {
 		gs.sent.delivered(msg.MessageId)
 	} else {
 		gs.addHighAck(ack) // the answer waits for it, off the worker
+		p.j.w.trackHigh(ack)
 	}
 	return r.answerStored(p.j, e, ack, stored, queued, sendReply(msg))
+}
+
+// trackHigh counts a HIGH publish in flight against maxHighInFlight; at
+// the bound the worker waits for the oldest ack.
+func (w *worker) trackHigh(a *highAck) {
+	w.highAcks = append(pruneAcked(w.highAcks), a)
+	for len(w.highAcks) > maxHighInFlight {
+		_ = w.highAcks[0].wait() // its sender's answer gets the same outcome
+		w.highAcks = pruneAcked(w.highAcks)
+	}
 }

@@ -41,6 +41,8 @@ type worker struct {
 	// storing counts them (sends.go).
 	sends   map[string][]*pendingSend
 	storing int
+	// highAcks are the worker's HIGH publishes in flight, oldest first.
+	highAcks []*highAck
 }
 
 // job is one unit of a worker's (or an any-router goroutine's) work: a
