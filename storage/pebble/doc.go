@@ -71,7 +71,9 @@
 // succeeds; the others get storage.ErrConflict. Different groups' records
 // write in parallel, so their fsyncs share Pebble's group commit. AppendMessage and DeleteMessage are serialized
 // per group (by a striped lock) because both read a message record before
-// writing it; different groups write in parallel. SaveMembers takes no lock: it only
+// writing it; different groups write in parallel. AppendMessage holds the
+// lock until its write is in the WAL, not until the WAL is synced, so the
+// appends of one busy group share an fsync too. SaveMembers takes no lock: it only
 // writes, and its batch is applied atomically; of concurrent calls touching
 // one user, the last to commit wins. Reads take no locks beyond a shared
 // close guard. Close waits for in-flight calls; calls after Close return

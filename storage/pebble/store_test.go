@@ -65,6 +65,10 @@ func BenchmarkAppendMessageParallel(b *testing.B) {
 	storagetest.BenchAppendParallel(b, open(b, b.TempDir(), pebble.Options{}), 16)
 }
 
+func BenchmarkAppendOneGroupParallel(b *testing.B) {
+	storagetest.BenchAppendOneGroupParallel(b, open(b, b.TempDir(), pebble.Options{}), 16)
+}
+
 func BenchmarkPutGroupParallel(b *testing.B) {
 	storagetest.BenchPutGroupParallel(b, open(b, b.TempDir(), pebble.Options{}), 16)
 }

@@ -75,6 +75,23 @@ func BenchAppendParallel(b *testing.B, s storage.Store, parallel int) {
 	})
 }
 
+// BenchAppendOneGroupParallel measures appends to one group from parallel
+// goroutines: a busy room, whose router has several of its messages at
+// the store at once (router/sends.go).
+func BenchAppendOneGroupParallel(b *testing.B, s storage.Store, parallel int) {
+	b.ReportAllocs()
+	b.SetParallelism(parallel)
+	var seq atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.AppendMessage(b.Context(), benchMessage("room", seq.Add(1))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // BenchPutGroupParallel measures group state writes (the router's
 // once-a-second counter saves), each goroutine saving a group of its own:
 // different groups must not wait for each other's writes.
