@@ -197,3 +197,74 @@ func TestSendsStoredTogetherDeliveredInOrder(t *testing.T) {
 	}
 	waitEvent(t, watcher, exitEvent)
 }
+
+// TestResumeDuringHighBurst: resumes taken while many members send HIGH
+// at once (their publishes in flight to the stream) hold every HIGH
+// message up to the lastSeqnum they report: the router reads the stream
+// only after the group's publishes in flight are acknowledged.
+func TestResumeDuringHighBurst(t *testing.T) {
+	const senders, each = 8, 40
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "live")
+	join(t, owner, "live")
+	reader := c.Login(t, 0, "reader", "")
+	join(t, reader, "live")
+
+	var mu sync.Mutex
+	var acked []int64
+	var wg sync.WaitGroup
+	for s := range senders {
+		cl := c.Login(t, 0, fmt.Sprint("sender-", s), "")
+		join(t, cl, "live")
+		wg.Go(func() {
+			for i := range each {
+				rep, err := cl.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "live", Type: chatType,
+					Data: fmt.Sprint(s, "-", i), Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH})
+				if err != nil {
+					t.Errorf("send %d-%d: %v", s, i, err)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, rep.Seqnum)
+				mu.Unlock()
+			}
+		})
+	}
+	var resumes []*liveimpb.ResumeGroupReply
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		rep, err := reader.ResumeGroup(ctxT(t), "live", 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resumes = append(resumes, rep)
+	}
+	if t.Failed() {
+		return
+	}
+	if len(acked) != senders*each {
+		t.Fatalf("%d sends acknowledged, want %d", len(acked), senders*each)
+	}
+	for _, rep := range resumes {
+		if rep.HasMore {
+			t.Fatalf("a resume of %d messages has more", len(rep.Messages))
+		}
+		got := make(map[int64]bool, len(rep.Messages))
+		for _, m := range rep.Messages {
+			got[m.Seqnum] = true
+		}
+		for _, seq := range acked {
+			if seq <= rep.LastSeqnum && !got[seq] {
+				t.Fatalf("a resume reporting lastSeqnum %d lacks HIGH seqnum %d (%d messages)", rep.LastSeqnum, seq, len(rep.Messages))
+			}
+		}
+	}
+	t.Logf("%d resumes during %d HIGH sends", len(resumes), len(acked))
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -103,7 +104,7 @@ func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGro
 	// finishes each deletion before it takes the next request, and sends
 	// in order.
 	last, lastDelete := gs.sentSeq, gs.g.DeleteSeq
-	inFlight := gs.highInFlight()
+	inFlight := slices.Clone(gs.highInFlight()) // read off the worker, which goes on changing gs
 	rep := &liveimpb.ResumeGroupReply{GroupId: j.groupID, LastSeqnum: last, LastDeleteSeq: req.AfterDeleteSeq}
 	if req.AfterSeqnum >= last && req.AfterDeleteSeq >= lastDelete {
 		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
