@@ -50,8 +50,17 @@ func TestSlowSocketDropsNormalNeverHigh(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{
 		Routers: 2, Gateways: 2,
 		// Resume replies of 4 messages (48 KiB) fit the member's queue.
-		Router:  router.Config{RoomRate: 1e6, ResumeBatch: 4},
-		Gateway: gateway.Config{OutboundQueueBytes: 64 << 10},
+		Router: router.Config{RoomRate: 1e6, ResumeBatch: 4},
+		// The slow member's gateway has a small queue. The sender's keeps
+		// the default: the sender gets its own messages too, and with a
+		// small queue a moment without reading closed it as well (ci-local
+		// saw "connection closed" at the sender once).
+		GatewayConfig: func(i int, cfg gateway.Config) gateway.Config {
+			if i == 0 {
+				cfg.OutboundQueueBytes = 64 << 10
+			}
+			return cfg
+		},
 	})
 	sender := c.Login(t, 1, "sender", "admin")
 	createGroup(t, sender, "live")

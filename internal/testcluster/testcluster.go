@@ -63,6 +63,9 @@ type Options struct {
 	// RouterStore, when set, gives the i-th router started its view of
 	// the cluster's store (a wrapper, e.g. one that makes writes slow).
 	RouterStore func(i int, s storage.Store) storage.Store
+	// GatewayConfig, when set, changes the configuration of the i-th
+	// gateway started (Gateway, with its defaults, is what it gets).
+	GatewayConfig func(i int, cfg gateway.Config) gateway.Config
 }
 
 // Cluster is a running set of components.
@@ -288,6 +291,12 @@ func (c *Cluster) Router(i int) *Router {
 func (c *Cluster) StartGateway() *Gateway {
 	c.t.Helper()
 	cfg := c.opts.Gateway
+	if c.opts.GatewayConfig != nil {
+		c.mu.Lock()
+		i := len(c.gateways)
+		c.mu.Unlock()
+		cfg = c.opts.GatewayConfig(i, cfg)
+	}
 	cfg.Addr = "127.0.0.1:0"
 	gw, err := gateway.New(cfg, c.ConnectAs(subject.GatewayUser), logger())
 	if err != nil {
