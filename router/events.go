@@ -73,9 +73,6 @@ func (r *Router) answerStored(j job, e *sentEntry, ack *highAck, stored <-chan e
 		}
 		return nil, liveimpb.ErrUnavailable.With("the message's callback event is not stored yet; retry with the same clientMsgId")
 	}
-	if ack == nil && (queued != nil || stored == nil) {
-		return settle(queued)
-	}
 	answer := func() (*liveimpb.Reply, error) {
 		if ack != nil {
 			if err := ack.wait(); err != nil {
@@ -89,6 +86,9 @@ func (r *Router) answerStored(j job, e *sentEntry, ack *highAck, stored <-chan e
 			return settle(queued)
 		}
 		return settle(callback.WaitStored(stored, r.cfg.EventWait))
+	}
+	if ack == nil && (queued != nil || stored == nil) {
+		return answer() // nothing to wait for
 	}
 	if r.offWorker(func() { j.done(answer()) }) {
 		return nil, errLater

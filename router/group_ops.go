@@ -145,7 +145,7 @@ func (r *Router) closeGroup(ctx context.Context, j job, c *liveimpb.Caller) (*li
 	if gs.g.Closed {
 		return &liveimpb.Reply{}, nil
 	}
-	j.w.finishSends(j.appID+"/"+j.groupID, true) // messages sent before the close reach the members before their exit
+	j.w.finishSends(groupKey(j.appID, j.groupID), true) // messages sent before the close reach the members before their exit
 	gs.g.Closed = true
 	if err := j.w.save(ctx, gs); err != nil {
 		gs.g.Closed = false

@@ -22,12 +22,9 @@ type groupState struct {
 	// delivered, or failed. Until then a HIGH message may not be in the
 	// stream yet, so resumes and group queries report sentSeq.
 	sentSeq int64
-	// highAcks are the group's HIGH publishes the stream may not have
-	// acknowledged yet (a resume waits for them), oldest first.
-	highAcks []*highAck
-	lastTs   int64     // timestamp (ms) of the last message: timestamps never go back within a group
-	dirty    bool      // counters in g differ from the store
-	savedAt  time.Time // when g was last written or loaded
+	lastTs  int64     // timestamp (ms) of the last message: timestamps never go back within a group
+	dirty   bool      // counters in g differ from the store
+	savedAt time.Time // when g was last written or loaded
 	// loadedAt is when this router loaded the group: for DedupeWindow
 	// after it, sends the group does not remember are looked up in the
 	// store (the previous owner may have stored them).
@@ -286,30 +283,4 @@ func (b *tokenBucket) allow(now time.Time) bool {
 	}
 	b.tokens--
 	return true
-}
-
-// addHighAck remembers a HIGH publish in flight, forgetting those whose
-// acknowledgement came.
-func (gs *groupState) addHighAck(a *highAck) {
-	gs.highAcks = append(gs.highInFlight(), a)
-}
-
-// highInFlight returns the group's HIGH publishes whose acknowledgement
-// no one has waited for yet, and forgets the others.
-func (gs *groupState) highInFlight() []*highAck {
-	gs.highAcks = pruneAcked(gs.highAcks)
-	return gs.highAcks
-}
-
-// pruneAcked drops the leading acks someone has waited for.
-func pruneAcked(acks []*highAck) []*highAck {
-	n := 0
-	for n < len(acks) && acks[n].waited() {
-		acks[n] = nil
-		n++
-	}
-	if n == len(acks) {
-		return nil
-	}
-	return acks[n:]
 }

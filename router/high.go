@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -40,7 +39,7 @@ func (r *Router) publishHigh(ctx context.Context, appID, groupID string, msg *li
 		endSpan(span, err)
 		return nil, err
 	}
-	return &highAck{r: r, fut: fut, span: span, done: make(chan struct{})}, nil
+	return &highAck{r: r, key: groupKey(appID, groupID), fut: fut, span: span, done: make(chan struct{})}, nil
 }
 
 // highAck is the HIGH stream's answer to one publish. The first wait
@@ -48,6 +47,7 @@ func (r *Router) publishHigh(ctx context.Context, appID, groupID string, msg *li
 // outcome, so the sender's answer and a resume can both wait for it.
 type highAck struct {
 	r    *Router
+	key  string // the group's (groupKey)
 	fut  jetstream.PubAckFuture
 	span trace.Span
 	once sync.Once
@@ -104,7 +104,7 @@ func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGro
 	// finishes each deletion before it takes the next request, and sends
 	// in order.
 	last, lastDelete := gs.sentSeq, gs.g.DeleteSeq
-	inFlight := slices.Clone(gs.highInFlight()) // read off the worker, which goes on changing gs
+	inFlight := j.w.highInFlight(groupKey(j.appID, j.groupID))
 	rep := &liveimpb.ResumeGroupReply{GroupId: j.groupID, LastSeqnum: last, LastDeleteSeq: req.AfterDeleteSeq}
 	if req.AfterSeqnum >= last && req.AfterDeleteSeq >= lastDelete {
 		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil

@@ -311,8 +311,9 @@ func (r *Router) deleteGroup(ctx context.Context, j job) (*liveimpb.Reply, error
 	if err != nil {
 		return nil, err
 	}
-	j.w.finishSends(j.appID+"/"+j.groupID, true) // a message still at the store would outlive its group
-	for _, a := range gs.highInFlight() {
+	key := groupKey(j.appID, j.groupID)
+	j.w.finishSends(key, true) // a message still at the store would outlive its group
+	for _, a := range j.w.highInFlight(key) {
 		_ = a.wait() // and one on its way to the HIGH stream, the purge
 	}
 	if err := r.store.DeleteGroup(ctx, j.appID, j.groupID); err != nil {

@@ -40,7 +40,7 @@ func (w *worker) queueSend(p *pendingSend) {
 	for w.storing >= maxStoring {
 		w.finishOldest()
 	}
-	key := p.j.appID + "/" + p.j.groupID
+	key := groupKey(p.j.appID, p.j.groupID)
 	p.stored = make(chan struct{})
 	w.sends[key] = append(w.sends[key], p)
 	w.storing++
@@ -59,7 +59,7 @@ func (w *worker) queueSend(p *pendingSend) {
 
 // sending reports whether a group has sends queued.
 func (w *worker) sending(appID, groupID string) bool {
-	return len(w.sends[appID+"/"+groupID]) > 0
+	return len(w.sends[groupKey(appID, groupID)]) > 0
 }
 
 // finishSends finishes the group's queued sends whose message is stored,
@@ -137,8 +137,7 @@ func (r *Router) sent(p *pendingSend) (*liveimpb.Reply, error) {
 	if ack == nil {
 		gs.sent.delivered(msg.MessageId)
 	} else {
-		gs.addHighAck(ack) // the answer waits for it, off the worker
-		p.j.w.trackHigh(ack)
+		p.j.w.trackHigh(ack) // the answer waits for it, off the worker
 	}
 	return r.answerStored(p.j, e, ack, stored, queued, sendReply(msg))
 }
@@ -151,4 +150,30 @@ func (w *worker) trackHigh(a *highAck) {
 		_ = w.highAcks[0].wait() // its sender's answer gets the same outcome
 		w.highAcks = pruneAcked(w.highAcks)
 	}
+}
+
+// highInFlight returns a copy of the group's HIGH publishes no one has
+// waited for yet (a resume waits for them off the worker). They are kept
+// by group ID, so a group dropped and loaded again still finds them.
+func (w *worker) highInFlight(key string) []*highAck {
+	var out []*highAck
+	for _, a := range w.highAcks {
+		if a.key == key && !a.waited() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// pruneAcked drops the leading acks someone has waited for.
+func pruneAcked(acks []*highAck) []*highAck {
+	n := 0
+	for n < len(acks) && acks[n].waited() {
+		acks[n] = nil
+		n++
+	}
+	if n == len(acks) {
+		return nil
+	}
+	return acks[n:]
 }

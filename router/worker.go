@@ -41,7 +41,8 @@ type worker struct {
 	// storing counts them (sends.go).
 	sends   map[string][]*pendingSend
 	storing int
-	// highAcks are the worker's HIGH publishes in flight, oldest first.
+	// highAcks are the worker's HIGH publishes in flight, oldest first
+	// (sends.go).
 	highAcks []*highAck
 }
 
@@ -180,7 +181,7 @@ func (w *worker) resumeOrFail(j job, fn func(*worker)) {
 // cached returns the group's state if the worker holds it, without
 // loading it.
 func (w *worker) cached(appID, groupID string) *groupState {
-	return w.groups[appID+"/"+groupID]
+	return w.groups[groupKey(appID, groupID)]
 }
 
 // group returns the state of a group this worker owns, loaded on first
@@ -192,7 +193,7 @@ func (w *worker) group(ctx context.Context, appID, groupID string, part int) (*g
 		// here could fork the group's state.
 		return nil, errMoved
 	}
-	key := appID + "/" + groupID
+	key := groupKey(appID, groupID)
 	if gs := w.groups[key]; gs != nil {
 		return gs, nil
 	}
@@ -204,9 +205,12 @@ func (w *worker) group(ctx context.Context, appID, groupID string, part int) (*g
 	return gs, nil
 }
 
+// groupKey is a group's key in a worker's maps.
+func groupKey(appID, groupID string) string { return appID + "/" + groupID }
+
 // forget drops a group's state (stale, or its partition moved).
 func (w *worker) forget(gs *groupState) {
-	key := gs.g.AppID + "/" + gs.g.ID
+	key := groupKey(gs.g.AppID, gs.g.ID)
 	if w.groups[key] == gs {
 		delete(w.groups, key)
 	}

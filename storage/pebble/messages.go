@@ -74,8 +74,12 @@ func (s *Store) appendLocked(m storage.Message) (*pebbledb.Batch, error) {
 	if err != nil {
 		return nil, err
 	}
+	staleID := "" // the index entry of what the seqnum held before
+	if found && old.ID != m.ID {
+		staleID = old.ID
+	}
 	b := s.db.NewBatch()
-	if err := fillAppend(b, m, key, val, found && old.ID != m.ID, old.ID); err != nil {
+	if err := fillAppend(b, m, key, val, staleID); err != nil {
 		_ = b.Close()
 		return nil, err
 	}
@@ -98,11 +102,10 @@ func (s *Store) appendLocked(m storage.Message) (*pebbledb.Batch, error) {
 }
 
 // fillAppend puts m's writes in b: the message under key, its ID's index
-// entry, and the removal of the index entry of oldID, the message the
-// seqnum held before, when replaceID.
-func fillAppend(b *pebbledb.Batch, m storage.Message, key, val []byte, replaceID bool, oldID string) error {
-	if replaceID {
-		if err := b.Delete(idxKey(m.AppID, m.GroupID, oldID), nil); err != nil {
+// entry, and, unless staleID is empty, the removal of staleID's entry.
+func fillAppend(b *pebbledb.Batch, m storage.Message, key, val []byte, staleID string) error {
+	if staleID != "" {
+		if err := b.Delete(idxKey(m.AppID, m.GroupID, staleID), nil); err != nil {
 			return err
 		}
 	}
