@@ -1,9 +1,11 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -19,70 +21,319 @@ import (
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
-// highAckTimeout bounds the wait for the HIGH stream's acknowledgement.
+// highAckTimeout bounds how long a sender, a resume or a purge waits for
+// the HIGH stream to take a message.
 const highAckTimeout = 5 * time.Second
 
-// publishHigh publishes a HIGH message into the HIGH stream, de-duplicated
-// by message ID, without waiting for JetStream: the returned highAck
-// carries its acknowledgement. The stream captures the group's HIGH
-// subject, so gateways subscribed to the group receive it live as well.
-func (r *Router) publishHigh(ctx context.Context, appID, groupID string, msg *liveimpb.Message, frame []byte) (*highAck, error) {
-	out := nats.NewMsg(subject.GroupHigh(appID, groupID))
-	out.Data = frame
-	out.Header.Set(subject.HeaderSeq, strconv.FormatInt(msg.Seqnum, 10))
-	out.Header.Set(subject.HeaderLevel, "1")
-	span := r.startSend(ctx, telemetry.Publish, out.Subject, out.Header, semconv.MessagingMessageID(msg.MessageId),
-		semconv.MessagingMessageBodySize(len(frame)), telemetry.AppIDKey.String(appID), telemetry.GroupIDKey.String(groupID))
-	fut, err := r.js.PublishMsgAsync(out, jetstream.WithMsgID(msg.MessageId))
-	if err != nil {
-		err = liveimpb.ErrUnavailable.With("store HIGH message: %v", err)
-		endSpan(span, err)
-		return nil, err
+// highAttempt bounds one offer of a message to the HIGH stream; a stream
+// without a leader does not answer at all.
+const highAttempt = 2 * time.Second
+
+// highWindow is how many of one group's HIGH messages are offered to the
+// stream at once.
+const highWindow = 64
+
+// highRetryFor is how long the router keeps offering a refused HIGH
+// message to the stream: longer than a JetStream leader election.
+const highRetryFor = 30 * time.Second
+
+// publishHigh queues a HIGH message for the HIGH stream (de-duplicated by
+// message ID) behind the group's messages the stream has not taken yet,
+// and returns at once; the highAck says when the stream took it. The
+// stream captures the group's HIGH subject, so gateways subscribed to the
+// group receive each offer live as well.
+//
+// The stream must hold a group's HIGH messages in seqnum order: that is
+// the order a resume reads them in. So a group's messages are offered
+// in order, up to highWindow at once (highChains), and when the stream
+// refuses one (no leader for a moment) but takes a later one, the router
+// puts the later ones behind it again before it answers for them
+// (storeHighWindow). Offering them all at once with no such repair let a
+// refused message reach the stream after the group's next one.
+func (r *Router) publishHigh(ctx context.Context, appID, groupID string, part int, msg *liveimpb.Message, frame []byte) *highAck {
+	a := &highAck{
+		appID: appID, groupID: groupID, key: groupKey(appID, groupID), part: part, id: msg.MessageId, seq: msg.Seqnum,
+		subject: subject.GroupHigh(appID, groupID), frame: frame, header: nats.Header{}, since: r.now(), done: make(chan struct{}),
 	}
-	return &highAck{r: r, key: groupKey(appID, groupID), fut: fut, span: span, done: make(chan struct{})}, nil
+	a.span = r.startSend(ctx, telemetry.Publish, a.subject, a.header, semconv.MessagingMessageID(msg.MessageId),
+		semconv.MessagingMessageBodySize(len(frame)), telemetry.AppIDKey.String(appID), telemetry.GroupIDKey.String(groupID))
+	r.highChains.offer(r, a)
+	return a
 }
 
-// highAck is the HIGH stream's answer to one publish. The first wait
-// reads it, for at most highAckTimeout; every wait returns the same
-// outcome, so the sender's answer and a resume can both wait for it.
+// highAck is one HIGH message on its way to the stream. Its outcome is
+// set once, when the stream took it or the router gave it up; waits may
+// time out before that.
 type highAck struct {
-	r    *Router
-	key  string // the group's (groupKey)
-	fut  jetstream.PubAckFuture
-	span trace.Span
-	once sync.Once
-	err  error
-	done chan struct{} // closed when the first wait returns
+	appID   string
+	groupID string
+	key     string // groupKey(appID, groupID)
+	part    int
+	id      string // message ID: the stream's de-duplication ID
+	seq     int64
+	subject string
+	frame   []byte
+	since   time.Time
+	span    trace.Span
+	header  nats.Header   // trace context, set by startSend; copied into every offer
+	err     error         // read after done is closed
+	done    chan struct{} // closed once the stream took it (err nil) or the router gave it up
 }
 
-func (a *highAck) wait() error {
-	a.once.Do(func() {
-		timer := time.NewTimer(highAckTimeout)
-		defer timer.Stop()
-		select {
-		case <-a.fut.Ok():
-		case err := <-a.fut.Err():
-			a.err = liveimpb.ErrUnavailable.With("store HIGH message: %v", err)
-		case <-timer.C:
-			a.err = liveimpb.ErrUnavailable.With("store HIGH message: no acknowledgement within %v", highAckTimeout)
-		}
-		endSpan(a.span, a.err)
-		if a.err == nil {
-			a.r.metrics.messages.WithLabelValues("high").Inc()
-		}
-		close(a.done)
-	})
-	return a.err
+// wait returns nil once the stream took the message, the router's error
+// if it gave the message up, or 503 after highAckTimeout: the message may
+// still reach the stream, and a retry with the same clientMsgId waits
+// for it again.
+func (a *highAck) wait() error { return a.waitFor(highAckTimeout) }
+
+func (a *highAck) waitFor(d time.Duration) error {
+	select {
+	case <-a.done:
+		return a.err
+	default:
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-a.done:
+		return a.err
+	case <-timer.C:
+		return liveimpb.ErrUnavailable.With("store HIGH message: the stream has not taken it within %v; retry with the same clientMsgId", d)
+	}
 }
 
-// waited reports, without waiting, whether a wait has returned.
-func (a *highAck) waited() bool {
+// finished reports, without waiting, whether the message's outcome is set.
+func (a *highAck) finished() bool {
 	select {
 	case <-a.done:
 		return true
 	default:
 		return false
 	}
+}
+
+// failed reports whether the router gave the message up.
+func (a *highAck) failed() bool { return a.finished() && a.err != nil }
+
+// highChains holds each group's HIGH messages on their way to the stream,
+// oldest first; a goroutine per group with messages offers its head.
+type highChains struct {
+	mu sync.Mutex // leaf lock
+	m  map[string][]*highAck
+	wg sync.WaitGroup // the groups' goroutines
+}
+
+func (c *highChains) offer(r *Router, a *highAck) {
+	r.metrics.highWaiting.Inc()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string][]*highAck)
+	}
+	q := c.m[a.key]
+	c.m[a.key] = append(q, a)
+	if len(q) == 0 {
+		c.wg.Add(1)
+		go c.run(r, a.key)
+	}
+}
+
+// run offers a group's messages to the stream until none is left: up to
+// highWindow at once, in order, each answered as the stream takes it and
+// the next offered in its place.
+func (c *highChains) run(r *Router, key string) {
+	defer c.wg.Done()
+	var futs []jetstream.PubAckFuture // of the oldest len(futs) messages; nil: not offered
+	for {
+		c.mu.Lock()
+		q := c.m[key]
+		if len(q) == 0 {
+			delete(c.m, key)
+			c.mu.Unlock()
+			return
+		}
+		head := q[0]
+		var more []*highAck
+		if len(futs) == 0 || futs[len(futs)-1] != nil {
+			more = slices.Clone(q[len(futs):min(len(q), highWindow)])
+		}
+		c.mu.Unlock()
+		for _, a := range more {
+			// No retry by the NATS client: it would offer a refused
+			// message again after the later ones.
+			fut, err := r.js.PublishMsgAsync(a.offer(), jetstream.WithMsgID(a.id), jetstream.WithRetryAttempts(0))
+			if err != nil {
+				futs = append(futs, nil) // put right below, once it is the oldest
+				break
+			}
+			futs = append(futs, fut)
+		}
+		n := 1
+		if taken(futs[0]) {
+			r.finishHigh(head, nil)
+		} else {
+			c.mu.Lock()
+			offered := slices.Clone(c.m[key][:len(futs)])
+			c.mu.Unlock()
+			r.putRight(offered)
+			n = len(offered)
+		}
+		futs = futs[n:]
+		c.mu.Lock()
+		q = c.m[key]
+		clear(q[:n])
+		c.m[key] = q[n:]
+		c.mu.Unlock()
+	}
+}
+
+// taken waits for the stream's answer to an offer: whether it took it.
+func taken(fut jetstream.PubAckFuture) bool {
+	if fut == nil {
+		return false
+	}
+	select {
+	case <-fut.Ok():
+		return true
+	case <-fut.Err(): // refused, or no answer within highAttempt
+		return false
+	}
+}
+
+// drain waits at most d for every group's messages to reach the stream.
+func (c *highChains) drain(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// putRight sets the outcome of a group's offered messages, in order,
+// once the stream did not take the first: it reads which of them the
+// stream did take (an answer can be lost), and offers the others again
+// one at a time. One taken after one the stream did not take is deleted
+// from the stream and offered again under a new de-duplication ID, so it
+// comes after the earlier one.
+func (r *Router) putRight(offered []*highAck) {
+	landed, err := r.landedHigh(offered[0])
+	if err != nil {
+		for _, a := range offered {
+			r.finishHigh(a, err)
+		}
+		return
+	}
+	inOrder := true
+	for _, a := range offered {
+		streamSeq, in := landed[a.seq]
+		switch {
+		case in && inOrder:
+			r.finishHigh(a, nil)
+		case in: // after a message the stream did not take
+			r.log.Warn("HIGH message stored out of order; storing it again behind the earlier one",
+				telemetry.LogAppID, a.appID, telemetry.LogGroupID, a.groupID, "seqnum", a.seq)
+			err := r.retryHigh(a, func(ctx context.Context) error {
+				err := r.high.DeleteMsg(ctx, streamSeq)
+				if errors.Is(err, jetstream.ErrMsgNotFound) {
+					return nil
+				}
+				return err
+			})
+			if err == nil {
+				a.id += "~" + strconv.FormatUint(streamSeq, 10) // the old ID would be dropped as a duplicate
+				err = r.storeHigh(a)
+			}
+			r.finishHigh(a, err)
+		default:
+			inOrder = false
+			r.finishHigh(a, r.storeHigh(a))
+		}
+	}
+}
+
+// landedHigh returns the stream sequence of each of a's group's messages
+// in the stream from a's seqnum on, by seqnum. The messages before a are
+// in the stream, in order.
+func (r *Router) landedHigh(a *highAck) (map[int64]uint64, error) {
+	landed := make(map[int64]uint64)
+	err := r.retryHigh(a, func(ctx context.Context) error {
+		clear(landed)
+		return r.scanHigh(ctx, a.subject, a.seq-1, func(m *jetstream.RawStreamMsg, seq int64) bool {
+			landed[seq] = m.Sequence
+			return true
+		})
+	})
+	return landed, err
+}
+
+// offer is the NATS message of one offer of a to the stream.
+func (a *highAck) offer() *nats.Msg {
+	out := nats.NewMsg(a.subject)
+	out.Data = a.frame
+	for k, v := range a.header {
+		out.Header[k] = v
+	}
+	out.Header.Set(subject.HeaderSeq, strconv.FormatInt(a.seq, 10))
+	out.Header.Set(subject.HeaderLevel, "1")
+	return out
+}
+
+// storeHigh offers a message to the HIGH stream until it takes it.
+func (r *Router) storeHigh(a *highAck) error {
+	return r.retryHigh(a, func(ctx context.Context) error {
+		_, err := r.js.PublishMsg(ctx, a.offer(), jetstream.WithMsgID(a.id))
+		return err
+	})
+}
+
+// retryHigh runs op for a's sake, each run bounded by highAttempt, until
+// it succeeds. It gives up after highRetryFor since a was sent, when the
+// router no longer owns a's partition (the next owner answers for the
+// group now), or when the router has stopped.
+func (r *Router) retryHigh(a *highAck, op func(context.Context) error) error {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), highAttempt)
+		err := op(ctx)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				r.log.Info("HIGH stream answered after retries", telemetry.LogAppID, a.appID, telemetry.LogGroupID, a.groupID, "seqnum", a.seq, "attempts", attempt)
+			}
+			return nil
+		}
+		if r.now().Sub(a.since) > highRetryFor || !r.parts.owns(a.part) {
+			r.log.Warn("HIGH message given up", telemetry.LogAppID, a.appID, telemetry.LogGroupID, a.groupID, "seqnum", a.seq, "attempts", attempt, "err", err)
+			return liveimpb.ErrUnavailable.With("store HIGH message: %v", err)
+		}
+		if attempt == 1 {
+			r.log.Warn("HIGH stream refused; trying again", telemetry.LogAppID, a.appID, telemetry.LogGroupID, a.groupID, "seqnum", a.seq, "err", err)
+		}
+		r.metrics.highRetries.Inc()
+		select {
+		case <-time.After(backoff):
+		case <-r.quit:
+			return liveimpb.ErrUnavailable.With("store HIGH message: %v; the router stopped", err)
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// finishHigh sets a message's outcome.
+func (r *Router) finishHigh(a *highAck, err error) {
+	a.err = err
+	endSpan(a.span, err)
+	r.metrics.highWaiting.Dec()
+	if err == nil {
+		r.metrics.messages.WithLabelValues("high").Inc()
+	}
+	close(a.done)
 }
 
 // resumeGroup returns the group's HIGH messages after req.AfterSeqnum, in
@@ -99,7 +350,7 @@ func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGro
 		return nil, liveimpb.InvalidParam("afterDeleteSeq", "must not be negative")
 	}
 	// Every HIGH message up to sentSeq is in the stream once the stream
-	// has acknowledged the publishes in flight (the read waits for them),
+	// has taken the messages on their way to it (the read waits for them),
 	// and every deletion up to DeleteSeq is in the store: the worker
 	// finishes each deletion before it takes the next request, and sends
 	// in order.
@@ -126,8 +377,13 @@ func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGro
 			rep.HasMore = len(dels) == r.cfg.ResumeBatch && rep.LastDeleteSeq < lastDelete
 		}
 		if req.AfterSeqnum < last {
-			for _, a := range inFlight {
-				_ = a.wait() // a HIGH message the stream refused is not in it, nor acknowledged
+			if n := len(inFlight); n > 0 {
+				// A group's messages reach the stream in order: once the
+				// last is in, so are the others. One the stream has not
+				// taken within highAckTimeout is not in the reply, nor
+				// acknowledged; it reaches the client live when the
+				// stream takes it.
+				_ = inFlight[n-1].wait()
 			}
 			msgs, more, err := r.highAfter(ctx, subject.GroupHigh(j.appID, j.groupID), req.AfterSeqnum)
 			if err != nil {
@@ -145,17 +401,41 @@ func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGro
 }
 
 // highAfter reads up to ResumeBatch messages of subj with a group seqnum
-// above after. It finds the first one by binary search over the stream
-// sequence (a group's seqnums grow with the stream sequence), then reads
-// forward with next-by-subject gets.
-func (r *Router) highAfter(ctx context.Context, subj string, after int64) ([]*liveimpb.Message, bool, error) {
+// above after, in stream order; more reports whether the group has more.
+func (r *Router) highAfter(ctx context.Context, subj string, after int64) (out []*liveimpb.Message, more bool, err error) {
+	var bad error
+	err = r.scanHigh(ctx, subj, after, func(m *jetstream.RawStreamMsg, _ int64) bool {
+		if len(out) == r.cfg.ResumeBatch {
+			more = true
+			return false
+		}
+		var sf liveimpb.ServerFrame
+		if proto.Unmarshal(m.Data, &sf) != nil || sf.GetEvent().GetGroupMessage() == nil {
+			bad = fmt.Errorf("HIGH message %d is not a group message", m.Sequence)
+			return false
+		}
+		out = append(out, sf.GetEvent().GetGroupMessage())
+		return true
+	})
+	if err = cmp.Or(err, bad); err != nil {
+		return nil, false, err
+	}
+	return out, more, nil
+}
+
+// scanHigh calls fn with each message of subj from the first with a group
+// seqnum above after, in stream order, with its seqnum, while fn returns
+// true. It finds the first one by binary search over the stream sequence
+// (a group's seqnums grow with the stream sequence), then reads forward
+// with next-by-subject gets.
+func (r *Router) scanHigh(ctx context.Context, subj string, after int64, fn func(*jetstream.RawStreamMsg, int64) bool) error {
 	info, err := r.high.Info(ctx)
 	if err != nil {
-		return nil, false, liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
+		return liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
 	}
 	first, lastSeq := info.State.FirstSeq, info.State.LastSeq
 	if lastSeq == 0 || first > lastSeq {
-		return nil, false, nil
+		return nil
 	}
 	// get returns the first message of subj at or after stream seq s.
 	get := func(s uint64) (*jetstream.RawStreamMsg, int64, error) {
@@ -177,35 +457,27 @@ func (r *Router) highAfter(ctx context.Context, subj string, after int64) ([]*li
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 			hi = mid
 		case err != nil:
-			return nil, false, liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
+			return liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
 		case seq > after:
 			hi = mid
 		default:
 			lo = m.Sequence + 1
 		}
 	}
-	var out []*liveimpb.Message
-	next := lo
-	for next <= lastSeq && len(out) < r.cfg.ResumeBatch {
-		m, _, err := get(next)
+	for next := lo; next <= lastSeq; {
+		m, seq, err := get(next)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return out, false, nil
+			return nil
 		}
 		if err != nil {
-			return nil, false, liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
+			return liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
 		}
-		var sf liveimpb.ServerFrame
-		if err := proto.Unmarshal(m.Data, &sf); err != nil || sf.GetEvent().GetGroupMessage() == nil {
-			return nil, false, fmt.Errorf("HIGH message %d is not a group message", m.Sequence)
+		if !fn(m, seq) {
+			return nil
 		}
-		out = append(out, sf.GetEvent().GetGroupMessage())
 		next = m.Sequence + 1
 	}
-	if len(out) < r.cfg.ResumeBatch || next > lastSeq {
-		return out, false, nil
-	}
-	_, _, err = get(next) // anything left for this group?
-	return out, err == nil, nil
+	return nil
 }
 
 // lastHighSeq returns the seqnum of the group's last HIGH message in the

@@ -229,11 +229,7 @@ func TestHighAfter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ack, err := r.publishHigh(ctx, "app", groupID, msg, frame)
-		if err == nil {
-			err = ack.wait()
-		}
-		if err != nil {
+		if err := r.publishHigh(ctx, "app", groupID, -1, msg, frame).wait(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -522,5 +518,45 @@ func TestStatisticsWrittenAtStatsInterval(t *testing.T) {
 	}
 	if pv := stored(); pv != 9 {
 		t.Fatalf("a forced flush left PV %d stored; want 9", pv)
+	}
+}
+
+// TestRoomForHigh: a worker with maxHighInFlight HIGH messages on their
+// way to the stream waits for the oldest before it sequences another,
+// but refuses at once (503, before anything is stored) when the oldest
+// has waited highAckTimeout already: a stream that stopped taking
+// messages must not stall the worker for every HIGH send.
+func TestRoomForHigh(t *testing.T) {
+	r := testRouter(t, Config{})
+	fill := func(w *worker, since time.Time) []*highAck {
+		acks := make([]*highAck, maxHighInFlight)
+		for i := range acks {
+			acks[i] = &highAck{since: since, done: make(chan struct{})}
+			w.trackHigh(acks[i])
+		}
+		return acks
+	}
+
+	stale := r.workers[0]
+	acks := fill(stale, r.now().Add(-highAckTimeout-time.Second))
+	if err := stale.roomForHigh(); liveimpb.AsError(err).Code != liveimpb.ErrUnavailable.Code {
+		t.Fatalf("full of stale messages: %v, want 503", err)
+	}
+	close(acks[7].done) // any one taken makes room
+	if err := stale.roomForHigh(); err != nil {
+		t.Fatalf("one taken: %v", err)
+	}
+
+	fresh := r.workers[1]
+	acks = fill(fresh, r.now())
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		close(acks[0].done)
+	}()
+	if err := fresh.roomForHigh(); err != nil { // waits for the oldest
+		t.Fatalf("full of fresh messages: %v", err)
+	}
+	if !acks[0].finished() {
+		t.Fatal("roomForHigh returned before the oldest was taken")
 	}
 }

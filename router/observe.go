@@ -50,6 +50,9 @@ type metrics struct {
 	partitions   prometheus.Gauge
 	pinsLost     prometheus.Counter
 	storeSeconds *prometheus.HistogramVec
+	sendsStoring prometheus.Gauge
+	highWaiting  prometheus.Gauge
+	highRetries  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, nc *nats.Conn) *metrics {
@@ -83,6 +86,18 @@ func newMetrics(reg prometheus.Registerer, nc *nats.Conn) *metrics {
 			Name: "liveim_router_partition_pins_lost_total",
 			Help: "Partitions whose pin NATS gave to another router while this one consumed them (it stopped pulling for the pin TTL).",
 		}),
+		sendsStoring: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveim_router_sends_storing",
+			Help: "Sequenced sends waiting for the store to write their message (at most 128 per worker).",
+		}),
+		highWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveim_router_high_waiting",
+			Help: "HIGH messages the HIGH stream has not taken yet: one per group offered at a time, the rest queued behind it.",
+		}),
+		highRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveim_router_high_retries_total",
+			Help: "Offers of a HIGH message to the HIGH stream after it refused or did not answer one (a JetStream leader election, the stream gone).",
+		}),
 	}
 	m.storeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "liveim_router_store_seconds",
@@ -93,7 +108,7 @@ func newMetrics(reg prometheus.Registerer, nc *nats.Conn) *metrics {
 		Name: "liveim_router_nats_reconnects_total",
 		Help: "Times the router's NATS connection reconnected (or, after a failed first connect, connected).",
 	}, func() float64 { return float64(nc.Stats().Reconnects) })
-	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.logins, m.unbound, m.partitions, m.pinsLost, m.storeSeconds, reconnects)
+	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.logins, m.unbound, m.partitions, m.pinsLost, m.storeSeconds, m.sendsStoring, m.highWaiting, m.highRetries, reconnects)
 	return m
 }
 

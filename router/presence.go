@@ -313,8 +313,8 @@ func (r *Router) deleteGroup(ctx context.Context, j job) (*liveimpb.Reply, error
 	}
 	key := groupKey(j.appID, j.groupID)
 	j.w.finishSends(key, true) // a message still at the store would outlive its group
-	for _, a := range j.w.highInFlight(key) {
-		_ = a.wait() // and one on its way to the HIGH stream, the purge
+	if inFlight := j.w.highInFlight(key); len(inFlight) > 0 {
+		_ = inFlight[len(inFlight)-1].wait() // and those on their way to the HIGH stream, the purge (they go in order)
 	}
 	if err := r.store.DeleteGroup(ctx, j.appID, j.groupID); err != nil {
 		return nil, fmt.Errorf("delete group: %w", err)

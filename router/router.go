@@ -45,6 +45,8 @@ type Router struct {
 	parts       *partitions
 	auditClient *http.Client
 	high        jetstream.Stream
+	highChains  highChains    // HIGH messages on their way to high
+	quit        chan struct{} // closed when Run returns: the HIGH chains give up
 
 	qmu       sync.RWMutex // guards closing the workers' queues
 	qclosed   bool
@@ -94,10 +96,10 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 	} else if !ids.Valid(cfg.ID) {
 		return nil, fmt.Errorf("router: ID %q: at most 64 of A-Z a-z 0-9 -", cfg.ID)
 	}
-	// Pending HIGH acknowledgements are dropped after highAckTimeout, when
-	// their senders have been answered 503; the workers' own bound keeps
-	// them under the client's.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(highAckTimeout),
+	// An async HIGH offer not answered within highAttempt fails (the HIGH
+	// chains offer it again); the workers' own bound keeps the offers in
+	// flight under the client's.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(highAttempt),
 		jetstream.WithPublishAsyncMaxPending(cfg.Workers*maxHighInFlight+1024))
 	if err != nil {
 		return nil, fmt.Errorf("router: jetstream: %w", err)
@@ -118,6 +120,7 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		authSlots:   make(chan struct{}, 4096),
 		offSlots:    make(chan struct{}, 4096),
 		ready:       make(chan struct{}),
+		quit:        make(chan struct{}),
 	}
 	r.metrics = m
 	r.events = callback.NewPublisher(nc, "router", r.log, o.reg)
@@ -238,7 +241,14 @@ loop:
 	for range cap(r.authSlots) { // and for credential checks
 		r.authSlots <- struct{}{}
 	}
-	if err := stopWorkers(); err != nil { // each worker saves its groups last
+	// Each worker saves its groups last; the HIGH messages of the last
+	// requests then get a few seconds to reach the stream.
+	err = stopWorkers()
+	if !r.highChains.drain(5 * time.Second) {
+		r.log.Warn("stopped with HIGH messages the stream has not taken")
+	}
+	close(r.quit)
+	if err != nil {
 		return fmt.Errorf("router: save group state: %w", err)
 	}
 	r.events.Close(5 * time.Second) // the callback events of the last requests

@@ -119,6 +119,11 @@ func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimp
 	if !high && !gs.rate.allow(now) {
 		return nil, liveimpb.ErrTooFast.With("the group is over its rate of %.0f NORMAL messages/s; message shed", r.cfg.RoomRate)
 	}
+	if high {
+		if err := j.w.roomForHigh(); err != nil {
+			return nil, err
+		}
+	}
 	seq, err := j.w.nextSeq(ctx, gs)
 	if err != nil {
 		return nil, err
@@ -168,19 +173,20 @@ func sendable(gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessage
 }
 
 // deliver publishes a sequenced message to the group: NORMAL on core
-// NATS; HIGH through JetStream (de-duplicated by message ID; gateways see
-// it live through their core subscription on the same subject), without
-// waiting: the stream's acknowledgement comes through the returned
-// highAck, which the sender's answer waits for (publishHigh). Both go out
-// in order on the router's one connection, so a group's messages reach
-// the stream and the gateways in seqnum order.
-func (r *Router) deliver(ctx context.Context, appID, groupID string, msg *liveimpb.Message) (*highAck, error) {
+// NATS; HIGH into the HIGH stream (publishHigh; gateways see it live
+// through their core subscription on the same subject) without waiting:
+// the returned highAck says when the stream took it, and the sender's
+// answer waits for that. Both go out on the router's one connection, a
+// group's in seqnum order, so the gateways get them in that order; a
+// group's HIGH messages wait in line for the stream, so the stream keeps
+// that order too.
+func (r *Router) deliver(ctx context.Context, appID, groupID string, part int, msg *liveimpb.Message) (*highAck, error) {
 	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
 	if err != nil {
 		return nil, fmt.Errorf("marshal event: %w", err)
 	}
 	if msg.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH {
-		return r.publishHigh(ctx, appID, groupID, msg, frame)
+		return r.publishHigh(ctx, appID, groupID, part, msg, frame), nil
 	}
 	out := nats.NewMsg(subject.GroupEvents(appID, groupID))
 	out.Data = frame
@@ -227,21 +233,29 @@ func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID 
 	if e.msg == nil {
 		return nil, liveimpb.ErrUnavailable.With("this message is being sent; retry")
 	}
+	var ack *highAck
 	if !e.delivered.Load() {
-		ack, err := r.deliver(ctx, j.appID, j.groupID, e.msg)
-		if err == nil && ack != nil {
-			err = ack.wait()
+		// A HIGH message still on its way to the stream is waited for, not
+		// offered again; one the router gave up is offered again.
+		if ack = e.ack; ack == nil || ack.failed() {
+			var err error
+			if ack, err = r.deliver(ctx, j.appID, j.groupID, j.part, e.msg); err != nil {
+				return nil, err
+			}
+			if ack == nil {
+				e.delivered.Store(true)
+			} else {
+				e.ack = ack
+				j.w.trackHigh(ack)
+			}
 		}
-		if err != nil {
-			return nil, err
-		}
-		e.delivered.Store(true)
 	}
+	var stored <-chan error
+	var queued error
 	if e.eventPending.Load() {
-		stored, queued := r.messageEvent(ctx, j.appID, e.msg)
-		return r.answerStored(j, e, nil, stored, queued, sendReply(e.msg))
+		stored, queued = r.messageEvent(ctx, j.appID, e.msg)
 	}
-	return sendReply(e.msg), nil
+	return r.answerStored(j, e, ack, stored, queued, sendReply(e.msg))
 }
 
 func sendReply(m *liveimpb.Message) *liveimpb.Reply {
@@ -276,11 +290,13 @@ type sentCache struct {
 // sentEntry is one remembered send. msg is nil while the send is
 // pending (its audit hook thinking or its message at the store);
 // delivered reports whether its publish succeeded (for HIGH, once the
-// stream acknowledged it: set off the worker, by answerStored).
-// eventPending is set while its callback event may not be stored (it is
-// cleared off the worker, by answerStored).
+// stream took it: set off the worker, by answerStored), and ack is a HIGH
+// message's way to the stream. eventPending is set while its callback
+// event may not be stored (it is cleared off the worker, by
+// answerStored). The worker owns msg and ack.
 type sentEntry struct {
 	msg          *liveimpb.Message
+	ack          *highAck
 	delivered    atomic.Bool
 	eventPending atomic.Bool
 }

@@ -11,9 +11,11 @@ import (
 // that many it waits for the oldest before it takes the next.
 const maxStoring = 128
 
-// maxHighInFlight is how many HIGH publishes one worker has waiting for
-// the stream's ack; with that many it waits for the oldest before it
-// publishes the next, so a burst waits for the stream instead of failing.
+// maxHighInFlight is how many HIGH messages one worker has on their way to
+// the stream; with that many, a HIGH send waits for the oldest (a burst
+// waits for the stream instead of failing) unless the stream has kept it
+// highAckTimeout already: then the send is refused with 503 before it is
+// sequenced, and nothing of it is stored.
 const maxHighInFlight = 256
 
 // pendingSend is a sequenced send whose message the store is writing, off
@@ -44,6 +46,7 @@ func (w *worker) queueSend(p *pendingSend) {
 	p.stored = make(chan struct{})
 	w.sends[key] = append(w.sends[key], p)
 	w.storing++
+	w.r.metrics.sendsStoring.Inc()
 	if p.req.NoStorage { // nothing to store: it only waits its turn
 		close(p.stored)
 		return
@@ -83,6 +86,7 @@ func (w *worker) finishSends(key string, wait bool) {
 		q[0] = nil
 		q = q[1:]
 		w.storing--
+		w.r.metrics.sendsStoring.Dec()
 		if rep, err := w.r.sent(p); err != errLater {
 			p.j.done(rep, err)
 		}
@@ -130,7 +134,7 @@ func (r *Router) sent(p *pendingSend) (*liveimpb.Reply, error) {
 		e = gs.sent.add(msg.MessageId, msg)
 		e.eventPending.Store(true)
 	}
-	ack, err := r.deliver(p.ctx, appID, msg.GroupId, msg)
+	ack, err := r.deliver(p.ctx, appID, msg.GroupId, p.j.part, msg)
 	if err != nil {
 		return nil, err // stored: a retry delivers it (repeatedSend)
 	}
@@ -138,42 +142,63 @@ func (r *Router) sent(p *pendingSend) (*liveimpb.Reply, error) {
 		gs.sent.delivered(msg.MessageId)
 	} else {
 		p.j.w.trackHigh(ack) // the answer waits for it, off the worker
+		if e != nil {
+			e.ack = ack
+		}
 	}
 	return r.answerStored(p.j, e, ack, stored, queued, sendReply(msg))
 }
 
-// trackHigh counts a HIGH publish in flight against maxHighInFlight; at
-// the bound the worker waits for the oldest ack.
+// trackHigh keeps a HIGH message on its way to the stream until the
+// stream took it, so a resume or a purge can wait for it and a send can
+// tell whether there is room for another (roomForHigh).
 func (w *worker) trackHigh(a *highAck) {
-	w.highAcks = append(pruneAcked(w.highAcks), a)
-	for len(w.highAcks) > maxHighInFlight {
-		_ = w.highAcks[0].wait() // its sender's answer gets the same outcome
+	w.highAcks = append(w.highAcks, a)
+	if len(w.highAcks) >= maxHighInFlight {
 		w.highAcks = pruneAcked(w.highAcks)
 	}
 }
 
-// highInFlight returns a copy of the group's HIGH publishes no one has
-// waited for yet (a resume waits for them off the worker). They are kept
-// by group ID, so a group dropped and loaded again still finds them.
+// roomForHigh reports whether the worker may sequence one more HIGH
+// message: with maxHighInFlight on their way to the stream it waits for
+// the oldest, one at a time, but never for one the stream has kept
+// highAckTimeout already.
+func (w *worker) roomForHigh() error {
+	for len(w.highAcks) >= maxHighInFlight {
+		if w.highAcks = pruneAcked(w.highAcks); len(w.highAcks) < maxHighInFlight {
+			break
+		}
+		oldest := w.highAcks[0]
+		if left := highAckTimeout - w.r.now().Sub(oldest.since); left <= 0 || oldest.waitFor(left) != nil && !oldest.finished() {
+			return liveimpb.ErrUnavailable.With("%d HIGH messages of this router wait for the HIGH stream; retry", len(w.highAcks))
+		}
+	}
+	return nil
+}
+
+// highInFlight returns a copy of the group's HIGH messages the stream has
+// not taken yet, oldest first (a resume waits for them off the worker).
+// They are kept by group ID, so a group dropped and loaded again still
+// finds them.
 func (w *worker) highInFlight(key string) []*highAck {
 	var out []*highAck
 	for _, a := range w.highAcks {
-		if a.key == key && !a.waited() {
+		if a.key == key && !a.finished() {
 			out = append(out, a)
 		}
 	}
 	return out
 }
 
-// pruneAcked drops the leading acks someone has waited for.
+// pruneAcked drops the messages the stream took or the router gave up,
+// keeping the order of the rest.
 func pruneAcked(acks []*highAck) []*highAck {
-	n := 0
-	for n < len(acks) && acks[n].waited() {
-		acks[n] = nil
-		n++
+	kept := acks[:0]
+	for _, a := range acks {
+		if !a.finished() {
+			kept = append(kept, a)
+		}
 	}
-	if n == len(acks) {
-		return nil
-	}
-	return acks[n:]
+	clear(acks[len(kept):])
+	return kept
 }

@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/testcluster"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// TestHighStreamKeepsOrderAfterARefusal: the HIGH stream refuses a
+// group's message (a JetStream leader election: no acknowledgement),
+// then takes the group's next one. The stream must still hold the
+// group's messages in seqnum order, or a client resuming from before
+// them delivers the later one and then drops the earlier one as "at or
+// below what it delivered": an acknowledged HIGH message lost.
+func TestHighStreamKeepsOrderAfterARefusal(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	watcher := c.Login(t, 0, "watcher", "")
+	join(t, watcher, "room")
+
+	ctx := ctxT(t)
+	js := c.JetStream()
+	s, err := js.Stream(ctx, subject.HighStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	refusing := cfg
+	refusing.Subjects = []string{"liveim.refusing.>"} // the stream hears nothing of the groups
+	if _, err := js.UpdateStream(ctx, refusing); err != nil {
+		t.Fatal(err)
+	}
+	high := func(data string) *liveimpb.SendGroupMessageRequest {
+		return &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: data, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, ClientMsgId: data}
+	}
+	type result struct {
+		rep *liveimpb.SendMessageReply
+		err error
+	}
+	first := make(chan result, 1)
+	go func() {
+		rep, err := sendRetrying(context.Background(), owner, high("a"))
+		first <- result{rep, err}
+	}()
+	// The watcher gets "a" live: the router has offered it to the stream,
+	// which did not take it.
+	if m := waitEvent(t, watcher, groupMsg); m.Data != "a" {
+		t.Fatalf("watcher got %q first, want a", m.Data)
+	}
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	b, err := sendRetrying(ctx, owner, high("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := <-first
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	if a.rep.Seqnum >= b.Seqnum {
+		t.Fatalf("seqnums a %d, b %d", a.rep.Seqnum, b.Seqnum)
+	}
+
+	// The stream holds the group's messages once each, in seqnum order.
+	var inStream []int64
+	subj := subject.GroupHigh(testcluster.AppID, "room")
+	for next := uint64(1); ; {
+		m, err := s.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq, _ := strconv.ParseInt(m.Header.Get(subject.HeaderSeq), 10, 64)
+		inStream = append(inStream, seq)
+		next = m.Sequence + 1
+	}
+	if want := []int64{a.rep.Seqnum, b.Seqnum}; !slices.Equal(inStream, want) {
+		t.Fatalf("the HIGH stream holds seqnums %v, want %v", inStream, want)
+	}
+
+	// A client resuming from before both gets both, in order.
+	late := c.Login(t, 0, "late", "")
+	join(t, late, "room")
+	got, _, err := client.NewHighTracker().Resume(ctx, late, "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []string
+	for _, m := range got {
+		data = append(data, m.Data)
+	}
+	if len(data) != 2 || data[0] != "a" || data[1] != "b" {
+		t.Fatalf("resume delivered %q, want [a b]", data)
+	}
+}

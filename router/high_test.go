@@ -1,0 +1,98 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// TestHighWindowPutsLaterMessagesBack: in one window of a group's HIGH
+// messages the stream refuses the first (here: too large for the stream
+// for a moment; in production a leader election) and takes the second.
+// The second must not stay ahead of the first: a resume reads the stream
+// in its order, and a client drops what is at or below the last seqnum
+// it delivered. The window deletes the second, stores the first once the
+// stream takes it, then the second again.
+func TestHighWindowPutsLaterMessagesBack(t *testing.T) {
+	r := testRouter(t, Config{})
+	r.parts.consuming[0] = &consumption{} // the router owns partition 0: it keeps trying
+	ctx := context.Background()
+	info, err := r.high.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	small := cfg
+	small.MaxMsgSize = 1024
+	if _, err := r.js.UpdateStream(ctx, small); err != nil {
+		t.Fatal(err)
+	}
+	offer := func(seq int64, data string) *highAck {
+		msg := &liveimpb.Message{MessageId: "m" + data[:1], GroupId: "g", Seqnum: seq, Data: data, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
+		frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &highAck{appID: "app", groupID: "g", key: groupKey("app", "g"), part: 0, id: msg.MessageId, seq: seq,
+			subject: subject.GroupHigh("app", "g"), frame: frame, since: r.now(), done: make(chan struct{})}
+	}
+	big, next := offer(7, "a"+strings.Repeat("x", 2000)), offer(8, "b")
+	window := []*highAck{big, next}
+	c := &r.highChains
+	c.mu.Lock()
+	c.m = map[string][]*highAck{big.key: slices.Clone(window)} // both offered at once
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go c.run(r, big.key)
+
+	// The stream takes the second while it refuses the first.
+	subj := subject.GroupHigh("app", "g")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := r.high.GetLastMsgForSubject(ctx, subj); err == nil {
+			break
+		} else if !errors.Is(err, jetstream.ErrMsgNotFound) || time.Now().After(deadline) {
+			t.Fatalf("the second message never reached the stream: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if big.finished() || next.finished() {
+		t.Fatal("a message of the window finished while the first is refused")
+	}
+	if _, err := r.js.UpdateStream(ctx, cfg); err != nil { // the stream takes it now
+		t.Fatal(err)
+	}
+	if !c.drain(30 * time.Second) {
+		t.Fatal("the window never finished")
+	}
+	for _, a := range window {
+		if err := a.wait(); err != nil {
+			t.Fatalf("seqnum %d: %v", a.seq, err)
+		}
+	}
+	var inStream []int64
+	if err := r.scanHigh(ctx, subj, 0, func(_ *jetstream.RawStreamMsg, seq int64) bool {
+		inStream = append(inStream, seq)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{7, 8}; !slices.Equal(inStream, want) {
+		t.Fatalf("the stream holds seqnums %v, want %v", inStream, want)
+	}
+	got, _, err := r.highAfter(ctx, subj, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Data[:1] != "a" || got[1].Data != "b" {
+		t.Fatalf("resume reads %d messages, want a then b", len(got))
+	}
+}
