@@ -48,7 +48,7 @@ const highRetryFor = 30 * time.Second
 // in order, up to highWindow at once (highChains), and when the stream
 // refuses one (no leader for a moment) but takes a later one, the router
 // puts the later ones behind it again before it answers for them
-// (storeHighWindow). Offering them all at once with no such repair let a
+// (putRight). Offering them all at once with no such repair let a
 // refused message reach the stream after the group's next one.
 func (r *Router) publishHigh(ctx context.Context, appID, groupID string, part int, msg *liveimpb.Message, frame []byte) *highAck {
 	a := &highAck{
@@ -116,7 +116,7 @@ func (a *highAck) finished() bool {
 func (a *highAck) failed() bool { return a.finished() && a.err != nil }
 
 // highChains holds each group's HIGH messages on their way to the stream,
-// oldest first; a goroutine per group with messages offers its head.
+// oldest first; a goroutine per group with messages (run) offers them.
 type highChains struct {
 	mu sync.Mutex // leaf lock
 	m  map[string][]*highAck
@@ -146,12 +146,7 @@ func (c *highChains) run(r *Router, key string) {
 	var futs []jetstream.PubAckFuture // of the oldest len(futs) messages; nil: not offered
 	for {
 		c.mu.Lock()
-		q := c.m[key]
-		if len(q) == 0 {
-			delete(c.m, key)
-			c.mu.Unlock()
-			return
-		}
+		q := c.m[key] // never empty: offer starts run for a message, and run ends with the last
 		head := q[0]
 		var more []*highAck
 		if len(futs) == 0 || futs[len(futs)-1] != nil {
@@ -182,6 +177,11 @@ func (c *highChains) run(r *Router, key string) {
 		c.mu.Lock()
 		q = c.m[key]
 		clear(q[:n])
+		if len(q) == n { // in the same hold as the check, or offer would start a second run
+			delete(c.m, key)
+			c.mu.Unlock()
+			return
+		}
 		c.m[key] = q[n:]
 		c.mu.Unlock()
 	}
