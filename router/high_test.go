@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -25,7 +26,9 @@ import (
 // stream takes it, then the second again.
 func TestHighWindowPutsLaterMessagesBack(t *testing.T) {
 	r := testRouter(t, Config{})
+	r.parts.mu.Lock()
 	r.parts.consuming[0] = &consumption{} // the router owns partition 0: it keeps trying
+	r.parts.mu.Unlock()
 	ctx := context.Background()
 	info, err := r.high.Info(ctx)
 	if err != nil {
@@ -148,5 +151,49 @@ func TestHighChainsInOrderUnderChurn(t *testing.T) {
 		if len(got) != per || !slices.IsSorted(got) || got[0] != 1 || got[per-1] != per {
 			t.Fatalf("group g%d: %d messages in the stream (first %v), want seqnums 1..%d once each, in order", g, len(got), got[:min(len(got), 5)], per)
 		}
+	}
+}
+
+// TestHighGivenUpWhenPartitionMoves: a message the stream keeps refusing
+// is offered again while the router owns the group's partition, and
+// given up (503 to whoever waits) as soon as it does not: the next owner
+// answers for the group now, and two routers offering one group's
+// messages would put them out of order.
+func TestHighGivenUpWhenPartitionMoves(t *testing.T) {
+	r := testRouter(t, Config{})
+	r.parts.mu.Lock()
+	r.parts.consuming[0] = &consumption{}
+	r.parts.mu.Unlock()
+	ctx := context.Background()
+	info, err := r.high.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := info.Config
+	small.MaxMsgSize = 1024 // the stream refuses the message for as long as the test lasts
+	if _, err := r.js.UpdateStream(ctx, small); err != nil {
+		t.Fatal(err)
+	}
+	msg := &liveimpb.Message{MessageId: "big", GroupId: "g", Seqnum: 1, Data: strings.Repeat("x", 2000), Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
+	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := r.publishHigh(ctx, "app", "g", 0, msg, frame)
+	deadline := time.Now().Add(30 * time.Second)
+	for testutil.ToFloat64(r.metrics.highRetries) < 2 { // refused, and offered again
+		if time.Now().After(deadline) {
+			t.Fatal("the refused message was not offered again")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if a.finished() {
+		t.Fatalf("given up while the router owns the partition: %v", a.err)
+	}
+	r.parts.mu.Lock()
+	delete(r.parts.consuming, 0) // the partition moved
+	r.parts.mu.Unlock()
+	if err := a.waitFor(20 * time.Second); !a.finished() || liveimpb.AsError(err).Code != liveimpb.ErrUnavailable.Code {
+		t.Fatalf("after the partition moved: finished %v, %v; want given up with 503", a.finished(), err)
 	}
 }
