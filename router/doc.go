@@ -22,10 +22,10 @@
 // wait without needing the state runs off it and comes back as a job: an
 // app's audit hook, history queries, resume reads, and a message's append
 // to the store (sends.go: the worker finishes a group's sends in seqnum
-// order as they are stored). A group's HIGH messages go to the HIGH
-// stream in seqnum order from a goroutine per group with messages waiting
-// (high.go), which puts them right when the stream refuses one for a
-// moment and takes a later one. Partition consumers
+// order as they are stored). The worker publishes a group's HIGH
+// messages too, and a goroutine per group with HIGH messages unsettled
+// (high.go) reads the stream's answers in order and puts right what the
+// stream took out of order or not at all. Partition consumers
 // never wait for a worker (a per-worker inbox), so a busy router keeps
 // its partitions. Group writes are compare-and-set, so a router holding a
 // stale copy cannot overwrite a newer one. docs/architecture.md describes
@@ -39,5 +39,5 @@
 //	gatewayTracker.mu gateways' last heartbeats
 //	appCache.mu       cached app records
 //	nonces.mu         tokens bound recently
-//	highChains.mu     each group's HIGH messages on their way to the stream
+//	highChains.mu     each group's HIGH messages not settled in the stream
 package router

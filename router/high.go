@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -29,27 +28,23 @@ const highAckTimeout = 5 * time.Second
 // without a leader does not answer at all.
 const highAttempt = 2 * time.Second
 
-// highWindow is how many of one group's HIGH messages are offered to the
-// stream at once.
-const highWindow = 64
-
 // highRetryFor is how long the router keeps offering a refused HIGH
 // message to the stream: longer than a JetStream leader election.
 const highRetryFor = 30 * time.Second
 
-// publishHigh queues a HIGH message for the HIGH stream (de-duplicated by
-// message ID) behind the group's messages the stream has not taken yet,
-// and returns at once; the highAck says when the stream took it. The
-// stream captures the group's HIGH subject, so gateways subscribed to the
-// group receive each offer live as well.
+// publishHigh publishes a HIGH message into the HIGH stream (de-duplicated
+// by message ID) without waiting, and queues it behind the group's
+// messages whose place in the stream is not settled yet; the highAck says
+// when it is. The stream captures the group's HIGH subject, so gateways
+// subscribed to the group receive it live as well, in order with the
+// group's NORMAL messages (both are published by the group's worker).
 //
 // The stream must hold a group's HIGH messages in seqnum order: that is
-// the order a resume reads them in. So a group's messages are offered
-// in order, up to highWindow at once (highChains), and when the stream
-// refuses one (no leader for a moment) but takes a later one, the router
-// puts the later ones behind it again before it answers for them
-// (putRight). Offering them all at once with no such repair let a
-// refused message reach the stream after the group's next one.
+// the order a resume reads them in. A goroutine per group with messages
+// queued (highChains.run) reads the stream's answers in order and puts
+// right what the stream took out of order or not at all (settleHigh).
+// Without it, a message the stream refused (no leader for a moment)
+// reached the stream after the group's next one, through a retry.
 func (r *Router) publishHigh(ctx context.Context, appID, groupID string, part int, msg *liveimpb.Message, frame []byte) *highAck {
 	a := &highAck{
 		appID: appID, groupID: groupID, key: groupKey(appID, groupID), part: part, id: msg.MessageId, seq: msg.Seqnum,
@@ -75,9 +70,10 @@ type highAck struct {
 	frame   []byte
 	since   time.Time
 	span    trace.Span
-	header  nats.Header   // trace context, set by startSend; copied into every offer
-	err     error         // read after done is closed
-	done    chan struct{} // closed once the stream took it (err nil) or the router gave it up
+	header  nats.Header            // trace context, set by startSend; copied into every offer
+	fut     jetstream.PubAckFuture // the first offer's answer; nil if it could not be made
+	err     error                  // read after done is closed
+	done    chan struct{}          // closed once the stream took it (err nil) or the router gave it up
 }
 
 // wait returns nil once the stream took the message, the router's error
@@ -115,16 +111,25 @@ func (a *highAck) finished() bool {
 // failed reports whether the router gave the message up.
 func (a *highAck) failed() bool { return a.finished() && a.err != nil }
 
-// highChains holds each group's HIGH messages on their way to the stream,
-// oldest first; a goroutine per group with messages (run) offers them.
+// highChains holds each group's HIGH messages whose place in the stream
+// is not settled yet, oldest first; a goroutine per group with messages
+// (run) settles them in order.
 type highChains struct {
 	mu sync.Mutex // leaf lock
 	m  map[string][]*highAck
 	wg sync.WaitGroup // the groups' goroutines
 }
 
+// offer publishes a and queues it for its group's run. A group's messages
+// all come from its worker, so they are published and queued in seqnum
+// order.
 func (c *highChains) offer(r *Router, a *highAck) {
 	r.metrics.highWaiting.Inc()
+	// No retry by the NATS client: it would offer a refused message again
+	// after the later ones (run offers it again, in order).
+	if fut, err := r.js.PublishMsgAsync(a.offer(), jetstream.WithMsgID(a.id), jetstream.WithRetryAttempts(0)); err == nil {
+		a.fut = fut
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -138,65 +143,25 @@ func (c *highChains) offer(r *Router, a *highAck) {
 	}
 }
 
-// run offers a group's messages to the stream until none is left: up to
-// highWindow at once, in order, each answered as the stream takes it and
-// the next offered in its place.
+// run settles a group's messages in order until none is left.
 func (c *highChains) run(r *Router, key string) {
 	defer c.wg.Done()
-	var futs []jetstream.PubAckFuture // of the oldest len(futs) messages; nil: not offered
+	var last uint64 // stream sequence of the group's last message settled
 	for {
 		c.mu.Lock()
-		q := c.m[key] // never empty: offer starts run for a message, and run ends with the last
-		head := q[0]
-		var more []*highAck
-		if len(futs) == 0 || futs[len(futs)-1] != nil {
-			more = slices.Clone(q[len(futs):min(len(q), highWindow)])
-		}
+		a := c.m[key][0] // never empty: offer starts run for a message, and run ends with the last
 		c.mu.Unlock()
-		for _, a := range more {
-			// No retry by the NATS client: it would offer a refused
-			// message again after the later ones.
-			fut, err := r.js.PublishMsgAsync(a.offer(), jetstream.WithMsgID(a.id), jetstream.WithRetryAttempts(0))
-			if err != nil {
-				futs = append(futs, nil) // put right below, once it is the oldest
-				break
-			}
-			futs = append(futs, fut)
-		}
-		n := 1
-		if taken(futs[0]) {
-			r.finishHigh(head, nil)
-		} else {
-			c.mu.Lock()
-			offered := slices.Clone(c.m[key][:len(futs)])
-			c.mu.Unlock()
-			r.putRight(offered)
-			n = len(offered)
-		}
-		futs = futs[n:]
+		r.finishHigh(a, r.settleHigh(a, &last))
 		c.mu.Lock()
-		q = c.m[key]
-		clear(q[:n])
-		if len(q) == n { // in the same hold as the check, or offer would start a second run
+		q := c.m[key]
+		q[0] = nil
+		if len(q) == 1 { // in the hold that empties it, or an offer would find no run
 			delete(c.m, key)
 			c.mu.Unlock()
 			return
 		}
-		c.m[key] = q[n:]
+		c.m[key] = q[1:]
 		c.mu.Unlock()
-	}
-}
-
-// taken waits for the stream's answer to an offer: whether it took it.
-func taken(fut jetstream.PubAckFuture) bool {
-	if fut == nil {
-		return false
-	}
-	select {
-	case <-fut.Ok():
-		return true
-	case <-fut.Err(): // refused, or no answer within highAttempt
-		return false
 	}
 }
 
@@ -215,45 +180,51 @@ func (c *highChains) drain(d time.Duration) bool {
 	}
 }
 
-// putRight sets the outcome of a group's offered messages, in order,
-// once the stream did not take the first: it reads which of them the
-// stream did take (an answer can be lost), and offers the others again
-// one at a time. One taken after one the stream did not take is deleted
-// from the stream and offered again under a new de-duplication ID, so it
-// comes after the earlier one.
-func (r *Router) putRight(offered []*highAck) {
-	landed, err := r.landedHigh(offered[0])
-	if err != nil {
-		for _, a := range offered {
-			r.finishHigh(a, err)
+// settleHigh makes sure a is in the stream after the group's messages
+// settled before it (last: the stream sequence of the latest), offering
+// it again if the stream did not take it, and deleting it first and
+// offering it again under a new de-duplication ID if the stream took it
+// ahead of one of them (an earlier message that was offered again).
+func (r *Router) settleHigh(a *highAck, last *uint64) error {
+	streamSeq, in := uint64(0), false
+	if a.fut != nil {
+		select {
+		case ack := <-a.fut.Ok():
+			streamSeq, in = ack.Sequence, true
+		case <-a.fut.Err(): // refused, or no answer within highAttempt: did it land?
 		}
-		return
 	}
-	inOrder := true
-	for _, a := range offered {
-		streamSeq, in := landed[a.seq]
-		switch {
-		case in && inOrder:
-			r.finishHigh(a, nil)
-		case in: // after a message the stream did not take
-			r.log.Warn("HIGH message stored out of order; storing it again behind the earlier one",
+	if !in {
+		landed, err := r.landedHigh(a)
+		if err != nil {
+			return err
+		}
+		streamSeq, in = landed[a.seq]
+	}
+	for {
+		if in && streamSeq > *last {
+			*last = streamSeq
+			return nil
+		}
+		if in { // ahead of a message settled before it
+			r.log.Warn("HIGH message stored out of order; storing it again behind the earlier ones",
 				telemetry.LogAppID, a.appID, telemetry.LogGroupID, a.groupID, "seqnum", a.seq)
-			err := r.retryHigh(a, func(ctx context.Context) error {
+			if err := r.retryHigh(a, func(ctx context.Context) error {
 				err := r.high.DeleteMsg(ctx, streamSeq)
 				if errors.Is(err, jetstream.ErrMsgNotFound) {
 					return nil
 				}
 				return err
-			})
-			if err == nil {
-				a.id += "~" + strconv.FormatUint(streamSeq, 10) // the old ID would be dropped as a duplicate
-				err = r.storeHigh(a)
+			}); err != nil {
+				return err
 			}
-			r.finishHigh(a, err)
-		default:
-			inOrder = false
-			r.finishHigh(a, r.storeHigh(a))
+			a.id += "~" + strconv.FormatUint(streamSeq, 10) // the old ID would be dropped as a duplicate
 		}
+		var err error
+		if streamSeq, err = r.storeHigh(a); err != nil {
+			return err
+		}
+		in = true
 	}
 }
 
@@ -284,12 +255,18 @@ func (a *highAck) offer() *nats.Msg {
 	return out
 }
 
-// storeHigh offers a message to the HIGH stream until it takes it.
-func (r *Router) storeHigh(a *highAck) error {
-	return r.retryHigh(a, func(ctx context.Context) error {
-		_, err := r.js.PublishMsg(ctx, a.offer(), jetstream.WithMsgID(a.id))
+// storeHigh offers a message to the HIGH stream until it takes it, and
+// returns its stream sequence.
+func (r *Router) storeHigh(a *highAck) (uint64, error) {
+	var seq uint64
+	err := r.retryHigh(a, func(ctx context.Context) error {
+		ack, err := r.js.PublishMsg(ctx, a.offer(), jetstream.WithMsgID(a.id))
+		if err == nil {
+			seq = ack.Sequence
+		}
 		return err
 	})
+	return seq, err
 }
 
 // retryHigh runs op for a's sake, each run bounded by highAttempt, until

@@ -17,14 +17,14 @@ import (
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
-// TestHighWindowPutsLaterMessagesBack: in one window of a group's HIGH
-// messages the stream refuses the first (here: too large for the stream
-// for a moment; in production a leader election) and takes the second.
-// The second must not stay ahead of the first: a resume reads the stream
-// in its order, and a client drops what is at or below the last seqnum
-// it delivered. The window deletes the second, stores the first once the
-// stream takes it, then the second again.
-func TestHighWindowPutsLaterMessagesBack(t *testing.T) {
+// TestHighChainPutsLaterMessagesBack: of two HIGH messages of a group
+// published one after the other the stream refuses the first (here: too
+// large for the stream for a moment; in production a leader election)
+// and takes the second. The second must not stay ahead of the first: a
+// resume reads the stream in its order, and a client drops what is at or
+// below the last seqnum it delivered. The chain stores the first once the
+// stream takes it, then deletes the second and stores it again.
+func TestHighChainPutsLaterMessagesBack(t *testing.T) {
 	r := testRouter(t, Config{})
 	r.parts.mu.Lock()
 	r.parts.consuming[0] = &consumption{} // the router owns partition 0: it keeps trying
@@ -40,23 +40,16 @@ func TestHighWindowPutsLaterMessagesBack(t *testing.T) {
 	if _, err := r.js.UpdateStream(ctx, small); err != nil {
 		t.Fatal(err)
 	}
-	offer := func(seq int64, data string) *highAck {
+	publish := func(seq int64, data string) *highAck {
 		msg := &liveimpb.Message{MessageId: "m" + data[:1], GroupId: "g", Seqnum: seq, Data: data, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
 		frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &highAck{appID: "app", groupID: "g", key: groupKey("app", "g"), part: 0, id: msg.MessageId, seq: seq,
-			subject: subject.GroupHigh("app", "g"), frame: frame, since: r.now(), done: make(chan struct{})}
+		return r.publishHigh(ctx, "app", "g", 0, msg, frame)
 	}
-	big, next := offer(7, "a"+strings.Repeat("x", 2000)), offer(8, "b")
+	big, next := publish(7, "a"+strings.Repeat("x", 2000)), publish(8, "b")
 	window := []*highAck{big, next}
-	c := &r.highChains
-	c.mu.Lock()
-	c.m = map[string][]*highAck{big.key: slices.Clone(window)} // both offered at once
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go c.run(r, big.key)
 
 	// The stream takes the second while it refuses the first.
 	subj := subject.GroupHigh("app", "g")
@@ -75,8 +68,8 @@ func TestHighWindowPutsLaterMessagesBack(t *testing.T) {
 	if _, err := r.js.UpdateStream(ctx, cfg); err != nil { // the stream takes it now
 		t.Fatal(err)
 	}
-	if !c.drain(30 * time.Second) {
-		t.Fatal("the window never finished")
+	if !r.highChains.drain(30 * time.Second) {
+		t.Fatal("the chain never finished")
 	}
 	for _, a := range window {
 		if err := a.wait(); err != nil {

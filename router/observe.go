@@ -92,7 +92,7 @@ func newMetrics(reg prometheus.Registerer, nc *nats.Conn) *metrics {
 		}),
 		highWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "liveim_router_high_waiting",
-			Help: "HIGH messages the HIGH stream has not taken yet: one per group offered at a time, the rest queued behind it.",
+			Help: "HIGH messages published whose place in the HIGH stream is not settled yet: their answer awaited, or being put right after a refusal.",
 		}),
 		highRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveim_router_high_retries_total",

@@ -176,10 +176,10 @@ func sendable(gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessage
 // NATS; HIGH into the HIGH stream (publishHigh; gateways see it live
 // through their core subscription on the same subject) without waiting:
 // the returned highAck says when the stream took it, and the sender's
-// answer waits for that. Both go out on the router's one connection:
-// NORMAL in seqnum order from the worker, HIGH in seqnum order from the
-// group's chain, which also keeps the stream in that order. Between the
-// levels a HIGH message may follow a NORMAL one sequenced after it.
+// answer waits for that. Both go out in order on the router's one
+// connection, from the group's worker, so the gateways get a group's
+// messages in seqnum order; the group's chain keeps the stream in that
+// order too.
 func (r *Router) deliver(ctx context.Context, appID, groupID string, part int, msg *liveimpb.Message) (*highAck, error) {
 	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
 	if err != nil {
