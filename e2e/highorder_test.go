@@ -6,8 +6,11 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/subject"
@@ -105,5 +108,68 @@ func TestHighStreamKeepsOrderAfterARefusal(t *testing.T) {
 	}
 	if len(data) != 2 || data[0] != "a" || data[1] != "b" {
 		t.Fatalf("resume delivered %q, want [a b]", data)
+	}
+}
+
+// TestLiveOrderWhileHighUnsettled: while a room's HIGH messages wait for
+// the stream (here it hears nothing of the room), members still get the
+// room's messages live in seqnum order, HIGH and NORMAL alike: a HIGH
+// message whose place in the stream is not settled must not be held back
+// behind a NORMAL message sequenced after it.
+func TestLiveOrderWhileHighUnsettled(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	watcher := c.Login(t, 0, "watcher", "")
+	join(t, watcher, "room")
+
+	ctx := ctxT(t)
+	js := c.JetStream()
+	s, err := js.Stream(ctx, subject.HighStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	refusing := cfg
+	refusing.Subjects = []string{"liveim.refusing.>"}
+	if _, err := js.UpdateStream(ctx, refusing); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = js.UpdateStream(context.Background(), cfg) })
+
+	// Three sends in one burst, in this order on the owner's worker:
+	// requests published straight into the RPC stream, as a gateway does.
+	nc := c.Connect()
+	inbox := nats.NewInbox()
+	deadline := strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10)
+	for _, m := range []struct {
+		data  string
+		level liveimpb.MessageLevel
+	}{{"a", liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}, {"b", liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}, {"n", liveimpb.MessageLevel_MESSAGE_LEVEL_NORMAL}} {
+		env, err := proto.Marshal(&liveimpb.RouterRequest{
+			Caller: &liveimpb.Caller{AppId: testcluster.AppID, UserId: "owner", SessionId: "s", GatewayId: "g"},
+			Frame: &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_SendGroupMessage{SendGroupMessage: &liveimpb.SendGroupMessageRequest{
+				GroupId: "room", Type: chatType, Data: m.data, Level: m.level, SkipAudit: true,
+			}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := nats.NewMsg(subject.RPC(testcluster.AppID, "room"))
+		req.Data = env
+		req.Header.Set(subject.HeaderReply, inbox)
+		req.Header.Set(subject.HeaderDeadline, deadline)
+		if err := nc.PublishMsg(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string // first sight of each message; a repeat after the stream takes it again is dropped by seqnum
+	for len(seen) < 3 {
+		if m := waitEvent(t, watcher, groupMsg); !slices.Contains(seen, m.Data) {
+			seen = append(seen, m.Data)
+		}
+	}
+	if want := []string{"a", "b", "n"}; !slices.Equal(seen, want) {
+		t.Fatalf("the watcher got %q live, want %q", seen, want)
 	}
 }
