@@ -49,7 +49,7 @@ func TestHighChainPutsLaterMessagesBack(t *testing.T) {
 		return r.publishHigh(ctx, "app", "g", 0, msg, frame)
 	}
 	big, next := publish(7, "a"+strings.Repeat("x", 2000)), publish(8, "b")
-	window := []*highAck{big, next}
+	both := []*highAck{big, next}
 
 	// The stream takes the second while it refuses the first.
 	subj := subject.GroupHigh("app", "g")
@@ -63,7 +63,7 @@ func TestHighChainPutsLaterMessagesBack(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if big.finished() || next.finished() {
-		t.Fatal("a message of the window finished while the first is refused")
+		t.Fatal("a message finished while the stream refuses the first")
 	}
 	if _, err := r.js.UpdateStream(ctx, cfg); err != nil { // the stream takes it now
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestHighChainPutsLaterMessagesBack(t *testing.T) {
 	if !r.highChains.drain(30 * time.Second) {
 		t.Fatal("the chain never finished")
 	}
-	for _, a := range window {
+	for _, a := range both {
 		if err := a.wait(); err != nil {
 			t.Fatalf("seqnum %d: %v", a.seq, err)
 		}
