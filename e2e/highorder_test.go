@@ -33,17 +33,7 @@ func TestHighStreamKeepsOrderAfterARefusal(t *testing.T) {
 	join(t, watcher, "room")
 
 	ctx := ctxT(t)
-	js := c.JetStream()
-	s, err := js.Stream(ctx, subject.HighStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := s.CachedInfo().Config
-	refusing := cfg
-	refusing.Subjects = []string{"liveim.refusing.>"} // the stream hears nothing of the groups
-	if _, err := js.UpdateStream(ctx, refusing); err != nil {
-		t.Fatal(err)
-	}
+	hear := deafHighStream(t, c)
 	high := func(data string) *liveimpb.SendGroupMessageRequest {
 		return &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: data, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, ClientMsgId: data}
 	}
@@ -61,9 +51,7 @@ func TestHighStreamKeepsOrderAfterARefusal(t *testing.T) {
 	if m := waitEvent(t, watcher, groupMsg); m.Data != "a" {
 		t.Fatalf("watcher got %q first, want a", m.Data)
 	}
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	hear()
 	b, err := sendRetrying(ctx, owner, high("b"))
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +65,10 @@ func TestHighStreamKeepsOrderAfterARefusal(t *testing.T) {
 	}
 
 	// The stream holds the group's messages once each, in seqnum order.
+	s, err := c.JetStream().Stream(ctx, subject.HighStream)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var inStream []int64
 	subj := subject.GroupHigh(testcluster.AppID, "room")
 	for next := uint64(1); ; {
@@ -123,19 +115,7 @@ func TestLiveOrderWhileHighUnsettled(t *testing.T) {
 	watcher := c.Login(t, 0, "watcher", "")
 	join(t, watcher, "room")
 
-	ctx := ctxT(t)
-	js := c.JetStream()
-	s, err := js.Stream(ctx, subject.HighStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := s.CachedInfo().Config
-	refusing := cfg
-	refusing.Subjects = []string{"liveim.refusing.>"}
-	if _, err := js.UpdateStream(ctx, refusing); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = js.UpdateStream(context.Background(), cfg) })
+	deafHighStream(t, c)
 
 	// Three sends in one burst, in this order on the owner's worker:
 	// requests published straight into the RPC stream, as a gateway does.
@@ -172,4 +152,35 @@ func TestLiveOrderWhileHighUnsettled(t *testing.T) {
 	if want := []string{"a", "b", "n"}; !slices.Equal(seen, want) {
 		t.Fatalf("the watcher got %q live, want %q", seen, want)
 	}
+}
+
+// deafHighStream makes the HIGH stream hear nothing of the groups (a
+// stream without a leader answers nothing either) until the returned
+// function, or the test's end, gives it its subjects back.
+func deafHighStream(t *testing.T, c *testcluster.Cluster) (hear func()) {
+	t.Helper()
+	ctx := ctxT(t)
+	js := c.JetStream()
+	s, err := js.Stream(ctx, subject.HighStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	deaf := cfg
+	deaf.Subjects = []string{"liveim.refusing.>"}
+	if _, err := js.UpdateStream(ctx, deaf); err != nil {
+		t.Fatal(err)
+	}
+	heard := false
+	hear = func() {
+		if heard {
+			return
+		}
+		heard = true
+		if _, err := js.UpdateStream(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(hear)
+	return hear
 }

@@ -48,7 +48,10 @@ const highRetryFor = 30 * time.Second
 func (r *Router) publishHigh(ctx context.Context, appID, groupID string, part int, msg *liveimpb.Message, frame []byte) *highAck {
 	a := &highAck{
 		appID: appID, groupID: groupID, key: groupKey(appID, groupID), part: part, id: msg.MessageId, seq: msg.Seqnum,
-		subject: subject.GroupHigh(appID, groupID), frame: frame, header: nats.Header{}, since: r.now(), done: make(chan struct{}),
+		subject: subject.GroupHigh(appID, groupID), frame: frame, since: r.now(), done: make(chan struct{}),
+	}
+	if r.tracing {
+		a.header = nats.Header{} // the trace context, for every offer
 	}
 	a.span = r.startSend(ctx, telemetry.Publish, a.subject, a.header, semconv.MessagingMessageID(msg.MessageId),
 		semconv.MessagingMessageBodySize(len(frame)), telemetry.AppIDKey.String(appID), telemetry.GroupIDKey.String(groupID))
@@ -70,7 +73,7 @@ type highAck struct {
 	frame   []byte
 	since   time.Time
 	span    trace.Span
-	header  nats.Header            // trace context, set by startSend; copied into every offer
+	header  nats.Header            // trace context when tracing (startSend); copied into every offer
 	fut     jetstream.PubAckFuture // the first offer's answer; nil if it could not be made
 	err     error                  // read after done is closed
 	done    chan struct{}          // closed once the stream took it (err nil) or the router gave it up

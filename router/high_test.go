@@ -25,28 +25,14 @@ import (
 // below the last seqnum it delivered. The chain stores the first once the
 // stream takes it, then deletes the second and stores it again.
 func TestHighChainPutsLaterMessagesBack(t *testing.T) {
-	r := testRouter(t, Config{})
-	r.parts.mu.Lock()
-	r.parts.consuming[0] = &consumption{} // the router owns partition 0: it keeps trying
-	r.parts.mu.Unlock()
+	r, takeLarge := refusingHighRouter(t)
 	ctx := context.Background()
-	info, err := r.high.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := info.Config
-	small := cfg
-	small.MaxMsgSize = 1024
-	if _, err := r.js.UpdateStream(ctx, small); err != nil {
-		t.Fatal(err)
-	}
 	publish := func(seq int64, data string) *highAck {
-		msg := &liveimpb.Message{MessageId: "m" + data[:1], GroupId: "g", Seqnum: seq, Data: data, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
-		frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
+		a, err := publishTestHigh(r, "g", 0, "m"+data[:1], seq, data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return r.publishHigh(ctx, "app", "g", 0, msg, frame)
+		return a
 	}
 	big, next := publish(7, "a"+strings.Repeat("x", 2000)), publish(8, "b")
 	both := []*highAck{big, next}
@@ -65,9 +51,7 @@ func TestHighChainPutsLaterMessagesBack(t *testing.T) {
 	if big.finished() || next.finished() {
 		t.Fatal("a message finished while the stream refuses the first")
 	}
-	if _, err := r.js.UpdateStream(ctx, cfg); err != nil { // the stream takes it now
-		t.Fatal(err)
-	}
+	takeLarge() // the stream takes it now
 	if !r.highChains.drain(30 * time.Second) {
 		t.Fatal("the chain never finished")
 	}
@@ -110,13 +94,11 @@ func TestHighChainsInOrderUnderChurn(t *testing.T) {
 		wg.Go(func() {
 			var last *highAck
 			for seq := int64(1); seq <= per; seq++ {
-				msg := &liveimpb.Message{MessageId: fmt.Sprint(groupID, "-", seq), GroupId: groupID, Seqnum: seq, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
-				frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
-				if err != nil {
+				var err error
+				if last, err = publishTestHigh(r, groupID, -1, fmt.Sprint(groupID, "-", seq), seq, ""); err != nil {
 					t.Error(err)
 					return
 				}
-				last = r.publishHigh(ctx, "app", groupID, -1, msg, frame)
 				if seq%3 == 0 { // let the chain run dry now and then
 					if err := last.wait(); err != nil {
 						t.Error(err)
@@ -153,26 +135,11 @@ func TestHighChainsInOrderUnderChurn(t *testing.T) {
 // answers for the group now, and two routers offering one group's
 // messages would put them out of order.
 func TestHighGivenUpWhenPartitionMoves(t *testing.T) {
-	r := testRouter(t, Config{})
-	r.parts.mu.Lock()
-	r.parts.consuming[0] = &consumption{}
-	r.parts.mu.Unlock()
-	ctx := context.Background()
-	info, err := r.high.Info(ctx)
+	r, _ := refusingHighRouter(t) // refused for as long as the test lasts
+	a, err := publishTestHigh(r, "g", 0, "big", 1, strings.Repeat("x", 2000))
 	if err != nil {
 		t.Fatal(err)
 	}
-	small := info.Config
-	small.MaxMsgSize = 1024 // the stream refuses the message for as long as the test lasts
-	if _, err := r.js.UpdateStream(ctx, small); err != nil {
-		t.Fatal(err)
-	}
-	msg := &liveimpb.Message{MessageId: "big", GroupId: "g", Seqnum: 1, Data: strings.Repeat("x", 2000), Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
-	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := r.publishHigh(ctx, "app", "g", 0, msg, frame)
 	deadline := time.Now().Add(30 * time.Second)
 	for testutil.ToFloat64(r.metrics.highRetries) < 2 { // refused, and offered again
 		if time.Now().After(deadline) {
@@ -189,4 +156,41 @@ func TestHighGivenUpWhenPartitionMoves(t *testing.T) {
 	if err := a.waitFor(20 * time.Second); !a.finished() || liveimpb.AsError(err).Code != liveimpb.ErrUnavailable.Code {
 		t.Fatalf("after the partition moved: finished %v, %v; want given up with 503", a.finished(), err)
 	}
+}
+
+// refusingHighRouter returns a test router that owns partition 0, so it
+// keeps offering a refused message of a group there, and whose HIGH
+// stream refuses messages over 1 KiB (in production: a leader election)
+// until takeLarge.
+func refusingHighRouter(t *testing.T) (r *Router, takeLarge func()) {
+	t.Helper()
+	r = testRouter(t, Config{})
+	r.parts.mu.Lock()
+	r.parts.consuming[0] = &consumption{}
+	r.parts.mu.Unlock()
+	ctx := context.Background()
+	info, err := r.high.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := info.Config
+	small.MaxMsgSize = 1024
+	if _, err := r.js.UpdateStream(ctx, small); err != nil {
+		t.Fatal(err)
+	}
+	return r, func() {
+		if _, err := r.js.UpdateStream(ctx, info.Config); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// publishTestHigh publishes a HIGH message of app "app" as a send does.
+func publishTestHigh(r *Router, groupID string, part int, id string, seq int64, data string) (*highAck, error) {
+	msg := &liveimpb.Message{MessageId: id, GroupId: groupID, Seqnum: seq, Data: data, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
+	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
+	if err != nil {
+		return nil, err
+	}
+	return r.publishHigh(context.Background(), "app", groupID, part, msg, frame), nil
 }
