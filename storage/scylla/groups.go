@@ -3,7 +3,6 @@ package scylla
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -33,53 +32,6 @@ func (s *Store) ListApps(ctx context.Context) ([]storage.App, error) {
 	}
 	sortApps(out)
 	return out, nil
-}
-
-// ListGroups returns a page of an app's groups, by ID, from app_groups;
-// the page token is the ID of the last group returned.
-func (s *Store) ListGroups(ctx context.Context, q storage.GroupQuery) (storage.GroupPage, error) {
-	if q.Limit < 1 {
-		return storage.GroupPage{}, fmt.Errorf("scylla: list groups: limit %d: %w", q.Limit, storage.ErrInvalidQuery)
-	}
-	if err := s.begin(ctx); err != nil {
-		return storage.GroupPage{}, err
-	}
-	defer s.end()
-	var page storage.GroupPage
-	after := q.PageToken
-	for {
-		it := s.query(ctx, `SELECT group_id, closed FROM app_groups WHERE app_id = ? AND group_id > ? LIMIT ?`,
-			q.AppID, after, q.Limit+1).Iter()
-		var id string
-		var closed bool
-		rows := 0
-		for it.Scan(&id, &closed) {
-			rows++
-			after = id
-			if (q.Status == storage.OpenGroups && closed) || (q.Status == storage.ClosedGroups && !closed) {
-				continue
-			}
-			if len(page.Groups) == q.Limit {
-				page.NextPageToken = page.Groups[q.Limit-1].ID
-				break
-			}
-			g, err := s.getGroup(ctx, q.AppID, id)
-			if errors.Is(err, storage.ErrNotFound) {
-				continue // deleted between the two reads
-			}
-			if err != nil {
-				_ = it.Close()
-				return storage.GroupPage{}, err
-			}
-			page.Groups = append(page.Groups, g)
-		}
-		if err := it.Close(); err != nil {
-			return storage.GroupPage{}, fmt.Errorf("scylla: list groups: %w", err)
-		}
-		if page.NextPageToken != "" || rows <= q.Limit {
-			return page, nil
-		}
-	}
 }
 
 // DeleteGroup removes the group and everything of it: the messages of
@@ -131,11 +83,13 @@ func (s *Store) DeleteGroup(ctx context.Context, appID, groupID string) error {
 		`DELETE FROM message_buckets WHERE app_id = ? AND group_id = ?`,
 		`DELETE FROM message_deletions WHERE app_id = ? AND group_id = ?`,
 		`DELETE FROM groups WHERE app_id = ? AND group_id = ?`,
-		`DELETE FROM app_groups WHERE app_id = ? AND group_id = ?`,
 	} {
 		if err := s.query(ctx, stmt, appID, groupID).Exec(); err != nil {
 			return fmt.Errorf("scylla: delete group %s/%s: %w", appID, groupID, err)
 		}
+	}
+	if err := s.unlistGroup(ctx, appID, groupID); err != nil {
+		return fmt.Errorf("scylla: delete group %s/%s: %w", appID, groupID, err)
 	}
 	s.cacheMu.Lock()
 	delete(s.buckets, appID+"/"+groupID)

@@ -19,8 +19,11 @@ import (
 //   - message_ids: a partition per message ID, for delete and lookup;
 //   - groups: a partition per group, written with lightweight
 //     transactions (compare-and-set on version), so groups never contend
-//     with each other; app_groups lists an app's groups with their closed flag, for listing
-//     them; app_counters counts each app's open groups (counts.go);
+//     with each other; app_group_list lists an app's groups with their
+//     closed flag, spread over 32 partitions by a hash of the group ID
+//     (listing.go); app_groups is that list of liveim before, read once
+//     per app to copy it; app_counters counts each app's open groups
+//     (counts.go);
 //   - group_members: a group's member set, one partition per (app,
 //     group, epoch) with a row per present user; member_epochs names
 //     the set's current epoch. Every leave deletes a row, so a busy
@@ -96,6 +99,19 @@ var schema = []string{
 		user_id text,
 		data text,
 		PRIMARY KEY ((app_id, group_id), user_id)
+	)`,
+	`CREATE TABLE IF NOT EXISTS app_group_list (
+		app_id text,
+		bucket int,
+		group_id text,
+		closed boolean,
+		PRIMARY KEY ((app_id, bucket), group_id)
+	)`,
+	`CREATE TABLE IF NOT EXISTS app_list_starts (
+		app_id text PRIMARY KEY,
+		started_at timestamp,
+		starter timeuuid,
+		copied boolean
 	)`,
 	`CREATE TABLE IF NOT EXISTS app_counters (
 		app_id text PRIMARY KEY,

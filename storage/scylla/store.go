@@ -35,7 +35,10 @@ type Store struct {
 	epochs    map[string]memberEpoch // app/group -> its member set (members.go)
 	seen      map[string]groupSeen   // app/group -> a version's closed flag (counts.go)
 	counting  map[string]bool        // apps whose open-group counter was started
-	mark      gocql.UUID             // this store, in the counter starts it makes
+	listed    map[string]bool        // apps whose listing was copied into buckets (listing.go)
+	mark      gocql.UUID             // this store, in the counter and listing starts it makes
+
+	listStartMu sync.Mutex // one listing start at a time (listing.go)
 
 	memberLocks memberLocks
 }
@@ -93,6 +96,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		epochs:      make(map[string]memberEpoch),
 		seen:        make(map[string]groupSeen),
 		counting:    make(map[string]bool),
+		listed:      make(map[string]bool),
 		mark:        gocql.TimeUUID(),
 		memberLocks: memberLocks{seed: maphash.MakeSeed()},
 	}, nil
@@ -237,12 +241,6 @@ func (s *Store) CreateGroup(ctx context.Context, g storage.Group) (storage.Group
 		return storage.Group{}, false, fmt.Errorf("scylla: create group %s/%s: %w", g.AppID, g.ID, err)
 	}
 	return existing, applied, nil
-}
-
-// listGroup keeps app_groups, which CountGroups and ListGroups read, in
-// step with g.
-func (s *Store) listGroup(ctx context.Context, g storage.Group) error {
-	return s.query(ctx, `INSERT INTO app_groups (app_id, group_id, closed) VALUES (?, ?, ?)`, g.AppID, g.ID, g.Closed).Exec()
 }
 
 // GetGroup returns the group, or storage.ErrNotFound.

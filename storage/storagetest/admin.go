@@ -64,34 +64,39 @@ func testListGroups(t *testing.T, s storage.Store) {
 		{"open, pages of 2", storage.OpenGroups, 2, open},
 		{"closed, pages of 1", storage.ClosedGroups, 1, closed},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var got []string
-			q := storage.GroupQuery{AppID: "a", Status: tc.status, Limit: tc.limit}
-			for pages := 0; ; pages++ {
-				if pages > 20 {
-					t.Fatal("paging does not end")
-				}
-				page, err := s.ListGroups(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(page.Groups) > tc.limit {
-					t.Fatalf("a page of %d, limit %d", len(page.Groups), tc.limit)
-				}
-				for _, g := range page.Groups {
-					got = append(got, g.ID)
-					if g.AppID != "a" || g.Name != "n" || g.Version == 0 {
-						t.Fatalf("group %+v", g)
-					}
-				}
-				if page.NextPageToken == "" {
-					break
-				}
-				q.PageToken = page.NextPageToken
+		t.Run(tc.name, func(t *testing.T) { wantListing(t, s, "a", tc.status, tc.limit, tc.want) })
+	}
+	// Many groups, some deleted: every page in ID order, whatever the
+	// store spreads them over.
+	var many, manyOpen, manyClosed []string
+	for i := range 90 {
+		id := fmt.Sprintf("m%03d", i*37%90)
+		g := mustCreateGroup(t, s, storage.Group{AppID: "m", ID: id, Name: "n"})
+		switch {
+		case i%9 == 4:
+			if err := s.DeleteGroup(ctx, "m", id); err != nil {
+				t.Fatal(err)
 			}
-			if !slices.Equal(got, tc.want) {
-				t.Fatalf("ListGroups = %v, want %v", got, tc.want)
+			continue
+		case i%4 == 0:
+			g.Closed = true
+			if _, err := s.PutGroup(ctx, g); err != nil {
+				t.Fatal(err)
 			}
+			manyClosed = append(manyClosed, id)
+		default:
+			manyOpen = append(manyOpen, id)
+		}
+		many = append(many, id)
+	}
+	slices.Sort(many)
+	slices.Sort(manyOpen)
+	slices.Sort(manyClosed)
+	for _, limit := range []int{1, 7, 100} {
+		t.Run(fmt.Sprintf("many, pages of %d", limit), func(t *testing.T) {
+			wantListing(t, s, "m", storage.AnyGroup, limit, many)
+			wantListing(t, s, "m", storage.OpenGroups, limit, manyOpen)
+			wantListing(t, s, "m", storage.ClosedGroups, limit, manyClosed)
 		})
 	}
 	if _, err := s.ListGroups(ctx, storage.GroupQuery{AppID: "a"}); !errors.Is(err, storage.ErrInvalidQuery) {
@@ -145,5 +150,38 @@ func testDeleteGroup(t *testing.T, s storage.Store) {
 	}
 	if page, err := s.ListMessages(ctx, storage.MessageQuery{AppID: "app", GroupID: "keep", Limit: 10}); err != nil || len(page.Messages) != 3 {
 		t.Fatalf("the other group's history: %d, %v", len(page.Messages), err)
+	}
+}
+
+// wantListing pages through an app's groups of status, limit at a time,
+// and wants the IDs of want, in that order.
+func wantListing(t *testing.T, s storage.Store, appID string, status storage.GroupStatus, limit int, want []string) {
+	t.Helper()
+	var got []string
+	q := storage.GroupQuery{AppID: appID, Status: status, Limit: limit}
+	for pages := 0; ; pages++ {
+		if pages > len(want)+1 {
+			t.Fatal("paging does not end")
+		}
+		page, err := s.ListGroups(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Groups) > limit {
+			t.Fatalf("a page of %d, limit %d", len(page.Groups), limit)
+		}
+		for _, g := range page.Groups {
+			got = append(got, g.ID)
+			if g.AppID != appID || g.Name != "n" || g.Version == 0 {
+				t.Fatalf("group %+v", g)
+			}
+		}
+		if page.NextPageToken == "" {
+			break
+		}
+		q.PageToken = page.NextPageToken
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ListGroups(%s, status %v, pages of %d) = %v, want %v", appID, status, limit, got, want)
 	}
 }
