@@ -113,7 +113,7 @@ func (c Config) WithDefaults() Config {
 		c.StreamReplicas = 1
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: c.Timeout}
+		c.HTTPClient = AppClient(c.Timeout)
 	}
 	return c
 }

@@ -115,7 +115,7 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		store:       store,
 		log:         logger.With("component", "router", "router_id", cfg.ID),
 		now:         time.Now,
-		auditClient: &http.Client{Timeout: cfg.AuditTimeout},
+		auditClient: callback.AppClient(cfg.AuditTimeout),
 		c2c:         make(chan struct{}, 4096),
 		authSlots:   make(chan struct{}, 4096),
 		offSlots:    make(chan struct{}, 4096),

@@ -1,0 +1,75 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/testcluster"
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
+)
+
+// auditedRoom starts a cluster whose app's audit hook is hook, and an
+// owner joined to a room.
+func auditedRoom(t *testing.T, hook string) *client.Client {
+	t.Helper()
+	c := testcluster.Start(t, testcluster.Options{Router: router.Config{AuditTimeout: 5 * time.Second}})
+	app, _ := c.Store.GetApp(context.Background(), testcluster.AppID)
+	app.AuditURL = hook
+	if err := c.Store.PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	return owner
+}
+
+// TestAuditHookRedirectNotFollowed: an app's audit hook that answers
+// with a redirect cannot send the router's request on to an address of
+// its choosing (an internal service of the operator's network), nor
+// read that service's answer back through the send's result: the
+// redirect is no answer, and the send is refused (fail closed).
+func TestAuditHookRedirectNotFollowed(t *testing.T) {
+	var internalHits atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		internalHits.Add(1)
+		_ = json.NewEncoder(w).Encode(map[string]any{"pass": false, "reason": "internal says hi"})
+	}))
+	defer internal.Close()
+	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusFound} {
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, internal.URL+"/private", code)
+		}))
+		owner := auditedRoom(t, hook.URL)
+		_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "hello"})
+		hook.Close()
+		wantCode(t, err, 451)
+		if strings.Contains(err.Error(), "internal says hi") || internalHits.Load() > 0 {
+			t.Fatalf("redirect %d followed: the internal service got %d requests; the sender saw %v", code, internalHits.Load(), err)
+		}
+	}
+}
+
+// TestAuditHookHugeHeadersRefused: an audit hook answering with more
+// header bytes than any real answer has is no answer (the router would
+// otherwise hold up to 10 MiB per audit in flight, thousands at once).
+func TestAuditHookHugeHeadersRefused(t *testing.T) {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range 64 {
+			w.Header().Set("X-Pad-"+string(rune('a'+i%26))+strings.Repeat("b", i), strings.Repeat("x", 4000))
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"pass": true})
+	}))
+	defer hook.Close()
+	owner := auditedRoom(t, hook.URL)
+	_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "hello"})
+	wantCode(t, err, 451)
+}
