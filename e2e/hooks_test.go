@@ -5,15 +5,21 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/router"
+	"github.com/liveim/liveim/serverapi"
 )
 
 // auditedRoom starts a cluster whose app's audit hook is hook, and an
@@ -72,4 +78,59 @@ func TestAuditHookHugeHeadersRefused(t *testing.T) {
 	owner := auditedRoom(t, hook.URL)
 	_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "hello"})
 	wantCode(t, err, 451)
+}
+
+// TestBannedUserRefusedWhateverTheGateway: a user kicked with a ban is
+// refused by the router when it sends, reads the recent messages or
+// resumes, even when its gateway still counts it joined (a join's answer
+// that reached the gateway after the kick's notice did): requests sent
+// as that gateway would send them.
+func TestBannedUserRefusedWhateverTheGateway(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	viewer := c.Login(t, 0, "viewer", "")
+	join(t, viewer, "room")
+	api := c.StartAPI(0, serverapi.Config{}).AppClient()
+	if err := api.Do(ctxT(t), "POST", "/groups/room/kick", nil, map[string]any{"user_id": "viewer", "ban_seconds": 3600}, nil); err != nil {
+		t.Fatal(err)
+	}
+	nc := c.Connect()
+	inbox := nats.NewInbox()
+	replies := make(chan *nats.Msg, 8)
+	sub, err := nc.ChanSubscribe(inbox, replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	for _, f := range []*liveimpb.ClientFrame{
+		{Body: &liveimpb.ClientFrame_SendGroupMessage{SendGroupMessage: &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "still here"}}},
+		{Body: &liveimpb.ClientFrame_ListRecentMessage{ListRecentMessage: &liveimpb.ListRecentMessageRequest{GroupId: "room"}}},
+		{Body: &liveimpb.ClientFrame_ResumeGroup{ResumeGroup: &liveimpb.ResumeGroupRequest{GroupId: "room"}}},
+	} {
+		env, _ := proto.Marshal(&liveimpb.RouterRequest{
+			Caller: &liveimpb.Caller{AppId: testcluster.AppID, UserId: "viewer", SessionId: "s", GatewayId: "g"},
+			Frame:  f,
+		})
+		m := nats.NewMsg(subject.RPC(testcluster.AppID, "room"))
+		m.Data = env
+		m.Header.Set(subject.HeaderReply, inbox)
+		m.Header.Set(subject.HeaderDeadline, strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10))
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-replies:
+			var rep liveimpb.Reply
+			if err := proto.Unmarshal(m.Data, &rep); err != nil || rep.Code != 403 {
+				t.Fatalf("%T of the banned user: %v %v, want 403", f.Body, &rep, err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%T: no answer within a minute", f.Body)
+		}
+	}
+	page, _ := owner.ListRecentMessage(ctxT(t), &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	if len(page.GetMessageList()) != 0 {
+		t.Fatalf("the banned user's message was stored: %v", dataOf(page.MessageList))
+	}
 }

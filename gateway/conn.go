@@ -43,9 +43,9 @@ type conn struct {
 	// most connections are in one room (a map would cost 10 times more;
 	// Config.MaxGroupsPerSession bounds the scans).
 	groups []string
-	// joinsInFlight counts joins sent to the router and not answered; with
-	// groups they are held to Config.MaxGroupsPerSession.
-	joinsInFlight int
+	// joins are the joins sent to the router and not answered (nil when
+	// none); with groups they are held to Config.MaxGroupsPerSession.
+	joins *joinsInFlight
 
 	origin string     // the upgrade request's Origin header; set before the conn is read
 	ip     netip.Addr // the client's address; its ipLimits slot is released with the conn
@@ -255,24 +255,68 @@ func (c *conn) joined(groupID string) bool {
 	return slices.Contains(c.groups, groupID)
 }
 
-// reserveJoin counts a join in flight against max, the most groups the
-// connection may be in; it reports false when the connection is at max.
-// Every reservation ends with endJoin.
+// joinsInFlight are a connection's joins sent to the router and not
+// answered.
+type joinsInFlight struct {
+	groups []string // the group of each
+	// kicked are groups a kick notice came for while a join of theirs was
+	// in flight. The notice and the join's answer reach the gateway by
+	// different paths, so the answer may come second though the router
+	// joined first: such a join is refused, or the kicked (and perhaps
+	// banned) user would stay in the room here.
+	kicked []string
+}
+
+// reserveJoin counts a join of groupID in flight against max, the most
+// groups the connection may be in; it reports false when the connection
+// is at max. Every reservation ends with endJoin.
 func (c *conn) reserveJoin(groupID string, max int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !slices.Contains(c.groups, groupID) && len(c.groups)+c.joinsInFlight >= max {
+	inFlight := 0
+	if c.joins != nil {
+		inFlight = len(c.joins.groups)
+	}
+	if !slices.Contains(c.groups, groupID) && len(c.groups)+inFlight >= max {
 		return false
 	}
-	c.joinsInFlight++
+	if c.joins == nil {
+		c.joins = &joinsInFlight{}
+	}
+	c.joins.groups = append(c.joins.groups, groupID)
 	return true
 }
 
-// endJoin ends a reservation of reserveJoin.
-func (c *conn) endJoin() {
+// endJoin ends a reservation of reserveJoin; kicked reports whether a
+// kick notice for groupID came while the join was in flight.
+func (c *conn) endJoin(groupID string) (kicked bool) {
 	c.mu.Lock()
-	c.joinsInFlight--
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	j := c.joins
+	if j == nil {
+		return false
+	}
+	if i := slices.Index(j.groups, groupID); i >= 0 {
+		j.groups = slices.Delete(j.groups, i, i+1)
+	}
+	kicked = slices.Contains(j.kicked, groupID)
+	if kicked && !slices.Contains(j.groups, groupID) {
+		j.kicked = slices.DeleteFunc(j.kicked, func(g string) bool { return g == groupID })
+	}
+	if len(j.groups) == 0 {
+		c.joins = nil
+	}
+	return kicked
+}
+
+// kickJoins marks the connection's joins of groupID in flight as
+// kicked (endJoin).
+func (c *conn) kickJoins(groupID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if j := c.joins; j != nil && slices.Contains(j.groups, groupID) && !slices.Contains(j.kicked, groupID) {
+		j.kicked = append(j.kicked, groupID)
+	}
 }
 
 // leaveRoom forgets a joined group here and takes the connection out of

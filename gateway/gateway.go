@@ -502,7 +502,11 @@ func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 		frame := appendFrame(nil, ws.OpBinary, m.Data)
 		for _, c := range conns {
 			s := c.sess.Load()
-			if s == nil || !c.joined(groupID) {
+			if s == nil {
+				continue
+			}
+			c.kickJoins(groupID)
+			if !c.joined(groupID) {
 				continue
 			}
 			c.leaveRoom(s.appID, groupID)

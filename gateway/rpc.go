@@ -29,7 +29,7 @@ type pendingRPC struct {
 	span     trace.Span // nil unless tracing
 	// done runs before the reply goes to the client, on the inbox
 	// goroutine; it may change the reply.
-	done func(rep *liveimpb.Reply)
+	done func(rep *liveimpb.Reply) *liveimpb.Reply
 }
 
 // rpcTable tracks router requests in flight. Replies come to one inbox
@@ -78,7 +78,7 @@ func (t *rpcTable) expired(now time.Time) []*pendingRPC {
 // header because the stream uses the NATS reply subject for its own acks.
 // Other requests go to any router by core NATS request, so "no responders"
 // answers at once when no router runs.
-func (g *Gateway) forward(c *conn, s *session, f *liveimpb.ClientFrame, groupID string, done func(*liveimpb.Reply)) {
+func (g *Gateway) forward(c *conn, s *session, f *liveimpb.ClientFrame, groupID string, done func(*liveimpb.Reply) *liveimpb.Reply) {
 	env, err := proto.Marshal(&liveimpb.RouterRequest{Caller: g.caller(s), Frame: f})
 	if err != nil {
 		c.replyErr(f.Id, err)
@@ -206,7 +206,7 @@ func (g *Gateway) finish(p *pendingRPC, rep *liveimpb.Reply) {
 		p.span.End()
 	}
 	if p.done != nil {
-		p.done(rep)
+		rep = p.done(rep)
 	}
 	p.c.reply(p.id, rep)
 }
@@ -233,12 +233,14 @@ func (g *Gateway) join(c *conn, s *session, f *liveimpb.ClientFrame) {
 	}
 	key := roomKey(s.appID, groupID)
 	if err := g.rooms.beginJoin(key); err != nil {
-		c.endJoin()
+		c.endJoin(groupID)
 		c.replyErr(f.Id, liveimpb.ErrUnavailable.With("subscribe: %v", err))
 		return
 	}
-	g.forward(c, s, f, groupID, func(rep *liveimpb.Reply) {
-		c.endJoin()
+	g.forward(c, s, f, groupID, func(rep *liveimpb.Reply) *liveimpb.Reply {
+		if c.endJoin(groupID) && rep.Code == 0 {
+			rep = liveimpb.ErrorReply(liveimpb.ErrForbidden.With("removed from the group while joining"))
+		}
 		ok := rep.Code == 0 && c.setJoined(groupID, true)
 		g.rooms.endJoin(key, c, ok)
 		if ok {
@@ -251,5 +253,6 @@ func (g *Gateway) join(c *conn, s *session, f *liveimpb.ClientFrame) {
 				g.rooms.leave(key, c)
 			}
 		}
+		return rep
 	})
 }

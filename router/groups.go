@@ -259,6 +259,17 @@ func (r *Router) endMutes(gs *groupState, now time.Time) {
 }
 
 // banned reports whether userID is banned from the group at nowMs.
+// notBanned refuses a client caller banned from the group (403). The
+// gateway lets only a session joined to a group send to it or read it,
+// but a kick's notice and a join's answer reach a gateway by different
+// paths: the router is where a ban holds whatever the gateway believes.
+func notBanned(gs *groupState, c *liveimpb.Caller, nowMs int64) error {
+	if c.Server || !banned(&gs.g, c.UserId, nowMs) {
+		return nil
+	}
+	return liveimpb.ErrForbidden.With("banned from the group")
+}
+
 func banned(g *storage.Group, userID string, nowMs int64) bool {
 	until, ok := g.Bans[userID]
 	return ok && nowMs < until

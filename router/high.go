@@ -318,12 +318,15 @@ func (r *Router) finishHigh(a *highAck, err error) {
 
 // resumeGroup returns the group's HIGH messages after req.AfterSeqnum, in
 // order, from the HIGH stream: what a client missed while it was away.
-func (r *Router) resumeGroup(ctx context.Context, j job, req *liveimpb.ResumeGroupRequest) (*liveimpb.Reply, error) {
+func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.ResumeGroupRequest) (*liveimpb.Reply, error) {
 	if req.AfterSeqnum < 0 {
 		return nil, liveimpb.InvalidParam("afterSeqnum", "must not be negative")
 	}
 	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
+		return nil, err
+	}
+	if err := notBanned(gs, c, r.now().UnixMilli()); err != nil {
 		return nil, err
 	}
 	if req.AfterDeleteSeq < 0 {

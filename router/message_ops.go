@@ -140,7 +140,7 @@ func (r *Router) deleteMessage(ctx context.Context, j job, c *liveimpb.Caller, r
 
 // listRecentMessage returns the group's last stored messages below
 // req.Seqnum (newest when 0), oldest first.
-func (r *Router) listRecentMessage(ctx context.Context, j job, req *liveimpb.ListRecentMessageRequest) (*liveimpb.Reply, error) {
+func (r *Router) listRecentMessage(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.ListRecentMessageRequest) (*liveimpb.Reply, error) {
 	size := int(req.PageSize)
 	if size <= 0 || size > r.cfg.RecentPageSize {
 		size = r.cfg.RecentPageSize
@@ -148,7 +148,11 @@ func (r *Router) listRecentMessage(ctx context.Context, j job, req *liveimpb.Lis
 	if req.Seqnum < 0 {
 		return nil, liveimpb.InvalidParam("seqnum", "must not be negative")
 	}
-	if err := r.groupExists(ctx, j); err != nil {
+	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
+	if err != nil {
+		return nil, err
+	}
+	if err := notBanned(gs, c, r.now().UnixMilli()); err != nil {
 		return nil, err
 	}
 	return r.answerLater(j, func() (*liveimpb.Reply, error) {

@@ -578,13 +578,13 @@ func (r *Router) dispatch(ctx context.Context, j job, c *liveimpb.Caller, f *liv
 	case *liveimpb.ClientFrame_DeleteMessage:
 		return r.deleteMessage(ctx, j, c, b.DeleteMessage)
 	case *liveimpb.ClientFrame_ListRecentMessage:
-		return r.listRecentMessage(ctx, j, b.ListRecentMessage)
+		return r.listRecentMessage(ctx, j, c, b.ListRecentMessage)
 	case *liveimpb.ClientFrame_ListMessage:
 		return r.listMessage(ctx, j, c, b.ListMessage)
 	case *liveimpb.ClientFrame_ListHistoryMessage:
 		return r.listHistoryMessage(ctx, j, b.ListHistoryMessage)
 	case *liveimpb.ClientFrame_ResumeGroup:
-		return r.resumeGroup(ctx, j, b.ResumeGroup)
+		return r.resumeGroup(ctx, j, c, b.ResumeGroup)
 	}
 	return nil, liveimpb.InvalidParam("body", "%T is not a router operation", f.Body)
 }

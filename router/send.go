@@ -160,11 +160,14 @@ func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimp
 	return nil, errLater
 }
 
-// sendable refuses a send to a closed group (441) or from a muted sender
-// (442).
+// sendable refuses a send to a closed group (441), from a banned user
+// (403) or from a muted sender (442).
 func sendable(gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest, nowMs int64) error {
 	if gs.g.Closed {
 		return liveimpb.ErrGroupClosed
+	}
+	if err := notBanned(gs, c, nowMs); err != nil {
+		return err
 	}
 	if isMuted(&gs.g, c.UserId, nowMs) && !(req.SkipMuteCheck && mayBypass(&gs.g, c)) {
 		return liveimpb.ErrMuted
