@@ -378,3 +378,40 @@ func TestRouterTakesUpDeletedConsumers(t *testing.T) {
 		t.Fatal("no consumer was created again")
 	}
 }
+
+// TestResumeLeavesDeletedHighOut: a deleted HIGH message is not given
+// back by a resume, whatever deletion the client names: one that joined
+// after the deletion names the group's last one, and its resume from the
+// start must not return the message (a recalled phone number).
+func TestResumeLeavesDeletedHighOut(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	secret, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{
+		GroupId: "room", Type: chatType, Data: "oops, my phone number", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{
+		GroupId: "room", Type: chatType, Data: "kept", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.DeleteMessage(ctxT(t), "room", secret.MessageId); err != nil {
+		t.Fatal(err)
+	}
+	late := c.Login(t, 0, "late", "")
+	info := join(t, late, "room")
+	rep, err := late.ResumeGroup(ctxT(t), "room", 0, info.LastDeleteSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range rep.Messages {
+		got = append(got, m.MessageId)
+	}
+	if !slices.Equal(got, []string{kept.MessageId}) {
+		t.Fatalf("resume from the start after the last deletion = %v, want only %q (the deleted %q left out)", got, kept.MessageId, secret.MessageId)
+	}
+}

@@ -131,6 +131,9 @@ func (r *Router) deleteMessage(ctx context.Context, j job, c *liveimpb.Caller, r
 	if _, err := r.store.DeleteMessage(ctx, j.appID, j.groupID, req.MessageId, gs.g.DeleteSeq); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("delete message: %w", err)
 	}
+	if m.Level == int32(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH) {
+		r.unstreamHigh(ctx, j, m.Seq)
+	}
 	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_DeleteGroupMessage{DeleteGroupMessage: &liveimpb.DeleteGroupMessageEvent{
 		GroupId: j.groupID, MessageId: req.MessageId, DeleteSeq: gs.g.DeleteSeq,
 	}}}, nil)
