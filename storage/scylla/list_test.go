@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/liveim/liveim/storage"
 )
@@ -167,5 +168,36 @@ func oldGroup(t *testing.T, s *Store, appID, groupID string, at time.Time) {
 	}
 	if err := s.session.Query(`INSERT INTO app_groups (app_id, group_id, closed) VALUES (?, ?, false) USING TIMESTAMP ?`, appID, groupID, at.UnixMicro()).Exec(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkListGroups: a page of 100 of an app's 2,000 groups, from the
+// middle of the list; and a page of its open ones, 1 in 20.
+func BenchmarkListGroups(b *testing.B) {
+	s := openBench(b)
+	ctx := b.Context()
+	var g errgroup.Group
+	g.SetLimit(16)
+	for i := range 2_000 {
+		g.Go(func() error {
+			_, _, err := s.CreateGroup(ctx, storage.Group{AppID: "app", ID: fmt.Sprintf("g%05d", i), Closed: i%20 != 0})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name   string
+		status storage.GroupStatus
+	}{{"all", storage.AnyGroup}, {"open", storage.OpenGroups}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				page, err := s.ListGroups(ctx, storage.GroupQuery{AppID: "app", Status: bc.status, Limit: 100, PageToken: "g01000"})
+				if err != nil || len(page.Groups) == 0 {
+					b.Fatalf("page of %d, %v", len(page.Groups), err)
+				}
+			}
+		})
 	}
 }

@@ -33,8 +33,10 @@ import (
 // ID, so the order and the page tokens are as before. A read steps over
 // the tombstones of one bucket, 1/listBuckets of the app's deletions:
 // Cassandra's limit moves to 3.2 million deletions within
-// gc_grace_seconds, about 320,000 a day. The price is a page of 32
-// small reads in parallel instead of one (BenchmarkListGroups).
+// gc_grace_seconds, about 320,000 a day. A page is 32 small reads in
+// parallel instead of one, and the groups it returns are read 16 at a
+// time instead of one after another: 12-15 ms a page of 100 on the test
+// server, against 102-174 ms before (BenchmarkListGroups).
 //
 // Apps from before the buckets: the first listing of an app
 // (app_list_starts, a lightweight transaction, so one store does it)
@@ -111,38 +113,93 @@ func (s *Store) ListGroups(ctx context.Context, q storage.GroupQuery) (storage.G
 		cursors[b] = &listCursor{bucket: b, after: q.PageToken}
 	}
 	fetch := listFetch(q.Limit)
+	if q.Status != storage.AnyGroup {
+		fetch = q.Limit + 1 // most rows may be filtered out
+	}
+	// next returns the next row of the status asked for, by ID.
+	next := func() (listRow, bool, error) {
+		for {
+			if err := s.readCursors(ctx, q.AppID, cursors, fetch); err != nil {
+				return listRow{}, false, err
+			}
+			var min *listCursor
+			for _, c := range cursors {
+				if len(c.rows) > 0 && (min == nil || c.rows[0].id < min.rows[0].id) {
+					min = c
+				}
+			}
+			if min == nil {
+				return listRow{}, false, nil // every bucket read to its end
+			}
+			row := min.rows[0]
+			min.rows = min.rows[1:]
+			if (q.Status == storage.OpenGroups && row.closed) || (q.Status == storage.ClosedGroups && !row.closed) {
+				continue
+			}
+			return row, true, nil
+		}
+	}
 	var page storage.GroupPage
 	for {
-		if err := s.readCursors(ctx, q.AppID, cursors, fetch); err != nil {
-			return storage.GroupPage{}, fmt.Errorf("scylla: list groups of %s: %w", q.AppID, err)
-		}
-		var next *listCursor
-		for _, c := range cursors {
-			if len(c.rows) > 0 && (next == nil || c.rows[0].id < next.rows[0].id) {
-				next = c
+		var batch []listRow
+		for len(page.Groups)+len(batch) < q.Limit {
+			row, ok, err := next()
+			if err != nil {
+				return storage.GroupPage{}, fmt.Errorf("scylla: list groups of %s: %w", q.AppID, err)
 			}
+			if !ok {
+				break
+			}
+			batch = append(batch, row)
 		}
-		if next == nil {
-			return page, nil // every bucket read to its end
-		}
-		row := next.rows[0]
-		next.rows = next.rows[1:]
-		if (q.Status == storage.OpenGroups && row.closed) || (q.Status == storage.ClosedGroups && !row.closed) {
-			continue
-		}
-		if len(page.Groups) == q.Limit {
-			page.NextPageToken = page.Groups[q.Limit-1].ID
-			return page, nil
-		}
-		g, err := s.getGroup(ctx, q.AppID, row.id)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue // deleted between the two reads
-		}
+		full := len(page.Groups)+len(batch) == q.Limit
+		groups, err := s.getGroups(ctx, q.AppID, batch)
 		if err != nil {
 			return storage.GroupPage{}, err
 		}
-		page.Groups = append(page.Groups, g)
+		page.Groups = append(page.Groups, groups...)
+		if !full {
+			return page, nil // the list ended
+		}
+		if len(page.Groups) == q.Limit {
+			if _, more, err := next(); err != nil {
+				return storage.GroupPage{}, fmt.Errorf("scylla: list groups of %s: %w", q.AppID, err)
+			} else if more {
+				page.NextPageToken = page.Groups[q.Limit-1].ID
+			}
+			return page, nil
+		}
+		// Some were deleted between the two reads: fill the page on.
 	}
+}
+
+// getGroups reads the groups of rows, several at once, in their order;
+// a group deleted since its row was read is left out.
+func (s *Store) getGroups(ctx context.Context, appID string, rows []listRow) ([]storage.Group, error) {
+	got := make([]storage.Group, len(rows))
+	found := make([]bool, len(rows))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i, r := range rows {
+		g.Go(func() error {
+			grp, err := s.getGroup(gctx, appID, r.id)
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil
+			}
+			got[i], found[i] = grp, err == nil
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := got[:0]
+	for i := range got {
+		if found[i] {
+			out = append(out, got[i])
+		}
+	}
+	return out, nil
 }
 
 // readCursors reads the next rows of every cursor that has none left
