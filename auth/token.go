@@ -145,6 +145,27 @@ func Verify(appKey string, c Credentials, p Policy, now time.Time) error {
 	return CheckLifetime(c.Timestamp, p, now)
 }
 
+// VerifyKeys is Verify with any of keys: an app's key and, while a
+// rotation's grace period lasts, its previous one (storage.App.Keys), so
+// tokens issued before a rotation log in until the grace period ends.
+// The error is the first key's.
+func VerifyKeys(keys []string, c Credentials, p Policy, now time.Time) error {
+	var first error
+	for _, k := range keys {
+		err := Verify(k, c, p, now)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		return liveimpb.ErrUnauthorized.With("the app has no key")
+	}
+	return first
+}
+
 // Issue returns credentials for userID valid for ttl from now, with the
 // given nonce (NewNonce makes one).
 func Issue(appID, appKey, userID, role, nonce string, ttl time.Duration, now time.Time) Credentials {

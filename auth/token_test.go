@@ -146,3 +146,17 @@ func FuzzParseAppSign(f *testing.F) {
 		}
 	})
 }
+
+func TestVerifyKeys(t *testing.T) {
+	now := time.Now()
+	c := Issue("app", "old", "u", "", NewNonce(DefaultNonceLength), time.Hour, now)
+	if err := VerifyKeys([]string{"new", "old"}, c, Policy{}, now); err != nil {
+		t.Fatalf("a token of the second key: %v", err)
+	}
+	if err := VerifyKeys([]string{"new"}, c, Policy{}, now); err == nil {
+		t.Fatal("a token of a key not given was taken")
+	}
+	if err := VerifyKeys(nil, c, Policy{}, now); err == nil {
+		t.Fatal("no keys: taken")
+	}
+}

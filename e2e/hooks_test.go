@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/auth"
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/testcluster"
@@ -133,4 +135,45 @@ func TestBannedUserRefusedWhateverTheGateway(t *testing.T) {
 	if len(page.GetMessageList()) != 0 {
 		t.Fatalf("the banned user's message was stored: %v", dataOf(page.MessageList))
 	}
+}
+
+// TestTokensOfThePreviousKeyDuringGrace: after an app's key is rotated
+// with a grace period, tokens signed with the previous key still log in
+// until the grace period ends (as server API signatures do), so a
+// rotation does not log every user of the app out at once; after it,
+// they are refused.
+func TestTokensOfThePreviousKeyDuringGrace(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	login := func(key string) error {
+		cl, err := testcluster.Dial(t, c.Gateway(0).URL)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		cr := auth.Issue(testcluster.AppID, key, "u", "", auth.NewNonce(auth.DefaultNonceLength), time.Hour, time.Now())
+		_, err = cl.Login(ctxT(t), client.Login{AppID: testcluster.AppID, UserID: "u",
+			Auth: &liveimpb.UserAuth{Timestamp: cr.Timestamp, Nonce: cr.Nonce, Role: cr.Role, Token: cr.Token}})
+		return err
+	}
+	app, _ := c.Store.GetApp(context.Background(), testcluster.AppID)
+	app.PreviousKey, app.PreviousKeyUntilMs, app.Key = app.Key, time.Now().Add(time.Hour).UnixMilli(), "rotated-key"
+	if err := c.Store.PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	// Once the routers see the new key (they cache an app for seconds)...
+	testcluster.WaitFor(t, time.Minute, func() error { return login("rotated-key") })
+	// ...the previous one still logs in.
+	if err := login(testcluster.AppKey); err != nil {
+		t.Fatalf("a token of the previous key during the grace period: %v", err)
+	}
+	app.PreviousKeyUntilMs = time.Now().Add(-time.Second).UnixMilli()
+	if err := c.Store.PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.WaitFor(t, time.Minute, func() error {
+		if err := login(testcluster.AppKey); err == nil {
+			return errors.New("a token of the previous key still logs in after the grace period")
+		}
+		return nil
+	})
 }

@@ -284,7 +284,7 @@ func (r *Router) authenticate(ctx context.Context, req *liveimpb.AuthRequest) (*
 	}
 	cred := auth.Credentials{AppID: req.AppId, UserID: req.UserId, Nonce: a.Nonce, Timestamp: a.Timestamp, Role: a.Role, Token: a.Token}
 	now := r.now()
-	if err := auth.Verify(app.Key, cred, app.TokenPolicy(), now); err != nil {
+	if err := auth.VerifyKeys(app.Keys(now), cred, app.TokenPolicy(), now); err != nil {
 		return nil, err
 	}
 	if err := r.nonces.bind(ctx, req.AppId, a.Nonce, a.Token, now); err != nil {
