@@ -177,3 +177,33 @@ func TestTokensOfThePreviousKeyDuringGrace(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDisabledAppSessionsRefused: disabling an app stops its sessions
+// logged in before: their requests are refused (401), as new logins are,
+// instead of going on until their tokens expire (up to 7 days).
+func TestDisabledAppSessionsRefused(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	app, _ := c.Store.GetApp(context.Background(), testcluster.AppID)
+	app.Disabled = true
+	if err := c.Store.PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	// Once a new login is refused (the router caches an app for seconds),
+	// so is the session logged in before.
+	testcluster.WaitFor(t, time.Minute, func() error {
+		cl, err := testcluster.Dial(t, c.Gateway(0).URL)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		if _, err := cl.Login(ctxT(t), client.Login{AppID: testcluster.AppID, UserID: "late", Auth: testcluster.Auth("late", "")}); err == nil {
+			return errors.New("a login to the disabled app was taken")
+		}
+		return nil
+	})
+	_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "still on"})
+	wantCode(t, err, 401)
+}

@@ -447,6 +447,10 @@ func (r *Router) work(ctx context.Context, j job) {
 	case req.Touch != nil:
 		_, err = j.w.group(ctx, j.appID, j.groupID, j.part)
 		rep = &liveimpb.Reply{}
+	case req.Frame != nil && r.appDisabled(ctx, j.appID):
+		// Sessions logged in before the app was disabled: the operator
+		// disabled it to stop it (a login is refused too).
+		err = liveimpb.ErrUnauthorized.With("app disabled")
 	case req.Frame != nil:
 		rep, err = r.dispatch(ctx, j, req.Caller, req.Frame)
 	default:
@@ -456,6 +460,13 @@ func (r *Router) work(ctx context.Context, j job) {
 		return
 	}
 	j.done(rep, err)
+}
+
+// appDisabled reports whether the app is disabled, as the app cache
+// knows it (seconds old at most); an app that cannot be read is not.
+func (r *Router) appDisabled(ctx context.Context, appID string) bool {
+	app, err := r.apps.get(ctx, appID)
+	return err == nil && app.Disabled
 }
 
 // finish answers a request. errMoved sends the request on to the group's
