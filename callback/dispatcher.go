@@ -47,6 +47,13 @@ type Config struct {
 	// MaxAge is how long the stream keeps an event not yet delivered.
 	// Default 72h.
 	MaxAge time.Duration
+	// MaxBytes bounds the events the stream holds, all apps together:
+	// past it the oldest go, which are those of an app whose backend has
+	// not taken them for longest (events delivered leave the stream at
+	// once). Without it one app's dead receiver would fill the NATS
+	// nodes' storage, which the HIGH and request streams share, within
+	// MaxAge. Default 4 GiB.
+	MaxBytes int64
 	// StreamReplicas is the stream's replica count. Default 1.
 	StreamReplicas int
 	// HTTPClient posts the batches. Default: a client with Timeout.
@@ -65,11 +72,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.Rescan, prefix+"rescan", 0, "callbacks: how often the apps are read for callback URLs set or removed (default 5s)")
 	fs.DurationVar(&c.LeaseTTL, prefix+"lease-ttl", 0, "callbacks: how long an app's events wait for a dispatcher that died before another router takes them (default 5s)")
 	fs.DurationVar(&c.MaxAge, prefix+"max-age", 0, "callbacks: how long events wait for an app's backend that does not take them (default 72h)")
+	fs.Int64Var(&c.MaxBytes, prefix+"max-bytes", 0, "callbacks: most bytes of events kept for apps' backends that do not take them, all apps together; the oldest go first (default 4 GiB)")
 }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	if c.Batch < 0 || c.StreamReplicas < 0 {
+	if c.Batch < 0 || c.StreamReplicas < 0 || c.MaxBytes < 0 {
 		return errors.New("callback: negative size in config")
 	}
 	for _, d := range []time.Duration{c.Linger, c.Timeout, c.MinBackoff, c.MaxBackoff, c.Rescan, c.LeaseTTL, c.MaxAge} {
@@ -111,6 +119,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.StreamReplicas <= 0 {
 		c.StreamReplicas = 1
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 4 << 30
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = AppClient(c.Timeout)
@@ -181,7 +192,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 func (d *Dispatcher) setup(ctx context.Context) (jetstream.Stream, error) {
-	st, err := EnsureStream(ctx, d.js, d.cfg.StreamReplicas, d.cfg.MaxAge)
+	st, err := EnsureStream(ctx, d.js, d.cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -292,6 +303,13 @@ func (l *lease) renew(ctx context.Context) error {
 	}
 	l.rev, l.renewed = rev, time.Now()
 	return nil
+}
+
+// hold renews the lease now, whenever it was renewed last: it fails once
+// another dispatcher holds it.
+func (l *lease) hold(ctx context.Context) error {
+	l.renewed = time.Time{}
+	return l.renew(ctx)
 }
 
 func (l *lease) release(ctx context.Context) {
@@ -437,9 +455,12 @@ func (d *Dispatcher) post(ctx context.Context, l *lease, msgs []jetstream.Msg) e
 	body, _ := json.Marshal(b)
 	backoff := d.cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
-		err := d.send(ctx, l.appID, body)
+		err := d.sendHolding(ctx, l, body)
 		if err == nil {
 			break
+		}
+		if errors.Is(err, errLeaseLost) {
+			return err
 		}
 		d.failures.Inc()
 		d.log.Warn("callbacks: POST failed; retrying", "app_id", l.appID, "events", len(b.Events), "attempt", attempt, "retry_in", backoff, "err", err)
@@ -454,6 +475,11 @@ func (d *Dispatcher) post(ctx context.Context, l *lease, msgs []jetstream.Msg) e
 		backoff = min(2*backoff, d.cfg.MaxBackoff)
 	}
 	d.delivered.Add(float64(len(b.Events)))
+	// The cursor moves only under the lease: a holder that lost it must
+	// not move the next holder's cursor back.
+	if err := l.hold(ctx); err != nil {
+		return err
+	}
 	meta, err := msgs[len(msgs)-1].Metadata()
 	if err != nil {
 		return fmt.Errorf("event metadata: %w", err)
@@ -472,6 +498,40 @@ func (d *Dispatcher) post(ctx context.Context, l *lease, msgs []jetstream.Msg) e
 		d.log.Debug("callbacks: purge delivered events", "app_id", l.appID, "err", err)
 	}
 	return nil
+}
+
+// sendHolding is send that keeps the lease while the POST lasts: a
+// receiver may take up to Timeout to answer, longer than LeaseTTL, and
+// the lease must not pass to another router meanwhile, which would post
+// the same events beside this one. It fails with errLeaseLost when the
+// lease was lost all the same (the POST is then cut short).
+func (d *Dispatcher) sendHolding(ctx context.Context, l *lease, body []byte) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(d.cfg.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := l.renew(ctx); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	err := d.send(ctx, l.appID, body)
+	cancel(nil)
+	<-renewed
+	if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) {
+		return cause
+	}
+	return err
 }
 
 // send POSTs one batch to the app's current callback URL, signed with its

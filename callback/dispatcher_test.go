@@ -88,7 +88,7 @@ func TestDispatcherAfterStreamMadeAgain(t *testing.T) {
 	if err := f.js.DeleteStream(t.Context(), subject.CallbackStream); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := EnsureStream(t.Context(), f.js, 1, time.Hour); err != nil {
+	if _, err := EnsureStream(t.Context(), f.js, Config{MaxAge: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	f.publish(t, "m4") // sequence 1 of the new stream

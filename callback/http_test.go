@@ -89,3 +89,47 @@ func TestAppClientLimits(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestSlowReceiverOneDispatcher: a receiver slower than the lease's TTL
+// (but within the POST's timeout) still gets an app's events from one
+// dispatcher at a time: the one posting keeps its lease while it waits.
+func TestSlowReceiverOneDispatcher(t *testing.T) {
+	var inFlight, most, posts atomic.Int32
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(7 * time.Second) // over twice the lease TTL
+		posts.Add(1)
+	}))
+	defer rcv.Close()
+	nc := natstest.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.PutApp(t.Context(), storage.App{ID: "app", Key: "key", CallbackURL: rcv.URL, CallbackEvents: []string{GroupMessage}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Rescan: 50 * time.Millisecond, MinBackoff: 50 * time.Millisecond, LeaseTTL: 3 * time.Second, Timeout: 20 * time.Second}
+	for range 2 {
+		f := &dispatcherFixture{d: NewDispatcher(cfg, js, st, slog.New(slog.DiscardHandler), nil)}
+		done := f.run(t.Context())
+		defer func() { f.stop(); <-done }()
+	}
+	pub := NewPublisher(nc, "test", slog.New(slog.DiscardHandler), nil)
+	t.Cleanup(func() { pub.Close(time.Second) })
+	if err := WaitStored(pub.Stored(Event{Type: GroupMessage, AppID: "app", GroupID: "g", Message: &Message{MessageID: "m1"}}), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the event posted", func() bool { return posts.Load() >= 1 })
+	if m := most.Load(); m > 1 {
+		t.Fatalf("%d dispatchers posted the app's events at once", m)
+	}
+}

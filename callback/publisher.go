@@ -259,9 +259,12 @@ func (p *Publisher) publishNow(e *outEvent, stopping bool) {
 }
 
 // EnsureStream creates or updates the callback stream: file storage,
-// replicas copies, events kept for maxAge at most (a receiver down longer
-// loses the oldest); dispatchers remove them once delivered.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int, maxAge time.Duration) (jetstream.Stream, error) {
+// cfg.StreamReplicas copies, events kept for cfg.MaxAge and within
+// cfg.MaxBytes at most (a receiver down longer loses the oldest; a
+// publish is never refused for room); dispatchers remove them once
+// delivered.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
+	cfg = cfg.WithDefaults()
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        subject.CallbackStream,
 		Description: "liveim callback events, per app, until the app's backend takes them",
@@ -269,8 +272,10 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int, max
 		Retention:   jetstream.LimitsPolicy,
 		Duplicates:  2 * time.Minute, // a repeated publish (Publisher) is stored once
 		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		MaxAge:      maxAge,
+		Replicas:    cfg.StreamReplicas,
+		MaxAge:      cfg.MaxAge,
+		MaxBytes:    cfg.MaxBytes,
+		Discard:     jetstream.DiscardOld,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("callback: stream %s: %w", subject.CallbackStream, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func TestStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := EnsureStream(t.Context(), js, 1, time.Hour)
+	st, err := EnsureStream(t.Context(), js, Config{MaxAge: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,5 +41,41 @@ func TestStored(t *testing.T) {
 	var ev Event
 	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.ID != "the-message" || m.Sequence != 101 {
 		t.Fatalf("last event %q at %d (%v), want the-message after the 100 queued before it", ev.ID, m.Sequence, err)
+	}
+}
+
+// TestStreamBounded: events no backend takes (an app's receiver dead)
+// stay within Config.MaxBytes, the oldest going first, and events are
+// still stored once the stream is full: one app cannot fill the NATS
+// nodes' storage, nor stop the other apps' events.
+func TestStreamBounded(t *testing.T) {
+	nc := natstest.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit = 64 << 10
+	st, err := EnsureStream(t.Context(), js, Config{MaxAge: time.Hour, MaxBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPublisher(nc, "test", slog.New(slog.DiscardHandler), nil)
+	defer p.Close(5 * time.Second)
+	data := strings.Repeat("x", 1000)
+	for i := range 300 {
+		p.Publish(Event{Type: GroupMessage, AppID: "dead", GroupID: "g", ID: fmt.Sprintf("m-%d", i), Message: &Message{MessageID: fmt.Sprint(i), Data: data}})
+	}
+	if err := WaitStored(p.Stored(Event{Type: GroupMessage, AppID: "live", GroupID: "g", ID: "live-1", Message: &Message{MessageID: "l1"}}), 10*time.Second); err != nil {
+		t.Fatalf("an event after the stream filled: %v", err)
+	}
+	info, err := st.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Bytes > limit || info.State.FirstSeq == 1 {
+		t.Fatalf("the stream holds %d bytes from seq %d, want at most %d with the oldest gone", info.State.Bytes, info.State.FirstSeq, limit)
+	}
+	if _, err := st.GetLastMsgForSubject(t.Context(), subject.CallbackGroup("live", "g")); err != nil {
+		t.Fatalf("the other app's event is not in the stream: %v", err)
 	}
 }

@@ -356,7 +356,7 @@ func (r *Router) setupStreams(ctx context.Context) error {
 		return err
 	}
 	// Before the first login: gateways publish user.online into it.
-	if _, err := callback.EnsureStream(ctx, r.js, r.cfg.StreamReplicas, r.cfg.Callbacks.MaxAge); err != nil {
+	if _, err := callback.EnsureStream(ctx, r.js, r.cfg.Callbacks); err != nil {
 		return err
 	}
 	return r.parts.setup(ctx)
