@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,9 @@ type Client struct {
 	errs   chan *liveimpb.Reply
 	done   chan struct{}
 
+	closing   chan struct{} // closed by Close: readLoop stops waiting for Events' reader
+	closeOnce sync.Once
+
 	writeMu sync.Mutex
 	nextID  atomic.Uint32
 
@@ -55,15 +59,21 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 // DialWith connects to a gateway's WebSocket URL with d, e.g. to a
 // wss:// URL with d.TLSConfig naming the roots to trust.
 func DialWith(ctx context.Context, d ws.Dialer, url string) (*Client, error) {
-	conn, _, _, err := d.Dial(ctx, url)
+	conn, br, _, err := d.Dial(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", url, err)
+	}
+	if br != nil {
+		// Frames the server sent right behind its handshake answer were
+		// read with it: read them first.
+		conn = &bufferedConn{Conn: conn, r: br}
 	}
 	c := &Client{
 		conn:    conn,
 		events:  make(chan *liveimpb.Event, 4096),
 		errs:    make(chan *liveimpb.Reply, 16),
 		done:    make(chan struct{}),
+		closing: make(chan struct{}),
 		pending: make(map[uint32]chan *liveimpb.Reply),
 	}
 	go c.readLoop()
@@ -90,8 +100,18 @@ func (c *Client) Err() error {
 	return c.closeErr
 }
 
-// Close closes the connection.
+// bufferedConn is a connection whose first bytes were read into r.
+type bufferedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Close closes the connection. It returns whether or not Events was
+// drained: events not read are dropped.
 func (c *Client) Close() error {
+	c.closeOnce.Do(func() { close(c.closing) })
 	c.writeMu.Lock()
 	_ = ws.WriteFrame(c.conn, ws.MaskFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))))
 	c.writeMu.Unlock()
@@ -174,12 +194,32 @@ func (c *Client) readLoop() {
 				}
 			}
 		case *liveimpb.ServerFrame_Event:
-			c.events <- b.Event
+			if !c.event(b.Event) {
+				return
+			}
 		case *liveimpb.ServerFrame_Batch:
 			for _, ev := range b.Batch.Events {
-				c.events <- ev
+				if !c.event(ev) {
+					return
+				}
 			}
 		}
+	}
+}
+
+// event hands ev to Events' reader; false means the client is closing
+// (its caller may have stopped reading).
+func (c *Client) event(ev *liveimpb.Event) bool {
+	select {
+	case c.events <- ev:
+		return true
+	case <-c.closing:
+		c.mu.Lock()
+		if c.closeErr == nil {
+			c.closeErr = ErrClosed
+		}
+		c.mu.Unlock()
+		return false
 	}
 }
 
