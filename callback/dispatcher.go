@@ -450,6 +450,10 @@ func (d *Dispatcher) post(ctx context.Context, l *lease, msgs []jetstream.Msg) e
 			d.log.Error("callbacks: undecodable event dropped", "app_id", l.appID, "err", err)
 			continue
 		}
+		if err := fromItsPublisher(m.Subject(), ev); err != nil {
+			d.log.Error("callbacks: forged event dropped", "app_id", l.appID, "subject", m.Subject(), "err", err)
+			continue
+		}
 		b.Events = append(b.Events, ev)
 	}
 	body, _ := json.Marshal(b)
@@ -496,6 +500,32 @@ func (d *Dispatcher) post(ctx context.Context, l *lease, msgs []jetstream.Msg) e
 	}
 	if err != nil {
 		d.log.Debug("callbacks: purge delivered events", "app_id", l.appID, "err", err)
+	}
+	return nil
+}
+
+// fromItsPublisher checks that an event is one its subject's publisher
+// may publish. Gateways publish users' online and offline events, on
+// user subjects; every other event comes from routers, on group
+// subjects, which gateways cannot publish to. A gateway (the process
+// facing the internet) must not get a signed event of another kind, or
+// of another app or user than its subject's, to an app's backend.
+func fromItsPublisher(subj string, ev Event) error {
+	rest, ok := strings.CutPrefix(subj, "liveim.cb.")
+	if !ok {
+		return fmt.Errorf("subject %q", subj)
+	}
+	appID, rest, _ := strings.Cut(rest, ".")
+	if ev.AppID != appID {
+		return fmt.Errorf("an event of app %q on app %q's subject", ev.AppID, appID)
+	}
+	if userID, ok := strings.CutPrefix(rest, "u."); ok {
+		if ev.Type != UserOnline && ev.Type != UserOffline {
+			return fmt.Errorf("a %s event on a user subject", ev.Type)
+		}
+		if ev.User == nil || ev.User.UserID != userID {
+			return fmt.Errorf("an event of another user on user %q's subject", userID)
+		}
 	}
 	return nil
 }

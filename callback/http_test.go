@@ -133,3 +133,25 @@ func TestSlowReceiverOneDispatcher(t *testing.T) {
 		t.Fatalf("%d dispatchers posted the app's events at once", m)
 	}
 }
+
+func TestFromItsPublisher(t *testing.T) {
+	online := Event{Type: UserOnline, AppID: "app", User: &User{UserID: "u"}}
+	msg := Event{Type: GroupMessage, AppID: "app", GroupID: "g", Message: &Message{MessageID: "m"}}
+	for _, tc := range []struct {
+		name string
+		subj string
+		ev   Event
+		ok   bool
+	}{
+		{"a user's online event", "liveim.cb.app.u.u", online, true},
+		{"a group's message", "liveim.cb.app.g.g", msg, true},
+		{"a message on a user subject (a gateway's forgery)", "liveim.cb.app.u.u", msg, false},
+		{"another user's online event", "liveim.cb.app.u.v", online, false},
+		{"another app's event", "liveim.cb.other.u.u", online, false},
+		{"no user", "liveim.cb.app.u.u", Event{Type: UserOffline, AppID: "app"}, false},
+	} {
+		if err := fromItsPublisher(tc.subj, tc.ev); (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}

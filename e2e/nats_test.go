@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -76,6 +79,10 @@ func TestNATSIsLockedDown(t *testing.T) {
 		_, err := gw.QueueSubscribe(subject.Auth, subject.QueueGroup, func(*nats.Msg) {})
 		return err
 	})
+	denied("read routers' inboxes (JetStream deliveries, the cluster secret)", func() error {
+		_, err := gw.Subscribe("_INBOX.>", func(*nats.Msg) {})
+		return err
+	})
 	denied("listen to router replies on the RPC subjects", func() error {
 		_, err := gw.Subscribe("liveim.rpc.>", func(*nats.Msg) {})
 		return err
@@ -104,4 +111,29 @@ func mustMarshal(t testing.TB, m proto.Message) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestGatewayCannotForgeCallbackEvents: a gateway may publish users'
+// online and offline events, and nothing else reaches an app's backend
+// from it: a group message it publishes on a user's subject is dropped,
+// not posted signed with the app key.
+func TestGatewayCannotForgeCallbackEvents(t *testing.T) {
+	rcv := newReceiver(t)
+	c, _ := callbackCluster(t, rcv)
+	gw := c.ConnectAs(subject.GatewayUser)
+	forged, _ := json.Marshal(callback.Event{ID: "forged-1", Type: callback.GroupMessage, AppID: testcluster.AppID, GroupID: "room",
+		TimeMs: time.Now().UnixMilli(), Message: &callback.Message{MessageID: "m1", GroupID: "room", Type: chatType, SenderID: "host", Data: "gift x1000"}})
+	if err := gw.Publish(subject.CallbackUser(testcluster.AppID, "anyone"), forged); err != nil {
+		t.Fatal(err)
+	}
+	_ = gw.Flush()
+	// A real event published after it: once it has come, so would have
+	// the forged one.
+	c.Login(t, 0, "someone", "")
+	rcv.waitFor(time.Minute, "someone's user.online", func(evs []callback.Event) bool {
+		return slices.ContainsFunc(evs, func(e callback.Event) bool { return e.Type == callback.UserOnline && e.User != nil && e.User.UserID == "someone" })
+	})
+	if slices.ContainsFunc(rcv.got(), func(e callback.Event) bool { return e.ID == "forged-1" }) {
+		t.Fatal("the app's backend got a group.message a gateway forged")
+	}
 }

@@ -73,7 +73,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer shutdownTracing(tp, log)
-	nc, err := natsconn.Connect(ctx, cfg.NATS, "liveim-gateway", log)
+	nc, err := natsconn.Connect(ctx, cfg.NATS, "liveim-gateway", log, natsconn.GatewayInbox())
 	if err != nil {
 		return err
 	}

@@ -198,7 +198,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer rnc.Close()
 	gnc, err := natsconn.Connect(ctx, natsconn.Config{URL: ns.ClientURL(), User: subject.GatewayUser,
-		PasswordFile: filepath.Join(cfg.Data, natsserver.GatewayPasswordFile)}, "liveim-gateway", log)
+		PasswordFile: filepath.Join(cfg.Data, natsserver.GatewayPasswordFile)}, "liveim-gateway", log, natsconn.GatewayInbox())
 	if err != nil {
 		return err
 	}

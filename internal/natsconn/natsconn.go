@@ -36,7 +36,13 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/liveim/liveim/internal/flagvalue"
+	"github.com/liveim/liveim/internal/subject"
 )
+
+// GatewayInbox is the option every gateway connects with: its requests'
+// inboxes under subject.GatewayInboxPrefix, the only inboxes a gateway
+// may read.
+func GatewayInbox() nats.Option { return nats.CustomInboxPrefix(subject.GatewayInboxPrefix) }
 
 // Config says how to reach NATS. The zero value connects to
 // nats.DefaultURL without credentials.

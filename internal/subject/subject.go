@@ -207,9 +207,18 @@ func Nonce(appID, key string) string {
 	return "liveim.nonce." + appID + "." + key
 }
 
+// GatewayInboxPrefix is the root of every reply subject of a gateway:
+// its replies from routers (Inbox) and the inboxes of its own NATS
+// requests (a gateway connects with nats.CustomInboxPrefix of it). A
+// gateway may subscribe under it only, so it cannot read what is sent to
+// routers' inboxes: JetStream deliveries of the requests routers take
+// (server requests with their MACs), and the answers to their
+// JetStream and bucket reads (the cluster secret).
+const GatewayInboxPrefix = "_INBOX.liveim"
+
 // Inbox is the prefix of a gateway's reply subjects.
 func Inbox(gatewayID string) string {
-	return "_INBOX.liveim." + gatewayID + "."
+	return GatewayInboxPrefix + "." + gatewayID + "."
 }
 
 // The NATS users of a liveim cluster and what each may do. Routers own
@@ -233,7 +242,7 @@ func GatewayPublish() []string {
 
 // GatewaySubscribe returns the subjects a gateway may subscribe to.
 func GatewaySubscribe() []string {
-	return []string{"liveim.grp.*.*.*", "liveim.usr.*.*", Online, "_INBOX.>"}
+	return []string{"liveim.grp.*.*.*", "liveim.usr.*.*", Online, GatewayInboxPrefix + ".>"}
 }
 
 // Templates of the subjects above that hold IDs: the subject with

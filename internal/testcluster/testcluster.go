@@ -234,11 +234,11 @@ func (c *Cluster) JetStream() jetstream.JetStream {
 // subject.GatewayUser.
 func (c *Cluster) ConnectAs(user string) *nats.Conn {
 	c.t.Helper()
-	pw := c.routerPW
+	opts := []nats.Option{nats.UserInfo(user, c.routerPW)}
 	if user == subject.GatewayUser {
-		pw = c.gatewayPW
+		opts = []nats.Option{nats.UserInfo(user, c.gatewayPW), nats.CustomInboxPrefix(subject.GatewayInboxPrefix)}
 	}
-	nc, err := nats.Connect(c.NATS.ClientURL(), nats.UserInfo(user, pw))
+	nc, err := nats.Connect(c.NATS.ClientURL(), opts...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
