@@ -131,7 +131,9 @@ func TestGatewayCannotForgeCallbackEvents(t *testing.T) {
 	// the forged one.
 	c.Login(t, 0, "someone", "")
 	rcv.waitFor(time.Minute, "someone's user.online", func(evs []callback.Event) bool {
-		return slices.ContainsFunc(evs, func(e callback.Event) bool { return e.Type == callback.UserOnline && e.User != nil && e.User.UserID == "someone" })
+		return slices.ContainsFunc(evs, func(e callback.Event) bool {
+			return e.Type == callback.UserOnline && e.User != nil && e.User.UserID == "someone"
+		})
 	})
 	if slices.ContainsFunc(rcv.got(), func(e callback.Event) bool { return e.ID == "forged-1" }) {
 		t.Fatal("the app's backend got a group.message a gateway forged")
