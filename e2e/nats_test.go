@@ -63,6 +63,12 @@ func TestNATSIsLockedDown(t *testing.T) {
 		GroupMessage: &liveimpb.Message{GroupId: "room", Type: chatType, Data: "forged", Sender: &liveimpb.User{UserId: "owner"}},
 	}}}})
 	denied("publish into a room", func() error { return gw.Publish(subject.GroupEvents(testcluster.AppID, "room"), forged) })
+	denied("publish on a user's subject (whose frames reach the user's sessions)", func() error {
+		m := nats.NewMsg(subject.User(testcluster.AppID, "owner"))
+		m.Header.Set(subject.HeaderKind, subject.KindC2C)
+		m.Data = forged
+		return gw.PublishMsg(m)
+	})
 	denied("publish a HIGH message into the stream", func() error { return gw.Publish(subject.GroupHigh(testcluster.AppID, "room"), forged) })
 	denied("read the login nonces", func() error {
 		_, err := gw.Subscribe("liveim.nonce.>", func(*nats.Msg) {})

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/callback"
@@ -114,21 +113,6 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 		c.replyErr(id, liveimpb.ErrUnavailable.With("subscribe: %v", err))
 		return
 	}
-	// Older sessions of this user, here or on other gateways, close with
-	// disconnect(4) when they see this notice.
-	notice := nats.NewMsg(subject.User(s.appID, s.userID))
-	notice.Header.Set(subject.HeaderKind, subject.KindTakeover)
-	notice.Header.Set(subject.HeaderSession, s.id)
-	notice.Header.Set(subject.HeaderDevice, s.deviceID)
-	if err = g.nc.PublishMsg(notice); err == nil {
-		err = g.nc.FlushTimeout(g.cfg.RequestTimeout)
-	}
-	if err != nil {
-		g.sessions.abandon(s.userKey)
-		g.metrics.loginFailed(liveimpb.ErrUnavailable)
-		c.replyErr(id, liveimpb.ErrUnavailable.With("nats: %v", err))
-		return
-	}
 	g.sessions.add(s.userKey, c)
 	c.sess.Store(s)
 	g.presenceEvent(s, callback.UserOnline)
@@ -173,12 +157,16 @@ func (g *Gateway) authenticate(c *conn, req *liveimpb.LoginRequest) (*session, e
 		}
 		hb = time.Duration(t) * time.Second
 	}
-	rep, err := g.checkCredentials(&liveimpb.AuthRequest{AppId: req.AppId, UserId: req.User.UserId, Auth: req.Auth, Origin: c.origin})
+	id := ids.New()
+	// The router that passes the credentials tells the user's older
+	// sessions (a takeover notice).
+	rep, err := g.checkCredentials(&liveimpb.AuthRequest{AppId: req.AppId, UserId: req.User.UserId, Auth: req.Auth, Origin: c.origin,
+		SessionId: id, DeviceId: req.DeviceId})
 	if err != nil {
 		return nil, err
 	}
 	s := &session{
-		id:            ids.New(),
+		id:            id,
 		appID:         req.AppId,
 		userID:        req.User.UserId,
 		userExt:       req.User.UserExtension,

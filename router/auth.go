@@ -236,8 +236,29 @@ func (r *Router) onAuth(m *nats.Msg) {
 			return
 		}
 		app, err := r.authenticate(ctx, &req)
+		if err == nil && req.SessionId != "" {
+			err = r.takeOver(&req)
+		}
 		r.respondAuth(m, err, app)
 	}()
+}
+
+// takeOver tells a user's older sessions, on every gateway, that a login
+// passed (a takeover notice on the user's subject): each closes with
+// disconnect(4) unless the app allows many devices and it is on another
+// device. Routers send it, not the gateway of the login: the gateway
+// forwards what comes on a user's subject to the user's sessions, so
+// gateways may not publish there. The notice goes out before the answer,
+// on the same connection.
+func (r *Router) takeOver(req *liveimpb.AuthRequest) error {
+	notice := nats.NewMsg(subject.User(req.AppId, req.UserId))
+	notice.Header.Set(subject.HeaderKind, subject.KindTakeover)
+	notice.Header.Set(subject.HeaderSession, req.SessionId)
+	notice.Header.Set(subject.HeaderDevice, req.DeviceId)
+	if err := r.nc.PublishMsg(notice); err != nil {
+		return liveimpb.ErrUnavailable.With("nats: %v", err)
+	}
+	return nil
 }
 
 func (r *Router) respondAuth(m *nats.Msg, err error, app *storage.App) {

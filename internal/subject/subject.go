@@ -223,8 +223,8 @@ func Inbox(gatewayID string) string {
 
 // The NATS users of a liveim cluster and what each may do. Routers own
 // every subject; a gateway, the process that faces the internet, may
-// only send requests to routers, announce itself, notify users' sessions,
-// and listen to rooms, users and its replies. It can neither publish into
+// only send requests to routers, announce itself, publish users' online
+// and offline events, and listen to rooms, users and its replies. It can neither publish into
 // a room directly nor touch JetStream (its streams and buckets: HIGH
 // messages, login nonces, live routers), and it may answer a request (a
 // C2C delivery) only with the one reply the request asked for.
@@ -237,7 +237,7 @@ const (
 
 // GatewayPublish returns the subjects a gateway may publish to.
 func GatewayPublish() []string {
-	return []string{"liveim.rpc.*.*", "liveim.any.*", Auth, GatewayHeartbeat, "liveim.usr.*.*", "liveim.cb.*.u.*"}
+	return []string{"liveim.rpc.*.*", "liveim.any.*", Auth, GatewayHeartbeat, "liveim.cb.*.u.*"}
 }
 
 // GatewaySubscribe returns the subjects a gateway may subscribe to.

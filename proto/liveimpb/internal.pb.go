@@ -487,7 +487,14 @@ type AuthRequest struct {
 	Auth   *UserAuth              `protobuf:"bytes,3,opt,name=auth,proto3" json:"auth,omitempty"`
 	// origin is the Origin header of the WebSocket upgrade, empty if none;
 	// the app's allow-list decides.
-	Origin        string `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
+	Origin string `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
+	// session_id, set for a login (not a token refresh), names the session
+	// the credentials would open, and device_id its device: once they pass,
+	// the router tells the user's older sessions on every gateway (a
+	// takeover notice on the user's subject, which gateways may not publish
+	// to).
+	SessionId     string `protobuf:"bytes,5,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	DeviceId      string `protobuf:"bytes,6,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -546,6 +553,20 @@ func (x *AuthRequest) GetAuth() *UserAuth {
 func (x *AuthRequest) GetOrigin() string {
 	if x != nil {
 		return x.Origin
+	}
+	return ""
+}
+
+func (x *AuthRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *AuthRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
 	}
 	return ""
 }
@@ -774,12 +795,15 @@ const file_liveim_v1_internal_proto_rawDesc = "" +
 	"\x10GatewayHeartbeat\x12\x1d\n" +
 	"\n" +
 	"gateway_id\x18\x01 \x01(\tR\tgatewayId\x12\x1a\n" +
-	"\bstopping\x18\x02 \x01(\bR\bstopping\"~\n" +
+	"\bstopping\x18\x02 \x01(\bR\bstopping\"\xba\x01\n" +
 	"\vAuthRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12'\n" +
 	"\x04auth\x18\x03 \x01(\v2\x13.liveim.v1.UserAuthR\x04auth\x12\x16\n" +
-	"\x06origin\x18\x04 \x01(\tR\x06origin\"\xa0\x01\n" +
+	"\x06origin\x18\x04 \x01(\tR\x06origin\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x05 \x01(\tR\tsessionId\x12\x1b\n" +
+	"\tdevice_id\x18\x06 \x01(\tR\bdeviceId\"\xa0\x01\n" +
 	"\tAuthReply\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12!\n" +
