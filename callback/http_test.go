@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/liveim/liveim/internal/natstest"
@@ -29,19 +30,7 @@ func TestDispatcherRedirectNotFollowed(t *testing.T) {
 		http.Redirect(w, r, internal.URL+"/admin", http.StatusTemporaryRedirect)
 	}))
 	defer rcv.Close()
-	nc := natstest.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.PutApp(t.Context(), storage.App{ID: "app", Key: "key", CallbackURL: rcv.URL, CallbackEvents: []string{GroupMessage}}); err != nil {
-		t.Fatal(err)
-	}
+	nc, js, st := appWithReceiver(t, rcv.URL)
 	d := NewDispatcher(Config{Rescan: 50 * time.Millisecond, MinBackoff: 50 * time.Millisecond, LeaseTTL: time.Second}, js, st, slog.New(slog.DiscardHandler), nil)
 	pub := NewPublisher(nc, "test", slog.New(slog.DiscardHandler), nil)
 	t.Cleanup(func() { pub.Close(time.Second) })
@@ -104,19 +93,7 @@ func TestSlowReceiverOneDispatcher(t *testing.T) {
 		posts.Add(1)
 	}))
 	defer rcv.Close()
-	nc := natstest.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.PutApp(t.Context(), storage.App{ID: "app", Key: "key", CallbackURL: rcv.URL, CallbackEvents: []string{GroupMessage}}); err != nil {
-		t.Fatal(err)
-	}
+	nc, js, st := appWithReceiver(t, rcv.URL)
 	cfg := Config{Rescan: 50 * time.Millisecond, MinBackoff: 50 * time.Millisecond, LeaseTTL: 3 * time.Second, Timeout: 20 * time.Second}
 	for range 2 {
 		f := &dispatcherFixture{d: NewDispatcher(cfg, js, st, slog.New(slog.DiscardHandler), nil)}
@@ -154,4 +131,24 @@ func TestFromItsPublisher(t *testing.T) {
 			t.Errorf("%s: %v, want ok %v", tc.name, err, tc.ok)
 		}
 	}
+}
+
+// appWithReceiver connects to an in-process NATS server and opens a
+// store holding the app "app", whose group messages go to url.
+func appWithReceiver(t *testing.T, url string) (*nats.Conn, jetstream.JetStream, storage.Store) {
+	t.Helper()
+	nc := natstest.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.PutApp(t.Context(), storage.App{ID: "app", Key: "key", CallbackURL: url, CallbackEvents: []string{GroupMessage}}); err != nil {
+		t.Fatal(err)
+	}
+	return nc, js, st
 }
