@@ -258,7 +258,6 @@ func (r *Router) endMutes(gs *groupState, now time.Time) {
 	}}}, nil)
 }
 
-// banned reports whether userID is banned from the group at nowMs.
 // notBanned refuses a client caller banned from the group (403). The
 // gateway lets only a session joined to a group send to it or read it,
 // but a kick's notice and a join's answer reach a gateway by different
@@ -270,6 +269,7 @@ func notBanned(gs *groupState, c *liveimpb.Caller, nowMs int64) error {
 	return liveimpb.ErrForbidden.With("banned from the group")
 }
 
+// banned reports whether userID is banned from the group at nowMs.
 func banned(g *storage.Group, userID string, nowMs int64) bool {
 	until, ok := g.Bans[userID]
 	return ok && nowMs < until

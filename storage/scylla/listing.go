@@ -122,17 +122,17 @@ func (s *Store) ListGroups(ctx context.Context, q storage.GroupQuery) (storage.G
 			if err := s.readCursors(ctx, q.AppID, cursors, fetch); err != nil {
 				return listRow{}, false, err
 			}
-			var min *listCursor
+			var first *listCursor
 			for _, c := range cursors {
-				if len(c.rows) > 0 && (min == nil || c.rows[0].id < min.rows[0].id) {
-					min = c
+				if len(c.rows) > 0 && (first == nil || c.rows[0].id < first.rows[0].id) {
+					first = c
 				}
 			}
-			if min == nil {
+			if first == nil {
 				return listRow{}, false, nil // every bucket read to its end
 			}
-			row := min.rows[0]
-			min.rows = min.rows[1:]
+			row := first.rows[0]
+			first.rows = first.rows[1:]
 			if (q.Status == storage.OpenGroups && row.closed) || (q.Status == storage.ClosedGroups && !row.closed) {
 				continue
 			}
