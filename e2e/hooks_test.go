@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -206,4 +207,58 @@ func TestDisabledAppSessionsRefused(t *testing.T) {
 	})
 	_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "still on"})
 	wantCode(t, err, 401)
+}
+
+// TestSlowAuditHookHoldsOnlyItsApp: an app whose audit hook hangs holds
+// at most AuditsPerApp of a router's calls; its next sends are 503 at
+// once (retry), instead of taking the router's shared slots and then
+// its workers, which every app's groups need.
+func TestSlowAuditHookHoldsOnlyItsApp(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"pass": true})
+	}))
+	defer hook.Close()
+	defer close(release)
+	c := testcluster.Start(t, testcluster.Options{Router: router.Config{Workers: 1, AuditTimeout: time.Minute, AuditsPerApp: 2}})
+	app, _ := c.Store.GetApp(context.Background(), testcluster.AppID)
+	app.AuditURL = hook.URL
+	if err := c.Store.PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	held := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: fmt.Sprint("held ", i)})
+			held <- err
+		}()
+	}
+	testcluster.WaitFor(t, time.Minute, func() error {
+		if n := calls.Load(); n < 2 {
+			return fmt.Errorf("%d hook calls in flight", n)
+		}
+		return nil
+	})
+	_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "one too many"})
+	wantCode(t, err, 503)
+	// The worker is free: the group's other requests are served.
+	if _, err := owner.QueryGroup(ctxT(t), "room"); err != nil {
+		t.Fatal(err)
+	}
+	release <- struct{}{}
+	release <- struct{}{}
+	for range 2 {
+		if err := <-held; err != nil {
+			t.Fatalf("a held send once the hook answered: %v", err)
+		}
+	}
 }

@@ -118,6 +118,12 @@ type Config struct {
 	AuthTimeout time.Duration
 	// AuditTimeout bounds a call to an app's audit hook. Default 1s.
 	AuditTimeout time.Duration
+	// AuditsPerApp bounds one app's audit-hook calls in flight in a
+	// router; past it the app's sends are 503 (retry). An app whose hook
+	// is slow then waits on its own sends, not on the router's shared
+	// slots and workers, which other apps' sends need. Default 256 (of
+	// the router's 4,096 slots).
+	AuditsPerApp int
 	// ResumeBatch is the most HIGH messages one resume reply carries.
 	// Default 1000.
 	ResumeBatch int
@@ -173,6 +179,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.EventWait, prefix+"event-wait", 0, "router: how long a send waits for its message's callback event to be stored before it is answered 503 (default 2s)")
 	fs.DurationVar(&c.AuthTimeout, prefix+"auth-timeout", 0, "router: bound on checking one login's credentials (default 5s)")
 	fs.DurationVar(&c.AuditTimeout, prefix+"audit-timeout", 0, "router: bound on a call to an app's audit hook (default 1s)")
+	fs.IntVar(&c.AuditsPerApp, prefix+"audits-per-app", 0, "router: most calls to one app's audit hook in flight; past it the app's sends are 503 (default 256)")
 	fs.IntVar(&c.ResumeBatch, prefix+"resume-batch", 0, "router: most HIGH messages in one resume reply (default 1000)")
 	fs.DurationVar(&c.FlushInterval, prefix+"flush-interval", 0, "router: how often changed member lists, and statistics (at most every --stats-interval), are written to storage (default 1s)")
 	fs.DurationVar(&c.StatsInterval, prefix+"stats-interval", 0, "router: least time between two writes of a group whose only changes are statistics (default the flush interval)")
@@ -183,7 +190,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	for _, n := range []int{c.Partitions, c.Workers, c.MaxBacklog, c.StreamReplicas, c.MaxDataBytes, c.MaxGroupNameBytes, c.MaxGroupMetaBytes,
-		c.MaxAdmins, c.MaxGroups, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.MemberChangeFanout, c.ResumeBatch, c.NonceMaxBindings} {
+		c.MaxAdmins, c.MaxGroups, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.MemberChangeFanout, c.ResumeBatch, c.NonceMaxBindings, c.AuditsPerApp} {
 		if n < 0 {
 			return errors.New("router: negative size in config")
 		}
@@ -230,6 +237,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.MemberChangeFanout, 200)
 	setInt(&c.ResumeBatch, 1000)
 	setInt(&c.NonceMaxBindings, 1_000_000)
+	setInt(&c.AuditsPerApp, 256)
 	setDur(&c.PinnedTTL, 30*time.Second)
 	setDur(&c.AliveTTL, 5*time.Second)
 	setDur(&c.HighMaxAge, 24*time.Hour)

@@ -118,6 +118,10 @@ func (r *Router) checkWords(ctx context.Context, appID, data string) (*auditHook
 
 // audit asks the app's audit hook about a message.
 func (r *Router) audit(ctx context.Context, hook *auditHook, c *liveimpb.Caller, groupID string, msgType int32, data string) error {
+	if !r.audits.take(c.AppId, r.cfg.AuditsPerApp) {
+		return liveimpb.ErrUnavailable.With("%d calls to the app's audit hook in flight; retry", r.cfg.AuditsPerApp)
+	}
+	defer r.audits.done(c.AppId)
 	pass, reason, err := r.callAuditHook(ctx, hook, AuditRequest{AppID: c.AppId, GroupID: groupID, SenderID: c.UserId, Type: msgType, Data: data})
 	if err != nil {
 		r.log.WarnContext(ctx, "audit hook failed", telemetry.LogAppID, c.AppId, telemetry.LogGroupID, groupID, "err", err, "fail_open", hook.failOpen)
@@ -133,6 +137,36 @@ func (r *Router) audit(ctx context.Context, hook *auditHook, c *liveimpb.Caller,
 		return liveimpb.ErrModerationRefused.With("%s", reason)
 	}
 	return nil
+}
+
+// auditsInFlight counts each app's audit-hook calls in flight
+// (Config.AuditsPerApp).
+type auditsInFlight struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// take counts one more call of app's, unless it has max in flight.
+func (a *auditsInFlight) take(app string, max int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n[app] >= max {
+		return false
+	}
+	if a.n == nil {
+		a.n = make(map[string]int)
+	}
+	a.n[app]++
+	return true
+}
+
+// done ends a call counted by take.
+func (a *auditsInFlight) done(app string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n[app]--; a.n[app] <= 0 {
+		delete(a.n, app)
+	}
 }
 
 // callAuditHook POSTs req to the hook, signed with the app key the way

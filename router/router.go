@@ -63,7 +63,8 @@ type Router struct {
 	metrics  *metrics
 	pinsLost atomic.Int64 // as metrics.pinsLost, for Stats
 	tracer   trace.Tracer
-	tracing  bool // the tracer records: spend time on spans
+	tracing  bool           // the tracer records: spend time on spans
+	audits   auditsInFlight // each app's audit-hook calls in flight
 }
 
 // maxHops bounds how often a group request is sent on to another owner.

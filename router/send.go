@@ -86,10 +86,10 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 			if r.offWorker(audited) {
 				return nil, errLater
 			}
-			if err := r.audit(ctx, hook, c, j.groupID, req.Type, req.Data); err != nil {
-				gs.sent.forget(msgID)
-				return nil, err
-			}
+			// Not on the worker, whose other groups (other apps') would
+			// wait for the hook: the router is busy.
+			gs.sent.forget(msgID)
+			return nil, liveimpb.ErrUnavailable.With("router busy: too many calls in flight")
 		}
 	}
 	return r.sequenceSend(ctx, j, c, req, msgID)
