@@ -415,3 +415,42 @@ func TestResumeLeavesDeletedHighOut(t *testing.T) {
 		t.Fatalf("resume from the start after the last deletion = %v, want only %q (the deleted %q left out)", got, kept.MessageId, secret.MessageId)
 	}
 }
+
+// TestResumeGivesNoStorageHighOnlyToMembersThen: a noStorage HIGH
+// message is in no history: a resume gives it to a member that was in
+// the group when it was sent (catching up after a reconnect), not to one
+// that joined after.
+func TestResumeGivesNoStorageHighOnlyToMembersThen(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	rep, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{
+		GroupId: "room", Type: chatType, Data: "ephemeral", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, NoStorage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(cl *client.Client) []string {
+		t.Helper()
+		res, err := cl.ResumeGroup(ctxT(t), "room", 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range res.Messages {
+			out = append(out, m.MessageId)
+		}
+		return out
+	}
+	if got := ids(owner); !slices.Equal(got, []string{rep.MessageId}) {
+		t.Fatalf("the owner's resume = %v, want the noStorage message %q it was there for", got, rep.MessageId)
+	}
+	for time.Now().UnixMilli() <= rep.Timestamp { // the late join in a later millisecond
+		time.Sleep(time.Millisecond)
+	}
+	late := c.Login(t, 0, "late", "")
+	join(t, late, "room")
+	if got := ids(late); len(got) != 0 {
+		t.Fatalf("the resume of a member that joined after it = %v, want none", got)
+	}
+}

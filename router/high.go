@@ -45,13 +45,16 @@ const highRetryFor = 30 * time.Second
 // right what the stream took out of order or not at all (settleHigh).
 // Without it, a message the stream refused (no leader for a moment)
 // reached the stream after the group's next one, through a retry.
-func (r *Router) publishHigh(ctx context.Context, appID, groupID string, part int, msg *liveimpb.Message, frame []byte) *highAck {
+func (r *Router) publishHigh(ctx context.Context, appID, groupID string, part int, msg *liveimpb.Message, frame []byte, noStorage bool) *highAck {
 	a := &highAck{
 		appID: appID, groupID: groupID, key: groupKey(appID, groupID), part: part, id: msg.MessageId, seq: msg.Seqnum,
 		subject: subject.GroupHigh(appID, groupID), frame: frame, since: r.now(), done: make(chan struct{}),
 	}
-	if r.tracing {
+	if r.tracing || noStorage {
 		a.header = nats.Header{} // the trace context, for every offer
+	}
+	if noStorage {
+		a.header.Set(subject.HeaderNoStorage, "1") // resumeGroup
 	}
 	a.span = r.startSend(ctx, telemetry.Publish, a.subject, a.header, semconv.MessagingMessageID(msg.MessageId),
 		semconv.MessagingMessageBodySize(len(frame)), telemetry.AppIDKey.String(appID), telemetry.GroupIDKey.String(groupID))
@@ -329,6 +332,16 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	if err := notBanned(gs, c, r.now().UnixMilli()); err != nil {
 		return nil, err
 	}
+	// A noStorage message is for the members there when it was sent: it
+	// is in no history, and a resume gives it only to a member that was
+	// in the group by then (one whose record the router lost, since).
+	var since int64
+	if !c.Server {
+		since = r.now().UnixMilli()
+		if m := gs.members[c.UserId]; m != nil {
+			since = m.joinTime
+		}
+	}
 	if req.AfterDeleteSeq < 0 {
 		return nil, liveimpb.InvalidParam("afterDeleteSeq", "must not be negative")
 	}
@@ -368,7 +381,7 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 				// stream takes it.
 				_ = inFlight[n-1].wait()
 			}
-			msgs, more, err := r.highAfter(ctx, subject.GroupHigh(j.appID, j.groupID), req.AfterSeqnum)
+			msgs, more, err := r.highAfter(ctx, subject.GroupHigh(j.appID, j.groupID), req.AfterSeqnum, since)
 			if err != nil {
 				return nil, err
 			}
@@ -413,8 +426,9 @@ func (r *Router) unstreamHigh(ctx context.Context, j job, seq int64) {
 }
 
 // highAfter reads up to ResumeBatch messages of subj with a group seqnum
-// above after, in stream order; more reports whether the group has more.
-func (r *Router) highAfter(ctx context.Context, subj string, after int64) (out []*liveimpb.Message, more bool, err error) {
+// above after, in stream order, leaving out the noStorage ones sent
+// before since (ms); more reports whether the group has more.
+func (r *Router) highAfter(ctx context.Context, subj string, after, since int64) (out []*liveimpb.Message, more bool, err error) {
 	var bad error
 	err = r.scanHigh(ctx, subj, after, func(m *jetstream.RawStreamMsg, _ int64) bool {
 		if len(out) == r.cfg.ResumeBatch {
@@ -426,7 +440,11 @@ func (r *Router) highAfter(ctx context.Context, subj string, after int64) (out [
 			bad = fmt.Errorf("HIGH message %d is not a group message", m.Sequence)
 			return false
 		}
-		out = append(out, sf.GetEvent().GetGroupMessage())
+		msg := sf.GetEvent().GetGroupMessage()
+		if m.Header.Get(subject.HeaderNoStorage) != "" && msg.Timestamp < since {
+			return true
+		}
+		out = append(out, msg)
 		return true
 	})
 	if err = cmp.Or(err, bad); err != nil {

@@ -70,7 +70,7 @@ func TestHighChainPutsLaterMessagesBack(t *testing.T) {
 	if want := []int64{7, 8}; !slices.Equal(inStream, want) {
 		t.Fatalf("the stream holds seqnums %v, want %v", inStream, want)
 	}
-	got, _, err := r.highAfter(ctx, subj, 0)
+	got, _, err := r.highAfter(ctx, subj, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,5 +192,5 @@ func publishTestHigh(r *Router, groupID string, part int, id string, seq int64, 
 	if err != nil {
 		return nil, err
 	}
-	return r.publishHigh(context.Background(), "app", groupID, part, msg, frame), nil
+	return r.publishHigh(context.Background(), "app", groupID, part, msg, frame, false), nil
 }

@@ -229,7 +229,7 @@ func TestHighAfter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := r.publishHigh(ctx, "app", groupID, -1, msg, frame).wait(); err != nil {
+		if err := r.publishHigh(ctx, "app", groupID, -1, msg, frame, false).wait(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -257,7 +257,7 @@ func TestHighAfter(t *testing.T) {
 		{2001, nil, false},
 		{5000, nil, false},
 	} {
-		got, more, err := r.highAfter(ctx, subject.GroupHigh("app", "a"), tc.after)
+		got, more, err := r.highAfter(ctx, subject.GroupHigh("app", "a"), tc.after, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -183,13 +183,13 @@ func sendable(gs *groupState, c *liveimpb.Caller, req *liveimpb.SendGroupMessage
 // connection, from the group's worker, so the gateways get a group's
 // messages in seqnum order; the group's chain keeps the stream in that
 // order too.
-func (r *Router) deliver(ctx context.Context, appID, groupID string, part int, msg *liveimpb.Message) (*highAck, error) {
+func (r *Router) deliver(ctx context.Context, appID, groupID string, part int, msg *liveimpb.Message, noStorage bool) (*highAck, error) {
 	frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
 	if err != nil {
 		return nil, fmt.Errorf("marshal event: %w", err)
 	}
 	if msg.Level == liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH {
-		return r.publishHigh(ctx, appID, groupID, part, msg, frame), nil
+		return r.publishHigh(ctx, appID, groupID, part, msg, frame, noStorage), nil
 	}
 	out := nats.NewMsg(subject.GroupEvents(appID, groupID))
 	out.Data = frame
@@ -242,7 +242,7 @@ func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID 
 		// offered again; one the router gave up is offered again.
 		if ack = e.ack; ack == nil || ack.failed() {
 			var err error
-			if ack, err = r.deliver(ctx, j.appID, j.groupID, j.part, e.msg); err != nil {
+			if ack, err = r.deliver(ctx, j.appID, j.groupID, j.part, e.msg, req.NoStorage); err != nil {
 				return nil, err
 			}
 			if ack == nil {

@@ -134,7 +134,7 @@ func (r *Router) sent(p *pendingSend) (*liveimpb.Reply, error) {
 		e = gs.sent.add(msg.MessageId, msg)
 		e.eventPending.Store(true)
 	}
-	ack, err := r.deliver(p.ctx, appID, msg.GroupId, p.j.part, msg)
+	ack, err := r.deliver(p.ctx, appID, msg.GroupId, p.j.part, msg, p.req.NoStorage)
 	if err != nil {
 		return nil, err // stored: a retry delivers it (repeatedSend)
 	}

@@ -60,6 +60,9 @@ const (
 	HeaderGroup = "Liveim-Group"
 	// HeaderLevel is "1" on HIGH group messages.
 	HeaderLevel = "Liveim-Level"
+	// HeaderNoStorage is "1" on HIGH group messages sent with noStorage:
+	// a resume gives them only to members that were in the group then.
+	HeaderNoStorage = "Liveim-No-Storage"
 	// HeaderSeq is a group message's seqnum in decimal.
 	HeaderSeq = "Liveim-Seq"
 	// HeaderReply is where the router answers a request that went through
