@@ -437,7 +437,7 @@ func TestServerRightsNeedTheAPI(t *testing.T) {
 	nc := c.ConnectAs(subject.GatewayUser)
 	call := func(req *liveimpb.RouterRequest) *liveimpb.Reply {
 		env, _ := proto.Marshal(req)
-		inbox := nats.NewInbox()
+		inbox := nc.NewInbox()
 		sub, _ := nc.SubscribeSync(inbox)
 		defer sub.Unsubscribe()
 		msg := nats.NewMsg(subject.RPC(testcluster.AppID, "room"))
