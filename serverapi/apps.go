@@ -280,16 +280,28 @@ func (s *Server) rotateKey(r *http.Request, body []byte) (any, error) {
 	})
 }
 
+// changeApp applies change to the app named in the path, with no other
+// change lost (storage.Store.UpdateApp): a PATCH beside a key rotation
+// could otherwise write the old key back, and leave the operator a new
+// key that does not work and the old one, perhaps leaked, valid.
 func (s *Server) changeApp(r *http.Request, change func(*storage.App) error) (any, error) {
 	app, err := s.getApp(r)
 	if err != nil {
 		return nil, err
 	}
-	if err := change(&app); err != nil {
+	id := app.ID
+	var changeErr error
+	app, err = s.store.UpdateApp(r.Context(), id, func(a *storage.App) error {
+		changeErr = change(a)
+		return changeErr
+	})
+	switch {
+	case err != nil && err == changeErr:
 		return nil, err
-	}
-	if err := s.store.PutApp(r.Context(), app); err != nil {
-		return nil, fmt.Errorf("put app: %w", err)
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, liveimpb.InvalidParam("appId", "no app %q", id)
+	case err != nil:
+		return nil, fmt.Errorf("update app: %w", err)
 	}
 	return view(app), nil
 }

@@ -18,6 +18,13 @@ import (
 type Store interface {
 	// PutApp creates or replaces an app.
 	PutApp(ctx context.Context, app App) error
+	// UpdateApp reads an app, applies change to it and stores the result
+	// unless the app was written in between, in which case it reads and
+	// applies change again: no change of a concurrent UpdateApp is lost
+	// (a key rotation beside a settings change). It returns the app
+	// stored; ErrNotFound when the app does not exist, and change's own
+	// error as is.
+	UpdateApp(ctx context.Context, appID string, change func(*App) error) (App, error)
 	// GetApp returns ErrNotFound when the app does not exist.
 	GetApp(ctx context.Context, appID string) (App, error)
 	// ListApps returns every app, by ID.

@@ -13,6 +13,13 @@ func (o *Store) PutApp(ctx context.Context, app storage.App) (err error) {
 	return o.s.PutApp(ctx, app)
 }
 
+// UpdateApp implements storage.Store.
+func (o *Store) UpdateApp(ctx context.Context, appID string, change func(*storage.App) error) (_ storage.App, err error) {
+	ctx, done := o.observe(ctx, "UpdateApp", apps, appID, "")
+	defer func() { done(err) }()
+	return o.s.UpdateApp(ctx, appID, change)
+}
+
 // GetApp implements storage.Store.
 func (o *Store) GetApp(ctx context.Context, appID string) (_ storage.App, err error) {
 	ctx, done := o.observe(ctx, "GetApp", apps, appID, "")

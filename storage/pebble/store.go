@@ -222,10 +222,40 @@ func (s *Store) PutApp(ctx context.Context, app storage.App) error {
 		return err
 	}
 	defer s.end()
+	mu := s.recordLock(app.ID, "\x00app")
+	mu.Lock()
+	defer mu.Unlock()
 	if err := s.setJSON(appKey(app.ID), app); err != nil {
 		return fmt.Errorf("storage/pebble: put app %s: %w", app.ID, err)
 	}
 	return nil
+}
+
+// UpdateApp applies change to the app under its record lock: the
+// embedded store has one process, so no other write comes between.
+func (s *Store) UpdateApp(ctx context.Context, appID string, change func(*storage.App) error) (storage.App, error) {
+	if err := s.begin(ctx); err != nil {
+		return storage.App{}, err
+	}
+	defer s.end()
+	mu := s.recordLock(appID, "\x00app")
+	mu.Lock()
+	defer mu.Unlock()
+	var app storage.App
+	found, err := s.getJSON(appKey(appID), &app)
+	if err != nil {
+		return storage.App{}, fmt.Errorf("storage/pebble: update app %s: %w", appID, err)
+	}
+	if !found {
+		return storage.App{}, fmt.Errorf("app %s: %w", appID, storage.ErrNotFound)
+	}
+	if err := change(&app); err != nil {
+		return storage.App{}, err
+	}
+	if err := s.setJSON(appKey(appID), app); err != nil {
+		return storage.App{}, fmt.Errorf("storage/pebble: update app %s: %w", appID, err)
+	}
+	return app, nil
 }
 
 // GetApp returns the app, or storage.ErrNotFound.

@@ -165,6 +165,52 @@ func (s *Store) PutApp(ctx context.Context, app storage.App) error {
 	return nil
 }
 
+// appUpdateTries bounds how often UpdateApp reads and applies its change
+// again when other writes keep coming between.
+const appUpdateTries = 16
+
+// UpdateApp applies change to the app and writes it with a lightweight
+// transaction on the text it read (IF data = ?), again from a fresh read
+// when another write came between.
+func (s *Store) UpdateApp(ctx context.Context, appID string, change func(*storage.App) error) (storage.App, error) {
+	if err := s.begin(ctx); err != nil {
+		return storage.App{}, err
+	}
+	defer s.end()
+	for range appUpdateTries {
+		var data string
+		err := s.query(ctx, `SELECT data FROM apps WHERE app_id = ?`, appID).SerialConsistency(gocql.Serial).Scan(&data)
+		if errors.Is(err, gocql.ErrNotFound) {
+			return storage.App{}, fmt.Errorf("app %s: %w", appID, storage.ErrNotFound)
+		}
+		if err != nil {
+			return storage.App{}, fmt.Errorf("scylla: update app %s: %w", appID, err)
+		}
+		var app storage.App
+		if err := json.Unmarshal([]byte(data), &app); err != nil {
+			return storage.App{}, fmt.Errorf("scylla: update app %s: %w", appID, err)
+		}
+		if err := change(&app); err != nil {
+			return storage.App{}, err
+		}
+		b, err := json.Marshal(app)
+		if err != nil {
+			return storage.App{}, err
+		}
+		applied, err := s.query(ctx, `UPDATE apps SET data = ? WHERE app_id = ? IF data = ?`, string(b), appID, data).MapScanCAS(map[string]any{})
+		if err != nil {
+			return storage.App{}, fmt.Errorf("scylla: update app %s: %w", appID, err)
+		}
+		if applied {
+			s.cacheMu.Lock()
+			delete(s.retention, appID)
+			s.cacheMu.Unlock()
+			return app, nil
+		}
+	}
+	return storage.App{}, fmt.Errorf("scylla: update app %s: written by others %d times in a row: %w", appID, appUpdateTries, storage.ErrConflict)
+}
+
 // GetApp returns the app, or storage.ErrNotFound.
 func (s *Store) GetApp(ctx context.Context, appID string) (storage.App, error) {
 	if err := s.begin(ctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/liveim/liveim/storage"
@@ -183,5 +184,51 @@ func wantListing(t *testing.T, s storage.Store, appID string, status storage.Gro
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("ListGroups(%s, status %v, pages of %d) = %v, want %v", appID, status, limit, got, want)
+	}
+}
+
+// testUpdateApp: concurrent changes of an app all land (none lost to
+// another's write), a change's error is returned and stores nothing, and
+// an unknown app is ErrNotFound.
+func testUpdateApp(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	if err := s.PutApp(ctx, storage.App{ID: "app", Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		wg.Go(func() {
+			_, err := s.UpdateApp(ctx, "app", func(a *storage.App) error {
+				a.BlockedWords = append(a.BlockedWords, fmt.Sprintf("w%d", i))
+				return nil
+			})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetApp(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.BlockedWords) != writers || got.Key != "k" {
+		t.Fatalf("after %d concurrent changes: %+v", writers, got)
+	}
+	refused := errors.New("refused")
+	if _, err := s.UpdateApp(ctx, "app", func(a *storage.App) error { a.Key = "other"; return refused }); err != refused {
+		t.Fatalf("a change that fails: %v, want its error", err)
+	}
+	if got, _ := s.GetApp(ctx, "app"); got.Key != "k" {
+		t.Fatalf("a failed change was stored: key %q", got.Key)
+	}
+	if _, err := s.UpdateApp(ctx, "nope", func(*storage.App) error { return nil }); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("an unknown app: %v", err)
 	}
 }

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t testing.TB) storage.Store) {
 		{"CountGroups", testCountGroups},
 		{"ListApps", testListApps},
 		{"ListGroups", testListGroups},
+		{"UpdateApp", testUpdateApp},
 		{"DeleteGroup", testDeleteGroup},
 		{"GroupsIsolatedAcrossApps", testGroupsIsolatedAcrossApps},
 		{"ListOrder", testListOrder},
