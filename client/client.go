@@ -108,8 +108,8 @@ type bufferedConn struct {
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// Close closes the connection. It returns whether or not Events was
-// drained: events not read are dropped.
+// Close closes the connection, whether or not Events was drained: the
+// events not read are dropped.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() { close(c.closing) })
 	c.writeMu.Lock()

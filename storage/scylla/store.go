@@ -179,7 +179,7 @@ func (s *Store) UpdateApp(ctx context.Context, appID string, change func(*storag
 	defer s.end()
 	for range appUpdateTries {
 		var data string
-		err := s.query(ctx, `SELECT data FROM apps WHERE app_id = ?`, appID).SerialConsistency(gocql.Serial).Scan(&data)
+		err := s.query(ctx, `SELECT data FROM apps WHERE app_id = ?`, appID).Scan(&data)
 		if errors.Is(err, gocql.ErrNotFound) {
 			return storage.App{}, fmt.Errorf("app %s: %w", appID, storage.ErrNotFound)
 		}
@@ -197,7 +197,11 @@ func (s *Store) UpdateApp(ctx context.Context, appID string, change func(*storag
 		if err != nil {
 			return storage.App{}, err
 		}
-		applied, err := s.query(ctx, `UPDATE apps SET data = ? WHERE app_id = ? IF data = ?`, string(b), appID, data).MapScanCAS(map[string]any{})
+		// Not retried by the driver: a retry of a write that applied but
+		// timed out would find the text changed and apply change twice
+		// (a second key rotation); the caller is told instead.
+		applied, err := s.session.Query(`UPDATE apps SET data = ? WHERE app_id = ? IF data = ?`, string(b), appID, data).
+			WithContext(ctx).MapScanCAS(map[string]any{})
 		if err != nil {
 			return storage.App{}, fmt.Errorf("scylla: update app %s: %w", appID, err)
 		}
