@@ -121,9 +121,10 @@ func (s *Store) addOpen(ctx context.Context, appID string, d int64) {
 }
 
 // addCounter adds d to the app's counter. Not idempotent: the driver
-// must not retry it.
+// must not retry it (once; it used to, the query only left unmarked as
+// idempotent, which this driver's retry policy does not look at).
 func (s *Store) addCounter(ctx context.Context, appID string, d int64) error {
-	return s.session.Query(`UPDATE app_counters SET open_groups = open_groups + ? WHERE app_id = ?`, d, appID).WithContext(ctx).Exec()
+	return s.once(ctx, `UPDATE app_counters SET open_groups = open_groups + ? WHERE app_id = ?`, d, appID).Exec()
 }
 
 // startCount makes sure the app's counter has been started: by the

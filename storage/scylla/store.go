@@ -146,6 +146,15 @@ func (s *Store) query(ctx context.Context, stmt string, args ...any) *gocql.Quer
 	return s.session.Query(stmt, args...).WithContext(ctx).Idempotent(true)
 }
 
+// once returns a query bound to ctx that the driver tries once: a write
+// applied twice would not leave what applying it once does (a counter's
+// addition, a compare-and-set whose change is read afresh). The driver's
+// retry policy retries any query, idempotent or not, so marking it so is
+// not enough.
+func (s *Store) once(ctx context.Context, stmt string, args ...any) *gocql.Query {
+	return s.session.Query(stmt, args...).WithContext(ctx).RetryPolicy(&gocql.SimpleRetryPolicy{NumRetries: 0})
+}
+
 // PutApp creates or replaces an app.
 func (s *Store) PutApp(ctx context.Context, app storage.App) error {
 	if err := s.begin(ctx); err != nil {
@@ -200,8 +209,7 @@ func (s *Store) UpdateApp(ctx context.Context, appID string, change func(*storag
 		// Not retried by the driver: a retry of a write that applied but
 		// timed out would find the text changed and apply change twice
 		// (a second key rotation); the caller is told instead.
-		applied, err := s.session.Query(`UPDATE apps SET data = ? WHERE app_id = ? IF data = ?`, string(b), appID, data).
-			WithContext(ctx).MapScanCAS(map[string]any{})
+		applied, err := s.once(ctx, `UPDATE apps SET data = ? WHERE app_id = ? IF data = ?`, string(b), appID, data).MapScanCAS(map[string]any{})
 		if err != nil {
 			return storage.App{}, fmt.Errorf("scylla: update app %s: %w", appID, err)
 		}
