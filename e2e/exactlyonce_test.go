@@ -454,3 +454,54 @@ func TestResumeGivesNoStorageHighOnlyToMembersThen(t *testing.T) {
 		t.Fatalf("the resume of a member that joined after it = %v, want none", got)
 	}
 }
+
+// TestStoppedRouterUnpinsEveryPartition: a router that stops while its
+// store is slow still hands every partition over at once. It gave all its
+// partitions' stops (save the groups, then unpin) one 5 s budget, one
+// after another: the ones past it kept their pins, and their groups went
+// unanswered until the pins timed out (PinnedTTL, 30 s; a CI run of
+// TestSeveralRoutersKeepGroupsConsistent on the CQL server got five
+// "router timeout"s in a row).
+func TestStoppedRouterUnpinsEveryPartition(t *testing.T) {
+	slow := &gatedStore{}
+	c := testcluster.Start(t, testcluster.Options{
+		Routers: 2,
+		RouterStore: func(i int, s storage.Store) storage.Store {
+			if i > 0 {
+				return s
+			}
+			slow.Store = s
+			return slow
+		},
+	})
+	owner := c.Login(t, 0, "owner", "admin")
+	const groups = 32
+	for i := range groups {
+		createGroup(t, owner, fmt.Sprintf("room-%d", i))
+		join(t, owner, fmt.Sprintf("room-%d", i))
+		send(t, owner, fmt.Sprintf("room-%d", i), "first")
+	}
+	// Every group's state changed, so the first router's stop saves each
+	// of its groups, and its store holds each save past the budget.
+	for i := range groups {
+		send(t, owner, fmt.Sprintf("room-%d", i), "second")
+	}
+	slow.shut()
+	opened := make(chan struct{})
+	go func() {
+		defer close(opened)
+		time.Sleep(6 * time.Second) // past the stop's old budget of 5 s
+		slow.open()
+	}()
+	if err := c.Router(0).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	<-opened
+	// Every group is answered now, within one request (the gateway's
+	// router timeout, 5 s, is far below the pins' 30 s).
+	for i := range groups {
+		if _, err := owner.QueryGroup(ctxT(t), fmt.Sprintf("room-%d", i)); err != nil {
+			t.Fatalf("room-%d after the first router stopped: %v", i, err)
+		}
+	}
+}

@@ -358,10 +358,16 @@ func (ps *partitions) stop(ctx context.Context, p int) {
 	ps.r.workers.dropPartition(ctx, ps.r, p)
 	// Unpin only a pin this router holds: a router that started a
 	// partition but never got its pin (its owner was back before the pin
-	// moved) would otherwise take the pin from the owner.
-	if pinned && ps.pinHeld(p, pin) {
-		if err := ps.stream.UnpinConsumer(ctx, consumerName(p), subject.PriorityGroup); err != nil {
-			ps.r.log.Debug("unpin", "partition", p, "err", err)
+	// moved) would otherwise take the pin from the owner. With time of
+	// its own: ctx may be spent on the saves (a stopping router gives its
+	// partitions' saves 5 s in all), and a pin left in place keeps the
+	// partition's next owner waiting for PinnedTTL
+	// (e2e.TestStoppedRouterUnpinsEveryPartition).
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if pinned && ps.pinHeld(uctx, p, pin) {
+		if err := ps.stream.UnpinConsumer(uctx, consumerName(p), subject.PriorityGroup); err != nil {
+			ps.r.log.Warn("unpin", "partition", p, "err", err)
 		}
 	}
 	ps.r.log.Debug("partition released", "partition", p)
@@ -399,9 +405,7 @@ func (ps *partitions) onMsg(ctx context.Context, p int, m jetstream.Msg) {
 // pinHeld reports whether partition p's consumer is still pinned to pin,
 // the pin this router's messages of p came under. When it cannot tell, it
 // says yes: a failover must not wait for the pin TTL.
-func (ps *partitions) pinHeld(p int, pin string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+func (ps *partitions) pinHeld(ctx context.Context, p int, pin string) bool {
 	info, err := ps.stream.Consumer(ctx, consumerName(p))
 	if err != nil {
 		return true
