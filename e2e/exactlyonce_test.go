@@ -271,6 +271,29 @@ func (s *gatedStore) SaveMembers(ctx context.Context, appID, groupID string, ups
 	return s.Store.SaveMembers(ctx, appID, groupID, upserts, removes)
 }
 
+// slowFirstRouter starts a cluster of opts whose first router's store is
+// the returned gatedStore, and an owner joined to rooms room-0 to
+// room-<groups-1>, each with a message (which reserves its seqnums).
+func slowFirstRouter(t *testing.T, opts testcluster.Options, groups int) (*testcluster.Cluster, *gatedStore, *client.Client) {
+	t.Helper()
+	slow := &gatedStore{}
+	opts.RouterStore = func(i int, s storage.Store) storage.Store {
+		if i > 0 {
+			return s
+		}
+		slow.Store = s
+		return slow
+	}
+	c := testcluster.Start(t, opts)
+	owner := c.Login(t, 0, "owner", "admin")
+	for i := range groups {
+		createGroup(t, owner, fmt.Sprintf("room-%d", i))
+		join(t, owner, fmt.Sprintf("room-%d", i))
+		send(t, owner, fmt.Sprintf("room-%d", i), "first")
+	}
+	return c, slow, owner
+}
+
 // TestSlowStoreKeepsRouterAlive: a router stays in the live set while its
 // store stalls and a hand-over of partitions waits for the store. Its
 // announcements do not wait for that work: when they did, a router under
@@ -279,24 +302,8 @@ func (s *gatedStore) SaveMembers(ctx context.Context, appID, groupID string, ups
 // clients got 503s and lost pins (the join storm of issue 15).
 func TestSlowStoreKeepsRouterAlive(t *testing.T) {
 	const alive = 2 * time.Second
-	slow := &gatedStore{}
-	c := testcluster.Start(t, testcluster.Options{
-		Router: router.Config{AliveTTL: alive},
-		RouterStore: func(i int, s storage.Store) storage.Store {
-			if i > 0 {
-				return s
-			}
-			slow.Store = s
-			return slow
-		},
-	})
-	owner := c.Login(t, 0, "owner", "admin")
 	const groups = 32
-	for i := range groups {
-		createGroup(t, owner, fmt.Sprintf("room-%d", i))
-		join(t, owner, fmt.Sprintf("room-%d", i))
-		send(t, owner, fmt.Sprintf("room-%d", i), "first") // reserves the group's seqnums
-	}
+	c, slow, owner := slowFirstRouter(t, testcluster.Options{Router: router.Config{AliveTTL: alive}}, groups)
 	// The store stalls; the groups' state changes, so the next flush, and
 	// any hand-over, waits for it.
 	slow.shut()
@@ -463,24 +470,8 @@ func TestResumeGivesNoStorageHighOnlyToMembersThen(t *testing.T) {
 // TestSeveralRoutersKeepGroupsConsistent on the CQL server got five
 // "router timeout"s in a row).
 func TestStoppedRouterUnpinsEveryPartition(t *testing.T) {
-	slow := &gatedStore{}
-	c := testcluster.Start(t, testcluster.Options{
-		Routers: 2,
-		RouterStore: func(i int, s storage.Store) storage.Store {
-			if i > 0 {
-				return s
-			}
-			slow.Store = s
-			return slow
-		},
-	})
-	owner := c.Login(t, 0, "owner", "admin")
 	const groups = 32
-	for i := range groups {
-		createGroup(t, owner, fmt.Sprintf("room-%d", i))
-		join(t, owner, fmt.Sprintf("room-%d", i))
-		send(t, owner, fmt.Sprintf("room-%d", i), "first")
-	}
+	c, slow, owner := slowFirstRouter(t, testcluster.Options{Routers: 2}, groups)
 	// Every group's state changed, so the first router's stop saves each
 	// of its groups, and its store holds each save past the budget.
 	for i := range groups {

@@ -25,11 +25,11 @@ import (
 	"github.com/liveim/liveim/serverapi"
 )
 
-// auditedRoom starts a cluster whose app's audit hook is hook, and an
-// owner joined to a room.
-func auditedRoom(t *testing.T, hook string) *client.Client {
+// auditedRoom starts a cluster of routers rc whose app's audit hook is
+// hook, and an owner joined to a room.
+func auditedRoom(t *testing.T, hook string, rc router.Config) *client.Client {
 	t.Helper()
-	c := testcluster.Start(t, testcluster.Options{Router: router.Config{AuditTimeout: 5 * time.Second}})
+	c := testcluster.Start(t, testcluster.Options{Router: rc})
 	app, _ := c.Store.GetApp(context.Background(), testcluster.AppID)
 	app.AuditURL = hook
 	if err := c.Store.PutApp(context.Background(), app); err != nil {
@@ -57,7 +57,7 @@ func TestAuditHookRedirectNotFollowed(t *testing.T) {
 		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, internal.URL+"/private", code)
 		}))
-		owner := auditedRoom(t, hook.URL)
+		owner := auditedRoom(t, hook.URL, router.Config{AuditTimeout: 5 * time.Second})
 		_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "hello"})
 		hook.Close()
 		wantCode(t, err, 451)
@@ -78,7 +78,7 @@ func TestAuditHookHugeHeadersRefused(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"pass": true})
 	}))
 	defer hook.Close()
-	owner := auditedRoom(t, hook.URL)
+	owner := auditedRoom(t, hook.URL, router.Config{AuditTimeout: 5 * time.Second})
 	_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "hello"})
 	wantCode(t, err, 451)
 }
@@ -226,15 +226,7 @@ func TestSlowAuditHookHoldsOnlyItsApp(t *testing.T) {
 	}))
 	defer hook.Close()
 	defer close(release)
-	c := testcluster.Start(t, testcluster.Options{Router: router.Config{Workers: 1, AuditTimeout: time.Minute, AuditsPerApp: 2}})
-	app, _ := c.Store.GetApp(context.Background(), testcluster.AppID)
-	app.AuditURL = hook.URL
-	if err := c.Store.PutApp(context.Background(), app); err != nil {
-		t.Fatal(err)
-	}
-	owner := c.Login(t, 0, "owner", "admin")
-	createGroup(t, owner, "room")
-	join(t, owner, "room")
+	owner := auditedRoom(t, hook.URL, router.Config{Workers: 1, AuditTimeout: time.Minute, AuditsPerApp: 2})
 	held := make(chan error, 2)
 	for i := range 2 {
 		go func() {
