@@ -7,7 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/serverapi"
@@ -197,4 +202,66 @@ func TestHandoverSendsPendingMemberChange(t *testing.T) {
 	if mc.JoinCount != 1 || len(mc.JoinUsers) != 1 || mc.JoinUsers[0].UserId != "viewer" || mc.MemberCount != 2 {
 		t.Fatalf("memberchange on handover: %+v, want viewer's join", mc)
 	}
+}
+
+// TestJoinRefusedForAKickLeavesNoMember: a join whose answer reaches the
+// gateway after a kick notice for its group is refused there (the router
+// may have joined the user before the kick); when the router in fact took
+// the join after the kick, its member must not stay in the room with no
+// connection behind it. The router is stopped so that the join waits in
+// the RPC stream while the kick notice (as a router publishes it) reaches
+// the gateway; a C2C event published behind the notice on the same
+// connection shows the gateway has handled it.
+func TestJoinRefusedForAKickLeavesNoMember(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Gateways: 2, Router: fastPresence(), Gateway: gateway.Config{RequestTimeout: 2 * time.Minute}})
+	owner := c.Login(t, 1, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	viewer := c.Login(t, 0, "viewer", "")
+	if err := c.Router(0).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	joined := make(chan error, 1)
+	go func() {
+		_, err := viewer.JoinGroup(context.Background(), "room")
+		joined <- err
+	}()
+	// The join is on its way once the gateway counts the room.
+	testcluster.WaitFor(t, time.Minute, func() error {
+		if n := c.Gateway(0).Stats().Rooms; n < 1 {
+			return fmt.Errorf("%d rooms at the gateway", n)
+		}
+		return nil
+	})
+	nc := c.Connect()
+	notice := nats.NewMsg(subject.User(testcluster.AppID, "viewer"))
+	notice.Data, _ = proto.Marshal(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{Event: &liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: "room", Reason: liveimpb.ExitReason_EXIT_REASON_KICKED}}}}})
+	notice.Header.Set(subject.HeaderKind, subject.KindKick)
+	notice.Header.Set(subject.HeaderGroup, "room")
+	marker := nats.NewMsg(subject.User(testcluster.AppID, "viewer"))
+	marker.Data, _ = proto.Marshal(&liveimpb.ServerFrame{Body: &liveimpb.ServerFrame_Event{Event: &liveimpb.Event{Body: &liveimpb.Event_C2CMessage{C2CMessage: &liveimpb.Message{MessageId: "marker", Data: "after the kick"}}}}})
+	marker.Header.Set(subject.HeaderKind, subject.KindC2C)
+	for _, m := range []*nats.Msg{notice, marker} {
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitEvent(t, viewer, func(ev *liveimpb.Event) *liveimpb.Message { return ev.GetC2CMessage() })
+	c.StartRouter()
+	select {
+	case err := <-joined:
+		wantCode(t, err, 403)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the join was not answered")
+	}
+	testcluster.WaitFor(t, time.Minute, func() error {
+		page, err := owner.ListGroupUser(ctxT(t), &liveimpb.ListGroupUserRequest{GroupId: "room", PageSize: 50})
+		if err != nil {
+			return err
+		}
+		if users := userIDs(page.GetUserList()); slices.Contains(users, "viewer") {
+			return fmt.Errorf("members %v: the refused join's user is still in", users)
+		}
+		return nil
+	})
 }

@@ -239,6 +239,10 @@ func (g *Gateway) join(c *conn, s *session, f *liveimpb.ClientFrame) {
 	}
 	g.forward(c, s, f, groupID, func(rep *liveimpb.Reply) *liveimpb.Reply {
 		if c.endJoin(groupID) && rep.Code == 0 {
+			// The router may have taken the join after the kick, when the
+			// user was not banned: its member then has no connection here,
+			// so it leaves as a lost connection's would.
+			g.notifyLeave(s, groupID)
 			rep = liveimpb.ErrorReply(liveimpb.ErrForbidden.With("removed from the group while joining"))
 		}
 		ok := rep.Code == 0 && c.setJoined(groupID, true)
