@@ -55,7 +55,7 @@ func (c *serveConfig) settings() *settings {
 		fs.StringVar(&c.Data, "data", "./data", "data directory: embedded store, JetStream, app.json, passwords, admin key")
 		fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS listen address (extra gateways connect here)")
 		fs.StringVar(&c.PublicURL, "public-url", "", "gateway URL advertised in appSign (default ws://<addr>/ws, wss:// with --tls-cert)")
-		fs.Var(&c.Dev, "dev", "development mode: serve /dev/token for the demo page; true, false or auto (default auto: on when --addr is loopback)")
+		fs.Var(&c.Dev, "dev", "development mode: serve /dev/token for the demo page; true, false or auto (default auto: on when --addr is loopback and --public-url, if given, names this machine)")
 	})
 	s.add("gateway", c.Gateway.RegisterFlags)
 	s.add("router", func(fs *flag.FlagSet) { c.Router.RegisterFlags(fs, "") }, "id")
@@ -261,7 +261,14 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dev := cfg.Dev.or(isLoopback(addr))
+	// Development mode comes on by itself only where nobody else can reach
+	// it: the gateway on loopback and no public URL naming another host (a
+	// proxy in front forwards the world's requests to loopback).
+	dev := cfg.Dev.or(isLoopback(addr) && loopbackURL(publicURL))
+	if dev && !(isLoopback(addr) && loopbackURL(publicURL)) {
+		log.Warn("development mode where others may reach it: /dev/token mints a token for any user of the demo app, admin included",
+			"addr", addr.String(), "public_url", publicURL)
+	}
 	opsAddr, _ := ops.Listen()
 	gw.Mux().Handle("/", demo.Pages())
 	if dev {
@@ -307,6 +314,21 @@ func dialAddr(a net.Addr) string {
 		return a.String()
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
+}
+
+// loopbackURL reports whether a URL names this machine only: localhost or
+// a loopback address.
+func loopbackURL(u string) bool {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	name := pu.Hostname()
+	if strings.EqualFold(name, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(name)
+	return ip != nil && ip.IsLoopback()
 }
 
 // isLoopback reports whether a listen address accepts only local clients.

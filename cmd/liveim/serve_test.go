@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +25,7 @@ import (
 	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/internal/demoapp"
 	"github.com/liveim/liveim/internal/testcert"
+	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
@@ -430,5 +433,52 @@ func TestBenchFanout(t *testing.T) {
 	}
 	if r.Errors != 0 || r.DeliveriesPerSec <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.HighLost != 0 || r.HighDuplicated != 0 || r.NormalDropped != 0 {
 		t.Fatalf("fanout result %+v", r)
+	}
+}
+
+// TestServeBehindAProxyHasNoDevEndpoints: the documented single node
+// behind a TLS proxy is `liveim serve --public-url wss://im.example.com/ws`
+// with the gateway on its default loopback address; the proxy forwards
+// the world's requests with the public Host. Development mode must not
+// come on by itself there: /dev/token mints admin tokens for any user.
+func TestServeBehindAProxyHasNoDevEndpoints(t *testing.T) {
+	addr := freeAddr(t)
+	cmd := exec.Command(liveimBin, "serve", "--data", t.TempDir(), "--addr", addr, "--nats-listen", freeAddr(t),
+		"--http-addr", "127.0.0.1:0", "--log-level", "warn", "--public-url", "wss://im.example.com/ws")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var resp *http.Response
+	testcluster.WaitFor(t, time.Minute, func() error {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/dev/token?user=alice&role=admin", nil)
+		req.Host = "im.example.com" // what the proxy forwards for https://im.example.com/dev/token
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		if r.StatusCode == http.StatusServiceUnavailable { // not serving yet
+			r.Body.Close()
+			return errors.New(r.Status)
+		}
+		resp = r
+		return nil
+	})
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Fatalf("a request through the proxy got a token: %s", body)
+	}
+}
+
+func TestLoopbackURL(t *testing.T) {
+	for u, want := range map[string]bool{
+		"ws://127.0.0.1:8080/ws": true, "ws://localhost:8080/ws": true, "ws://[::1]:8080/ws": true,
+		"wss://im.example.com/ws": false, "ws://10.0.0.5:8080/ws": false, "ws://0.0.0.0:8080/ws": false, "::": false,
+	} {
+		if got := loopbackURL(u); got != want {
+			t.Errorf("loopbackURL(%q) = %v, want %v", u, got, want)
+		}
 	}
 }

@@ -28,6 +28,7 @@ func TestTokenHandler(t *testing.T) {
 		{"DNS rebinding: another name for this server", "attacker.example:8080", "user=mallory&role=admin", 403},
 		{"configured name on another port", "live.example.test:9999", "user=alice", 403},
 		{"no host", "", "user=alice", 403},
+		{"through a proxy", "127.0.0.1:8080", "user=mallory&role=admin&via=proxy", 403},
 		{"bad user", "127.0.0.1:8080", "user=a.b", 400},
 		{"no user", "127.0.0.1:8080", "", 400},
 		{"bad role", "127.0.0.1:8080", "user=a&role=root", 400},
@@ -37,6 +38,12 @@ func TestTokenHandler(t *testing.T) {
 			rec := httptest.NewRecorder()
 			req := httptest.NewRequest(http.MethodGet, "/dev/token?"+tt.query, nil)
 			req.Host = tt.host
+			if req.URL.Query().Get("via") == "proxy" {
+				// A proxy that rewrites Host to its upstream (nginx's
+				// default) passes the Host check; its forwarding header
+				// says the request came from beyond this machine.
+				req.Header.Set("X-Forwarded-For", "203.0.113.7")
+			}
 			h.ServeHTTP(rec, req)
 			if rec.Code != tt.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
@@ -83,6 +90,30 @@ func TestPagesServeTheDemo(t *testing.T) {
 		Pages().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/"+ref, nil))
 		if rec.Code != 200 || rec.Body.Len() == 0 {
 			t.Errorf("GET /%s = %d (%d bytes)", ref, rec.Code, rec.Body.Len())
+		}
+	}
+}
+
+// TestDemoSecurityHeaders: the page (whose moderation buttons end a live
+// or kick) and the development endpoints cannot be framed by another
+// site, and the page runs only what it loads from its own server.
+func TestDemoSecurityHeaders(t *testing.T) {
+	info := demoapp.Info{AppID: "demo", AppKey: "k", AppSign: "lim1.x"}
+	for name, h := range map[string]http.Handler{
+		"/":          Pages(),
+		"/style.css": Pages(),
+		"/dev/token": TokenHandler(info, time.Hour, nil),
+		KickPath:     ModerationHandler(info, nil, nil),
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, name+"?user=alice", nil)
+		req.Host = "127.0.0.1:8080"
+		h.ServeHTTP(rec, req)
+		hd := rec.Header()
+		csp := hd.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'self'") ||
+			hd.Get("X-Frame-Options") != "DENY" || hd.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s (status %d): headers %v", name, rec.Code, hd)
 		}
 	}
 }

@@ -56,9 +56,8 @@ const moderationTimeout = 15 * time.Second
 // muted. Bodies must be application/json, which another site's page can
 // send only after a CORS preflight this handler never grants.
 func ModerationHandler(info demoapp.Info, api []string, hosts []string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !hostAllowed(r.Host, hosts) {
-			http.Error(w, "this development endpoint answers only on loopback or the configured address", http.StatusForbidden)
+	return secured(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if devRefused(w, r, hosts) {
 			return
 		}
 		if r.Method != http.MethodPost {
@@ -99,7 +98,7 @@ func ModerationHandler(info demoapp.Info, api []string, hosts []string) http.Han
 			return
 		}
 		writeJSON(w, http.StatusOK, struct{}{})
-	})
+	}))
 }
 
 // moderator runs one moderation request against the server API.

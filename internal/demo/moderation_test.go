@@ -32,6 +32,7 @@ func TestModerationHandlerRefusals(t *testing.T) {
 		status, code                          int
 	}{
 		{"DNS rebinding", "POST", KickPath, "attacker.example:8080", "application/json", body(alice, "r", "bob", 0), api, 403, 0},
+		{"through a proxy", "POST", KickPath, "127.0.0.1:8080", "application/json", body(alice, "r", "bob", 0), api, 403, 0},
 		{"GET", "GET", KickPath, "127.0.0.1:8080", "", "", api, 405, 0},
 		{"a form from another site", "POST", KickPath, "127.0.0.1:8080", "application/x-www-form-urlencoded", "user_id=bob", api, 415, 0},
 		{"text/plain from another site", "POST", MutePath, "127.0.0.1:8080", "text/plain", body(alice, "r", "bob", 0), api, 415, 0},
@@ -53,6 +54,9 @@ func TestModerationHandlerRefusals(t *testing.T) {
 			req.Host = tt.host
 			if tt.ctype != "" {
 				req.Header.Set("Content-Type", tt.ctype)
+			}
+			if strings.Contains(tt.name, "proxy") {
+				req.Header.Set("Forwarded", "for=203.0.113.7")
 			}
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)

@@ -4,7 +4,7 @@
 // mutes, deletes and kicks. The README's screenshots (docs/img/) are taken
 // here, frozen so that they come out the same on every run; other
 // screenshots go to artifacts/browser/.
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -37,12 +37,21 @@ after(async () => {
   await server?.stop();
 });
 
+// cspViolations are what the pages' Content-Security-Policy blocked.
+const cspViolations = [];
+afterEach(() => assert.deepEqual(cspViolations.splice(0), [], 'the page broke its Content-Security-Policy'));
+
 async function open(user, device, query = '') {
   const context = await browser.newContext({ ...device, deviceScaleFactor: 1 });
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error(`[${user}] page error:`, err));
-  page.on('console', (m) => { if (m.type() !== 'log') console.error(`[${user}] console ${m.type()}: ${m.text()}`); });
-  await page.goto(`${server.base}/?user=${user}${query}`);
+  page.on('console', (m) => {
+    if (m.type() !== 'log') console.error(`[${user}] console ${m.type()}: ${m.text()}`);
+    if (m.text().includes('Content Security Policy')) cspViolations.push(`[${user}] ${m.text()}`);
+  });
+  const res = await page.goto(`${server.base}/?user=${user}${query}`);
+  // The page runs under its policy: nothing of it may be blocked.
+  assert.match(res.headers()['content-security-policy'] ?? '', /frame-ancestors 'none'/);
   return page;
 }
 
@@ -117,8 +126,12 @@ async function clearStage(page) {
 // order on the stage.
 async function freeze(page) {
   await page.mouse.move(0, 0); // no hover
-  await page.addStyleTag({ content: '.clock { display: none !important; } .toast { visibility: hidden !important; }' });
   await page.evaluate(() => {
+    // A constructed sheet, which the page's policy allows (a <style> it
+    // would block).
+    const hide = new CSSStyleSheet();
+    hide.replaceSync('.clock { display: none !important; } .toast { visibility: hidden !important; }');
+    document.adoptedStyleSheets = [...document.adoptedStyleSheets, hide];
     document.activeElement?.blur(); // no focus ring or caret
     document.getElementById('hearts').replaceChildren();
     for (const a of document.getAnimations()) {
