@@ -154,3 +154,45 @@ func TestRequestRateAndJoinCap(t *testing.T) {
 		t.Fatalf("%d joined, %d capped; want 3 and 2", joined, capped)
 	}
 }
+
+// TestCountedTypesBounded: statistics.msgAmount is keyed by a type the
+// sender chooses; a group counts at most maxCountedTypes of them, so a
+// member sending a new type each time cannot grow the group's record and
+// every join's answer without end (at ~110,000 types the group's info no
+// longer fitted a NATS message and nobody could join the room). A message
+// of a type past the cap is still delivered and stored, uncounted; the
+// types counted before go on counting.
+func TestCountedTypesBounded(t *testing.T) {
+	const maxCountedTypes = 256 // router.maxCountedTypes
+	c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{SendRate: 1e4, SendBurst: 1000}})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	for i := range maxCountedTypes + 44 {
+		if _, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType + int32(i), Data: "x", NoStorage: true}); err != nil {
+			t.Fatalf("type %d: %v", chatType+int32(i), err)
+		}
+	}
+	if _, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "counted", RepeatCount: 2}); err != nil {
+		t.Fatal(err)
+	}
+	past, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType + 1000, Data: "past the cap"})
+	if err != nil || past.MessageId == "" {
+		t.Fatalf("a type past the cap: %v %v, want delivered uncounted", past, err)
+	}
+	info, err := owner.QueryGroup(ctxT(t), "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	amount := info.Statistics.MsgAmount
+	if len(amount) != maxCountedTypes || amount[chatType] != 3 {
+		t.Fatalf("%d types counted, %d of type %d; want %d types and 3", len(amount), amount[chatType], chatType, maxCountedTypes)
+	}
+	if _, ok := amount[chatType+1000]; ok {
+		t.Fatal("a type past the cap was counted")
+	}
+	page, err := owner.ListRecentMessage(ctxT(t), &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	if got := dataOf(page.GetMessageList()); err != nil || !slices.Contains(got, "past the cap") {
+		t.Fatalf("recent messages %q %v: the uncounted message was not stored", got, err)
+	}
+}

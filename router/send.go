@@ -132,7 +132,9 @@ func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimp
 	if gs.g.MsgAmount == nil {
 		gs.g.MsgAmount = make(map[int32]int64)
 	}
-	gs.g.MsgAmount[req.Type] += int64(repeat)
+	if _, counted := gs.g.MsgAmount[req.Type]; counted || len(gs.g.MsgAmount) < maxCountedTypes {
+		gs.g.MsgAmount[req.Type] += int64(repeat)
+	}
 	gs.dirty = true
 	// Timestamps follow seqnum order even if the clock steps back, so
 	// stores that bucket history by time keep it in order.
@@ -278,6 +280,15 @@ func derivedMessageID(appID, scope, senderID, clientMsgID string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
+
+// maxCountedTypes caps the message types a group counts in
+// statistics.msgAmount. The type is the sender's choice, and the map is in
+// the group's record and every join's answer: a member sending a new type
+// each time grew it until the answer no longer fitted a NATS message and
+// nobody could join the room. A type past the cap is delivered and stored
+// uncounted (totalMsgs 0), so it cannot shut out a type the app uses
+// later either.
+const maxCountedTypes = 256
 
 // maxSentPerGroup bounds the sends with a client message ID a group
 // remembers in memory.
