@@ -41,6 +41,7 @@ func TestLoginRefused(t *testing.T) {
 		appID     string
 		userID    string
 		ext       string
+		device    string
 		auth      func() *liveimpb.UserAuth
 		code      int32
 		field     string // the 400 message must name it
@@ -67,6 +68,12 @@ func TestLoginRefused(t *testing.T) {
 		{name: "user id too long", userID: strings.Repeat("a", 65), auth: func() *liveimpb.UserAuth { return good }, code: 400, field: "userId"},
 		{name: "app id with space", appID: "my app", userID: "alice", auth: func() *liveimpb.UserAuth { return good }, code: 400, field: "appId"},
 		{name: "user extension too big", userID: "alice", ext: strings.Repeat("x", 513), auth: func() *liveimpb.UserAuth { return good }, code: 400, field: "userExtension"},
+		// A device ID travels in a NATS header to the user's other
+		// sessions, which trims it and turns line breaks into spaces: "phone "
+		// would never match itself, "a\nb" would match "a b".
+		{name: "device id with a trailing space", userID: "alice", device: "phone ", auth: func() *liveimpb.UserAuth { return good }, code: 400, field: "deviceId"},
+		{name: "device id with a line break", userID: "alice", device: "tablet\nA", auth: func() *liveimpb.UserAuth { return good }, code: 400, field: "deviceId"},
+		{name: "device id too long", userID: "alice", device: strings.Repeat("d", 129), auth: func() *liveimpb.UserAuth { return good }, code: 400, field: "deviceId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,7 +85,7 @@ func TestLoginRefused(t *testing.T) {
 			if appID == "" {
 				appID = testcluster.AppID
 			}
-			_, err = cl.Login(ctxT(t), client.Login{AppID: appID, UserID: tt.userID, UserExtension: tt.ext, Auth: tt.auth()})
+			_, err = cl.Login(ctxT(t), client.Login{AppID: appID, UserID: tt.userID, UserExtension: tt.ext, DeviceID: tt.device, Auth: tt.auth()})
 			if code := testcluster.ErrCode(err); code != tt.code {
 				t.Fatalf("login: %v (code %d), want %d", err, code, tt.code)
 			}
@@ -289,7 +296,7 @@ func TestMultiDeviceLogin(t *testing.T) {
 		return cl
 	}
 	phone := login(0, "phone")
-	laptop := login(1, "laptop")
+	laptop := login(1, "Laptop (work) 2")
 	phoneAgain := login(1, "phone")
 	ev := testcluster.NextEvent(t, phone, 10*time.Second, func(ev *liveimpb.Event) bool { return ev.GetDisconnect() != nil })
 	if ev.GetDisconnect().Code != 4 {

@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"google.golang.org/protobuf/proto"
 
@@ -135,6 +137,24 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 	}}})
 }
 
+// maxDeviceID bounds a login's deviceId.
+const maxDeviceID = 128
+
+// checkDeviceID accepts a login's deviceId: empty, or up to maxDeviceID
+// bytes with no control character and no space at either end. It reaches
+// the user's other sessions in a NATS header (a takeover notice), which
+// trims a value and turns line breaks into spaces: "phone " would never
+// match itself there, and "a\nb" would match "a b".
+func checkDeviceID(id string) error {
+	if len(id) > maxDeviceID {
+		return liveimpb.InvalidParam("deviceId", "longer than %d bytes", maxDeviceID)
+	}
+	if strings.TrimSpace(id) != id || strings.ContainsFunc(id, unicode.IsControl) {
+		return liveimpb.InvalidParam("deviceId", "no control characters, no spaces at either end")
+	}
+	return nil
+}
+
 // authenticate checks a login request and returns the session it opens.
 // The credentials are checked by a router: gateways hold no app keys.
 func (g *Gateway) authenticate(c *conn, req *liveimpb.LoginRequest) (*session, error) {
@@ -146,6 +166,9 @@ func (g *Gateway) authenticate(c *conn, req *liveimpb.LoginRequest) (*session, e
 	}
 	if len(req.User.GetUserExtension()) > maxUserExtension {
 		return nil, liveimpb.InvalidParam("userExtension", "larger than %d bytes", maxUserExtension)
+	}
+	if err := checkDeviceID(req.DeviceId); err != nil {
+		return nil, err
 	}
 	if req.Auth == nil {
 		return nil, liveimpb.InvalidParam("userAuth", "required")

@@ -407,7 +407,14 @@ func (r *Router) respond(to string, rep *liveimpb.Reply) {
 		r.log.Error("marshal reply", "err", err)
 		return
 	}
-	if err := r.nc.Publish(to, b); err != nil {
+	err = r.nc.Publish(to, b)
+	if errors.Is(err, nats.ErrMaxPayload) {
+		// An answer too large for NATS: the client gets an error now
+		// instead of a timeout.
+		b, _ = proto.Marshal(liveimpb.ErrorReply(liveimpb.ErrInternal.With("the answer is %d bytes, over the NATS message limit", len(b))))
+		err = r.nc.Publish(to, b)
+	}
+	if err != nil {
 		r.log.Warn("publish reply", "err", err)
 	}
 }
