@@ -265,3 +265,40 @@ func TestJoinRefusedForAKickLeavesNoMember(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBansBounded: the users banned from one group are capped (every kick
+// with a ban rewrites the group's record on a worker other apps' groups
+// share): past --max-bans a kick with a ban is 443 and changes nothing,
+// a ban renewed for a user already banned still goes through, and bans
+// that ended make room.
+func TestBansBounded(t *testing.T) {
+	rc := fastPresence()
+	rc.MaxBans = 3
+	c := testcluster.Start(t, testcluster.Options{Router: rc})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	api := c.StartAPI(0, serverapi.Config{}).AppClient()
+	kick := func(user string, seconds int) error {
+		return api.Do(ctxT(t), "POST", "/groups/room/kick", nil, map[string]any{"user_id": user, "ban_seconds": seconds}, nil)
+	}
+	for i, s := range []int{1, 3600, 3600} {
+		if err := kick(fmt.Sprintf("troll-%d", i), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := kick("troll-3", 3600); testcluster.ErrCode(err) != 443 {
+		t.Fatalf("a fourth ban: %v, want 443", err)
+	}
+	if err := kick("troll-2", 7200); err != nil {
+		t.Fatalf("a ban renewed at the cap: %v", err)
+	}
+	// troll-0's second-long ban ends and makes room.
+	testcluster.WaitFor(t, time.Minute, func() error { return kick("troll-3", 3600) })
+	g, err := c.Store.GetGroup(ctxT(t), testcluster.AppID, "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Bans) != 3 || g.Bans["troll-0"] != 0 {
+		t.Fatalf("bans %v, want troll-1, -2 and -3", g.Bans)
+	}
+}

@@ -56,6 +56,10 @@ type Config struct {
 	// MaxGroups is the most groups an app may have unless the app sets its
 	// own (443). Default 10000.
 	MaxGroups int
+	// MaxBans is the most users banned from one group at once (a kick
+	// with a ban past it is 443; ended bans are dropped first). Default
+	// 10000.
+	MaxBans int
 	// RecentPageSize is listRecentMessage's default and largest page.
 	// Default 50.
 	RecentPageSize int
@@ -162,6 +166,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.IntVar(&c.MaxGroupMetaBytes, prefix+"max-group-meta-bytes", 0, "router: largest groupMeta in bytes (default 32768)")
 	fs.IntVar(&c.MaxAdmins, prefix+"max-admins", 0, "router: most admins of a group (default 3)")
 	fs.IntVar(&c.MaxGroups, prefix+"max-groups", 0, "router: groups per app (default 10000)")
+	fs.IntVar(&c.MaxBans, prefix+"max-bans", 0, "router: users banned from one group at once (default 10000)")
 	fs.IntVar(&c.RecentPageSize, prefix+"recent-page-size", 0, "router: listRecentMessage's page (default 50)")
 	fs.IntVar(&c.RecentUsers, prefix+"recent-users", 0, "router: users listRecentGroupUser returns (default 50)")
 	fs.Float64Var(&c.RoomRate, prefix+"room-rate", 0, "router: NORMAL messages per second per group before shedding (default 500)")
@@ -190,7 +195,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	for _, n := range []int{c.Partitions, c.Workers, c.MaxBacklog, c.StreamReplicas, c.MaxDataBytes, c.MaxGroupNameBytes, c.MaxGroupMetaBytes,
-		c.MaxAdmins, c.MaxGroups, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.MemberChangeFanout, c.ResumeBatch, c.NonceMaxBindings, c.AuditsPerApp} {
+		c.MaxAdmins, c.MaxGroups, c.MaxBans, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.MemberChangeFanout, c.ResumeBatch, c.NonceMaxBindings, c.AuditsPerApp} {
 		if n < 0 {
 			return errors.New("router: negative size in config")
 		}
@@ -231,6 +236,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.MaxGroupMetaBytes, 32<<10)
 	setInt(&c.MaxAdmins, 3)
 	setInt(&c.MaxGroups, 10000)
+	setInt(&c.MaxBans, 10000)
 	setInt(&c.RecentPageSize, 50)
 	setInt(&c.RecentUsers, 50)
 	setInt(&c.MemberChangeUsers, 20)

@@ -281,6 +281,10 @@ func (r *Router) kickUser(ctx context.Context, j job, c *liveimpb.Caller, k *liv
 		if gs.g.Bans == nil {
 			gs.g.Bans = make(map[string]int64)
 		}
+		if _, again := gs.g.Bans[k.UserId]; !again && len(gs.g.Bans) >= r.cfg.MaxBans {
+			gs.g.Bans = old
+			return nil, liveimpb.ErrLimitReached.With("a group may ban at most %d users at once", r.cfg.MaxBans)
+		}
 		gs.g.Bans[k.UserId] = now + k.BanSeconds*1000
 		if err := j.w.save(ctx, gs); err != nil {
 			gs.g.Bans = old
