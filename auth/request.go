@@ -94,18 +94,28 @@ func RequestHeaders(req *http.Request) (SignedRequest, error) {
 	return s, nil
 }
 
-// VerifyRequest checks a signed request against the app's valid keys:
-// the timestamp within RequestWindow of now, a nonce of 8..64 visible
-// characters, and the signature (constant time) over method, path, query,
-// timestamp, nonce and body. Each refusal is 401 saying what was wrong.
-// Replays within the window are the caller's to refuse (a nonce cache).
-func VerifyRequest(keys []string, s SignedRequest, method, path string, query url.Values, body []byte, now time.Time) error {
+// CheckTimestamp checks a signed request's timestamp: Unix seconds within
+// RequestWindow of now (VerifyRequest does too; a server checks it before
+// reading the body).
+func CheckTimestamp(s SignedRequest, now time.Time) error {
 	ts, err := strconv.ParseInt(s.Timestamp, 10, 64)
 	if err != nil {
 		return liveimpb.ErrUnauthorized.With("%s: not Unix seconds", HeaderTimestamp)
 	}
 	if d := now.Sub(time.Unix(ts, 0)); d > RequestWindow || d < -RequestWindow {
 		return liveimpb.ErrUnauthorized.With("%s: %v from the server's clock, more than %v", HeaderTimestamp, d.Round(time.Second), RequestWindow)
+	}
+	return nil
+}
+
+// VerifyRequest checks a signed request against the app's valid keys:
+// the timestamp within RequestWindow of now, a nonce of 8..64 visible
+// characters, and the signature (constant time) over method, path, query,
+// timestamp, nonce and body. Each refusal is 401 saying what was wrong.
+// Replays within the window are the caller's to refuse (a nonce cache).
+func VerifyRequest(keys []string, s SignedRequest, method, path string, query url.Values, body []byte, now time.Time) error {
+	if err := CheckTimestamp(s, now); err != nil {
+		return err
 	}
 	if len(s.Nonce) < 8 || len(s.Nonce) > MaxNonceLen || strings.ContainsFunc(s.Nonce, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 		return liveimpb.ErrUnauthorized.With("%s: 8 to %d visible characters", HeaderNonce, MaxNonceLen)

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -425,6 +428,26 @@ func TestServerAPISignature(t *testing.T) {
 	// The admin API takes only the admin key.
 	err = api.AppClient().Do(ctxT(t), "GET", "/admin/apps", nil, nil, nil)
 	wantCode(t, err, 401)
+
+	// A request whose headers already fail is answered before its body:
+	// anyone who reaches the listener could otherwise make a router read
+	// and hold a body of up to 1 MiB each, with no key.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(api.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	head := "POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n" +
+		auth.HeaderApp + ": nope\r\n" + auth.HeaderTimestamp + ": " + itoa(now.Unix()) + "\r\n" +
+		auth.HeaderNonce + ": 0123456789abcdef\r\n" + auth.HeaderSignature + ": 00\r\n\r\n"
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, " 401 ") {
+		t.Fatalf("an unknown app's request, body not sent: %q %v, want 401 at once", status, err)
+	}
 }
 
 // TestServerRightsNeedTheAPI: requests that reach routers without the

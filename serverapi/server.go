@@ -140,13 +140,20 @@ func (s *Server) forApp(h appHandler) http.HandlerFunc {
 			writeError(w, liveimpb.ErrUnavailable.With("the server API is starting"))
 			return
 		}
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
+		// What can be checked before the body is, so a caller without a
+		// valid app and a fresh timestamp is not read up to MaxBodyBytes.
+		sr, app, err := s.identify(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
 		body, err := s.readBody(w, r)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		app, err := s.verify(r, body)
-		if err != nil {
+		if err := s.verify(r, sr, app, body); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -155,41 +162,55 @@ func (s *Server) forApp(h appHandler) http.HandlerFunc {
 	}
 }
 
-// verify checks a signed request: its headers, the app, the signature
-// with the app's current or (in the grace period) previous key, and that
-// its nonce was not seen within the window.
-func (s *Server) verify(r *http.Request, body []byte) (storage.App, error) {
+// writeTimeout bounds writing an answer (the internal listener has no
+// WriteTimeout of its own: its CPU profiles take their seconds).
+const writeTimeout = 30 * time.Second
+
+// identify checks what a signed request says before its body: its
+// headers, that its app exists, and its timestamp.
+func (s *Server) identify(r *http.Request) (auth.SignedRequest, storage.App, error) {
 	sr, err := auth.RequestHeaders(r)
 	if err != nil {
-		return storage.App{}, err
+		return sr, storage.App{}, err
 	}
 	app, err := s.store.GetApp(r.Context(), sr.AppID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return storage.App{}, liveimpb.ErrUnauthorized.With("%s: unknown app", auth.HeaderApp)
+		return sr, storage.App{}, liveimpb.ErrUnauthorized.With("%s: unknown app", auth.HeaderApp)
 	}
 	if err != nil {
-		return storage.App{}, fmt.Errorf("get app: %w", err)
+		return sr, storage.App{}, fmt.Errorf("get app: %w", err)
 	}
+	if err := auth.CheckTimestamp(sr, s.cfg.Now()); err != nil {
+		return sr, storage.App{}, err
+	}
+	return sr, app, nil
+}
+
+// verify checks a signed request of app (identify): the signature with
+// the app's current or (in the grace period) previous key, and that its
+// nonce was not seen within the window.
+func (s *Server) verify(r *http.Request, sr auth.SignedRequest, app storage.App, body []byte) error {
 	now := s.cfg.Now()
 	if err := auth.VerifyRequest(app.Keys(now), sr, r.Method, r.URL.EscapedPath(), r.URL.Query(), body, now); err != nil {
-		return storage.App{}, err
+		return err
 	}
 	if app.Disabled {
-		return storage.App{}, liveimpb.ErrForbidden.With("the app is disabled")
+		return liveimpb.ErrForbidden.With("the app is disabled")
 	}
 	sum := sha256.Sum256([]byte(app.ID + "\x00" + sr.Nonce))
 	if _, err := s.nonces.Create(r.Context(), hex.EncodeToString(sum[:16]), nil); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			return storage.App{}, liveimpb.ErrUnauthorized.With("%s: already used (a replay?): sign every request with a fresh nonce", auth.HeaderNonce)
+			return liveimpb.ErrUnauthorized.With("%s: already used (a replay?): sign every request with a fresh nonce", auth.HeaderNonce)
 		}
-		return storage.App{}, liveimpb.ErrUnavailable.With("nonce cache: %v", err)
+		return liveimpb.ErrUnavailable.With("nonce cache: %v", err)
 	}
-	return app, nil
+	return nil
 }
 
 // forAdmin checks the admin key, then runs h.
 func (s *Server) forAdmin(h adminHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
 		if s.cfg.AdminKey == "" {
 			writeError(w, liveimpb.ErrForbidden.With("the admin API is off: start the router with --admin-key-file"))
 			return

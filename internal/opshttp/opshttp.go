@@ -16,6 +16,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,16 +30,29 @@ type Config struct {
 	Addr string
 	// Pprof serves Go's profiles under /debug/pprof/. Default off.
 	Pprof bool
+	// ReadTimeout bounds reading a whole request, its body included: the
+	// routers serve the server API here, to callers who need no key to
+	// start a request. Default 30s.
+	ReadTimeout time.Duration
+	// MaxConns caps the connections held at once; past it a new one is
+	// closed at once, so a flood cannot take the files the process needs
+	// for NATS and its store. Default 1024.
+	MaxConns int
 }
 
 // RegisterFlags registers --http-addr and --pprof on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "http-addr", "", "internal listener: /healthz, /readyz, /metrics (and /debug/pprof with --pprof); keep it off the internet (default 127.0.0.1:8081)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles on the internal listener's /debug/pprof/")
+	fs.DurationVar(&c.ReadTimeout, "http-read-timeout", 0, "internal listener: bound on reading a whole request (default 30s)")
+	fs.IntVar(&c.MaxConns, "http-max-conns", 0, "internal listener: connections held at once; past it new ones are closed (default 1024)")
 }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
+	if c.ReadTimeout < 0 || c.MaxConns < 0 {
+		return errors.New("--http-read-timeout and --http-max-conns must not be negative")
+	}
 	if c.Addr == "" {
 		return nil
 	}
@@ -55,6 +70,12 @@ func (c Config) Validate() error {
 func (c Config) WithDefaults() Config {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8081"
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = 1024
 	}
 	return c
 }
@@ -103,7 +124,7 @@ func (s *Server) Listen() (net.Addr, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--http-addr: %w", err)
 		}
-		s.ln = ln
+		s.ln = &limitListener{Listener: ln, max: int64(s.cfg.MaxConns)}
 	}
 	return s.ln.Addr(), nil
 }
@@ -113,8 +134,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if _, err := s.Listen(); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	// No WriteTimeout: a CPU profile answers after its seconds. The server
+	// API bounds its own answers' writes.
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.cfg.ReadTimeout,
+		IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(s.ln) }()
 	s.log.Info("internal http listening", "addr", s.ln.Addr().String())
@@ -129,4 +152,38 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// limitListener closes a connection accepted while max are open.
+type limitListener struct {
+	net.Listener
+	max  int64
+	open atomic.Int64
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.open.Add(1) > l.max {
+			l.open.Add(-1)
+			_ = c.Close()
+			continue
+		}
+		return &countedConn{Conn: c, l: l}, nil
+	}
+}
+
+// countedConn gives its place back once, at its first Close.
+type countedConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return c.Conn.Close()
 }
