@@ -15,6 +15,8 @@ import (
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
+	"github.com/liveim/liveim/serverapi"
 )
 
 // TestNATSIsLockedDown: NATS takes no client without credentials, and a
@@ -143,5 +145,54 @@ func TestGatewayCannotForgeCallbackEvents(t *testing.T) {
 	})
 	if slices.ContainsFunc(rcv.got(), func(e callback.Event) bool { return e.ID == "forged-1" }) {
 		t.Fatal("the app's backend got a group.message a gateway forged")
+	}
+}
+
+// TestSharedStreamsBounded: every JetStream stream that apps or clients
+// write into has a byte or message cap, so that no app fills the NATS
+// disks or memory every app's streams share (LIVEIM_HIGH, the RPC stream
+// and the server API's nonce bucket had only ages). At its cap the HIGH
+// stream lets its oldest messages go and still takes new ones.
+func TestSharedStreamsBounded(t *testing.T) {
+	rc := router.Config{HighMaxBytes: 64 << 10}
+	c := testcluster.Start(t, testcluster.Options{Router: rc})
+	c.StartAPI(0, serverapi.Config{})
+	js := c.JetStream()
+	var unbounded []string
+	for name := range js.StreamNames(ctxT(t)).Name() {
+		switch name {
+		case "KV_liveim_routers", "KV_liveim_cluster", "KV_liveim_callback_cursors", "KV_liveim_callback_leases":
+			continue // keys only routers choose, or one per app
+		}
+		s, err := js.Stream(ctxT(t), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg := s.CachedInfo().Config; cfg.MaxBytes <= 0 && cfg.MaxMsgs <= 0 {
+			unbounded = append(unbounded, name)
+		}
+	}
+	if len(unbounded) > 0 {
+		t.Fatalf("streams apps and clients write into with no cap: %v", unbounded)
+	}
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	data := strings.Repeat("h", 1024)
+	for i := range 200 { // ~200 KiB of HIGH messages into a 64 KiB stream
+		if _, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: data, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, NoStorage: i%2 == 0}); err != nil {
+			t.Fatalf("HIGH %d past the stream's cap: %v", i, err)
+		}
+	}
+	s, err := js.Stream(ctxT(t), subject.HighStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Bytes > 64<<10 || info.State.Msgs == 0 {
+		t.Fatalf("the HIGH stream holds %d bytes in %d messages, cap 64 KiB", info.State.Bytes, info.State.Msgs)
 	}
 }

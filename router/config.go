@@ -40,6 +40,15 @@ type Config struct {
 	AliveTTL time.Duration
 	// HighMaxAge is how long HIGH messages stay replayable. Default 24h.
 	HighMaxAge time.Duration
+	// HighMaxBytes bounds the HIGH stream, all apps together; past it the
+	// oldest HIGH messages leave it before their age (they can no longer
+	// be resumed), so no app's HIGH flood fills the NATS disks every
+	// stream shares. Default 8 GiB.
+	HighMaxBytes int64
+	// RPCMaxBytes bounds the requests waiting in the RPC stream (memory);
+	// past it new ones are refused, and their senders get 503 when the
+	// gateway's wait ends. Default 256 MiB.
+	RPCMaxBytes int64
 	// C2CTimeout bounds the wait for the receiver's gateway to take a C2C
 	// message. Default 3s.
 	C2CTimeout time.Duration
@@ -160,6 +169,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.PinnedTTL, prefix+"pinned-ttl", 0, "router: how long a partition stays pinned to a router that stopped pulling; failover does not wait for it (default 30s)")
 	fs.DurationVar(&c.AliveTTL, prefix+"alive-ttl", 0, "router: how long a router stays in the live set after its last announcement (default 5s)")
 	fs.DurationVar(&c.HighMaxAge, prefix+"high-max-age", 0, "router: how long HIGH messages stay replayable (default 24h)")
+	fs.Int64Var(&c.HighMaxBytes, prefix+"high-max-bytes", 0, "router: most bytes of HIGH messages kept for resumes, all apps together; the oldest go first (default 8 GiB)")
+	fs.Int64Var(&c.RPCMaxBytes, prefix+"rpc-max-bytes", 0, "router: most bytes of requests waiting for their router; past it new ones are refused (default 256 MiB)")
 	fs.DurationVar(&c.C2CTimeout, prefix+"c2c-timeout", 0, "router: wait for a C2C receiver's gateway (default 3s)")
 	fs.IntVar(&c.MaxDataBytes, prefix+"max-data-bytes", 0, "router: largest message data in bytes (default 15360)")
 	fs.IntVar(&c.MaxGroupNameBytes, prefix+"max-group-name-bytes", 0, "router: longest groupName in bytes (default 128)")
@@ -206,7 +217,7 @@ func (c Config) Validate() error {
 			return errors.New("router: negative duration in config")
 		}
 	}
-	if c.RoomRate < 0 || c.SeqBlock < 0 || c.MaxRepeatCount < 0 {
+	if c.RoomRate < 0 || c.SeqBlock < 0 || c.MaxRepeatCount < 0 || c.HighMaxBytes < 0 || c.RPCMaxBytes < 0 {
 		return errors.New("router: negative rate or block")
 	}
 	if c.Partitions > 1024 {
@@ -268,6 +279,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.SeqBlock == 0 {
 		c.SeqBlock = 1000
+	}
+	if c.HighMaxBytes == 0 {
+		c.HighMaxBytes = 8 << 30
+	}
+	if c.RPCMaxBytes == 0 {
+		c.RPCMaxBytes = 256 << 20
 	}
 	c.Callbacks.StreamReplicas = c.StreamReplicas
 	c.Callbacks = c.Callbacks.WithDefaults()

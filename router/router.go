@@ -325,6 +325,8 @@ func (r *Router) setupStreams(ctx context.Context) error {
 		Retention: jetstream.WorkQueuePolicy,
 		Storage:   jetstream.MemoryStorage,
 		MaxAge:    time.Minute,
+		MaxBytes:  r.cfg.RPCMaxBytes,
+		Discard:   jetstream.DiscardNew,
 		Replicas:  r.cfg.StreamReplicas,
 		SubjectTransform: &jetstream.SubjectTransformConfig{
 			Source: subject.RPCCapture, Destination: subject.RPCTransform(r.cfg.Partitions),
@@ -343,6 +345,7 @@ func (r *Router) setupStreams(ctx context.Context) error {
 		Subjects:   []string{subject.HighCapture},
 		Storage:    jetstream.FileStorage,
 		MaxAge:     r.cfg.HighMaxAge,
+		MaxBytes:   r.cfg.HighMaxBytes,
 		Duplicates: 2 * time.Minute,
 		Replicas:   r.cfg.StreamReplicas,
 	})

@@ -27,6 +27,10 @@ type Config struct {
 	BroadcastParallel int
 	// StreamReplicas is the replica count of the nonce bucket. Default 1.
 	StreamReplicas int
+	// NonceMaxBytes bounds the nonce bucket, all apps together; when it
+	// is full, signed requests are 503 until nonces age out (a replay is
+	// never let through). Default 1 GiB.
+	NonceMaxBytes int64
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -38,6 +42,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.OnlineTimeout, "api-online-timeout", 0, "server API: wait for the gateways' answers to an online check (default 2s)")
 	fs.Int64Var(&c.MaxBodyBytes, "api-max-body-bytes", 0, "server API: largest request body (default 1048576)")
 	fs.IntVar(&c.BroadcastParallel, "api-broadcast-parallel", 0, "server API: groups a broadcast sends to at once (default 16)")
+	fs.Int64Var(&c.NonceMaxBytes, "api-nonce-max-bytes", 0, "server API: most bytes of request nonces kept for the replay window, all apps together; when full, requests are 503 (default 1 GiB)")
 }
 
 // WithDefaults returns c with defaults for unset fields.
@@ -57,6 +62,9 @@ func (c Config) WithDefaults() Config {
 	if c.StreamReplicas <= 0 {
 		c.StreamReplicas = 1
 	}
+	if c.NonceMaxBytes <= 0 {
+		c.NonceMaxBytes = 1 << 30
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -71,7 +79,7 @@ func (c Config) Validate() error {
 	if c.AdminKey != "" && len(c.AdminKey) < MinAdminKeyLen {
 		return errors.New("serverapi: the admin key must be at least 16 characters")
 	}
-	if c.RequestTimeout < 0 || c.OnlineTimeout < 0 || c.MaxBodyBytes < 0 || c.BroadcastParallel < 0 || c.StreamReplicas < 0 {
+	if c.RequestTimeout < 0 || c.OnlineTimeout < 0 || c.MaxBodyBytes < 0 || c.BroadcastParallel < 0 || c.StreamReplicas < 0 || c.NonceMaxBytes < 0 {
 		return errors.New("serverapi: negative duration or size in config")
 	}
 	return nil

@@ -110,6 +110,7 @@ func (s *Server) setup(ctx context.Context) error {
 		TTL:         2*auth.RequestWindow + time.Minute,
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.cfg.StreamReplicas,
+		MaxBytes:    s.cfg.NonceMaxBytes,
 	})
 	if err != nil {
 		return fmt.Errorf("serverapi: bucket %s: %w", NonceBucket, err)
