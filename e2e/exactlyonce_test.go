@@ -3,9 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/router"
+	"github.com/liveim/liveim/serverapi"
 	"github.com/liveim/liveim/storage"
 )
 
@@ -494,5 +498,70 @@ func TestStoppedRouterUnpinsEveryPartition(t *testing.T) {
 		if _, err := owner.QueryGroup(ctxT(t), fmt.Sprintf("room-%d", i)); err != nil {
 			t.Fatalf("room-%d after the first router stopped: %v", i, err)
 		}
+	}
+}
+
+// TestRememberedSendsKeepNoBody: a group remembers its last 1,024 sends
+// with a client message ID (every server API send has one) to answer a
+// retry, and a router keeps a group it loaded; the remembered sends used
+// to hold their whole messages, so an app sending 15 KiB messages to its
+// groups made a router keep ~15 MiB a group for as long as it ran. Once a
+// send is delivered and its event stored, only its reply is kept, and a
+// retry still gets that reply.
+func TestRememberedSendsKeepNoBody(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Router: router.Config{RoomRate: 1e6}})
+	api := c.StartAPI(0, serverapi.Config{}).AppClient()
+	const groups, perGroup = 4, 1024
+	for g := range groups {
+		do(t, api, "POST", "/groups", map[string]any{"group_id": fmt.Sprintf("cache-%d", g), "group_name": "cache"}, nil)
+	}
+	heap := func() int64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	before := heap()
+	data := strings.Repeat("x", 15*1024)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= groups*perGroup {
+					return
+				}
+				body := map[string]any{"type": 1, "data": data, "no_storage": true, "client_msg_id": fmt.Sprintf("m-%d", i)}
+				if err := api.Do(context.Background(), "POST", fmt.Sprintf("/groups/cache-%d/messages", i%groups), nil, body, nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// 60 MiB of messages went through; what is kept is their replies.
+	if grown := heap() - before; grown > 16<<20 {
+		t.Fatalf("the router keeps %d MiB after %d sends of 15 KiB to %d groups", grown>>20, groups*perGroup, groups)
+	}
+	var first, again struct {
+		MessageID string `json:"message_id"`
+		Seqnum    int64  `json:"seqnum"`
+	}
+	body := map[string]any{"type": 1, "data": data, "no_storage": true, "client_msg_id": "m-new"}
+	do(t, api, "POST", "/groups/cache-0/messages", body, &first)
+	body["client_msg_id"] = fmt.Sprint("m-", groups*(perGroup-1)) // cache-0's last send before
+	do(t, api, "POST", "/groups/cache-0/messages", body, &again)
+	if again.MessageID == "" || again.Seqnum == 0 || again.Seqnum >= first.Seqnum {
+		t.Fatalf("a retry of a remembered send: %+v (a new send before it: %+v), want the remembered send's reply", again, first)
 	}
 }

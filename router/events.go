@@ -63,7 +63,7 @@ func (r *Router) answerStored(j job, e *sentEntry, ack *highAck, stored <-chan e
 	settle := func(err error) (*liveimpb.Reply, error) {
 		if err == nil {
 			if e != nil {
-				e.eventPending.Store(false)
+				e.setEventStored()
 			}
 			return rep, nil
 		}
@@ -79,7 +79,7 @@ func (r *Router) answerStored(j job, e *sentEntry, ack *highAck, stored <-chan e
 				return nil, err // a retry with the same clientMsgId publishes it again
 			}
 			if e != nil {
-				e.delivered.Store(true)
+				e.setDelivered()
 			}
 		}
 		if queued != nil || stored == nil {

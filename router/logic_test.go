@@ -174,17 +174,35 @@ func TestDerivedMessageID(t *testing.T) {
 func TestSentCache(t *testing.T) {
 	var s sentCache
 	s.pending("p")
-	if e := s.get("p"); e == nil || e.msg != nil || s.stored("p") {
+	if e := s.get("p"); e == nil || e.msg.Load() != nil || s.stored("p") {
 		t.Fatal("a pending send")
 	}
-	m := &liveimpb.Message{MessageId: "p", Seqnum: 1}
-	s.add("p", m)
-	if !s.stored("p") || s.get("p").delivered.Load() {
+	m := &liveimpb.Message{MessageId: "p", Seqnum: 1, Timestamp: 7, Data: "body"}
+	e := s.add("p", m)
+	e.eventPending.Store(true)
+	if !s.stored("p") || e.delivered.Load() || e.msg.Load() != m {
 		t.Fatal("a stored send")
 	}
+	// Delivered, its event not stored yet: a retry may publish the event
+	// again, so the message stays.
 	s.delivered("p")
-	if !s.get("p").delivered.Load() {
+	if !e.delivered.Load() || e.msg.Load() != m {
 		t.Fatal("a delivered send")
+	}
+	// Settled: only its reply is kept.
+	e.setEventStored()
+	if e.msg.Load() != nil || e.id != "p" || e.seq != 1 || e.ts != 7 || !s.stored("p") {
+		t.Fatalf("a settled send keeps %v (reply %s %d %d)", e.msg.Load(), e.id, e.seq, e.ts)
+	}
+	// The other order: the event first, then the delivery (HIGH's ack).
+	e2 := s.add("q", &liveimpb.Message{MessageId: "q", Data: "body"})
+	e2.setEventStored()
+	if e2.msg.Load() == nil {
+		t.Fatal("an undelivered send lost its message")
+	}
+	e2.setDelivered()
+	if e2.msg.Load() != nil {
+		t.Fatal("a settled send kept its message")
 	}
 	s.forget("p")
 	if s.get("p") != nil {

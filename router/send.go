@@ -235,8 +235,12 @@ func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID 
 		e.delivered.Store(m.Level != int32(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH))
 		e.eventPending.Store(true)
 	}
-	if e.msg == nil {
+	if !e.sequenced {
 		return nil, liveimpb.ErrUnavailable.With("this message is being sent; retry")
+	}
+	msg := e.msg.Load()
+	if msg == nil { // settled: delivered, its event stored
+		return sendReply(e.id, e.seq, e.ts), nil
 	}
 	var ack *highAck
 	if !e.delivered.Load() {
@@ -244,11 +248,11 @@ func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID 
 		// offered again; one the router gave up is offered again.
 		if ack = e.ack; ack == nil || ack.failed() {
 			var err error
-			if ack, err = r.deliver(ctx, j.appID, j.groupID, j.part, e.msg, req.NoStorage); err != nil {
+			if ack, err = r.deliver(ctx, j.appID, j.groupID, j.part, msg, req.NoStorage); err != nil {
 				return nil, err
 			}
 			if ack == nil {
-				e.delivered.Store(true)
+				e.setDelivered()
 			} else {
 				e.ack = ack
 				j.w.trackHigh(ack)
@@ -258,14 +262,14 @@ func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID 
 	var stored <-chan error
 	var queued error
 	if e.eventPending.Load() {
-		stored, queued = r.messageEvent(ctx, j.appID, e.msg)
+		stored, queued = r.messageEvent(ctx, j.appID, msg)
 	}
-	return r.answerStored(j, e, ack, stored, queued, sendReply(e.msg))
+	return r.answerStored(j, e, ack, stored, queued, sendReply(e.id, e.seq, e.ts))
 }
 
-func sendReply(m *liveimpb.Message) *liveimpb.Reply {
+func sendReply(messageID string, seq, ts int64) *liveimpb.Reply {
 	return &liveimpb.Reply{Body: &liveimpb.Reply_SendMessage{SendMessage: &liveimpb.SendMessageReply{
-		MessageId: m.MessageId, Seqnum: m.Seqnum, Timestamp: m.Timestamp,
+		MessageId: messageID, Seqnum: seq, Timestamp: ts,
 	}}}
 }
 
@@ -301,18 +305,45 @@ type sentCache struct {
 	order []string // insertion order, for eviction
 }
 
-// sentEntry is one remembered send. msg is nil while the send is
-// pending (its audit hook thinking or its message at the store);
-// delivered reports whether its publish succeeded (for HIGH, once the
-// stream took it: set off the worker, by answerStored), and ack is a HIGH
-// message's way to the stream. eventPending is set while its callback
-// event may not be stored (it is cleared off the worker, by
-// answerStored). The worker owns msg and ack.
+// sentEntry is one remembered send. sequenced is false while the send
+// is pending (its audit hook thinking or its message at the store); id,
+// seq and ts are its reply. delivered reports whether its publish
+// succeeded (for HIGH, once the stream took it: set off the worker, by
+// answerStored), and ack is a HIGH message's way to the stream.
+// eventPending is set while its callback event may not be stored (it is
+// cleared off the worker, by answerStored). msg is the whole message, for
+// a retry to deliver it or publish its event again, until both are done:
+// then it is dropped (settle), so that a group's 1,024 remembered sends
+// of up to 15 KiB each do not stay in memory (an app sending large
+// messages to each of its groups made a router keep ~15 MiB a group).
+// The worker owns sequenced, id, seq, ts and ack.
 type sentEntry struct {
-	msg          *liveimpb.Message
+	sequenced    bool
+	id           string
+	seq, ts      int64
+	msg          atomic.Pointer[liveimpb.Message]
 	ack          *highAck
 	delivered    atomic.Bool
 	eventPending atomic.Bool
+}
+
+// setDelivered marks the send delivered.
+func (e *sentEntry) setDelivered() {
+	e.delivered.Store(true)
+	e.settle()
+}
+
+// setEventStored marks the send's callback event stored.
+func (e *sentEntry) setEventStored() {
+	e.eventPending.Store(false)
+	e.settle()
+}
+
+// settle drops the message once nothing may need it again.
+func (e *sentEntry) settle() {
+	if e.delivered.Load() && !e.eventPending.Load() {
+		e.msg.Store(nil)
+	}
 }
 
 func (s *sentCache) get(id string) *sentEntry {
@@ -325,14 +356,16 @@ func (s *sentCache) get(id string) *sentEntry {
 // pending records a send that has not been sequenced yet.
 func (s *sentCache) pending(id string) { s.put(id, &sentEntry{}) }
 
-// add records a sequenced (and, unless noStorage, stored) send.
+// add records a sequenced (and, unless noStorage, stored) send; until it
+// is settled, the entry keeps m.
 func (s *sentCache) add(id string, m *liveimpb.Message) *sentEntry {
-	if e := s.get(id); e != nil {
-		e.msg = m
-		return e
+	e := s.get(id)
+	if e == nil {
+		e = &sentEntry{}
+		s.put(id, e)
 	}
-	e := &sentEntry{msg: m}
-	s.put(id, e)
+	e.sequenced, e.id, e.seq, e.ts = true, m.MessageId, m.Seqnum, m.Timestamp
+	e.msg.Store(m)
 	return e
 }
 
@@ -353,13 +386,13 @@ func (s *sentCache) put(id string, e *sentEntry) {
 // stored reports whether the send got past sequencing.
 func (s *sentCache) stored(id string) bool {
 	e := s.get(id)
-	return e != nil && e.msg != nil
+	return e != nil && e.sequenced
 }
 
 // delivered marks a send delivered.
 func (s *sentCache) delivered(id string) {
 	if e := s.get(id); e != nil {
-		e.delivered.Store(true)
+		e.setDelivered()
 	}
 }
 

@@ -146,7 +146,7 @@ func (r *Router) sent(p *pendingSend) (*liveimpb.Reply, error) {
 			e.ack = ack
 		}
 	}
-	return r.answerStored(p.j, e, ack, stored, queued, sendReply(msg))
+	return r.answerStored(p.j, e, ack, stored, queued, sendReply(msg.MessageId, msg.Seqnum, msg.Timestamp))
 }
 
 // trackHigh keeps a HIGH message on its way to the stream until the
