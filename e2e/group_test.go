@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/router"
+	"github.com/liveim/liveim/serverapi"
 )
 
 func TestGroupLifecycle(t *testing.T) {
@@ -135,4 +138,64 @@ func TestGroupLifecycleLasts(t *testing.T) {
 	// open, so stream-c cannot reopen.
 	_, err = owner.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "stream-c", GroupName: "c"})
 	wantCode(t, err, 443)
+}
+
+// TestIdleGroupsLeaveMemory: a router keeps a group in memory while it has
+// members, and otherwise until --group-idle after its last request (it
+// used to keep every group it ever loaded: an app opening and closing a
+// room per stream grew every router's memory, and each tick's walk, for
+// as long as it ran). A group with a timed mute to announce stays too. A
+// group that left is loaded again by its next request, as it was.
+func TestIdleGroupsLeaveMemory(t *testing.T) {
+	rc := fastPresence()
+	rc.GroupIdle = time.Second
+	c := testcluster.Start(t, testcluster.Options{Router: rc})
+	api := c.StartAPI(0, serverapi.Config{}).AppClient()
+	var sent []int64
+	for i := range 10 {
+		id := fmt.Sprintf("quiet-%d", i)
+		do(t, api, "POST", "/groups", map[string]any{"group_id": id, "group_name": "quiet " + id, "group_meta": "m"}, nil)
+		var rep struct {
+			Seqnum int64 `json:"seqnum"`
+		}
+		do(t, api, "POST", "/groups/"+id+"/messages", map[string]any{"type": chatType, "data": "before", "client_msg_id": "a"}, &rep)
+		sent = append(sent, rep.Seqnum)
+	}
+	do(t, api, "POST", "/groups/quiet-9/close", nil, nil)
+	do(t, api, "POST", "/groups", map[string]any{"group_id": "muted", "group_name": "muted"}, nil)
+	do(t, api, "POST", "/groups/muted/muted-users", map[string]any{"user_ids": []string{"troll"}, "duration_seconds": 3600}, nil)
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "live")
+	join(t, owner, "live")
+
+	testcluster.WaitFor(t, time.Minute, func() error {
+		if n := c.Router(0).Stats().GroupsCached; n != 2 {
+			return fmt.Errorf("%d groups cached, want live and muted", n)
+		}
+		return nil
+	})
+	// quiet-0 comes back as it was: its name, its messages, its seqnums
+	// going on, and its remembered send looked up in the store.
+	info := join(t, owner, "quiet-0")
+	if info.GroupName != "quiet quiet-0" || info.GroupMeta != "m" {
+		t.Fatalf("reloaded group: %+v", info)
+	}
+	var again struct {
+		Seqnum int64 `json:"seqnum"`
+	}
+	do(t, api, "POST", "/groups/quiet-0/messages", map[string]any{"type": chatType, "data": "before", "client_msg_id": "a"}, &again)
+	if again.Seqnum != sent[0] {
+		t.Fatalf("a retry after the reload got seqnum %d, want the first send's %d", again.Seqnum, sent[0])
+	}
+	after := send(t, owner, "quiet-0", "after")
+	page, err := owner.ListRecentMessage(ctxT(t), &liveimpb.ListRecentMessageRequest{GroupId: "quiet-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dataOf(page.MessageList); !slices.Equal(got, []string{"before", "after"}) || after.Seqnum <= sent[0] {
+		t.Fatalf("messages %q, seqnum after the reload %d (before %d)", got, after.Seqnum, sent[0])
+	}
+	if _, err := owner.JoinGroup(ctxT(t), "quiet-9"); testcluster.ErrCode(err) != 441 {
+		t.Fatalf("joining the closed group after it left memory: %v, want 441", err)
+	}
 }

@@ -40,6 +40,9 @@ type Config struct {
 	AliveTTL time.Duration
 	// HighMaxAge is how long HIGH messages stay replayable. Default 24h.
 	HighMaxAge time.Duration
+	// GroupIdle is how long a group without members stays in a router's
+	// memory after its last request. Default 5m.
+	GroupIdle time.Duration
 	// HighMaxBytes bounds the HIGH stream, all apps together; past it the
 	// oldest HIGH messages leave it before their age (they can no longer
 	// be resumed), so no app's HIGH flood fills the NATS disks every
@@ -169,6 +172,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.PinnedTTL, prefix+"pinned-ttl", 0, "router: how long a partition stays pinned to a router that stopped pulling; failover does not wait for it (default 30s)")
 	fs.DurationVar(&c.AliveTTL, prefix+"alive-ttl", 0, "router: how long a router stays in the live set after its last announcement (default 5s)")
 	fs.DurationVar(&c.HighMaxAge, prefix+"high-max-age", 0, "router: how long HIGH messages stay replayable (default 24h)")
+	fs.DurationVar(&c.GroupIdle, prefix+"group-idle", 0, "router: how long a group without members stays in memory after its last request (default 5m)")
 	fs.Int64Var(&c.HighMaxBytes, prefix+"high-max-bytes", 0, "router: most bytes of HIGH messages kept for resumes, all apps together; the oldest go first (default 8 GiB)")
 	fs.Int64Var(&c.RPCMaxBytes, prefix+"rpc-max-bytes", 0, "router: most bytes of requests waiting for their router; past it new ones are refused (default 256 MiB)")
 	fs.DurationVar(&c.C2CTimeout, prefix+"c2c-timeout", 0, "router: wait for a C2C receiver's gateway (default 3s)")
@@ -212,7 +216,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, d := range []time.Duration{c.PinnedTTL, c.AliveTTL, c.HighMaxAge, c.C2CTimeout, c.MemberGrace, c.GatewayTimeout,
-		c.MemberChangeInterval, c.MemberChangeMaxInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.DedupeWindow, c.EventWait, c.FlushInterval, c.StatsInterval} {
+		c.MemberChangeInterval, c.MemberChangeMaxInterval, c.RecallWindow, c.AuditTimeout, c.AuthTimeout, c.NonceWindow, c.DedupeWindow, c.EventWait, c.FlushInterval, c.StatsInterval, c.GroupIdle} {
 		if d < 0 {
 			return errors.New("router: negative duration in config")
 		}
@@ -270,6 +274,7 @@ func (c Config) WithDefaults() Config {
 	setDur(&c.DedupeWindow, 2*time.Minute)
 	setDur(&c.EventWait, 2*time.Second)
 	setDur(&c.FlushInterval, time.Second)
+	setDur(&c.GroupIdle, 5*time.Minute)
 	setDur(&c.StatsInterval, c.FlushInterval)
 	if c.RoomRate == 0 {
 		c.RoomRate = 500

@@ -578,3 +578,33 @@ func TestRoomForHigh(t *testing.T) {
 		t.Fatal("roomForHigh returned before the oldest was taken")
 	}
 }
+
+// TestEvictedGroupsRemembered: a group that leaves a worker idle for at
+// least DedupeWindow is remembered (loaded again, its sends need no
+// look-up in the store); one idle for less is not, since a retry of its
+// last send may still come. Dropping its partition (another router may
+// own it next) and an hour forget it.
+func TestEvictedGroupsRemembered(t *testing.T) {
+	now := time.Unix(5000, 0)
+	r, _ := presenceRouter(t, &now, time.Hour)
+	r.cfg.DedupeWindow = 2 * time.Minute
+	w := newWorker(r)
+	long := &groupState{part: 1, usedAt: now.Add(-3 * time.Minute)}
+	short := &groupState{part: 1, usedAt: now.Add(-time.Minute)}
+	other := &groupState{part: 2, usedAt: now.Add(-3 * time.Minute)}
+	w.evict("a/long", long, now)
+	w.evict("a/short", short, now)
+	w.evict("a/other", other, now)
+	if _, ok := w.evicted["a/long"]; !ok || len(w.evicted) != 2 {
+		t.Fatalf("evicted %v, want a/long and a/other", w.evicted)
+	}
+	w.dropPartition(context.Background(), 1)
+	if _, ok := w.evicted["a/other"]; !ok || len(w.evicted) != 1 {
+		t.Fatalf("after dropping partition 1: %v, want a/other", w.evicted)
+	}
+	now = now.Add(61 * time.Minute)
+	w.pruneEvicted(now)
+	if len(w.evicted) != 0 {
+		t.Fatalf("after an hour: %v", w.evicted)
+	}
+}

@@ -55,7 +55,7 @@ type metrics struct {
 	highRetries  prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, nc *nats.Conn) *metrics {
+func newMetrics(reg prometheus.Registerer, nc *nats.Conn, cachedGroups func() int) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liveim_router_requests_total",
@@ -108,7 +108,11 @@ func newMetrics(reg prometheus.Registerer, nc *nats.Conn) *metrics {
 		Name: "liveim_router_nats_reconnects_total",
 		Help: "Times the router's NATS connection reconnected (or, after a failed first connect, connected).",
 	}, func() float64 { return float64(nc.Stats().Reconnects) })
-	reg.MustRegister(m.requests, m.requestTimes, m.messages, m.logins, m.unbound, m.partitions, m.pinsLost, m.storeSeconds, m.sendsStoring, m.highWaiting, m.highRetries, reconnects)
+	cached := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "liveim_router_groups_cached",
+		Help: "Groups in the router's memory (as of its workers' last ticks): those with members, and others until --group-idle after their last request.",
+	}, func() float64 { return float64(cachedGroups()) })
+	reg.MustRegister(cached, m.requests, m.requestTimes, m.messages, m.logins, m.unbound, m.partitions, m.pinsLost, m.storeSeconds, m.sendsStoring, m.highWaiting, m.highRetries, reconnects)
 	return m
 }
 

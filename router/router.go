@@ -105,11 +105,12 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 	if err != nil {
 		return nil, fmt.Errorf("router: jetstream: %w", err)
 	}
-	m := newMetrics(o.reg, nc)
+	var r *Router
+	m := newMetrics(o.reg, nc, func() int { return r.Stats().GroupsCached })
 	tracer, tracing := newTracer(o.tp)
 	// Every store call is timed, and traced under the request it serves.
 	store = observed.Wrap(store, m.storeSeconds, tracer, tracing)
-	r := &Router{
+	r = &Router{
 		cfg:         cfg,
 		nc:          nc,
 		js:          js,
@@ -144,6 +145,9 @@ type Stats struct {
 	// PinsLost counts partitions NATS gave to another router while this
 	// one still consumed them.
 	PinsLost int64
+	// GroupsCached is how many groups the router holds in memory, as of
+	// its workers' last ticks.
+	GroupsCached int
 }
 
 // Stats returns the router's counters.
@@ -151,7 +155,11 @@ func (r *Router) Stats() Stats {
 	r.parts.mu.Lock()
 	n := len(r.parts.consuming)
 	r.parts.mu.Unlock()
-	return Stats{PartitionsOwned: n, PinsLost: r.pinsLost.Load()}
+	cached := 0
+	for _, w := range r.workers {
+		cached += int(w.cachedGroups.Load())
+	}
+	return Stats{PartitionsOwned: n, PinsLost: r.pinsLost.Load(), GroupsCached: cached}
 }
 
 // Ready is closed once Run serves requests.

@@ -216,7 +216,7 @@ func (r *Router) deliver(ctx context.Context, appID, groupID string, part int, m
 func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID string, req *liveimpb.SendGroupMessageRequest) (*liveimpb.Reply, error) {
 	e := gs.sent.get(msgID)
 	if e == nil {
-		if req.NoStorage || r.now().Sub(gs.loadedAt) > r.cfg.DedupeWindow {
+		if req.NoStorage || r.now().After(gs.lookUpUntil) {
 			return nil, nil
 		}
 		m, err := r.store.GetMessage(ctx, j.appID, j.groupID, msgID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,15 @@ type worker struct {
 	wake   chan struct{}
 	// groups are the cached groups; only run touches the map and the states.
 	groups map[string]*groupState
+	// cachedGroups is len(groups) as of the last tick, for the gauge.
+	cachedGroups atomic.Int64
+	// evicted are the groups that left groups idle (worker.idle), no
+	// request for DedupeWindow, while their partition stayed here, by key:
+	// loaded again, they need no look-ups of repeated sends in the store
+	// (no other router can have taken a send since, and no retry of an
+	// earlier one can come). Kept for an hour.
+	evicted  map[string]evictedGroup
+	prunedAt time.Time
 
 	// ticking and flushing are set while a tick or flush job is queued, so
 	// a busy worker gets at most one of each waiting.
@@ -44,6 +54,12 @@ type worker struct {
 	// highAcks are the worker's HIGH publishes in flight, oldest first
 	// (sends.go).
 	highAcks []*highAck
+}
+
+// evictedGroup is a group that left its worker's memory idle.
+type evictedGroup struct {
+	part int
+	at   time.Time
 }
 
 // job is one unit of a worker's (or an any-router goroutine's) work: a
@@ -195,14 +211,60 @@ func (w *worker) group(ctx context.Context, appID, groupID string, part int) (*g
 	}
 	key := groupKey(appID, groupID)
 	if gs := w.groups[key]; gs != nil {
+		gs.usedAt = w.r.now()
 		return gs, nil
 	}
 	gs, err := w.r.loadGroup(ctx, appID, groupID, part)
 	if err != nil {
 		return nil, err
 	}
+	gs.usedAt = gs.loadedAt
+	if _, ok := w.evicted[key]; ok {
+		delete(w.evicted, key)
+		gs.lookUpUntil = time.Time{}
+	}
 	w.groups[key] = gs
 	return gs, nil
+}
+
+// evict drops an idle group from memory (worker.idle). When no retry of
+// a send can come any more (DedupeWindow since its last request), the
+// worker remembers it left.
+func (w *worker) evict(key string, gs *groupState, now time.Time) {
+	delete(w.groups, key)
+	if now.Sub(gs.usedAt) < w.r.cfg.DedupeWindow {
+		return
+	}
+	if w.evicted == nil {
+		w.evicted = make(map[string]evictedGroup)
+	}
+	w.evicted[key] = evictedGroup{part: gs.part, at: now}
+}
+
+// pruneEvicted forgets, once a minute, groups evicted over an hour ago
+// (loaded again, they look repeated sends up for a while: a small cost).
+func (w *worker) pruneEvicted(now time.Time) {
+	if now.Sub(w.prunedAt) < time.Minute {
+		return
+	}
+	w.prunedAt = now
+	maps.DeleteFunc(w.evicted, func(_ string, e evictedGroup) bool { return now.Sub(e.at) > time.Hour })
+}
+
+// idle reports whether gs may leave the worker's memory: no member, no
+// request for Config.GroupIdle, everything of it saved and announced,
+// nothing of it in flight, and no timed mute whose end must be announced.
+// A router used to keep every group it ever loaded, so its memory (and
+// every tick's and flush's walk) grew with every room an app ever opened
+// and closed; loading the group again is what its first request after a
+// restart does.
+func (w *worker) idle(gs *groupState, now time.Time) bool {
+	if len(gs.members) > 0 || now.Sub(gs.usedAt) < w.r.cfg.GroupIdle || gs.dirty || len(gs.savedMembers) > 0 || len(gs.removed) > 0 ||
+		!gs.change.empty() || (len(gs.g.MuteUntil) > 0 && !gs.g.Closed) {
+		return false
+	}
+	key := groupKey(gs.g.AppID, gs.g.ID)
+	return len(w.sends[key]) == 0 && len(w.highInFlight(key)) == 0
 }
 
 // groupKey is a group's key in a worker's maps.
@@ -379,6 +441,8 @@ func (w *worker) dropPartition(ctx context.Context, p int) (touch []*groupState)
 	// The next owner must find every message this router took: a retried
 	// send looks its first attempt up in the store.
 	w.drainSends(p)
+	// Another router may own p until this one loads its groups again.
+	maps.DeleteFunc(w.evicted, func(_ string, e evictedGroup) bool { return e.part == p })
 	var groups []*groupState
 	for _, gs := range w.groups {
 		if gs.part == p {
@@ -410,7 +474,13 @@ func (w *worker) tick(now time.Time, gatewayGen uint64) {
 	w.ticking.Store(false)
 	walkAll := gatewayGen != w.gatewayGen
 	w.gatewayGen = gatewayGen
-	for _, gs := range w.groups {
+	defer func() { w.cachedGroups.Store(int64(len(w.groups))) }()
+	w.pruneEvicted(now)
+	for key, gs := range w.groups {
+		if w.idle(gs, now) {
+			w.evict(key, gs, now)
+			continue
+		}
 		if gs.g.Closed {
 			continue
 		}
