@@ -66,6 +66,13 @@ const SEND_ATTEMPTS = 4;
 /** GIVE_UP_CLOSE is the close status the SDK uses when it gives a connection up. */
 const GIVE_UP_CLOSE = 4000;
 
+/**
+ * MAX_REFUSED_LOGINS is how many reconnect logins in a row may be refused
+ * (401) before the session ends: the first finds its token expired, and
+ * the app's new credentials are refused too after that.
+ */
+const MAX_REFUSED_LOGINS = 3;
+
 /** WAKE_PROBE_MS is how long a ping sent on a platform's wake-up hint may go unanswered. */
 const WAKE_PROBE_MS = 5000;
 
@@ -81,6 +88,8 @@ export class Session {
   #offsetMs = 0;
   #epoch = 0;
   #attempt = 0;
+  /** #refused counts reconnect logins refused with 401 in a row. */
+  #refused = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeat = new Heartbeat();
   #token: TokenRefresher;
@@ -403,17 +412,26 @@ export class Session {
       this.#sink.connectFailed(err);
       if (err.code === ImErrorCode.UNAUTHORIZED) {
         // The credentials expired while away: ask the app for new ones.
+        // When the server refuses what the app hands out too (its key
+        // rotated past the grace period, the app disabled), asking again
+        // cannot help: after MAX_REFUSED_LOGINS refusals in a row the
+        // session ends. The backoff goes on meanwhile, so the app's
+        // clients do not all hammer the cluster and its backend.
+        if (++this.#refused >= MAX_REFUSED_LOGINS) {
+          this.#end(err);
+          return;
+        }
         const ok = await this.#token.ask();
         if (epoch !== this.#epoch) return;
         if (!ok) {
           this.#end(err);
           return;
         }
-        this.#attempt = 0;
       }
       this.#scheduleReconnect();
       return;
     }
+    this.#refused = 0;
     this.#sink.connectSuccess();
     const infos = await rejoinGroups(link, this.groups, {
       deliver: (ev) => this.#onEvent(ev),

@@ -39,3 +39,34 @@ describe('tokenexpired on reconnect', () => {
     expect(e.isLoggedIn).toBe(true);
   });
 });
+
+describe('fresh credentials refused on reconnect', () => {
+  it('backs off, and ends the session when the app keeps handing out credentials the server refuses', async () => {
+    // The app's backend signs with a key the server no longer takes (a
+    // rotation past its grace): the refresh is refused, the session ends
+    // at its token's expiry, and every login after it is 401. The SDK
+    // used to ask the app and reconnect at the first delay for ever,
+    // every client of the app at once, whatever maxAttempts said.
+    const u = uid('refused');
+    const net = new CuttableTransport();
+    const e = await newEngine({ transport: net.factory, reconnect: { initialDelayMs: 100, maxDelayMs: 400 } });
+    let asked = 0;
+    e.on('tokenexpired', (cb: ImTokenCallback) => {
+      asked++;
+      const bad = token(u, { ttl: '1h' }).auth;
+      cb(null, { ...bad, token: '0'.repeat(bad.token.length) });
+    });
+    const failed = new Recorder<[{ code: number }]>();
+    e.on('connectfailed', failed.fn);
+    await e.login({ user: { userId: u }, userAuth: token(u, { ttl: '6s' }).auth });
+    const opened = net.opened;
+    await waitFor(() => expect(e.isLoggedIn).toBe(false), 40_000, 50);
+    const attempts = net.opened - opened;
+    await sleep(1500); // nothing more happens once it has ended
+    expect(net.opened - opened).toBe(attempts);
+    expect(failed.calls.length).toBeGreaterThan(0);
+    expect(failed.calls.every(([err]) => err.code === 401)).toBe(true);
+    expect(attempts).toBeLessThanOrEqual(4);
+    expect(asked).toBeLessThanOrEqual(6);
+  });
+});
