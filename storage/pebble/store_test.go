@@ -163,3 +163,7 @@ func TestCanceledContext(t *testing.T) {
 		t.Fatalf("ListMembers = %+v, %v; want the member a canceled SaveMembers left alone", ms, err)
 	}
 }
+
+func BenchmarkDeleteGroup2000(b *testing.B) {
+	storagetest.BenchDeleteGroup(b, open(b, b.TempDir(), pebble.Options{}), 2000)
+}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gocql/gocql"
 
 	"github.com/liveim/liveim/storage"
 	"github.com/liveim/liveim/storage/storagetest"
@@ -97,4 +101,42 @@ func BenchmarkAppendMessageParallel(b *testing.B) {
 
 func BenchmarkListMessagesDesc50(b *testing.B) {
 	storagetest.BenchListDesc50(b, openBench(b), 10_000)
+}
+
+func BenchmarkDeleteGroup2000(b *testing.B) {
+	storagetest.BenchDeleteGroup(b, openBench(b), 2000)
+}
+
+// TestDeleteGroupRemovesEveryMessageID: a group's delete removes the ID
+// row of every message (each a partition of its own, deleted many at a
+// time), over several buckets.
+func TestDeleteGroupRemovesEveryMessageID(t *testing.T) {
+	s := openTest(t, randomKeyspace())
+	ctx := t.Context()
+	if _, _, err := s.CreateGroup(ctx, storage.Group{AppID: "app", ID: "g", Name: "g"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	for seq := int64(1); seq <= n; seq++ {
+		m := storage.Message{AppID: "app", GroupID: "g", ID: fmt.Sprintf("m-%d", seq), Seq: seq, Type: 10001, Data: "x",
+			TimestampMs: time.Now().UnixMilli() + seq} // over several 50 ms buckets
+		if err := s.AppendMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteGroup(ctx, "app", "g"); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for seq := 1; seq <= n; seq++ {
+		id := fmt.Sprintf("m-%d", seq)
+		var got int64
+		err := s.query(ctx, `SELECT seq FROM message_ids WHERE app_id = ? AND group_id = ? AND message_id = ?`, "app", "g", id).Scan(&got)
+		if !errors.Is(err, gocql.ErrNotFound) {
+			left = append(left, id)
+		}
+	}
+	if len(left) > 0 {
+		t.Fatalf("%d message ID rows left after the delete: %v", len(left), left[:min(len(left), 10)])
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/liveim/liveim/storage"
 )
 
@@ -129,6 +131,32 @@ func BenchListDesc50(b *testing.B, s storage.Store, n int64) {
 		page, err := s.ListMessages(b.Context(), q)
 		if err != nil || len(page.Messages) != 50 {
 			b.Fatalf("ListMessages: %d messages, %v", len(page.Messages), err)
+		}
+	}
+}
+
+// BenchDeleteGroup measures deleting a group that holds n messages (each
+// iteration first creates and fills one, untimed): a delete runs on the
+// group's router worker, which serves other groups too.
+func BenchDeleteGroup(b *testing.B, s storage.Store, n int) {
+	ctx := b.Context()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		id := fmt.Sprintf("doomed-%d", i)
+		if _, _, err := s.CreateGroup(ctx, storage.Group{AppID: "bench", ID: id, Name: "doomed"}); err != nil {
+			b.Fatal(err)
+		}
+		var g errgroup.Group
+		g.SetLimit(32)
+		for seq := int64(1); seq <= int64(n); seq++ {
+			g.Go(func() error { return s.AppendMessage(ctx, benchMessage(id, seq)) })
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := s.DeleteGroup(ctx, "bench", id); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
