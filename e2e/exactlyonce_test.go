@@ -510,7 +510,7 @@ func TestStoppedRouterUnpinsEveryPartition(t *testing.T) {
 // retry still gets that reply.
 func TestRememberedSendsKeepNoBody(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Router: router.Config{RoomRate: 1e6}})
-	api := c.StartAPI(0, serverapi.Config{}).AppClient()
+	api := c.StartAPI(0, serverapi.Config{AppRate: 1e6}).AppClient()
 	const groups, perGroup = 4, 1024
 	for g := range groups {
 		do(t, api, "POST", "/groups", map[string]any{"group_id": fmt.Sprintf("cache-%d", g), "group_name": "cache"}, nil)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/serverapi"
+	"github.com/liveim/liveim/storage"
 )
 
 // apiCluster starts two routers and two gateways with the server API on
@@ -523,5 +525,49 @@ func TestServerAPIFromShell(t *testing.T) {
 	}
 	if out := call("GET", "/api/v1/groups?status=open&limit=10"); json.Unmarshal(out, &list) != nil || len(list.Groups) != 1 {
 		t.Fatalf("list: %s", out)
+	}
+}
+
+// TestServerAPIAppRate: one app's requests to a router's server API are
+// bounded (--api-app-rate, --api-app-burst): past them a request is 412
+// (HTTP 429) and does nothing, while another app's requests go through.
+func TestServerAPIAppRate(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	otherKey := strings.Repeat("ab", 32)
+	if err := c.Store.PutApp(ctxT(t), storage.App{ID: "other", Key: otherKey}); err != nil {
+		t.Fatal(err)
+	}
+	api := c.StartAPI(0, serverapi.Config{AppRate: 0.01, AppBurst: 3}) // one more a hundred seconds
+	mine, other := api.AppClient(), apiclient.New(api.URL, apiclient.App("other", otherKey))
+	var refused int
+	for i := range 6 {
+		err := mine.Do(ctxT(t), "POST", "/groups", nil, map[string]any{"group_id": fmt.Sprintf("g-%d", i), "group_name": "g"}, nil)
+		switch testcluster.ErrCode(err) {
+		case 0:
+		case 412:
+			refused++
+		default:
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if refused != 3 {
+		t.Fatalf("%d of 6 requests refused, want the 3 past the burst", refused)
+	}
+	if _, err := c.Store.GetGroup(ctxT(t), testcluster.AppID, "g-5"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a refused request created its group: %v", err)
+	}
+	if err := other.Do(ctxT(t), "POST", "/groups", nil, map[string]any{"group_id": "theirs", "group_name": "g"}, nil); err != nil {
+		t.Fatalf("another app's request: %v", err)
+	}
+	// The HTTP status says "slow down".
+	req, _ := http.NewRequest("GET", api.URL+"/api/v1/groups", nil)
+	auth.SignRequest(req, testcluster.AppID, testcluster.AppKey, nil, time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("HTTP %d, want 429", resp.StatusCode)
 	}
 }
