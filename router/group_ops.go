@@ -259,10 +259,9 @@ func (r *Router) listRecentGroupUser(ctx context.Context, j job) (*liveimpb.Repl
 	if err != nil {
 		return nil, err
 	}
-	list := sortedMembers(gs)
-	slices.Reverse(list)
-	rep := &liveimpb.ListRecentGroupUserReply{GroupId: j.groupID, Total: int64(len(list))}
-	for _, m := range list[:min(len(list), r.cfg.RecentUsers)] {
+	rep := &liveimpb.ListRecentGroupUserReply{GroupId: j.groupID, Total: int64(len(gs.members))}
+	page, _ := memberPage(gs, 0, "", true, r.cfg.RecentUsers)
+	for _, m := range page {
 		rep.UserList = append(rep.UserList, groupUser(m))
 	}
 	return &liveimpb.Reply{Body: &liveimpb.Reply_ListRecentGroupUser{ListRecentGroupUser: rep}}, nil
@@ -290,8 +289,23 @@ func (r *Router) listGroupUser(ctx context.Context, j job, c *liveimpb.Caller, r
 	if err != nil {
 		return nil, err
 	}
+	page, more := memberPage(gs, afterTime, afterUser, req.SortType == liveimpb.SortType_SORT_TYPE_DESC, size)
+	rep := &liveimpb.ListGroupUserReply{GroupId: j.groupID, HasMore: more}
+	for _, m := range page {
+		rep.UserList = append(rep.UserList, groupUser(m))
+	}
+	if more {
+		last := page[len(page)-1]
+		rep.NextPageToken = strconv.FormatInt(last.joinTime, 10) + "_" + last.id
+	}
+	return &liveimpb.Reply{Body: &liveimpb.Reply_ListGroupUser{ListGroupUser: rep}}, nil
+}
+
+// memberPage returns up to size members in join order (by join time, then
+// user ID; desc: newest first) after the member (afterTime, afterUser),
+// from the first with afterUser empty, and whether more follow.
+func memberPage(gs *groupState, afterTime int64, afterUser string, desc bool, size int) ([]*member, bool) {
 	list := sortedMembers(gs)
-	desc := req.SortType == liveimpb.SortType_SORT_TYPE_DESC
 	if desc {
 		slices.Reverse(list)
 	}
@@ -307,15 +321,7 @@ func (r *Router) listGroupUser(ctx context.Context, j job, c *liveimpb.Caller, r
 		}
 	}
 	end := min(len(list), start+size)
-	rep := &liveimpb.ListGroupUserReply{GroupId: j.groupID, HasMore: end < len(list)}
-	for _, m := range list[start:end] {
-		rep.UserList = append(rep.UserList, groupUser(m))
-	}
-	if rep.HasMore {
-		last := list[end-1]
-		rep.NextPageToken = strconv.FormatInt(last.joinTime, 10) + "_" + last.id
-	}
-	return &liveimpb.Reply{Body: &liveimpb.Reply_ListGroupUser{ListGroupUser: rep}}, nil
+	return list[start:end], end < len(list)
 }
 
 // parseMemberPageToken reads a listGroupUser page token:

@@ -85,3 +85,54 @@ func BenchmarkNonceMemory(b *testing.B) {
 		n.seen = make(map[[sha256.Size]byte]int64)
 	}
 }
+
+// BenchmarkListMembers100k: a page of a room of 100,000 members, the most
+// recent 50 (listRecentGroupUser, which every member may call) and an
+// admin's page from the middle (listGroupUser), while nobody joins or
+// leaves; then with a join and a leave between pages.
+func BenchmarkListMembers100k(b *testing.B) {
+	st, err := pebble.Open(b.TempDir(), pebble.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	clock := time.UnixMilli(1_700_000_000_000)
+	r := &Router{cfg: Config{MemberChangeUsers: 20}, now: func() time.Time { return clock }}
+	r.apps = &appCache{store: st, ttl: time.Hour, entries: map[string]appEntry{}} // no app: no callback events
+	gs := &groupState{members: map[string]*member{}, savedMembers: map[string]bool{}, removed: map[string]bool{}}
+	join := func(id string) {
+		r.addSession(gs, &liveimpb.Caller{AppId: "app", UserId: id, GatewayId: "gw", SessionId: "s-" + id})
+	}
+	for i := range 100_000 {
+		if i%10 == 0 {
+			clock = clock.Add(time.Millisecond)
+		}
+		join(fmt.Sprintf("user-%d", i))
+	}
+	b.Run("recent", func(b *testing.B) {
+		for b.Loop() {
+			if page, _ := memberPage(gs, 0, "", true, 50); len(page) != 50 {
+				b.Fatal(len(page))
+			}
+		}
+	})
+	b.Run("page", func(b *testing.B) {
+		for b.Loop() {
+			if page, more := memberPage(gs, 1_700_000_005_000, "user-50000", false, 50); len(page) != 50 || !more {
+				b.Fatal(len(page))
+			}
+		}
+	})
+	b.Run("recent-churn", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			clock = clock.Add(time.Millisecond)
+			join(fmt.Sprintf("churn-%d", i))
+			r.removeMember(gs, fmt.Sprintf("user-%d", i))
+			if page, _ := memberPage(gs, 0, "", true, 50); len(page) != 50 {
+				b.Fatal(len(page))
+			}
+		}
+	})
+}
