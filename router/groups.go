@@ -37,6 +37,15 @@ type groupState struct {
 	members      map[string]*member
 	savedMembers map[string]bool // user IDs whose record must be written
 	removed      map[string]bool // user IDs whose record must be deleted
+	// byJoin is the members in join order (joinOrder), built at the first
+	// member list and kept up to date after: a join is nearly always an
+	// append, a leave only marks its member gone (gone counts them) until
+	// they are half the list. nil until a list needs it (memberPage).
+	byJoin []*member
+	gone   int
+	// listedAt is when a member list last used byJoin; a tick drops it
+	// after a minute unused.
+	listedAt time.Time
 
 	change     memberChange
 	lastChange time.Time
@@ -59,6 +68,7 @@ type member struct {
 	joinTime int64  // ms
 	sessions []storage.MemberSession
 	leaveAt  time.Time // set while no session is left: the grace period
+	gone     bool      // it left the group (its place in groupState.byJoin waits for a compaction)
 }
 
 // membersSaved empties the sets of member records to write. A set the

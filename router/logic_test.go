@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -606,5 +607,75 @@ func TestEvictedGroupsRemembered(t *testing.T) {
 	w.pruneEvicted(now)
 	if len(w.evicted) != 0 {
 		t.Fatalf("after an hour: %v", w.evicted)
+	}
+}
+
+// TestMemberPagesFollowJoinsAndLeaves: the join order member lists read
+// (built once, then kept by joins and leaves) pages exactly as a sort of
+// the current members does, through joins, leaves, rejoins, a clock that
+// steps back and compactions, in both directions.
+func TestMemberPagesFollowJoinsAndLeaves(t *testing.T) {
+	now := time.Unix(5000, 0)
+	r, gs := presenceRouter(t, &now, time.Hour)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	want := func(afterTime int64, afterUser string, desc bool, size int) ([]string, bool) {
+		list := sortedMembers(gs)
+		if desc {
+			slices.Reverse(list)
+		}
+		start := 0
+		if afterUser != "" {
+			start = len(list)
+			for i, m := range list {
+				c := joinOrder(m, &member{joinTime: afterTime, id: afterUser})
+				if (!desc && c > 0) || (desc && c < 0) {
+					start = i
+					break
+				}
+			}
+		}
+		end := min(len(list), start+size)
+		var ids []string
+		for _, m := range list[start:end] {
+			ids = append(ids, m.id)
+		}
+		return ids, end < len(list)
+	}
+	for step := range 3000 {
+		switch op := rnd.IntN(10); {
+		case op < 5:
+			if rnd.IntN(20) == 0 {
+				now = now.Add(-time.Duration(rnd.IntN(50)) * time.Millisecond) // the clock steps back
+			} else if rnd.IntN(2) == 0 {
+				now = now.Add(time.Millisecond)
+			}
+			id := fmt.Sprintf("u%d", rnd.IntN(400))
+			r.addSession(gs, &liveimpb.Caller{AppId: "app", UserId: id, GatewayId: "gw", SessionId: "s"})
+		case op < 8:
+			r.removeMember(gs, fmt.Sprintf("u%d", rnd.IntN(400)))
+		default:
+			desc, size := rnd.IntN(2) == 0, 1+rnd.IntN(30)
+			var afterTime int64
+			var afterUser string
+			if list := sortedMembers(gs); len(list) > 0 && rnd.IntN(3) > 0 {
+				m := list[rnd.IntN(len(list))]
+				afterTime, afterUser = m.joinTime, m.id
+				if rnd.IntN(4) == 0 {
+					afterUser += "x" // a token of someone who left
+				}
+			}
+			page, more := memberPage(gs, afterTime, afterUser, desc, size, now)
+			var got []string
+			for _, m := range page {
+				got = append(got, m.id)
+			}
+			wantIDs, wantMore := want(afterTime, afterUser, desc, size)
+			if !slices.Equal(got, wantIDs) || more != wantMore {
+				t.Fatalf("step %d: page after %d_%s desc=%v size %d = %v (more %v), want %v (more %v)", step, afterTime, afterUser, desc, size, got, more, wantIDs, wantMore)
+			}
+		}
+	}
+	if gs.byJoin == nil || gs.gone > len(gs.byJoin)/2 {
+		t.Fatalf("join order %d entries, %d gone", len(gs.byJoin), gs.gone)
 	}
 }

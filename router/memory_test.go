@@ -111,14 +111,14 @@ func BenchmarkListMembers100k(b *testing.B) {
 	}
 	b.Run("recent", func(b *testing.B) {
 		for b.Loop() {
-			if page, _ := memberPage(gs, 0, "", true, 50); len(page) != 50 {
+			if page, _ := memberPage(gs, 0, "", true, 50, clock); len(page) != 50 {
 				b.Fatal(len(page))
 			}
 		}
 	})
 	b.Run("page", func(b *testing.B) {
 		for b.Loop() {
-			if page, more := memberPage(gs, 1_700_000_005_000, "user-50000", false, 50); len(page) != 50 || !more {
+			if page, more := memberPage(gs, 1_700_000_005_000, "user-50000", false, 50, clock); len(page) != 50 || !more {
 				b.Fatal(len(page))
 			}
 		}
@@ -130,7 +130,7 @@ func BenchmarkListMembers100k(b *testing.B) {
 			clock = clock.Add(time.Millisecond)
 			join(fmt.Sprintf("churn-%d", i))
 			r.removeMember(gs, fmt.Sprintf("user-%d", i))
-			if page, _ := memberPage(gs, 0, "", true, 50); len(page) != 50 {
+			if page, _ := memberPage(gs, 0, "", true, 50, clock); len(page) != 50 {
 				b.Fatal(len(page))
 			}
 		}

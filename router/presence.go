@@ -150,6 +150,7 @@ func (r *Router) addSession(gs *groupState, c *liveimpb.Caller) bool {
 	if isNew {
 		m = &member{id: c.UserId, ext: c.UserExtension, joinTime: r.now().UnixMilli()}
 		gs.members[m.id] = m
+		gs.joined(m)
 		gs.change.joinCount++
 		if len(gs.change.joins) < r.cfg.MemberChangeUsers {
 			gs.change.joins = append(gs.change.joins, m.user())
@@ -194,6 +195,7 @@ func (r *Router) removeMember(gs *groupState, userID string) {
 		return
 	}
 	delete(gs.members, userID)
+	gs.left(m)
 	delete(gs.savedMembers, userID)
 	gs.removed[userID] = true
 	gs.change.leaveCount++

@@ -481,6 +481,9 @@ func (w *worker) tick(now time.Time, gatewayGen uint64) {
 			w.evict(key, gs, now)
 			continue
 		}
+		if gs.byJoin != nil && now.Sub(gs.listedAt) > time.Minute {
+			gs.byJoin, gs.gone = nil, 0 // nobody lists the members: 8 bytes a member less
+		}
 		if gs.g.Closed {
 			continue
 		}
