@@ -8,6 +8,7 @@
 package opshttp
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"flag"
@@ -17,7 +18,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,10 +34,15 @@ type Config struct {
 	// routers serve the server API here, to callers who need no key to
 	// start a request. Default 30s.
 	ReadTimeout time.Duration
-	// MaxConns caps the connections held at once; past it a new one is
-	// closed at once, so a flood cannot take the files the process needs
-	// for NATS and its store. Default 1024.
+	// MaxConns caps the connections held at once, so a flood cannot take
+	// the files the process needs for NATS and its store; past it the
+	// oldest connection is closed to make room (a new one is never turned
+	// away for it: kubelet's probes come on new connections). Default 1024.
 	MaxConns int
+	// MaxConnsPerIP caps one peer address's connections; past it its new
+	// one is closed at once, so one peer cannot push every other
+	// connection out. Default 256.
+	MaxConnsPerIP int
 }
 
 // RegisterFlags registers --http-addr and --pprof on fs.
@@ -45,13 +50,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "http-addr", "", "internal listener: /healthz, /readyz, /metrics (and /debug/pprof with --pprof); keep it off the internet (default 127.0.0.1:8081)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles on the internal listener's /debug/pprof/")
 	fs.DurationVar(&c.ReadTimeout, "http-read-timeout", 0, "internal listener: bound on reading a whole request (default 30s)")
-	fs.IntVar(&c.MaxConns, "http-max-conns", 0, "internal listener: connections held at once; past it new ones are closed (default 1024)")
+	fs.IntVar(&c.MaxConns, "http-max-conns", 0, "internal listener: connections held at once; past it the oldest is closed for a new one (default 1024)")
+	fs.IntVar(&c.MaxConnsPerIP, "http-max-conns-per-ip", 0, "internal listener: connections of one peer address; past it its new ones are closed (default 256)")
 }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	if c.ReadTimeout < 0 || c.MaxConns < 0 {
-		return errors.New("--http-read-timeout and --http-max-conns must not be negative")
+	if c.ReadTimeout < 0 || c.MaxConns < 0 || c.MaxConnsPerIP < 0 {
+		return errors.New("--http-read-timeout, --http-max-conns and --http-max-conns-per-ip must not be negative")
 	}
 	if c.Addr == "" {
 		return nil
@@ -76,6 +82,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = 1024
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 256
 	}
 	return c
 }
@@ -124,7 +133,7 @@ func (s *Server) Listen() (net.Addr, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--http-addr: %w", err)
 		}
-		s.ln = &limitListener{Listener: ln, max: int64(s.cfg.MaxConns)}
+		s.ln = &limitListener{Listener: ln, max: s.cfg.MaxConns, perPeer: s.cfg.MaxConnsPerIP, byPeer: make(map[string]int)}
 	}
 	return s.ln.Addr(), nil
 }
@@ -154,11 +163,18 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// limitListener closes a connection accepted while max are open.
+// limitListener bounds the connections held: at max it closes the oldest
+// to make room for a new one, and it closes a new one of a peer holding
+// perPeer already. Refusing new connections at max instead let one peer
+// holding max idle ones fail kubelet's probes, which restarted every
+// router at once.
 type limitListener struct {
 	net.Listener
-	max  int64
-	open atomic.Int64
+	max, perPeer int
+
+	mu     sync.Mutex
+	conns  list.List // of *countedConn, oldest first
+	byPeer map[string]int
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -167,23 +183,61 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.open.Add(1) > l.max {
-			l.open.Add(-1)
+		peer := peerOf(c)
+		l.mu.Lock()
+		if l.byPeer[peer] >= l.perPeer {
+			l.mu.Unlock()
 			_ = c.Close()
 			continue
 		}
-		return &countedConn{Conn: c, l: l}, nil
+		var oldest *countedConn
+		if l.conns.Len() >= l.max {
+			oldest = l.conns.Front().Value.(*countedConn)
+			l.forget(oldest)
+		}
+		cc := &countedConn{Conn: c, l: l, peer: peer}
+		cc.elem = l.conns.PushBack(cc)
+		l.byPeer[peer]++
+		l.mu.Unlock()
+		if oldest != nil {
+			_ = oldest.Conn.Close() // its server goroutine ends on the error
+		}
+		return cc, nil
 	}
 }
 
-// countedConn gives its place back once, at its first Close.
+// forget takes c out of the counts; l.mu is held.
+func (l *limitListener) forget(c *countedConn) {
+	if c.elem == nil {
+		return
+	}
+	l.conns.Remove(c.elem)
+	c.elem = nil
+	if l.byPeer[c.peer]--; l.byPeer[c.peer] <= 0 {
+		delete(l.byPeer, c.peer)
+	}
+}
+
+// peerOf is a connection's peer address without its port.
+func peerOf(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}
+
+// countedConn gives its place back at its first Close.
 type countedConn struct {
 	net.Conn
 	l    *limitListener
-	once sync.Once
+	peer string
+	elem *list.Element // nil once forgotten
 }
 
 func (c *countedConn) Close() error {
-	c.once.Do(func() { c.l.open.Add(-1) })
+	c.l.mu.Lock()
+	c.l.forget(c)
+	c.l.mu.Unlock()
 	return c.Conn.Close()
 }

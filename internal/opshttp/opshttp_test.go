@@ -92,60 +92,42 @@ func TestConfigValidate(t *testing.T) {
 }
 
 // TestStalledRequestsAndConnectionFloods: the internal listener serves the
-// routers' server API to whoever reaches it, key or not. A request that
-// stops halfway through its body is ended after ReadTimeout (it held its
-// connection, goroutine and buffer for ever), and connections past
-// MaxConns are closed at once, so a flood cannot take the files the
-// process needs for NATS and its store; once one closes, a new one is
-// served.
+// routers' server API to whoever reaches it, key or not, and kubelet's
+// probes. A request that stops halfway through its body is ended after
+// ReadTimeout (it held its connection, goroutine and buffer for ever). At
+// MaxConns the oldest connection is closed to make room: a peer holding
+// every place does not keep a probe out (refusing new connections there
+// failed every router's liveness probe at once). One peer past
+// MaxConnsPerIP gets its new connection closed at once.
 func TestStalledRequestsAndConnectionFloods(t *testing.T) {
-	srv := New(Config{Addr: "127.0.0.1:0", ReadTimeout: time.Second, MaxConns: 2}, prometheus.NewRegistry(), func() error { return nil }, nil)
-	srv.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
-	addr, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
+	start := func(cfg Config) string {
+		cfg.Addr = "127.0.0.1:0"
+		srv := New(cfg, prometheus.NewRegistry(), func() error { return nil }, nil)
+		srv.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
+		addr, err := srv.Listen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		go func() { _ = srv.Run(ctx) }()
+		return addr.String()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = srv.Run(ctx) }()
-
-	stalled, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
+	dial := func(addr string) net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
 	}
-	defer stalled.Close()
-	if _, err := io.WriteString(stalled, "POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"+strings.Repeat("x", 1000)); err != nil {
-		t.Fatal(err)
-	}
-	second, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
-	// Both are open now (the second is idle: nothing is read before its
-	// request); a third is past the cap.
-	third, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer third.Close()
-	_ = third.SetReadDeadline(time.Now().Add(time.Minute))
-	if n, err := third.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("a connection past MaxConns was kept: read %d, %v", n, err)
-	}
-	// The stalled request is ended by the read timeout (the server answers
-	// or closes); a minute is room enough for a busy machine.
-	_ = stalled.SetReadDeadline(time.Now().Add(time.Minute))
-	if _, err := io.ReadAll(stalled); errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatal("a request stalled halfway through its body was kept past the read timeout")
-	}
-	healthz := func() error { // the stalled one's place is free again
-		c, err := net.Dial("tcp", addr.String())
+	healthz := func(addr string) error {
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
 		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
 			return err
 		}
@@ -155,11 +137,43 @@ func TestStalledRequestsAndConnectionFloods(t *testing.T) {
 		}
 		return nil
 	}
-	deadline := time.Now().Add(time.Minute)
-	for err := healthz(); err != nil; err = healthz() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no connection served after the stalled one ended: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// closed waits for the server to end c (an answer, EOF or a reset).
+	closed := func(c net.Conn) bool {
+		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+		_, err := io.ReadAll(c)
+		return !errors.Is(err, os.ErrDeadlineExceeded)
 	}
+
+	t.Run("stalled body", func(t *testing.T) {
+		addr := start(Config{ReadTimeout: time.Second})
+		stalled := dial(addr)
+		if _, err := io.WriteString(stalled, "POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"+strings.Repeat("x", 1000)); err != nil {
+			t.Fatal(err)
+		}
+		if !closed(stalled) {
+			t.Fatal("a request stalled halfway through its body was kept past the read timeout")
+		}
+	})
+	t.Run("full", func(t *testing.T) {
+		addr := start(Config{MaxConns: 3})
+		var held []net.Conn
+		for range 3 {
+			held = append(held, dial(addr))
+		}
+		// Every place is held: a probe still gets in, the oldest goes.
+		if err := healthz(addr); err != nil {
+			t.Fatalf("a probe with every place held: %v", err)
+		}
+		if !closed(held[0]) {
+			t.Fatal("the oldest connection was kept past MaxConns")
+		}
+	})
+	t.Run("one peer", func(t *testing.T) {
+		addr := start(Config{MaxConnsPerIP: 2})
+		dial(addr)
+		dial(addr)
+		if !closed(dial(addr)) {
+			t.Fatal("a third connection of one peer past MaxConnsPerIP was kept")
+		}
+	})
 }
