@@ -488,18 +488,24 @@ func checkDeployment(t *testing.T, m *manifests, d *appsv1.Deployment) {
 
 	checkPodHardening(t, d.Name, pod, c)
 
-	// Probes: HTTP on the http port (the image has no shell for exec).
+	// Probes: HTTP (the image has no shell for exec). Readiness on the
+	// http port (a gateway's public one, which clients use); liveness on
+	// the internal listener, where the public's traffic cannot fail it
+	// and restart the pod (a gateway's internal port, a router's http).
+	live := "http"
+	if containerPort(c, "internal") != 0 {
+		live = "internal"
+	}
 	for _, p := range []struct {
-		kind  string
-		probe *corev1.Probe
-		path  string
-	}{{"liveness", c.LivenessProbe, "/healthz"}, {"readiness", c.ReadinessProbe, "/readyz"}} {
+		kind, path, port string
+		probe            *corev1.Probe
+	}{{"liveness", "/healthz", live, c.LivenessProbe}, {"readiness", "/readyz", "http", c.ReadinessProbe}} {
 		if p.probe == nil || p.probe.HTTPGet == nil {
 			t.Errorf("%s: no HTTP %s probe", d.Name, p.kind)
 			continue
 		}
-		if p.probe.HTTPGet.Path != p.path || !isPort(p.probe.HTTPGet.Port, c, "http") {
-			t.Errorf("%s: %s probe GET %s on port %s, want %s on http", d.Name, p.kind, p.probe.HTTPGet.Path, p.probe.HTTPGet.Port.String(), p.path)
+		if p.probe.HTTPGet.Path != p.path || !isPort(p.probe.HTTPGet.Port, c, p.port) {
+			t.Errorf("%s: %s probe GET %s on port %s, want %s on %s", d.Name, p.kind, p.probe.HTTPGet.Path, p.probe.HTTPGet.Port.String(), p.path, p.port)
 		}
 	}
 	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
@@ -666,4 +672,25 @@ func stringList(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// TestPDBMaxUnavailableZero: a disruption budget of maxUnavailable 0 (no
+// voluntary eviction, say during a big event) renders as 0; Helm's
+// default took the 0 for unset and rendered 1.
+func TestPDBMaxUnavailableZero(t *testing.T) {
+	t.Parallel()
+	m := render(t, "--set", "router.pdb.maxUnavailable=0", "--set", "gateway.pdb.maxUnavailable=0")
+	if len(m.PDBs) != 2 {
+		t.Fatalf("%d PDBs, want the router's and the gateway's", len(m.PDBs))
+	}
+	for _, p := range m.PDBs {
+		if p.Spec.MaxUnavailable == nil || p.Spec.MaxUnavailable.IntValue() != 0 {
+			t.Errorf("PDB %s: maxUnavailable %v, want 0 as set", p.Name, p.Spec.MaxUnavailable)
+		}
+	}
+	for _, p := range render(t).PDBs {
+		if p.Spec.MaxUnavailable == nil || p.Spec.MaxUnavailable.IntValue() != 1 {
+			t.Errorf("PDB %s by default: maxUnavailable %v, want 1", p.Name, p.Spec.MaxUnavailable)
+		}
+	}
 }
