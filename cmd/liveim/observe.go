@@ -30,9 +30,11 @@ func logStart(log *slog.Logger, target string) {
 	log.Info("liveim starting", "target", target, "version", i.Version, "commit", i.Commit, "goversion", i.GoVersion)
 }
 
-// startTrim runs the process's heap trimmer (memtrim) until the returned
-// function is called, which waits for it to end.
+// startTrim keeps the process's heap under its container's memory limit
+// (memtrim.ApplyContainerLimit) and runs its heap trimmer (memtrim) until
+// the returned function is called, which waits for it to end.
 func startTrim(ctx context.Context, cfg memtrim.Config, log *slog.Logger, reg prometheus.Registerer) (stop func()) {
+	memtrim.ApplyContainerLimit(log)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

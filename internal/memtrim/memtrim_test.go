@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime/metrics"
 	"strings"
 	"testing"
@@ -135,4 +137,49 @@ func trimsOf(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
 		t.Fatalf("registry holds %v, %v; want liveim_heap_trims_total alone", fams, err)
 	}
 	return reg
+}
+
+func TestCgroupLimit(t *testing.T) {
+	for _, c := range []struct {
+		name, proc string
+		files      map[string]string
+		want       int64
+		ok         bool
+	}{
+		{"v2, limited", "0::/kubepods/pod1/c1\n", map[string]string{"kubepods/pod1/c1/memory.max": "2147483648\n"}, 2147483648, true},
+		{"v2, unlimited", "0::/user.slice\n", map[string]string{"user.slice/memory.max": "max\n"}, 0, false},
+		{"v2, own namespace", "0::/\n", map[string]string{"memory.max": "1073741824"}, 1073741824, true},
+		{"v1, limited", "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n", map[string]string{"memory/docker/abc/memory.limit_in_bytes": "536870912\n"}, 536870912, true},
+		{"v1, unlimited", "4:cpuacct,memory:/\n", map[string]string{"memory/memory.limit_in_bytes": "9223372036854771712\n"}, 0, false},
+		{"no cgroup files", "0::/x\n", nil, 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			proc := filepath.Join(dir, "cgroup")
+			if err := os.WriteFile(proc, []byte(c.proc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			root := filepath.Join(dir, "sys")
+			for name, v := range c.files {
+				p := filepath.Join(root, name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got, ok := cgroupLimit(proc, root); got != c.want || ok != c.ok {
+				t.Fatalf("cgroupLimit = %d, %v; want %d, %v", got, ok, c.want, c.ok)
+			}
+		})
+	}
+}
+
+// TestApplyContainerLimitKeepsGOMEMLIMIT: an operator's GOMEMLIMIT wins.
+func TestApplyContainerLimitKeepsGOMEMLIMIT(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	if got := ApplyContainerLimit(slog.New(slog.DiscardHandler)); got != 0 {
+		t.Fatalf("set %d with GOMEMLIMIT given", got)
+	}
 }
