@@ -89,8 +89,10 @@ func (a *appRates) allow(app string, rate float64, burst int, now time.Time) boo
 		b = &appBucket{tokens: float64(burst), last: now}
 		a.buckets[app] = b
 	}
-	b.tokens = min(float64(burst), b.tokens+now.Sub(b.last).Seconds()*rate)
-	b.last = now
+	if now.After(b.last) { // requests read the clock before the lock: one may come in behind another
+		b.tokens = min(float64(burst), b.tokens+now.Sub(b.last).Seconds()*rate)
+		b.last = now
+	}
 	if b.tokens < 1 {
 		return false
 	}
