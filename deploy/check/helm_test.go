@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -691,6 +692,67 @@ func TestPDBMaxUnavailableZero(t *testing.T) {
 	for _, p := range render(t).PDBs {
 		if p.Spec.MaxUnavailable == nil || p.Spec.MaxUnavailable.IntValue() != 1 {
 			t.Errorf("PDB %s by default: maxUnavailable %v, want 1", p.Name, p.Spec.MaxUnavailable)
+		}
+	}
+}
+
+// TestNetworkPolicies: with networkPolicy.enabled the routers' port (the
+// server API, the admin API, /metrics, pprof) takes only the first-app
+// Job, the listed API clients and metrics scrapers; the gateways' internal
+// port only the scrapers (and nobody without them: an empty "from" would
+// let everyone in); their public port everyone. Off by default.
+func TestNetworkPolicies(t *testing.T) {
+	t.Parallel()
+	if n := len(render(t).NetworkPolicies); n != 0 {
+		t.Fatalf("%d NetworkPolicies by default, want none", n)
+	}
+	byName := func(m *manifests) map[string]*networkingv1.NetworkPolicy {
+		out := map[string]*networkingv1.NetworkPolicy{}
+		for _, p := range m.NetworkPolicies {
+			out[p.Name] = p
+		}
+		return out
+	}
+	peerLabels := func(rule networkingv1.NetworkPolicyIngressRule) []string {
+		var out []string
+		for _, p := range rule.From {
+			switch {
+			case p.PodSelector != nil:
+				out = append(out, "pod:"+p.PodSelector.MatchLabels["app.kubernetes.io/component"])
+			case p.NamespaceSelector != nil:
+				out = append(out, "ns:"+p.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"])
+			}
+		}
+		return out
+	}
+	ports := func(rule networkingv1.NetworkPolicyIngressRule) string {
+		var out []string
+		for _, p := range rule.Ports {
+			out = append(out, p.Port.String())
+		}
+		return strings.Join(out, ",")
+	}
+	m := byName(render(t, "--set", "networkPolicy.enabled=true",
+		"--set", "networkPolicy.apiClients[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=backend",
+		"--set", "networkPolicy.metricsScrapers[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring"))
+	rt, gw := m["rel-liveim-router"], m["rel-liveim-gateway"]
+	if rt == nil || gw == nil || len(m) != 2 {
+		t.Fatalf("NetworkPolicies %v, want the router's and the gateway's", m)
+	}
+	if rt.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"] != "router" || gw.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"] != "gateway" {
+		t.Fatalf("pod selectors %v / %v", rt.Spec.PodSelector, gw.Spec.PodSelector)
+	}
+	if r := rt.Spec.Ingress; len(r) != 1 || ports(r[0]) != "http" || !slices.Equal(peerLabels(r[0]), []string{"pod:first-app", "ns:backend", "ns:monitoring"}) {
+		t.Fatalf("router ingress %+v", r)
+	}
+	if r := gw.Spec.Ingress; len(r) != 2 || ports(r[0]) != "http" || len(r[0].From) != 0 || ports(r[1]) != "internal" || !slices.Equal(peerLabels(r[1]), []string{"ns:monitoring"}) {
+		t.Fatalf("gateway ingress %+v", r)
+	}
+	// Without scrapers nobody reaches the gateways' internal port.
+	gw = byName(render(t, "--set", "networkPolicy.enabled=true"))["rel-liveim-gateway"]
+	for _, r := range gw.Spec.Ingress {
+		if ports(r) != "http" {
+			t.Fatalf("gateway ingress without scrapers %+v: only the public port may be open", gw.Spec.Ingress)
 		}
 	}
 }

@@ -32,6 +32,7 @@ var kinds = map[string]func() any{
 	"autoscaling/v2/HorizontalPodAutoscaler": func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
 	"policy/v1/PodDisruptionBudget":          func() any { return new(policyv1.PodDisruptionBudget) },
 	"networking.k8s.io/v1/Ingress":           func() any { return new(networkingv1.Ingress) },
+	"networking.k8s.io/v1/NetworkPolicy":     func() any { return new(networkingv1.NetworkPolicy) },
 }
 
 // manifests is a rendered chart, every object decoded strictly.
@@ -44,6 +45,7 @@ type manifests struct {
 	HPAs            []*autoscalingv2.HorizontalPodAutoscaler
 	PDBs            []*policyv1.PodDisruptionBudget
 	Ingresses       []*networkingv1.Ingress
+	NetworkPolicies []*networkingv1.NetworkPolicy
 	// ServiceMonitors are Prometheus Operator objects, not in k8s.io/api:
 	// decoded as plain maps and checked structurally.
 	ServiceMonitors []map[string]any
@@ -134,6 +136,8 @@ func (m *manifests) add(doc string) error {
 		m.PDBs = append(m.PDBs, o)
 	case *networkingv1.Ingress:
 		m.Ingresses = append(m.Ingresses, o)
+	case *networkingv1.NetworkPolicy:
+		m.NetworkPolicies = append(m.NetworkPolicies, o)
 	}
 	return nil
 }
