@@ -190,3 +190,42 @@ func checkNoPlainSecrets(t *testing.T, m *manifests) {
 		}
 	}
 }
+
+// TestHelmScyllaTLS: the routers reach ScyllaDB over TLS with the CA (and,
+// when asked, a client certificate) of a Secret, mounted as files; with
+// tls.enabled alone, over TLS verified against the system roots. The
+// chart had no way to mount the files the --scylla-tls-* flags name.
+func TestHelmScyllaTLS(t *testing.T) {
+	t.Parallel()
+	router := func(m *manifests) *appsv1.Deployment {
+		for _, d := range m.Deployments {
+			if d.Spec.Template.Labels["app.kubernetes.io/component"] == "router" {
+				return d
+			}
+		}
+		t.Fatal("no router Deployment")
+		return nil
+	}
+	d := router(render(t, "--set", "store.scylla.tls.existingSecret=scylla-ca", "--set", "store.scylla.tls.clientCert=true"))
+	pod, c := d.Spec.Template.Spec, d.Spec.Template.Spec.Containers[0]
+	if v, _ := envValue(c, "LIVEIM_SCYLLA_TLS"); v != "true" {
+		t.Errorf("LIVEIM_SCYLLA_TLS=%q, want true", v)
+	}
+	for env, key := range map[string]string{"LIVEIM_SCYLLA_TLS_CA": "ca.crt", "LIVEIM_SCYLLA_TLS_CERT": "tls.crt", "LIVEIM_SCYLLA_TLS_KEY": "tls.key"} {
+		file, _ := envValue(c, env)
+		if src, fileKey, _ := secretFile(pod, c, file); src == nil || src.SecretName != "scylla-ca" || fileKey != key {
+			t.Errorf("%s=%q, want key %s of Secret scylla-ca mounted", env, file, key)
+		}
+	}
+	c = router(render(t, "--set", "store.scylla.tls.enabled=true")).Spec.Template.Spec.Containers[0]
+	if v, _ := envValue(c, "LIVEIM_SCYLLA_TLS"); v != "true" {
+		t.Errorf("tls.enabled: LIVEIM_SCYLLA_TLS=%q, want true", v)
+	}
+	if _, ok := envValue(c, "LIVEIM_SCYLLA_TLS_CA"); ok {
+		t.Error("tls.enabled alone names a CA file")
+	}
+	c = router(render(t)).Spec.Template.Spec.Containers[0]
+	if _, ok := envValue(c, "LIVEIM_SCYLLA_TLS"); ok {
+		t.Error("TLS to ScyllaDB by default")
+	}
+}

@@ -322,6 +322,8 @@ func TestHelmTemplateRefuses(t *testing.T) {
 		{"the internal listener as a flag", []string{"--set", "gateway.flags.http-addr=0.0.0.0:9"}, "gateway.flags.http-addr"},
 		{"trusted proxies as a flag", []string{"--set", "gateway.flags.trusted-proxies=0.0.0.0/0"}, "gateway.flags.trusted-proxies"},
 		{"a client certificate without its Secret", []string{"--set", "nats.tls.clientCert=true"}, "nats.tls.clientCert"},
+		{"a Scylla client certificate without its Secret", []string{"--set", "store.scylla.tls.clientCert=true"}, "store.scylla.tls.clientCert"},
+		{"a Scylla CA as a flag", []string{"--set", "router.flags.scylla-tls-ca=/tmp/ca"}, "router.flags.scylla-tls-ca"},
 		{"a trusted proxy that is no CIDR", []string{"--set", "gateway.trustedProxies={10.0.0.1}"}, "gateway.trustedProxies"},
 		{"metrics on the public port", []string{"--set", "gateway.internalPort=8080"}, "gateway.internalPort"},
 		{"a first app without the admin API", []string{"--set", "adminKey.enabled=false"}, "firstApp needs the admin API"},
