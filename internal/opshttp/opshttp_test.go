@@ -168,6 +168,36 @@ func TestStalledRequestsAndConnectionFloods(t *testing.T) {
 			t.Fatal("the oldest connection was kept past MaxConns")
 		}
 	})
+	t.Run("a flood from other peers", func(t *testing.T) {
+		// Kubelet probes from the node's address; a pod floods from its own
+		// (here 127.0.0.2 and 127.0.0.3, the probe from 127.0.0.1).
+		addr := start(Config{MaxConns: 4, MaxConnsPerIP: 3})
+		from := func(ip string) net.Conn {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+			c, err := d.Dial("tcp", addr)
+			if err != nil {
+				t.Skipf("no %s on this host: %v", ip, err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			return c
+		}
+		var flood []net.Conn
+		for range 3 {
+			flood = append(flood, from("127.0.0.2"))
+		}
+		from("127.0.0.3")
+		if !closed(from("127.0.0.2")) {
+			t.Fatal("a fourth connection of a peer at MaxConnsPerIP was kept")
+		}
+		for i := range 3 {
+			if err := healthz(addr); err != nil {
+				t.Fatalf("probe %d during the flood: %v", i, err)
+			}
+		}
+		if !closed(flood[0]) {
+			t.Fatal("the flood's oldest connection was kept past MaxConns")
+		}
+	})
 	t.Run("one peer", func(t *testing.T) {
 		addr := start(Config{MaxConnsPerIP: 2})
 		dial(addr)
