@@ -3,10 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage/pebble"
@@ -261,5 +263,54 @@ func TestSeqnumsSurviveAStoreRestoredFromAnOldBackup(t *testing.T) {
 	})
 	if rep.Seqnum <= last {
 		t.Fatalf("seqnum %d after the restore, want above %d (the stream's last HIGH message)", rep.Seqnum, last)
+	}
+}
+
+// TestResumeOfLargeHighMessagesPages: a resume's reply carries at most
+// ResumeBatch HIGH messages, and no more bytes than fit a NATS message:
+// 100 HIGH messages of 12 KiB (1.2 MB, over NATS's 1 MB) came back as one
+// reply too large to send, and the client that resumed got nothing. It
+// pages with hasMore instead, and the pages hold every message once, in
+// order.
+func TestResumeOfLargeHighMessagesPages(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Gateway: gateway.Config{SendRate: 1e4, SendBurst: 1000}})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "room")
+	join(t, owner, "room")
+	const n = 100
+	data := strings.Repeat("g", 12<<10)
+	for i := range n {
+		if _, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: fmt.Sprintf("%03d", i) + data[3:], Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late := c.Login(t, 0, "late", "")
+	join(t, late, "room")
+	var got []string
+	after, pages := int64(0), 0
+	for {
+		rep, err := late.ResumeGroup(ctxT(t), "room", after, 0)
+		if err != nil {
+			t.Fatalf("resume after %d (page %d): %v", after, pages, err)
+		}
+		pages++
+		for _, m := range rep.Messages {
+			got = append(got, m.Data[:3])
+			after = m.Seqnum
+		}
+		if !rep.HasMore {
+			break
+		}
+		if len(rep.Messages) == 0 || pages > n {
+			t.Fatalf("page %d: hasMore with %d messages", pages, len(rep.Messages))
+		}
+	}
+	if len(got) != n || pages < 2 {
+		t.Fatalf("%d messages in %d pages, want %d in at least 2", len(got), pages, n)
+	}
+	for i, d := range got {
+		if d != fmt.Sprintf("%03d", i) {
+			t.Fatalf("message %d is %s: not in order, or repeated", i, d)
+		}
 	}
 }

@@ -427,11 +427,15 @@ func (r *Router) unstreamHigh(ctx context.Context, j job, seq int64) {
 
 // highAfter reads up to ResumeBatch messages of subj with a group seqnum
 // above after, in stream order, leaving out the noStorage ones sent
-// before since (ms); more reports whether the group has more.
+// before since (ms); more reports whether the group has more. The
+// messages stay within half of what one NATS message holds, for the
+// reply that carries them: 1,000 HIGH messages of up to 15 KiB each made
+// a reply too large to send, and a client's resume got nothing.
 func (r *Router) highAfter(ctx context.Context, subj string, after, since int64) (out []*liveimpb.Message, more bool, err error) {
 	var bad error
+	budget := r.nc.MaxPayload() / 2
 	err = r.scanHigh(ctx, subj, after, func(m *jetstream.RawStreamMsg, _ int64) bool {
-		if len(out) == r.cfg.ResumeBatch {
+		if len(out) == r.cfg.ResumeBatch || len(out) > 0 && budget < int64(len(m.Data)) {
 			more = true
 			return false
 		}
@@ -445,6 +449,7 @@ func (r *Router) highAfter(ctx context.Context, subj string, after, since int64)
 			return true
 		}
 		out = append(out, msg)
+		budget -= int64(len(m.Data))
 		return true
 	})
 	if err = cmp.Or(err, bad); err != nil {
