@@ -346,34 +346,23 @@ func memberPage(gs *groupState, afterTime int64, afterUser string, desc bool, si
 		gs.byJoin, gs.gone = sortedMembers(gs), 0
 	}
 	gs.listedAt = now
-	list := gs.byJoin
-	var out []*member
-	if !desc {
-		i := 0
+	list, tok := gs.byJoin, &member{joinTime: afterTime, id: afterUser}
+	i, step := 0, 1
+	switch {
+	case desc:
+		i, step = len(list)-1, -1
 		if afterUser != "" {
-			tok := &member{joinTime: afterTime, id: afterUser}
-			i, _ = slices.BinarySearchFunc(list, tok, joinOrder)
-			for i < len(list) && joinOrder(list[i], tok) == 0 { // it, and its gone twin of a leave and rejoin within a millisecond
-				i++
-			}
+			j, _ := slices.BinarySearchFunc(list, tok, joinOrder)
+			i = j - 1 // before the token, whether it is there or not
 		}
-		for ; i < len(list); i++ {
-			if list[i].gone {
-				continue
-			}
-			if len(out) == size {
-				return out, true
-			}
-			out = append(out, list[i])
+	case afterUser != "":
+		i, _ = slices.BinarySearchFunc(list, tok, joinOrder)
+		for i < len(list) && joinOrder(list[i], tok) == 0 { // it, and its gone twin of a leave and rejoin within a millisecond
+			i++
 		}
-		return out, false
 	}
-	i := len(list) - 1
-	if afterUser != "" {
-		j, _ := slices.BinarySearchFunc(list, &member{joinTime: afterTime, id: afterUser}, joinOrder)
-		i = j - 1 // before the token, whether it is there or not
-	}
-	for ; i >= 0; i-- {
+	var out []*member
+	for ; i >= 0 && i < len(list); i += step {
 		if list[i].gone {
 			continue
 		}
