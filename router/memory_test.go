@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liveim/liveim/internal/natstest"
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage/pebble"
 )
@@ -135,4 +137,43 @@ func BenchmarkListMembers100k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkResume1000: a resume that reads a full batch of 1,000 HIGH
+// messages (200 bytes each) back from the HIGH stream, among another
+// group's: what one member's resumeGroup costs the router and NATS.
+func BenchmarkResume1000(b *testing.B) {
+	nc := natstest.Connect(b)
+	st, err := pebble.Open(b.TempDir(), pebble.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	r, err := New(Config{}, nc, st, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := r.setupStreams(ctx); err != nil {
+		b.Fatal(err)
+	}
+	data := strings.Repeat("d", 200)
+	for seq := int64(1); seq <= 1000; seq++ {
+		for _, g := range []string{"room", "other"} {
+			msg := &liveimpb.Message{MessageId: fmt.Sprint(g, seq), GroupId: g, Seqnum: seq, Data: data, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
+			frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := r.publishHigh(ctx, "app", g, -1, msg, frame, false).wait(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	subj := subject.GroupHigh("app", "room")
+	for b.Loop() {
+		if msgs, _, err := r.highAfter(ctx, subj, 0, 0); err != nil || len(msgs) != 1000 {
+			b.Fatal(len(msgs), err)
+		}
+	}
 }
