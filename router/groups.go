@@ -25,11 +25,11 @@ type groupState struct {
 	lastTs  int64     // timestamp (ms) of the last message: timestamps never go back within a group
 	dirty   bool      // counters in g differ from the store
 	savedAt time.Time // when g was last written or loaded
-	// loadedAt is when this router loaded the group; until lookUpUntil
-	// (DedupeWindow after it), sends the group does not remember are
-	// looked up in the store (the previous owner may have stored them);
-	// zero for a group this router evicted and loaded again.
-	loadedAt, lookUpUntil time.Time
+	// lookUpUntil is DedupeWindow after this router loaded the group:
+	// until then, sends the group does not remember are looked up in the
+	// store (the previous owner may have stored them); zero for a group
+	// this router evicted and loaded again.
+	lookUpUntil time.Time
 	// usedAt is when a request last used the group (worker.idle).
 	usedAt time.Time
 	sent   sentCache // recent sends with a client message ID
@@ -159,7 +159,7 @@ func (r *Router) loadGroup(ctx context.Context, appID, groupID string, part int)
 		savedMembers: make(map[string]bool),
 		removed:      make(map[string]bool),
 		rate:         newTokenBucket(r.cfg.RoomRate, r.now()),
-		loadedAt:     r.now(),
+		usedAt:       r.now(),
 		lookUpUntil:  r.now().Add(r.cfg.DedupeWindow),
 		savedAt:      r.now(),
 		// Loaded members may be on gateways that died before: look at

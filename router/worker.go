@@ -218,7 +218,6 @@ func (w *worker) group(ctx context.Context, appID, groupID string, part int) (*g
 	if err != nil {
 		return nil, err
 	}
-	gs.usedAt = gs.loadedAt
 	if _, ok := w.evicted[key]; ok {
 		delete(w.evicted, key)
 		gs.lookUpUntil = time.Time{}
