@@ -143,6 +143,19 @@ type Config struct {
 	// ResumeBatch is the most HIGH messages one resume reply carries.
 	// Default 1000.
 	ResumeBatch int
+	// ResumeMemory is how much memory a router gives its groups' recent
+	// HIGH messages, so that a resume after a short absence reads memory
+	// instead of the HIGH stream, split evenly over its workers; each
+	// worker's oldest go first. Default 64 MiB.
+	ResumeMemory int64
+	// ResumeReadRate bounds the HIGH stream gets one app's resumes make
+	// in a router, a second (bursts of as many): a resume from before
+	// the messages in memory reads the stream one get per message, and a
+	// member resuming a busy group from its start over and over would
+	// otherwise keep a router and NATS busy for every app. Past it a
+	// resume ends its page early, or is 412 with nothing read. Default
+	// 20,000.
+	ResumeReadRate float64
 	// FlushInterval is how often changed member lists, and statistics
 	// (at most every StatsInterval), are written to storage. Default 1s.
 	FlushInterval time.Duration
@@ -201,6 +214,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.AuditTimeout, prefix+"audit-timeout", 0, "router: bound on a call to an app's audit hook (default 1s)")
 	fs.IntVar(&c.AuditsPerApp, prefix+"audits-per-app", 0, "router: most calls to one app's audit hook in flight; past it the app's sends are 503 (default 256)")
 	fs.IntVar(&c.ResumeBatch, prefix+"resume-batch", 0, "router: most HIGH messages in one resume reply (default 1000)")
+	fs.Int64Var(&c.ResumeMemory, prefix+"resume-memory", 0, "router: bytes of recent HIGH messages kept in memory for resumes (default 64 MiB)")
+	fs.Float64Var(&c.ResumeReadRate, prefix+"resume-read-rate", 0, "router: HIGH stream gets per second one app's resumes may make (default 20000)")
 	fs.DurationVar(&c.FlushInterval, prefix+"flush-interval", 0, "router: how often changed member lists, and statistics (at most every --stats-interval), are written to storage (default 1s)")
 	fs.DurationVar(&c.StatsInterval, prefix+"stats-interval", 0, "router: least time between two writes of a group whose only changes are statistics (default the flush interval)")
 	fs.Int64Var(&c.SeqBlock, prefix+"seq-block", 0, "router: seqnums reserved per group state write (default 1000)")
@@ -221,7 +236,7 @@ func (c Config) Validate() error {
 			return errors.New("router: negative duration in config")
 		}
 	}
-	if c.RoomRate < 0 || c.SeqBlock < 0 || c.MaxRepeatCount < 0 || c.HighMaxBytes < 0 || c.RPCMaxBytes < 0 {
+	if c.RoomRate < 0 || c.SeqBlock < 0 || c.MaxRepeatCount < 0 || c.HighMaxBytes < 0 || c.RPCMaxBytes < 0 || c.ResumeMemory < 0 || c.ResumeReadRate < 0 {
 		return errors.New("router: negative rate or block")
 	}
 	if c.Partitions > 1024 {
@@ -290,6 +305,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.RPCMaxBytes == 0 {
 		c.RPCMaxBytes = 256 << 20
+	}
+	if c.ResumeMemory == 0 {
+		c.ResumeMemory = 64 << 20
+	}
+	if c.ResumeReadRate == 0 {
+		c.ResumeReadRate = 20_000
 	}
 	c.Callbacks.StreamReplicas = c.StreamReplicas
 	c.Callbacks = c.Callbacks.WithDefaults()

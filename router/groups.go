@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/liveim/liveim/internal/ratelimit"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 )
@@ -33,6 +34,7 @@ type groupState struct {
 	// usedAt is when a request last used the group (worker.idle).
 	usedAt time.Time
 	sent   sentCache // recent sends with a client message ID
+	high   highTail  // recent HIGH messages, for resumes (tail.go)
 
 	members      map[string]*member
 	savedMembers map[string]bool // user IDs whose record must be written
@@ -55,7 +57,7 @@ type groupState struct {
 	// cost nothing between events (worker.tick).
 	nextExpiry time.Time
 
-	rate tokenBucket // NORMAL messages
+	rate ratelimit.Bucket // NORMAL messages
 }
 
 // member is a user present in the group. A router holds one for every
@@ -155,10 +157,11 @@ func (r *Router) loadGroup(ctx context.Context, appID, groupID string, part int)
 		g:            g,
 		lastSeq:      max(last, g.SeqReserved),
 		sentSeq:      max(last, g.SeqReserved),
+		high:         highTail{from: max(last, g.SeqReserved)},
 		members:      make(map[string]*member, len(list)),
 		savedMembers: make(map[string]bool),
 		removed:      make(map[string]bool),
-		rate:         newTokenBucket(r.cfg.RoomRate, r.now()),
+		rate:         ratelimit.New(r.cfg.RoomRate, r.cfg.RoomRate, r.now()),
 		usedAt:       r.now(),
 		lookUpUntil:  r.now().Add(r.cfg.DedupeWindow),
 		savedAt:      r.now(),
@@ -287,25 +290,4 @@ func notBanned(gs *groupState, c *liveimpb.Caller, nowMs int64) error {
 func banned(g *storage.Group, userID string, nowMs int64) bool {
 	until, ok := g.Bans[userID]
 	return ok && nowMs < until
-}
-
-// tokenBucket limits a rate; it is guarded by its owner's lock.
-type tokenBucket struct {
-	rate, burst, tokens float64
-	last                time.Time
-}
-
-func newTokenBucket(rate float64, now time.Time) tokenBucket {
-	return tokenBucket{rate: rate, burst: rate, tokens: rate, last: now}
-}
-
-// allow takes a token if one is there.
-func (b *tokenBucket) allow(now time.Time) bool {
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

@@ -241,7 +241,7 @@ func (r *Router) landedHigh(a *highAck) (map[int64]uint64, error) {
 	landed := make(map[int64]uint64)
 	err := r.retryHigh(a, func(ctx context.Context) error {
 		clear(landed)
-		return r.scanHigh(ctx, a.subject, a.seq-1, func(m *jetstream.RawStreamMsg, seq int64) bool {
+		return r.scanHigh(ctx, a.subject, a.seq-1, nil, func(m *jetstream.RawStreamMsg, seq int64) bool {
 			landed[seq] = m.Sequence
 			return true
 		})
@@ -312,6 +312,9 @@ func (r *Router) retryHigh(a *highAck, op func(context.Context) error) error {
 func (r *Router) finishHigh(a *highAck, err error) {
 	a.err = err
 	endSpan(a.span, err)
+	// Its group's tail may keep it (tail.go): only the outcome, not the
+	// frame. Only the group's chain, now done with it, read these.
+	a.frame, a.header, a.fut, a.span = nil, nil, nil, nil
 	r.metrics.highWaiting.Dec()
 	if err == nil {
 		r.metrics.messages.WithLabelValues("high").Inc()
@@ -320,7 +323,9 @@ func (r *Router) finishHigh(a *highAck, err error) {
 }
 
 // resumeGroup returns the group's HIGH messages after req.AfterSeqnum, in
-// order, from the HIGH stream: what a client missed while it was away.
+// order: what a client missed while it was away. They come from the
+// group's tail in memory when it reaches back that far, else from the
+// HIGH stream.
 func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.ResumeGroupRequest) (*liveimpb.Reply, error) {
 	if req.AfterSeqnum < 0 {
 		return nil, liveimpb.InvalidParam("afterSeqnum", "must not be negative")
@@ -356,6 +361,20 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	if req.AfterSeqnum >= last && req.AfterDeleteSeq >= lastDelete {
 		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
 	}
+	// The messages since this router loaded the group are in memory,
+	// unless the worker's budget dropped them since (tail.go).
+	var view tailView
+	inTail := false
+	if req.AfterSeqnum < last {
+		view, inTail = gs.high.view(req.AfterSeqnum, since, r.cfg.ResumeBatch, int(r.nc.MaxPayload()/2))
+		r.resumes[b2i(inTail)].Add(1)
+	}
+	if inTail && len(inFlight) == 0 && req.AfterDeleteSeq >= lastDelete {
+		// Nothing to wait for and nothing to read: answered from here.
+		msgs, more := view.taken()
+		rep.Messages, rep.HasMore = msgs, more
+		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
+	}
 	return r.answerLater(j, func() (*liveimpb.Reply, error) {
 		var deleted map[string]bool
 		if req.AfterDeleteSeq < lastDelete {
@@ -381,9 +400,20 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 				// stream takes it.
 				_ = inFlight[n-1].wait()
 			}
-			msgs, more, err := r.highAfter(ctx, subject.GroupHigh(j.appID, j.groupID), req.AfterSeqnum, since)
-			if err != nil {
-				return nil, err
+			var msgs []*liveimpb.Message
+			var more bool
+			if inTail {
+				if msgs, more = view.taken(); len(msgs) == 0 && more {
+					// Every message of the view was given up: the
+					// stream is in trouble, and an empty page with more
+					// would end the client's resume.
+					return nil, liveimpb.ErrUnavailable.With("HIGH stream: the group's recent messages are not stored; retry")
+				}
+			} else {
+				var err error
+				if msgs, more, err = r.highAfter(ctx, j.appID, subject.GroupHigh(j.appID, j.groupID), req.AfterSeqnum, since); err != nil {
+					return nil, err
+				}
 			}
 			rep.HasMore = rep.HasMore || more
 			for _, m := range msgs {
@@ -394,6 +424,14 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 		}
 		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
 	})
+}
+
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // unstreamHigh removes a deleted HIGH message, seqnum seq, from the HIGH
@@ -409,7 +447,7 @@ func (r *Router) unstreamHigh(ctx context.Context, j job, seq int64) {
 		_ = inFlight[len(inFlight)-1].wait()
 	}
 	var found []uint64
-	err := r.scanHigh(ctx, subject.GroupHigh(j.appID, j.groupID), seq-1, func(m *jetstream.RawStreamMsg, s int64) bool {
+	err := r.scanHigh(ctx, subject.GroupHigh(j.appID, j.groupID), seq-1, nil, func(m *jetstream.RawStreamMsg, s int64) bool {
 		if s == seq {
 			found = append(found, m.Sequence)
 		}
@@ -430,11 +468,15 @@ func (r *Router) unstreamHigh(ctx context.Context, j job, seq int64) {
 // before since (ms); more reports whether the group has more. The
 // messages stay within half of what one NATS message holds, for the
 // reply that carries them: 1,000 HIGH messages of up to 15 KiB each made
-// a reply too large to send, and a client's resume got nothing.
-func (r *Router) highAfter(ctx context.Context, subj string, after, since int64) (out []*liveimpb.Message, more bool, err error) {
+// a reply too large to send, and a client's resume got nothing. Each get
+// from the stream takes one of appID's stream reads (Config.ResumeReadRate):
+// past them a resume ends its page early, or, with nothing read yet, is
+// 412.
+func (r *Router) highAfter(ctx context.Context, appID, subj string, after, since int64) (out []*liveimpb.Message, more bool, err error) {
 	var bad error
 	budget := r.nc.MaxPayload() / 2
-	err = r.scanHigh(ctx, subj, after, func(m *jetstream.RawStreamMsg, _ int64) bool {
+	charge := func() bool { return r.streamReads.Allow(appID, r.now()) }
+	err = r.scanHigh(ctx, subj, after, charge, func(m *jetstream.RawStreamMsg, _ int64) bool {
 		if len(out) == r.cfg.ResumeBatch || len(out) > 0 && budget < int64(len(m.Data)) {
 			more = true
 			return false
@@ -452,18 +494,28 @@ func (r *Router) highAfter(ctx context.Context, subj string, after, since int64)
 		budget -= int64(len(m.Data))
 		return true
 	})
+	if errors.Is(err, errStreamReads) {
+		if len(out) == 0 {
+			return nil, false, liveimpb.ErrTooFast.With("this app's resumes read the HIGH stream over %.0f messages/s; retry", r.cfg.ResumeReadRate)
+		}
+		return out, true, nil // the rest in the next page
+	}
 	if err = cmp.Or(err, bad); err != nil {
 		return nil, false, err
 	}
 	return out, more, nil
 }
 
+// errStreamReads ends a scan whose charge refused a get.
+var errStreamReads = errors.New("router: the app's HIGH stream reads are used up")
+
 // scanHigh calls fn with each message of subj from the first with a group
 // seqnum above after, in stream order, with its seqnum, while fn returns
 // true. It finds the first one by binary search over the stream sequence
 // (a group's seqnums grow with the stream sequence), then reads forward
-// with next-by-subject gets.
-func (r *Router) scanHigh(ctx context.Context, subj string, after int64, fn func(*jetstream.RawStreamMsg, int64) bool) error {
+// with next-by-subject gets. charge, when set, is asked before each get;
+// when it says no the scan ends with errStreamReads.
+func (r *Router) scanHigh(ctx context.Context, subj string, after int64, charge func() bool, fn func(*jetstream.RawStreamMsg, int64) bool) error {
 	info, err := r.high.Info(ctx)
 	if err != nil {
 		return liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
@@ -474,6 +526,9 @@ func (r *Router) scanHigh(ctx context.Context, subj string, after int64, fn func
 	}
 	// get returns the first message of subj at or after stream seq s.
 	get := func(s uint64) (*jetstream.RawStreamMsg, int64, error) {
+		if charge != nil && !charge() {
+			return nil, 0, errStreamReads
+		}
 		m, err := r.high.GetMsg(ctx, s, jetstream.WithGetMsgSubject(subj))
 		if err != nil {
 			return nil, 0, err
@@ -491,6 +546,8 @@ func (r *Router) scanHigh(ctx context.Context, subj string, after int64, fn func
 		switch {
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 			hi = mid
+		case errors.Is(err, errStreamReads):
+			return err
 		case err != nil:
 			return liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
 		case seq > after:
@@ -503,6 +560,9 @@ func (r *Router) scanHigh(ctx context.Context, subj string, after int64, fn func
 		m, seq, err := get(next)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil
+		}
+		if errors.Is(err, errStreamReads) {
+			return err
 		}
 		if err != nil {
 			return liveimpb.ErrUnavailable.With("HIGH stream: %v", err)

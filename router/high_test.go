@@ -61,7 +61,7 @@ func TestHighChainPutsLaterMessagesBack(t *testing.T) {
 		}
 	}
 	var inStream []int64
-	if err := r.scanHigh(ctx, subj, 0, func(_ *jetstream.RawStreamMsg, seq int64) bool {
+	if err := r.scanHigh(ctx, subj, 0, nil, func(_ *jetstream.RawStreamMsg, seq int64) bool {
 		inStream = append(inStream, seq)
 		return true
 	}); err != nil {
@@ -70,7 +70,7 @@ func TestHighChainPutsLaterMessagesBack(t *testing.T) {
 	if want := []int64{7, 8}; !slices.Equal(inStream, want) {
 		t.Fatalf("the stream holds seqnums %v, want %v", inStream, want)
 	}
-	got, _, err := r.highAfter(ctx, subj, 0, 0)
+	got, _, err := r.highAfter(ctx, "app", subj, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestHighChainsInOrderUnderChurn(t *testing.T) {
 	}
 	for g := range groups {
 		var got []int64
-		if err := r.scanHigh(ctx, subject.GroupHigh("app", fmt.Sprint("g", g)), 0, func(_ *jetstream.RawStreamMsg, seq int64) bool {
+		if err := r.scanHigh(ctx, subject.GroupHigh("app", fmt.Sprint("g", g)), 0, nil, func(_ *jetstream.RawStreamMsg, seq int64) bool {
 			got = append(got, seq)
 			return true
 		}); err != nil {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -123,24 +124,6 @@ func TestTimedMutesAndBans(t *testing.T) {
 	g.Bans = map[string]int64{"mallory": 5000}
 	if !banned(g, "mallory", 4999) || banned(g, "mallory", 5000) || banned(g, "bob", 0) {
 		t.Fatal("ban window wrong")
-	}
-}
-
-func TestTokenBucket(t *testing.T) {
-	now := time.Unix(1000, 0)
-	b := newTokenBucket(10, now)
-	n := 0
-	for b.allow(now) {
-		n++
-	}
-	if n != 10 {
-		t.Fatalf("burst %d, want 10", n)
-	}
-	if !b.allow(now.Add(100 * time.Millisecond)) {
-		t.Fatal("no token after 100 ms at 10/s")
-	}
-	if b.allow(now.Add(100 * time.Millisecond)) {
-		t.Fatal("a second token after 100 ms at 10/s")
 	}
 }
 
@@ -276,7 +259,7 @@ func TestHighAfter(t *testing.T) {
 		{2001, nil, false},
 		{5000, nil, false},
 	} {
-		got, more, err := r.highAfter(ctx, subject.GroupHigh("app", "a"), tc.after, 0)
+		got, more, err := r.highAfter(ctx, "app", subject.GroupHigh("app", "a"), tc.after, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,6 +272,45 @@ func TestHighAfter(t *testing.T) {
 	}
 	if last, err := r.lastHighSeq(ctx, "app", "none"); err != nil || last != 0 {
 		t.Fatalf("lastHighSeq(none) = %d, %v", last, err)
+	}
+}
+
+// TestResumeStreamReadsPerApp: the HIGH stream gets of one app's resumes
+// are bounded by Config.ResumeReadRate (each get, the search for the
+// first message included, takes one): past it a page ends early with
+// more, then resumes are 412 until time refills the app's reads; another
+// app's resumes are not held up.
+func TestResumeStreamReadsPerApp(t *testing.T) {
+	r := testRouter(t, Config{ResumeBatch: 100, ResumeReadRate: 50})
+	now := time.Unix(5000, 0)
+	r.now = func() time.Time { return now }
+	ctx := context.Background()
+	for _, app := range []string{"app", "other"} {
+		for seq := int64(1); seq <= 200; seq++ {
+			msg := &liveimpb.Message{MessageId: fmt.Sprint(app, seq), GroupId: "room", Seqnum: seq, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
+			frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.publishHigh(ctx, app, "room", -1, msg, frame, false).wait(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	subj := subject.GroupHigh("app", "room")
+	got, more, err := r.highAfter(ctx, "app", subj, 0, 0)
+	if err != nil || !more || len(got) == 0 || len(got) >= 50 {
+		t.Fatalf("first page: %d messages, more %v, %v; want fewer than the 50 reads, and more", len(got), more, err)
+	}
+	if _, _, err := r.highAfter(ctx, "app", subj, got[len(got)-1].Seqnum, 0); !errors.Is(err, liveimpb.ErrTooFast) {
+		t.Fatalf("with the app's reads used up: %v, want 412", err)
+	}
+	if other, _, err := r.highAfter(ctx, "other", subject.GroupHigh("other", "room"), 0, 0); err != nil || len(other) == 0 {
+		t.Fatalf("another app's resume: %d messages, %v", len(other), err)
+	}
+	now = now.Add(time.Second)
+	if next, _, err := r.highAfter(ctx, "app", subj, got[len(got)-1].Seqnum, 0); err != nil || len(next) == 0 || next[0].Seqnum != got[len(got)-1].Seqnum+1 {
+		t.Fatalf("a second later: %d messages, %v", len(next), err)
 	}
 }
 

@@ -132,6 +132,7 @@ func (r *Router) deleteMessage(ctx context.Context, j job, c *liveimpb.Caller, r
 		return nil, fmt.Errorf("delete message: %w", err)
 	}
 	if m.Level == int32(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH) {
+		gs.high.deleted(m.Seq)
 		r.unstreamHigh(ctx, j, m.Seq)
 	}
 	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_DeleteGroupMessage{DeleteGroupMessage: &liveimpb.DeleteGroupMessageEvent{

@@ -55,7 +55,7 @@ type metrics struct {
 	highRetries  prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, nc *nats.Conn, cachedGroups func() int) *metrics {
+func newMetrics(reg prometheus.Registerer, nc *nats.Conn, stats func() Stats) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liveim_router_requests_total",
@@ -111,8 +111,20 @@ func newMetrics(reg prometheus.Registerer, nc *nats.Conn, cachedGroups func() in
 	cached := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "liveim_router_groups_cached",
 		Help: "Groups in the router's memory (as of its workers' last ticks): those with members, and others until --group-idle after their last request.",
-	}, func() float64 { return float64(cachedGroups()) })
-	reg.MustRegister(cached, m.requests, m.requestTimes, m.messages, m.logins, m.unbound, m.partitions, m.pinsLost, m.storeSeconds, m.sendsStoring, m.highWaiting, m.highRetries, reconnects)
+	}, func() float64 { return float64(stats().GroupsCached) })
+	tail := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "liveim_router_resume_memory_bytes",
+		Help: "Memory the router's groups' recent HIGH messages take, kept for resumes (as of its workers' last ticks; at most --resume-memory).",
+	}, func() float64 { return float64(stats().ResumeMemory) })
+	resumes := func(from string, n func(Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "liveim_router_resumes_total",
+			Help:        "Resumes that asked for HIGH messages, by where they were read: memory (the group's recent messages) or stream (one HIGH stream get per message).",
+			ConstLabels: prometheus.Labels{"from": from},
+		}, func() float64 { return float64(n(stats())) })
+	}
+	reg.MustRegister(cached, tail, m.requests, m.requestTimes, m.messages, m.logins, m.unbound, m.partitions, m.pinsLost, m.storeSeconds, m.sendsStoring, m.highWaiting, m.highRetries, reconnects,
+		resumes("memory", func(s Stats) int64 { return s.ResumesFromMemory }), resumes("stream", func(s Stats) int64 { return s.ResumesFromStream }))
 	return m
 }
 

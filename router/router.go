@@ -22,6 +22,7 @@ import (
 
 	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
+	"github.com/liveim/liveim/internal/ratelimit"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -61,10 +62,14 @@ type Router struct {
 	ready     chan struct{}
 
 	metrics  *metrics
-	pinsLost atomic.Int64 // as metrics.pinsLost, for Stats
-	tracer   trace.Tracer
-	tracing  bool           // the tracer records: spend time on spans
-	audits   auditsInFlight // each app's audit-hook calls in flight
+	pinsLost atomic.Int64    // as metrics.pinsLost, for Stats
+	resumes  [2]atomic.Int64 // resumes that read HIGH messages: [0] from the stream, [1] from memory (Stats)
+	// streamReads are the apps' HIGH stream gets for resumes
+	// (Config.ResumeReadRate).
+	streamReads *ratelimit.Keyed
+	tracer      trace.Tracer
+	tracing     bool           // the tracer records: spend time on spans
+	audits      auditsInFlight // each app's audit-hook calls in flight
 }
 
 // maxHops bounds how often a group request is sent on to another owner.
@@ -106,7 +111,7 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		return nil, fmt.Errorf("router: jetstream: %w", err)
 	}
 	var r *Router
-	m := newMetrics(o.reg, nc, func() int { return r.Stats().GroupsCached })
+	m := newMetrics(o.reg, nc, func() Stats { return r.Stats() })
 	tracer, tracing := newTracer(o.tp)
 	// Every store call is timed, and traced under the request it serves.
 	store = observed.Wrap(store, m.storeSeconds, tracer, tracing)
@@ -121,6 +126,7 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		c2c:         make(chan struct{}, 4096),
 		authSlots:   make(chan struct{}, 4096),
 		offSlots:    make(chan struct{}, 4096),
+		streamReads: &ratelimit.Keyed{Rate: cfg.ResumeReadRate, Burst: cfg.ResumeReadRate},
 		ready:       make(chan struct{}),
 		quit:        make(chan struct{}),
 	}
@@ -148,6 +154,12 @@ type Stats struct {
 	// GroupsCached is how many groups the router holds in memory, as of
 	// its workers' last ticks.
 	GroupsCached int
+	// ResumeMemory is the bytes of the groups' recent HIGH messages the
+	// router keeps for resumes, as of its workers' last ticks.
+	ResumeMemory int64
+	// ResumesFromMemory and ResumesFromStream count the resumes that
+	// asked for HIGH messages, by where they read them.
+	ResumesFromMemory, ResumesFromStream int64
 }
 
 // Stats returns the router's counters.
@@ -155,11 +167,12 @@ func (r *Router) Stats() Stats {
 	r.parts.mu.Lock()
 	n := len(r.parts.consuming)
 	r.parts.mu.Unlock()
-	cached := 0
+	st := Stats{PartitionsOwned: n, PinsLost: r.pinsLost.Load(), ResumesFromMemory: r.resumes[1].Load(), ResumesFromStream: r.resumes[0].Load()}
 	for _, w := range r.workers {
-		cached += int(w.cachedGroups.Load())
+		st.GroupsCached += int(w.cachedGroups.Load())
+		st.ResumeMemory += w.tailBytes.Load()
 	}
-	return Stats{PartitionsOwned: n, PinsLost: r.pinsLost.Load(), GroupsCached: cached}
+	return st
 }
 
 // Ready is closed once Run serves requests.

@@ -116,7 +116,7 @@ func (r *Router) sequence(ctx context.Context, j job, gs *groupState, c *liveimp
 		return nil, err
 	}
 	now := r.now()
-	if !high && !gs.rate.allow(now) {
+	if !high && !gs.rate.Allow(now) {
 		return nil, liveimpb.ErrTooFast.With("the group is over its rate of %.0f NORMAL messages/s; message shed", r.cfg.RoomRate)
 	}
 	if high {
@@ -256,6 +256,7 @@ func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID 
 			} else {
 				e.ack = ack
 				j.w.trackHigh(ack)
+				gs.high.offered(msg.Seqnum, ack)
 			}
 		}
 	}

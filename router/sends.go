@@ -142,6 +142,7 @@ func (r *Router) sent(p *pendingSend) (*liveimpb.Reply, error) {
 		gs.sent.delivered(msg.MessageId)
 	} else {
 		p.j.w.trackHigh(ack) // the answer waits for it, off the worker
+		p.j.w.addHigh(gs, msg, ack, p.req.NoStorage)
 		if e != nil {
 			e.ack = ack
 		}

@@ -33,6 +33,8 @@ type worker struct {
 	groups map[string]*groupState
 	// cachedGroups is len(groups) as of the last tick, for the gauge.
 	cachedGroups atomic.Int64
+	// tailBytes is tail.bytes as of the last tick, for the gauge.
+	tailBytes atomic.Int64
 	// evicted are the groups that left groups idle (worker.idle), no
 	// request for DedupeWindow, while their partition stayed here, by key:
 	// loaded again, they need no look-ups of repeated sends in the store
@@ -54,6 +56,8 @@ type worker struct {
 	// highAcks are the worker's HIGH publishes in flight, oldest first
 	// (sends.go).
 	highAcks []*highAck
+	// tail is the memory of the groups' recent HIGH messages (tail.go).
+	tail tailBudget
 }
 
 // evictedGroup is a group that left its worker's memory idle.
@@ -78,7 +82,8 @@ type job struct {
 }
 
 func newWorker(r *Router) *worker {
-	return &worker{r: r, jobs: make(chan job, 1024), groups: make(map[string]*groupState), sends: make(map[string][]*pendingSend), wake: make(chan struct{}, 1)}
+	return &worker{r: r, jobs: make(chan job, 1024), groups: make(map[string]*groupState), sends: make(map[string][]*pendingSend), wake: make(chan struct{}, 1),
+		tail: tailBudget{max: int(r.cfg.ResumeMemory / int64(max(r.cfg.Workers, 1)))}}
 }
 
 // push queues a request without waiting; it reports false when the
@@ -231,6 +236,7 @@ func (w *worker) group(ctx context.Context, appID, groupID string, part int) (*g
 // worker remembers it left.
 func (w *worker) evict(key string, gs *groupState, now time.Time) {
 	delete(w.groups, key)
+	w.dropTail(gs)
 	if now.Sub(gs.usedAt) < w.r.cfg.DedupeWindow {
 		return
 	}
@@ -274,6 +280,7 @@ func (w *worker) forget(gs *groupState) {
 	key := groupKey(gs.g.AppID, gs.g.ID)
 	if w.groups[key] == gs {
 		delete(w.groups, key)
+		w.dropTail(gs)
 	}
 }
 
@@ -473,7 +480,10 @@ func (w *worker) tick(now time.Time, gatewayGen uint64) {
 	w.ticking.Store(false)
 	walkAll := gatewayGen != w.gatewayGen
 	w.gatewayGen = gatewayGen
-	defer func() { w.cachedGroups.Store(int64(len(w.groups))) }()
+	defer func() {
+		w.cachedGroups.Store(int64(len(w.groups)))
+		w.tailBytes.Store(int64(w.tail.bytes))
+	}()
 	w.pruneEvicted(now)
 	for key, gs := range w.groups {
 		if w.idle(gs, now) {

@@ -13,13 +13,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/liveim/liveim/auth"
+	"github.com/liveim/liveim/internal/ratelimit"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 )
@@ -60,44 +60,11 @@ type Server struct {
 	mux     *http.ServeMux
 	routes  []string      // "METHOD /path" of every operation, for the OpenAPI test
 	ready   chan struct{} // closed once Run has set up
-	rates   appRates
-}
-
-// appRates are the apps' request buckets (Config.AppRate): one app's
-// backend in a loop must not fill the routers' shared queues, which every
-// other app's requests wait in too. Only apps that signed a request have
-// one, so the map is as big as the apps that use the API.
-type appRates struct {
-	mu      sync.Mutex
-	buckets map[string]*appBucket
-}
-
-type appBucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// allow takes a token of app's bucket if one is there.
-func (a *appRates) allow(app string, rate float64, burst int, now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	b := a.buckets[app]
-	if b == nil {
-		if a.buckets == nil {
-			a.buckets = make(map[string]*appBucket)
-		}
-		b = &appBucket{tokens: float64(burst), last: now}
-		a.buckets[app] = b
-	}
-	if now.After(b.last) { // requests read the clock before the lock: one may come in behind another
-		b.tokens = min(float64(burst), b.tokens+now.Sub(b.last).Seconds()*rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	// rates are the apps' request buckets (Config.AppRate): one app's
+	// backend in a loop must not fill the routers' shared queues, which
+	// every other app's requests wait in too. Only apps that signed a
+	// request have one, so the map is as big as the apps that use the API.
+	rates *ratelimit.Keyed
 }
 
 // New builds the server API; Setup must run before it serves.
@@ -113,7 +80,8 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, cluster Cluster, log *s
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, nc: nc, js: js, store: store, cluster: cluster, log: log, mux: http.NewServeMux(), ready: make(chan struct{})}
+	s := &Server{cfg: cfg, nc: nc, js: js, store: store, cluster: cluster, log: log, mux: http.NewServeMux(), ready: make(chan struct{}),
+		rates: &ratelimit.Keyed{Rate: cfg.AppRate, Burst: float64(cfg.AppBurst)}}
 	s.rpc = newRPCClient(nc, cluster, cfg.RequestTimeout)
 	s.routes = s.register()
 	return s, nil
@@ -197,7 +165,7 @@ func (s *Server) forApp(h appHandler) http.HandlerFunc {
 			writeError(w, err)
 			return
 		}
-		if !s.rates.allow(app.ID, s.cfg.AppRate, s.cfg.AppBurst, s.cfg.Now()) {
+		if !s.rates.Allow(app.ID, s.cfg.Now()) {
 			writeError(w, liveimpb.ErrTooFast.With("more than %.0f requests/s from this app to this router", s.cfg.AppRate))
 			return
 		}

@@ -1,0 +1,190 @@
+package router
+
+import (
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/proto/liveimpb"
+)
+
+// tailOverhead is what a tail entry costs beyond its message's encoded
+// size: the entry, the decoded message's structs and the finished
+// highAck it points to.
+const tailOverhead = 320
+
+// highTail is a group's recent HIGH messages, in seqnum order, kept in
+// memory by the group's worker so that a resume after a short absence
+// reads memory, not the HIGH stream. The stream answers one message per
+// get (BenchmarkResume1000: 116–142 ms for a full batch), and the
+// resumes that matter most come all at once: every member of a room on a
+// gateway that restarted, asking for the same few seconds. A resume from
+// before the tail still reads the stream.
+type highTail struct {
+	// from is a seqnum after which every HIGH message the group has sent
+	// is in entries: the group's last seqnum when this router loaded it,
+	// then the seqnum of the last entry its worker's budget dropped.
+	from    int64
+	entries []*tailEntry
+}
+
+// tailEntry is one HIGH message of a tail. The worker owns its fields; a
+// resume copies them (tailView) before it leaves the worker.
+type tailEntry struct {
+	msg       *liveimpb.Message
+	ack       *highAck // its way to the stream: a resume gives it only once the stream took it
+	noStorage bool
+	deleted   bool
+	size      int
+	tail      *highTail // nil once its group left the worker's memory
+}
+
+// tailBudget is a worker's memory for the tails of its groups: the
+// entries of all its groups in the order they were added, the oldest
+// dropped first once they take more than max bytes.
+type tailBudget struct {
+	max   int
+	bytes int
+	live  int          // entries still in a tail
+	queue []*tailEntry // oldest first; entries of forgotten groups wait to be skipped
+	head  int
+}
+
+// addHigh adds a HIGH message that gs sent (the worker's current state of
+// the group) to its tail, then drops the worker's oldest entries past the
+// budget.
+func (w *worker) addHigh(gs *groupState, msg *liveimpb.Message, ack *highAck, noStorage bool) {
+	t := &gs.high
+	if msg.Seqnum <= t.from || w.groups[groupKey(gs.g.AppID, gs.g.ID)] != gs {
+		return // sent before this router loaded the group, or by a state since forgotten
+	}
+	b := &w.tail
+	e := &tailEntry{msg: msg, ack: ack, noStorage: noStorage, size: proto.Size(msg) + tailOverhead, tail: t}
+	t.entries = append(t.entries, e)
+	b.queue = append(b.queue, e)
+	b.bytes += e.size
+	b.live++
+	for b.bytes > b.max && b.head < len(b.queue) {
+		old := b.queue[b.head]
+		b.queue[b.head] = nil
+		b.head++
+		if old.tail == nil {
+			continue // its group left memory: already uncounted
+		}
+		// A worker adds a group's messages in seqnum order, so a group's
+		// oldest entry in the queue is the first of its tail.
+		ot := old.tail
+		ot.entries[0] = nil
+		ot.entries = ot.entries[1:]
+		ot.from = old.msg.Seqnum
+		old.tail = nil
+		b.bytes -= old.size
+		b.live--
+	}
+	b.compact()
+}
+
+// compact gives back the queue's dropped front, and the entries of
+// forgotten groups once they are most of it.
+func (b *tailBudget) compact() {
+	n := len(b.queue) - b.head
+	switch {
+	case n > 2*b.live+1024:
+		kept := b.queue[:0]
+		for _, e := range b.queue[b.head:] {
+			if e != nil && e.tail != nil {
+				kept = append(kept, e)
+			}
+		}
+		clear(b.queue[len(kept):])
+		b.queue, b.head = kept, 0
+	case b.head > 1024 && b.head > n:
+		old := len(b.queue)
+		copy(b.queue, b.queue[b.head:])
+		clear(b.queue[n:old])
+		b.queue, b.head = b.queue[:n], 0
+	}
+}
+
+// dropTail uncounts the tail of a group leaving the worker's memory.
+func (w *worker) dropTail(gs *groupState) {
+	for _, e := range gs.high.entries {
+		e.tail = nil
+		w.tail.bytes -= e.size
+		w.tail.live--
+	}
+	gs.high.entries = nil
+	w.tail.compact()
+}
+
+// find returns the index of the first entry with a seqnum above seq.
+func (t *highTail) find(seq int64) int {
+	return sort.Search(len(t.entries), func(i int) bool { return t.entries[i].msg.Seqnum > seq })
+}
+
+// deleted marks a deleted message so no resume gives it again.
+func (t *highTail) deleted(seq int64) {
+	if i := t.find(seq - 1); i < len(t.entries) && t.entries[i].msg.Seqnum == seq {
+		t.entries[i].deleted = true
+	}
+}
+
+// offered records that a message was offered to the stream again (a
+// retried send whose first offer the router gave up).
+func (t *highTail) offered(seq int64, ack *highAck) {
+	if i := t.find(seq - 1); i < len(t.entries) && t.entries[i].msg.Seqnum == seq {
+		t.entries[i].ack = ack
+	}
+}
+
+// tailView is what a resume takes off the worker of a tail: the messages
+// it may give, in order, and whether the tail holds more after them.
+type tailView struct {
+	msgs []*liveimpb.Message
+	acks []*highAck
+	more bool
+}
+
+// view returns the tail's messages after seq for a resume, or ok false
+// when the tail does not reach back to seq. Like highAfter it leaves out
+// noStorage messages sent before since (ms), and stops at max messages or
+// bytes (encoded size).
+func (t *highTail) view(seq, since int64, maxMsgs, maxBytes int) (v tailView, ok bool) {
+	if seq < t.from {
+		return v, false
+	}
+	budget := maxBytes
+	for _, e := range t.entries[t.find(seq):] {
+		if e.deleted || e.noStorage && e.msg.Timestamp < since {
+			continue
+		}
+		if len(v.msgs) == maxMsgs || len(v.msgs) > 0 && budget < e.size-tailOverhead {
+			v.more = true
+			break
+		}
+		v.msgs = append(v.msgs, e.msg)
+		v.acks = append(v.acks, e.ack)
+		budget -= e.size - tailOverhead
+	}
+	return v, true
+}
+
+// taken returns the view's messages the stream took, in order, up to the
+// first one it has not taken yet (a resume has waited for the last of
+// them): what a read of the stream would have found.
+func (v tailView) taken() (msgs []*liveimpb.Message, more bool) {
+	for i, m := range v.msgs {
+		a := v.acks[i]
+		if a == nil {
+			msgs = append(msgs, m)
+			continue
+		}
+		if !a.finished() {
+			return msgs, false
+		}
+		if a.err == nil {
+			msgs = append(msgs, m)
+		}
+	}
+	return msgs, v.more
+}
