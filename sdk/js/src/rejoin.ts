@@ -8,9 +8,11 @@
  * already delivered.
  */
 import { create, protoInt64 } from '@bufbuild/protobuf';
+import { backoffDelay } from './backoff.js';
+import type { Connection } from './connection.js';
 import { num, toGroupInfo } from './convert.js';
 import { ImErrorCode, toImError } from './errors.js';
-import { type Event, EventSchema, type Message, MessageLevel } from './gen/liveim/v1/client_pb.js';
+import { type Event, EventSchema, type Message, MessageLevel, type ResumeGroupReply } from './gen/liveim/v1/client_pb.js';
 import type { GroupTracker } from './groups.js';
 import type { Logger } from './logger.js';
 import type { Link } from './session.js';
@@ -58,13 +60,7 @@ export async function rejoinGroups(link: Link, groups: GroupTracker, h: RejoinHo
       for (;;) {
         const after = groups.resumeFrom(groupId);
         const afterDelete = groups.deleteFrom(groupId);
-        const rep = replyBody(
-          await conn.request({
-            case: 'resumeGroup',
-            value: { groupId, afterSeqnum: protoInt64.parse(after), afterDeleteSeq: protoInt64.parse(afterDelete) },
-          }),
-          'resumeGroup',
-        );
+        const rep = await resumePage(conn, groupId, after, afterDelete, h);
         for (const messageId of rep.deletedMessageIds) h.emit(deletion(groupId, messageId));
         groups.deleted(groupId, num(rep.lastDeleteSeq));
         for (const m of rep.messages) {
@@ -101,6 +97,35 @@ export async function rejoinGroups(link: Link, groups: GroupTracker, h: RejoinHo
     }
   }
   return infos;
+}
+
+/**
+ * RESUME_ATTEMPTS is how often one resume page is asked for while the
+ * server says its app's resumes read the HIGH stream too fast (412): the
+ * group's events stay held meanwhile, so asking again on the same link
+ * leaves no gap, and a reconnect would only ask again later at more cost.
+ */
+const RESUME_ATTEMPTS = 6;
+
+/** resumePage asks for one page of a group's resume, again after a 412 with growing waits. */
+async function resumePage(conn: Connection, groupId: string, after: number, afterDelete: number, h: RejoinHooks): Promise<ResumeGroupReply> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return replyBody(
+        await conn.request({
+          case: 'resumeGroup',
+          value: { groupId, afterSeqnum: protoInt64.parse(after), afterDeleteSeq: protoInt64.parse(afterDelete) },
+        }),
+        'resumeGroup',
+      );
+    } catch (e) {
+      const err = toImError(e);
+      if (err.code !== ImErrorCode.TOO_FAST || attempt >= RESUME_ATTEMPTS || !h.current()) throw e;
+      const delay = backoffDelay({ initialDelayMs: 250, maxDelayMs: 4000, maxAttempts: RESUME_ATTEMPTS }, attempt);
+      h.log.warn(`resume ${groupId}: ${err.code} ${err.msg}; asking again in ${delay} ms (${attempt + 1} of ${RESUME_ATTEMPTS})`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 /**

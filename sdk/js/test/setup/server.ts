@@ -83,8 +83,8 @@ export function buildLiveim(dir: string): string {
   return bin;
 }
 
-/** startLiveim starts `liveim serve` with a fresh data dir under dir and waits until it is healthy. */
-export async function startLiveim(bin: string, dir: string): Promise<RunningLiveim> {
+/** startLiveim starts `liveim serve` with a fresh data dir under dir, and extra flags, and waits until it is healthy. */
+export async function startLiveim(bin: string, dir: string, extra: string[] = []): Promise<RunningLiveim> {
   const data = mkdtempSync(join(dir, 'data-'));
   const [port, natsPort] = [await freePort(), await freePort()];
   const addr = `127.0.0.1:${port}`;
@@ -100,6 +100,7 @@ export async function startLiveim(bin: string, dir: string): Promise<RunningLive
       // The HIGH-recovery test sends ~100 messages quickly from one session.
       '--send-rate', '200',
       '--send-burst', '400',
+      ...extra,
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
