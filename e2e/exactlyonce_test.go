@@ -34,7 +34,8 @@ func TestFailedHighPublishStoresOneCopy(t *testing.T) {
 	createGroup(t, owner, "room")
 	join(t, owner, "room")
 	js := c.JetStream()
-	if err := js.DeleteStream(context.Background(), subject.HighStream); err != nil {
+	stream, _ := highStream("room")
+	if err := js.DeleteStream(context.Background(), stream); err != nil {
 		t.Fatal(err)
 	}
 	_, err := owner.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "once", Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/liveim/liveim/client"
+	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/router"
@@ -79,4 +80,12 @@ func sendRetrying(ctx context.Context, cl *client.Client, req *liveimpb.SendGrou
 		}
 	}
 	return nil, err
+}
+
+// highStream returns the HIGH stream shard of a group of the test app, and
+// its subject there, for a cluster of routers with the default
+// --high-streams.
+func highStream(groupID string) (stream, subj string) {
+	shard := subject.HighShard(testcluster.AppID, groupID, router.Config{}.WithDefaults().HighStreams)
+	return subject.HighStream(shard), subject.GroupHigh(testcluster.AppID, groupID, shard)
 }

@@ -65,12 +65,12 @@ func TestHighStreamKeepsOrderAfterARefusal(t *testing.T) {
 	}
 
 	// The stream holds the group's messages once each, in seqnum order.
-	s, err := c.JetStream().Stream(ctx, subject.HighStream)
+	name, subj := highStream("room")
+	s, err := c.JetStream().Stream(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var inStream []int64
-	subj := subject.GroupHigh(testcluster.AppID, "room")
 	for next := uint64(1); ; {
 		m, err := s.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subj))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -154,14 +154,15 @@ func TestLiveOrderWhileHighUnsettled(t *testing.T) {
 	}
 }
 
-// deafHighStream makes the HIGH stream hear nothing of the groups (a
+// deafHighStream makes the HIGH stream of group room hear nothing of the groups (a
 // stream without a leader answers nothing either) until the returned
 // function, or the test's end, gives it its subjects back.
 func deafHighStream(t *testing.T, c *testcluster.Cluster) (hear func()) {
 	t.Helper()
 	ctx := ctxT(t)
 	js := c.JetStream()
-	s, err := js.Stream(ctx, subject.HighStream)
+	name, _ := highStream("room")
+	s, err := js.Stream(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}

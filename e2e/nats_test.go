@@ -71,13 +71,14 @@ func TestNATSIsLockedDown(t *testing.T) {
 		m.Data = forged
 		return gw.PublishMsg(m)
 	})
-	denied("publish a HIGH message into the stream", func() error { return gw.Publish(subject.GroupHigh(testcluster.AppID, "room"), forged) })
+	_, highSubj := highStream("room")
+	denied("publish a HIGH message into the stream", func() error { return gw.Publish(highSubj, forged) })
 	denied("read the login nonces", func() error {
 		_, err := gw.Subscribe("liveim.nonce.>", func(*nats.Msg) {})
 		return err
 	})
 	denied("call the JetStream API", func() error {
-		return gw.PublishRequest("$JS.API.STREAM.INFO."+subject.HighStream, nats.NewInbox(), nil)
+		return gw.PublishRequest("$JS.API.STREAM.INFO."+subject.HighStream(0), nats.NewInbox(), nil)
 	})
 	denied("take partitioned router requests", func() error {
 		_, err := gw.Subscribe("liveim.rpcp.>", func(*nats.Msg) {})
@@ -184,7 +185,8 @@ func TestSharedStreamsBounded(t *testing.T) {
 			t.Fatalf("HIGH %d past the stream's cap: %v", i, err)
 		}
 	}
-	s, err := js.Stream(ctxT(t), subject.HighStream)
+	name, _ := highStream("room")
+	s, err := js.Stream(ctxT(t), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,6 +195,6 @@ func TestSharedStreamsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	if info.State.Bytes > 64<<10 || info.State.Msgs == 0 {
-		t.Fatalf("the HIGH stream holds %d bytes in %d messages, cap 64 KiB", info.State.Bytes, info.State.Msgs)
+		t.Fatalf("the HIGH stream of the room holds %d bytes in %d messages, cap 64 KiB for all", info.State.Bytes, info.State.Msgs)
 	}
 }

@@ -143,6 +143,12 @@ type Config struct {
 	// ResumeBatch is the most HIGH messages one resume reply carries.
 	// Default 1000.
 	ResumeBatch int
+	// HighStreams is how many JetStream streams a cluster's HIGH messages
+	// are spread over, a group's all in one (subject.HighShard): with one,
+	// its write loop, an fsync per message on a single node, bounded
+	// every group's HIGH sends together. Every router of a cluster must
+	// have the same. Default 8.
+	HighStreams int
 	// ResumeMemory is how much memory a router gives its groups' recent
 	// HIGH messages, so that a resume after a short absence reads memory
 	// instead of the HIGH stream, split evenly over its workers; each
@@ -214,6 +220,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.AuditTimeout, prefix+"audit-timeout", 0, "router: bound on a call to an app's audit hook (default 1s)")
 	fs.IntVar(&c.AuditsPerApp, prefix+"audits-per-app", 0, "router: most calls to one app's audit hook in flight; past it the app's sends are 503 (default 256)")
 	fs.IntVar(&c.ResumeBatch, prefix+"resume-batch", 0, "router: most HIGH messages in one resume reply (default 1000)")
+	fs.IntVar(&c.HighStreams, prefix+"high-streams", 0, "router: JetStream streams the HIGH messages are spread over; the same on every router (default 8)")
 	fs.Int64Var(&c.ResumeMemory, prefix+"resume-memory", 0, "router: bytes of recent HIGH messages kept in memory for resumes (default 64 MiB)")
 	fs.Float64Var(&c.ResumeReadRate, prefix+"resume-read-rate", 0, "router: HIGH stream gets per second one app's resumes may make (default 20000)")
 	fs.DurationVar(&c.FlushInterval, prefix+"flush-interval", 0, "router: how often changed member lists, and statistics (at most every --stats-interval), are written to storage (default 1s)")
@@ -225,7 +232,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	for _, n := range []int{c.Partitions, c.Workers, c.MaxBacklog, c.StreamReplicas, c.MaxDataBytes, c.MaxGroupNameBytes, c.MaxGroupMetaBytes,
-		c.MaxAdmins, c.MaxGroups, c.MaxBans, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.MemberChangeFanout, c.ResumeBatch, c.NonceMaxBindings, c.AuditsPerApp} {
+		c.MaxAdmins, c.MaxGroups, c.MaxBans, c.RecentPageSize, c.RecentUsers, c.MemberChangeUsers, c.MemberChangeFanout, c.ResumeBatch, c.NonceMaxBindings, c.AuditsPerApp, c.HighStreams} {
 		if n < 0 {
 			return errors.New("router: negative size in config")
 		}
@@ -241,6 +248,9 @@ func (c Config) Validate() error {
 	}
 	if c.Partitions > 1024 {
 		return errors.New("router: at most 1024 partitions")
+	}
+	if c.HighStreams > 64 {
+		return errors.New("router: at most 64 HIGH streams")
 	}
 	return c.Callbacks.Validate()
 }
@@ -272,6 +282,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.MemberChangeUsers, 20)
 	setInt(&c.MemberChangeFanout, 200)
 	setInt(&c.ResumeBatch, 1000)
+	setInt(&c.HighStreams, 8)
 	setInt(&c.NonceMaxBindings, 1_000_000)
 	setInt(&c.AuditsPerApp, 256)
 	setDur(&c.PinnedTTL, 30*time.Second)

@@ -46,9 +46,10 @@ const highRetryFor = 30 * time.Second
 // Without it, a message the stream refused (no leader for a moment)
 // reached the stream after the group's next one, through a retry.
 func (r *Router) publishHigh(ctx context.Context, appID, groupID string, part int, msg *liveimpb.Message, frame []byte, noStorage bool) *highAck {
+	stream, subj := r.highStream(appID, groupID)
 	a := &highAck{
 		appID: appID, groupID: groupID, key: groupKey(appID, groupID), part: part, id: msg.MessageId, seq: msg.Seqnum,
-		subject: subject.GroupHigh(appID, groupID), frame: frame, since: r.now(), done: make(chan struct{}),
+		stream: stream, subject: subj, frame: frame, since: r.now(), done: make(chan struct{}),
 	}
 	if r.tracing || noStorage {
 		a.header = nats.Header{} // the trace context, for every offer
@@ -72,6 +73,7 @@ type highAck struct {
 	part    int
 	id      string // message ID: the stream's de-duplication ID
 	seq     int64
+	stream  jetstream.Stream // the group's HIGH stream shard
 	subject string
 	frame   []byte
 	since   time.Time
@@ -216,7 +218,7 @@ func (r *Router) settleHigh(a *highAck, last *uint64) error {
 			r.log.Warn("HIGH message stored out of order; storing it again behind the earlier ones",
 				telemetry.LogAppID, a.appID, telemetry.LogGroupID, a.groupID, "seqnum", a.seq)
 			if err := r.retryHigh(a, func(ctx context.Context) error {
-				err := r.high.DeleteMsg(ctx, streamSeq)
+				err := a.stream.DeleteMsg(ctx, streamSeq)
 				if errors.Is(err, jetstream.ErrMsgNotFound) {
 					return nil
 				}
@@ -241,7 +243,7 @@ func (r *Router) landedHigh(a *highAck) (map[int64]uint64, error) {
 	landed := make(map[int64]uint64)
 	err := r.retryHigh(a, func(ctx context.Context) error {
 		clear(landed)
-		return r.scanHigh(ctx, a.subject, a.seq-1, nil, func(m *jetstream.RawStreamMsg, seq int64) bool {
+		return r.scanHigh(ctx, a.stream, a.subject, a.seq-1, nil, func(m *jetstream.RawStreamMsg, seq int64) bool {
 			landed[seq] = m.Sequence
 			return true
 		})
@@ -411,7 +413,7 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 				}
 			} else {
 				var err error
-				if msgs, more, err = r.highAfter(ctx, j.appID, subject.GroupHigh(j.appID, j.groupID), req.AfterSeqnum, since); err != nil {
+				if msgs, more, err = r.highAfter(ctx, j.appID, j.groupID, req.AfterSeqnum, since); err != nil {
 					return nil, err
 				}
 			}
@@ -446,39 +448,74 @@ func (r *Router) unstreamHigh(ctx context.Context, j job, seq int64) {
 	if inFlight := j.w.highInFlight(groupKey(j.appID, j.groupID)); len(inFlight) > 0 {
 		_ = inFlight[len(inFlight)-1].wait()
 	}
-	var found []uint64
-	err := r.scanHigh(ctx, subject.GroupHigh(j.appID, j.groupID), seq-1, nil, func(m *jetstream.RawStreamMsg, s int64) bool {
-		if s == seq {
-			found = append(found, m.Sequence)
-		}
-		return s <= seq
-	})
-	for _, streamSeq := range found {
-		if derr := r.high.DeleteMsg(ctx, streamSeq); derr != nil && !errors.Is(derr, jetstream.ErrMsgNotFound) {
-			err = derr
-		}
+	stream, subj := r.highStream(j.appID, j.groupID)
+	err := r.unstreamFrom(ctx, stream, subj, seq)
+	if r.legacyHigh != nil {
+		err = cmp.Or(err, r.unstreamFrom(ctx, r.legacyHigh, subject.LegacyGroupHigh(j.appID, j.groupID), seq))
 	}
 	if err != nil {
 		r.log.Warn("a deleted HIGH message stays in the HIGH stream", telemetry.LogAppID, j.appID, telemetry.LogGroupID, j.groupID, "seqnum", seq, "err", err)
 	}
 }
 
-// highAfter reads up to ResumeBatch messages of subj with a group seqnum
-// above after, in stream order, leaving out the noStorage ones sent
-// before since (ms); more reports whether the group has more. The
-// messages stay within half of what one NATS message holds, for the
-// reply that carries them: 1,000 HIGH messages of up to 15 KiB each made
-// a reply too large to send, and a client's resume got nothing. Each get
-// from the stream takes one of appID's stream reads (Config.ResumeReadRate):
-// past them a resume ends its page early, or, with nothing read yet, is
-// 412.
-func (r *Router) highAfter(ctx context.Context, appID, subj string, after, since int64) (out []*liveimpb.Message, more bool, err error) {
+// unstreamFrom deletes the messages of subj with seqnum seq from stream.
+func (r *Router) unstreamFrom(ctx context.Context, stream jetstream.Stream, subj string, seq int64) error {
+	var found []uint64
+	err := r.scanHigh(ctx, stream, subj, seq-1, nil, func(m *jetstream.RawStreamMsg, s int64) bool {
+		if s == seq {
+			found = append(found, m.Sequence)
+		}
+		return s <= seq
+	})
+	for _, streamSeq := range found {
+		if derr := stream.DeleteMsg(ctx, streamSeq); derr != nil && !errors.Is(derr, jetstream.ErrMsgNotFound) {
+			err = derr
+		}
+	}
+	return err
+}
+
+// highAfter reads up to ResumeBatch HIGH messages of a group with a
+// seqnum above after, in order, leaving out the noStorage ones sent
+// before since (ms); more reports whether the group has more. It reads
+// the HIGH stream of before the shards first, while there is one: a
+// group's messages there are older than any in its shard. The messages
+// stay within half of what one NATS message holds, for the reply that
+// carries them: 1,000 HIGH messages of up to 15 KiB each made a reply too
+// large to send, and a client's resume got nothing. Each get from a
+// stream takes one of appID's stream reads (Config.ResumeReadRate): past
+// them a resume ends its page early, or, with nothing read yet, is 412.
+func (r *Router) highAfter(ctx context.Context, appID, groupID string, after, since int64) ([]*liveimpb.Message, bool, error) {
+	p := highPage{r: r, budget: r.nc.MaxPayload() / 2, since: since}
+	p.charge = func() bool { return r.streamReads.Allow(appID, r.now()) }
+	if r.legacyHigh != nil {
+		if err := p.read(ctx, r.legacyHigh, subject.LegacyGroupHigh(appID, groupID), after); err != nil || p.more {
+			return p.done(err)
+		}
+		if n := len(p.out); n > 0 {
+			after = p.out[n-1].Seqnum
+		}
+	}
+	stream, subj := r.highStream(appID, groupID)
+	return p.done(p.read(ctx, stream, subj, after))
+}
+
+// highPage is one resume page being read from the HIGH streams.
+type highPage struct {
+	r      *Router
+	budget int64 // bytes left
+	since  int64
+	charge func() bool
+	out    []*liveimpb.Message
+	more   bool
+}
+
+// read adds the messages of subj in stream with a seqnum above after.
+func (p *highPage) read(ctx context.Context, stream jetstream.Stream, subj string, after int64) error {
 	var bad error
-	budget := r.nc.MaxPayload() / 2
-	charge := func() bool { return r.streamReads.Allow(appID, r.now()) }
-	err = r.scanHigh(ctx, subj, after, charge, func(m *jetstream.RawStreamMsg, _ int64) bool {
-		if len(out) == r.cfg.ResumeBatch || len(out) > 0 && budget < int64(len(m.Data)) {
-			more = true
+	err := p.r.scanHigh(ctx, stream, subj, after, p.charge, func(m *jetstream.RawStreamMsg, _ int64) bool {
+		if len(p.out) == p.r.cfg.ResumeBatch || len(p.out) > 0 && p.budget < int64(len(m.Data)) {
+			p.more = true
 			return false
 		}
 		var sf liveimpb.ServerFrame
@@ -487,23 +524,29 @@ func (r *Router) highAfter(ctx context.Context, appID, subj string, after, since
 			return false
 		}
 		msg := sf.GetEvent().GetGroupMessage()
-		if m.Header.Get(subject.HeaderNoStorage) != "" && msg.Timestamp < since {
+		if m.Header.Get(subject.HeaderNoStorage) != "" && msg.Timestamp < p.since {
 			return true
 		}
-		out = append(out, msg)
-		budget -= int64(len(m.Data))
+		p.out = append(p.out, msg)
+		p.budget -= int64(len(m.Data))
 		return true
 	})
-	if errors.Is(err, errStreamReads) {
-		if len(out) == 0 {
-			return nil, false, liveimpb.ErrTooFast.With("this app's resumes read the HIGH stream over %.0f messages/s; retry", r.cfg.ResumeReadRate)
-		}
-		return out, true, nil // the rest in the next page
+	if errors.Is(err, errStreamReads) && len(p.out) > 0 {
+		p.more = true // the rest in the next page
+		return nil
 	}
-	if err = cmp.Or(err, bad); err != nil {
+	return cmp.Or(err, bad)
+}
+
+// done returns the page, or its error.
+func (p *highPage) done(err error) ([]*liveimpb.Message, bool, error) {
+	switch {
+	case errors.Is(err, errStreamReads):
+		return nil, false, liveimpb.ErrTooFast.With("this app's resumes read the HIGH stream over %.0f messages/s; retry", p.r.cfg.ResumeReadRate)
+	case err != nil:
 		return nil, false, err
 	}
-	return out, more, nil
+	return p.out, p.more, nil
 }
 
 // errStreamReads ends a scan whose charge refused a get.
@@ -515,8 +558,8 @@ var errStreamReads = errors.New("router: the app's HIGH stream reads are used up
 // (a group's seqnums grow with the stream sequence), then reads forward
 // with next-by-subject gets. charge, when set, is asked before each get;
 // when it says no the scan ends with errStreamReads.
-func (r *Router) scanHigh(ctx context.Context, subj string, after int64, charge func() bool, fn func(*jetstream.RawStreamMsg, int64) bool) error {
-	info, err := r.high.Info(ctx)
+func (r *Router) scanHigh(ctx context.Context, stream jetstream.Stream, subj string, after int64, charge func() bool, fn func(*jetstream.RawStreamMsg, int64) bool) error {
+	info, err := stream.Info(ctx)
 	if err != nil {
 		return liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
 	}
@@ -529,7 +572,7 @@ func (r *Router) scanHigh(ctx context.Context, subj string, after int64, charge 
 		if charge != nil && !charge() {
 			return nil, 0, errStreamReads
 		}
-		m, err := r.high.GetMsg(ctx, s, jetstream.WithGetMsgSubject(subj))
+		m, err := stream.GetMsg(ctx, s, jetstream.WithGetMsgSubject(subj))
 		if err != nil {
 			return nil, 0, err
 		}
@@ -578,7 +621,18 @@ func (r *Router) scanHigh(ctx context.Context, subj string, after int64, charge 
 // lastHighSeq returns the seqnum of the group's last HIGH message in the
 // HIGH stream, 0 if it holds none.
 func (r *Router) lastHighSeq(ctx context.Context, appID, groupID string) (int64, error) {
-	m, err := r.high.GetLastMsgForSubject(ctx, subject.GroupHigh(appID, groupID))
+	stream, subj := r.highStream(appID, groupID)
+	last, err := lastSeqIn(ctx, stream, subj)
+	if err != nil || last > 0 || r.legacyHigh == nil {
+		return last, err
+	}
+	return lastSeqIn(ctx, r.legacyHigh, subject.LegacyGroupHigh(appID, groupID))
+}
+
+// lastSeqIn returns the seqnum of the last message of subj in stream, 0
+// if it holds none.
+func lastSeqIn(ctx context.Context, stream jetstream.Stream, subj string) (int64, error) {
+	m, err := stream.GetLastMsgForSubject(ctx, subj)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}

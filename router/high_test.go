@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/liveim/liveim/internal/natstest"
 	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 )
@@ -38,10 +40,10 @@ func TestHighChainPutsLaterMessagesBack(t *testing.T) {
 	both := []*highAck{big, next}
 
 	// The stream takes the second while it refuses the first.
-	subj := subject.GroupHigh("app", "g")
+	stream, subj := r.highStream("app", "g")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := r.high.GetLastMsgForSubject(ctx, subj); err == nil {
+		if _, err := stream.GetLastMsgForSubject(ctx, subj); err == nil {
 			break
 		} else if !errors.Is(err, jetstream.ErrMsgNotFound) || time.Now().After(deadline) {
 			t.Fatalf("the second message never reached the stream: %v", err)
@@ -61,7 +63,7 @@ func TestHighChainPutsLaterMessagesBack(t *testing.T) {
 		}
 	}
 	var inStream []int64
-	if err := r.scanHigh(ctx, subj, 0, nil, func(_ *jetstream.RawStreamMsg, seq int64) bool {
+	if err := r.scanHigh(ctx, stream, subj, 0, nil, func(_ *jetstream.RawStreamMsg, seq int64) bool {
 		inStream = append(inStream, seq)
 		return true
 	}); err != nil {
@@ -70,7 +72,7 @@ func TestHighChainPutsLaterMessagesBack(t *testing.T) {
 	if want := []int64{7, 8}; !slices.Equal(inStream, want) {
 		t.Fatalf("the stream holds seqnums %v, want %v", inStream, want)
 	}
-	got, _, err := r.highAfter(ctx, "app", subj, 0, 0)
+	got, _, err := r.highAfter(ctx, "app", "g", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,8 @@ func TestHighChainsInOrderUnderChurn(t *testing.T) {
 	}
 	for g := range groups {
 		var got []int64
-		if err := r.scanHigh(ctx, subject.GroupHigh("app", fmt.Sprint("g", g)), 0, nil, func(_ *jetstream.RawStreamMsg, seq int64) bool {
+		stream, subj := r.highStream("app", fmt.Sprint("g", g))
+		if err := r.scanHigh(ctx, stream, subj, 0, nil, func(_ *jetstream.RawStreamMsg, seq int64) bool {
 			got = append(got, seq)
 			return true
 		}); err != nil {
@@ -169,18 +172,24 @@ func refusingHighRouter(t *testing.T) (r *Router, takeLarge func()) {
 	r.parts.consuming[0] = &consumption{}
 	r.parts.mu.Unlock()
 	ctx := context.Background()
-	info, err := r.high.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	small := info.Config
-	small.MaxMsgSize = 1024
-	if _, err := r.js.UpdateStream(ctx, small); err != nil {
-		t.Fatal(err)
+	var configs []jetstream.StreamConfig
+	for _, st := range r.highs {
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		configs = append(configs, info.Config)
+		small := info.Config
+		small.MaxMsgSize = 1024
+		if _, err := r.js.UpdateStream(ctx, small); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return r, func() {
-		if _, err := r.js.UpdateStream(ctx, info.Config); err != nil {
-			t.Fatal(err)
+		for _, c := range configs {
+			if _, err := r.js.UpdateStream(ctx, c); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
@@ -193,4 +202,98 @@ func publishTestHigh(r *Router, groupID string, part int, id string, seq int64, 
 		return nil, err
 	}
 	return r.publishHigh(context.Background(), "app", groupID, part, msg, frame, false), nil
+}
+
+// TestHighStreamOfBeforeTheShards: a cluster upgraded from one HIGH
+// stream to shards keeps the old stream while it holds messages. A
+// resume reads a group's messages there first, then its shard's; a
+// group's last seqnum at load counts them; a deleted message leaves it
+// too. Once empty, the next router to start deletes it. Routers with
+// another HIGH stream count refuse to start.
+func TestHighStreamOfBeforeTheShards(t *testing.T) {
+	ctx := context.Background()
+	nc := natstest.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: subject.LegacyHighStream, Subjects: []string{"liveim.grp.*.*.h"}, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(subj string, seq int64) {
+		msg := &liveimpb.Message{MessageId: fmt.Sprint("m", seq), GroupId: "room", Seqnum: seq, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
+		frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := nats.NewMsg(subj)
+		out.Data = frame
+		out.Header.Set(subject.HeaderSeq, fmt.Sprint(seq))
+		if _, err := js.PublishMsg(ctx, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq := int64(1); seq <= 5; seq++ { // as a router of before the shards did
+		publish(subject.LegacyGroupHigh("app", "room"), seq)
+	}
+	publish(subject.LegacyGroupHigh("app", "old"), 3)
+	r, err := routerOn(t, nc, Config{ResumeBatch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.legacyHigh == nil {
+		t.Fatal("the stream of before the shards, with messages, is not read")
+	}
+	for seq := int64(6); seq <= 8; seq++ {
+		if _, err := publishTestHigh(r, "room", 0, fmt.Sprint("m", seq), seq, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !r.highChains.drain(30 * time.Second) {
+		t.Fatal("the chain never finished")
+	}
+	var got []int64
+	for after := int64(0); ; {
+		page, more, err := r.highAfter(ctx, "app", "room", after, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page {
+			got = append(got, m.Seqnum)
+			after = m.Seqnum
+		}
+		if !more {
+			break
+		}
+	}
+	if want := []int64{1, 2, 3, 4, 5, 6, 7, 8}; !slices.Equal(got, want) {
+		t.Fatalf("resumed %v, want %v", got, want)
+	}
+	for group, want := range map[string]int64{"room": 8, "old": 3, "none": 0} {
+		if last, err := r.lastHighSeq(ctx, "app", group); err != nil || last != want {
+			t.Fatalf("last seqnum of %s: %d, %v; want %d", group, last, err, want)
+		}
+	}
+	r.unstreamHigh(ctx, job{appID: "app", groupID: "room", w: r.workers[0]}, 2)
+	if page, _, err := r.highAfter(ctx, "app", "room", 1, 0); err != nil || len(page) == 0 || page[0].Seqnum != 3 {
+		t.Fatalf("after the deletion of 2, a resume after 1 gives %d messages starting %v, %v", len(page), page, err)
+	}
+
+	if _, err := routerOn(t, nc, Config{HighStreams: 4}); !errors.Is(err, errHighStreamsDiffer) {
+		t.Fatalf("a router with 4 HIGH streams beside 8: %v", err)
+	}
+	if err := legacy.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := routerOn(t, nc, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.legacyHigh != nil {
+		t.Fatal("the emptied stream of before the shards is still read")
+	}
+	if _, err := js.Stream(ctx, subject.LegacyHighStream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("the emptied stream of before the shards: %v, want it deleted", err)
+	}
 }

@@ -204,7 +204,17 @@ func TestSentCache(t *testing.T) {
 // not running.
 func testRouter(t *testing.T, cfg Config) *Router {
 	t.Helper()
-	nc := natstest.Connect(t)
+	r, err := routerOn(t, natstest.Connect(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// routerOn is a router on nc with a store of its own, not running; the
+// error is its streams' set-up's.
+func routerOn(t *testing.T, nc *nats.Conn, cfg Config) (*Router, error) {
+	t.Helper()
 	st, err := pebble.Open(t.TempDir(), pebble.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -214,10 +224,7 @@ func testRouter(t *testing.T, cfg Config) *Router {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.setupStreams(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return r, r.setupStreams(context.Background())
 }
 
 // TestHighAfter reads HIGH messages back from a real JetStream stream:
@@ -259,7 +266,7 @@ func TestHighAfter(t *testing.T) {
 		{2001, nil, false},
 		{5000, nil, false},
 	} {
-		got, more, err := r.highAfter(ctx, "app", subject.GroupHigh("app", "a"), tc.after, 0)
+		got, more, err := r.highAfter(ctx, "app", "a", tc.after, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,19 +304,18 @@ func TestResumeStreamReadsPerApp(t *testing.T) {
 			}
 		}
 	}
-	subj := subject.GroupHigh("app", "room")
-	got, more, err := r.highAfter(ctx, "app", subj, 0, 0)
+	got, more, err := r.highAfter(ctx, "app", "room", 0, 0)
 	if err != nil || !more || len(got) == 0 || len(got) >= 50 {
 		t.Fatalf("first page: %d messages, more %v, %v; want fewer than the 50 reads, and more", len(got), more, err)
 	}
-	if _, _, err := r.highAfter(ctx, "app", subj, got[len(got)-1].Seqnum, 0); !errors.Is(err, liveimpb.ErrTooFast) {
+	if _, _, err := r.highAfter(ctx, "app", "room", got[len(got)-1].Seqnum, 0); !errors.Is(err, liveimpb.ErrTooFast) {
 		t.Fatalf("with the app's reads used up: %v, want 412", err)
 	}
-	if other, _, err := r.highAfter(ctx, "other", subject.GroupHigh("other", "room"), 0, 0); err != nil || len(other) == 0 {
+	if other, _, err := r.highAfter(ctx, "other", "room", 0, 0); err != nil || len(other) == 0 {
 		t.Fatalf("another app's resume: %d messages, %v", len(other), err)
 	}
 	now = now.Add(time.Second)
-	if next, _, err := r.highAfter(ctx, "app", subj, got[len(got)-1].Seqnum, 0); err != nil || len(next) == 0 || next[0].Seqnum != got[len(got)-1].Seqnum+1 {
+	if next, _, err := r.highAfter(ctx, "app", "room", got[len(got)-1].Seqnum, 0); err != nil || len(next) == 0 || next[0].Seqnum != got[len(got)-1].Seqnum+1 {
 		t.Fatalf("a second later: %d messages, %v", len(next), err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/liveim/liveim/internal/natstest"
-	"github.com/liveim/liveim/internal/subject"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 	"github.com/liveim/liveim/storage/pebble"
@@ -173,9 +172,8 @@ func BenchmarkResume1000(b *testing.B) {
 			}
 		}
 	}
-	subj := subject.GroupHigh("app", "room")
 	for b.Loop() {
-		if msgs, _, err := r.highAfter(ctx, "app", subj, 0, 0); err != nil || len(msgs) != 1000 {
+		if msgs, _, err := r.highAfter(ctx, "app", "room", 0, 0); err != nil || len(msgs) != 1000 {
 			b.Fatal(len(msgs), err)
 		}
 	}

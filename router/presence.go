@@ -326,8 +326,14 @@ func (r *Router) deleteGroup(ctx context.Context, j job) (*liveimpb.Reply, error
 		return nil, fmt.Errorf("delete group: %w", err)
 	}
 	j.w.forget(gs)
-	if err := r.high.Purge(ctx, jetstream.WithPurgeSubject(subject.GroupHigh(j.appID, j.groupID))); err != nil {
+	stream, subj := r.highStream(j.appID, j.groupID)
+	if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
 		r.log.Warn("purge the deleted group's HIGH messages", "app_id", j.appID, "group_id", j.groupID, "err", err)
+	}
+	if r.legacyHigh != nil {
+		if err := r.legacyHigh.Purge(ctx, jetstream.WithPurgeSubject(subject.LegacyGroupHigh(j.appID, j.groupID))); err != nil {
+			r.log.Warn("purge the deleted group's HIGH messages", "app_id", j.appID, "group_id", j.groupID, "stream", subject.LegacyHighStream, "err", err)
+		}
 	}
 	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_Exit{Exit: &liveimpb.ExitEvent{GroupId: j.groupID, Reason: liveimpb.ExitReason_EXIT_REASON_GROUP_CLOSED}}},
 		nats.Header{subject.HeaderExit: []string{"1"}})

@@ -45,9 +45,10 @@ type Router struct {
 	gatewayIDs  interner // of members' sessions
 	parts       *partitions
 	auditClient *http.Client
-	high        jetstream.Stream
-	highChains  highChains    // HIGH messages on their way to high
-	quit        chan struct{} // closed when Run returns: the HIGH chains give up
+	highs       []jetstream.Stream // the HIGH stream shards (highStream)
+	legacyHigh  jetstream.Stream   // the HIGH stream of before the shards while it holds messages, else nil
+	highChains  highChains         // HIGH messages on their way to their HIGH stream
+	quit        chan struct{}      // closed when Run returns: the HIGH chains give up
 
 	qmu       sync.RWMutex // guards closing the workers' queues
 	qclosed   bool
@@ -361,19 +362,9 @@ func (r *Router) setupStreams(ctx context.Context) error {
 	if _, err := r.js.CreateOrUpdateStream(ctx, rpc); err != nil {
 		return fmt.Errorf("router: stream %s: %w", subject.RPCStream, err)
 	}
-	high, err := r.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       subject.HighStream,
-		Subjects:   []string{subject.HighCapture},
-		Storage:    jetstream.FileStorage,
-		MaxAge:     r.cfg.HighMaxAge,
-		MaxBytes:   r.cfg.HighMaxBytes,
-		Duplicates: 2 * time.Minute,
-		Replicas:   r.cfg.StreamReplicas,
-	})
-	if err != nil {
-		return fmt.Errorf("router: stream %s: %w", subject.HighStream, err)
+	if err := r.setupHighStreams(ctx); err != nil {
+		return err
 	}
-	r.high = high
 	if err := r.nonces.setup(ctx, r.js, r.cfg.StreamReplicas, r.cfg.NonceWindow, r.cfg.NonceMaxBindings, r.log, r.metrics.unbound); err != nil {
 		return err
 	}
@@ -385,6 +376,66 @@ func (r *Router) setupStreams(ctx context.Context) error {
 		return err
 	}
 	return r.parts.setup(ctx)
+}
+
+// errHighStreamsDiffer stops a router whose HIGH stream count is not the
+// one the cluster's streams were made with: the two would look for a
+// group's HIGH messages in different streams.
+var errHighStreamsDiffer = errors.New("router: the cluster's HIGH streams are more or fewer than this router's")
+
+// highStreamsKey is the HIGH streams' metadata key holding their count.
+const highStreamsKey = "liveim_high_streams"
+
+// setupHighStreams creates or checks the HIGH stream shards, and finds the
+// stream of before the shards: read while it holds messages, deleted once
+// it is empty.
+func (r *Router) setupHighStreams(ctx context.Context) error {
+	n := strconv.Itoa(r.cfg.HighStreams)
+	if s, err := r.js.Stream(ctx, subject.HighStream(0)); err == nil {
+		if have := s.CachedInfo().Config.Metadata[highStreamsKey]; have != n {
+			return fmt.Errorf("%w: %s says %s, this router --high-streams %s", errHighStreamsDiffer, subject.HighStream(0), have, n)
+		}
+	}
+	r.highs = make([]jetstream.Stream, r.cfg.HighStreams)
+	for i := range r.highs {
+		st, err := r.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:       subject.HighStream(i),
+			Subjects:   []string{subject.HighCapture(i)},
+			Storage:    jetstream.FileStorage,
+			MaxAge:     r.cfg.HighMaxAge,
+			MaxBytes:   max(r.cfg.HighMaxBytes/int64(r.cfg.HighStreams), 1), // the cap is for all of them
+			Duplicates: 2 * time.Minute,
+			Replicas:   r.cfg.StreamReplicas,
+			Metadata:   map[string]string{highStreamsKey: n},
+		})
+		if err != nil {
+			return fmt.Errorf("router: stream %s: %w", subject.HighStream(i), err)
+		}
+		r.highs[i] = st
+	}
+	legacy, err := r.js.Stream(ctx, subject.LegacyHighStream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("router: stream %s: %w", subject.LegacyHighStream, err)
+	}
+	if info, err := legacy.Info(ctx); err == nil && info.State.Msgs == 0 {
+		if err := r.js.DeleteStream(ctx, subject.LegacyHighStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			r.log.Warn("delete the emptied HIGH stream of before its shards", "stream", subject.LegacyHighStream, "err", err)
+		}
+		return nil
+	}
+	r.log.Info("reading the HIGH stream of before its shards until it is empty", "stream", subject.LegacyHighStream)
+	r.legacyHigh = legacy
+	return nil
+}
+
+// highStream returns the HIGH stream shard of a group and the subject of
+// its HIGH messages there.
+func (r *Router) highStream(appID, groupID string) (jetstream.Stream, string) {
+	shard := subject.HighShard(appID, groupID, len(r.highs))
+	return r.highs[shard], subject.GroupHigh(appID, groupID, shard)
 }
 
 // onAny takes a request that names no group; any router may answer it.

@@ -16,11 +16,11 @@ const (
 	RPCStream = "LIVEIM_RPC"
 	// RPCCapture is the subject filter RPCStream captures.
 	RPCCapture = "liveim.rpc.*.*"
-	// HighStream is the JetStream stream holding HIGH group messages for
-	// replay: it captures liveim.grp.<app>.<group>.h.
-	HighStream = "LIVEIM_HIGH"
-	// HighCapture is the subject filter HighStream captures.
-	HighCapture = "liveim.grp.*.*.h"
+	// LegacyHighStream is the one stream that held every group's HIGH
+	// messages before they were spread over HighStream's shards
+	// (liveim.grp.<app>.<group>.h): routers read it while it holds
+	// messages, and delete it once it is empty.
+	LegacyHighStream = "LIVEIM_HIGH"
 	// AnyWildcard is what routers subscribe to, in QueueGroup, for requests
 	// that name no group (C2C, createGroup without an ID).
 	AnyWildcard = "liveim.any.*"
@@ -162,9 +162,41 @@ func GroupEvents(appID, groupID string) string {
 	return "liveim.grp." + appID + "." + groupID + ".e"
 }
 
-// GroupHigh is the subject of a group's HIGH messages (also stored in
-// HighStream).
-func GroupHigh(appID, groupID string) string {
+// HighStream names the shard-th JetStream stream holding HIGH group
+// messages for replay; it captures HighCapture(shard). A group's HIGH
+// messages are all in one shard (HighShard): with one stream for all, its
+// one write loop (an fsync per message on a single node) bounded every
+// group's HIGH messages together.
+func HighStream(shard int) string {
+	return "LIVEIM_HIGH_" + strconv.Itoa(shard)
+}
+
+// HighCapture is the subject filter of HIGH stream shard.
+func HighCapture(shard int) string {
+	return "liveim.grp.*.*.h" + strconv.Itoa(shard)
+}
+
+// HighShard returns the HIGH stream shard, of shards, of a group: FNV-1a
+// of its app and group IDs.
+func HighShard(appID, groupID string, shards int) int {
+	h := uint32(2166136261)
+	for _, s := range []string{appID, "/", groupID} {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint32(s[i])) * 16777619
+		}
+	}
+	return int(h % uint32(max(shards, 1)))
+}
+
+// GroupHigh is the subject of a group's HIGH messages, stored in HIGH
+// stream shard (HighShard).
+func GroupHigh(appID, groupID string, shard int) string {
+	return "liveim.grp." + appID + "." + groupID + ".h" + strconv.Itoa(shard)
+}
+
+// LegacyGroupHigh is the subject of a group's HIGH messages in
+// LegacyHighStream.
+func LegacyGroupHigh(appID, groupID string) string {
 	return "liveim.grp." + appID + "." + groupID + ".h"
 }
 
@@ -256,7 +288,7 @@ const (
 	RPCTemplate         = "liveim.rpc.{app}.{group}"
 	AnyTemplate         = "liveim.any.{app}"
 	GroupEventsTemplate = "liveim.grp.{app}.{group}.e"
-	GroupHighTemplate   = "liveim.grp.{app}.{group}.h"
+	GroupHighTemplate   = "liveim.grp.{app}.{group}.h{shard}"
 	UserTemplate        = "liveim.usr.{app}.{user}"
 )
 
@@ -273,8 +305,23 @@ func Template(s string) string {
 		return UserTemplate
 	case strings.HasPrefix(s, "liveim.grp.") && strings.HasSuffix(s, ".e"):
 		return GroupEventsTemplate
-	case strings.HasPrefix(s, "liveim.grp.") && strings.HasSuffix(s, ".h"):
+	case strings.HasPrefix(s, "liveim.grp.") && isHighToken(s[strings.LastIndexByte(s, '.')+1:]):
 		return GroupHighTemplate
 	}
 	return ""
+}
+
+// isHighToken reports whether t is the last token of a HIGH subject: h
+// and a shard number, or h alone (LegacyGroupHigh).
+func isHighToken(t string) bool {
+	n, ok := strings.CutPrefix(t, "h")
+	if !ok {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] < '0' || n[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

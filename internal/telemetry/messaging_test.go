@@ -31,7 +31,7 @@ func TestStartMessaging(t *testing.T) {
 		wantType string
 	}{
 		{Publish, subject.RPC("app-1", "room-1"), "publish liveim.rpc.{app}.{group}", trace.SpanKindProducer, "send"},
-		{Process, subject.GroupHigh("app-1", "room-1"), "process liveim.grp.{app}.{group}.h", trace.SpanKindConsumer, "process"},
+		{Process, subject.GroupHigh("app-1", "room-1", 3), "process liveim.grp.{app}.{group}.h{shard}", trace.SpanKindConsumer, "process"},
 		{Request, subject.User("app-1", "u-1"), "request liveim.usr.{app}.{user}", trace.SpanKindProducer, "send"},
 		{Publish, subject.Auth, "publish liveim.sys.auth", trace.SpanKindProducer, "send"},
 	} {
