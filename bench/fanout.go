@@ -125,6 +125,7 @@ func collect(workers []*worker) (readStats, error) {
 		total.C2C += st.C2C
 		total.Replies += st.Replies
 		total.Rejected += st.Rejected
+		total.RejectedHigh += st.RejectedHigh
 		if total.FirstRejected == "" {
 			total.FirstRejected = st.FirstRejected
 		}

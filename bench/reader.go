@@ -28,6 +28,10 @@ type fanoutReader struct {
 	c2c      int64
 	replies  int64 // replies to sends
 	rejected int64 // replies with an error code
+	// rejectedHigh counts the rejected replies to HIGH sends: a send job
+	// makes every highEvery-th request ID HIGH (0: none).
+	rejectedHigh int64
+	highEvery    uint64
 	firstRej string
 }
 
@@ -90,14 +94,25 @@ func (r *fanoutReader) frame(c *memberConn, payload []byte, now int64) {
 		switch num {
 		case 1: // ServerFrame.reply: the answer to a worker's send
 			r.replies++
+			var id uint64
+			rejected := false
 			forEachField(v, func(num protowire.Number, f []byte) {
-				if num == 2 { // Reply.code
-					r.rejected++
-					if r.firstRej == "" {
-						r.firstRej = string(v)
-					}
+				switch num {
+				case 1: // Reply.id
+					id, _ = protowire.ConsumeVarint(f)
+				case 2: // Reply.code, absent when 0
+					rejected = true
 				}
 			})
+			if rejected {
+				r.rejected++
+				if r.highEvery > 0 && id%r.highEvery == 0 {
+					r.rejectedHigh++
+				}
+				if r.firstRej == "" {
+					r.firstRej = string(v)
+				}
+			}
 		case 2: // ServerFrame.event
 			r.event(c, v, now)
 		case 3: // ServerFrame.batch

@@ -45,12 +45,13 @@ func runSends(cfg Config, srv *servers, workers []*worker, members int, res *Res
 	}
 	res.Sent = sent.Normal + sent.High
 	res.Errors += int(sent.Failed)
-	// Rejected sends deliver nothing; they are NORMAL unless HighEvery is 1.
-	okNormal := sent.Normal - st.Rejected
+	// Rejected sends deliver nothing, NORMAL or HIGH: a HIGH send refused
+	// (503 when its HIGH stream lags) is not a HIGH message lost.
+	okNormal, okHigh := sent.Normal-(st.Rejected-st.RejectedHigh), sent.High-st.RejectedHigh
 	perMessage := int64(1)
 	if kind == "group" {
 		perMessage = int64(cfg.Connections / cfg.Rooms)
 	}
-	st.account(res, elapsed, okNormal*perMessage, sent.High*perMessage)
+	st.account(res, elapsed, okNormal*perMessage, okHigh*perMessage)
 	return ph.start, end, nil
 }

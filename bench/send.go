@@ -56,6 +56,11 @@ func (r *fanoutReader) send(sj sendJob) sendReport {
 		return rep
 	}
 	high := max(sj.HighEvery, 1)
+	if sj.Kind == "group" {
+		r.mu.Lock()
+		r.highEvery = uint64(high) // the replies to IDs it divides are HIGH sends'
+		r.mu.Unlock()
+	}
 	start := time.Now()
 	tick := time.NewTicker(sendTick)
 	defer tick.Stop()

@@ -52,6 +52,7 @@ type readStats struct {
 	C2C           int64        `json:"c2c"`
 	Replies       int64        `json:"replies"`
 	Rejected      int64        `json:"rejected"`
+	RejectedHigh  int64        `json:"rejected_high"` // of Rejected, HIGH sends
 	FirstRejected string       `json:"first_rejected,omitempty"`
 	Hist          latency.Hist `json:"hist"`
 }
@@ -147,7 +148,7 @@ func RunWorker(in io.Reader, out io.Writer) error {
 		case cmd == "report":
 			reader.mu.Lock()
 			answer = readStats{Normal: reader.normal, High: reader.high, HighDups: reader.highDups, C2C: reader.c2c,
-				Replies: reader.replies, Rejected: reader.rejected, FirstRejected: reader.firstRej, Hist: slices.Clone(reader.hist)}
+				Replies: reader.replies, Rejected: reader.rejected, RejectedHigh: reader.rejectedHigh, FirstRejected: reader.firstRej, Hist: slices.Clone(reader.hist)}
 			reader.mu.Unlock()
 		case cmd == "send":
 			var sj sendJob
