@@ -32,7 +32,7 @@ type fanoutReader struct {
 	// makes every highEvery-th request ID HIGH (0: none).
 	rejectedHigh int64
 	highEvery    uint64
-	firstRej string
+	firstRej     string
 }
 
 // memberConn is one receiving socket.
