@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -371,6 +372,7 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 		view, inTail = gs.high.view(req.AfterSeqnum, since, r.cfg.ResumeBatch, int(r.nc.MaxPayload()/2))
 		r.resumes[b2i(inTail)].Add(1)
 	}
+	tailFrom, offers, deleteSeq := gs.high.from, gs.high.offers, gs.g.DeleteSeq
 	if inTail && len(inFlight) == 0 && req.AfterDeleteSeq >= lastDelete {
 		// Nothing to wait for and nothing to read: answered from here.
 		msgs, more := view.taken()
@@ -402,6 +404,7 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 				// stream takes it.
 				_ = inFlight[n-1].wait()
 			}
+			settled := len(inFlight) == 0 || inFlight[len(inFlight)-1].finished()
 			var msgs []*liveimpb.Message
 			var more bool
 			if inTail {
@@ -412,9 +415,20 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 					return nil, liveimpb.ErrUnavailable.With("HIGH stream: the group's recent messages are not stored; retry")
 				}
 			} else {
+				p := r.readHigh(ctx, j.appID, j.groupID, req.AfterSeqnum, since)
 				var err error
-				if msgs, more, err = r.highAfter(ctx, j.appID, j.groupID, req.AfterSeqnum, since); err != nil {
+				if msgs, more, err = p.done(); err != nil {
 					return nil, err
+				}
+				// When the read saw every message up to where the tail
+				// starts, the tail may start where the read did: the next
+				// resumes from there read memory (the members of a room
+				// resuming after its router and gateway restarted ask for
+				// nearly the same). Not when a message of the group was
+				// still on its way to the stream after the wait.
+				if seen, ok := p.reaching(tailFrom); ok && settled {
+					mark := tailMark{from: tailFrom, offers: offers, deleteSeq: deleteSeq}
+					j.w.post(func(w *worker) { w.prependHigh(gs, req.AfterSeqnum, mark, seen) })
 				}
 			}
 			rep.HasMore = rep.HasMore || more
@@ -486,18 +500,24 @@ func (r *Router) unstreamFrom(ctx context.Context, stream jetstream.Stream, subj
 // stream takes one of appID's stream reads (Config.ResumeReadRate): past
 // them a resume ends its page early, or, with nothing read yet, is 412.
 func (r *Router) highAfter(ctx context.Context, appID, groupID string, after, since int64) ([]*liveimpb.Message, bool, error) {
-	p := highPage{r: r, budget: r.nc.MaxPayload() / 2, since: since}
+	return r.readHigh(ctx, appID, groupID, after, since).done()
+}
+
+// readHigh reads a page of highAfter, keeping what it saw.
+func (r *Router) readHigh(ctx context.Context, appID, groupID string, after, since int64) *highPage {
+	p := &highPage{r: r, budget: r.nc.MaxPayload() / 2, since: since}
 	p.charge = func() bool { return r.streamReads.Allow(appID, r.now()) }
 	if r.legacyHigh != nil {
-		if err := p.read(ctx, r.legacyHigh, subject.LegacyGroupHigh(appID, groupID), after); err != nil || p.more {
-			return p.done(err)
+		if p.err = p.read(ctx, r.legacyHigh, subject.LegacyGroupHigh(appID, groupID), after); p.err != nil || p.more {
+			return p
 		}
-		if n := len(p.out); n > 0 {
-			after = p.out[n-1].Seqnum
+		if n := len(p.seen); n > 0 {
+			after = p.seen[n-1].msg.Seqnum
 		}
 	}
 	stream, subj := r.highStream(appID, groupID)
-	return p.done(p.read(ctx, stream, subj, after))
+	p.err = p.read(ctx, stream, subj, after)
+	return p
 }
 
 // highPage is one resume page being read from the HIGH streams.
@@ -508,6 +528,18 @@ type highPage struct {
 	charge func() bool
 	out    []*liveimpb.Message
 	more   bool
+	err    error
+	// seen is every message read, in order, noStorage ones left out of
+	// out included: with more false, all the group's messages after the
+	// page's start; with more, those up to the last (a tail may take
+	// them, tail.go).
+	seen []seenHigh
+}
+
+// seenHigh is a HIGH message read from a stream.
+type seenHigh struct {
+	msg       *liveimpb.Message
+	noStorage bool
 }
 
 // read adds the messages of subj in stream with a seqnum above after.
@@ -524,7 +556,9 @@ func (p *highPage) read(ctx context.Context, stream jetstream.Stream, subj strin
 			return false
 		}
 		msg := sf.GetEvent().GetGroupMessage()
-		if m.Header.Get(subject.HeaderNoStorage) != "" && msg.Timestamp < p.since {
+		noStorage := m.Header.Get(subject.HeaderNoStorage) != ""
+		p.seen = append(p.seen, seenHigh{msg: msg, noStorage: noStorage})
+		if noStorage && msg.Timestamp < p.since {
 			return true
 		}
 		p.out = append(p.out, msg)
@@ -538,9 +572,21 @@ func (p *highPage) read(ctx context.Context, stream jetstream.Stream, subj strin
 	return cmp.Or(err, bad)
 }
 
+// reaching returns the messages read up to seqnum from, and whether the
+// read saw every message of the group up to there: it ended at the last,
+// or read past from.
+func (p *highPage) reaching(from int64) ([]seenHigh, bool) {
+	n := len(p.seen)
+	if p.err != nil || p.more && (n == 0 || p.seen[n-1].msg.Seqnum < from) {
+		return nil, false
+	}
+	i := sort.Search(n, func(i int) bool { return p.seen[i].msg.Seqnum > from })
+	return p.seen[:i], true
+}
+
 // done returns the page, or its error.
-func (p *highPage) done(err error) ([]*liveimpb.Message, bool, error) {
-	switch {
+func (p *highPage) done() ([]*liveimpb.Message, bool, error) {
+	switch err := p.err; {
 	case errors.Is(err, errStreamReads):
 		return nil, false, liveimpb.ErrTooFast.With("this app's resumes read the HIGH stream over %.0f messages/s; retry", p.r.cfg.ResumeReadRate)
 	case err != nil:

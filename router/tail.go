@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
@@ -26,6 +27,10 @@ type highTail struct {
 	// then the seqnum of the last entry its worker's budget dropped.
 	from    int64
 	entries []*tailEntry
+	// offers counts the group's messages offered to the stream again
+	// (offered): one of before from may land after a read of the stream
+	// that a prepend would trust.
+	offers int
 }
 
 // tailEntry is one HIGH message of a tail. The worker owns its fields; a
@@ -64,6 +69,12 @@ func (w *worker) addHigh(gs *groupState, msg *liveimpb.Message, ack *highAck, no
 	b.queue = append(b.queue, e)
 	b.bytes += e.size
 	b.live++
+	w.trimTail()
+}
+
+// trimTail drops the worker's oldest tail entries past its budget.
+func (w *worker) trimTail() {
+	b := &w.tail
 	for b.bytes > b.max && b.head < len(b.queue) {
 		old := b.queue[b.head]
 		b.queue[b.head] = nil
@@ -71,8 +82,9 @@ func (w *worker) addHigh(gs *groupState, msg *liveimpb.Message, ack *highAck, no
 		if old.tail == nil {
 			continue // its group left memory: already uncounted
 		}
-		// A worker adds a group's messages in seqnum order, so a group's
-		// oldest entry in the queue is the first of its tail.
+		// A worker adds a group's messages in seqnum order, and puts
+		// those a prepend brings at the front, so a group's oldest entry
+		// in the queue is the first of its tail.
 		ot := old.tail
 		ot.entries[0] = nil
 		ot.entries = ot.entries[1:]
@@ -132,9 +144,51 @@ func (t *highTail) deleted(seq int64) {
 // offered records that a message was offered to the stream again (a
 // retried send whose first offer the router gave up).
 func (t *highTail) offered(seq int64, ack *highAck) {
+	t.offers++
 	if i := t.find(seq - 1); i < len(t.entries) && t.entries[i].msg.Seqnum == seq {
 		t.entries[i].ack = ack
 	}
+}
+
+// tailMark is what a resume noted of a group's tail before it read the
+// stream off the worker.
+type tailMark struct {
+	from      int64
+	offers    int
+	deleteSeq int64
+}
+
+// prependHigh makes gs's tail start at after with the messages a resume
+// read from the stream, seen, every message of the group from after to
+// mark.from: unless the group, its tail or its deletions changed since the
+// resume noted mark. The entries go to the front of the worker's queue,
+// so they are the first to go past the budget: they never push out a
+// later message.
+func (w *worker) prependHigh(gs *groupState, after int64, mark tailMark, seen []seenHigh) {
+	t := &gs.high
+	if w.groups[groupKey(gs.g.AppID, gs.g.ID)] != gs || t.from != mark.from || t.offers != mark.offers || gs.g.DeleteSeq != mark.deleteSeq || after >= t.from {
+		return
+	}
+	es := make([]*tailEntry, 0, len(seen))
+	for _, m := range seen {
+		if m.msg.Seqnum > after && m.msg.Seqnum <= t.from {
+			es = append(es, &tailEntry{msg: m.msg, noStorage: m.noStorage, size: proto.Size(m.msg) + tailOverhead, tail: t})
+		}
+	}
+	t.entries = slices.Concat(es, t.entries)
+	t.from = after
+	b := &w.tail
+	if b.head >= len(es) {
+		b.head -= len(es)
+		copy(b.queue[b.head:], es)
+	} else {
+		b.queue, b.head = slices.Concat(es, b.queue[b.head:]), 0
+	}
+	for _, e := range es {
+		b.bytes += e.size
+		b.live++
+	}
+	w.trimTail()
 }
 
 // tailView is what a resume takes off the worker of a tail: the messages

@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -49,6 +50,26 @@ func TestTailBudget(t *testing.T) {
 			load(i)
 			stale.lastSeq++ // a send of the forgotten state finishing late
 			w.addHigh(stale, &liveimpb.Message{Seqnum: stale.lastSeq}, nil, false)
+		case p < 8 && g.gs.high.from > 20:
+			// A stream read from k before the tail's start.
+			from := g.gs.high.from
+			after := from - 1 - int64(rnd.IntN(20))
+			var seen []seenHigh
+			var prepended []int64
+			for seq := after + 1; seq <= from+int64(rnd.IntN(3)); seq++ {
+				seen = append(seen, seenHigh{msg: &liveimpb.Message{Seqnum: seq, Data: strings.Repeat("y", rnd.IntN(2000))}})
+				if seq <= from {
+					prepended = append(prepended, seq)
+				}
+			}
+			w.prependHigh(g.gs, after, tailMark{from: from, offers: g.gs.high.offers, deleteSeq: g.gs.g.DeleteSeq}, seen)
+			var kept []int64
+			for _, s := range g.sent {
+				if s > from {
+					kept = append(kept, s)
+				}
+			}
+			g.sent = append(prepended, kept...)
 		default:
 			g.gs.lastSeq++
 			m := &liveimpb.Message{Seqnum: g.gs.lastSeq, Data: strings.Repeat("x", rnd.IntN(2000))}
@@ -102,5 +123,76 @@ func TestTailQueueOfForgottenGroups(t *testing.T) {
 		if n := len(w.tail.queue) - w.tail.head; n > 1024+10 {
 			t.Fatalf("round %d: the queue holds %d entries of forgotten groups", round, n)
 		}
+	}
+}
+
+// TestPrependHigh: a stream read that reached back to where a tail
+// starts makes the tail start where the read did, noStorage and all, at
+// the front of the worker's queue (the first to go past the budget); a
+// read noted before the tail, the group's re-offers or its deletions
+// changed, or of a group since forgotten, changes nothing.
+func TestPrependHigh(t *testing.T) {
+	w := newWorker(&Router{cfg: Config{ResumeMemory: 1 << 30, Workers: 1}})
+	load := func() *groupState {
+		gs := &groupState{g: storage.Group{AppID: "app", ID: "room"}, high: highTail{from: 100}}
+		w.groups[groupKey("app", "room")] = gs
+		return gs
+	}
+	gs := load()
+	msg := func(seq int64) *liveimpb.Message { return &liveimpb.Message{Seqnum: seq, Timestamp: seq} }
+	for seq := int64(101); seq <= 110; seq++ {
+		w.addHigh(gs, msg(seq), nil, false)
+	}
+	var seen []seenHigh
+	for seq := int64(81); seq <= 100; seq++ { // a read from 80 that went past 100
+		seen = append(seen, seenHigh{msg: msg(seq), noStorage: seq%2 == 0})
+	}
+	mark := tailMark{from: gs.high.from, offers: gs.high.offers, deleteSeq: gs.g.DeleteSeq}
+	seqsOf := func(v tailView) (out []int64) {
+		for _, m := range v.msgs {
+			out = append(out, m.Seqnum)
+		}
+		return out
+	}
+
+	stale := mark
+	stale.offers--
+	w.prependHigh(gs, 80, stale, seen)
+	gs.g.DeleteSeq++
+	w.prependHigh(gs, 80, mark, seen)
+	gs.g.DeleteSeq--
+	if _, ok := gs.high.view(85, 0, 100, 1<<20); ok || gs.high.from != 100 {
+		t.Fatalf("a read noted before a re-offer or a deletion was taken: from %d", gs.high.from)
+	}
+
+	w.prependHigh(gs, 80, mark, seen)
+	v, ok := gs.high.view(85, 95, 100, 1<<20) // a member there since 95
+	if !ok || gs.high.from != 80 {
+		t.Fatalf("after the prepend: from %d, view ok %v", gs.high.from, ok)
+	}
+	var want []int64
+	for seq := int64(86); seq <= 110; seq++ {
+		if seq > 100 || seq%2 == 1 || seq >= 95 {
+			want = append(want, seq)
+		}
+	}
+	if got := seqsOf(v); !slices.Equal(got, want) {
+		t.Fatalf("resume after 85 for a member since 95: %v, want %v", got, want)
+	}
+	if w.tail.live != 30 || w.tail.queue[w.tail.head].msg.Seqnum != 81 {
+		t.Fatalf("%d entries, the queue's front %d: want 30, 81 first", w.tail.live, w.tail.queue[w.tail.head].msg.Seqnum)
+	}
+	// Past the budget the prepended go first.
+	w.tail.max = w.tail.bytes - 1
+	w.trimTail()
+	if gs.high.from != 81 || len(gs.high.entries) != 29 {
+		t.Fatalf("past the budget: from %d, %d entries; want 81, 29", gs.high.from, len(gs.high.entries))
+	}
+
+	w.forget(gs)
+	again := load()
+	w.prependHigh(gs, 0, tailMark{from: gs.high.from}, seen)
+	if again.high.from != 100 || len(again.high.entries) != 0 {
+		t.Fatal("a read of a forgotten state changed the group loaded since")
 	}
 }
