@@ -373,12 +373,13 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 		r.resumes[b2i(inTail)].Add(1)
 	}
 	tailFrom, offers, deleteSeq := gs.high.from, gs.high.offers, gs.g.DeleteSeq
-	if inTail && len(inFlight) == 0 && req.AfterDeleteSeq >= lastDelete {
-		// Nothing to wait for and nothing to read: answered from here.
-		msgs, more := view.taken()
-		rep.Messages, rep.HasMore = msgs, more
-		return &liveimpb.Reply{Body: &liveimpb.Reply_ResumeGroup{ResumeGroup: rep}}, nil
-	}
+	// A send of a state of the group this worker dropped (a save
+	// conflict) may still be at the store: its message, after the read,
+	// would be in neither the read nor the tail.
+	staleSends := j.w.sendingOf(groupKey(j.appID, j.groupID), gs)
+	// The reply is made off the worker, even from memory: encoding up to
+	// half a NATS message is the resume's cost, and the worker's other
+	// groups (other apps') should not wait for it.
 	return r.answerLater(j, func() (*liveimpb.Reply, error) {
 		var deleted map[string]bool
 		if req.AfterDeleteSeq < lastDelete {
@@ -409,9 +410,10 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 			var more bool
 			if inTail {
 				if msgs, more = view.taken(); len(msgs) == 0 && more {
-					// Every message of the view was given up: the
-					// stream is in trouble, and an empty page with more
-					// would end the client's resume.
+					// Every message of the view was given up while the
+					// resume waited: an empty page with more would end
+					// the client's resume. The next resume leaves them
+					// out of its view.
 					return nil, liveimpb.ErrUnavailable.With("HIGH stream: the group's recent messages are not stored; retry")
 				}
 			} else {
@@ -426,7 +428,7 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 				// resuming after its router and gateway restarted ask for
 				// nearly the same). Not when a message of the group was
 				// still on its way to the stream after the wait.
-				if seen, ok := p.reaching(tailFrom); ok && settled {
+				if seen, ok := p.reaching(tailFrom); ok && settled && !staleSends {
 					mark := tailMark{from: tailFrom, offers: offers, deleteSeq: deleteSeq}
 					j.w.post(func(w *worker) { w.prependHigh(gs, req.AfterSeqnum, mark, seen) })
 				}
@@ -464,8 +466,10 @@ func (r *Router) unstreamHigh(ctx context.Context, j job, seq int64) {
 	}
 	stream, subj := r.highStream(j.appID, j.groupID)
 	err := r.unstreamFrom(ctx, stream, subj, seq)
-	if r.legacyHigh != nil {
-		err = cmp.Or(err, r.unstreamFrom(ctx, r.legacyHigh, subject.LegacyGroupHigh(j.appID, j.groupID), seq))
+	if legacy := r.legacy(); legacy != nil {
+		if lerr := r.unstreamFrom(ctx, legacy, subject.LegacyGroupHigh(j.appID, j.groupID), seq); !r.legacyGone(lerr) {
+			err = cmp.Or(err, lerr)
+		}
 	}
 	if err != nil {
 		r.log.Warn("a deleted HIGH message stays in the HIGH stream", telemetry.LogAppID, j.appID, telemetry.LogGroupID, j.groupID, "seqnum", seq, "err", err)
@@ -498,7 +502,8 @@ func (r *Router) unstreamFrom(ctx context.Context, stream jetstream.Stream, subj
 // carries them: 1,000 HIGH messages of up to 15 KiB each made a reply too
 // large to send, and a client's resume got nothing. Each get from a
 // stream takes one of appID's stream reads (Config.ResumeReadRate): past
-// them a resume ends its page early, or, with nothing read yet, is 412.
+// them a resume ends its page early, and a resume that finds them used up
+// is 412.
 func (r *Router) highAfter(ctx context.Context, appID, groupID string, after, since int64) ([]*liveimpb.Message, bool, error) {
 	return r.readHigh(ctx, appID, groupID, after, since).done()
 }
@@ -506,9 +511,27 @@ func (r *Router) highAfter(ctx context.Context, appID, groupID string, after, si
 // readHigh reads a page of highAfter, keeping what it saw.
 func (r *Router) readHigh(ctx context.Context, appID, groupID string, after, since int64) *highPage {
 	p := &highPage{r: r, budget: r.nc.MaxPayload() / 2, since: since}
-	p.charge = func() bool { return r.streamReads.Allow(appID, r.now()) }
-	if r.legacyHigh != nil {
-		if p.err = p.read(ctx, r.legacyHigh, subject.LegacyGroupHigh(appID, groupID), after); p.err != nil || p.more {
+	// A page starts only while the app has reads left; until it has a
+	// message to give it reads on credit (the search for the first
+	// message, noStorage messages it skips), so a page always gets one
+	// and the client progresses; then it ends when the reads do. The
+	// next page waits for the credit to be paid back.
+	if !r.streamReads.Allow(appID, r.now()) {
+		p.err = errStreamReads
+		return p
+	}
+	p.charge = func() bool {
+		if len(p.out) == 0 {
+			r.streamReads.Owe(appID, 1, r.now())
+			return true
+		}
+		return r.streamReads.Allow(appID, r.now())
+	}
+	if legacy := r.legacy(); legacy != nil {
+		switch p.err = p.read(ctx, legacy, subject.LegacyGroupHigh(appID, groupID), after); {
+		case r.legacyGone(p.err):
+			p.err = nil // nothing read: it was there at the search's start or not at all
+		case p.err != nil || p.more:
 			return p
 		}
 		if n := len(p.seen); n > 0 {
@@ -587,12 +610,28 @@ func (p *highPage) reaching(from int64) ([]seenHigh, bool) {
 // done returns the page, or its error.
 func (p *highPage) done() ([]*liveimpb.Message, bool, error) {
 	switch err := p.err; {
+	case errors.Is(err, errNoHighStream):
+		return nil, false, unavailableHigh(err)
 	case errors.Is(err, errStreamReads):
 		return nil, false, liveimpb.ErrTooFast.With("this app's resumes read the HIGH stream over %.0f messages/s; retry", p.r.cfg.ResumeReadRate)
 	case err != nil:
 		return nil, false, err
 	}
 	return p.out, p.more, nil
+}
+
+// errNoHighStream is a HIGH stream that is not there: 503 for a shard
+// (unavailableHigh), the end of the stream of before the shards
+// (legacyGone). Not a liveimpb.Error, whose errors.Is matches any of the
+// same code.
+var errNoHighStream = errors.New("router: the HIGH stream is not there")
+
+// unavailableHigh is err as a client sees it: errNoHighStream is 503.
+func unavailableHigh(err error) error {
+	if errors.Is(err, errNoHighStream) {
+		return liveimpb.ErrUnavailable.With("HIGH stream: not found")
+	}
+	return err
 }
 
 // errStreamReads ends a scan whose charge refused a get.
@@ -606,6 +645,9 @@ var errStreamReads = errors.New("router: the app's HIGH stream reads are used up
 // when it says no the scan ends with errStreamReads.
 func (r *Router) scanHigh(ctx context.Context, stream jetstream.Stream, subj string, after int64, charge func() bool, fn func(*jetstream.RawStreamMsg, int64) bool) error {
 	info, err := stream.Info(ctx)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return errNoHighStream
+	}
 	if err != nil {
 		return liveimpb.ErrUnavailable.With("HIGH stream: %v", err)
 	}
@@ -669,10 +711,15 @@ func (r *Router) scanHigh(ctx context.Context, stream jetstream.Stream, subj str
 func (r *Router) lastHighSeq(ctx context.Context, appID, groupID string) (int64, error) {
 	stream, subj := r.highStream(appID, groupID)
 	last, err := lastSeqIn(ctx, stream, subj)
-	if err != nil || last > 0 || r.legacyHigh == nil {
-		return last, err
+	legacy := r.legacy()
+	if err != nil || last > 0 || legacy == nil {
+		return last, unavailableHigh(err)
 	}
-	return lastSeqIn(ctx, r.legacyHigh, subject.LegacyGroupHigh(appID, groupID))
+	last, err = lastSeqIn(ctx, legacy, subject.LegacyGroupHigh(appID, groupID))
+	if r.legacyGone(err) {
+		return 0, nil
+	}
+	return last, err
 }
 
 // lastSeqIn returns the seqnum of the last message of subj in stream, 0
@@ -681,6 +728,9 @@ func lastSeqIn(ctx context.Context, stream jetstream.Stream, subj string) (int64
 	m, err := stream.GetLastMsgForSubject(ctx, subj)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
+	}
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, errNoHighStream
 	}
 	if err != nil {
 		return 0, liveimpb.ErrUnavailable.With("HIGH stream: %v", err)

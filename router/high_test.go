@@ -208,19 +208,12 @@ func publishTestHigh(r *Router, groupID string, part int, id string, seq int64, 
 // stream to shards keeps the old stream while it holds messages. A
 // resume reads a group's messages there first, then its shard's; a
 // group's last seqnum at load counts them; a deleted message leaves it
-// too. Once empty, the next router to start deletes it. Routers with
-// another HIGH stream count refuse to start.
+// too. Once empty and unwritten for --high-max-age, the next router to
+// start deletes it. Routers with another HIGH stream count refuse to
+// start.
 func TestHighStreamOfBeforeTheShards(t *testing.T) {
 	ctx := context.Background()
-	nc := natstest.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	legacy, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: subject.LegacyHighStream, Subjects: []string{"liveim.grp.*.*.h"}, Storage: jetstream.FileStorage})
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js, legacy := withLegacyHighStream(t)
 	publish := func(subj string, seq int64) {
 		msg := &liveimpb.Message{MessageId: fmt.Sprint("m", seq), GroupId: "room", Seqnum: seq, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
 		frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
@@ -242,7 +235,7 @@ func TestHighStreamOfBeforeTheShards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.legacyHigh == nil {
+	if r.legacy() == nil {
 		t.Fatal("the stream of before the shards, with messages, is not read")
 	}
 	for seq := int64(6); seq <= 8; seq++ {
@@ -286,14 +279,39 @@ func TestHighStreamOfBeforeTheShards(t *testing.T) {
 	if err := legacy.Purge(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r2, err := routerOn(t, nc, Config{})
+	// Emptied, it stays while a router of before the shards may still
+	// publish into it: until nothing was written for --high-max-age.
+	if r2, err := routerOn(t, nc, Config{}); err != nil || r2.legacy() == nil {
+		t.Fatalf("a router starting as the stream of before the shards emptied: %v; reads it: %v", err, r2.legacy() != nil)
+	}
+	later, err := New(Config{}, nc, r.store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r2.legacyHigh != nil {
-		t.Fatal("the emptied stream of before the shards is still read")
+	later.now = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	if err := later.setupStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if later.legacy() != nil {
+		t.Fatal("the stream of before the shards, empty and unwritten for --high-max-age, is still read")
 	}
 	if _, err := js.Stream(ctx, subject.LegacyHighStream); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("the emptied stream of before the shards: %v, want it deleted", err)
 	}
+}
+
+// withLegacyHighStream is a NATS server holding the HIGH stream of before
+// the shards, as a cluster upgraded from it does.
+func withLegacyHighStream(t *testing.T) (*nats.Conn, jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	nc := natstest.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: subject.LegacyHighStream, Subjects: []string{"liveim.grp.*.*.h"}, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js, legacy
 }

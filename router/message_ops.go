@@ -101,6 +101,24 @@ func (r *Router) deleteMessage(ctx context.Context, j job, c *liveimpb.Caller, r
 	if req.MessageId == "" {
 		return nil, liveimpb.InvalidParam("messageId", "required")
 	}
+	// A message stored but not yet delivered (its send queued behind the
+	// group's earlier ones at the store) would be delivered, and a HIGH
+	// one put in the stream and the tail, after its deletion
+	// (e2e.TestAuditDeleteOfQueuedHighResurfaces): the deletion waits for
+	// the group's sends queued now, without holding up the worker.
+	if j.w.afterSends(groupKey(j.appID, j.groupID), func(*worker) {
+		if rep, err := r.deleteStoredMessage(ctx, j, c, req); err != errLater {
+			j.done(rep, err)
+		}
+	}) {
+		return nil, errLater
+	}
+	return r.deleteStoredMessage(ctx, j, c, req)
+}
+
+// deleteStoredMessage is deleteMessage once the group's sends queued
+// before it are finished.
+func (r *Router) deleteStoredMessage(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.DeleteMessageRequest) (*liveimpb.Reply, error) {
 	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part)
 	if err != nil {
 		return nil, err

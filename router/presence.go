@@ -330,8 +330,8 @@ func (r *Router) deleteGroup(ctx context.Context, j job) (*liveimpb.Reply, error
 	if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
 		r.log.Warn("purge the deleted group's HIGH messages", "app_id", j.appID, "group_id", j.groupID, "err", err)
 	}
-	if r.legacyHigh != nil {
-		if err := r.legacyHigh.Purge(ctx, jetstream.WithPurgeSubject(subject.LegacyGroupHigh(j.appID, j.groupID))); err != nil {
+	if legacy := r.legacy(); legacy != nil {
+		if err := legacy.Purge(ctx, jetstream.WithPurgeSubject(subject.LegacyGroupHigh(j.appID, j.groupID))); err != nil && !r.legacyGone(err) {
 			r.log.Warn("purge the deleted group's HIGH messages", "app_id", j.appID, "group_id", j.groupID, "stream", subject.LegacyHighStream, "err", err)
 		}
 	}

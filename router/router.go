@@ -45,10 +45,10 @@ type Router struct {
 	gatewayIDs  interner // of members' sessions
 	parts       *partitions
 	auditClient *http.Client
-	highs       []jetstream.Stream // the HIGH stream shards (highStream)
-	legacyHigh  jetstream.Stream   // the HIGH stream of before the shards while it holds messages, else nil
-	highChains  highChains         // HIGH messages on their way to their HIGH stream
-	quit        chan struct{}      // closed when Run returns: the HIGH chains give up
+	highs       []jetstream.Stream           // the HIGH stream shards (highStream)
+	legacyHigh  atomic.Pointer[legacyStream] // the HIGH stream of before the shards while it is there (legacy)
+	highChains  highChains                   // HIGH messages on their way to their HIGH stream
+	quit        chan struct{}                // closed when Run returns: the HIGH chains give up
 
 	qmu       sync.RWMutex // guards closing the workers' queues
 	qclosed   bool
@@ -391,10 +391,14 @@ const highStreamsKey = "liveim_high_streams"
 // it is empty.
 func (r *Router) setupHighStreams(ctx context.Context) error {
 	n := strconv.Itoa(r.cfg.HighStreams)
-	if s, err := r.js.Stream(ctx, subject.HighStream(0)); err == nil {
+	switch s, err := r.js.Stream(ctx, subject.HighStream(0)); {
+	case err == nil:
 		if have := s.CachedInfo().Config.Metadata[highStreamsKey]; have != n {
 			return fmt.Errorf("%w: %s says %s, this router --high-streams %s", errHighStreamsDiffer, subject.HighStream(0), have, n)
 		}
+	case !errors.Is(err, jetstream.ErrStreamNotFound):
+		// Unchecked, the streams would take this router's count.
+		return fmt.Errorf("router: stream %s: %w", subject.HighStream(0), err)
 	}
 	r.highs = make([]jetstream.Stream, r.cfg.HighStreams)
 	for i := range r.highs {
@@ -420,15 +424,40 @@ func (r *Router) setupHighStreams(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("router: stream %s: %w", subject.LegacyHighStream, err)
 	}
-	if info, err := legacy.Info(ctx); err == nil && info.State.Msgs == 0 {
+	// Deleted once empty, and written to by no router for --high-max-age:
+	// a router of before the shards, still running in a rolling upgrade,
+	// keeps publishing into it.
+	if info, err := legacy.Info(ctx); err == nil && info.State.Msgs == 0 && r.now().Sub(info.State.LastTime) > r.cfg.HighMaxAge {
 		if err := r.js.DeleteStream(ctx, subject.LegacyHighStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			r.log.Warn("delete the emptied HIGH stream of before its shards", "stream", subject.LegacyHighStream, "err", err)
 		}
 		return nil
 	}
-	r.log.Info("reading the HIGH stream of before its shards until it is empty", "stream", subject.LegacyHighStream)
-	r.legacyHigh = legacy
+	r.log.Info("reading the HIGH stream of before its shards while it is there", "stream", subject.LegacyHighStream)
+	r.legacyHigh.Store(&legacyStream{legacy})
 	return nil
+}
+
+// legacyStream holds the HIGH stream of before the shards.
+type legacyStream struct{ jetstream.Stream }
+
+// legacy returns the HIGH stream of before the shards, nil once it is
+// gone (deleted by another router or by hand).
+func (r *Router) legacy() jetstream.Stream {
+	if l := r.legacyHigh.Load(); l != nil {
+		return l.Stream
+	}
+	return nil
+}
+
+// legacyGone reports whether err says the HIGH stream of before the
+// shards is gone, and then stops reading it.
+func (r *Router) legacyGone(err error) bool {
+	if err != nil && (errors.Is(err, errNoHighStream) || errors.Is(err, jetstream.ErrStreamNotFound)) {
+		r.legacyHigh.Store(nil)
+		return true
+	}
+	return false
 }
 
 // highStream returns the HIGH stream shard of a group and the subject of

@@ -33,6 +33,20 @@ type pendingSend struct {
 	msg    *liveimpb.Message
 	stored chan struct{} // closed once the store has answered
 	err    error         // the store's answer, read after stored is closed
+	// then run on the worker once it is finished (afterSends).
+	then []func(*worker)
+}
+
+// afterSends runs fn on the worker once the group's sends queued now are
+// finished; it reports false, and runs nothing, when none is queued.
+func (w *worker) afterSends(key string, fn func(*worker)) bool {
+	q := w.sends[key]
+	if len(q) == 0 {
+		return false
+	}
+	last := q[len(q)-1]
+	last.then = append(last.then, fn)
+	return true
 }
 
 // queueSend stores p's message off the worker and queues p to be
@@ -60,6 +74,17 @@ func (w *worker) queueSend(p *pendingSend) {
 	}()
 }
 
+// sendingOf reports whether the group has sends queued that another of
+// its states, since dropped, sequenced.
+func (w *worker) sendingOf(key string, gs *groupState) bool {
+	for _, p := range w.sends[key] {
+		if p.gs != gs {
+			return true
+		}
+	}
+	return false
+}
+
 // sending reports whether a group has sends queued.
 func (w *worker) sending(appID, groupID string) bool {
 	return len(w.sends[groupKey(appID, groupID)]) > 0
@@ -71,6 +96,12 @@ func (w *worker) sending(appID, groupID string) bool {
 // so a group dropped and loaded again still delivers in order.
 func (w *worker) finishSends(key string, wait bool) {
 	q := w.sends[key]
+	var then []func(*worker)
+	defer func() { // once the queue is what it is: they may queue sends
+		for _, fn := range then {
+			fn(w)
+		}
+	}()
 	for len(q) > 0 {
 		p := q[0]
 		if wait {
@@ -90,6 +121,7 @@ func (w *worker) finishSends(key string, wait bool) {
 		if rep, err := w.r.sent(p); err != errLater {
 			p.j.done(rep, err)
 		}
+		then = append(then, p.then...)
 	}
 	delete(w.sends, key)
 }

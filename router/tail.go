@@ -118,10 +118,12 @@ func (b *tailBudget) compact() {
 	}
 }
 
-// dropTail uncounts the tail of a group leaving the worker's memory.
+// dropTail uncounts the tail of a group leaving the worker's memory. Its
+// entries stay in the worker's queue until they are skipped or compacted,
+// without their messages.
 func (w *worker) dropTail(gs *groupState) {
 	for _, e := range gs.high.entries {
-		e.tail = nil
+		e.tail, e.msg, e.ack = nil, nil, nil
 		w.tail.bytes -= e.size
 		w.tail.live--
 	}
@@ -202,14 +204,16 @@ type tailView struct {
 // view returns the tail's messages after seq for a resume, or ok false
 // when the tail does not reach back to seq. Like highAfter it leaves out
 // noStorage messages sent before since (ms), and stops at max messages or
-// bytes (encoded size).
+// bytes (encoded size). It leaves out messages the router gave up too:
+// not in the stream, they would only take the page's room (a page of
+// them alone would reach the client empty, with more).
 func (t *highTail) view(seq, since int64, maxMsgs, maxBytes int) (v tailView, ok bool) {
 	if seq < t.from {
 		return v, false
 	}
 	budget := maxBytes
 	for _, e := range t.entries[t.find(seq):] {
-		if e.deleted || e.noStorage && e.msg.Timestamp < since {
+		if e.deleted || e.noStorage && e.msg.Timestamp < since || e.ack != nil && e.ack.failed() {
 			continue
 		}
 		if len(v.msgs) == maxMsgs || len(v.msgs) > 0 && budget < e.size-tailOverhead {
@@ -223,20 +227,14 @@ func (t *highTail) view(seq, since int64, maxMsgs, maxBytes int) (v tailView, ok
 	return v, true
 }
 
-// taken returns the view's messages the stream took, in order, up to the
-// first one it has not taken yet (a resume has waited for the last of
-// them): what a read of the stream would have found.
+// taken returns the view's messages the stream took, in order (a resume
+// has waited for the last of them): what a read of the stream would have
+// found. One not taken yet is left out, not the ones after it: a message
+// offered again (a retried send the router had given up) may still be on
+// its way while later ones were taken long ago.
 func (v tailView) taken() (msgs []*liveimpb.Message, more bool) {
 	for i, m := range v.msgs {
-		a := v.acks[i]
-		if a == nil {
-			msgs = append(msgs, m)
-			continue
-		}
-		if !a.finished() {
-			return msgs, false
-		}
-		if a.err == nil {
+		if a := v.acks[i]; a == nil || a.finished() && a.err == nil {
 			msgs = append(msgs, m)
 		}
 	}

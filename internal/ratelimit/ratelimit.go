@@ -42,6 +42,13 @@ func (b *Bucket) Allow(now time.Time) bool { return b.Take(1, now) == 1 }
 // Give puts back n tokens taken and not used.
 func (b *Bucket) Give(n int) { b.tokens = min(b.burst, b.tokens+float64(n)) }
 
+// Owe takes n tokens whether the bucket holds them or not: what it lacks
+// is paid back from its refills before anything is allowed again.
+func (b *Bucket) Owe(n int, now time.Time) {
+	b.Take(0, now) // refill up to now
+	b.tokens -= float64(n)
+}
+
 // Keyed is a bucket per key (an app), each allowing rate a second, burst
 // at once; safe for concurrent use. Keys are never forgotten: use it for
 // keys the caller has checked exist (apps, not the IDs a client names).
@@ -56,6 +63,11 @@ type Keyed struct {
 func (k *Keyed) Take(key string, n int, now time.Time) int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	return k.bucket(key, now).Take(n, now)
+}
+
+// bucket returns key's bucket, made full if it has none; k.mu is held.
+func (k *Keyed) bucket(key string, now time.Time) *Bucket {
 	b := k.buckets[key]
 	if b == nil {
 		if k.buckets == nil {
@@ -65,11 +77,19 @@ func (k *Keyed) Take(key string, n int, now time.Time) int {
 		b = &nb
 		k.buckets[key] = b
 	}
-	return b.Take(n, now)
+	return b
 }
 
 // Allow takes one of key's tokens if there is one.
 func (k *Keyed) Allow(key string, now time.Time) bool { return k.Take(key, 1, now) == 1 }
+
+// Owe takes n of key's tokens whether there are so many or not
+// (Bucket.Owe).
+func (k *Keyed) Owe(key string, n int, now time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.bucket(key, now).Owe(n, now)
+}
 
 // Give puts back n of key's tokens taken and not used.
 func (k *Keyed) Give(key string, n int) {

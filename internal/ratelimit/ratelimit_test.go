@@ -33,6 +33,12 @@ func TestBucket(t *testing.T) {
 	if got := b.Take(100, t0.Add(time.Second)); got != 5 {
 		t.Fatalf("took %d of the 5 given back", got)
 	}
+	// What is owed is paid back before anything is allowed again.
+	owing := New(10, 10, t0)
+	owing.Owe(25, t0)
+	if owing.Allow(t0.Add(time.Second)) || !owing.Allow(t0.Add(1600*time.Millisecond)) {
+		t.Fatal("a bucket 15 tokens in debt at 10/s: want nothing for 1.5 s, then a token")
+	}
 	fast := New(1e6, 2000, t0)
 	late := t0.Add(2 * time.Millisecond)
 	if !fast.Allow(late) || !fast.Allow(t0) || !fast.Allow(late) {
@@ -56,6 +62,10 @@ func TestKeyed(t *testing.T) {
 	k.Give("app", 1)
 	if !k.Allow("app", t0) {
 		t.Fatal("a token given back not taken")
+	}
+	k.Owe("other", 5, t0)
+	if k.Allow("other", t0.Add(time.Second)) {
+		t.Fatal("a key 3 tokens in debt allowed one after a second at 1/s")
 	}
 	if !k.Allow("app", t0.Add(time.Second)) {
 		t.Fatal("no refill after a second")
