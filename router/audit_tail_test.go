@@ -17,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/liveim/liveim/internal/natstest"
 	"github.com/liveim/liveim/internal/subject"
 
 	"github.com/liveim/liveim/proto/liveimpb"
