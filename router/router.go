@@ -387,8 +387,8 @@ var errHighStreamsDiffer = errors.New("router: the cluster's HIGH streams are mo
 const highStreamsKey = "liveim_high_streams"
 
 // setupHighStreams creates or checks the HIGH stream shards, and finds the
-// stream of before the shards: read while it holds messages, deleted once
-// it is empty.
+// stream of before the shards: read while it is there, deleted once it is
+// empty and unwritten for HighMaxAge.
 func (r *Router) setupHighStreams(ctx context.Context) error {
 	n := strconv.Itoa(r.cfg.HighStreams)
 	switch s, err := r.js.Stream(ctx, subject.HighStream(0)); {

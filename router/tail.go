@@ -24,7 +24,8 @@ const tailOverhead = 320
 type highTail struct {
 	// from is a seqnum after which every HIGH message the group has sent
 	// is in entries: the group's last seqnum when this router loaded it,
-	// then the seqnum of the last entry its worker's budget dropped.
+	// then the seqnum of the last entry its worker's budget dropped, or
+	// where a stream read that reached it started (prependHigh).
 	from    int64
 	entries []*tailEntry
 	// offers counts the group's messages offered to the stream again
