@@ -33,7 +33,10 @@ func TestResumeFromMemoryAnswersAsTheStream(t *testing.T) {
 		{"budget for the last ~90", 40 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := router.Config{ResumeBatch: 50, Workers: 1, ResumeMemory: tc.memory}
+			// A router extends a tail from a stream read only once the
+			// group's previous owner can land nothing more: DedupeWindow
+			// after it loaded the group (2 min by default).
+			rc := router.Config{ResumeBatch: 50, Workers: 1, ResumeMemory: tc.memory, DedupeWindow: time.Second}
 			c := testcluster.Start(t, testcluster.Options{Router: rc, Gateway: gateway.Config{SendRate: 1e4, SendBurst: 1000}})
 			owner := c.Login(t, 0, "owner", "admin")
 			createGroup(t, owner, "room")
@@ -133,7 +136,8 @@ func TestResumeFromMemoryAnswersAsTheStream(t *testing.T) {
 				t.Fatalf("the new router resumed %d from memory, %d from the stream: want the first from the stream", st.ResumesFromMemory, st.ResumesFromStream)
 			}
 			// The read of the last messages reached the tail's start: a
-			// resume after the 280th reads memory once the tail took them.
+			// resume after the 280th reads memory once the tail took them
+			// (the first such read a DedupeWindow after the load).
 			recent := ask{all[280].msg.Seqnum, lastDelete}
 			deadline := time.Now().Add(20 * time.Second)
 			for before := next.Stats().ResumesFromMemory; ; {

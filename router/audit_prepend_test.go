@@ -21,10 +21,7 @@ import (
 // memory never gave it. Now a resume does not extend the tail while a
 // send of a dropped state of the group is queued.
 func TestAuditPrependMissesStaleGroupStateSend(t *testing.T) {
-	r := testRouter(t, Config{})
-	r.parts.mu.Lock()
-	r.parts.consuming[0] = &consumption{}
-	r.parts.mu.Unlock()
+	r := ownerOfPartition0(t, Config{})
 	ctx := context.Background()
 	w := r.workers[0]
 	key := groupKey("app", "g")

@@ -161,25 +161,8 @@ func TestAuditTailDeadEntriesKeepMessages(t *testing.T) {
 // HIGH messages. Now a page reads on credit until it has a message to
 // give, and the next waits for the credit to be paid back.
 func TestAuditResumeSkippedNoStorageNeverProgresses(t *testing.T) {
-	r := testRouter(t, Config{ResumeBatch: 100, ResumeReadRate: 20})
-	var clock atomic.Int64
-	clock.Store(time.Unix(5000, 0).UnixNano())
-	r.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	r, clock := roomAfterNoStorage(t, 40)
 	ctx := context.Background()
-	publish := func(seq, ts int64, noStorage bool) {
-		msg := &liveimpb.Message{MessageId: fmt.Sprint("m", seq), GroupId: "room", Seqnum: seq, Timestamp: ts, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
-		frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.publishHigh(ctx, "app", "room", -1, msg, frame, noStorage).wait(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for seq := int64(1); seq <= 40; seq++ {
-		publish(seq, 1000, true) // noStorage, before the member (re)joined
-	}
-	publish(41, 3000, false)
 	const since = 2000 // the member's join time
 	var lastErr error
 	for attempt := range 10 {
@@ -205,10 +188,7 @@ func TestAuditResumeSkippedNoStorageNeverProgresses(t *testing.T) {
 // ended its resume without 4 and 5. A stream read gives 4 and 5 (3 is
 // not in the stream yet), and so does taken() now.
 func TestAuditTailUnfinishedReofferHidesLaterMessages(t *testing.T) {
-	r := testRouter(t, Config{})
-	r.parts.mu.Lock()
-	r.parts.consuming[0] = &consumption{}
-	r.parts.mu.Unlock()
+	r := ownerOfPartition0(t, Config{})
 	ctx := context.Background()
 	w := r.workers[0]
 	gs := &groupState{part: 0, g: storage.Group{AppID: "app", ID: "g"}, usedAt: r.now(),
@@ -230,7 +210,7 @@ func TestAuditTailUnfinishedReofferHidesLaterMessages(t *testing.T) {
 	// The sender retries seqnum 3: offered again, the stream slow.
 	again := &highAck{key: groupKey("app", "g"), seq: 3, done: make(chan struct{}), since: time.Now()}
 	w.trackHigh(again)
-	gs.high.offered(3, again)
+	w.offered(gs, 3, again)
 
 	replied := make(chan *liveimpb.ResumeGroupReply, 1)
 	j := job{appID: "app", groupID: "g", part: 0, w: w, done: func(rep *liveimpb.Reply, err error) {
@@ -318,4 +298,31 @@ func resumeNow(r *Router, j job, c *liveimpb.Caller, req *liveimpb.ResumeGroupRe
 		rep, err = a.rep, a.err
 	}
 	return rep.GetResumeGroup(), err
+}
+
+// roomAfterNoStorage is a router whose group "room" of app "app" holds n
+// noStorage HIGH messages sent at 1000 ms, before a member who joined at
+// 2000 ms, then seqnum n+1, sent at 3000 ms; its clock is the returned
+// nanoseconds. The app may read the HIGH stream 20 times a second.
+func roomAfterNoStorage(t *testing.T, n int64) (*Router, *atomic.Int64) {
+	t.Helper()
+	r := testRouter(t, Config{ResumeBatch: 100, ResumeReadRate: 20})
+	clock := new(atomic.Int64)
+	clock.Store(time.Unix(5000, 0).UnixNano())
+	r.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	publish := func(seq, ts int64, noStorage bool) {
+		msg := &liveimpb.Message{MessageId: fmt.Sprint("m", seq), GroupId: "room", Seqnum: seq, Timestamp: ts, Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH}
+		frame, err := eventFrame(&liveimpb.Event{Body: &liveimpb.Event_GroupMessage{GroupMessage: msg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.publishHigh(context.Background(), "app", "room", -1, msg, frame, noStorage).wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq := int64(1); seq <= n; seq++ {
+		publish(seq, 1000, true)
+	}
+	publish(n+1, 3000, false)
+	return r, clock
 }

@@ -377,6 +377,11 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	// conflict) may still be at the store: its message, after the read,
 	// would be in neither the read nor the tail.
 	staleSends := j.w.sendingOf(groupKey(j.appID, j.groupID), gs)
+	// Within DedupeWindow of the group's load the router that owned it
+	// before may still land messages of before the tail's start in the
+	// stream (its HIGH chains, a sender's retry of one it stored):
+	// after the read, they would be in neither.
+	settledOwner := !r.now().Before(gs.lookUpUntil)
 	// The reply is made off the worker, even from memory: encoding up to
 	// half a NATS message is the resume's cost, and the worker's other
 	// groups (other apps') should not wait for it.
@@ -428,7 +433,7 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 				// resuming after its router and gateway restarted ask for
 				// nearly the same). Not when a message of the group was
 				// still on its way to the stream after the wait.
-				if seen, ok := p.reaching(tailFrom); ok && settled && !staleSends {
+				if seen, ok := p.reaching(tailFrom); ok && settled && !staleSends && settledOwner {
 					mark := tailMark{from: tailFrom, offers: offers, deleteSeq: deleteSeq}
 					j.w.post(func(w *worker) { w.prependHigh(gs, req.AfterSeqnum, mark, seen) })
 				}
@@ -513,17 +518,17 @@ func (r *Router) readHigh(ctx context.Context, appID, groupID string, after, sin
 	p := &highPage{r: r, budget: r.nc.MaxPayload() / 2, since: since}
 	// A page starts only while the app has reads left; until it has a
 	// message to give it reads on credit (the search for the first
-	// message, noStorage messages it skips), so a page always gets one
-	// and the client progresses; then it ends when the reads do. The
-	// next page waits for the credit to be paid back.
+	// message, noStorage messages it skips), the app owing at most 10
+	// seconds of reads, so a page gets one and the client progresses;
+	// then it ends when the reads do. The app's next pages wait for the
+	// credit to be paid back.
 	if !r.streamReads.Allow(appID, r.now()) {
 		p.err = errStreamReads
 		return p
 	}
 	p.charge = func() bool {
 		if len(p.out) == 0 {
-			r.streamReads.Owe(appID, 1, r.now())
-			return true
+			return r.streamReads.Owe(appID, 1, r.now())
 		}
 		return r.streamReads.Allow(appID, r.now())
 	}

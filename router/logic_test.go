@@ -211,6 +211,16 @@ func testRouter(t *testing.T, cfg Config) *Router {
 	return r
 }
 
+// ownerOfPartition0 is testRouter owning partition 0, its groups served.
+func ownerOfPartition0(t *testing.T, cfg Config) *Router {
+	t.Helper()
+	r := testRouter(t, cfg)
+	r.parts.mu.Lock()
+	r.parts.consuming[0] = &consumption{}
+	r.parts.mu.Unlock()
+	return r
+}
+
 // routerOn is a router on nc with a store of its own, not running; the
 // error is its streams' set-up's.
 func routerOn(t *testing.T, nc *nats.Conn, cfg Config) (*Router, error) {

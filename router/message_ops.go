@@ -149,6 +149,13 @@ func (r *Router) deleteStoredMessage(ctx context.Context, j job, c *liveimpb.Cal
 	if _, err := r.store.DeleteMessage(ctx, j.appID, j.groupID, req.MessageId, gs.g.DeleteSeq); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("delete message: %w", err)
 	}
+	// A retry of its send (the same clientMsgId) gets the first send's
+	// answer and delivers nothing: a HIGH message given up and deleted
+	// was offered again by its sender's retry, back into the stream.
+	if e := gs.sent.get(req.MessageId); e != nil && e.sequenced {
+		e.setDelivered()
+		e.setEventStored()
+	}
 	if m.Level == int32(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH) {
 		gs.high.deleted(m.Seq)
 		r.unstreamHigh(ctx, j, m.Seq)

@@ -127,7 +127,7 @@ func New(cfg Config, nc *nats.Conn, store storage.Store, logger *slog.Logger, op
 		c2c:         make(chan struct{}, 4096),
 		authSlots:   make(chan struct{}, 4096),
 		offSlots:    make(chan struct{}, 4096),
-		streamReads: &ratelimit.Keyed{Rate: cfg.ResumeReadRate, Burst: cfg.ResumeReadRate},
+		streamReads: &ratelimit.Keyed{Rate: cfg.ResumeReadRate, Burst: cfg.ResumeReadRate, MaxDebt: 10 * cfg.ResumeReadRate},
 		ready:       make(chan struct{}),
 		quit:        make(chan struct{}),
 	}

@@ -256,7 +256,7 @@ func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID 
 			} else {
 				e.ack = ack
 				j.w.trackHigh(ack)
-				gs.high.offered(msg.Seqnum, ack)
+				j.w.offered(gs, msg.Seqnum, ack)
 			}
 		}
 	}

@@ -145,12 +145,29 @@ func (t *highTail) deleted(seq int64) {
 }
 
 // offered records that a message was offered to the stream again (a
-// retried send whose first offer the router gave up).
-func (t *highTail) offered(seq int64, ack *highAck) {
+// retried send whose first offer the router gave up, or one a router
+// that owned the group before stored). One the tail does not hold, though
+// it claims every message after from, makes the tail start after it:
+// resumes from before it read the stream, where it lands.
+func (w *worker) offered(gs *groupState, seq int64, ack *highAck) {
+	t := &gs.high
 	t.offers++
 	if i := t.find(seq - 1); i < len(t.entries) && t.entries[i].msg.Seqnum == seq {
 		t.entries[i].ack = ack
+		return
 	}
+	if seq <= t.from {
+		return
+	}
+	n := t.find(seq)
+	for _, e := range t.entries[:n] {
+		e.tail, e.msg, e.ack = nil, nil, nil // skipped in the worker's queue
+		w.tail.bytes -= e.size
+		w.tail.live--
+	}
+	t.entries = slices.Delete(t.entries, 0, n)
+	t.from = seq
+	w.tail.compact()
 }
 
 // tailMark is what a resume noted of a group's tail before it read the

@@ -196,3 +196,33 @@ func TestPrependHigh(t *testing.T) {
 		t.Fatal("a read of a forgotten state changed the group loaded since")
 	}
 }
+
+// TestOfferedOutsideTheTail: a message offered to the stream again that
+// the tail does not hold, though it claims every message after its start
+// (a send of the router's own, trimmed by the budget, given up and
+// retried), makes the tail start after it; one it holds gets its new
+// offer; one from before its start changes nothing.
+func TestOfferedOutsideTheTail(t *testing.T) {
+	w := newWorker(&Router{cfg: Config{ResumeMemory: 1 << 30, Workers: 1}})
+	gs := &groupState{g: storage.Group{AppID: "app", ID: "room"}, high: highTail{from: 2}}
+	w.groups[groupKey("app", "room")] = gs
+	for _, seq := range []int64{3, 4, 6, 8} {
+		w.addHigh(gs, &liveimpb.Message{Seqnum: seq}, nil, false)
+	}
+	again := &highAck{done: make(chan struct{})}
+	w.offered(gs, 4, again)
+	w.offered(gs, 1, again)
+	if gs.high.from != 2 || len(gs.high.entries) != 4 || gs.high.entries[1].ack != again {
+		t.Fatalf("after offers of a held message and one of before the start: from %d, %d entries", gs.high.from, len(gs.high.entries))
+	}
+	w.offered(gs, 7, again) // not held: 6 and 8 were, 7 was trimmed
+	if gs.high.from != 7 || len(gs.high.entries) != 1 || gs.high.entries[0].msg.Seqnum != 8 {
+		t.Fatalf("after an offer of 7, which the tail lacks: from %d, %d entries", gs.high.from, len(gs.high.entries))
+	}
+	if w.tail.live != 1 || w.tail.bytes != gs.high.entries[0].size {
+		t.Fatalf("counted %d entries of %d bytes, want 1 of %d", w.tail.live, w.tail.bytes, gs.high.entries[0].size)
+	}
+	if _, ok := gs.high.view(5, 0, 100, 1<<20); ok {
+		t.Fatal("a resume after 5 is answered from memory, which lacks 7")
+	}
+}

@@ -31,9 +31,9 @@ func (b *Bucket) Take(n int, now time.Time) int {
 		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 		b.last = now
 	}
-	got := min(n, int(b.tokens))
+	got := max(min(n, int(b.tokens)), 0) // nothing while in debt (Owe)
 	b.tokens -= float64(got)
-	return max(got, 0)
+	return got
 }
 
 // Allow takes one token if the bucket holds one.
@@ -54,6 +54,8 @@ func (b *Bucket) Owe(n int, now time.Time) {
 // keys the caller has checked exist (apps, not the IDs a client names).
 type Keyed struct {
 	Rate, Burst float64
+	// MaxDebt bounds what a key may owe (Owe); 0 for no bound.
+	MaxDebt float64
 
 	mu      sync.Mutex
 	buckets map[string]*Bucket
@@ -84,11 +86,18 @@ func (k *Keyed) bucket(key string, now time.Time) *Bucket {
 func (k *Keyed) Allow(key string, now time.Time) bool { return k.Take(key, 1, now) == 1 }
 
 // Owe takes n of key's tokens whether there are so many or not
-// (Bucket.Owe).
-func (k *Keyed) Owe(key string, n int, now time.Time) {
+// (Bucket.Owe), unless that would put it more than MaxDebt in debt: then
+// it takes none and reports false.
+func (k *Keyed) Owe(key string, n int, now time.Time) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.bucket(key, now).Owe(n, now)
+	b := k.bucket(key, now)
+	b.Take(0, now) // refill up to now
+	if k.MaxDebt > 0 && b.tokens-float64(n) < -k.MaxDebt {
+		return false
+	}
+	b.Owe(n, now)
+	return true
 }
 
 // Give puts back n of key's tokens taken and not used.

@@ -67,6 +67,10 @@ func TestKeyed(t *testing.T) {
 	if k.Allow("other", t0.Add(time.Second)) {
 		t.Fatal("a key 3 tokens in debt allowed one after a second at 1/s")
 	}
+	bounded := Keyed{Rate: 1, Burst: 3, MaxDebt: 10}
+	if !bounded.Owe("app", 13, t0) || bounded.Owe("app", 1, t0) {
+		t.Fatal("a key may owe 10 past its 3 tokens, not one more")
+	}
 	if !k.Allow("app", t0.Add(time.Second)) {
 		t.Fatal("no refill after a second")
 	}
