@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 
@@ -187,6 +188,11 @@ type tailMark struct {
 func (w *worker) prependHigh(gs *groupState, after int64, mark tailMark, seen []seenHigh) {
 	t := &gs.high
 	if w.groups[groupKey(gs.g.AppID, gs.g.ID)] != gs || t.from != mark.from || t.offers != mark.offers || gs.g.DeleteSeq != mark.deleteSeq || after >= t.from {
+		return
+	}
+	// A stream out of seqnum order (a message given up, offered again by
+	// its sender's retry after later ones landed) makes no tail.
+	if !slices.IsSortedFunc(seen, func(a, b seenHigh) int { return cmp.Compare(a.msg.Seqnum, b.msg.Seqnum) }) {
 		return
 	}
 	es := make([]*tailEntry, 0, len(seen))

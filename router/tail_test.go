@@ -155,6 +155,9 @@ func TestPrependHigh(t *testing.T) {
 		return out
 	}
 
+	unordered := slices.Clone(seen)
+	unordered[3], unordered[4] = unordered[4], unordered[3]
+	w.prependHigh(gs, 80, mark, unordered)
 	stale := mark
 	stale.offers--
 	w.prependHigh(gs, 80, stale, seen)
@@ -162,7 +165,7 @@ func TestPrependHigh(t *testing.T) {
 	w.prependHigh(gs, 80, mark, seen)
 	gs.g.DeleteSeq--
 	if _, ok := gs.high.view(85, 0, 100, 1<<20); ok || gs.high.from != 100 {
-		t.Fatalf("a read noted before a re-offer or a deletion was taken: from %d", gs.high.from)
+		t.Fatalf("a read out of order, or noted before a re-offer or a deletion, was taken: from %d", gs.high.from)
 	}
 
 	w.prependHigh(gs, 80, mark, seen)
