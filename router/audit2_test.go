@@ -77,13 +77,7 @@ func TestAudit2ReofferAfterPrependMissingFromMemory(t *testing.T) {
 		if seq == 7 {
 			break // it died before publishing it
 		}
-		a, err := publishTestHigh(r, "g", 0, id, seq, "x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.wait(); err != nil {
-			t.Fatal(err)
-		}
+		storedHigh(t, r, "g", id, seq)
 	}
 	gs, err := w.group(ctx, "app", "g", 0)
 	if err != nil {
@@ -171,13 +165,7 @@ func TestAudit2PreviousOwnersLateOfferAfterPrepend(t *testing.T) {
 		t.Fatal(err)
 	}
 	for seq := int64(1); seq <= 6; seq++ {
-		a, err := publishTestHigh(r, "g", 0, fmt.Sprint("m", seq), seq, "x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.wait(); err != nil {
-			t.Fatal(err)
-		}
+		storedHigh(t, r, "g", fmt.Sprint("m", seq), seq)
 	}
 	gs, err := w.group(ctx, "app", "g", 0)
 	if err != nil {

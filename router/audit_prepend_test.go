@@ -26,13 +26,7 @@ func TestAuditPrependMissesStaleGroupStateSend(t *testing.T) {
 	w := r.workers[0]
 	key := groupKey("app", "g")
 	for seq := int64(1); seq <= 5; seq++ {
-		a, err := publishTestHigh(r, "g", 0, fmt.Sprint("m", seq), seq, "x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.wait(); err != nil {
-			t.Fatal(err)
-		}
+		storedHigh(t, r, "g", fmt.Sprint("m", seq), seq)
 	}
 	viewer := map[string]*member{"viewer": {id: "viewer"}}
 	old := &groupState{part: 0, g: storage.Group{AppID: "app", ID: "g", SeqReserved: 1000}, lastSeq: 6, sentSeq: 5, usedAt: r.now(), members: viewer}

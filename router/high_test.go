@@ -315,3 +315,16 @@ func withLegacyHighStream(t *testing.T) (*nats.Conn, jetstream.JetStream, jetstr
 	}
 	return nc, js, legacy
 }
+
+// storedHigh publishes a HIGH message of app "app" as a send does, and
+// waits for the stream to take it.
+func storedHigh(t *testing.T, r *Router, groupID, id string, seq int64) {
+	t.Helper()
+	a, err := publishTestHigh(r, groupID, 0, id, seq, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.wait(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -124,13 +124,19 @@ func (b *tailBudget) compact() {
 // entries stay in the worker's queue until they are skipped or compacted,
 // without their messages.
 func (w *worker) dropTail(gs *groupState) {
-	for _, e := range gs.high.entries {
-		e.tail, e.msg, e.ack = nil, nil, nil
-		w.tail.bytes -= e.size
-		w.tail.live--
-	}
+	w.tail.release(gs.high.entries)
 	gs.high.entries = nil
-	w.tail.compact()
+}
+
+// release uncounts entries leaving their tail; they stay in the queue,
+// without their messages, until skipped or compacted.
+func (b *tailBudget) release(es []*tailEntry) {
+	for _, e := range es {
+		e.tail, e.msg, e.ack = nil, nil, nil
+		b.bytes -= e.size
+		b.live--
+	}
+	b.compact()
 }
 
 // find returns the index of the first entry with a seqnum above seq.
@@ -161,14 +167,9 @@ func (w *worker) offered(gs *groupState, seq int64, ack *highAck) {
 		return
 	}
 	n := t.find(seq)
-	for _, e := range t.entries[:n] {
-		e.tail, e.msg, e.ack = nil, nil, nil // skipped in the worker's queue
-		w.tail.bytes -= e.size
-		w.tail.live--
-	}
+	w.tail.release(t.entries[:n])
 	t.entries = slices.Delete(t.entries, 0, n)
 	t.from = seq
-	w.tail.compact()
 }
 
 // tailMark is what a resume noted of a group's tail before it read the
