@@ -82,6 +82,26 @@ func sendRetrying(ctx context.Context, cl *client.Client, req *liveimpb.SendGrou
 	return nil, err
 }
 
+// retry503 runs a read again after a 503 (a router busy, its store slow or
+// the group moving; nothing is lost), as an app retries what the server
+// calls temporarily unavailable: the tests that use it check what a read
+// answers, not that a loaded machine answers it within the gateway's
+// request timeout (the CQL server once made a listMessage of
+// TestMessageOptionsAndHistory take longer, under ci-local).
+func retry503[T any](ctx context.Context, read func(context.Context) (T, error)) (T, error) {
+	for attempt := 0; ; attempt++ {
+		v, err := read(ctx)
+		if testcluster.ErrCode(err) != 503 || attempt == 4 {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		}
+	}
+}
+
 // highStream returns the HIGH stream shard of a group of the test app, and
 // its subject there, for a cluster of routers with the default
 // --high-streams.

@@ -198,15 +198,9 @@ func TestSeveralRoutersKeepGroupsConsistent(t *testing.T) {
 	check(len(senders) * perSender)
 
 	// The new router's partitions may still be moving (ci-local once got
-	// "503: router timeout" here on the CQL server): retry as the SDK does.
+	// "503: router timeout" here on the CQL server): retry as an app does.
 	for _, r := range rooms {
-		var q *liveimpb.GroupInfo
-		var err error
-		for range 5 {
-			if q, err = owner.QueryGroup(ctxT(t), r); testcluster.ErrCode(err) != 503 {
-				break
-			}
-		}
+		q, err := retry503(ctxT(t), func(ctx context.Context) (*liveimpb.GroupInfo, error) { return owner.QueryGroup(ctx, r) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,13 +211,7 @@ func TestSeveralRoutersKeepGroupsConsistent(t *testing.T) {
 			t.Errorf("%s: pv %d, want %d", r, q.Statistics.GetPv(), len(senders)+1)
 		}
 	}
-	var st *liveimpb.MuteStatus
-	var err error
-	for range 5 {
-		if st, err = owner.ListMuteUsers(ctxT(t), "r1"); testcluster.ErrCode(err) != 503 {
-			break
-		}
-	}
+	st, err := retry503(ctxT(t), func(ctx context.Context) (*liveimpb.MuteStatus, error) { return owner.ListMuteUsers(ctx, "r1") })
 	if err != nil || len(st.MuteUserList) != 1 || st.MuteUserList[0] != "muted-user" {
 		t.Fatalf("mutes after failover: %+v, %v", st, err)
 	}

@@ -47,14 +47,14 @@ func TestMessageOptionsAndHistory(t *testing.T) {
 		if i%3 == 0 {
 			typ = 20002
 		}
-		rep, err := member.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: typ, Data: "m" + string(rune('A'+i%26)) + strings.Repeat("!", i/26)})
+		rep, err := sendRetrying(ctxT(t), member, &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: typ, Data: "m" + string(rune('A'+i%26)) + strings.Repeat("!", i/26)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		sent = append(sent, rep)
 	}
 	// noStorage: delivered live, absent from history.
-	if _, err := member.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "ephemeral", NoStorage: true}); err != nil {
+	if _, err := sendRetrying(ctxT(t), member, &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: chatType, Data: "ephemeral", NoStorage: true}); err != nil {
 		t.Fatal(err)
 	}
 	var live []*liveimpb.Message
@@ -67,7 +67,7 @@ func TestMessageOptionsAndHistory(t *testing.T) {
 
 	// repeatCount: delivered once, counted N times, totalMsgs runs on.
 	for i, n := range []int32{5, 7} {
-		if _, err := member.SendGroupMessage(ctxT(t), &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: 30003, Data: "like", RepeatCount: n, NoStorage: true}); err != nil {
+		if _, err := sendRetrying(ctxT(t), member, &liveimpb.SendGroupMessageRequest{GroupId: "room", Type: 30003, Data: "like", RepeatCount: n, NoStorage: true}); err != nil {
 			t.Fatal(err)
 		}
 		m := waitEvent(t, owner, groupMsg)
@@ -75,17 +75,21 @@ func TestMessageOptionsAndHistory(t *testing.T) {
 			t.Fatalf("like %d: repeat %d total %d, want %d and %d", i, m.RepeatCount, m.TotalMsgs, n, want)
 		}
 	}
-	q, _ := owner.QueryGroup(ctxT(t), "room")
+	q, _ := retry503(ctxT(t), func(ctx context.Context) (*liveimpb.GroupInfo, error) { return owner.QueryGroup(ctx, "room") })
 	if a := q.Statistics.GetMsgAmount(); a[30003] != 12 || a[chatType] != 41 || a[20002] != 20 {
 		t.Fatalf("msgAmount %v", a)
 	}
 
 	// listRecentMessage: members only, the last 50 stored, oldest first.
-	recent, err := member.ListRecentMessage(ctxT(t), &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	recent, err := retry503(ctxT(t), func(ctx context.Context) (*liveimpb.ListMessageReply, error) {
+		return member.ListRecentMessage(ctx, &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	})
 	if err != nil || len(recent.MessageList) != 50 || recent.MessageList[49].MessageId != sent[59].MessageId || recent.MessageList[0].MessageId != sent[10].MessageId {
 		t.Fatalf("listRecentMessage: %d messages, %v", len(recent.MessageList), err)
 	}
-	_, err = outsider.ListRecentMessage(ctxT(t), &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	_, err = retry503(ctxT(t), func(ctx context.Context) (*liveimpb.ListMessageReply, error) {
+		return outsider.ListRecentMessage(ctx, &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	})
 	wantCode(t, err, 425)
 
 	// Delete: the owner deletes any message, a sender recalls its own,
@@ -103,21 +107,29 @@ func TestMessageOptionsAndHistory(t *testing.T) {
 		}
 	}
 	wantCode(t, owner.DeleteMessage(ctxT(t), "room", sent[59].MessageId), 400)
-	recent, _ = member.ListRecentMessage(ctxT(t), &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	recent, _ = retry503(ctxT(t), func(ctx context.Context) (*liveimpb.ListMessageReply, error) {
+		return member.ListRecentMessage(ctx, &liveimpb.ListRecentMessageRequest{GroupId: "room"})
+	})
 	if last := recent.MessageList[len(recent.MessageList)-1]; last.MessageId != sent[57].MessageId {
 		t.Fatalf("listRecentMessage after delete ends with %q, want the last undeleted message", last.Data)
 	}
 
 	// listMessage: admins only; type filter, pages both ways, ≤30.
-	_, err = member.ListMessage(ctxT(t), &liveimpb.ListMessageRequest{GroupId: "room"})
+	_, err = retry503(ctxT(t), func(ctx context.Context) (*liveimpb.ListMessageReply, error) {
+		return member.ListMessage(ctx, &liveimpb.ListMessageRequest{GroupId: "room"})
+	})
 	wantCode(t, err, 403)
-	_, err = owner.ListMessage(ctxT(t), &liveimpb.ListMessageRequest{GroupId: "room", PageSize: 31})
+	_, err = retry503(ctxT(t), func(ctx context.Context) (*liveimpb.ListMessageReply, error) {
+		return owner.ListMessage(ctx, &liveimpb.ListMessageRequest{GroupId: "room", PageSize: 31})
+	})
 	wantCode(t, err, 400)
 	for _, sort := range []liveimpb.SortType{liveimpb.SortType_SORT_TYPE_ASC, liveimpb.SortType_SORT_TYPE_DESC} {
 		var got []string
 		token := ""
 		for {
-			page, err := owner.ListMessage(ctxT(t), &liveimpb.ListMessageRequest{GroupId: "room", Type: 20002, PageSize: 6, SortType: sort, NextPageToken: token})
+			page, err := retry503(ctxT(t), func(ctx context.Context) (*liveimpb.ListMessageReply, error) {
+				return owner.ListMessage(ctx, &liveimpb.ListMessageRequest{GroupId: "room", Type: 20002, PageSize: 6, SortType: sort, NextPageToken: token})
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +163,9 @@ func TestMessageOptionsAndHistory(t *testing.T) {
 	all := func(req *liveimpb.ListHistoryMessageRequest) []*liveimpb.Message {
 		var out []*liveimpb.Message
 		for {
-			page, err := outsider.ListHistoryMessage(ctxT(t), req)
+			page, err := retry503(ctxT(t), func(ctx context.Context) (*liveimpb.ListMessageReply, error) {
+				return outsider.ListHistoryMessage(ctx, req)
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +191,9 @@ func TestMessageOptionsAndHistory(t *testing.T) {
 	if got := all(&liveimpb.ListHistoryMessageRequest{GroupId: "room", BeginTime: start.Unix(), Type: 20002, SortType: liveimpb.SortType_SORT_TYPE_DESC}); len(got) != 20 || got[0].MessageId != sent[57].MessageId {
 		t.Fatalf("history of type 20002 since start: %d", len(got))
 	}
-	_, err = outsider.ListHistoryMessage(ctxT(t), &liveimpb.ListHistoryMessageRequest{GroupId: "nope"})
+	_, err = retry503(ctxT(t), func(ctx context.Context) (*liveimpb.ListMessageReply, error) {
+		return outsider.ListHistoryMessage(ctx, &liveimpb.ListHistoryMessageRequest{GroupId: "nope"})
+	})
 	wantCode(t, err, 440)
 }
 
