@@ -211,43 +211,12 @@ func TestAudit2DeletedGivenUpMessageRetriedBack(t *testing.T) {
 	r.now = func() time.Time { return time.Unix(0, clock.Load()) }
 	ctx := context.Background()
 	w := r.workers[0]
-	if err := r.store.PutApp(ctx, storage.App{ID: "app"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.store.CreateGroup(ctx, storage.Group{AppID: "app", ID: "g", Name: "g", Creator: "owner"}); err != nil {
-		t.Fatal(err)
-	}
-	gs, err := w.group(ctx, "app", "g", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gs := groupOfPartition0(t, r, "g")
 	sender := &liveimpb.Caller{AppId: "app", UserId: "sender"}
 	req := &liveimpb.SendGroupMessageRequest{GroupId: "g", Type: 10001, Data: strings.Repeat("x", 2000), Level: liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH, ClientMsgId: "c1"}
+	sj := job{appID: "app", groupID: "g", part: 0}
 	send := func() (*liveimpb.Reply, error) {
-		sent := make(chan struct {
-			rep *liveimpb.Reply
-			err error
-		}, 1)
-		j := job{appID: "app", groupID: "g", part: 0, w: w, done: func(rep *liveimpb.Reply, err error) {
-			sent <- struct {
-				rep *liveimpb.Reply
-				err error
-			}{rep, err}
-		}}
-		rep, err := r.sendGroupMessage(ctx, j, sender, req)
-		if err != errLater {
-			return rep, err
-		}
-		for {
-			select {
-			case jb := <-w.jobs:
-				jb.j(w)
-			case a := <-sent:
-				return a.rep, a.err
-			case <-time.After(20 * time.Second):
-				t.Fatal("no answer")
-			}
-		}
+		return answerNow(t, w, sj, func(j job) (*liveimpb.Reply, error) { return r.sendGroupMessage(ctx, j, sender, req) })
 	}
 	// The first send: stored, refused by the stream, given up.
 	go func() {
@@ -265,8 +234,9 @@ func TestAudit2DeletedGivenUpMessageRetriedBack(t *testing.T) {
 	}
 	takeLarge() // the stream is back
 	id := derivedMessageID("app", "g", "sender", "c1")
-	dj := job{appID: "app", groupID: "g", part: 0, w: w, done: func(*liveimpb.Reply, error) {}}
-	if _, err := r.deleteMessage(ctx, dj, &liveimpb.Caller{AppId: "app", Server: true}, &liveimpb.DeleteMessageRequest{GroupId: "g", MessageId: id}); err != nil {
+	if _, err := answerNow(t, w, sj, func(j job) (*liveimpb.Reply, error) {
+		return r.deleteMessage(ctx, j, &liveimpb.Caller{AppId: "app", Server: true}, &liveimpb.DeleteMessageRequest{GroupId: "g", MessageId: id})
+	}); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
 	if gs.g.DeleteSeq != 1 {

@@ -35,6 +35,9 @@ type groupState struct {
 	usedAt time.Time
 	sent   sentCache // recent sends with a client message ID
 	high   highTail  // recent HIGH messages, for resumes (tail.go)
+	// removals are the group's deleted HIGH messages on their way out of
+	// the stream (unstreamHigh): resumes leave them out meanwhile.
+	removals []*highRemoval
 
 	members      map[string]*member
 	savedMembers map[string]bool // user IDs whose record must be written

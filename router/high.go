@@ -175,10 +175,13 @@ func (c *highChains) run(r *Router, key string) {
 }
 
 // drain waits at most d for every group's messages to reach the stream.
-func (c *highChains) drain(d time.Duration) bool {
+func (c *highChains) drain(d time.Duration) bool { return waitFor(&c.wg, d) }
+
+// waitFor waits at most d for wg; it reports whether wg is done.
+func waitFor(wg *sync.WaitGroup, d time.Duration) bool {
 	done := make(chan struct{})
 	go func() {
-		c.wg.Wait()
+		wg.Wait()
 		close(done)
 	}()
 	select {
@@ -373,6 +376,7 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 		r.resumes[b2i(inTail)].Add(1)
 	}
 	tailFrom, offers, deleteSeq := gs.high.from, gs.high.offers, gs.g.DeleteSeq
+	removing := gs.removing() // deleted, maybe still in the stream
 	// A send of a state of the group this worker dropped (a save
 	// conflict) may still be at the store: its message, after the read,
 	// would be in neither the read nor the tail.
@@ -433,14 +437,14 @@ func (r *Router) resumeGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 				// resuming after its router and gateway restarted ask for
 				// nearly the same). Not when a message of the group was
 				// still on its way to the stream after the wait.
-				if seen, ok := p.reaching(tailFrom); ok && settled && !staleSends && settledOwner {
+				if seen, ok := p.reaching(tailFrom); ok && settled && !staleSends && settledOwner && removing == nil {
 					mark := tailMark{from: tailFrom, offers: offers, deleteSeq: deleteSeq}
 					j.w.post(func(w *worker) { w.prependHigh(gs, req.AfterSeqnum, mark, seen) })
 				}
 			}
 			rep.HasMore = rep.HasMore || more
 			for _, m := range msgs {
-				if !deleted[m.MessageId] {
+				if !deleted[m.MessageId] && !removing[m.Seqnum] {
 					rep.Messages = append(rep.Messages, m)
 				}
 			}
@@ -458,27 +462,91 @@ func b2i(b bool) int {
 }
 
 // unstreamHigh removes a deleted HIGH message, seqnum seq, from the HIGH
-// stream. A resume leaves out only the deletions after the one the
-// client names, so a client that names the group's last deletion (one
-// that joined after it) would otherwise be given the deleted message
-// back from the stream (e2e.TestResumeLeavesDeletedHighOut). It waits
-// for the group's HIGH messages in flight first, which may still put the
-// message back. A failure is logged: the deletion is stored, and resumes
-// that ask from before it still leave the message out.
-func (r *Router) unstreamHigh(ctx context.Context, j job, seq int64) {
+// stream, off the worker. A resume leaves out only the deletions after
+// the one the client names, so a client that names the group's last
+// deletion (one that joined after it) would otherwise be given the
+// deleted message back from the stream (e2e.TestResumeLeavesDeletedHighOut).
+// It waits until the group's HIGH messages in flight have settled (their
+// chain lands them or gives them up, highRetryFor at most; the last
+// settles after the others), as one of them may be this message. It used
+// to wait highAckTimeout for them, on the worker, holding up the worker's
+// other groups, and then missed a message its chain landed later
+// (TestDeletedHighThatLandsLateLeavesTheStream). Until the removal is
+// done, resumes leave seq out of what they read from the stream
+// (groupState.removals). A failure is logged: the deletion is stored,
+// and resumes that ask from before it still leave the message out.
+//
+// With no HIGH message of the group in flight, removed runs once the
+// message is out of the stream, so the deletion is answered after it,
+// and a router that takes the group over right after cannot read it
+// back; otherwise at once, as the chain may take highRetryFor.
+func (r *Router) unstreamHigh(j job, gs *groupState, seq int64, removed func()) {
+	var last *highAck
 	if inFlight := j.w.highInFlight(groupKey(j.appID, j.groupID)); len(inFlight) > 0 {
-		_ = inFlight[len(inFlight)-1].wait()
+		last = inFlight[len(inFlight)-1]
+		removed()
+		removed = func() {}
 	}
-	stream, subj := r.highStream(j.appID, j.groupID)
-	err := r.unstreamFrom(ctx, stream, subj, seq)
-	if legacy := r.legacy(); legacy != nil {
-		if lerr := r.unstreamFrom(ctx, legacy, subject.LegacyGroupHigh(j.appID, j.groupID), seq); !r.legacyGone(lerr) {
-			err = cmp.Or(err, lerr)
+	rm := &highRemoval{seq: seq, done: make(chan struct{})}
+	gs.removals = append(unfinished(gs.removals), rm)
+	r.unstreams.Add(1)
+	go func() {
+		defer r.unstreams.Done()
+		defer removed()
+		defer close(rm.done)
+		if last != nil {
+			select {
+			case <-last.done:
+			case <-r.quit: // the chains have stopped: remove what is there
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*highAttempt)
+		defer cancel()
+		stream, subj := r.highStream(j.appID, j.groupID)
+		err := r.unstreamFrom(ctx, stream, subj, seq)
+		if legacy := r.legacy(); legacy != nil {
+			if lerr := r.unstreamFrom(ctx, legacy, subject.LegacyGroupHigh(j.appID, j.groupID), seq); !r.legacyGone(lerr) {
+				err = cmp.Or(err, lerr)
+			}
+		}
+		if err != nil {
+			r.log.Warn("a deleted HIGH message stays in the HIGH stream", telemetry.LogAppID, j.appID, telemetry.LogGroupID, j.groupID, "seqnum", seq, "err", err)
+		}
+	}()
+}
+
+// highRemoval is a deleted HIGH message on its way out of the stream.
+type highRemoval struct {
+	seq  int64
+	done chan struct{} // closed once unstreamHigh is done with it
+}
+
+// unfinished returns the removals still under way, in place.
+func unfinished(rms []*highRemoval) []*highRemoval {
+	kept := rms[:0]
+	for _, rm := range rms {
+		select {
+		case <-rm.done:
+		default:
+			kept = append(kept, rm)
 		}
 	}
-	if err != nil {
-		r.log.Warn("a deleted HIGH message stays in the HIGH stream", telemetry.LogAppID, j.appID, telemetry.LogGroupID, j.groupID, "seqnum", seq, "err", err)
+	clear(rms[len(kept):])
+	return kept
+}
+
+// removing returns the seqnums of gs's deleted HIGH messages whose
+// removal from the stream is under way; nil when there are none.
+func (gs *groupState) removing() map[int64]bool {
+	if gs.removals = unfinished(gs.removals); len(gs.removals) == 0 {
+		gs.removals = nil
+		return nil
 	}
+	seqs := make(map[int64]bool, len(gs.removals))
+	for _, rm := range gs.removals {
+		seqs[rm.seq] = true
+	}
+	return seqs
 }
 
 // unstreamFrom deletes the messages of subj with seqnum seq from stream.

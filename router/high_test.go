@@ -268,7 +268,10 @@ func TestHighStreamOfBeforeTheShards(t *testing.T) {
 			t.Fatalf("last seqnum of %s: %d, %v; want %d", group, last, err, want)
 		}
 	}
-	r.unstreamHigh(ctx, job{appID: "app", groupID: "room", w: r.workers[0]}, 2)
+	r.unstreamHigh(job{appID: "app", groupID: "room", w: r.workers[0]}, &groupState{}, 2, func() {})
+	if !waitFor(&r.unstreams, 30*time.Second) {
+		t.Fatal("the removal of 2 never finished")
+	}
 	if page, _, err := r.highAfter(ctx, "app", "room", 1, 0); err != nil || len(page) == 0 || page[0].Seqnum != 3 {
 		t.Fatalf("after the deletion of 2, a resume after 1 gives %d messages starting %v, %v", len(page), page, err)
 	}

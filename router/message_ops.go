@@ -156,15 +156,16 @@ func (r *Router) deleteStoredMessage(ctx context.Context, j job, c *liveimpb.Cal
 		e.setDelivered()
 		e.setEventStored()
 	}
-	if m.Level == int32(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH) {
-		gs.high.deleted(m.Seq)
-		r.unstreamHigh(ctx, j, m.Seq)
-	}
 	r.publishEvent(j.appID, j.groupID, &liveimpb.Event{Body: &liveimpb.Event_DeleteGroupMessage{DeleteGroupMessage: &liveimpb.DeleteGroupMessageEvent{
 		GroupId: j.groupID, MessageId: req.MessageId, DeleteSeq: gs.g.DeleteSeq,
 	}}}, nil)
 	r.emit(ctx, j.appID, callback.Event{Type: callback.MessageDeleted, GroupID: j.groupID, MessageID: req.MessageId})
-	return &liveimpb.Reply{}, nil
+	if m.Level != int32(liveimpb.MessageLevel_MESSAGE_LEVEL_HIGH) {
+		return &liveimpb.Reply{}, nil
+	}
+	gs.high.deleted(m.Seq)
+	r.unstreamHigh(j, gs, m.Seq, func() { j.done(&liveimpb.Reply{}, nil) })
+	return nil, errLater
 }
 
 // listRecentMessage returns the group's last stored messages below

@@ -56,6 +56,7 @@ type Router struct {
 	authSlots chan struct{}  // bounds credential checks in flight
 	offSlots  chan struct{}  // bounds work handed off the workers (audits, queries)
 	offWork   sync.WaitGroup // that work, waited for before the queues close
+	unstreams sync.WaitGroup // deleted HIGH messages being removed from the stream (unstreamHigh)
 	nonces    nonces
 	secret    []byte // the cluster secret: MAC key of server API requests
 	events    *callback.Publisher
@@ -271,6 +272,9 @@ loop:
 		r.log.Warn("stopped with HIGH messages the stream has not taken")
 	}
 	close(r.quit)
+	if !waitFor(&r.unstreams, 2*highAttempt) {
+		r.log.Warn("stopped with deleted HIGH messages still in the stream")
+	}
 	if err != nil {
 		return fmt.Errorf("router: save group state: %w", err)
 	}
