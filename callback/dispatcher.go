@@ -493,9 +493,15 @@ func (d *Dispatcher) post(ctx context.Context, l *lease, msgs []jetstream.Msg) e
 		return fmt.Errorf("cursor: %w", err) // the batch comes again: at least once
 	}
 	// Delivered events leave the stream; what is not delivered waits up
-	// to MaxAge.
+	// to MaxAge. Only from the stream they were read from: in one made
+	// again since, the sequences below last+1 are new events, never
+	// delivered (TestAuditCBPurgeAfterStreamMadeAgain).
 	st, err := d.js.Stream(ctx, subject.CallbackStream)
-	if err == nil {
+	switch {
+	case err != nil:
+	case !st.CachedInfo().Created.Equal(l.stream):
+		d.log.Info("callbacks: the stream was made again while a batch was posted; nothing purged", "app_id", l.appID)
+	default:
 		err = st.Purge(ctx, jetstream.WithPurgeSubject(subject.CallbackApp(l.appID)), jetstream.WithPurgeSequence(last+1))
 	}
 	if err != nil {

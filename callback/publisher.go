@@ -1,11 +1,13 @@
 package callback
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +33,9 @@ type Publisher struct {
 	log     *slog.Logger
 	now     func() time.Time
 	dropped prometheus.Counter
+	// maxPayload is the NATS message limit: a larger event is never
+	// stored, and is refused when queued.
+	maxPayload func() int64
 
 	queue   chan *outEvent
 	stop    chan struct{}
@@ -47,6 +52,7 @@ type outEvent struct {
 	// stored, when set, hears once whether JetStream took the event
 	// (Stored returns it).
 	stored chan error
+	failed error // a publish that failed for good (permanent)
 }
 
 // settle tells a Stored channel how the event ended.
@@ -69,7 +75,7 @@ const (
 func NewPublisher(nc *nats.Conn, component string, log *slog.Logger, reg prometheus.Registerer) *Publisher {
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*publishWindow), // fails only on a nil connection
 		jetstream.WithPublishAsyncTimeout(5*time.Second))
-	p := &Publisher{js: js, log: log, now: time.Now,
+	p := &Publisher{js: js, log: log, now: time.Now, maxPayload: nc.MaxPayload,
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveim_" + component + "_callback_publish_errors_total",
 			Help: "Callback events that could not be published (the queue full, or NATS down at shutdown).",
@@ -129,7 +135,10 @@ func (p *Publisher) enqueue(ev Event, stored chan error) bool {
 	if ev.GroupID == "" {
 		subj = subject.CallbackUser(ev.AppID, ev.User.UserID)
 	}
-	b, err := json.Marshal(ev)
+	b, err := encode(ev)
+	if err == nil && int64(len(b)) > p.maxPayload() {
+		err = fmt.Errorf("%d bytes, over the NATS message limit: %w", len(b), nats.ErrMaxPayload)
+	}
 	if err != nil {
 		p.lost(&outEvent{appID: ev.AppID, kind: ev.Type}, err)
 		return false
@@ -146,6 +155,29 @@ func (p *Publisher) enqueue(ev Event, stored chan error) bool {
 		return false
 	}
 }
+
+// encode is an event's JSON, with '<', '>' and '&' as they are: escaped,
+// each is six bytes, and a message of them made an event six times its
+// size, over the NATS message limit (TestAuditCBOversizedEventBlocksOthers).
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// EncodedSize is the size of ev's JSON in the callback stream.
+func EncodedSize(ev Event) (int, error) {
+	b, err := encode(ev)
+	return len(b), err
+}
+
+// permanent reports whether a publish failed for good: another try would
+// fail the same way, and would hold up every event behind it.
+func permanent(err error) bool { return errors.Is(err, nats.ErrMaxPayload) }
 
 func (p *Publisher) lost(e *outEvent, err error) {
 	p.dropped.Inc()
@@ -173,6 +205,9 @@ func (p *Publisher) run() {
 	defer close(p.done)
 	batch := make([]*outEvent, 0, publishWindow)
 	futures := make([]jetstream.PubAckFuture, 0, publishWindow)
+	// A batch's events are taken in order, a subject's each at a higher
+	// stream sequence than the one before: last is the latest, per subject.
+	last := make(map[string]uint64)
 	for {
 		batch = batch[:0]
 		select {
@@ -182,7 +217,9 @@ func (p *Publisher) run() {
 			for { // what is queued still goes out
 				select {
 				case e := <-p.queue:
-					p.publishNow(e, true)
+					if p.publishNow(e, true) > 0 {
+						e.settle(nil)
+					}
 				default:
 					return
 				}
@@ -202,25 +239,84 @@ func (p *Publisher) run() {
 			f, err := p.js.PublishMsgAsync(p.msg(e), jetstream.WithMsgID(e.id))
 			if err != nil {
 				f = nil // published again below
+				if permanent(err) {
+					e.failed = err
+				}
 			}
 			futures = append(futures, f)
 		}
+		clear(last)
 		for i, f := range futures {
-			ok := false
+			var seq uint64
 			if f != nil {
 				select {
-				case <-f.Ok():
-					ok = true
+				case ack := <-f.Ok():
+					seq = ack.Sequence
 				case <-f.Err():
 				}
 			}
-			if ok {
-				batch[i].settle(nil)
-			} else {
-				p.publishNow(batch[i], false)
+			e := batch[i]
+			switch {
+			case e.failed != nil:
+				p.lost(e, e.failed)
+				e.settle(e.failed)
+				continue
+			case seq == 0:
+				if seq = p.publishNow(e, false); seq == 0 {
+					continue
+				}
+			}
+			if seq <= last[e.subject] {
+				// Taken ahead of an event of its subject published
+				// before it, which the stream took only when offered
+				// again: put it back behind.
+				seq = p.storeAgain(e, seq)
+			}
+			if seq > 0 {
+				last[e.subject] = seq
+				e.settle(nil)
 			}
 		}
 	}
+}
+
+// storeAgain moves event e, stored at stream sequence seq ahead of an
+// earlier event of its subject, behind it: it deletes it and publishes it
+// again under another de-duplication ID (the stream would drop a repeat
+// of its own), keeping its event ID, by which the app drops a copy it
+// may have been given meanwhile. It returns e's new sequence, 0 if it
+// could not store it again: then it stays where it is, out of order but
+// stored (e settled then). A publisher without the right to delete from
+// the stream (a gateway's) gives up after a few tries.
+func (p *Publisher) storeAgain(e *outEvent, seq uint64) uint64 {
+	p.log.Warn("callback event stored out of order; storing it again behind the earlier ones", "app_id", e.appID, "type", e.kind)
+	deadline := time.Now().Add(10 * time.Second)
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := p.js.Stream(ctx, subject.CallbackStream)
+		if err == nil {
+			if err = st.DeleteMsg(ctx, seq); errors.Is(err, jetstream.ErrMsgNotFound) {
+				err = nil // taken by the app already, or aged out
+			}
+		}
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			p.log.Warn("callback event left out of order", "app_id", e.appID, "type", e.kind, "err", err)
+			e.settle(nil)
+			return 0
+		}
+		select {
+		case <-time.After(backoff):
+		case <-p.stop:
+			e.settle(nil)
+			return 0
+		}
+	}
+	e.id += "~" + strconv.FormatUint(seq, 10)
+	return p.publishNow(e, false)
 }
 
 func (p *Publisher) msg(e *outEvent) *nats.Msg {
@@ -231,21 +327,22 @@ func (p *Publisher) msg(e *outEvent) *nats.Msg {
 
 // publishNow publishes e and waits for JetStream to take it, trying again
 // with backoff; at shutdown (stopping) it tries for a few seconds only.
-func (p *Publisher) publishNow(e *outEvent, stopping bool) {
+// It returns e's stream sequence; 0 when it gave e up (e settled then).
+// The caller settles a stored e.
+func (p *Publisher) publishNow(e *outEvent, stopping bool) uint64 {
 	backoff := 50 * time.Millisecond
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := p.js.PublishMsg(ctx, p.msg(e), jetstream.WithMsgID(e.id))
+		ack, err := p.js.PublishMsg(ctx, p.msg(e), jetstream.WithMsgID(e.id))
 		cancel()
 		if err == nil {
-			e.settle(nil)
-			return
+			return ack.Sequence
 		}
-		if stopping && time.Now().After(deadline) {
+		if permanent(err) || stopping && time.Now().After(deadline) {
 			p.lost(e, err)
 			e.settle(err)
-			return
+			return 0
 		}
 		select {
 		case <-time.After(backoff):

@@ -8,15 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/liveim/liveim/internal/natstest"
 	"github.com/liveim/liveim/internal/subject"
 )
 
-// TestStored: when a Stored channel says so, the event is in the
-// callback stream, after the events queued before it.
-func TestStored(t *testing.T) {
+// callbackStream connects to a NATS server of its own with the callback
+// stream.
+func callbackStream(t *testing.T) (*nats.Conn, jetstream.Stream) {
+	t.Helper()
 	nc := natstest.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -26,6 +28,13 @@ func TestStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return nc, st
+}
+
+// TestStored: when a Stored channel says so, the event is in the
+// callback stream, after the events queued before it.
+func TestStored(t *testing.T) {
+	nc, st := callbackStream(t)
 	p := NewPublisher(nc, "test", slog.New(slog.DiscardHandler), nil)
 	defer p.Close(5 * time.Second)
 	for i := range 100 {

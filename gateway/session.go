@@ -16,9 +16,6 @@ import (
 	"github.com/liveim/liveim/proto/liveimpb"
 )
 
-// maxUserExtension is the largest userExtension, in bytes.
-const maxUserExtension = 512
-
 // session is a logged-in user on one connection. Its fields are set before
 // it is published in conn.sess and never change, except the token's
 // times (setToken).
@@ -164,8 +161,8 @@ func (g *Gateway) authenticate(c *conn, req *liveimpb.LoginRequest) (*session, e
 	if err := ids.Check("userId", req.User.GetUserId()); err != nil {
 		return nil, err
 	}
-	if len(req.User.GetUserExtension()) > maxUserExtension {
-		return nil, liveimpb.InvalidParam("userExtension", "larger than %d bytes", maxUserExtension)
+	if len(req.User.GetUserExtension()) > liveimpb.MaxUserExtension {
+		return nil, liveimpb.InvalidParam("userExtension", "larger than %d bytes", liveimpb.MaxUserExtension)
 	}
 	if err := checkDeviceID(req.DeviceId); err != nil {
 		return nil, err

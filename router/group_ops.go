@@ -17,6 +17,7 @@ import (
 	"github.com/liveim/liveim/callback"
 	"github.com/liveim/liveim/internal/ids"
 	"github.com/liveim/liveim/internal/subject"
+	"github.com/liveim/liveim/internal/telemetry"
 	"github.com/liveim/liveim/proto/liveimpb"
 	"github.com/liveim/liveim/storage"
 )
@@ -25,8 +26,9 @@ import (
 // session (docs/protocol.md): members, admins, mutes and statistics start
 // afresh, name, meta and creator come from this request, history and
 // seqnums go on. An open group is left as it is (alreadyExist). With an ID
-// it runs on the group's worker (j.w); without one, on any router.
-func (r *Router) createGroup(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.CreateGroupRequest) (*liveimpb.Reply, error) {
+// it runs on the group's worker (j.w); without one, on any router. admins
+// (the server API's) are checked before anything is made and set with it.
+func (r *Router) createGroup(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.CreateGroupRequest, admins []string) (*liveimpb.Reply, error) {
 	if c.Role != auth.RoleAdmin && !c.Server {
 		return nil, liveimpb.ErrForbidden.With("createGroup needs login role admin")
 	}
@@ -44,6 +46,9 @@ func (r *Router) createGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	case len(req.GroupMeta) > r.cfg.MaxGroupMetaBytes:
 		return nil, liveimpb.ErrTooLarge.With("groupMeta: larger than %d bytes", r.cfg.MaxGroupMetaBytes)
 	}
+	if err := r.checkAdmins(admins); err != nil {
+		return nil, err
+	}
 	existing, err := r.store.GetGroup(ctx, c.AppId, groupID)
 	switch {
 	case err == nil && !existing.Closed:
@@ -51,11 +56,11 @@ func (r *Router) createGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return nil, fmt.Errorf("get group: %w", err)
 	}
-	if err := r.checkGroupQuota(ctx, c.AppId); err != nil {
+	if err := r.checkGroupQuota(ctx, c.AppId, false); err != nil {
 		return nil, err
 	}
 	if err == nil { // closed: a new session in the same room
-		return r.reopenGroup(ctx, j, c, req)
+		return r.reopenGroup(ctx, j, c, req, admins)
 	}
 	_, created, err := r.store.CreateGroup(ctx, storage.Group{
 		AppID:        c.AppId,
@@ -63,20 +68,50 @@ func (r *Router) createGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 		Name:         req.GroupName,
 		Meta:         req.GroupMeta,
 		Creator:      c.UserId,
+		Admins:       adminSet(admins),
 		CreateTimeMs: r.now().UnixMilli(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create group: %w", err)
 	}
 	if created {
+		if err := r.checkGroupQuota(ctx, c.AppId, true); err != nil {
+			if derr := r.store.DeleteGroup(ctx, c.AppId, groupID); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+				r.log.Warn("a group made past the app's limit stays", telemetry.LogAppID, c.AppId, telemetry.LogGroupID, groupID, "err", derr)
+			}
+			return nil, err
+		}
 		r.emit(ctx, c.AppId, callback.Event{Type: callback.GroupCreated, GroupID: groupID, User: &callback.User{UserID: c.UserId, UserExtension: c.UserExtension}})
 	}
 	return createReply(groupID, !created), nil
 }
 
+// checkAdmins checks a group's new admins: at most MaxAdmins user IDs.
+func (r *Router) checkAdmins(admins []string) error {
+	if len(admins) > r.cfg.MaxAdmins {
+		return liveimpb.InvalidParam("admins", "at most %d", r.cfg.MaxAdmins)
+	}
+	for _, a := range admins {
+		if err := ids.Check("admins", a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// adminSet is admins sorted, each once, as a group keeps them.
+func adminSet(admins []string) []string {
+	return slices.Compact(slices.Sorted(slices.Values(admins)))
+}
+
 // checkGroupQuota refuses (443) a group the app has no room for: its open
-// groups are at its limit.
-func (r *Router) checkGroupQuota(ctx context.Context, appID string) error {
+// groups are at its limit (made false), or, counted again once the group
+// was made or opened (made), past it. Creates of different groups run on
+// different workers and routers at once, each counting before any has
+// made its group: the count after undoes what went past the limit (both
+// of two that raced for the last place, which a retry settles), so the
+// limit holds (e2e.TestAuditAPIGroupQuotaHoldsUnderConcurrency).
+func (r *Router) checkGroupQuota(ctx context.Context, appID string, made bool) error {
 	app, err := r.apps.get(ctx, appID)
 	if err != nil {
 		return err
@@ -89,6 +124,9 @@ func (r *Router) checkGroupQuota(ctx context.Context, appID string) error {
 	if err != nil {
 		return fmt.Errorf("count groups: %w", err)
 	}
+	if made {
+		n--
+	}
 	if n >= limit {
 		return liveimpb.ErrLimitReached.With("the app has %d open groups, its limit", limit)
 	}
@@ -97,7 +135,7 @@ func (r *Router) checkGroupQuota(ctx context.Context, appID string) error {
 
 // reopenGroup opens a closed group again for a new session, on the
 // group's worker.
-func (r *Router) reopenGroup(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.CreateGroupRequest) (*liveimpb.Reply, error) {
+func (r *Router) reopenGroup(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.CreateGroupRequest, admins []string) (*liveimpb.Reply, error) {
 	gs, err := j.w.group(ctx, c.AppId, req.GroupId, j.part)
 	if err != nil {
 		return nil, err
@@ -108,9 +146,16 @@ func (r *Router) reopenGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	old := gs.g
 	g := &gs.g
 	g.Closed, g.Name, g.Meta, g.Creator, g.CreateTimeMs = false, req.GroupName, req.GroupMeta, c.UserId, r.now().UnixMilli()
-	g.Admins, g.MuteAll, g.MutedUsers, g.MuteUntil, g.WhiteUsers, g.PV, g.MsgAmount = nil, false, nil, nil, nil, 0, nil
+	g.Admins, g.MuteAll, g.MutedUsers, g.MuteUntil, g.WhiteUsers, g.PV, g.MsgAmount = adminSet(admins), false, nil, nil, nil, 0, nil
 	if err := j.w.save(ctx, gs); err != nil {
 		gs.g = old
+		return nil, err
+	}
+	if err := r.checkGroupQuota(ctx, c.AppId, true); err != nil {
+		gs.g.Closed = true
+		if serr := j.w.save(ctx, gs); serr != nil {
+			r.log.Warn("a group opened past the app's limit stays open", telemetry.LogAppID, c.AppId, telemetry.LogGroupID, req.GroupId, "err", serr)
+		}
 		return nil, err
 	}
 	for id := range gs.members { // closing emptied them; whatever came back is stale
@@ -203,13 +248,8 @@ func (r *Router) queryGroup(ctx context.Context, j job) (*liveimpb.Reply, error)
 
 func (r *Router) modifyGroup(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.ModifyGroupRequest) (*liveimpb.Reply, error) {
 	if req.ForceUpdateAdmins {
-		if len(req.Admins) > r.cfg.MaxAdmins {
-			return nil, liveimpb.InvalidParam("admins", "at most %d", r.cfg.MaxAdmins)
-		}
-		for _, a := range req.Admins {
-			if err := ids.Check("admins", a); err != nil {
-				return nil, err
-			}
+		if err := r.checkAdmins(req.Admins); err != nil {
+			return nil, err
 		}
 	}
 	if req.ForceUpdateGroupMeta && len(req.GroupMeta) > r.cfg.MaxGroupMetaBytes {
@@ -224,7 +264,7 @@ func (r *Router) modifyGroup(ctx context.Context, j job, c *liveimpb.Caller, req
 	}
 	old := gs.g
 	if req.ForceUpdateAdmins {
-		gs.g.Admins = slices.Compact(slices.Sorted(slices.Values(req.Admins)))
+		gs.g.Admins = adminSet(req.Admins)
 	}
 	if req.ForceUpdateGroupMeta {
 		gs.g.Meta = req.GroupMeta
@@ -425,8 +465,10 @@ func (r *Router) changeMutes(ctx context.Context, j job, c *liveimpb.Caller, cha
 // maxMuteList caps the muted and whitelisted users of a group.
 const maxMuteList = 1000
 
-func muteAll(g *storage.Group, white []string, on bool) error {
-	if on && white != nil {
+// muteAll mutes (on) or unmutes the group; on, a white list that is not
+// nil, or any with replace, becomes the group's.
+func muteAll(g *storage.Group, white []string, on, replace bool) error {
+	if on && (white != nil || replace) {
 		for _, u := range white {
 			if err := ids.Check("whiteUserList", u); err != nil {
 				return err

@@ -64,7 +64,7 @@ func TestMutes(t *testing.T) {
 			t.Errorf("isMuted(%s) = %v", user, got)
 		}
 	}
-	if err := muteAll(g, []string{"dave"}, true); err != nil {
+	if err := muteAll(g, []string{"dave"}, true, false); err != nil {
 		t.Fatal(err)
 	}
 	for user, want := range map[string]bool{"erin": true, "dave": false, "owner": false, "bob": true} {

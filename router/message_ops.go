@@ -35,8 +35,26 @@ func (r *Router) checkContent(c *liveimpb.Caller, msgType int32, data string) er
 	if len(data) > r.cfg.MaxDataBytes {
 		return liveimpb.ErrTooLarge.With("data: larger than %d bytes", r.cfg.MaxDataBytes)
 	}
+	// A login's is checked by its gateway; a server API sender's here.
+	if len(c.UserExtension) > liveimpb.MaxUserExtension {
+		return liveimpb.InvalidParam("senderExtension", "larger than %d bytes", liveimpb.MaxUserExtension)
+	}
+	// The message's callback event, JSON with control characters six
+	// bytes each, must fit one NATS message (--max-data-bytes may be
+	// raised that far). Measured only for data that could reach it.
+	limit := r.nc.MaxPayload() - eventMargin
+	if int64(len(data))*6 > limit {
+		n, err := callback.EncodedSize(callback.Event{Type: callback.GroupMessage, Message: &callback.Message{Data: data, SenderExtension: c.UserExtension}})
+		if err != nil || int64(n) > limit {
+			return liveimpb.ErrTooLarge.With("data: its callback event would be over the NATS message limit of %d bytes", r.nc.MaxPayload())
+		}
+	}
 	return nil
 }
+
+// eventMargin is what a message's callback event holds besides its data
+// and sender extension, at most: IDs, type, times, headers.
+const eventMargin = 4 << 10
 
 // sendC2CMessage delivers a message to every online session of the
 // receiver as a NATS request on the user's subject; "no responders" means

@@ -568,7 +568,7 @@ func (r *Router) work(ctx context.Context, j job) {
 		// disabled it to stop it (a login is refused too).
 		err = liveimpb.ErrUnauthorized.With("app disabled")
 	case req.Frame != nil:
-		rep, err = r.dispatch(ctx, j, req.Caller, req.Frame)
+		rep, err = r.dispatch(ctx, j, &req)
 	default:
 		err = liveimpb.InvalidParam("frame", "empty router request")
 	}
@@ -655,12 +655,19 @@ func (r *Router) sendOn(j job) bool {
 	return true
 }
 
-// dispatch runs one client operation for caller.
-func (r *Router) dispatch(ctx context.Context, j job, c *liveimpb.Caller, f *liveimpb.ClientFrame) (*liveimpb.Reply, error) {
+// dispatch runs the client operation of req, its frame, for its caller.
+func (r *Router) dispatch(ctx context.Context, j job, req *liveimpb.RouterRequest) (*liveimpb.Reply, error) {
+	c, f := req.Caller, req.Frame
+	// What only the server API may add to a frame.
+	var admins []string
+	replaceWhite := false
+	if c.Server {
+		admins, replaceWhite = req.CreateAdmins, req.ReplaceWhiteList
+	}
 	if j.groupID == "" {
 		switch b := f.Body.(type) {
 		case *liveimpb.ClientFrame_CreateGroup:
-			return r.createGroup(ctx, j, c, b.CreateGroup)
+			return r.createGroup(ctx, j, c, b.CreateGroup, admins)
 		case *liveimpb.ClientFrame_SendC2CMessage:
 			return r.sendC2CMessage(ctx, c, b.SendC2CMessage)
 		}
@@ -671,7 +678,7 @@ func (r *Router) dispatch(ctx context.Context, j job, c *liveimpb.Caller, f *liv
 	}
 	switch b := f.Body.(type) {
 	case *liveimpb.ClientFrame_CreateGroup:
-		return r.createGroup(ctx, j, c, b.CreateGroup)
+		return r.createGroup(ctx, j, c, b.CreateGroup, admins)
 	case *liveimpb.ClientFrame_CloseGroup:
 		return r.closeGroup(ctx, j, c)
 	case *liveimpb.ClientFrame_JoinGroup:
@@ -687,9 +694,9 @@ func (r *Router) dispatch(ctx context.Context, j job, c *liveimpb.Caller, f *liv
 	case *liveimpb.ClientFrame_ListGroupUser:
 		return r.listGroupUser(ctx, j, c, b.ListGroupUser)
 	case *liveimpb.ClientFrame_MuteAll:
-		return r.changeMutes(ctx, j, c, func(g *storage.Group) error { return muteAll(g, b.MuteAll.WhiteUserList, true) })
+		return r.changeMutes(ctx, j, c, func(g *storage.Group) error { return muteAll(g, b.MuteAll.WhiteUserList, true, replaceWhite) })
 	case *liveimpb.ClientFrame_CancelMuteAll:
-		return r.changeMutes(ctx, j, c, func(g *storage.Group) error { return muteAll(g, nil, false) })
+		return r.changeMutes(ctx, j, c, func(g *storage.Group) error { return muteAll(g, nil, false, false) })
 	case *liveimpb.ClientFrame_MuteUser:
 		return r.changeMutes(ctx, j, c, func(g *storage.Group) error {
 			return muteUsers(g, b.MuteUser.UserList, true, b.MuteUser.DurationSeconds, r.now().UnixMilli())

@@ -144,3 +144,24 @@ func TestDeletedHighThatLandsLateLeavesTheStream(t *testing.T) {
 		}
 	}
 }
+
+// TestContentFitsItsCallbackEvent: a server caller's sender extension is
+// bounded as a login's is (a server API caller's was not, and twelve
+// messages with 100 KB ones made every member's listRecentMessage over
+// the NATS limit), and data whose callback event could not be one NATS
+// message is refused before it is stored: the event's publish failed for
+// good, and its send was answered 503 on every retry.
+func TestContentFitsItsCallbackEvent(t *testing.T) {
+	r := testRouter(t, Config{MaxDataBytes: 4 << 20})
+	server := &liveimpb.Caller{AppId: "app", Server: true}
+	if err := r.checkContent(&liveimpb.Caller{AppId: "app", Server: true, UserExtension: strings.Repeat("x", liveimpb.MaxUserExtension+1)}, 1, "hi"); !errors.Is(err, liveimpb.InvalidParam("senderExtension", "")) {
+		t.Fatalf("a sender extension of %d bytes: %v, want 400", liveimpb.MaxUserExtension+1, err)
+	}
+	limit := int(r.nc.MaxPayload())
+	if err := r.checkContent(server, 1, strings.Repeat("<", limit/2)); err != nil {
+		t.Fatalf("%d bytes of '<' (an event of the same size): %v", limit/2, err)
+	}
+	if err := r.checkContent(server, 1, strings.Repeat("\x01", limit/2)); !errors.Is(err, liveimpb.ErrTooLarge) {
+		t.Fatalf("%d control characters (an event six times that): %v, want 413", limit/2, err)
+	}
+}

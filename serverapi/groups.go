@@ -2,7 +2,6 @@ package serverapi
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -99,21 +98,15 @@ func (s *Server) createGroup(r *http.Request, app storage.App, body []byte) (any
 			return nil, err
 		}
 	}
+	// The router checks the admins before it makes the group and sets
+	// them with it: a request it refuses makes nothing.
 	rep, err := s.rpc.frame(r.Context(), app.ID, req.GroupID, req.Creator, &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_CreateGroup{CreateGroup: &liveimpb.CreateGroupRequest{
 		GroupId: req.GroupID, GroupName: req.GroupName, GroupMeta: req.GroupMeta,
-	}}})
+	}}}, func(q *liveimpb.RouterRequest) { q.CreateAdmins = req.Admins })
 	if err != nil {
 		return nil, err
 	}
-	out := createGroupReply{GroupID: rep.GetCreateGroup().GetGroupId(), AlreadyExist: rep.GetCreateGroup().GetAlreadyExist()}
-	if len(req.Admins) > 0 && !out.AlreadyExist {
-		if _, err := s.rpc.frame(r.Context(), app.ID, req.GroupID, "", &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_ModifyGroup{ModifyGroup: &liveimpb.ModifyGroupRequest{
-			GroupId: req.GroupID, ForceUpdateAdmins: true, Admins: req.Admins,
-		}}}); err != nil {
-			return nil, fmt.Errorf("the group was created, but setting its admins failed: %w", err)
-		}
-	}
-	return out, nil
+	return createGroupReply{GroupID: rep.GetCreateGroup().GetGroupId(), AlreadyExist: rep.GetCreateGroup().GetAlreadyExist()}, nil
 }
 
 func (s *Server) describeGroup(r *http.Request, app storage.App, _ []byte) (any, error) {

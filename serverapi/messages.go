@@ -50,6 +50,9 @@ func (req *sendRequest) check() (liveimpb.MessageLevel, error) {
 			return 0, err
 		}
 	}
+	if len(req.SenderExtension) > liveimpb.MaxUserExtension {
+		return 0, liveimpb.InvalidParam("sender_extension", "larger than %d bytes", liveimpb.MaxUserExtension)
+	}
 	if req.ClientMsgID == "" {
 		req.ClientMsgID = ids.New()
 	}
@@ -110,12 +113,12 @@ func (s *Server) sendUserMessage(r *http.Request, app storage.App, body []byte) 
 		return nil, err
 	}
 	if req.Level != "" || req.SkipMuteCheck || req.NoStorage || req.RepeatCount != 0 || req.SkipAudit {
-		return nil, liveimpb.InvalidParam("body", "a user message takes type, data, sender_id and sender_extension only")
+		return nil, liveimpb.InvalidParam("body", "a user message takes type, data, sender_id, sender_extension and client_msg_id only")
 	}
 	caller := serverCaller(app.ID, req.SenderID)
 	caller.UserExtension = req.SenderExtension
 	rep, err := s.rpc.call(r.Context(), app.ID, "", &liveimpb.RouterRequest{Caller: caller, Frame: &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_SendC2CMessage{SendC2CMessage: &liveimpb.SendC2CMessageRequest{
-		ReceiverId: userID, Data: req.Data, Type: req.Type,
+		ReceiverId: userID, Data: req.Data, Type: req.Type, ClientMsgId: req.ClientMsgID,
 	}}}})
 	if err != nil {
 		return nil, err

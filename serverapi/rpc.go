@@ -153,8 +153,12 @@ func (c *rpcClient) once(ctx context.Context, appID, groupID string, data []byte
 
 // frame sends a client operation as the server API, acting for userID
 // (empty: the system).
-func (c *rpcClient) frame(ctx context.Context, appID, groupID, userID string, f *liveimpb.ClientFrame) (*liveimpb.Reply, error) {
-	return c.call(ctx, appID, groupID, &liveimpb.RouterRequest{Caller: serverCaller(appID, userID), Frame: f})
+func (c *rpcClient) frame(ctx context.Context, appID, groupID, userID string, f *liveimpb.ClientFrame, with ...func(*liveimpb.RouterRequest)) (*liveimpb.Reply, error) {
+	req := &liveimpb.RouterRequest{Caller: serverCaller(appID, userID), Frame: f}
+	for _, w := range with {
+		w(req)
+	}
+	return c.call(ctx, appID, groupID, req)
 }
 
 func serverCaller(appID, userID string) *liveimpb.Caller {

@@ -219,7 +219,8 @@ func (s *Server) mutes(r *http.Request, app storage.App, _ []byte) (any, error) 
 }
 
 type muteAllRequest struct {
-	// WhiteUserList, when set, replaces the users who may still send.
+	// WhiteUserList, when set (also to []), replaces the users who may
+	// still send.
 	WhiteUserList []string `json:"white_user_list,omitempty"`
 }
 
@@ -230,7 +231,7 @@ func (s *Server) muteAll(r *http.Request, app storage.App, body []byte) (any, er
 	}
 	return s.muteOp(r, app, func(groupID string) *liveimpb.ClientFrame {
 		return &liveimpb.ClientFrame{Body: &liveimpb.ClientFrame_MuteAll{MuteAll: &liveimpb.MuteAllRequest{GroupId: groupID, WhiteUserList: req.WhiteUserList}}}
-	})
+	}, func(q *liveimpb.RouterRequest) { q.ReplaceWhiteList = req.WhiteUserList != nil }) // [] empties it
 }
 
 func (s *Server) cancelMuteAll(r *http.Request, app storage.App, _ []byte) (any, error) {
@@ -268,12 +269,12 @@ func (s *Server) unmuteUsers(r *http.Request, app storage.App, body []byte) (any
 	})
 }
 
-func (s *Server) muteOp(r *http.Request, app storage.App, frame func(groupID string) *liveimpb.ClientFrame) (any, error) {
+func (s *Server) muteOp(r *http.Request, app storage.App, frame func(groupID string) *liveimpb.ClientFrame, with ...func(*liveimpb.RouterRequest)) (any, error) {
 	groupID, err := pathID(r, "groupId")
 	if err != nil {
 		return nil, err
 	}
-	rep, err := s.rpc.frame(r.Context(), app.ID, groupID, "", frame(groupID))
+	rep, err := s.rpc.frame(r.Context(), app.ID, groupID, "", frame(groupID), with...)
 	if err != nil {
 		return nil, err
 	}

@@ -27,3 +27,7 @@ func OpName(f *ClientFrame) string {
 	}
 	return fd.JSONName()
 }
+
+// MaxUserExtension is the largest userExtension, in bytes (SPEC): a
+// login's, and a server API sender's.
+const MaxUserExtension = 512

@@ -147,9 +147,19 @@ type RouterRequest struct {
 	// so their presence timers keep running at the new owner.
 	Touch *TouchGroup `protobuf:"bytes,5,opt,name=touch,proto3" json:"touch,omitempty"`
 	// delete_group, set instead of frame, deletes the group (server API).
-	DeleteGroup   *DeleteGroup `protobuf:"bytes,6,opt,name=delete_group,json=deleteGroup,proto3" json:"delete_group,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DeleteGroup *DeleteGroup `protobuf:"bytes,6,opt,name=delete_group,json=deleteGroup,proto3" json:"delete_group,omitempty"`
+	// create_admins, with a createGroup frame of the server API, are the
+	// group's admins, checked before it is made and set with it: set after,
+	// by a modifyGroup, they were refused (400) with the group made anyway,
+	// and left out when a retry found the group made.
+	CreateAdmins []string `protobuf:"bytes,7,rep,name=create_admins,json=createAdmins,proto3" json:"create_admins,omitempty"`
+	// replace_white_list, with a muteAll frame of the server API, makes the
+	// frame's white_user_list the group's, also when it is empty (an empty
+	// list and none are one to protobuf: the whitelist could never be
+	// emptied).
+	ReplaceWhiteList bool `protobuf:"varint,8,opt,name=replace_white_list,json=replaceWhiteList,proto3" json:"replace_white_list,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *RouterRequest) Reset() {
@@ -222,6 +232,20 @@ func (x *RouterRequest) GetDeleteGroup() *DeleteGroup {
 		return x.DeleteGroup
 	}
 	return nil
+}
+
+func (x *RouterRequest) GetCreateAdmins() []string {
+	if x != nil {
+		return x.CreateAdmins
+	}
+	return nil
+}
+
+func (x *RouterRequest) GetReplaceWhiteList() bool {
+	if x != nil {
+		return x.ReplaceWhiteList
+	}
+	return false
 }
 
 // TouchGroup names the group to load.
@@ -772,14 +796,16 @@ const file_liveim_v1_internal_proto_rawDesc = "" +
 	"\n" +
 	"gateway_id\x18\x06 \x01(\tR\tgatewayId\x12\x1b\n" +
 	"\tdevice_id\x18\a \x01(\tR\bdeviceId\x12\x16\n" +
-	"\x06server\x18\b \x01(\bR\x06server\"\xba\x02\n" +
+	"\x06server\x18\b \x01(\bR\x06server\"\x8d\x03\n" +
 	"\rRouterRequest\x12)\n" +
 	"\x06caller\x18\x01 \x01(\v2\x11.liveim.v1.CallerR\x06caller\x12,\n" +
 	"\x05frame\x18\x02 \x01(\v2\x16.liveim.v1.ClientFrameR\x05frame\x12?\n" +
 	"\x0epresence_leave\x18\x03 \x01(\v2\x18.liveim.v1.PresenceLeaveR\rpresenceLeave\x12'\n" +
 	"\x04kick\x18\x04 \x01(\v2\x13.liveim.v1.KickUserR\x04kick\x12+\n" +
 	"\x05touch\x18\x05 \x01(\v2\x15.liveim.v1.TouchGroupR\x05touch\x129\n" +
-	"\fdelete_group\x18\x06 \x01(\v2\x16.liveim.v1.DeleteGroupR\vdeleteGroup\"'\n" +
+	"\fdelete_group\x18\x06 \x01(\v2\x16.liveim.v1.DeleteGroupR\vdeleteGroup\x12#\n" +
+	"\rcreate_admins\x18\a \x03(\tR\fcreateAdmins\x12,\n" +
+	"\x12replace_white_list\x18\b \x01(\bR\x10replaceWhiteList\"'\n" +
 	"\n" +
 	"TouchGroup\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"*\n" +
