@@ -30,6 +30,12 @@ type Config struct {
 	// Batch is the most events one POST carries, and the most an app has
 	// in flight. Default 100.
 	Batch int
+	// BatchBytes bounds one POST's events, in bytes as stored; a POST
+	// carries one event at least. Default 512 KiB: a batch of 100 events
+	// of messages near the 15 KiB data limit was 1.5 MB, over the body
+	// limit many receivers keep (nginx's is 1 MiB), and a 413 was tried
+	// again forever, so the app got no event after it.
+	BatchBytes int
 	// Linger is how long a dispatcher waits for more events before it
 	// posts a batch that is not full. Default 50ms.
 	Linger time.Duration
@@ -65,6 +71,7 @@ type Config struct {
 // follows the router's and has no flag.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.IntVar(&c.Batch, prefix+"batch", 0, "callbacks: most events in one POST, and in flight per app (default 100)")
+	fs.IntVar(&c.BatchBytes, prefix+"batch-bytes", 0, "callbacks: most bytes of events in one POST; a POST carries one event at least (default 524288)")
 	fs.DurationVar(&c.Linger, prefix+"linger", 0, "callbacks: wait for more events before posting a batch that is not full (default 50ms)")
 	fs.DurationVar(&c.Timeout, prefix+"timeout", 0, "callbacks: bound on one POST (default 10s)")
 	fs.DurationVar(&c.MinBackoff, prefix+"min-backoff", 0, "callbacks: first wait before a failed POST is tried again, doubling (default 500ms)")
@@ -77,7 +84,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	if c.Batch < 0 || c.StreamReplicas < 0 || c.MaxBytes < 0 {
+	if c.Batch < 0 || c.BatchBytes < 0 || c.StreamReplicas < 0 || c.MaxBytes < 0 {
 		return errors.New("callback: negative size in config")
 	}
 	for _, d := range []time.Duration{c.Linger, c.Timeout, c.MinBackoff, c.MaxBackoff, c.Rescan, c.LeaseTTL, c.MaxAge} {
@@ -95,6 +102,9 @@ func (c Config) Validate() error {
 func (c Config) WithDefaults() Config {
 	if c.Batch <= 0 {
 		c.Batch = 100
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 512 << 10
 	}
 	if c.Linger <= 0 {
 		c.Linger = 50 * time.Millisecond
@@ -388,8 +398,12 @@ func (d *Dispatcher) deliver(ctx context.Context, st jetstream.Stream, l *lease)
 			delivered++
 		}
 		if len(msgs) > 0 {
-			if err := d.post(ctx, l, msgs); err != nil {
-				return err
+			for rest := msgs; len(rest) > 0; {
+				n := fitting(rest, d.cfg.BatchBytes)
+				if err := d.post(ctx, l, rest[:n]); err != nil {
+					return err
+				}
+				rest = rest[n:]
 			}
 			continue
 		}
@@ -398,6 +412,16 @@ func (d *Dispatcher) deliver(ctx context.Context, st jetstream.Stream, l *lease)
 		}
 	}
 	return nil
+}
+
+// fitting returns how many of msgs, one at least, hold at most max bytes.
+func fitting(msgs []jetstream.Msg, max int) int {
+	size := len(msgs[0].Data())
+	n := 1
+	for ; n < len(msgs) && size+len(msgs[n].Data()) <= max; n++ {
+		size += len(msgs[n].Data())
+	}
+	return n
 }
 
 // fetch appends up to n messages of cons to msgs.

@@ -3,6 +3,7 @@ package callback
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -144,6 +145,9 @@ type dispatcherFixture struct {
 	// hold, when set, is called with each POST's number (from 1) before
 	// it is answered.
 	hold func(n int)
+	// bodyLimit, when set, refuses (413) a POST of more bytes, as nginx
+	// does past its client_max_body_size.
+	bodyLimit int64
 
 	mu    sync.Mutex
 	posts int
@@ -162,6 +166,10 @@ func newDispatcherFixture(t *testing.T) *dispatcherFixture {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.bodyLimit > 0 && r.ContentLength > f.bodyLimit {
+			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+			return
+		}
 		var b Batch
 		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -218,5 +226,33 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %s within a minute", what)
 		}
+	}
+}
+
+// TestDispatcherBatchesWithinBytes: a POST holds at most BatchBytes of
+// events. 100 events of messages near the 15 KiB data limit made one
+// 1.5 MB POST, which a receiver behind nginx (1 MiB bodies) refuses with
+// 413, again on every retry: the app got no event from then on.
+func TestDispatcherBatchesWithinBytes(t *testing.T) {
+	f := newDispatcherFixture(t)
+	f.bodyLimit = 1 << 20
+	if _, err := EnsureStream(t.Context(), f.js, Config{MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	data := strings.Repeat("x", 15<<10)
+	var want []string
+	var last <-chan error
+	for i := range 100 {
+		id := fmt.Sprint("m", i)
+		want = append(want, id)
+		last = f.pub.Stored(Event{Type: GroupMessage, AppID: "app", GroupID: "g", Message: &Message{MessageID: id, Data: data}})
+	}
+	if err := WaitStored(last, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f.run(t.Context())
+	waitUntil(t, "the 100 events posted", func() bool { return len(f.received()) >= 100 })
+	if got := f.received(); !slices.Equal(got, want) {
+		t.Fatalf("posted %d events %v, want the 100 in order", len(got), got)
 	}
 }
