@@ -54,8 +54,11 @@ type conn struct {
 	lastRead  atomic.Int64 // unix nanoseconds of the last frame
 	sess      atomic.Pointer[session]
 	loggingIn atomic.Bool
-	released  atomic.Bool // release has run: the gateway is done with it
-	teardown  sync.Once
+	// refreshing is set while a token refresh waits for a router, off
+	// the loop; a second one meanwhile is refused.
+	refreshing atomic.Bool
+	released   atomic.Bool // release has run: the gateway is done with it
+	teardown   sync.Once
 }
 
 // newConn returns a connection of ip, counted in the gateway's

@@ -130,11 +130,21 @@ func (c *conn) handleRequest(f *liveimpb.ClientFrame) {
 		c.reply(f.Id, &liveimpb.Reply{})
 		c.closeWith(ws.StatusNormalClosure, "logout", nil)
 	case *liveimpb.ClientFrame_RefreshToken:
-		if err := gw.refresh(c, s, b.RefreshToken); err != nil {
-			c.replyErr(f.Id, err)
+		// The router's check waits, so off the loop, as a login: on it,
+		// every connection of the loop waited for it
+		// (e2e.TestAuditGWRefreshDoesNotStallOtherConnections).
+		if !c.refreshing.CompareAndSwap(false, true) {
+			c.replyErr(f.Id, liveimpb.ErrTooFast.With("a token refresh of this session is under way"))
 			return
 		}
-		c.reply(f.Id, &liveimpb.Reply{})
+		go func() {
+			defer c.refreshing.Store(false)
+			if err := gw.refresh(c, s, b.RefreshToken); err != nil {
+				c.replyErr(f.Id, err)
+				return
+			}
+			c.reply(f.Id, &liveimpb.Reply{})
+		}()
 	case *liveimpb.ClientFrame_JoinGroup:
 		gw.join(c, s, f)
 	case *liveimpb.ClientFrame_LeaveGroup:

@@ -246,6 +246,12 @@ func (g *Gateway) join(c *conn, s *session, f *liveimpb.ClientFrame) {
 			rep = liveimpb.ErrorReply(liveimpb.ErrForbidden.With("removed from the group while joining"))
 		}
 		ok := rep.Code == 0 && c.setJoined(groupID, true)
+		if rep.Code == 0 && !ok {
+			// The connection closed while its join was on the way: its
+			// release left only the groups it was in, so the router's new
+			// member would stay for good (e2e.TestAuditGWJoinThenCloseLeavesNoMember).
+			g.notifyLeave(s, groupID)
+		}
 		g.rooms.endJoin(key, c, ok)
 		if ok {
 			// The connection may have closed between setJoined and endJoin;

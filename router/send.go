@@ -64,6 +64,7 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 			return nil, err
 		}
 		if hook != nil {
+			session := gs.g.CreateTimeMs
 			if req.ClientMsgId != "" {
 				gs.sent.pending(msgID) // a repeat while the hook thinks is told to retry
 			}
@@ -78,7 +79,7 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 					return
 				}
 				j.w.resumeOrFail(j, func(*worker) {
-					if rep, err := r.sequenceSend(ctx, j, c, req, msgID); err != errLater {
+					if rep, err := r.sequenceSend(ctx, j, c, req, msgID, session); err != errLater {
 						j.done(rep, err)
 					}
 				})
@@ -92,16 +93,26 @@ func (r *Router) sendGroupMessage(ctx context.Context, j job, c *liveimpb.Caller
 			return nil, liveimpb.ErrUnavailable.With("router busy: too many calls in flight")
 		}
 	}
-	return r.sequenceSend(ctx, j, c, req, msgID)
+	return r.sequenceSend(ctx, j, c, req, msgID, gs.g.CreateTimeMs)
 }
 
 // sequenceSend checks the group's state, assigns the message its seqnum
 // and queues it to be stored and delivered (sends.go). It runs on the
-// group's worker.
-func (r *Router) sequenceSend(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest, msgID string) (*liveimpb.Reply, error) {
+// group's worker. session is the group's CreateTimeMs when the send was
+// taken: a group closed and opened again (or deleted and made again)
+// since, while the audit hook thought, is a new live session, whose
+// members and mutes the send was never checked against
+// (e2e.TestAuditModSendAuditedAcrossCloseAndReopen): 441.
+func (r *Router) sequenceSend(ctx context.Context, j job, c *liveimpb.Caller, req *liveimpb.SendGroupMessageRequest, msgID string, session int64) (*liveimpb.Reply, error) {
 	gs, err := j.w.group(ctx, j.appID, j.groupID, j.part) // it may have changed while the hook thought
 	if err != nil {
 		return nil, err
+	}
+	if gs.g.CreateTimeMs != session {
+		if !gs.sent.stored(msgID) {
+			gs.sent.forget(msgID)
+		}
+		return nil, liveimpb.ErrGroupClosed.With("the group was closed while the message was audited")
 	}
 	rep, err := r.sequence(ctx, j, gs, c, req, msgID)
 	if err != nil && err != errLater && !gs.sent.stored(msgID) {
@@ -208,6 +219,33 @@ func (r *Router) deliver(ctx context.Context, appID, groupID string, part int, m
 	return nil, err
 }
 
+// deletedLookBack is how many of a group's last deletions a repeated
+// send is looked for in after a failover (deletedSend).
+const deletedLookBack = 1000
+
+// deletedSend answers the repeat of a send the router that owned the group
+// before stored and that was deleted since (the store's lookup hides
+// deleted messages): with its message ID and seqnum, storing and
+// delivering nothing (its timestamp is not kept with the deletion: 0). It
+// was taken for a new send: the deleted message came back
+// (e2e.TestAuditModRecalledMessageRetriedAfterFailover). nil, nil when
+// the group's last deletedLookBack deletions do not name it.
+func (r *Router) deletedSend(ctx context.Context, j job, gs *groupState, msgID string) (*liveimpb.Reply, error) {
+	if gs.g.DeleteSeq == 0 {
+		return nil, nil
+	}
+	dels, err := r.store.ListDeletions(ctx, j.appID, j.groupID, max(0, gs.g.DeleteSeq-deletedLookBack), deletedLookBack)
+	if err != nil {
+		return nil, fmt.Errorf("look up a repeated send: %w", err)
+	}
+	for _, d := range dels {
+		if d.MessageID == msgID {
+			return sendReply(msgID, d.MessageSeq, 0), nil
+		}
+	}
+	return nil, nil
+}
+
 // repeatedSend answers a send whose client message ID the group has seen:
 // with the first send's reply, delivering the message first if the first
 // send could not. It returns nil, nil for a send the group does not know.
@@ -221,7 +259,7 @@ func (r *Router) repeatedSend(ctx context.Context, j job, gs *groupState, msgID 
 		}
 		m, err := r.store.GetMessage(ctx, j.appID, j.groupID, msgID)
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, nil
+			return r.deletedSend(ctx, j, gs, msgID)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("look up a repeated send: %w", err)

@@ -158,6 +158,11 @@ func (r *Router) sent(p *pendingSend) (*liveimpb.Reply, error) {
 		if p.req.ClientMsgId != "" {
 			gs.sent.forget(msg.MessageId) // nothing happened: a retry starts afresh
 		}
+		// Nor is it counted: its retry counts it (e2e.TestAuditModFailedSendNotCounted).
+		if n, ok := gs.g.MsgAmount[msg.Type]; ok {
+			gs.g.MsgAmount[msg.Type] = max(0, n-int64(msg.RepeatCount))
+			gs.dirty = true
+		}
 		return nil, fmt.Errorf("store message: %w", p.err)
 	}
 	stored, queued := r.messageEvent(p.ctx, appID, msg)

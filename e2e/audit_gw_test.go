@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/liveim/liveim/gateway"
+	"github.com/liveim/liveim/internal/testcluster"
+	"github.com/liveim/liveim/proto/liveimpb"
+	"github.com/liveim/liveim/router"
+	"github.com/liveim/liveim/storage"
+)
+
+// TestAuditGWJoinThenCloseLeavesNoMember: a session that sends a join
+// and closes its connection before the router's answer comes back must
+// not stay a member of the room. The router took the join (the member has
+// this gateway's session); the gateway, finding the connection gone when
+// the answer comes, drops it locally but never tells the router the
+// session left, so the member stays online in the room, counted and
+// listed, for as long as the gateway runs. Each such connection adds
+// another session to the member.
+func TestAuditGWJoinThenCloseLeavesNoMember(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Router: fastPresence()})
+	owner := c.Login(t, 0, "owner", "admin")
+	if _, err := owner.CreateGroup(ctxT(t), &liveimpb.CreateGroupRequest{GroupId: "ghost-room", GroupName: "ghost"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.JoinGroup(ctxT(t), "ghost-room"); err != nil {
+		t.Fatal(err)
+	}
+
+	for i := 0; i < 3; i++ {
+		mallory := c.Login(t, 0, "mallory", "")
+		join, err := proto.Marshal(&liveimpb.ClientFrame{Id: 1, Body: &liveimpb.ClientFrame_JoinGroup{JoinGroup: &liveimpb.JoinGroupRequest{GroupId: "ghost-room"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mallory.WriteRaw(join); err != nil {
+			t.Fatal(err)
+		}
+		_ = mallory.Close() // before the join's answer
+	}
+
+	// Every connection of mallory is gone: after the grace period (2 s)
+	// mallory is no member, whatever became of the joins.
+	var last string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := owner.QueryGroup(ctxT(t), "ghost-room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		users, err := owner.ListRecentGroupUser(ctxT(t), "ghost-room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, u := range users.UserList {
+			ids = append(ids, u.UserId)
+		}
+		last = fmt.Sprintf("onlineCount %d, recent users %v", info.GetStatistics().GetOnlineCount(), ids)
+		if info.GetStatistics().GetOnlineCount() == 1 && !slices.Contains(ids, "mallory") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after mallory's connections closed (grace 2 s), mallory is still in the room: %s", last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// gatedAppStore holds GetApp while the gate is closed: a router whose
+// store (or app cache refill) is slow to answer a credential check.
+type gatedAppStore struct {
+	storage.Store
+	mu      sync.Mutex
+	closed  bool
+	open    chan struct{}
+	blocked chan struct{} // gets a value each time a GetApp waits at the gate
+}
+
+func (s *gatedAppStore) GetApp(ctx context.Context, appID string) (storage.App, error) {
+	s.mu.Lock()
+	closed, open := s.closed, s.open
+	s.mu.Unlock()
+	if closed {
+		select {
+		case s.blocked <- struct{}{}:
+		default:
+		}
+		select {
+		case <-open:
+		case <-ctx.Done():
+			return storage.App{}, ctx.Err()
+		}
+	}
+	return s.Store.GetApp(ctx, appID)
+}
+
+func (s *gatedAppStore) shut() {
+	s.mu.Lock()
+	s.closed, s.open = true, make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *gatedAppStore) release() {
+	s.mu.Lock()
+	if s.closed {
+		s.closed = false
+		close(s.open)
+	}
+	s.mu.Unlock()
+}
+
+// TestAuditGWRefreshDoesNotStallOtherConnections: a RefreshTokenRequest
+// waits for a router's credential check on the connection's epoll loop
+// (handleRequest calls Gateway.refresh, which blocks in a NATS request),
+// where every request must be asynchronous: while one session's refresh
+// waits, no other connection of that loop is read, so one client (or the
+// SDK's refresh wave of a big room) stalls every session of a loop, up to
+// RequestTimeout per refresh frame. Here the router's app lookup is held;
+// another client on the same loop must still get its ping answered.
+func TestAuditGWRefreshDoesNotStallOtherConnections(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("epoll path only")
+	}
+	gate := &gatedAppStore{blocked: make(chan struct{}, 1)}
+	c := testcluster.Start(t, testcluster.Options{
+		Gateway: gateway.Config{IO: gateway.IOEpoll, Loops: 1, RequestTimeout: 60 * time.Second},
+		Router:  router.Config{AuthTimeout: 60 * time.Second},
+		RouterStore: func(i int, s storage.Store) storage.Store {
+			gate.Store = s
+			return gate
+		},
+	})
+	t.Cleanup(gate.release)
+	alice := c.Login(t, 0, "alice", "")
+	bob := c.Login(t, 0, "bob", "")
+
+	gate.shut()
+	// The router caches apps for 5 s: refresh until one refresh's check
+	// reaches the store and waits there.
+	refreshed := make(chan error, 1)
+	go func() {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			err := alice.RefreshToken(ctx, testcluster.Auth("alice", ""))
+			cancel()
+			if err != nil {
+				refreshed <- err
+				return
+			}
+			select {
+			case <-gate.blocked:
+				refreshed <- nil
+				return
+			default:
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-gate.blocked:
+	case err := <-refreshed:
+		t.Fatalf("refresh ended before its credential check reached the store: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no credential check reached the store")
+	}
+
+	// alice's refresh waits for the router; bob's ping needs no router.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := bob.Ping(ctx)
+	gate.release()
+	if err != nil {
+		t.Fatalf("bob's ping was not answered while alice's refresh waited for the router: %v", err)
+	}
+}
