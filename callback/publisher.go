@@ -36,6 +36,8 @@ type Publisher struct {
 	// maxPayload is the NATS message limit: a larger event is never
 	// stored, and is refused when queued.
 	maxPayload func() int64
+	queued     atomic.Int64 // bytes of the events in queue
+	maxQueued  int64        // publishQueueBytes
 
 	queue   chan *outEvent
 	stop    chan struct{}
@@ -64,8 +66,12 @@ func (e *outEvent) settle(err error) {
 
 // Sizes of the publishing pipeline.
 const (
-	publishQueue  = 1 << 16 // events waiting (a pointer each); more are dropped (counted, logged)
-	publishWindow = 256     // events in flight
+	publishQueue = 1 << 16 // events waiting (a pointer each); more are dropped (counted, logged)
+	// publishQueueBytes bounds the bytes of the events waiting: 65,536
+	// events of messages near the data limit held a gigabyte while the
+	// stream could not take them (a leader election, NATS down).
+	publishQueueBytes = 256 << 20
+	publishWindow     = 256 // events in flight
 )
 
 // NewPublisher returns a Publisher on nc for component ("router",
@@ -75,7 +81,7 @@ const (
 func NewPublisher(nc *nats.Conn, component string, log *slog.Logger, reg prometheus.Registerer) *Publisher {
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*publishWindow), // fails only on a nil connection
 		jetstream.WithPublishAsyncTimeout(5*time.Second))
-	p := &Publisher{js: js, log: log, now: time.Now, maxPayload: nc.MaxPayload,
+	p := &Publisher{js: js, log: log, now: time.Now, maxPayload: nc.MaxPayload, maxQueued: publishQueueBytes,
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveim_" + component + "_callback_publish_errors_total",
 			Help: "Callback events that could not be published (the queue full, or NATS down at shutdown).",
@@ -147,13 +153,25 @@ func (p *Publisher) enqueue(ev Event, stored chan error) bool {
 		p.started.Store(true)
 		go p.run()
 	})
+	if n := p.queued.Add(int64(len(b))); n > p.maxQueued {
+		p.queued.Add(-int64(len(b)))
+		p.lost(&outEvent{appID: ev.AppID, kind: ev.Type}, fmt.Errorf("publish queue full: %d bytes waiting", n-int64(len(b))))
+		return false
+	}
 	select {
 	case p.queue <- &outEvent{subject: subj, id: ev.ID, appID: ev.AppID, kind: ev.Type, data: b, stored: stored}:
 		return true
 	default:
+		p.queued.Add(-int64(len(b)))
 		p.lost(&outEvent{appID: ev.AppID, kind: ev.Type}, errors.New("publish queue full"))
 		return false
 	}
+}
+
+// dequeued uncounts an event taken off the queue and returns it.
+func (p *Publisher) dequeued(e *outEvent) *outEvent {
+	p.queued.Add(-int64(len(e.data)))
+	return e
 }
 
 // encode is an event's JSON, with '<', '>' and '&' as they are: escaped,
@@ -212,12 +230,12 @@ func (p *Publisher) run() {
 		batch = batch[:0]
 		select {
 		case e := <-p.queue:
-			batch = append(batch, e)
+			batch = append(batch, p.dequeued(e))
 		case <-p.stop:
 			for { // what is queued still goes out
 				select {
 				case e := <-p.queue:
-					if p.publishNow(e, true) > 0 {
+					if p.publishNow(p.dequeued(e), true) > 0 {
 						e.settle(nil)
 					}
 				default:
@@ -229,7 +247,7 @@ func (p *Publisher) run() {
 		for len(batch) < publishWindow {
 			select {
 			case e := <-p.queue:
-				batch = append(batch, e)
+				batch = append(batch, p.dequeued(e))
 			default:
 				break fill
 			}

@@ -88,3 +88,51 @@ func TestStreamBounded(t *testing.T) {
 		t.Fatalf("the other app's event is not in the stream: %v", err)
 	}
 }
+
+// TestPublisherQueueBoundedInBytes: while the stream takes nothing (here
+// there is none yet), the events waiting hold at most maxQueued bytes;
+// past it an event is refused at once (its send is answered 503, and its
+// retry queues it again), and those queued go out once the stream is
+// there. The queue was bounded in events only: 65,536 of up to ~16 KB.
+func TestPublisherQueueBoundedInBytes(t *testing.T) {
+	nc := natstest.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPublisher(nc, "test", slog.New(slog.DiscardHandler), nil)
+	defer p.Close(time.Second)
+	p.maxQueued = 100 << 10
+	data := strings.Repeat("x", 10<<10)
+	var queued []<-chan error
+	refused := false
+	for i := 0; i < 50 && !refused; i++ {
+		stored := p.Stored(Event{Type: GroupMessage, AppID: "app", GroupID: "g", ID: fmt.Sprint("e", i), Message: &Message{MessageID: fmt.Sprint("e", i), Data: data}})
+		select {
+		case err := <-stored:
+			if err == nil {
+				t.Fatalf("event %d stored with no stream", i)
+			}
+			refused = true
+		default:
+			queued = append(queued, stored)
+		}
+	}
+	if !refused {
+		t.Fatalf("50 events of 10 KiB queued within a bound of 100 KiB")
+	}
+	if q := p.queued.Load(); q > p.maxQueued {
+		t.Fatalf("%d bytes queued, over the bound of %d", q, p.maxQueued)
+	}
+	if _, err := EnsureStream(t.Context(), js, Config{MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	for i, stored := range queued {
+		if err := WaitStored(stored, 60*time.Second); err != nil {
+			t.Fatalf("queued event %d once the stream is there: %v", i, err)
+		}
+	}
+	if q := p.queued.Load(); q != 0 {
+		t.Fatalf("%d bytes still counted as queued", q)
+	}
+}

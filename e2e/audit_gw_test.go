@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,4 +183,64 @@ func TestAuditGWRefreshDoesNotStallOtherConnections(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bob's ping was not answered while alice's refresh waited for the router: %v", err)
 	}
+}
+
+// heldLoads holds a router's LastSeq (read when a group is loaded) while
+// held is set: a join that the router takes and answers only after the
+// gateway's RequestTimeout.
+type heldLoads struct {
+	storage.Store
+	held atomic.Bool
+	open chan struct{}
+}
+
+func (s *heldLoads) LastSeq(ctx context.Context, appID, groupID string) (int64, error) {
+	if s.held.Load() {
+		select {
+		case <-s.open:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return s.Store.LastSeq(ctx, appID, groupID)
+}
+
+// TestJoinAnsweredLateLeavesNoMember: a join the router takes and answers
+// after the gateway's RequestTimeout is 503 to the client, which is not in
+// the group; the router's member of it must not stay. The late answer was
+// dropped and nothing told the router, so the user stayed a member for as
+// long as its gateway ran. Now the gateway sends the router the session's
+// leave with the 503.
+func TestJoinAnsweredLateLeavesNoMember(t *testing.T) {
+	held := &heldLoads{open: make(chan struct{})}
+	c := testcluster.Start(t, testcluster.Options{
+		Router:  fastPresence(),
+		Gateway: gateway.Config{RequestTimeout: time.Second},
+		RouterStore: func(_ int, s storage.Store) storage.Store {
+			held.Store = s
+			return held
+		},
+	})
+	owner := c.Login(t, 0, "owner", "admin")
+	createGroup(t, owner, "late-room") // not loaded: nobody joined it
+	held.held.Store(true)
+	viewer := c.Login(t, 0, "viewer", "")
+	_, err := viewer.JoinGroup(ctxT(t), "late-room")
+	wantCode(t, err, 503)
+	held.held.Store(false)
+	close(held.open) // the router adds the member now, and answers nobody
+	testcluster.WaitFor(t, 30*time.Second, func() error {
+		users, err := retry503(ctxT(t), func(ctx context.Context) (*liveimpb.ListRecentGroupUserReply, error) {
+			return owner.ListRecentGroupUser(ctx, "late-room")
+		})
+		if err != nil {
+			return err
+		}
+		for _, u := range users.UserList {
+			if u.UserId == "viewer" {
+				return fmt.Errorf("viewer, told 503, is a member of the room")
+			}
+		}
+		return nil
+	})
 }

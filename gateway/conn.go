@@ -252,6 +252,14 @@ func (c *conn) sweep(now time.Time) {
 }
 
 // joined reports whether the connection joined groupID.
+// joiningOrIn reports whether the connection is in groupID or has a join
+// of it in flight.
+func (c *conn) joiningOrIn(groupID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.groups, groupID) || c.joins != nil && slices.Contains(c.joins.groups, groupID)
+}
+
 func (c *conn) joined(groupID string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

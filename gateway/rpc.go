@@ -246,6 +246,13 @@ func (g *Gateway) join(c *conn, s *session, f *liveimpb.ClientFrame) {
 			rep = liveimpb.ErrorReply(liveimpb.ErrForbidden.With("removed from the group while joining"))
 		}
 		ok := rep.Code == 0 && c.setJoined(groupID, true)
+		if rep.Code == int32(liveimpb.ErrUnavailable.Code) && !c.joiningOrIn(groupID) {
+			// A 503, the gateway's own timeout among them: the router may
+			// still take the join, answering nobody. The session's leave,
+			// behind the join in the group's partition, undoes it (a
+			// no-op when it did not) (e2e.TestJoinAnsweredLateLeavesNoMember).
+			g.notifyLeave(s, groupID)
+		}
 		if rep.Code == 0 && !ok {
 			// The connection closed while its join was on the way: its
 			// release left only the groups it was in, so the router's new
