@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/liveim/liveim/client"
 	"github.com/liveim/liveim/gateway"
 	"github.com/liveim/liveim/internal/testcluster"
 	"github.com/liveim/liveim/proto/liveimpb"
@@ -243,4 +244,82 @@ func TestJoinAnsweredLateLeavesNoMember(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestAuditGWConcurrentLoginsLeaveOneSession: two logins of one user at
+// the same moment must not both stay (SPEC: a second login closes the
+// older session). The router publishes each login's takeover notice on
+// the user's subject before it answers, but a gateway subscribed to that
+// subject only after the answer, so a notice published while the other
+// login was still between its check and its subscription reached nobody,
+// and both sessions lived: one user, many sessions, each with its own
+// rate limits and group cap. Now the subscription comes first, and a
+// notice of a later login that comes while a login waits ends it once
+// it is done.
+func TestAuditGWConcurrentLoginsLeaveOneSession(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Gateways: 2})
+	const users = 10
+	type pair struct {
+		user string
+		cls  [2]*client.Client
+	}
+	var pairs []*pair
+	for i := 0; i < users; i++ {
+		p := &pair{user: fmt.Sprintf("twin-%d", i)}
+		for j := range p.cls {
+			cl, err := testcluster.Dial(t, c.Gateway(j%2*(i%2)).URL) // even users: both on gateway 0; odd: one on each
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.cls[j] = cl
+		}
+		pairs = append(pairs, p)
+	}
+	var wg sync.WaitGroup
+	for _, p := range pairs {
+		for _, cl := range p.cls {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				// Each its own token, as two devices of the user would have.
+				if _, err := cl.Login(ctx, client.Login{AppID: testcluster.AppID, UserID: p.user, Auth: testcluster.Auth(p.user, "")}); err != nil {
+					t.Errorf("login %s: %v", p.user, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	alive := func(cl *client.Client) bool {
+		select {
+		case <-cl.Done():
+			return false
+		default:
+			return true
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var both []string
+		for _, p := range pairs {
+			if alive(p.cls[0]) && alive(p.cls[1]) {
+				both = append(both, p.user)
+			}
+		}
+		if len(both) == 0 {
+			// And one stays: a login is not closed by an earlier one.
+			for _, p := range pairs {
+				if !alive(p.cls[0]) && !alive(p.cls[1]) {
+					t.Errorf("%s: both sessions closed", p.user)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("20 s after two concurrent logins, %d of %d users still have both sessions open: %v", len(both), users, both)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

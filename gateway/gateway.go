@@ -483,14 +483,24 @@ func (g *Gateway) onOnline(m *nats.Msg) {
 
 // deliverToUser handles a C2C message, a takeover, kick or disconnect
 // notice for a user.
+// takenOver closes a session a later login of its user ended.
+func (c *conn) takenOver() {
+	c.closeWith(closeLoggedInElsewhere, "logged in elsewhere", &liveimpb.DisconnectEvent{Code: liveimpb.DisconnectCode_DISCONNECT_CODE_LOGGED_IN_ELSEWHERE, Reason: "logged in elsewhere"})
+}
+
 func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 	conns := g.sessions.conns(userKey, nil)
 	switch m.Header.Get(subject.HeaderKind) {
 	case subject.KindTakeover:
 		from, device := m.Header.Get(subject.HeaderSession), m.Header.Get(subject.HeaderDevice)
-		for _, c := range conns {
-			if s := c.sess.Load(); s != nil && s.id != from && (!s.multiDevice || s.deviceID == device) {
-				c.closeWith(closeLoggedInElsewhere, "logged in elsewhere", &liveimpb.DisconnectEvent{Code: liveimpb.DisconnectCode_DISCONNECT_CODE_LOGGED_IN_ELSEWHERE, Reason: "logged in elsewhere"})
+		// The logins first, then the sessions read again: a login that
+		// becomes a session in between is seen as one or the other.
+		for _, s := range g.sessions.loginsOf(userKey, nil) {
+			s.noticed(from, device)
+		}
+		for _, c := range g.sessions.conns(userKey, conns[:0]) {
+			if s := c.sess.Load(); s != nil && s.takenOverBy(from, device) {
+				c.takenOver()
 			}
 		}
 	case subject.KindDisconnect:

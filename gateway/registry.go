@@ -181,9 +181,11 @@ type sessionShard struct {
 // the user's subject, however many sessions (devices), so each C2C
 // message or notice arrives once.
 type localUser struct {
-	sub     *nats.Subscription
-	conns   []*conn
-	pending int // logins that acquired the subscription and are not added yet
+	sub   *nats.Subscription
+	conns []*conn
+	// logins acquired the subscription and wait for their check (add or
+	// abandon ends them); takeover notices reach them too.
+	logins []*session
 }
 
 // sessions is the sharded registry of logged-in connections by app/user.
@@ -202,7 +204,7 @@ func newSessions(subscribe func(userKey string) (*nats.Subscription, error)) *se
 
 // acquire makes sure the user's subject is subscribed before a login
 // completes; the login then calls add, or abandon if it fails.
-func (s *sessions) acquire(userKey string) error {
+func (s *sessions) acquire(userKey string, login *session) error {
 	sh := &s.shards[shardOf(userKey)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -215,30 +217,48 @@ func (s *sessions) acquire(userKey string) error {
 		u = &localUser{sub: sub}
 		sh.users[userKey] = u
 	}
-	u.pending++
+	u.logins = append(u.logins, login)
 	return nil
 }
 
-// add turns an acquired login into a session of the user.
-func (s *sessions) add(userKey string, c *conn) {
+// add turns an acquired login into a session of the user, on c.
+func (s *sessions) add(userKey string, login *session, c *conn) {
 	sh := &s.shards[shardOf(userKey)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if u := sh.users[userKey]; u != nil {
-		u.pending--
+		u.logins = deleteSession(u.logins, login)
 		u.conns = append(u.conns, c)
 	}
 }
 
 // abandon gives up an acquired login that failed.
-func (s *sessions) abandon(userKey string) {
+func (s *sessions) abandon(userKey string, login *session) {
 	sh := &s.shards[shardOf(userKey)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if u := sh.users[userKey]; u != nil {
-		u.pending--
+		u.logins = deleteSession(u.logins, login)
 		dropIfIdleLocked(sh, userKey, u)
 	}
+}
+
+func deleteSession(ss []*session, s *session) []*session {
+	if i := slices.Index(ss, s); i >= 0 {
+		return slices.Delete(ss, i, i+1)
+	}
+	return ss
+}
+
+// loginsOf appends the user's logins waiting for their check to buf.
+func (s *sessions) loginsOf(userKey string, buf []*session) []*session {
+	sh := &s.shards[shardOf(userKey)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if u := sh.users[userKey]; u != nil {
+		buf = append(buf, u.logins...)
+	}
+	return buf
 }
 
 // remove forgets c's session; the last session of a user unsubscribes
@@ -258,7 +278,7 @@ func (s *sessions) remove(userKey string, c *conn) {
 }
 
 func dropIfIdleLocked(sh *sessionShard, userKey string, u *localUser) {
-	if len(u.conns) == 0 && u.pending == 0 {
+	if len(u.conns) == 0 && len(u.logins) == 0 {
 		_ = u.sub.Unsubscribe()
 		delete(sh.users, userKey)
 	}

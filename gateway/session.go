@@ -40,9 +40,57 @@ type session struct {
 	// expiry a TokenExpiringEvent went out for.
 	expiry, noticeAt, warned atomic.Int64
 
-	mu       sync.Mutex // guards the buckets
+	mu       sync.Mutex // guards the buckets and laterLogins
 	sends    bucket     // messages (Config.SendRate)
 	requests bucket     // every other request (Config.RequestRate)
+
+	// Takeover notices (deliverToUser): ownNotice is set once this
+	// session's own came, which the router sends before it answers the
+	// login's check; a notice of another session that comes after it is
+	// of a later login. laterLogins are the devices of such notices that
+	// came while this login still waited for its check.
+	ownNotice   atomic.Bool
+	laterLogins []string
+}
+
+// noticed takes a takeover notice of session from, on device, for a
+// login still waiting for its check; it reports nothing: login looks at
+// what it recorded once the check is done (supersededBy).
+func (s *session) noticed(from, device string) {
+	if from == s.id {
+		s.ownNotice.Store(true)
+		return
+	}
+	if !s.ownNotice.Load() {
+		return // a login before this one: its session closes
+	}
+	s.mu.Lock()
+	s.laterLogins = append(s.laterLogins, device)
+	s.mu.Unlock()
+}
+
+// takenOverBy reports whether a login of session from on device, noticed
+// now, ends this session: a later login (this session's own notice came
+// first), on any device or, when the app allows several, on this one.
+func (s *session) takenOverBy(from, device string) bool {
+	if from == s.id {
+		s.ownNotice.Store(true)
+		return false
+	}
+	return s.ownNotice.Load() && (!s.multiDevice || s.deviceID == device)
+}
+
+// supersededWhileChecked reports whether a later login of the user, on
+// any device or on this one, came while this login waited for its check.
+func (s *session) supersededWhileChecked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.laterLogins {
+		if !s.multiDevice || d == s.deviceID {
+			return true
+		}
+	}
+	return false
 }
 
 // setToken records the session's token expiry and when to tell the
@@ -107,12 +155,7 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 		}
 		return
 	}
-	if err := g.sessions.acquire(s.userKey); err != nil {
-		g.metrics.loginFailed(liveimpb.ErrUnavailable)
-		c.replyErr(id, liveimpb.ErrUnavailable.With("subscribe: %v", err))
-		return
-	}
-	g.sessions.add(s.userKey, c)
+	g.sessions.add(s.userKey, s, c)
 	c.sess.Store(s)
 	g.presenceEvent(s, callback.UserOnline)
 	c.mu.Lock()
@@ -132,6 +175,9 @@ func (g *Gateway) login(c *conn, id uint32, req *liveimpb.LoginRequest) {
 		ServerTime:       g.now().UnixMilli(),
 		HeartbeatTimeout: uint32(s.heartbeat / time.Second),
 	}}})
+	if s.supersededWhileChecked() {
+		c.takenOver() // a later login's notice came while this one waited
+	}
 }
 
 // maxDeviceID bounds a login's deviceId.
@@ -177,29 +223,34 @@ func (g *Gateway) authenticate(c *conn, req *liveimpb.LoginRequest) (*session, e
 		}
 		hb = time.Duration(t) * time.Second
 	}
-	id := ids.New()
+	s := &session{
+		id:        ids.New(),
+		appID:     req.AppId,
+		userID:    req.User.UserId,
+		userExt:   req.User.UserExtension,
+		role:      req.Auth.Role,
+		deviceID:  req.DeviceId,
+		userKey:   req.AppId + "/" + req.User.UserId,
+		heartbeat: hb,
+		sends:     newBucket(g.cfg.SendBurst, g.now()),
+		requests:  newBucket(g.cfg.RequestBurst, g.now()),
+	}
 	// The router that passes the credentials tells the user's older
-	// sessions (a takeover notice).
+	// sessions (a takeover notice), this one's among them. The user's
+	// subject is subscribed first, before the check goes out on the same
+	// connection, so a notice of a login checked meanwhile reaches this
+	// one too: two logins at once both stayed
+	// (e2e.TestAuditGWConcurrentLoginsLeaveOneSession).
+	if err := g.sessions.acquire(s.userKey, s); err != nil {
+		return nil, liveimpb.ErrUnavailable.With("subscribe: %v", err)
+	}
 	rep, err := g.checkCredentials(&liveimpb.AuthRequest{AppId: req.AppId, UserId: req.User.UserId, Auth: req.Auth, Origin: c.origin,
-		SessionId: id, DeviceId: req.DeviceId})
+		SessionId: s.id, DeviceId: req.DeviceId})
 	if err != nil {
+		g.sessions.abandon(s.userKey, s)
 		return nil, err
 	}
-	s := &session{
-		id:            id,
-		appID:         req.AppId,
-		userID:        req.User.UserId,
-		userExt:       req.User.UserExtension,
-		role:          req.Auth.Role,
-		deviceID:      req.DeviceId,
-		multiDevice:   rep.MultiDevice,
-		onlineEvents:  rep.OnlineEvents,
-		offlineEvents: rep.OfflineEvents,
-		userKey:       req.AppId + "/" + req.User.UserId,
-		heartbeat:     hb,
-		sends:         newBucket(g.cfg.SendBurst, g.now()),
-		requests:      newBucket(g.cfg.RequestBurst, g.now()),
-	}
+	s.multiDevice, s.onlineEvents, s.offlineEvents = rep.MultiDevice, rep.OnlineEvents, rep.OfflineEvents
 	s.setToken(req.Auth.Timestamp, g.now(), g.cfg.TokenExpiryNotice)
 	return s, nil
 }
