@@ -7,6 +7,8 @@
 /** Emitter is a typed event emitter with on/off/once. */
 export class Emitter<E extends { [K in keyof E]: (...args: never[]) => void }> {
   #listeners = new Map<keyof E, Array<E[keyof E]>>();
+  /** The app's listener of each wrapper once made. */
+  #onceOf = new WeakMap<E[keyof E], E[keyof E]>();
   #onError: (event: string, err: unknown) => void;
 
   constructor(onError?: (event: string, err: unknown) => void) {
@@ -21,12 +23,16 @@ export class Emitter<E extends { [K in keyof E]: (...args: never[]) => void }> {
     return this;
   }
 
-  /** once adds a listener that is removed after its first call. */
+  /**
+   * once adds a listener that is removed after its first call; off(event,
+   * listener) removes it before that, as Node's emitter does.
+   */
   once<K extends keyof E>(event: K, listener: E[K]): this {
     const wrapper = ((...args: Parameters<E[K]>) => {
       this.off(event, wrapper);
       (listener as (...a: Parameters<E[K]>) => void)(...args);
     }) as unknown as E[K];
+    this.#onceOf.set(wrapper, listener);
     return this.on(event, wrapper);
   }
 
@@ -38,7 +44,7 @@ export class Emitter<E extends { [K in keyof E]: (...args: never[]) => void }> {
     }
     const list = this.#listeners.get(event);
     if (list === undefined) return this;
-    const i = list.indexOf(listener);
+    const i = list.findIndex((l) => l === listener || this.#onceOf.get(l) === listener);
     if (i >= 0) list.splice(i, 1);
     if (list.length === 0) this.#listeners.delete(event);
     return this;

@@ -34,10 +34,16 @@ export class GroupTracker {
     this.#groups.set(groupId, { joinBase: lastSeqnum, lastHigh: 0, lastDelete: lastDeleteSeq, holding: false, held: [] });
   }
 
-  /** deleted records a deletion the session heard of (live or by resume). */
-  deleted(groupId: string, deleteSeq: number): void {
+  /**
+   * deleted records a deletion the session heard of (live or by resume);
+   * it reports whether the session had not heard of it.
+   */
+  deleted(groupId: string, deleteSeq: number): boolean {
     const g = this.#groups.get(groupId);
-    if (g !== undefined && deleteSeq > g.lastDelete) g.lastDelete = deleteSeq;
+    if (g === undefined || deleteSeq <= 0) return true;
+    if (deleteSeq <= g.lastDelete) return false;
+    g.lastDelete = deleteSeq;
+    return true;
   }
 
   /** deleteFrom is the deletion to resume after. */

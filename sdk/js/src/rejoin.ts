@@ -55,7 +55,14 @@ export async function rejoinGroups(link: Link, groups: GroupTracker, h: RejoinHo
       return undefined;
     }
     try {
-      const info = replyBody(await conn.request({ case: 'joinGroup', value: { groupId } }), 'groupInfo');
+      // Two requests a group, back to back, run past the session's
+      // request rate (412) from about 50 groups: ask again on the same
+      // link, the group's events held, rather than reconnect, which met
+      // the same limit at the same group, for ever.
+      const info = replyBody(
+        await askAgainWhenTooFast(`rejoin ${groupId}`, h, () => conn.request({ case: 'joinGroup', value: { groupId } })),
+        'groupInfo',
+      );
       infos.push(toGroupInfo(info));
       for (;;) {
         const after = groups.resumeFrom(groupId);
@@ -100,32 +107,41 @@ export async function rejoinGroups(link: Link, groups: GroupTracker, h: RejoinHo
 }
 
 /**
- * RESUME_ATTEMPTS is how often one resume page is asked for while the
- * server says its app's resumes read the HIGH stream too fast (412): the
- * group's events stay held meanwhile, so asking again on the same link
- * leaves no gap, and a reconnect would only ask again later at more cost.
+ * TOO_FAST_ATTEMPTS is how often a rejoin's join or resume page is asked
+ * for while the server answers 412: the session's request rate (50/s
+ * after a burst of 100, and a rejoin asks twice per group), or its app's
+ * resumes reading the HIGH stream too fast. The group's events stay held
+ * meanwhile, so asking again on the same link leaves no gap, and a
+ * reconnect would only ask again later at more cost.
  */
-const RESUME_ATTEMPTS = 6;
+const TOO_FAST_ATTEMPTS = 6;
 
-/** resumePage asks for one page of a group's resume, again after a 412 with growing waits. */
-async function resumePage(conn: Connection, groupId: string, after: number, afterDelete: number, h: RejoinHooks): Promise<ResumeGroupReply> {
+/** askAgainWhenTooFast runs ask, again after a 412 with growing waits. */
+async function askAgainWhenTooFast<T>(what: string, h: RejoinHooks, ask: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return replyBody(
-        await conn.request({
-          case: 'resumeGroup',
-          value: { groupId, afterSeqnum: protoInt64.parse(after), afterDeleteSeq: protoInt64.parse(afterDelete) },
-        }),
-        'resumeGroup',
-      );
+      return await ask();
     } catch (e) {
       const err = toImError(e);
-      if (err.code !== ImErrorCode.TOO_FAST || attempt >= RESUME_ATTEMPTS || !h.current()) throw e;
-      const delay = backoffDelay({ initialDelayMs: 250, maxDelayMs: 4000, maxAttempts: RESUME_ATTEMPTS }, attempt);
-      h.log.warn(`resume ${groupId}: ${err.code} ${err.msg}; asking again in ${delay} ms (${attempt + 1} of ${RESUME_ATTEMPTS})`);
+      if (err.code !== ImErrorCode.TOO_FAST || attempt >= TOO_FAST_ATTEMPTS || !h.current()) throw e;
+      const delay = backoffDelay({ initialDelayMs: 250, maxDelayMs: 4000, maxAttempts: TOO_FAST_ATTEMPTS }, attempt);
+      h.log.warn(`${what}: ${err.code} ${err.msg}; asking again in ${delay} ms (${attempt + 1} of ${TOO_FAST_ATTEMPTS})`);
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+}
+
+/** resumePage asks for one page of a group's resume, again after a 412. */
+async function resumePage(conn: Connection, groupId: string, after: number, afterDelete: number, h: RejoinHooks): Promise<ResumeGroupReply> {
+  return replyBody(
+    await askAgainWhenTooFast(`resume ${groupId}`, h, () =>
+      conn.request({
+        case: 'resumeGroup',
+        value: { groupId, afterSeqnum: protoInt64.parse(after), afterDeleteSeq: protoInt64.parse(afterDelete) },
+      }),
+    ),
+    'resumeGroup',
+  );
 }
 
 /**

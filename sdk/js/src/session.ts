@@ -456,7 +456,9 @@ export class Session {
         break;
       case 'deleteGroupMessage':
         if (this.groups.maybeHold(b.value.groupId, ev)) return;
-        this.groups.deleted(b.value.groupId, num(b.value.deleteSeq));
+        // One a resume listed already (it came live while the group
+        // resumed, held) is not told twice.
+        if (!this.groups.deleted(b.value.groupId, num(b.value.deleteSeq))) return;
         break;
       case 'memberChange':
       case 'muteChange':

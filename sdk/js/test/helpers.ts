@@ -66,6 +66,22 @@ export async function loggedIn(user: string, opts: { role?: 'admin'; extra?: Par
   return e;
 }
 
+/**
+ * loggedInOn makes an engine logged in as userId on srv; with net, its
+ * socket goes through net and it reconnects quickly (200 ms to 1 s).
+ */
+export async function loggedInOn(
+  srv: Server,
+  userId: string,
+  role: 'admin' | undefined,
+  net?: { factory: NonNullable<ImInitOptions['transport']> },
+): Promise<ImEngine> {
+  const e = await newEngine(net === undefined ? {} : { transport: net.factory, reconnect: { initialDelayMs: 200, maxDelayMs: 1000 } }, srv);
+  const c = token(userId, role === undefined ? {} : { role }, srv);
+  await e.login({ user: { userId, userExtension: '' }, userAuth: c.auth });
+  return e;
+}
+
 /** waitFor polls check until it returns without throwing, or fails after timeoutMs. */
 export async function waitFor<T>(check: () => T, timeoutMs = 10_000, stepMs = 25): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -5,7 +5,7 @@
 // so every resume reads the stream, at 40 gets a second for the app.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ImGroupInfo, ImMessageLevel, type ImMessage } from '../src/index.js';
-import { Recorder, newEngine, server, sleep, token, uid, waitFor } from './helpers.js';
+import { Recorder, loggedInOn, server, sleep, uid, waitFor } from './helpers.js';
 import { type RunningLiveim, startLiveim } from './setup/server.js';
 import { CuttableTransport } from './transport-ws.js';
 
@@ -19,12 +19,7 @@ afterAll(async () => {
 
 describe('resume held back', () => {
   it('asks again after a 412 instead of reconnecting, and loses nothing', async () => {
-    const login = async (userId: string, role: 'admin' | undefined, net?: CuttableTransport) => {
-      const e = await newEngine(net === undefined ? {} : { transport: net.factory, reconnect: { initialDelayMs: 200, maxDelayMs: 1000 } }, own);
-      const c = token(userId, role === undefined ? {} : { role }, own);
-      await e.login({ user: { userId, userExtension: '' }, userAuth: c.auth });
-      return e;
-    };
+    const login = (userId: string, role: 'admin' | undefined, net?: CuttableTransport) => loggedInOn(own, userId, role, net);
     const sender = await login(uid('sender'), 'admin');
     const groupId = uid('room');
     await sender.getGroupManager().createGroup({ groupId, groupName: 'Resume', groupMeta: '' });
