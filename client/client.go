@@ -148,7 +148,16 @@ func (c *Client) Do(ctx context.Context, f *liveimpb.ClientFrame) (*liveimpb.Rep
 	case rep := <-ch:
 		return rep, liveimpb.ReplyError(rep)
 	case <-c.done:
-		return nil, ErrClosed
+		// The read loop hands a reply over before it ends: a reply and the
+		// close right behind it (a 401 login) were both ready when this
+		// select came, and it could pick the close
+		// (e2e/cluster.TestNonceBindsOnReplicatedStream failed so once).
+		select {
+		case rep := <-ch:
+			return rep, liveimpb.ReplyError(rep)
+		default:
+			return nil, ErrClosed
+		}
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
