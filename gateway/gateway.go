@@ -499,7 +499,7 @@ func (g *Gateway) deliverToUser(userKey string, m *nats.Msg) {
 			s.noticed(from, device)
 		}
 		for _, c := range g.sessions.conns(userKey, conns[:0]) {
-			if s := c.sess.Load(); s != nil && s.takenOverBy(from, device) {
+			if s := c.sess.Load(); s != nil && s.takenOverBy(from, device, g.now()) {
 				c.takenOver()
 			}
 		}

@@ -51,7 +51,13 @@ type session struct {
 	// came while this login still waited for its check.
 	ownNotice   atomic.Bool
 	laterLogins []string
+	checkedAt   time.Time // when the router passed the login
 }
+
+// ownNoticeWait is how long after its check a session whose own takeover
+// notice never came (lost in a NATS reconnect) takes any other session's
+// notice for a later login's; without it, no later login could end it.
+const ownNoticeWait = 10 * time.Second
 
 // noticed takes a takeover notice of session from, on device, for a
 // login still waiting for its check; it reports nothing: login looks at
@@ -70,14 +76,16 @@ func (s *session) noticed(from, device string) {
 }
 
 // takenOverBy reports whether a login of session from on device, noticed
-// now, ends this session: a later login (this session's own notice came
-// first), on any device or, when the app allows several, on this one.
-func (s *session) takenOverBy(from, device string) bool {
+// at now, ends this session: a later login (this session's own notice
+// came first, or ownNoticeWait has passed), on any device or, when the
+// app allows several, on this one.
+func (s *session) takenOverBy(from, device string, now time.Time) bool {
 	if from == s.id {
 		s.ownNotice.Store(true)
 		return false
 	}
-	return s.ownNotice.Load() && (!s.multiDevice || s.deviceID == device)
+	later := s.ownNotice.Load() || now.Sub(s.checkedAt) > ownNoticeWait
+	return later && (!s.multiDevice || s.deviceID == device)
 }
 
 // supersededWhileChecked reports whether a later login of the user, on
@@ -251,6 +259,7 @@ func (g *Gateway) authenticate(c *conn, req *liveimpb.LoginRequest) (*session, e
 		return nil, err
 	}
 	s.multiDevice, s.onlineEvents, s.offlineEvents = rep.MultiDevice, rep.OnlineEvents, rep.OfflineEvents
+	s.checkedAt = g.now()
 	s.setToken(req.Auth.Timestamp, g.now(), g.cfg.TokenExpiryNotice)
 	return s, nil
 }
