@@ -19,7 +19,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/liveim/liveim/internal/natstest"
 	"github.com/liveim/liveim/internal/subject"
 )
 
@@ -99,15 +98,7 @@ func TestPublisherGivesUpOnlyPermanentFailures(t *testing.T) {
 // process) NATS server drops the one publish of event e05, once; every
 // other byte passes.
 func TestAuditCBLostPublishReordersGroup(t *testing.T) {
-	nc := natstest.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := EnsureStream(t.Context(), js, Config{MaxAge: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, st := callbackStream(t)
 	gate := make(chan struct{})
 	proxy := newDroppingProxy(t, nc.ConnectedUrl(), `"id":"e05"`, `"id":"gate"`, gate)
 	pnc, err := nats.Connect(proxy)
